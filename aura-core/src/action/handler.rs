@@ -1,0 +1,104 @@
+//! Handlers: the function inside an action, typed for authors and erased for the registry.
+
+use std::marker::PhantomData;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::context::Context;
+use crate::error::{Error, Result, Violation};
+
+/// A typed action handler: implemented by every async function or closure
+/// `Fn(Context, I) -> impl Future<Output = Result<O>>`.
+///
+/// Implement it by hand for a handler that keeps state in a struct.
+pub trait Handler<I, O>: Send + Sync + 'static {
+    /// Runs the action.
+    fn call(&self, cx: Context, input: I) -> BoxFuture<'static, Result<O>>;
+}
+
+impl<F, Fut, I, O> Handler<I, O> for F
+where
+    F: Fn(Context, I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O>> + Send + 'static,
+{
+    fn call(&self, cx: Context, input: I) -> BoxFuture<'static, Result<O>> {
+        Box::pin(self(cx, input))
+    }
+}
+
+/// What the registry holds: JSON in, JSON out.
+pub(crate) trait ErasedHandler: Send + Sync {
+    fn call(&self, cx: Context, input: Value) -> BoxFuture<'static, Result<Value>>;
+}
+
+pub(crate) struct TypedHandler<H, I, O> {
+    handler: H,
+    _types: PhantomData<fn(I) -> O>,
+}
+
+impl<H, I, O> TypedHandler<H, I, O> {
+    pub(crate) fn new(handler: H) -> Self {
+        Self { handler, _types: PhantomData }
+    }
+}
+
+impl<H, I, O> ErasedHandler for TypedHandler<H, I, O>
+where
+    H: Handler<I, O>,
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+{
+    fn call(&self, cx: Context, input: Value) -> BoxFuture<'static, Result<Value>> {
+        // The input already passed the schema; a serde failure here means the schema and the
+        // type disagree (a custom Deserialize, say). Report the path, not the value.
+        let input: I = match serde_path_to_error::deserialize(input) {
+            Ok(input) => input,
+            Err(e) => {
+                let path = pointer(e.path());
+                return Box::pin(std::future::ready(Err(Error::invalid_input(
+                    "input does not fit the action's input type",
+                    vec![Violation::new(path, "has the wrong shape or value")],
+                ))));
+            }
+        };
+        let fut = self.handler.call(cx, input);
+        Box::pin(async move {
+            let output = fut.await?;
+            serde_json::to_value(output).map_err(|e| {
+                Error::internal("the action's output could not be serialized").with_source(e)
+            })
+        })
+    }
+}
+
+/// A serde path (`contact.emails[0]`) as a JSON pointer (`/contact/emails/0`).
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        out.push('/');
+        match seg {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
+}
+
+pub(crate) struct JsonHandler<F>(pub(crate) F);
+
+impl<F, Fut> ErasedHandler for JsonHandler<F>
+where
+    F: Fn(Context, Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value>> + Send + 'static,
+{
+    fn call(&self, cx: Context, input: Value) -> BoxFuture<'static, Result<Value>> {
+        Box::pin((self.0)(cx, input))
+    }
+}

@@ -1,0 +1,230 @@
+//! Connections: authenticated access to one account of an app.
+//!
+//! A [`ConnectionRecord`] is what a host stores (id, app, name, status, [`Credentials`],
+//! times, metadata); an app may have any number of them. The [`Connection`] trait is what
+//! actions see: it puts credentials on outgoing requests and renews them when they expire.
+//! [`StaticConnection`] serves every credential kind that does not need renewing (API key,
+//! bearer, basic, custom fields, an OAuth2 token used as is).
+
+mod credentials;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use self::credentials::{
+    ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token, REDACTED,
+};
+use crate::error::Result;
+
+/// A connection's id: a UUID v7 by default (time-ordered), or any string a host chooses.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectionId(Arc<str>);
+
+impl ConnectionId {
+    /// A fresh, time-ordered id.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string().into())
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for ConnectionId {
+    fn from(s: &str) -> Self {
+        Self(s.into())
+    }
+}
+
+impl From<String> for ConnectionId {
+    fn from(s: String) -> Self {
+        Self(s.into())
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether a connection can be used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Usable.
+    #[default]
+    Active,
+    /// Authentication failed (a revoked key, a refresh answered `invalid_grant` …).
+    Error,
+    /// Switched off by the user.
+    Disconnected,
+}
+
+/// A stored connection: one authenticated account of one app.
+///
+/// Serializing a record redacts its credentials (see [`Credentials`]), so records can be sent
+/// to a UI or a log as they are.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConnectionRecord {
+    /// The connection's id.
+    pub id: ConnectionId,
+    /// The app it authenticates against (`"slack"`).
+    pub app_id: String,
+    /// A name the user chose (`"Marketing workspace"`).
+    pub name: String,
+    /// Whether it can be used.
+    #[serde(default)]
+    pub status: ConnectionStatus,
+    /// The secrets.
+    pub credentials: Credentials,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When an action last used it.
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Bumped each time the credentials are replaced.
+    #[serde(default)]
+    pub version: u64,
+    /// Free-form, non-secret data (account name, workspace id, granted scopes …).
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ConnectionRecord {
+    /// A new active connection with a fresh id.
+    pub fn new(app_id: impl Into<String>, name: impl Into<String>, credentials: Credentials) -> Self {
+        let now = Utc::now();
+        Self {
+            id: ConnectionId::generate(),
+            app_id: app_id.into(),
+            name: name.into(),
+            status: ConnectionStatus::Active,
+            credentials,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+            version: 1,
+            metadata: serde_json::Map::new(),
+        }
+    }
+
+    /// Sets the id.
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<ConnectionId>) -> Self {
+        self.id = id.into();
+        self
+    }
+}
+
+/// An authenticated connection as actions and triggers use it.
+///
+/// Implement it for credentials that renew themselves (OAuth2 refresh, short-lived signed
+/// tokens); [`StaticConnection`] covers the rest.
+#[async_trait]
+pub trait Connection: Send + Sync + fmt::Debug {
+    /// The connection's id.
+    fn id(&self) -> &ConnectionId;
+
+    /// The app it belongs to.
+    fn app_id(&self) -> &str;
+
+    /// The current credentials, for connectors that do not speak HTTP (a database, SMTP …).
+    fn credentials(&self) -> Credentials;
+
+    /// Puts the credentials on an outgoing request, renewing them first if they are about to
+    /// expire.
+    async fn authorize(&self, request: &mut reqwest::Request) -> Result<()>;
+
+    /// Renews the credentials after the service rejected them (HTTP 401). Returns `true` when
+    /// they changed and the request is worth sending again. The default cannot renew.
+    async fn renew(&self) -> Result<bool> {
+        Ok(false)
+    }
+}
+
+/// A connection whose credentials never change by themselves.
+#[derive(Debug)]
+pub struct StaticConnection {
+    record: ConnectionRecord,
+}
+
+impl StaticConnection {
+    /// Wraps a stored record.
+    pub fn new(record: ConnectionRecord) -> Self {
+        Self { record }
+    }
+
+    /// The record it was built from.
+    pub fn record(&self) -> &ConnectionRecord {
+        &self.record
+    }
+}
+
+#[async_trait]
+impl Connection for StaticConnection {
+    fn id(&self) -> &ConnectionId {
+        &self.record.id
+    }
+
+    fn app_id(&self) -> &str {
+        &self.record.app_id
+    }
+
+    fn credentials(&self) -> Credentials {
+        self.record.credentials.clone()
+    }
+
+    async fn authorize(&self, request: &mut reqwest::Request) -> Result<()> {
+        self.record
+            .credentials
+            .apply(request)
+            .map_err(|e| e.with_context("connection", self.record.id.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANARY: &str = "CANARY-b41d";
+
+    #[test]
+    fn records_never_show_secrets() {
+        let record = ConnectionRecord::new("crm", "Sales", Credentials::bearer(CANARY));
+        let conn = StaticConnection::new(record.clone());
+        for out in [
+            format!("{record:?}"),
+            format!("{conn:?}"),
+            serde_json::to_string(&record).unwrap(),
+            serde_json::to_string_pretty(&record).unwrap(),
+        ] {
+            assert!(!out.contains(CANARY), "{out}");
+        }
+    }
+
+    #[test]
+    fn ids_are_uuid_v7() {
+        let id = ConnectionId::generate();
+        let uuid = uuid::Uuid::parse_str(id.as_str()).unwrap();
+        assert_eq!(uuid.get_version_num(), 7);
+    }
+
+    #[tokio::test]
+    async fn static_connection_authorizes_requests() {
+        let conn = StaticConnection::new(ConnectionRecord::new("crm", "x", Credentials::bearer("t")));
+        let mut req = reqwest::Request::new(reqwest::Method::GET, "https://x.test/".parse().unwrap());
+        conn.authorize(&mut req).await.unwrap();
+        assert_eq!(req.headers()["authorization"], "Bearer t");
+        assert!(!conn.renew().await.unwrap());
+    }
+}

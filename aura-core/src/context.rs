@@ -1,0 +1,284 @@
+//! [`Context`]: what an action, trigger or node gets to work with.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::Connection;
+use crate::error::{Error, Result, error_for_response};
+
+/// Everything a step of work needs besides its input: the connection, a shared HTTP client, a
+/// cancellation token, the attempt number, an idempotency key and a tracing span, plus the ids
+/// that say where it runs. Cheap to clone.
+///
+/// The engine builds one per node attempt; tests and direct calls build their own:
+///
+/// ```
+/// use aura_core::Context;
+///
+/// let cx = Context::builder().attempt(2).idempotency_key("exec-1/node-a").build();
+/// assert_eq!(cx.attempt(), 2);
+/// assert_eq!(cx.idempotency_key(), Some("exec-1/node-a"));
+/// assert!(cx.connection().is_none());
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: Option<Arc<dyn Connection>>,
+    http: reqwest::Client,
+    cancel: CancellationToken,
+    attempt: u32,
+    idempotency_key: Option<String>,
+    span: tracing::Span,
+    scenario_id: Option<String>,
+    execution_id: Option<String>,
+    node_id: Option<String>,
+}
+
+/// The HTTP client every context shares unless given another: connection pools are reused
+/// across actions and executions.
+pub fn shared_http_client() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("aura/", env!("CARGO_PKG_VERSION")))
+                .build()
+                // Building only fails when TLS cannot initialise; the default client reports
+                // the same failure on first use instead of here.
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl Context {
+    /// A context with no connection, the shared HTTP client and attempt 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts building a context.
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder::default()
+    }
+
+    /// The connection this step runs with, if any.
+    pub fn connection(&self) -> Option<&Arc<dyn Connection>> {
+        self.inner.connection.as_ref()
+    }
+
+    /// The connection, or an [`crate::ErrorKind::Unauthorized`] error when the step has none.
+    pub fn require_connection(&self) -> Result<&Arc<dyn Connection>> {
+        self.connection().ok_or_else(|| {
+            let mut err = Error::unauthorized("this step needs a connection and was given none");
+            if let Some(node) = &self.inner.node_id {
+                err = err.with_context("node", node.clone());
+            }
+            err
+        })
+    }
+
+    /// The shared HTTP client (rustls, pooled).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Cancelled when the execution is cancelled or times out.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.inner.cancel
+    }
+
+    /// Whether the work has been cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Which attempt this is, starting at 1.
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// A key that stays the same across retries of the same step, for APIs that deduplicate
+    /// writes (`Idempotency-Key` headers and the like).
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.inner.idempotency_key.as_deref()
+    }
+
+    /// The tracing span of this step.
+    pub fn span(&self) -> &tracing::Span {
+        &self.inner.span
+    }
+
+    /// The scenario being run, if any.
+    pub fn scenario_id(&self) -> Option<&str> {
+        self.inner.scenario_id.as_deref()
+    }
+
+    /// The execution being run, if any.
+    pub fn execution_id(&self) -> Option<&str> {
+        self.inner.execution_id.as_deref()
+    }
+
+    /// The node being run, if any.
+    pub fn node_id(&self) -> Option<&str> {
+        self.inner.node_id.as_deref()
+    }
+
+    /// A builder with everything this context has, to change a part (the attempt, say).
+    pub fn to_builder(&self) -> ContextBuilder {
+        let i = &*self.inner;
+        ContextBuilder {
+            connection: i.connection.clone(),
+            http: Some(i.http.clone()),
+            cancel: Some(i.cancel.clone()),
+            attempt: i.attempt,
+            idempotency_key: i.idempotency_key.clone(),
+            span: Some(i.span.clone()),
+            scenario_id: i.scenario_id.clone(),
+            execution_id: i.execution_id.clone(),
+            node_id: i.node_id.clone(),
+        }
+    }
+
+    /// Sends a request with the connection's credentials and maps a failure status to an
+    /// [`Error`] (see [`crate::error::error_for_response`]).
+    ///
+    /// On HTTP 401 the connection is asked to [`renew`](Connection::renew) once and, when it
+    /// did, the request is sent again (requests with a streaming body cannot be sent twice and
+    /// return the 401). Cancellation stops the request at once.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let request = request.build()?;
+        let retry = request.try_clone();
+        let resp = self.send_once(request).await?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+            && let (Some(retry), Some(conn)) = (retry, self.connection())
+            && conn.renew().await?
+        {
+            return error_for_response(self.send_once(retry).await?).await;
+        }
+        error_for_response(resp).await
+    }
+
+    async fn send_once(&self, mut request: reqwest::Request) -> Result<reqwest::Response> {
+        if let Some(conn) = self.connection() {
+            conn.authorize(&mut request).await?;
+        }
+        tokio::select! {
+            biased;
+            () = self.inner.cancel.cancelled() => Err(Error::cancelled("the request was cancelled")),
+            resp = self.inner.http.execute(request) => Ok(resp?),
+        }
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &*self.inner;
+        f.debug_struct("Context")
+            .field("connection", &i.connection.as_ref().map(|c| c.id().to_string()))
+            .field("attempt", &i.attempt)
+            .field("idempotency_key", &i.idempotency_key)
+            .field("scenario_id", &i.scenario_id)
+            .field("execution_id", &i.execution_id)
+            .field("node_id", &i.node_id)
+            .field("cancelled", &i.cancel.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Context`].
+#[derive(Default)]
+pub struct ContextBuilder {
+    connection: Option<Arc<dyn Connection>>,
+    http: Option<reqwest::Client>,
+    cancel: Option<CancellationToken>,
+    attempt: u32,
+    idempotency_key: Option<String>,
+    span: Option<tracing::Span>,
+    scenario_id: Option<String>,
+    execution_id: Option<String>,
+    node_id: Option<String>,
+}
+
+impl ContextBuilder {
+    /// The connection to authenticate with.
+    pub fn connection(mut self, connection: Arc<dyn Connection>) -> Self {
+        self.connection = Some(connection);
+        self
+    }
+
+    /// The HTTP client (default: [`shared_http_client`]).
+    pub fn http(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The cancellation token (default: a fresh one).
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// The attempt number, from 1 (default 1).
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// The idempotency key.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// The tracing span (default: none).
+    pub fn span(mut self, span: tracing::Span) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    /// The scenario being run.
+    pub fn scenario_id(mut self, id: impl Into<String>) -> Self {
+        self.scenario_id = Some(id.into());
+        self
+    }
+
+    /// The execution being run.
+    pub fn execution_id(mut self, id: impl Into<String>) -> Self {
+        self.execution_id = Some(id.into());
+        self
+    }
+
+    /// The node being run.
+    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+        self.node_id = Some(id.into());
+        self
+    }
+
+    /// Builds the context.
+    pub fn build(self) -> Context {
+        Context {
+            inner: Arc::new(Inner {
+                connection: self.connection,
+                http: self.http.unwrap_or_else(shared_http_client),
+                cancel: self.cancel.unwrap_or_default(),
+                attempt: self.attempt.max(1),
+                idempotency_key: self.idempotency_key,
+                span: self.span.unwrap_or_else(tracing::Span::none),
+                scenario_id: self.scenario_id,
+                execution_id: self.execution_id,
+                node_id: self.node_id,
+            }),
+        }
+    }
+}

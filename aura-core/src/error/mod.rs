@@ -1,0 +1,471 @@
+//! One error type for all of aura-core.
+//!
+//! An [`Error`] has a [`ErrorKind`] that says what went wrong and whether a retry can help
+//! ([`Error::is_retryable`], [`Error::retry_after`]), a human message, the context that names
+//! *where* it went wrong (scenario, node, app, action, field …) and, for invalid input, every
+//! offending field as a JSON pointer ([`Violation`]).
+//!
+//! Errors never carry secrets: messages are written by Aura or by connector authors, schema
+//! violations are reported without the offending values, and upstream bodies are cut to a short
+//! excerpt.
+
+mod http;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+pub use self::http::{error_for_response, parse_retry_after};
+
+/// A `Result` whose error is Aura's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What kind of failure an [`Error`] is. Decides whether a retry can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The data given to an action, trigger or node does not fit its schema; see
+    /// [`Error::violations`] for every bad field. Permanent.
+    InvalidInput,
+    /// A definition (app manifest, action, scenario, schedule …) is wrong. Permanent.
+    InvalidDefinition,
+    /// Something named does not exist: an app, action, connection, remote record. Permanent.
+    NotFound,
+    /// The credentials were missing, wrong or expired (HTTP 401). Permanent unless renewed.
+    Unauthorized,
+    /// The credentials are valid but not allowed to do this (HTTP 403). Permanent.
+    Forbidden,
+    /// Too many requests (HTTP 429); [`Error::retry_after`] says how long to wait when known.
+    RateLimited,
+    /// The operation took too long (or HTTP 408). Retryable.
+    Timeout,
+    /// The service or resource is temporarily unavailable (network failure, HTTP 503). Retryable.
+    Unavailable,
+    /// The remote service answered with an error status; see [`Error::status`] and
+    /// [`Error::body_excerpt`]. Retryable for 5xx, permanent otherwise.
+    Upstream,
+    /// The operation conflicts with the current state (duplicate registration, HTTP 409).
+    Conflict,
+    /// The operation was cancelled by its caller.
+    Cancelled,
+    /// A bug or an unexpected state inside Aura or a connector. Permanent.
+    Internal,
+}
+
+impl ErrorKind {
+    /// A short lowercase name, stable across releases (used in logs and execution records).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidInput => "invalid_input",
+            Self::InvalidDefinition => "invalid_definition",
+            Self::NotFound => "not_found",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited => "rate_limited",
+            Self::Timeout => "timeout",
+            Self::Unavailable => "unavailable",
+            Self::Upstream => "upstream",
+            Self::Conflict => "conflict",
+            Self::Cancelled => "cancelled",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One field that failed validation: where (a JSON pointer such as `/contact/email`) and why.
+///
+/// The message never repeats the offending value, so that a secret or personal datum typed
+/// into the wrong field cannot leak into logs or execution records.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Violation {
+    /// JSON pointer to the bad field (`""` is the whole document).
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl Violation {
+    /// A violation at `path` (a JSON pointer) with a message.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.path.is_empty() { "/" } else { &self.path };
+        write!(f, "{path}: {}", self.message)
+    }
+}
+
+/// The error of every fallible operation in aura-core.
+///
+/// Build one with the constructor named after its kind and add where it happened with
+/// [`Error::with_context`]:
+///
+/// ```
+/// use aura_core::{Error, ErrorKind};
+///
+/// let err = Error::not_found("no such action")
+///     .with_context("app", "crm")
+///     .with_context("action", "create_contact");
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// assert_eq!(err.to_string(), "not_found: no such action (app: crm, action: create_contact)");
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+    context: Vec<(&'static str, String)>,
+    violations: Vec<Violation>,
+    retry_after: Option<Duration>,
+    status: Option<u16>,
+    body_excerpt: Option<String>,
+    source: Option<BoxError>,
+}
+
+/// How many bytes of an upstream response body an error keeps.
+pub const BODY_EXCERPT_LIMIT: usize = 512;
+
+impl Error {
+    /// A new error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                context: Vec::new(),
+                violations: Vec::new(),
+                retry_after: None,
+                status: None,
+                body_excerpt: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// Invalid input, listing every bad field.
+    pub fn invalid_input(message: impl Into<Cow<'static, str>>, violations: Vec<Violation>) -> Self {
+        let mut err = Self::new(ErrorKind::InvalidInput, message);
+        err.inner.violations = violations;
+        err
+    }
+
+    /// An invalid definition (manifest, action, scenario …).
+    pub fn invalid_definition(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::InvalidDefinition, message)
+    }
+
+    /// Something named does not exist.
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// Missing, wrong or expired credentials.
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Unauthorized, message)
+    }
+
+    /// Valid credentials without the right to do this.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Forbidden, message)
+    }
+
+    /// Rate limited; `retry_after` is how long the service asked us to wait, when it said.
+    pub fn rate_limited(
+        message: impl Into<Cow<'static, str>>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Self::new(ErrorKind::RateLimited, message).with_retry_after(retry_after)
+    }
+
+    /// Took too long.
+    pub fn timeout(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
+
+    /// Temporarily unavailable.
+    pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+
+    /// The remote service answered `status`; `body` is cut to [`BODY_EXCERPT_LIMIT`] bytes.
+    pub fn upstream(status: u16, body: &str) -> Self {
+        let mut err = Self::new(ErrorKind::Upstream, format!("upstream answered HTTP {status}"));
+        err.inner.status = Some(status);
+        err.inner.body_excerpt = Some(excerpt(body, BODY_EXCERPT_LIMIT));
+        err
+    }
+
+    /// Conflicts with the current state.
+    pub fn conflict(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+
+    /// Cancelled by the caller.
+    pub fn cancelled(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Cancelled, message)
+    }
+
+    /// A bug or unexpected state.
+    pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+
+    /// Adds a `key: value` pair that says where the error happened (`"node"`, `"field"` …).
+    #[must_use]
+    pub fn with_context(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.inner.context.push((key, value.into()));
+        self
+    }
+
+    /// Sets the underlying cause.
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    /// Sets how long to wait before trying again.
+    #[must_use]
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.inner.retry_after = retry_after;
+        self
+    }
+
+    /// Sets the HTTP status the failure came with.
+    #[must_use]
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.inner.status = Some(status);
+        self
+    }
+
+    /// Prefixes every violation's path with `prefix` (a JSON pointer), for errors that bubble up
+    /// from a nested document.
+    #[must_use]
+    pub fn with_path_prefix(mut self, prefix: &str) -> Self {
+        for v in &mut self.inner.violations {
+            v.path = format!("{prefix}{}", v.path);
+        }
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The message, without context.
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// Where it happened, in the order the context was added.
+    pub fn context(&self) -> &[(&'static str, String)] {
+        &self.inner.context
+    }
+
+    /// The value of one context key, if set.
+    pub fn context_value(&self, key: &str) -> Option<&str> {
+        self.inner
+            .context
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every bad field, for [`ErrorKind::InvalidInput`].
+    pub fn violations(&self) -> &[Violation] {
+        &self.inner.violations
+    }
+
+    /// The HTTP status the failure came with, if any.
+    pub fn status(&self) -> Option<u16> {
+        self.inner.status
+    }
+
+    /// The start of the upstream response body, for [`ErrorKind::Upstream`].
+    pub fn body_excerpt(&self) -> Option<&str> {
+        self.inner.body_excerpt.as_deref()
+    }
+
+    /// Whether trying again (later, or elsewhere) can succeed.
+    ///
+    /// True for rate limits, timeouts, unavailability and upstream 5xx/408 answers.
+    pub fn is_retryable(&self) -> bool {
+        match self.inner.kind {
+            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Unavailable => true,
+            ErrorKind::Upstream => self
+                .inner
+                .status
+                .is_some_and(|s| s >= 500 || s == 408),
+            _ => false,
+        }
+    }
+
+    /// How long the failing service asked us to wait before the next try, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+}
+
+/// Cuts `body` to at most `limit` bytes on a character boundary, marking the cut.
+fn excerpt(body: &str, limit: usize) -> String {
+    if body.len() <= limit {
+        return body.to_owned();
+    }
+    let mut end = limit;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &body[..end], body.len())
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        write!(f, "{}: {}", inner.kind, inner.message)?;
+        if !inner.context.is_empty() {
+            f.write_str(" (")?;
+            for (i, (k, v)) in inner.context.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{k}: {v}")?;
+            }
+            f.write_str(")")?;
+        }
+        if let Some(after) = inner.retry_after {
+            write!(f, "; retry after {after:?}")?;
+        }
+        for v in &inner.violations {
+            write!(f, "\n  - {v}")?;
+        }
+        if let Some(body) = &inner.body_excerpt
+            && !body.is_empty()
+        {
+            write!(f, "\n  body: {body}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &inner.kind).field("message", &inner.message);
+        if !inner.context.is_empty() {
+            d.field("context", &inner.context);
+        }
+        if !inner.violations.is_empty() {
+            d.field("violations", &inner.violations);
+        }
+        if let Some(after) = inner.retry_after {
+            d.field("retry_after", &after);
+        }
+        if let Some(status) = inner.status {
+            d.field("status", &status);
+        }
+        if let Some(body) = &inner.body_excerpt {
+            d.field("body_excerpt", body);
+        }
+        if let Some(source) = &inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|s| &**s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<reqwest::Error> for Error {
+    /// Network-level failures: timeouts are [`ErrorKind::Timeout`], connection failures
+    /// [`ErrorKind::Unavailable`], anything else [`ErrorKind::Internal`]. The URL is dropped
+    /// because query strings can carry API keys.
+    fn from(err: reqwest::Error) -> Self {
+        let err = err.without_url();
+        let kind = if err.is_timeout() {
+            ErrorKind::Timeout
+        } else if err.is_connect() || err.is_request() || err.is_body() {
+            ErrorKind::Unavailable
+        } else if err.is_decode() {
+            ErrorKind::Upstream
+        } else {
+            ErrorKind::Internal
+        };
+        let status = err.status().map(|s| s.as_u16());
+        let mut out = Self::new(kind, "HTTP request failed").with_source(err);
+        out.inner.status = status;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_lists_context_and_every_violation() {
+        let err = Error::invalid_input(
+            "2 fields are invalid",
+            vec![
+                Violation::new("/email", "is not an email"),
+                Violation::new("/age", "must be at least 0"),
+            ],
+        )
+        .with_context("node", "create_contact");
+        let text = err.to_string();
+        assert!(text.starts_with("invalid_input: 2 fields are invalid (node: create_contact)"));
+        assert!(text.contains("/email: is not an email"));
+        assert!(text.contains("/age: must be at least 0"));
+    }
+
+    #[test]
+    fn retryable_kinds() {
+        assert!(Error::rate_limited("slow down", None).is_retryable());
+        assert!(Error::timeout("t").is_retryable());
+        assert!(Error::unavailable("u").is_retryable());
+        assert!(Error::upstream(502, "").is_retryable());
+        assert!(!Error::upstream(400, "").is_retryable());
+        assert!(!Error::invalid_input("x", vec![]).is_retryable());
+        assert!(!Error::unauthorized("x").is_retryable());
+        assert!(!Error::cancelled("x").is_retryable());
+    }
+
+    #[test]
+    fn long_bodies_are_cut_on_a_char_boundary() {
+        let body = "é".repeat(600);
+        let err = Error::upstream(500, &body);
+        let ex = err.body_excerpt().unwrap_or_default();
+        assert!(ex.len() < body.len());
+        assert!(ex.contains("1200 bytes in all"));
+    }
+
+    #[test]
+    fn path_prefix_applies_to_every_violation() {
+        let err = Error::invalid_input("bad", vec![Violation::new("/a", "x")]).with_path_prefix("/input");
+        assert_eq!(err.violations()[0].path, "/input/a");
+    }
+}

@@ -1,0 +1,92 @@
+//! # aura-core
+//!
+//! The contracts and the catalogue of Aura, an integration runtime that Rust services embed:
+//! the engine behind tools like n8n, Zapier and Make.com, shipped as crates.
+//!
+//! | concept | here |
+//! | --- | --- |
+//! | App: a service Aura talks to | [`App`], [`AppManifest`] |
+//! | Action: one typed operation of an app | [`ActionDef`] (what you write), [`Action`] (compiled) |
+//! | Trigger: how an app starts a scenario | [`trigger`]: polling, webhook, schedule, manual |
+//! | Connection: authenticated access to one account | [`connection`]: [`Connection`], [`ConnectionRecord`], [`Credentials`] |
+//! | Node: one step of a scenario | [`node::Node`] |
+//! | The catalogue | [`Registry`] |
+//! | Errors | [`Error`], [`ErrorKind`] |
+//!
+//! ## From `cargo add` to a call
+//!
+//! ```
+//! use aura_core::{ActionDef, App, AppManifest, Context, Registry, Result};
+//! use aura_core::app::Category;
+//! use schemars::JsonSchema;
+//! use serde::{Deserialize, Serialize};
+//! use serde_json::json;
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Greet { name: String }
+//!
+//! #[derive(Serialize, JsonSchema)]
+//! struct Greeting { text: String }
+//!
+//! async fn greet(_cx: Context, input: Greet) -> Result<Greeting> {
+//!     Ok(Greeting { text: format!("Hello, {}!", input.name) })
+//! }
+//!
+//! struct Hello;
+//!
+//! #[async_trait::async_trait]
+//! impl App for Hello {
+//!     fn manifest(&self) -> AppManifest {
+//!         AppManifest::new("hello", "Hello", semver::Version::new(1, 0, 0))
+//!             .category(Category::Workflow)
+//!             .description("Says hello")
+//!     }
+//!     fn actions(&self) -> Vec<ActionDef> {
+//!         vec![ActionDef::new("greet", greet).name("Greet someone").idempotent(true)]
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<()> {
+//! let registry = Registry::new();
+//! registry.register(Hello)?;
+//!
+//! let greet = registry.action("hello.greet").await?;
+//! let out = greet.call(Context::new(), json!({ "name": "Ada" })).await?;
+//! assert_eq!(out, json!({ "text": "Hello, Ada!" }));
+//!
+//! // Bad input never reaches the handler; the error names every bad field.
+//! let err = greet.call(Context::new(), json!({ "name": 42 })).await.unwrap_err();
+//! assert_eq!(err.violations()[0].path, "/name");
+//! # Ok(()) }
+//! ```
+//!
+//! Secrets are [`secrecy`] types from the moment they are read until they go on the wire, and
+//! never appear in `Debug`, `Display`, errors or serialized records.
+
+pub mod action;
+pub mod app;
+pub mod connection;
+pub mod context;
+pub mod error;
+pub mod node;
+pub mod registry;
+pub mod schema;
+pub mod trigger;
+
+pub use action::{Action, ActionDef, ActionManifest};
+pub use app::{App, AppConfig, AppManifest};
+pub use connection::{Connection, ConnectionId, ConnectionRecord, ConnectionStatus, Credentials};
+pub use context::Context;
+pub use error::{Error, ErrorKind, Result, Violation};
+pub use node::{Node, NodeOutput, Route};
+pub use registry::Registry;
+pub use schema::Schema;
+pub use trigger::{Trigger, TriggerDef, TriggerItem};
+
+// Re-exported so that connector authors use the same versions Aura does.
+pub use async_trait::async_trait;
+pub use schemars;
+pub use secrecy;
+pub use semver;
+pub use typetag;

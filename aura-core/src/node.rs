@@ -1,0 +1,133 @@
+//! Nodes: what the executor runs, one step of a scenario.
+//!
+//! A node gets its input (already built from the scenario's mappings) and a [`Context`], and
+//! returns its output and which way to go on ([`Route`]). The engine ships the built-in kinds
+//! (action, set, if, switch, filter, iterate …); users add their own by implementing [`Node`]
+//! for a serde type and tagging the impl with `#[typetag::serde]`. A scenario's JSON node
+//! `{"kind": "<name>", "config": {…}}` then deserializes straight into a `Box<dyn Node>`:
+//!
+//! ```
+//! use aura_core::{Context, Result};
+//! use aura_core::node::{Node, NodeOutput};
+//! use serde_json::{Value, json};
+//!
+//! #[derive(Debug, serde::Serialize, serde::Deserialize)]
+//! struct Uppercase {
+//!     field: String,
+//! }
+//!
+//! #[typetag::serde(name = "uppercase")]
+//! #[async_trait::async_trait]
+//! impl Node for Uppercase {
+//!     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
+//!         let text = input[&self.field].as_str().unwrap_or_default().to_uppercase();
+//!         Ok(NodeOutput::next(json!({ &self.field: text })))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<()> {
+//! let node: Box<dyn Node> = serde_json::from_value(json!({
+//!     "kind": "uppercase",
+//!     "config": { "field": "name" }
+//! })).unwrap();
+//! let out = node.run(&Context::new(), json!({ "name": "ada" })).await?;
+//! assert_eq!(out.value, json!({ "name": "ADA" }));
+//! # Ok(()) }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::registry::Registry;
+use crate::schema::Schema;
+
+/// One step of a scenario.
+///
+/// `#[typetag::serde(tag = "kind", content = "config")]`: a node serializes as
+/// `{"kind": "<name>", "config": <the node's own fields>}`.
+#[typetag::serde(tag = "kind", content = "config")]
+#[async_trait]
+pub trait Node: Send + Sync + fmt::Debug {
+    /// Called once when the scenario is compiled, before any run: resolve references against
+    /// the registry, check the configuration. Errors should name the field
+    /// ([`crate::Error::with_context`]); the compiler adds the node id. Default: nothing to do.
+    async fn prepare(&mut self, cx: &PrepareContext<'_>) -> Result<()> {
+        let _ = cx;
+        Ok(())
+    }
+
+    /// The named routes a branching node can take (`["true", "false"]` for an if). The
+    /// compiler checks that a scenario's edges use only these. Default: none, the node only
+    /// goes on to its successors or stops.
+    fn routes(&self) -> Cow<'static, [Cow<'static, str>]> {
+        Cow::Borrowed(&[])
+    }
+
+    /// The schema of the input the node expects, when it has one, so that the compiler can
+    /// check mappings. Default: none.
+    fn input_schema(&self) -> Option<&Schema> {
+        None
+    }
+
+    /// The schema of the node's output, when known, for checking downstream mappings.
+    fn output_schema(&self) -> Option<&Schema> {
+        None
+    }
+
+    /// Runs the step.
+    async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput>;
+}
+
+/// What [`Node::prepare`] can see.
+#[derive(Debug)]
+pub struct PrepareContext<'a> {
+    /// The registry the scenario compiles against.
+    pub registry: &'a Registry,
+    /// The scenario's id.
+    pub scenario_id: &'a str,
+    /// The node's id.
+    pub node_id: &'a str,
+}
+
+/// A node's result: its output and where the execution goes next.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeOutput {
+    /// The output, visible to later nodes' mappings.
+    pub value: Value,
+    /// Which way to go on.
+    pub route: Route,
+}
+
+impl NodeOutput {
+    /// Go on to every successor.
+    pub fn next(value: Value) -> Self {
+        Self { value, route: Route::Next }
+    }
+
+    /// Take one named route (an if's `"true"`, a switch's case).
+    pub fn branch(value: Value, route: impl Into<Cow<'static, str>>) -> Self {
+        Self { value, route: Route::Branch(route.into()) }
+    }
+
+    /// End this branch here (a filter that did not pass).
+    pub fn stop(value: Value) -> Self {
+        Self { value, route: Route::Stop }
+    }
+}
+
+/// Which outgoing edges of a node the execution follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Every default edge.
+    Next,
+    /// The edges of one named route.
+    Branch(Cow<'static, str>),
+    /// None: this branch ends.
+    Stop,
+}
