@@ -57,7 +57,7 @@ where
         let input: I = match serde_path_to_error::deserialize(input) {
             Ok(input) => input,
             Err(e) => {
-                let path = pointer(e.path());
+                let path = crate::error::json_pointer(e.path());
                 return Box::pin(std::future::ready(Err(Error::invalid_input(
                     "input does not fit the action's input type",
                     vec![Violation::new(path, "has the wrong shape or value")],
@@ -72,23 +72,6 @@ where
             })
         })
     }
-}
-
-/// A serde path (`contact.emails[0]`) as a JSON pointer (`/contact/emails/0`).
-fn pointer(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for seg in path.iter() {
-        out.push('/');
-        match seg {
-            Segment::Seq { index } => out.push_str(&index.to_string()),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
-            }
-            Segment::Unknown => out.push('?'),
-        }
-    }
-    out
 }
 
 pub(crate) struct JsonHandler<F>(pub(crate) F);

@@ -87,9 +87,10 @@ impl AppConfig {
     /// The configuration as the app's own type; a failure names the bad field.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
         serde_path_to_error::deserialize(&self.0).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { format!("/{}", path.replace('.', "/")) };
-            Error::invalid_input("the app configuration is invalid", vec![Violation::new(path, "has the wrong shape or value")])
+            Error::invalid_input(
+                "the app configuration is invalid",
+                vec![Violation::new(crate::error::json_pointer(e.path()), "has the wrong shape or value")],
+            )
         })
     }
 }

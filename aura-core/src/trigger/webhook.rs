@@ -57,11 +57,10 @@ impl WebhookRequest {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         let de = &mut serde_json::Deserializer::from_slice(&self.body);
         serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
             Error::invalid_input(
                 "the webhook body is not the expected JSON",
                 vec![crate::error::Violation::new(
-                    if path == "." { String::new() } else { format!("/{}", path.replace('.', "/")) },
+                    crate::error::json_pointer(e.path()),
                     e.inner().classify_message(),
                 )],
             )
