@@ -1,1 +1,46 @@
-//! placeholder
+//! # aura-testkit
+//!
+//! Test Aura apps and, later, scenarios and routed providers without the network. Put it in
+//! `[dev-dependencies]`.
+//!
+//! This first part gives mock apps in a few lines: [`MockApp`] with [`MockAction`]s that
+//! answer from a script or a closure, record every call with its input, and inject latency and
+//! failures by call number or error kind; and [`MockPolling`] triggers that serve scripted
+//! pages.
+//!
+//! ```
+//! use aura_core::{Context, ErrorKind, Registry};
+//! use aura_testkit::{MockAction, MockApp};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> aura_core::Result<()> {
+//! let create = MockAction::new("create_contact")
+//!     .returns(json!({ "id": 42 }))
+//!     .fail_on_call(1, ErrorKind::Unavailable);
+//! let registry = Registry::new();
+//! registry.register(MockApp::new("crm").action(create.clone()))?;
+//!
+//! let action = registry.action("crm.create_contact").await?;
+//! let first = action.call(Context::new(), json!({ "email": "a@b.test" })).await;
+//! assert_eq!(first.unwrap_err().kind(), ErrorKind::Unavailable);
+//! let second = action.call(Context::new(), json!({ "email": "a@b.test" })).await?;
+//! assert_eq!(second, json!({ "id": 42 }));
+//!
+//! assert_eq!(create.call_count(), 2);
+//! assert_eq!(create.calls()[1].input["email"], "a@b.test");
+//! # Ok(()) }
+//! ```
+//!
+//! Coming with later issues: the scenario harness, scripted router providers and a fake clock,
+//! a local OAuth2 server and HTTP mocks for connector tests.
+
+mod app;
+mod failure;
+mod mock_action;
+mod mock_polling;
+
+pub use app::MockApp;
+pub use failure::Failure;
+pub use mock_action::{MockAction, RecordedCall};
+pub use mock_polling::MockPolling;
