@@ -83,7 +83,10 @@ impl PollingTrigger for NewTasks {
         let seen = cursor.unwrap_or(0);
         let tasks = self.0.after(seen);
         let next = tasks.last().map_or(seen, |t| t.id);
-        let items = tasks.into_iter().map(|t| TriggerItem::new(t.id.to_string(), t)).collect();
+        let items = tasks
+            .into_iter()
+            .map(|t| TriggerItem::new(t.id.to_string(), t))
+            .collect();
         Ok(Poll::new(items, next))
     }
 }
@@ -100,7 +103,9 @@ impl App for AcmeTasks {
             .description("Create and follow tasks in Acme's task tracker")
             .tags(["tasks", "todo", "project management"])
             .docs_url("https://docs.acme.test/api")
-            .auth(AuthMethod::ApiKey { placement: ApiKeyPlacement::header("X-Acme-Key") })
+            .auth(AuthMethod::ApiKey {
+                placement: ApiKeyPlacement::header("X-Acme-Key"),
+            })
     }
 
     fn actions(&self) -> Vec<ActionDef> {
@@ -123,16 +128,24 @@ impl App for AcmeTasks {
 #[tokio::main]
 async fn main() -> Result<()> {
     let registry = Registry::new();
-    registry.register(AcmeTasks { backend: Backend::default() })?;
+    registry.register(AcmeTasks {
+        backend: Backend::default(),
+    })?;
 
     // 1. Find it the way a UI would.
     let found = registry.search("task");
-    println!("search \"task\" found: {:?}", found.iter().map(|m| &m.name).collect::<Vec<_>>());
+    println!(
+        "search \"task\" found: {:?}",
+        found.iter().map(|m| &m.name).collect::<Vec<_>>()
+    );
 
     // 2. The action's input schema, as the catalogue shows it.
     let create = registry.action("acme_tasks.create_task").await?;
     println!("\ninput schema of {}:", create.reference());
-    println!("{}", serde_json::to_string_pretty(&create.manifest().input_schema).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&create.manifest().input_schema).unwrap_or_default()
+    );
 
     // 3. A valid call.
     let task = create
@@ -145,7 +158,10 @@ async fn main() -> Result<()> {
 
     // 4. An invalid call: every bad field, by JSON path; the handler never runs.
     let err = create
-        .call(Context::new(), json!({ "title": "", "assignee": "not-an-email", "priority": 9, "labels": [1] }))
+        .call(
+            Context::new(),
+            json!({ "title": "", "assignee": "not-an-email", "priority": 9, "labels": [1] }),
+        )
         .await
         .err();
     match err {

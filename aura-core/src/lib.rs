@@ -90,3 +90,8 @@ pub use schemars;
 pub use secrecy;
 pub use semver;
 pub use typetag;
+
+// The README's example is compiled and run as a doctest, so that the front door stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

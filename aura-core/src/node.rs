@@ -107,17 +107,26 @@ pub struct NodeOutput {
 impl NodeOutput {
     /// Go on to every successor.
     pub fn next(value: Value) -> Self {
-        Self { value, route: Route::Next }
+        Self {
+            value,
+            route: Route::Next,
+        }
     }
 
     /// Take one named route (an if's `"true"`, a switch's case).
     pub fn branch(value: Value, route: impl Into<Cow<'static, str>>) -> Self {
-        Self { value, route: Route::Branch(route.into()) }
+        Self {
+            value,
+            route: Route::Branch(route.into()),
+        }
     }
 
     /// End this branch here (a filter that did not pass).
     pub fn stop(value: Value) -> Self {
-        Self { value, route: Route::Stop }
+        Self {
+            value,
+            route: Route::Stop,
+        }
     }
 }
 

@@ -1,12 +1,16 @@
 //! `Context::send` against a real local HTTP server: credentials on the wire, statuses mapped
 //! to errors, one renewal on 401.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aura_core::connection::{ApiKeyPlacement, Connection, ConnectionId, ConnectionRecord, Credentials, StaticConnection};
+use aura_core::connection::{
+    ApiKeyPlacement, Connection, ConnectionId, ConnectionRecord, Credentials, StaticConnection,
+};
 use aura_core::{Context, ErrorKind, Result};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -44,27 +48,43 @@ async fn credentials_go_on_the_wire() {
 async fn error_statuses_become_typed_errors() {
     let server = MockServer::start().await;
     Mock::given(path("/limited"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "12").set_body_string("slow down"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "12")
+                .set_body_string("slow down"),
+        )
         .mount(&server)
         .await;
     Mock::given(path("/broken"))
         .respond_with(ResponseTemplate::new(500).set_body_string("{\"error\":\"boom\"}"))
         .mount(&server)
         .await;
-    Mock::given(path("/missing")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
+    Mock::given(path("/missing"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
 
     let cx = Context::new();
-    let err = cx.send(cx.http().get(format!("{}/limited", server.uri()))).await.unwrap_err();
+    let err = cx
+        .send(cx.http().get(format!("{}/limited", server.uri())))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(12)));
 
-    let err = cx.send(cx.http().post(format!("{}/broken", server.uri()))).await.unwrap_err();
+    let err = cx
+        .send(cx.http().post(format!("{}/broken", server.uri())))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert_eq!(err.status(), Some(500));
     assert!(err.is_retryable());
     assert_eq!(err.body_excerpt(), Some("{\"error\":\"boom\"}"));
 
-    let err = cx.send(cx.http().get(format!("{}/missing", server.uri()))).await.unwrap_err();
+    let err = cx
+        .send(cx.http().get(format!("{}/missing", server.uri())))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(!err.is_retryable());
 }
@@ -111,11 +131,23 @@ impl Connection for Rotating {
 #[tokio::test]
 async fn a_401_renews_once_and_retries() {
     let server = MockServer::start().await;
-    Mock::given(header("authorization", "Bearer gen-0")).respond_with(ResponseTemplate::new(401)).mount(&server).await;
-    Mock::given(header("authorization", "Bearer gen-1")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
-    let conn = Arc::new(Rotating { id: "c1".into(), generation: AtomicUsize::new(0), renewals: AtomicUsize::new(0) });
+    Mock::given(header("authorization", "Bearer gen-0"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    Mock::given(header("authorization", "Bearer gen-1"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let conn = Arc::new(Rotating {
+        id: "c1".into(),
+        generation: AtomicUsize::new(0),
+        renewals: AtomicUsize::new(0),
+    });
     let cx = Context::builder().connection(conn.clone()).build();
-    cx.send(cx.http().get(format!("{}/x", server.uri())).body("payload")).await.unwrap();
+    cx.send(cx.http().get(format!("{}/x", server.uri())).body("payload"))
+        .await
+        .unwrap();
     assert_eq!(conn.renewals.load(Ordering::SeqCst), 1);
 
     // A connection that cannot renew gets the 401 as Unauthorized.

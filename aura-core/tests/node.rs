@@ -1,6 +1,8 @@
 //! User-defined node kinds: deserialized from a scenario's JSON into `Box<dyn Node>`, prepared
 //! against the registry, run with routes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::borrow::Cow;
 
 use aura_core::node::{Node, NodeOutput, PrepareContext, Route};
@@ -24,7 +26,13 @@ impl Node for Threshold {
 
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
         let value = input[&self.field].as_f64().ok_or_else(|| {
-            Error::invalid_input("not a number", vec![aura_core::Violation::new(format!("/{}", self.field), "must be a number")])
+            Error::invalid_input(
+                "not a number",
+                vec![aura_core::Violation::new(
+                    format!("/{}", self.field),
+                    "must be a number",
+                )],
+            )
         })?;
         let route = if value >= self.at_least { "hot" } else { "cold" };
         Ok(NodeOutput::branch(input, route))
@@ -43,7 +51,11 @@ struct CallAction {
 #[async_trait::async_trait]
 impl Node for CallAction {
     async fn prepare(&mut self, cx: &PrepareContext<'_>) -> Result<()> {
-        let action = cx.registry.action(&self.action).await.map_err(|e| e.with_context("field", "/config/action"))?;
+        let action = cx
+            .registry
+            .action(&self.action)
+            .await
+            .map_err(|e| e.with_context("field", "/config/action"))?;
         self.resolved = Some(action);
         Ok(())
     }
@@ -53,7 +65,10 @@ impl Node for CallAction {
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
-        let action = self.resolved.as_ref().ok_or_else(|| Error::internal("node was not prepared"))?;
+        let action = self
+            .resolved
+            .as_ref()
+            .ok_or_else(|| Error::internal("node was not prepared"))?;
         Ok(NodeOutput::next(action.call(cx.clone(), input).await?))
     }
 }
@@ -61,7 +76,8 @@ impl Node for CallAction {
 #[tokio::test]
 async fn a_json_node_deserializes_into_a_boxed_node_and_branches() {
     let node: Box<dyn Node> =
-        serde_json::from_value(json!({ "kind": "test_threshold", "config": { "field": "score", "at_least": 50 } })).unwrap();
+        serde_json::from_value(json!({ "kind": "test_threshold", "config": { "field": "score", "at_least": 50 } }))
+            .unwrap();
     assert_eq!(node.routes().len(), 2);
     let hot = node.run(&Context::new(), json!({ "score": 80 })).await.unwrap();
     assert_eq!(hot.route, Route::Branch("hot".into()));
@@ -73,7 +89,10 @@ async fn a_json_node_deserializes_into_a_boxed_node_and_branches() {
 
     // And back to the same JSON.
     let back = serde_json::to_value(&node).unwrap();
-    assert_eq!(back, json!({ "kind": "test_threshold", "config": { "field": "score", "at_least": 50.0 } }));
+    assert_eq!(
+        back,
+        json!({ "kind": "test_threshold", "config": { "field": "score", "at_least": 50.0 } })
+    );
 }
 
 #[test]
@@ -91,7 +110,9 @@ async fn prepare_resolves_against_the_registry() {
             aura_core::AppManifest::new("echo", "Echo", aura_core::semver::Version::new(1, 0, 0))
         }
         fn actions(&self) -> Vec<aura_core::ActionDef> {
-            vec![aura_core::ActionDef::new("say", |_cx: Context, s: String| async move { Ok(s) })]
+            vec![aura_core::ActionDef::new("say", |_cx: Context, s: String| async move {
+                Ok(s)
+            })]
         }
     }
     let registry = Registry::new();
@@ -99,7 +120,11 @@ async fn prepare_resolves_against_the_registry() {
 
     let mut node: Box<dyn Node> =
         serde_json::from_value(json!({ "kind": "test_call_action", "config": { "action": "echo.say" } })).unwrap();
-    let cx = PrepareContext { registry: &registry, scenario_id: "s1", node_id: "n1" };
+    let cx = PrepareContext {
+        registry: &registry,
+        scenario_id: "s1",
+        node_id: "n1",
+    };
     node.prepare(&cx).await.unwrap();
     assert!(node.input_schema().is_some());
     let out = node.run(&Context::new(), json!("hi")).await.unwrap();

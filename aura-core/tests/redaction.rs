@@ -1,10 +1,10 @@
 //! The canary: one secret pushed through every path that could print or store it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::sync::{Arc, Mutex};
 
-use aura_core::connection::{
-    ApiKeyPlacement, ConnectionRecord, Credentials, OAuth2Token, StaticConnection,
-};
+use aura_core::connection::{ApiKeyPlacement, ConnectionRecord, Credentials, OAuth2Token, StaticConnection};
 use aura_core::secrecy::SecretString;
 use aura_core::{ActionDef, Connection, Context, Error, Registry};
 
@@ -35,7 +35,10 @@ struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -85,21 +88,36 @@ async fn the_canary_never_leaks() {
     }
 
     // A secret typed into an action's input field is not repeated by validation errors.
-    let action = ActionDef::new("count", |_cx: Context, n: u32| async move { Ok(n) }).compile("svc").unwrap();
-    let err: Error = action.call(Context::new(), serde_json::json!(CANARY)).await.unwrap_err();
+    let action = ActionDef::new("count", |_cx: Context, n: u32| async move { Ok(n) })
+        .compile("svc")
+        .unwrap();
+    let err: Error = action
+        .call(Context::new(), serde_json::json!(CANARY))
+        .await
+        .unwrap_err();
     assert_clean("validation error Display", &err.to_string());
     assert_clean("validation error Debug", &format!("{err:?}"));
-    assert_clean("validation error serde", &serde_json::to_string(err.violations()).unwrap());
+    assert_clean(
+        "validation error serde",
+        &serde_json::to_string(err.violations()).unwrap(),
+    );
 
     // The registry's error for a failed connection test carries no secret.
     let registry = Registry::new();
     let cx = Context::builder()
-        .connection(Arc::new(StaticConnection::new(ConnectionRecord::new("ghost", "c", Credentials::bearer(CANARY)))))
+        .connection(Arc::new(StaticConnection::new(ConnectionRecord::new(
+            "ghost",
+            "c",
+            Credentials::bearer(CANARY),
+        ))))
         .build();
     let err = registry.test_connection(&cx).await.unwrap_err();
     assert_clean("test_connection error", &format!("{err} {err:?}"));
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("connection used"), "the subscriber captured nothing: {logs}");
+    assert!(
+        logs.contains("connection used"),
+        "the subscriber captured nothing: {logs}"
+    );
     assert_clean("tracing output", &logs);
 }

@@ -1,5 +1,7 @@
 //! Registry behaviour: registration, versions, lookup, search, lazy loading, the catalogue.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -31,7 +33,9 @@ impl TestApp {
 
 fn title(id: &str) -> String {
     let mut c = id.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[async_trait::async_trait]
@@ -49,7 +53,10 @@ impl App for TestApp {
     }
 
     fn triggers(&self) -> Vec<TriggerDef> {
-        vec![TriggerDef::schedule("hourly", Schedule::every(Duration::from_secs(3600)).unwrap_or_else(|_| unreachable!()))]
+        vec![TriggerDef::schedule(
+            "hourly",
+            Schedule::every(Duration::from_secs(3600)).unwrap_or_else(|_| unreachable!()),
+        )]
     }
 
     async fn init(&self, config: &AppConfig) -> Result<()> {
@@ -68,10 +75,38 @@ impl App for TestApp {
 
 fn catalogue() -> Registry {
     let r = Registry::new();
-    r.register(TestApp::new("slack", (1, 0, 0), Category::Communication, &["messaging", "chat"], "Team chat")).unwrap();
-    r.register(TestApp::new("discord", (2, 1, 0), Category::Communication, &["chat", "gaming"], "Voice and text chat")).unwrap();
-    r.register(TestApp::new("hubspot", (1, 0, 0), Category::Crm, &["contacts", "sales"], "Marketing, sales and service software")).unwrap();
-    r.register(TestApp::new("postgres", (1, 0, 0), Category::Database, &["sql"], "Open source relational database")).unwrap();
+    r.register(TestApp::new(
+        "slack",
+        (1, 0, 0),
+        Category::Communication,
+        &["messaging", "chat"],
+        "Team chat",
+    ))
+    .unwrap();
+    r.register(TestApp::new(
+        "discord",
+        (2, 1, 0),
+        Category::Communication,
+        &["chat", "gaming"],
+        "Voice and text chat",
+    ))
+    .unwrap();
+    r.register(TestApp::new(
+        "hubspot",
+        (1, 0, 0),
+        Category::Crm,
+        &["contacts", "sales"],
+        "Marketing, sales and service software",
+    ))
+    .unwrap();
+    r.register(TestApp::new(
+        "postgres",
+        (1, 0, 0),
+        Category::Database,
+        &["sql"],
+        "Open source relational database",
+    ))
+    .unwrap();
     r
 }
 
@@ -85,7 +120,8 @@ fn the_same_id_and_version_twice_is_a_conflict() {
     assert_eq!(err.context_value("app"), Some("slack"));
     assert_eq!(err.context_value("version"), Some("1.0.0"));
     // A new version of the same app is fine.
-    r.register(TestApp::new("slack", (1, 1, 0), Category::Communication, &[], "")).unwrap();
+    r.register(TestApp::new("slack", (1, 1, 0), Category::Communication, &[], ""))
+        .unwrap();
 }
 
 #[tokio::test]
@@ -95,8 +131,21 @@ async fn get_by_id_is_the_newest_version_and_by_version_is_exact() {
         r.register(TestApp::new("crm", v, Category::Crm, &[], "")).unwrap();
     }
     assert_eq!(r.app("crm").await.unwrap().manifest().version, Version::new(1, 10, 0));
-    assert_eq!(r.app_version("crm", &Version::new(1, 2, 0)).await.unwrap().manifest().version, Version::new(1, 2, 0));
-    let v = r.action("crm.version").await.unwrap().call(Context::new(), json!(null)).await.unwrap();
+    assert_eq!(
+        r.app_version("crm", &Version::new(1, 2, 0))
+            .await
+            .unwrap()
+            .manifest()
+            .version,
+        Version::new(1, 2, 0)
+    );
+    let v = r
+        .action("crm.version")
+        .await
+        .unwrap()
+        .call(Context::new(), json!(null))
+        .await
+        .unwrap();
     assert_eq!(v, "1.10.0");
 
     let err = r.app_version("crm", &Version::new(9, 0, 0)).await.unwrap_err();
@@ -157,7 +206,9 @@ async fn lazy_factory_runs_once_under_concurrent_first_use() {
     let r = Arc::new(Registry::new());
     let runs = Arc::new(AtomicUsize::new(0));
     let inits = Arc::new(AtomicUsize::new(0));
-    let manifest = AppManifest::new("heavy", "Heavy", Version::new(1, 0, 0)).category(Category::AiMl).tags(["llm"]);
+    let manifest = AppManifest::new("heavy", "Heavy", Version::new(1, 0, 0))
+        .category(Category::AiMl)
+        .tags(["llm"]);
     {
         let runs = runs.clone();
         let inits = inits.clone();
@@ -198,16 +249,20 @@ async fn a_failing_lazy_factory_is_retried_and_a_mismatch_is_refused() {
     let r = Registry::new();
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
-    r.register_lazy(AppManifest::new("flaky", "Flaky", Version::new(1, 0, 0)), AppConfig::default(), move || {
-        let n = counter.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if n == 0 {
-                Err(aura_core::Error::unavailable("model server not up yet"))
-            } else {
-                Ok(TestApp::new("flaky", (1, 0, 0), Category::Workflow, &[], ""))
+    r.register_lazy(
+        AppManifest::new("flaky", "Flaky", Version::new(1, 0, 0)),
+        AppConfig::default(),
+        move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(aura_core::Error::unavailable("model server not up yet"))
+                } else {
+                    Ok(TestApp::new("flaky", (1, 0, 0), Category::Workflow, &[], ""))
+                }
             }
-        }
-    })
+        },
+    )
     .unwrap();
     let err = r.app("flaky").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
@@ -215,9 +270,11 @@ async fn a_failing_lazy_factory_is_retried_and_a_mismatch_is_refused() {
     r.app("flaky").await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 
-    r.register_lazy(AppManifest::new("liar", "Liar", Version::new(1, 0, 0)), AppConfig::default(), || async {
-        Ok(TestApp::new("other", (1, 0, 0), Category::Workflow, &[], ""))
-    })
+    r.register_lazy(
+        AppManifest::new("liar", "Liar", Version::new(1, 0, 0)),
+        AppConfig::default(),
+        || async { Ok(TestApp::new("other", (1, 0, 0), Category::Workflow, &[], "")) },
+    )
     .unwrap();
     assert_eq!(r.app("liar").await.unwrap_err().kind(), ErrorKind::InvalidDefinition);
 }
@@ -227,7 +284,8 @@ async fn init_runs_once_with_the_config_and_cleanup_runs_on_loaded_apps() {
     let r = Registry::new();
     let app = TestApp::new("crm", (1, 0, 0), Category::Crm, &[], "");
     let (inits, cleanups) = (app.inits.clone(), app.cleanups.clone());
-    r.register_with_config(Arc::new(app), AppConfig::new(json!({ "base_url": "http://localhost" }))).unwrap();
+    r.register_with_config(Arc::new(app), AppConfig::new(json!({ "base_url": "http://localhost" })))
+        .unwrap();
     assert_eq!(inits.load(Ordering::SeqCst), 0, "init waits for first use");
     r.app("crm").await.unwrap();
     r.app("crm").await.unwrap();
@@ -279,6 +337,8 @@ fn invalid_manifests_and_duplicate_actions_are_refused() {
     assert_eq!(err.context_value("action"), Some("same"));
 
     let r = Registry::new();
-    let err = r.register(TestApp::new("Bad Id", (1, 0, 0), Category::Crm, &[], "")).unwrap_err();
+    let err = r
+        .register(TestApp::new("Bad Id", (1, 0, 0), Category::Crm, &[], ""))
+        .unwrap_err();
     assert_eq!(err.context_value("field"), Some("id"));
 }

@@ -40,7 +40,12 @@ impl MockApp {
         let manifest = AppManifest::new(id.clone(), format!("Mock {id}"), Version::new(1, 0, 0))
             .description(format!("A mock of {id} for tests"))
             .tags(["mock"]);
-        Self { manifest, actions: Vec::new(), triggers: Vec::new(), state: Arc::default() }
+        Self {
+            manifest,
+            actions: Vec::new(),
+            triggers: Vec::new(),
+            state: Arc::default(),
+        }
     }
 
     /// Sets the version.
@@ -101,7 +106,11 @@ impl MockApp {
 
     /// Makes every connection test fail (or pass again with `None`).
     pub fn fail_connection_tests(&self, failure: Option<Failure>) {
-        *self.state.connection_failure.lock().unwrap_or_else(PoisonError::into_inner) = failure;
+        *self
+            .state
+            .connection_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = failure;
     }
 
     /// How many times `init` ran.
@@ -148,7 +157,12 @@ impl App for MockApp {
     async fn test_connection(&self, cx: &Context) -> Result<()> {
         cx.require_connection()?;
         self.state.connection_tests.fetch_add(1, Ordering::SeqCst);
-        let failure = self.state.connection_failure.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let failure = self
+            .state
+            .connection_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         failure.map_or(Ok(()), |f| Err(f.to_error()))
     }
 

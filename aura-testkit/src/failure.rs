@@ -17,17 +17,29 @@ pub struct Failure {
 impl Failure {
     /// A failure of `kind` with a default message.
     pub fn kind(kind: ErrorKind) -> Self {
-        Self { kind, message: format!("injected {kind} failure"), retry_after: None, status: None }
+        Self {
+            kind,
+            message: format!("injected {kind} failure"),
+            retry_after: None,
+            status: None,
+        }
     }
 
     /// HTTP 429 with an optional `Retry-After`.
     pub fn rate_limited(retry_after: Option<Duration>) -> Self {
-        Self { retry_after, status: Some(429), ..Self::kind(ErrorKind::RateLimited) }
+        Self {
+            retry_after,
+            status: Some(429),
+            ..Self::kind(ErrorKind::RateLimited)
+        }
     }
 
     /// An upstream HTTP error status (5xx are retryable, 4xx are not).
     pub fn upstream(status: u16) -> Self {
-        Self { status: Some(status), ..Self::kind(ErrorKind::Upstream) }
+        Self {
+            status: Some(status),
+            ..Self::kind(ErrorKind::Upstream)
+        }
     }
 
     /// Sets the message.

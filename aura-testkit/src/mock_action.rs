@@ -222,14 +222,18 @@ impl MockAction {
 
     async fn run(&self, cx: Context, input: Value) -> Result<Value> {
         let number = self.state.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        self.state.calls.lock().unwrap_or_else(PoisonError::into_inner).push(RecordedCall {
-            number,
-            input: input.clone(),
-            attempt: cx.attempt(),
-            idempotency_key: cx.idempotency_key().map(str::to_owned),
-            connection_id: cx.connection().map(|c| c.id().to_string()),
-            at: Instant::now(),
-        });
+        self.state
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(RecordedCall {
+                number,
+                input: input.clone(),
+                attempt: cx.attempt(),
+                idempotency_key: cx.idempotency_key().map(str::to_owned),
+                connection_id: cx.connection().map(|c| c.id().to_string()),
+                at: Instant::now(),
+            });
         let (latency, outcome) = {
             let mut c = self.config.lock().unwrap_or_else(PoisonError::into_inner);
             let outcome = match c.failures.get(&number) {

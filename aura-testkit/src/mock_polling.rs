@@ -39,7 +39,11 @@ struct State {
 impl MockPolling {
     /// A polling trigger with no pages and an accept-anything output schema.
     pub fn new(key: impl Into<String>) -> Self {
-        Self { key: key.into(), output_schema: Value::Bool(true), state: Arc::default() }
+        Self {
+            key: key.into(),
+            output_schema: Value::Bool(true),
+            state: Arc::default(),
+        }
     }
 
     /// Declares the items' schema.
@@ -105,6 +109,8 @@ impl PollingTrigger for MockPolling {
 
 impl fmt::Debug for MockPolling {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MockPolling").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("MockPolling")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }

@@ -41,7 +41,10 @@ pub(crate) struct TypedHandler<H, I, O> {
 
 impl<H, I, O> TypedHandler<H, I, O> {
     pub(crate) fn new(handler: H) -> Self {
-        Self { handler, _types: PhantomData }
+        Self {
+            handler,
+            _types: PhantomData,
+        }
     }
 }
 
@@ -67,9 +70,8 @@ where
         let fut = self.handler.call(cx, input);
         Box::pin(async move {
             let output = fut.await?;
-            serde_json::to_value(output).map_err(|e| {
-                Error::internal("the action's output could not be serialized").with_source(e)
-            })
+            serde_json::to_value(output)
+                .map_err(|e| Error::internal("the action's output could not be serialized").with_source(e))
         })
     }
 }

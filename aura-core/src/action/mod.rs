@@ -106,12 +106,7 @@ impl ActionDef {
 
     /// An action over plain JSON with schemas given as JSON, for actions whose shape is only
     /// known at run time (generated from an OpenAPI document, say) and for mocks.
-    pub fn from_json<H, Fut>(
-        key: impl Into<String>,
-        input_schema: Value,
-        output_schema: Value,
-        handler: H,
-    ) -> Self
+    pub fn from_json<H, Fut>(key: impl Into<String>, input_schema: Value, output_schema: Value, handler: H) -> Self
     where
         H: Fn(Context, Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value>> + Send + 'static,
@@ -169,13 +164,16 @@ impl ActionDef {
     /// schema. Errors name the app and the action.
     pub fn compile(self, app_id: &str) -> Result<Action> {
         let ActionDef { manifest, handler } = self;
-        let where_ = |e: Error| e.with_context("app", app_id.to_owned()).with_context("action", manifest.key.clone());
+        let where_ = |e: Error| {
+            e.with_context("app", app_id.to_owned())
+                .with_context("action", manifest.key.clone())
+        };
         crate::app::check_key("action key", &manifest.key).map_err(where_)?;
-        let input = Schema::compile(manifest.input_schema.clone())
-            .map_err(|e| where_(e.with_context("schema", "input")))?;
+        let input =
+            Schema::compile(manifest.input_schema.clone()).map_err(|e| where_(e.with_context("schema", "input")))?;
         // The output schema is compiled too, so that a broken one is found at registration.
-        let output = Schema::compile(manifest.output_schema.clone())
-            .map_err(|e| where_(e.with_context("schema", "output")))?;
+        let output =
+            Schema::compile(manifest.output_schema.clone()).map_err(|e| where_(e.with_context("schema", "output")))?;
         Ok(Action {
             inner: Arc::new(ActionInner {
                 reference: format!("{app_id}.{}", manifest.key),
@@ -191,7 +189,9 @@ impl ActionDef {
 
 impl fmt::Debug for ActionDef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ActionDef").field("key", &self.manifest.key).finish_non_exhaustive()
+        f.debug_struct("ActionDef")
+            .field("key", &self.manifest.key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -253,10 +253,7 @@ impl Action {
 
     /// Checks `input` against the input schema, listing every bad field.
     pub fn validate_input(&self, input: &Value) -> Result<()> {
-        self.inner
-            .input
-            .validate(input, "input")
-            .map_err(|e| self.locate(e))
+        self.inner.input.validate(input, "input").map_err(|e| self.locate(e))
     }
 
     /// Validates `input`, runs the handler (inside the context's span, stopping at once when

@@ -31,7 +31,10 @@ fn create_contact(calls: Arc<AtomicUsize>) -> Action {
         async move {
             calls.fetch_add(1, Ordering::SeqCst);
             let _ = (&input.name, input.score, &input.tags);
-            Ok(Created { id: 7, email: input.email })
+            Ok(Created {
+                id: 7,
+                email: input.email,
+            })
         }
     })
     .name("Create contact")
@@ -46,7 +49,10 @@ async fn typed_action_runs_with_valid_input() {
     let calls = Arc::new(AtomicUsize::new(0));
     let action = create_contact(calls.clone());
     let out = action
-        .call(Context::new(), json!({ "email": "ada@example.com", "name": "Ada", "tags": [] }))
+        .call(
+            Context::new(),
+            json!({ "email": "ada@example.com", "name": "Ada", "tags": [] }),
+        )
         .await
         .unwrap();
     assert_eq!(out, json!({ "id": 7, "email": "ada@example.com" }));
@@ -59,7 +65,10 @@ async fn invalid_input_lists_every_bad_path_and_never_runs_the_handler() {
     let calls = Arc::new(AtomicUsize::new(0));
     let action = create_contact(calls.clone());
     let err = action
-        .call(Context::new(), json!({ "email": "nope", "score": 101, "tags": ["a", 3] }))
+        .call(
+            Context::new(),
+            json!({ "email": "nope", "score": 101, "tags": ["a", 3] }),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -126,7 +135,10 @@ async fn json_actions_validate_against_their_given_schema() {
     )
     .compile("util")
     .unwrap();
-    assert_eq!(action.call(Context::new(), json!({ "x": 1 })).await.unwrap(), json!({ "x": 1 }));
+    assert_eq!(
+        action.call(Context::new(), json!({ "x": 1 })).await.unwrap(),
+        json!({ "x": 1 })
+    );
     let err = action.call(Context::new(), json!({})).await.unwrap_err();
     assert_eq!(err.violations()[0].path, "/x");
 }
@@ -154,5 +166,8 @@ async fn context_reaches_the_handler() {
     .compile("t")
     .unwrap();
     let cx = Context::builder().attempt(3).idempotency_key("exec/node").build();
-    assert_eq!(action.call(cx, json!(null)).await.unwrap(), json!({ "attempt": 3, "key": "exec/node" }));
+    assert_eq!(
+        action.call(cx, json!(null)).await.unwrap(),
+        json!({ "attempt": 3, "key": "exec/node" })
+    );
 }

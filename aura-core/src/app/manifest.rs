@@ -135,7 +135,10 @@ impl AppManifest {
         if let Some(limit) = &self.rate_limit
             && (limit.requests == 0 || limit.per.is_zero())
         {
-            return Err(at("rate_limit", Error::invalid_definition("a rate limit needs requests > 0 over a non-zero period")));
+            return Err(at(
+                "rate_limit",
+                Error::invalid_definition("a rate limit needs requests > 0 over a non-zero period"),
+            ));
         }
         Ok(())
     }
@@ -236,7 +239,8 @@ impl FromStr for Category {
             return Ok(c.clone());
         }
         let ok = !s.is_empty()
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if ok {
             Ok(Self::Custom(s.to_owned()))
         } else {
@@ -359,12 +363,18 @@ pub struct RateLimit {
 impl RateLimit {
     /// `requests` per second.
     pub fn per_second(requests: u32) -> Self {
-        Self { requests, per: Duration::from_secs(1) }
+        Self {
+            requests,
+            per: Duration::from_secs(1),
+        }
     }
 
     /// `requests` per minute.
     pub fn per_minute(requests: u32) -> Self {
-        Self { requests, per: Duration::from_secs(60) }
+        Self {
+            requests,
+            per: Duration::from_secs(60),
+        }
     }
 }
 

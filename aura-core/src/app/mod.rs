@@ -89,7 +89,10 @@ impl AppConfig {
         serde_path_to_error::deserialize(&self.0).map_err(|e| {
             Error::invalid_input(
                 "the app configuration is invalid",
-                vec![Violation::new(crate::error::json_pointer(e.path()), "has the wrong shape or value")],
+                vec![Violation::new(
+                    crate::error::json_pointer(e.path()),
+                    "has the wrong shape or value",
+                )],
             )
         })
     }

@@ -244,7 +244,10 @@ impl Credentials {
                 scopes: t.scopes.clone(),
             },
             Self::Custom { fields } => Wire::Custom {
-                fields: fields.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), secret(v))).collect(),
+                fields: fields
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), secret(v)))
+                    .collect(),
             },
         }
     }
@@ -259,7 +262,9 @@ fn sensitive(value: &str) -> Result<HeaderValue> {
 
 fn set_authorization(scheme: &str, secret: &str, request: &mut reqwest::Request) -> Result<()> {
     let value = SecretString::from(format!("{scheme} {secret}"));
-    request.headers_mut().insert(AUTHORIZATION, sensitive(value.expose_secret())?);
+    request
+        .headers_mut()
+        .insert(AUTHORIZATION, sensitive(value.expose_secret())?);
     Ok(())
 }
 
@@ -268,8 +273,14 @@ impl fmt::Display for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::None => f.write_str("no credentials"),
-            Self::ApiKey { placement: ApiKeyPlacement::Header(h), .. } => write!(f, "api key in header {h}"),
-            Self::ApiKey { placement: ApiKeyPlacement::Query(q), .. } => write!(f, "api key in query parameter {q}"),
+            Self::ApiKey {
+                placement: ApiKeyPlacement::Header(h),
+                ..
+            } => write!(f, "api key in header {h}"),
+            Self::ApiKey {
+                placement: ApiKeyPlacement::Query(q),
+                ..
+            } => write!(f, "api key in query parameter {q}"),
             Self::Bearer { .. } => f.write_str("bearer token"),
             Self::Basic { username, .. } => write!(f, "basic auth as {username}"),
             Self::OAuth2(t) => write!(f, "oauth2 {} token", t.token_type),
@@ -364,21 +375,28 @@ impl<'de> Deserialize<'de> for Credentials {
         };
         Ok(match wire {
             Wire::None => Self::None,
-            Wire::ApiKey { key, placement } => Self::ApiKey { key: secret(key)?, placement },
+            Wire::ApiKey { key, placement } => Self::ApiKey {
+                key: secret(key)?,
+                placement,
+            },
             Wire::Bearer { token } => Self::Bearer { token: secret(token)? },
             Wire::Basic { username, password } => Self::Basic {
                 username: username.into_owned(),
                 password: secret(password)?,
             },
-            Wire::Oauth2 { access_token, refresh_token, token_type, expires_at, scopes } => {
-                Self::OAuth2(OAuth2Token {
-                    access_token: secret(access_token)?,
-                    refresh_token: refresh_token.map(secret).transpose()?,
-                    token_type: token_type.into_owned(),
-                    expires_at,
-                    scopes,
-                })
-            }
+            Wire::Oauth2 {
+                access_token,
+                refresh_token,
+                token_type,
+                expires_at,
+                scopes,
+            } => Self::OAuth2(OAuth2Token {
+                access_token: secret(access_token)?,
+                refresh_token: refresh_token.map(secret).transpose()?,
+                token_type: token_type.into_owned(),
+                expires_at,
+                scopes,
+            }),
             Wire::Custom { fields } => Self::Custom {
                 fields: fields
                     .into_iter()
@@ -432,7 +450,10 @@ mod tests {
             let exposed = serde_json::to_value(creds.exposed()).unwrap();
             assert!(exposed.to_string().contains(CANARY));
             let back: Credentials = serde_json::from_value(exposed).unwrap();
-            assert_eq!(serde_json::to_value(back.exposed()).unwrap(), serde_json::to_value(creds.exposed()).unwrap());
+            assert_eq!(
+                serde_json::to_value(back.exposed()).unwrap(),
+                serde_json::to_value(creds.exposed()).unwrap()
+            );
 
             let redacted = serde_json::to_value(&creds).unwrap();
             let err = serde_json::from_value::<Credentials>(redacted).unwrap_err();
@@ -450,7 +471,9 @@ mod tests {
     #[test]
     fn api_key_in_header() {
         let mut req = request("https://api.example.com/x");
-        Credentials::api_key("k1", ApiKeyPlacement::header("X-Api-Key")).apply(&mut req).unwrap();
+        Credentials::api_key("k1", ApiKeyPlacement::header("X-Api-Key"))
+            .apply(&mut req)
+            .unwrap();
         assert_eq!(req.headers()["x-api-key"], "k1");
         assert!(req.headers()["x-api-key"].is_sensitive());
     }
@@ -458,7 +481,9 @@ mod tests {
     #[test]
     fn api_key_in_query() {
         let mut req = request("https://api.example.com/x?a=1");
-        Credentials::api_key("k 1", ApiKeyPlacement::query("key")).apply(&mut req).unwrap();
+        Credentials::api_key("k 1", ApiKeyPlacement::query("key"))
+            .apply(&mut req)
+            .unwrap();
         assert_eq!(req.url().query(), Some("a=1&key=k+1"));
     }
 
@@ -483,7 +508,9 @@ mod tests {
             expires_at: Some(Utc::now() - chrono::Duration::seconds(5)),
             ..OAuth2Token::bearer(CANARY)
         };
-        let err = Credentials::OAuth2(token).apply(&mut request("https://x.test/")).unwrap_err();
+        let err = Credentials::OAuth2(token)
+            .apply(&mut request("https://x.test/"))
+            .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Unauthorized);
         assert!(!format!("{err} {err:?}").contains(CANARY));
     }
@@ -494,7 +521,12 @@ mod tests {
         Credentials::None.apply(&mut req).unwrap();
         Credentials::custom([("a", "b")]).apply(&mut req).unwrap();
         assert!(req.headers().is_empty());
-        assert_eq!(Credentials::custom([("a", "b")]).field("a").map(|s| s.expose_secret().to_owned()), Some("b".into()));
+        assert_eq!(
+            Credentials::custom([("a", "b")])
+                .field("a")
+                .map(|s| s.expose_secret().to_owned()),
+            Some("b".into())
+        );
     }
 
     #[test]

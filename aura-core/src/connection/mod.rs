@@ -15,9 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use self::credentials::{
-    ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token, REDACTED,
-};
+pub use self::credentials::{ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token, REDACTED};
 use crate::error::Result;
 
 /// A connection's id: a UUID v7 by default (time-ordered), or any string a host chooses.

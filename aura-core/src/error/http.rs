@@ -40,12 +40,7 @@ impl Error {
     }
 
     /// [`Error::from_http`] with an explicit "now", for reading `Retry-After` dates.
-    pub fn from_http_at(
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Self {
+    pub fn from_http_at(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Self {
         let code = status.as_u16();
         let body = String::from_utf8_lossy(body);
         let retry_after = || {

@@ -186,10 +186,7 @@ impl Error {
     }
 
     /// Rate limited; `retry_after` is how long the service asked us to wait, when it said.
-    pub fn rate_limited(
-        message: impl Into<Cow<'static, str>>,
-        retry_after: Option<Duration>,
-    ) -> Self {
+    pub fn rate_limited(message: impl Into<Cow<'static, str>>, retry_after: Option<Duration>) -> Self {
         Self::new(ErrorKind::RateLimited, message).with_retry_after(retry_after)
     }
 
@@ -309,10 +306,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self.inner.kind {
             ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Unavailable => true,
-            ErrorKind::Upstream => self
-                .inner
-                .status
-                .is_some_and(|s| s >= 500 || s == 408),
+            ErrorKind::Upstream => self.inner.status.is_some_and(|s| s >= 500 || s == 408),
             _ => false,
         }
     }

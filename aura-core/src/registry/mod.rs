@@ -83,7 +83,12 @@ impl Registry {
     pub fn register_with_config(&self, app: Arc<dyn App>, config: AppConfig) -> Result<()> {
         let handle = AppHandle::build(app)?;
         let manifest = handle.manifest.clone();
-        self.insert(Entry { manifest, config, source: Source::Ready(Arc::new(handle)), loaded: OnceCell::new() })
+        self.insert(Entry {
+            manifest,
+            config,
+            source: Source::Ready(Arc::new(handle)),
+            loaded: OnceCell::new(),
+        })
     }
 
     /// Registers an app whose construction is deferred to its first use. `manifest` is what
@@ -100,7 +105,12 @@ impl Registry {
             let fut = factory();
             Box::pin(async move { Ok(Arc::new(fut.await?) as Arc<dyn App>) })
         });
-        self.insert(Entry { manifest, config, source: Source::Lazy(factory), loaded: OnceCell::new() })
+        self.insert(Entry {
+            manifest,
+            config,
+            source: Source::Lazy(factory),
+            loaded: OnceCell::new(),
+        })
     }
 
     fn insert(&self, entry: Entry) -> Result<()> {
@@ -149,7 +159,8 @@ impl Registry {
                     Source::Ready(handle) => handle.clone(),
                     Source::Lazy(factory) => {
                         let handle = AppHandle::build(factory().await?)?;
-                        if handle.manifest.id != entry.manifest.id || handle.manifest.version != entry.manifest.version {
+                        if handle.manifest.id != entry.manifest.id || handle.manifest.version != entry.manifest.version
+                        {
                             return Err(Error::invalid_definition(format!(
                                 "the lazy factory built {} {} instead of the registered version",
                                 handle.manifest.id, handle.manifest.version
@@ -188,7 +199,11 @@ impl Registry {
 
     /// The newest version of every app in a category, by id.
     pub fn list_by_category(&self, category: &Category) -> Vec<AppManifest> {
-        self.newest().into_iter().filter(|e| &e.manifest.category == category).map(|e| e.manifest.clone()).collect()
+        self.newest()
+            .into_iter()
+            .filter(|e| &e.manifest.category == category)
+            .map(|e| e.manifest.clone())
+            .collect()
     }
 
     /// The newest version of every app with a tag (case-insensitive), by id.
@@ -259,7 +274,11 @@ impl Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ids: Vec<String> = self.manifests().iter().map(|m| format!("{}@{}", m.id, m.version)).collect();
+        let ids: Vec<String> = self
+            .manifests()
+            .iter()
+            .map(|m| format!("{}@{}", m.id, m.version))
+            .collect();
         f.debug_struct("Registry").field("apps", &ids).finish()
     }
 }
@@ -268,14 +287,16 @@ fn locate_app(err: Error, manifest: &AppManifest) -> Error {
     if err.context_value("app").is_some() {
         return err;
     }
-    err.with_context("app", manifest.id.clone()).with_context("version", manifest.version.to_string())
+    err.with_context("app", manifest.id.clone())
+        .with_context("version", manifest.version.to_string())
 }
 
 /// Splits `"app.key"`.
 fn split_reference(reference: &str) -> Result<(&str, &str)> {
     match reference.split_once('.') {
         Some((app, key)) if !app.is_empty() && !key.is_empty() && !key.contains('.') => Ok((app, key)),
-        _ => Err(Error::invalid_definition("a reference is written \"app.key\"").with_context("reference", reference.to_owned())),
+        _ => Err(Error::invalid_definition("a reference is written \"app.key\"")
+            .with_context("reference", reference.to_owned())),
     }
 }
 
@@ -303,13 +324,21 @@ impl AppHandle {
         let mut triggers = BTreeMap::new();
         for def in app.triggers() {
             let trigger = def.compile(&manifest.id)?;
-            if triggers.insert(trigger.manifest().key.clone(), trigger.clone()).is_some() {
+            if triggers
+                .insert(trigger.manifest().key.clone(), trigger.clone())
+                .is_some()
+            {
                 return Err(Error::invalid_definition("two triggers share a key")
                     .with_context("app", manifest.id.clone())
                     .with_context("trigger", trigger.manifest().key.clone()));
             }
         }
-        Ok(Self { app, manifest, actions, triggers })
+        Ok(Self {
+            app,
+            manifest,
+            actions,
+            triggers,
+        })
     }
 
     /// The app itself.
@@ -354,8 +383,14 @@ impl AppHandle {
     pub fn catalogue_entry(&self) -> Value {
         let mut entry = serde_json::to_value(&self.manifest).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut entry {
-            map.insert("actions".into(), json!(self.actions.values().map(Action::manifest).collect::<Vec<_>>()));
-            map.insert("triggers".into(), json!(self.triggers.values().map(Trigger::manifest).collect::<Vec<_>>()));
+            map.insert(
+                "actions".into(),
+                json!(self.actions.values().map(Action::manifest).collect::<Vec<_>>()),
+            );
+            map.insert(
+                "triggers".into(),
+                json!(self.triggers.values().map(Trigger::manifest).collect::<Vec<_>>()),
+            );
         }
         entry
     }

@@ -24,8 +24,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use self::polling::{Poll, PollingTrigger};
 use self::polling::ErasedPolling;
+pub use self::polling::{Poll, PollingTrigger};
 pub use self::schedule::{Schedule, ScheduleTick};
 use self::webhook::ErasedWebhook;
 pub use self::webhook::{WebhookReply, WebhookRequest, WebhookTrigger};
@@ -46,7 +46,10 @@ pub struct TriggerItem<T = Value> {
 impl<T> TriggerItem<T> {
     /// An item with its dedupe key.
     pub fn new(dedupe_key: impl Into<String>, data: T) -> Self {
-        Self { dedupe_key: dedupe_key.into(), data }
+        Self {
+            dedupe_key: dedupe_key.into(),
+            data,
+        }
     }
 }
 
@@ -54,7 +57,10 @@ impl<T: Serialize> TriggerItem<T> {
     pub(crate) fn into_json(self) -> Result<TriggerItem> {
         let data = serde_json::to_value(self.data)
             .map_err(|e| Error::internal("a trigger item could not be serialized").with_source(e))?;
-        Ok(TriggerItem { dedupe_key: self.dedupe_key, data })
+        Ok(TriggerItem {
+            dedupe_key: self.dedupe_key,
+            data,
+        })
     }
 }
 
@@ -108,17 +114,32 @@ pub struct TriggerDef {
 impl TriggerDef {
     /// A polling trigger.
     pub fn polling<P: PollingTrigger>(key: impl Into<String>, trigger: P) -> Self {
-        Self::with(key, TriggerKind::Polling, schema::generate::<P::Item>(), Source::Polling(Arc::new(trigger)))
+        Self::with(
+            key,
+            TriggerKind::Polling,
+            schema::generate::<P::Item>(),
+            Source::Polling(Arc::new(trigger)),
+        )
     }
 
     /// A webhook trigger.
     pub fn webhook<W: WebhookTrigger>(key: impl Into<String>, trigger: W) -> Self {
-        Self::with(key, TriggerKind::Webhook, schema::generate::<W::Item>(), Source::Webhook(Arc::new(trigger)))
+        Self::with(
+            key,
+            TriggerKind::Webhook,
+            schema::generate::<W::Item>(),
+            Source::Webhook(Arc::new(trigger)),
+        )
     }
 
     /// A schedule trigger; each firing produces a [`ScheduleTick`].
     pub fn schedule(key: impl Into<String>, schedule: Schedule) -> Self {
-        let mut def = Self::with(key, TriggerKind::Schedule, schema::generate::<ScheduleTick>(), Source::Manual);
+        let mut def = Self::with(
+            key,
+            TriggerKind::Schedule,
+            schema::generate::<ScheduleTick>(),
+            Source::Manual,
+        );
         def.manifest.schedule = Some(schedule.clone());
         def.source = Source::Schedule(schedule);
         def
@@ -178,7 +199,10 @@ impl TriggerDef {
     /// Compiles the definition for the app `app_id`.
     pub fn compile(self, app_id: &str) -> Result<Trigger> {
         let TriggerDef { manifest, source } = self;
-        let where_ = |e: Error| e.with_context("app", app_id.to_owned()).with_context("trigger", manifest.key.clone());
+        let where_ = |e: Error| {
+            e.with_context("app", app_id.to_owned())
+                .with_context("trigger", manifest.key.clone())
+        };
         crate::app::check_key("trigger key", &manifest.key).map_err(where_)?;
         let output = Schema::compile(manifest.output_schema.clone()).map_err(where_)?;
         Ok(Trigger {
@@ -309,7 +333,8 @@ impl Trigger {
     fn check_items(&self, items: &[TriggerItem]) -> Result<()> {
         for (i, item) in items.iter().enumerate() {
             if item.dedupe_key.is_empty() {
-                return Err(self.locate(Error::invalid_definition("a trigger item has an empty dedupe key"))
+                return Err(self
+                    .locate(Error::invalid_definition("a trigger item has an empty dedupe key"))
                     .with_context("item", i.to_string()));
             }
             self.inner

@@ -26,7 +26,11 @@ pub struct Poll<T, C> {
 impl<T, C> Poll<T, C> {
     /// Items and the next cursor, nothing more waiting.
     pub fn new(items: Vec<TriggerItem<T>>, cursor: C) -> Self {
-        Self { items, cursor, more: false }
+        Self {
+            items,
+            cursor,
+            more: false,
+        }
     }
 }
 
@@ -83,7 +87,15 @@ impl<P: PollingTrigger> ErasedPolling for P {
         let poll = PollingTrigger::poll(self, cx, cursor).await?;
         let cursor = serde_json::to_value(poll.cursor)
             .map_err(|e| Error::internal("the cursor could not be serialized").with_source(e))?;
-        let items = poll.items.into_iter().map(TriggerItem::into_json).collect::<Result<_>>()?;
-        Ok(Poll { items, cursor, more: poll.more })
+        let items = poll
+            .items
+            .into_iter()
+            .map(TriggerItem::into_json)
+            .collect::<Result<_>>()?;
+        Ok(Poll {
+            items,
+            cursor,
+            more: poll.more,
+        })
     }
 }

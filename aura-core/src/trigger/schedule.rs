@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct Schedule {
     spec: ScheduleSpec,
-    cron: Option<croner::Cron>,
+    cron: Option<std::sync::Arc<croner::Cron>>,
 }
 
 /// A schedule as written in a manifest or a scenario.
@@ -88,11 +88,14 @@ impl Schedule {
                     Error::invalid_definition(format!("invalid cron expression: {e}"))
                         .with_context("schedule", expr.clone())
                 })?;
-                Ok(Self { spec, cron: Some(cron) })
+                Ok(Self {
+                    spec,
+                    cron: Some(std::sync::Arc::new(cron)),
+                })
             }
-            ScheduleSpec::EverySecs(0) => {
-                Err(Error::invalid_definition("a schedule interval must be at least one second"))
-            }
+            ScheduleSpec::EverySecs(0) => Err(Error::invalid_definition(
+                "a schedule interval must be at least one second",
+            )),
             ScheduleSpec::EverySecs(_) => Ok(Self { spec, cron: None }),
         }
     }
@@ -134,21 +137,30 @@ mod tests {
         let s = Schedule::cron("0 9 * * MON-FRI").unwrap();
         // Saturday 2026-11-21 10:00 UTC -> Monday 2026-11-23 09:00 UTC.
         let sat = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap();
-        assert_eq!(s.next_after(sat), Some(Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+        assert_eq!(
+            s.next_after(sat),
+            Some(Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap())
+        );
     }
 
     #[test]
     fn cron_with_seconds() {
         let s = Schedule::cron("30 * * * * *").unwrap();
         let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!(s.next_after(t), Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 30).unwrap()));
+        assert_eq!(
+            s.next_after(t),
+            Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 30).unwrap())
+        );
     }
 
     #[test]
     fn interval_next_after() {
         let s = Schedule::every(Duration::from_secs(90)).unwrap();
         let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!(s.next_after(t), Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 1, 30).unwrap()));
+        assert_eq!(
+            s.next_after(t),
+            Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 1, 30).unwrap())
+        );
     }
 
     #[test]

@@ -28,17 +28,31 @@ impl PollingTrigger for NewRows {
             .iter()
             .filter(|id| **id > from)
             .take(2)
-            .map(|&id| TriggerItem::new(id.to_string(), Row { id, email: format!("{id}@x.test") }))
+            .map(|&id| {
+                TriggerItem::new(
+                    id.to_string(),
+                    Row {
+                        id,
+                        email: format!("{id}@x.test"),
+                    },
+                )
+            })
             .collect();
         let next = items.last().map_or(from, |i| i.data.id);
         let more = self.rows.iter().any(|id| *id > next);
-        Ok(Poll { items, cursor: next, more })
+        Ok(Poll {
+            items,
+            cursor: next,
+            more,
+        })
     }
 }
 
 #[tokio::test]
 async fn polling_pages_through_with_the_cursor() {
-    let t = TriggerDef::polling("new_rows", NewRows { rows: vec![1, 2, 3] }).compile("db").unwrap();
+    let t = TriggerDef::polling("new_rows", NewRows { rows: vec![1, 2, 3] })
+        .compile("db")
+        .unwrap();
     assert_eq!(t.kind(), TriggerKind::Polling);
     assert_eq!(t.manifest().output_schema["required"], json!(["id", "email"]));
 
@@ -57,7 +71,9 @@ async fn polling_pages_through_with_the_cursor() {
 
 #[tokio::test]
 async fn a_cursor_of_the_wrong_type_is_invalid_input() {
-    let t = TriggerDef::polling("new_rows", NewRows { rows: vec![] }).compile("db").unwrap();
+    let t = TriggerDef::polling("new_rows", NewRows { rows: vec![] })
+        .compile("db")
+        .unwrap();
     let err = t.poll(&Context::new(), Some(json!("not a number"))).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert_eq!(err.context_value("trigger"), Some("db.new_rows"));
@@ -99,7 +115,11 @@ impl WebhookTrigger for Hooks {
 
     fn parse(&self, request: &WebhookRequest) -> Result<Vec<TriggerItem<Event>>> {
         let payload: Payload = request.json()?;
-        Ok(payload.events.into_iter().map(|e| TriggerItem::new(e.id, Event { kind: e.kind })).collect())
+        Ok(payload
+            .events
+            .into_iter()
+            .map(|e| TriggerItem::new(e.id, Event { kind: e.kind }))
+            .collect())
     }
 
     async fn subscribe(&self, _cx: &Context, target_url: &str) -> Result<Option<Value>> {
@@ -112,15 +132,24 @@ async fn webhooks_verify_parse_and_answer_handshakes() {
     let t = TriggerDef::webhook("events", Hooks).compile("svc").unwrap();
     let cx = Context::new();
 
-    let genuine = WebhookRequest::post("/hooks/svc", r#"{"events":[{"id":"e1","kind":"a"},{"id":"e2","kind":"b"}]}"#)
-        .header("x-token", "good");
+    let genuine = WebhookRequest::post(
+        "/hooks/svc",
+        r#"{"events":[{"id":"e1","kind":"a"},{"id":"e2","kind":"b"}]}"#,
+    )
+    .header("x-token", "good");
     let WebhookOutcome::Items(items) = t.handle_webhook(&cx, &genuine).await.unwrap() else {
         panic!("expected items");
     };
-    assert_eq!(items.iter().map(|i| i.dedupe_key.as_str()).collect::<Vec<_>>(), ["e1", "e2"]);
+    assert_eq!(
+        items.iter().map(|i| i.dedupe_key.as_str()).collect::<Vec<_>>(),
+        ["e1", "e2"]
+    );
 
     let forged = WebhookRequest::post("/hooks/svc", r#"{"events":[]}"#).header("x-token", "bad");
-    assert_eq!(t.handle_webhook(&cx, &forged).await.unwrap_err().kind(), ErrorKind::Unauthorized);
+    assert_eq!(
+        t.handle_webhook(&cx, &forged).await.unwrap_err().kind(),
+        ErrorKind::Unauthorized
+    );
 
     let handshake = WebhookRequest::post("/hooks/svc", r#"{"type":"url_verification","challenge":"abc"}"#);
     let WebhookOutcome::Handshake(reply) = t.handle_webhook(&cx, &handshake).await.unwrap() else {
@@ -152,17 +181,27 @@ async fn items_that_break_the_output_schema_are_rejected() {
         .output_schema(json!({ "type": "object", "properties": { "kind": { "type": "string" } } }))
         .compile("svc")
         .unwrap();
-    let err = t.handle_webhook(&Context::new(), &WebhookRequest::post("/", "")).await.unwrap_err();
+    let err = t
+        .handle_webhook(&Context::new(), &WebhookRequest::post("/", ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.violations()[0].path, "/0/data/kind");
 }
 
 #[test]
 fn schedule_triggers_produce_ticks() {
-    let t = TriggerDef::schedule("daily", Schedule::cron("0 6 * * *").unwrap()).compile("clock").unwrap();
+    let t = TriggerDef::schedule("daily", Schedule::cron("0 6 * * *").unwrap())
+        .compile("clock")
+        .unwrap();
     assert_eq!(t.kind(), TriggerKind::Schedule);
     assert_eq!(t.manifest().schedule, Some(Schedule::cron("0 6 * * *").unwrap()));
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 6, 0, 0).unwrap();
-    let item = t.tick(ScheduleTick { scheduled_at: at, fired_at: at }).unwrap();
+    let item = t
+        .tick(ScheduleTick {
+            scheduled_at: at,
+            fired_at: at,
+        })
+        .unwrap();
     assert_eq!(item.dedupe_key, "2026-11-22T06:00:00+00:00");
     assert!(t.output_schema().is_valid(&item.data));
 }
