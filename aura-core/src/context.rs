@@ -34,9 +34,10 @@ struct Inner {
     attempt: u32,
     idempotency_key: Option<String>,
     span: tracing::Span,
-    scenario_id: Option<String>,
-    execution_id: Option<String>,
-    node_id: Option<String>,
+    scenario_id: Option<Arc<str>>,
+    execution_id: Option<Arc<str>>,
+    node_id: Option<Arc<str>>,
+    extensions: http::Extensions,
 }
 
 /// The HTTP client every context shares unless given another: connection pools are reused
@@ -82,7 +83,7 @@ impl Context {
         self.connection().ok_or_else(|| {
             let mut err = Error::unauthorized("this step needs a connection and was given none");
             if let Some(node) = &self.inner.node_id {
-                err = err.with_context("node", node.clone());
+                err = err.with_context("node", node.to_string());
             }
             err
         })
@@ -134,6 +135,12 @@ impl Context {
         self.inner.node_id.as_deref()
     }
 
+    /// A value the engine (or a host) attached to this context by type: the engine gives
+    /// built-in nodes what they need this way (the expression scope, the sub-scenario runner …).
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.inner.extensions.get::<T>()
+    }
+
     /// A builder with everything this context has, to change a part (the attempt, say).
     pub fn to_builder(&self) -> ContextBuilder {
         let i = &*self.inner;
@@ -147,6 +154,7 @@ impl Context {
             scenario_id: i.scenario_id.clone(),
             execution_id: i.execution_id.clone(),
             node_id: i.node_id.clone(),
+            extensions: i.extensions.clone(),
         }
     }
 
@@ -205,9 +213,10 @@ pub struct ContextBuilder {
     attempt: u32,
     idempotency_key: Option<String>,
     span: Option<tracing::Span>,
-    scenario_id: Option<String>,
-    execution_id: Option<String>,
-    node_id: Option<String>,
+    scenario_id: Option<Arc<str>>,
+    execution_id: Option<Arc<str>>,
+    node_id: Option<Arc<str>>,
+    extensions: http::Extensions,
 }
 
 impl ContextBuilder {
@@ -248,20 +257,26 @@ impl ContextBuilder {
     }
 
     /// The scenario being run.
-    pub fn scenario_id(mut self, id: impl Into<String>) -> Self {
+    pub fn scenario_id(mut self, id: impl Into<Arc<str>>) -> Self {
         self.scenario_id = Some(id.into());
         self
     }
 
     /// The execution being run.
-    pub fn execution_id(mut self, id: impl Into<String>) -> Self {
+    pub fn execution_id(mut self, id: impl Into<Arc<str>>) -> Self {
         self.execution_id = Some(id.into());
         self
     }
 
     /// The node being run.
-    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+    pub fn node_id(mut self, id: impl Into<Arc<str>>) -> Self {
         self.node_id = Some(id.into());
+        self
+    }
+
+    /// Attaches a value, found again with [`Context::extension`]. One value per type.
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
         self
     }
 
@@ -278,6 +293,7 @@ impl ContextBuilder {
                 scenario_id: self.scenario_id,
                 execution_id: self.execution_id,
                 node_id: self.node_id,
+                extensions: self.extensions,
             }),
         }
     }

@@ -66,11 +66,16 @@
 
 pub mod action;
 pub mod app;
+pub mod compile;
 pub mod connection;
 pub mod context;
+pub mod engine;
 pub mod error;
+pub mod expr;
 pub mod node;
 pub mod registry;
+pub mod scenario;
+pub mod store;
 pub mod schema;
 pub mod trigger;
 

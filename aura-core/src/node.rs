@@ -69,6 +69,12 @@ pub trait Node: Send + Sync + fmt::Debug {
         Cow::Borrowed(&[])
     }
 
+    /// What the executor needs to know about the node beyond running it: its role in the graph,
+    /// the app it talks to, whether it is safe to repeat and to cache. Default: a plain step.
+    fn info(&self) -> NodeInfo {
+        NodeInfo::default()
+    }
+
     /// The schema of the input the node expects, when it has one, so that the compiler can
     /// check mappings. Default: none.
     fn input_schema(&self) -> Option<&Schema> {
@@ -82,6 +88,46 @@ pub trait Node: Send + Sync + fmt::Debug {
 
     /// Runs the step.
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput>;
+}
+
+/// What the executor knows about a node: see [`Node::info`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeInfo {
+    /// Its role in the graph.
+    pub role: NodeRole,
+    /// The app it calls, if any: its connection must belong to this app.
+    pub app_id: Option<String>,
+    /// What it calls (`"crm.create_contact"`), for spans, metrics and cache keys.
+    pub reference: Option<String>,
+    /// Whether running it twice has the effect of running it once (nodes that call nothing
+    /// are; actions say so themselves).
+    pub idempotent: bool,
+    /// For how long a result may be reused for the same input and connection.
+    pub cache_ttl: Option<std::time::Duration>,
+    /// The app's documented rate limit per connection.
+    pub rate_limit: Option<crate::app::RateLimit>,
+}
+
+/// A node's role in the graph of a scenario.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeRole {
+    /// An ordinary step.
+    #[default]
+    Step,
+    /// The scenario's entry point; its output is the trigger data.
+    Trigger,
+    /// Runs the nodes after it once per element of its output array, at most `concurrency` at
+    /// a time.
+    Iterate {
+        /// How many elements run at once.
+        concurrency: usize,
+    },
+    /// Collects the results of an iterate body back into an array.
+    Aggregate {
+        /// The iterate node whose body it closes.
+        iterate: String,
+    },
 }
 
 /// What [`Node::prepare`] can see.

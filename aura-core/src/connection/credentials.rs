@@ -214,6 +214,23 @@ impl Credentials {
         }
     }
 
+    /// The secret values themselves, for scrubbing them out of stored records.
+    pub(crate) fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match self {
+            Self::None => {}
+            Self::ApiKey { key, .. } => out.push(key.expose_secret().to_owned()),
+            Self::Bearer { token } => out.push(token.expose_secret().to_owned()),
+            Self::Basic { password, .. } => out.push(password.expose_secret().to_owned()),
+            Self::OAuth2(t) => {
+                out.push(t.access_token.expose_secret().to_owned());
+                out.extend(t.refresh_token.iter().map(|r| r.expose_secret().to_owned()));
+            }
+            Self::Custom { fields } => out.extend(fields.values().map(|v| v.expose_secret().to_owned())),
+        }
+        out
+    }
+
     /// A view that serializes the secrets themselves. Only for an encrypting credential store:
     /// the output must be encrypted before it is written anywhere.
     pub fn exposed(&self) -> ExposedCredentials<'_> {

@@ -7,6 +7,7 @@
 //! bearer, basic, custom fields, an OAuth2 token used as is).
 
 mod credentials;
+mod set;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::credentials::{ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token, REDACTED};
+pub use self::set::Connections;
 use crate::error::Result;
 
 /// A connection's id: a UUID v7 by default (time-ordered), or any string a host chooses.

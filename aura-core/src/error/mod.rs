@@ -251,6 +251,14 @@ impl Error {
         self
     }
 
+    /// Sets the list of violations (for [`ErrorKind::InvalidDefinition`] errors that collect
+    /// every problem of a definition, each with its path).
+    #[must_use]
+    pub fn with_violations(mut self, violations: Vec<Violation>) -> Self {
+        self.inner.violations = violations;
+        self
+    }
+
     /// Prefixes every violation's path with `prefix` (a JSON pointer), for errors that bubble up
     /// from a nested document.
     #[must_use]

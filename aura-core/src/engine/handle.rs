@@ -1,0 +1,121 @@
+//! [`ExecutionHandle`]: a running execution.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::events::{EventKind, ExecutionEvent};
+use crate::error::{Error, Result};
+use crate::scenario::nodes::Response;
+use crate::store::ExecutionRecord;
+
+/// A breakpoint: where the execution stopped, and the way to let it go on.
+#[derive(Debug, Default)]
+pub(crate) struct PauseGate {
+    pub(crate) paused: watch::Sender<Option<Arc<str>>>,
+    pub(crate) resume: Notify,
+}
+
+/// A started execution: wait for it, cancel it, follow its events, get its webhook response,
+/// step through it.
+#[derive(Debug)]
+pub struct ExecutionHandle {
+    pub(crate) id: Uuid,
+    pub(crate) task: JoinHandle<Result<ExecutionRecord>>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) events: Option<broadcast::Receiver<ExecutionEvent>>,
+    pub(crate) resubscribe: broadcast::Sender<ExecutionEvent>,
+    pub(crate) response: watch::Receiver<Option<Response>>,
+    pub(crate) pause: Arc<PauseGate>,
+}
+
+impl ExecutionHandle {
+    /// The execution's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Waits for the end and returns the record.
+    pub async fn wait(self) -> Result<ExecutionRecord> {
+        self.task.await.map_err(|e| Error::internal("the execution task failed").with_source(e))?
+    }
+
+    /// Cancels the execution: in-flight nodes stop at once, the record ends `cancelled`.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// This execution's events. The first call gets every event since the start; later calls
+    /// get the events from then on.
+    pub fn events(&mut self) -> Events {
+        let rx = self.events.take().unwrap_or_else(|| self.resubscribe.subscribe());
+        Events { id: self.id, rx, done: false }
+    }
+
+    /// What a respond node set, as soon as it ran; `None` when the execution ended without one.
+    pub async fn response(&mut self) -> Option<Response> {
+        loop {
+            if let Some(r) = self.response.borrow().clone() {
+                return Some(r);
+            }
+            if self.response.changed().await.is_err() {
+                return self.response.borrow().clone();
+            }
+        }
+    }
+
+    /// Waits until the execution stops at its breakpoint and returns the node it stopped after;
+    /// `None` when it ended without stopping.
+    pub async fn paused(&self) -> Option<String> {
+        let mut rx = self.pause.paused.subscribe();
+        loop {
+            if let Some(node) = rx.borrow_and_update().clone() {
+                return Some(node.to_string());
+            }
+            if self.task.is_finished() {
+                return None;
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return None },
+                () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+            }
+        }
+    }
+
+    /// Lets an execution stopped at its breakpoint go on.
+    pub fn resume(&self) {
+        self.pause.paused.send_replace(None);
+        self.pause.resume.notify_one();
+    }
+}
+
+/// The events of one execution; ends after `Finished`.
+#[derive(Debug)]
+pub struct Events {
+    id: Uuid,
+    rx: broadcast::Receiver<ExecutionEvent>,
+    done: bool,
+}
+
+impl Events {
+    /// The next event, or `None` once the execution has finished. A subscriber that falls more
+    /// than the engine's event capacity behind skips the events it missed.
+    pub async fn next(&mut self) -> Option<ExecutionEvent> {
+        if self.done {
+            return None;
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(event) if event.execution_id == self.id => {
+                    self.done = matches!(event.kind, EventKind::Finished { .. });
+                    return Some(event);
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The engine: runs compiled scenarios, many at once, with a record of every step.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use aura_core::engine::Engine;
+//! use aura_core::scenario::{NodeBuilder, Scenario};
+//! use aura_core::store::ExecutionStatus;
+//! use aura_core::Registry;
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> aura_core::Result<()> {
+//! let engine = Engine::builder(Arc::new(Registry::new())).build();
+//! let scenario = Scenario::builder("hello", "Hello")
+//!     .node(NodeBuilder::trigger("start").next(["greet"]))
+//!     .node(NodeBuilder::set("greet", json!({ "text": "Hello, {{ trigger.name }}!" })))
+//!     .build();
+//! let plan = engine.deploy(scenario).await?;
+//! let record = engine.execute(&plan, json!({ "name": "Ada" })).await?;
+//! assert_eq!(record.status, ExecutionStatus::Completed);
+//! assert_eq!(record.output, Some(json!({ "text": "Hello, Ada!" })));
+//! # Ok(()) }
+//! ```
+//!
+//! Per node: the input is built from its mapping and validated; retryable errors are retried
+//! with exponential backoff and jitter (backon), honouring `Retry-After`; each attempt may have
+//! a timeout; calls through a connection respect its rate limit (governor); cacheable actions
+//! reuse results. Per scenario: at most `max_concurrent` executions run (extra ones wait, in
+//! order) and each may run `max_duration`. Independent branches run concurrently. Every node's
+//! result is checkpointed in the [`Store`] before its successors start.
+
+mod events;
+mod handle;
+mod limits;
+mod redact;
+mod run;
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use self::events::{EventKind, ExecutionEvent};
+pub use self::handle::{ExecutionHandle, Events};
+use self::limits::{RateLimiters, ResultCache};
+use crate::app::RateLimit;
+use crate::compile::{Plan, compile};
+use crate::connection::{ConnectionId, Connections};
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+use crate::scenario::Scenario;
+use crate::store::{ExecutionRecord, ExecutionStatus, MemoryStore, NodeStatus, Store};
+
+/// Runs scenarios. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    registry: Arc<Registry>,
+    connections: Arc<Connections>,
+    store: Arc<dyn Store>,
+    plans: RwLock<HashMap<String, Arc<Plan>>>,
+    events: broadcast::Sender<ExecutionEvent>,
+    limiters: RateLimiters,
+    cache: ResultCache,
+    http: reqwest::Client,
+    payload_limit: usize,
+}
+
+/// Builds an [`Engine`].
+pub struct EngineBuilder {
+    registry: Arc<Registry>,
+    connections: Arc<Connections>,
+    store: Arc<dyn Store>,
+    rate_limits: HashMap<ConnectionId, RateLimit>,
+    event_capacity: usize,
+    cache_capacity: u64,
+    payload_limit: usize,
+    http: Option<reqwest::Client>,
+}
+
+impl EngineBuilder {
+    /// The connections nodes may use (default: none).
+    #[must_use]
+    pub fn connections(mut self, connections: Arc<Connections>) -> Self {
+        self.connections = connections;
+        self
+    }
+
+    /// Where execution records go (default: a [`MemoryStore`]).
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Overrides the rate limit of one connection (default: the app manifest's).
+    #[must_use]
+    pub fn rate_limit(mut self, connection: impl Into<ConnectionId>, limit: RateLimit) -> Self {
+        self.rate_limits.insert(connection.into(), limit);
+        self
+    }
+
+    /// How many events a slow subscriber may fall behind before it misses some (default 4096).
+    #[must_use]
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// How many cached action results to keep (default 10,000).
+    #[must_use]
+    pub fn cache_capacity(mut self, capacity: u64) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// Payloads (inputs, outputs, trigger data) bigger than this many bytes are stored
+    /// truncated, with a marker (default 256 KiB).
+    #[must_use]
+    pub fn payload_limit(mut self, bytes: usize) -> Self {
+        self.payload_limit = bytes;
+        self
+    }
+
+    /// The HTTP client actions get (default: the shared one).
+    #[must_use]
+    pub fn http(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> Engine {
+        let (events, _) = broadcast::channel(self.event_capacity);
+        Engine {
+            inner: Arc::new(Inner {
+                registry: self.registry,
+                connections: self.connections,
+                store: self.store,
+                plans: RwLock::default(),
+                events,
+                limiters: RateLimiters::new(self.rate_limits),
+                cache: ResultCache::new(self.cache_capacity),
+                http: self.http.unwrap_or_else(crate::context::shared_http_client),
+                payload_limit: self.payload_limit,
+            }),
+        }
+    }
+}
+
+/// How to run one execution: pinned data, a breakpoint.
+#[derive(Clone, Debug, Default)]
+pub struct ExecuteOptions {
+    pub(crate) pinned: HashMap<String, Pinned>,
+    pub(crate) breakpoint: Option<String>,
+    pub(crate) execution_id: Option<Uuid>,
+    pub(crate) rerun_of: Option<Uuid>,
+    pub(crate) parent_cancel: Option<CancellationToken>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Pinned {
+    pub(crate) output: Value,
+    pub(crate) route: Option<String>,
+}
+
+impl ExecuteOptions {
+    /// No pins, no breakpoint.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Gives a node's output: the node is not called (its successors see this output).
+    #[must_use]
+    pub fn pin(mut self, node: impl Into<String>, output: Value) -> Self {
+        self.pinned.insert(node.into(), Pinned { output, route: None });
+        self
+    }
+
+    /// Gives a branching node's output and the route it takes.
+    #[must_use]
+    pub fn pin_route(mut self, node: impl Into<String>, output: Value, route: impl Into<String>) -> Self {
+        self.pinned.insert(node.into(), Pinned { output, route: Some(route.into()) });
+        self
+    }
+
+    /// Stops after `node` completes, until [`ExecutionHandle::resume`] is called.
+    #[must_use]
+    pub fn breakpoint(mut self, node: impl Into<String>) -> Self {
+        self.breakpoint = Some(node.into());
+        self
+    }
+}
+
+impl Engine {
+    /// Starts building an engine over a registry.
+    pub fn builder(registry: Arc<Registry>) -> EngineBuilder {
+        EngineBuilder {
+            registry,
+            connections: Arc::new(Connections::new()),
+            store: Arc::new(MemoryStore::new()),
+            rate_limits: HashMap::new(),
+            event_capacity: 4096,
+            cache_capacity: 10_000,
+            payload_limit: 256 * 1024,
+            http: None,
+        }
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// The connections.
+    pub fn connections(&self) -> &Arc<Connections> {
+        &self.inner.connections
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Compiles a scenario without deploying it.
+    pub async fn compile(&self, scenario: Scenario) -> Result<Arc<Plan>> {
+        Ok(Arc::new(compile(scenario, &self.inner.registry, &self.inner.connections).await?))
+    }
+
+    /// Compiles a scenario and deploys it under its id (replacing an older one), so that
+    /// sub-scenario nodes, error scenarios, re-runs and resumes can find it.
+    pub async fn deploy(&self, scenario: Scenario) -> Result<Arc<Plan>> {
+        let plan = self.compile(scenario).await?;
+        self.inner.plans.write().unwrap_or_else(PoisonError::into_inner).insert(plan.id().to_owned(), plan.clone());
+        Ok(plan)
+    }
+
+    /// A deployed scenario.
+    pub fn plan(&self, scenario_id: &str) -> Option<Arc<Plan>> {
+        self.inner.plans.read().unwrap_or_else(PoisonError::into_inner).get(scenario_id).cloned()
+    }
+
+    /// Runs a scenario and waits for the end. The record says how it went: a failed execution
+    /// is an `Ok` record with status `failed` and its error. `Err` means the execution could
+    /// not be run or recorded at all.
+    pub async fn execute(&self, plan: &Arc<Plan>, trigger: Value) -> Result<ExecutionRecord> {
+        self.start_with(plan, trigger, ExecuteOptions::default()).await?.wait().await
+    }
+
+    /// [`Engine::execute`] with options.
+    pub async fn execute_with(&self, plan: &Arc<Plan>, trigger: Value, options: ExecuteOptions) -> Result<ExecutionRecord> {
+        self.start_with(plan, trigger, options).await?.wait().await
+    }
+
+    /// Starts a scenario and returns at once, once the execution is recorded.
+    pub async fn start(&self, plan: &Arc<Plan>, trigger: Value) -> Result<ExecutionHandle> {
+        self.start_with(plan, trigger, ExecuteOptions::default()).await
+    }
+
+    /// [`Engine::start`] with options.
+    pub async fn start_with(&self, plan: &Arc<Plan>, trigger: Value, options: ExecuteOptions) -> Result<ExecutionHandle> {
+        run::start(self.inner.clone(), plan.clone(), trigger, options, None).await
+    }
+
+    /// Runs a failed (or cancelled) execution again as a new execution: the nodes that had
+    /// completed are not called again, their recorded outputs are reused; the run starts over
+    /// from the node that failed. Outputs stored truncated cannot be reused: those nodes run.
+    pub async fn rerun(&self, execution_id: Uuid) -> Result<ExecutionHandle> {
+        let (plan, record, options) = self.recovery(execution_id).await?;
+        let options = ExecuteOptions { rerun_of: Some(execution_id), ..options };
+        run::start(self.inner.clone(), plan, record.trigger, options, None).await
+    }
+
+    /// Resumes an execution that never finished (the process stopped while it ran), under its
+    /// own id, from its last completed nodes.
+    pub async fn resume(&self, execution_id: Uuid) -> Result<ExecutionHandle> {
+        let (plan, record, options) = self.recovery(execution_id).await?;
+        if record.status.is_finished() {
+            return Err(Error::conflict("this execution has finished; use rerun").with_context("execution", execution_id.to_string()));
+        }
+        let options = ExecuteOptions { execution_id: Some(execution_id), ..options };
+        run::start(self.inner.clone(), plan, record.trigger.clone(), options, Some(record)).await
+    }
+
+    async fn recovery(&self, execution_id: Uuid) -> Result<(Arc<Plan>, ExecutionRecord, ExecuteOptions)> {
+        let record = self
+            .inner
+            .store
+            .get(execution_id)
+            .await?
+            .ok_or_else(|| Error::not_found("no such execution").with_context("execution", execution_id.to_string()))?;
+        let plan = self.plan(&record.scenario_id).ok_or_else(|| {
+            Error::not_found("the execution's scenario is not deployed").with_context("scenario", record.scenario_id.clone())
+        })?;
+        let mut options = ExecuteOptions::default();
+        for n in &record.nodes {
+            let reusable = n.status == NodeStatus::Completed
+                && n.item.is_none()
+                && n.output.as_ref().is_some_and(|o| o.get("$truncated").is_none());
+            if reusable && let Some(output) = &n.output {
+                options.pinned.insert(n.node_id.clone(), Pinned { output: output.clone(), route: n.route.clone() });
+            }
+        }
+        Ok((plan, record, options))
+    }
+
+    /// Every event of every execution from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ExecutionEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Resumes every unfinished execution in the store (call once at start-up).
+    pub async fn resume_all(&self) -> Result<Vec<ExecutionHandle>> {
+        let mut handles = Vec::new();
+        for record in self.inner.store.unfinished().await? {
+            handles.push(self.resume(record.id).await?);
+        }
+        Ok(handles)
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plans: Vec<String> = self.inner.plans.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
+        f.debug_struct("Engine").field("scenarios", &plans).finish_non_exhaustive()
+    }
+}
+
+impl ExecutionRecord {
+    /// The output when the execution completed, its error otherwise.
+    pub fn result(&self) -> Result<Option<&Value>> {
+        match (self.status, &self.error) {
+            (ExecutionStatus::Completed, _) => Ok(self.output.as_ref()),
+            (_, Some(e)) => Err(e.to_error().with_context("execution", self.id.to_string())),
+            (status, None) => Err(Error::internal(format!("the execution ended {status:?} without an error"))),
+        }
+    }
+}

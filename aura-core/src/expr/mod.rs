@@ -1,0 +1,310 @@
+//! Mappings and conditions, written in minijinja (Jinja2 syntax).
+//!
+//! A node's input is a JSON document whose strings may hold expressions:
+//!
+//! ```json
+//! { "email": "{{ trigger.body.email | lower }}",
+//!   "tags": "{{ trigger.body.tags }}",
+//!   "note": "Lead from {{ trigger.body.source }} scored {{ steps.score.output.value }}" }
+//! ```
+//!
+//! - a string that is exactly one `{{ … }}` keeps the JSON type of its value (`tags` stays an
+//!   array, a number stays a number);
+//! - any other string with `{{`/`{%` renders as text;
+//! - everything else is taken literally.
+//!
+//! Variables: `trigger` (the trigger data), `steps.<node>.output` (an upstream node's output),
+//! `item` and `index` (inside an iterate body), `input` (in conditions: the node's own input),
+//! `execution` (`id`, `scenario_id`). Undefined variables are errors, not empty strings, so
+//! that a typo fails loudly instead of sending wrong data downstream. Filters: Jinja's builtins
+//! (`default`, `lower`, `upper`, `length`, `join`, `round` …) plus `json` and
+//! `date(format)`. Evaluation is sandboxed (minijinja does no I/O) and bounded by fuel.
+
+mod scope;
+mod value;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use minijinja::{Environment, Expression, UndefinedBehavior};
+use serde_json::Value;
+
+pub use self::scope::{Scope, StepOutputs};
+use crate::error::{Error, Result, Violation};
+
+/// Upper bound on the work one evaluation may do (minijinja fuel units).
+const FUEL: u64 = 200_000;
+
+/// The variables an expression may use.
+pub const VARIABLES: [&str; 6] = ["trigger", "steps", "item", "index", "input", "execution"];
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        configure(&mut env);
+        env
+    })
+}
+
+fn configure(env: &mut Environment<'static>) {
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.add_filter("json", value::json_filter);
+    env.add_filter("date", value::date_filter);
+}
+
+/// A compiled expression (`trigger.body.email | lower`).
+#[derive(Clone)]
+pub struct Expr {
+    source: Arc<str>,
+    compiled: Arc<Expression<'static, 'static>>,
+}
+
+impl Expr {
+    /// Compiles an expression (without `{{ }}`).
+    pub fn compile(source: &str) -> Result<Self> {
+        let compiled = environment()
+            .compile_expression_owned(source.to_owned())
+            .map_err(|e| syntax_error(source, &e))?;
+        Ok(Self { source: source.into(), compiled: Arc::new(compiled) })
+    }
+
+    /// The source text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates to JSON.
+    pub fn eval(&self, scope: &Scope) -> Result<Value> {
+        let out = self.compiled.eval(scope.to_value()).map_err(|e| eval_error(&self.source, &e))?;
+        value::to_json(&out).map_err(|e| e.with_context("expression", self.source.to_string()))
+    }
+
+    /// Evaluates as a condition (Jinja truthiness: empty strings, zero, empty lists are false).
+    pub fn eval_bool(&self, scope: &Scope) -> Result<bool> {
+        let out = self.compiled.eval(scope.to_value()).map_err(|e| eval_error(&self.source, &e))?;
+        Ok(out.is_true())
+    }
+
+    /// The dotted variable paths the expression reads (`steps.score.output`).
+    pub fn variables(&self) -> BTreeSet<String> {
+        self.compiled.undeclared_variables(true).into_iter().collect()
+    }
+}
+
+impl fmt::Debug for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Expr({:?})", self.source)
+    }
+}
+
+/// A compiled text template (`Hello {{ trigger.name }}!`), rendered to a string.
+#[derive(Clone)]
+struct Text {
+    source: Arc<str>,
+    env: Arc<Environment<'static>>,
+}
+
+const TEXT: &str = "text";
+
+impl Text {
+    fn compile(source: &str) -> Result<Self> {
+        let mut env = Environment::new();
+        configure(&mut env);
+        env.add_template_owned(TEXT, source.to_owned()).map_err(|e| syntax_error(source, &e))?;
+        Ok(Self { source: source.into(), env: Arc::new(env) })
+    }
+
+    fn render(&self, scope: &Scope) -> Result<String> {
+        let template = self.env.get_template(TEXT).map_err(|e| eval_error(&self.source, &e))?;
+        template.render(scope.to_value()).map_err(|e| eval_error(&self.source, &e))
+    }
+
+    fn variables(&self) -> BTreeSet<String> {
+        self.env
+            .get_template(TEXT)
+            .map(|t| t.undeclared_variables(true).into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn syntax_error(source: &str, err: &minijinja::Error) -> Error {
+    Error::invalid_definition(format!("expression does not parse: {}", err.detail().unwrap_or(&err.to_string())))
+        .with_context("expression", source.to_owned())
+}
+
+fn eval_error(source: &str, err: &minijinja::Error) -> Error {
+    let detail = err.detail().map_or_else(|| err.kind().to_string(), str::to_owned);
+    Error::invalid_input(format!("expression failed: {detail}"), vec![]).with_context("expression", source.to_owned())
+}
+
+/// A compiled input mapping: a JSON document whose strings may be expressions or templates.
+#[derive(Clone, Debug)]
+pub struct Mapping {
+    root: Part,
+}
+
+#[derive(Clone)]
+enum Part {
+    Literal(Value),
+    Expr(Expr),
+    Text(Text),
+    Array(Vec<Part>),
+    Object(Vec<(String, Part)>),
+}
+
+impl fmt::Debug for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Literal(v) => write!(f, "{v}"),
+            Self::Expr(e) => write!(f, "{{{{ {} }}}}", e.source),
+            Self::Text(t) => write!(f, "{:?}", t.source),
+            Self::Array(items) => f.debug_list().entries(items).finish(),
+            Self::Object(fields) => f.debug_map().entries(fields.iter().map(|(k, v)| (k, v))).finish(),
+        }
+    }
+}
+
+impl Mapping {
+    /// Compiles a mapping, collecting *every* expression that does not parse, each with the
+    /// JSON pointer of its field.
+    pub fn compile(template: &Value) -> std::result::Result<Self, Vec<Violation>> {
+        let mut problems = Vec::new();
+        let root = compile_part(template, &mut String::new(), &mut problems);
+        if problems.is_empty() { Ok(Self { root }) } else { Err(problems) }
+    }
+
+    /// Whether the mapping has no expression at all.
+    pub fn is_literal(&self) -> bool {
+        matches!(self.root, Part::Literal(_))
+    }
+
+    /// The top-level field names, when the mapping is an object.
+    pub fn fields(&self) -> Option<Vec<&str>> {
+        match &self.root {
+            Part::Object(fields) => Some(fields.iter().map(|(k, _)| k.as_str()).collect()),
+            Part::Literal(Value::Object(map)) => Some(map.keys().map(String::as_str).collect()),
+            _ => None,
+        }
+    }
+
+    /// Every expression's variables, with the JSON pointer of its field.
+    pub fn variables(&self) -> Vec<(String, BTreeSet<String>)> {
+        let mut out = Vec::new();
+        collect_variables(&self.root, &mut String::new(), &mut out);
+        out
+    }
+
+    /// Builds the value. A failure names the field (`field`) and the expression.
+    pub fn eval(&self, scope: &Scope) -> Result<Value> {
+        eval_part(&self.root, scope, &mut String::new())
+    }
+}
+
+fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    // `{{ a }} and {{ b }}` is text, not one expression.
+    if inner.contains("{{") || inner.contains("}}") { None } else { Some(inner.trim()) }
+}
+
+fn compile_part(v: &Value, path: &mut String, problems: &mut Vec<Violation>) -> Part {
+    let compiled = match v {
+        Value::String(s) => {
+            let result = if let Some(expr) = single_expression(s) {
+                Some(Expr::compile(expr).map(Part::Expr))
+            } else if s.contains("{{") || s.contains("{%") {
+                Some(Text::compile(s).map(Part::Text))
+            } else {
+                None
+            };
+            match result {
+                Some(Ok(part)) => part,
+                Some(Err(e)) => {
+                    problems.push(Violation::new(path.clone(), e.message().to_owned()));
+                    Part::Literal(Value::Null)
+                }
+                None => Part::Literal(v.clone()),
+            }
+        }
+        Value::Array(items) => {
+            let parts: Vec<Part> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| with_segment(path, &i.to_string(), |path| compile_part(item, path, problems)))
+                .collect();
+            if parts.iter().all(|p| matches!(p, Part::Literal(_))) {
+                Part::Literal(v.clone())
+            } else {
+                Part::Array(parts)
+            }
+        }
+        Value::Object(map) => {
+            let fields: Vec<(String, Part)> = map
+                .iter()
+                .map(|(k, item)| (k.clone(), with_segment(path, k, |path| compile_part(item, path, problems))))
+                .collect();
+            if fields.iter().all(|(_, p)| matches!(p, Part::Literal(_))) {
+                Part::Literal(v.clone())
+            } else {
+                Part::Object(fields)
+            }
+        }
+        _ => Part::Literal(v.clone()),
+    };
+    compiled
+}
+
+fn with_segment<T>(path: &mut String, segment: &str, f: impl FnOnce(&mut String) -> T) -> T {
+    let len = path.len();
+    path.push('/');
+    path.push_str(&segment.replace('~', "~0").replace('/', "~1"));
+    let out = f(path);
+    path.truncate(len);
+    out
+}
+
+fn collect_variables(part: &Part, path: &mut String, out: &mut Vec<(String, BTreeSet<String>)>) {
+    match part {
+        Part::Literal(_) => {}
+        Part::Expr(e) => out.push((path.clone(), e.variables())),
+        Part::Text(t) => out.push((path.clone(), t.variables())),
+        Part::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                with_segment(path, &i.to_string(), |path| collect_variables(item, path, out));
+            }
+        }
+        Part::Object(fields) => {
+            for (k, item) in fields {
+                with_segment(path, k, |path| collect_variables(item, path, out));
+            }
+        }
+    }
+}
+
+fn eval_part(part: &Part, scope: &Scope, path: &mut String) -> Result<Value> {
+    let located = |e: Error, path: &str| e.with_context("field", if path.is_empty() { "/" } else { path }.to_owned());
+    match part {
+        Part::Literal(v) => Ok(v.clone()),
+        Part::Expr(e) => e.eval(scope).map_err(|err| located(err, path)),
+        Part::Text(t) => t.render(scope).map(Value::String).map_err(|err| located(err, path)),
+        Part::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| with_segment(path, &i.to_string(), |path| eval_part(item, scope, path)))
+            .collect::<Result<Vec<_>>>()
+            .map(Value::Array),
+        Part::Object(fields) => {
+            let mut map = serde_json::Map::with_capacity(fields.len());
+            for (k, item) in fields {
+                let v = with_segment(path, k, |path| eval_part(item, scope, path))?;
+                map.insert(k.clone(), v);
+            }
+            Ok(Value::Object(map))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

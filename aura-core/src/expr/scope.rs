@@ -1,0 +1,142 @@
+//! The variables an expression sees.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Jinja};
+use serde_json::Value;
+
+use super::value::from_json;
+
+/// Where expressions find upstream nodes' outputs. The executor implements it over an
+/// execution's state; tests can use a `BTreeMap<String, serde_json::Value>`.
+pub trait StepOutputs: Send + Sync + 'static {
+    /// The output of a completed node, or `None` when it has not completed (or does not exist).
+    fn output(&self, node_id: &str) -> Option<Jinja>;
+}
+
+impl StepOutputs for BTreeMap<String, Value> {
+    fn output(&self, node_id: &str) -> Option<Jinja> {
+        self.get(node_id).map(from_json)
+    }
+}
+
+/// The variables of one evaluation: `trigger`, `steps`, `item`/`index`, `input`, `execution`.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Scope {
+    trigger: Jinja,
+    steps: Option<Arc<dyn StepOutputs>>,
+    item: Option<(Jinja, usize)>,
+    input: Option<Jinja>,
+    execution: Option<Jinja>,
+}
+
+impl Scope {
+    /// A scope with the trigger data.
+    pub fn new(trigger: &Value) -> Self {
+        Self::from_jinja(from_json(trigger))
+    }
+
+    /// A scope with trigger data already converted (the executor converts it once per run).
+    pub fn from_jinja(trigger: Jinja) -> Self {
+        Self { trigger, steps: None, item: None, input: None, execution: None }
+    }
+
+    /// Converts JSON to the form expressions read, for values used many times.
+    pub fn convert(value: &Value) -> Jinja {
+        from_json(value)
+    }
+
+    /// Sets where upstream outputs come from.
+    #[must_use]
+    pub fn with_steps(mut self, steps: Arc<dyn StepOutputs>) -> Self {
+        self.steps = Some(steps);
+        self
+    }
+
+    /// Sets the current iteration's item and index.
+    #[must_use]
+    pub fn with_item(mut self, item: Jinja, index: usize) -> Self {
+        self.item = Some((item, index));
+        self
+    }
+
+    /// Sets the node's own input (for conditions).
+    #[must_use]
+    pub fn with_input(mut self, input: &Value) -> Self {
+        self.input = Some(from_json(input));
+        self
+    }
+
+    /// Sets the execution's ids.
+    #[must_use]
+    pub fn with_execution(mut self, execution_id: &str, scenario_id: &str) -> Self {
+        self.execution = Some(Self::execution_value(execution_id, scenario_id));
+        self
+    }
+
+    /// Sets the execution's ids, already converted (see [`Scope::execution_value`]).
+    #[must_use]
+    pub fn with_execution_value(mut self, execution: Jinja) -> Self {
+        self.execution = Some(execution);
+        self
+    }
+
+    /// The `execution` variable for these ids, to convert once and reuse.
+    pub fn execution_value(execution_id: &str, scenario_id: &str) -> Jinja {
+        Jinja::from(BTreeMap::from([("id", Jinja::from(execution_id)), ("scenario_id", Jinja::from(scenario_id))]))
+    }
+
+    pub(super) fn to_value(&self) -> Jinja {
+        Jinja::from_object(self.clone())
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope").field("item", &self.item.as_ref().map(|(_, i)| i)).finish_non_exhaustive()
+    }
+}
+
+impl Object for Scope {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Jinja) -> Option<Jinja> {
+        match key.as_str()? {
+            "trigger" => Some(self.trigger.clone()),
+            "steps" => self.steps.clone().map(|s| Jinja::from_object(Steps(s))),
+            "item" => self.item.as_ref().map(|(item, _)| item.clone()),
+            "index" => self.item.as_ref().map(|(_, i)| Jinja::from(*i)),
+            "input" => self.input.clone(),
+            "execution" => self.execution.clone(),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&super::VARIABLES)
+    }
+}
+
+struct Steps(Arc<dyn StepOutputs>);
+
+impl fmt::Debug for Steps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("steps")
+    }
+}
+
+impl Object for Steps {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Jinja) -> Option<Jinja> {
+        let output = self.0.output(key.as_str()?)?;
+        Some(Jinja::from(BTreeMap::from([("output", output)])))
+    }
+}

@@ -1,0 +1,113 @@
+//! The embedded, in-memory store.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{ExecutionRecord, ExecutionSummary, NodeResult, Store};
+use crate::error::{Error, Result};
+
+/// Keeps every execution in memory. The default store: fast, and gone when the process ends.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    executions: Mutex<HashMap<Uuid, Entry>>,
+}
+
+/// A record and where each node result sits in it, so that saving a result costs O(1) even in
+/// executions with many iterations.
+#[derive(Debug)]
+struct Entry {
+    record: ExecutionRecord,
+    slots: HashMap<(String, Option<usize>), usize>,
+}
+
+impl Entry {
+    fn new(record: ExecutionRecord) -> Self {
+        let slots = record.nodes.iter().enumerate().map(|(i, n)| ((n.node_id.clone(), n.item), i)).collect();
+        Self { record, slots }
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many executions it holds.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Entry>> {
+        self.executions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn missing(id: Uuid) -> Error {
+    Error::not_found("no such execution").with_context("execution", id.to_string())
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create(&self, record: &ExecutionRecord) -> Result<()> {
+        let mut map = self.lock();
+        if map.contains_key(&record.id) {
+            return Err(Error::conflict("this execution exists already").with_context("execution", record.id.to_string()));
+        }
+        map.insert(record.id, Entry::new(record.clone()));
+        Ok(())
+    }
+
+    async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
+        let mut map = self.lock();
+        let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;
+        match entry.slots.get(&(result.node_id.clone(), result.item)) {
+            Some(&i) => entry.record.nodes[i] = result.clone(),
+            None => {
+                entry.slots.insert((result.node_id.clone(), result.item), entry.record.nodes.len());
+                entry.record.nodes.push(result.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
+        let mut map = self.lock();
+        let stored = &mut map.get_mut(&record.id).ok_or_else(|| missing(record.id))?.record;
+        stored.status = record.status;
+        stored.ended_at = record.ended_at;
+        stored.output = record.output.clone();
+        stored.error = record.error.clone();
+        Ok(())
+    }
+
+    async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
+        Ok(self.lock().get(&execution_id).map(|e| e.record.clone()))
+    }
+
+    async fn list(&self, scenario_id: &str, limit: usize) -> Result<Vec<ExecutionSummary>> {
+        let map = self.lock();
+        let mut out: Vec<ExecutionSummary> =
+            map.values().filter(|e| e.record.scenario_id == scenario_id).map(|e| e.record.summary()).collect();
+        // UUID v7 ids sort by creation time.
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
+        let map = self.lock();
+        let mut out: Vec<ExecutionRecord> =
+            map.values().filter(|e| !e.record.status.is_finished()).map(|e| e.record.clone()).collect();
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+}

@@ -1,0 +1,219 @@
+//! The execution record, as the product documents' `ScenarioExecution` describes it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, ErrorKind, Violation};
+
+/// Where an execution stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    /// Running (or waiting for a concurrency slot).
+    Running,
+    /// Every node that had to run ran.
+    Completed,
+    /// A node failed with the stop policy, or the execution ran out of time.
+    Failed,
+    /// Cancelled by its caller.
+    Cancelled,
+}
+
+impl ExecutionStatus {
+    /// Whether the execution has ended.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, Self::Running)
+    }
+}
+
+/// Where one node stands within an execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Waiting for its predecessors.
+    Pending,
+    /// Running.
+    Running,
+    /// Done; its output is recorded.
+    Completed,
+    /// Failed; its error is recorded.
+    Failed,
+    /// Not run: no route led to it.
+    Skipped,
+}
+
+/// An error as recorded: kind, message, where, and the bad fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    /// The kind (`"rate_limited"` …).
+    pub kind: String,
+    /// The message.
+    pub message: String,
+    /// Where it happened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<(String, String)>,
+    /// The bad fields, for invalid input.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
+    /// Whether a retry could have helped.
+    pub retryable: bool,
+}
+
+impl From<&Error> for ErrorRecord {
+    fn from(e: &Error) -> Self {
+        Self {
+            kind: e.kind().as_str().to_owned(),
+            message: e.message().to_owned(),
+            context: e.context().iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            violations: e.violations().to_vec(),
+            retryable: e.is_retryable(),
+        }
+    }
+}
+
+impl ErrorRecord {
+    /// The record as an error again (kind, message, context and violations).
+    pub fn to_error(&self) -> Error {
+        let kind = [
+            ErrorKind::InvalidInput,
+            ErrorKind::InvalidDefinition,
+            ErrorKind::NotFound,
+            ErrorKind::Unauthorized,
+            ErrorKind::Forbidden,
+            ErrorKind::RateLimited,
+            ErrorKind::Timeout,
+            ErrorKind::Unavailable,
+            ErrorKind::Upstream,
+            ErrorKind::Conflict,
+            ErrorKind::Cancelled,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == self.kind)
+        .unwrap_or(ErrorKind::Internal);
+        Error::new(kind, self.message.clone()).with_violations(self.violations.clone())
+    }
+}
+
+/// One node's run within an execution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeResult {
+    /// The node's id.
+    pub node_id: String,
+    /// Inside an iterate body: the element's index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
+    /// Where it stands.
+    pub status: NodeStatus,
+    /// The input it got (redacted, possibly truncated).
+    #[serde(default)]
+    pub input: Value,
+    /// Its output (redacted, possibly truncated).
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// Its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorRecord>,
+    /// How many attempts it took.
+    pub attempts: u32,
+    /// The route it took, for branching nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Whether its output was pinned (given, not computed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl NodeResult {
+    /// How long it ran, when it has ended.
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        let (start, end) = (self.started_at?, self.ended_at?);
+        (end - start).to_std().ok()
+    }
+}
+
+/// One run of a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// A UUID v7: time-ordered.
+    pub id: Uuid,
+    /// The scenario.
+    pub scenario_id: String,
+    /// The scenario's version.
+    pub scenario_version: u32,
+    /// The trigger data (redacted, possibly truncated).
+    pub trigger: Value,
+    /// Where it stands.
+    pub status: ExecutionStatus,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// A result per node run, in the order they started.
+    pub nodes: Vec<NodeResult>,
+    /// The execution's output: the respond node's, else the last node's (or each leaf's by id).
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorRecord>,
+    /// The execution this one re-runs, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<Uuid>,
+}
+
+impl ExecutionRecord {
+    /// The result of a node (outside iterate bodies).
+    pub fn node(&self, node_id: &str) -> Option<&NodeResult> {
+        self.nodes.iter().find(|n| n.node_id == node_id && n.item.is_none())
+    }
+
+    /// Every result of a node (one per iteration inside an iterate body).
+    pub fn node_runs<'a>(&'a self, node_id: &'a str) -> impl Iterator<Item = &'a NodeResult> + 'a {
+        self.nodes.iter().filter(move |n| n.node_id == node_id)
+    }
+
+    /// How long it ran, when it has ended.
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        (self.ended_at? - self.started_at).to_std().ok()
+    }
+
+    /// Inserts or replaces a node result (keyed by node id and item).
+    pub fn upsert(&mut self, result: NodeResult) {
+        match self.nodes.iter_mut().find(|n| n.node_id == result.node_id && n.item == result.item) {
+            Some(slot) => *slot = result,
+            None => self.nodes.push(result),
+        }
+    }
+
+    /// A one-line summary.
+    pub fn summary(&self) -> ExecutionSummary {
+        ExecutionSummary {
+            id: self.id,
+            scenario_id: self.scenario_id.clone(),
+            status: self.status,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+        }
+    }
+}
+
+/// An execution without its payloads, for listings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionSummary {
+    /// The execution.
+    pub id: Uuid,
+    /// The scenario.
+    pub scenario_id: String,
+    /// Where it stands.
+    pub status: ExecutionStatus,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+}
