@@ -32,15 +32,20 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Coming with later issues: the scenario harness, scripted router providers and a fake clock,
-//! a local OAuth2 server and HTTP mocks for connector tests.
+//! [`Harness`] runs a scenario against mock apps and checks node statuses and outputs in a few
+//! lines.
+//!
+//! Coming with later issues: scripted router providers and a fake clock, a local OAuth2 server
+//! and HTTP mocks for connector tests.
 
 mod app;
 mod failure;
+mod harness;
 mod mock_action;
 mod mock_polling;
 
 pub use app::MockApp;
 pub use failure::Failure;
+pub use harness::{Harness, Run};
 pub use mock_action::{MockAction, RecordedCall};
 pub use mock_polling::MockPolling;
