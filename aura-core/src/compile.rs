@@ -259,8 +259,8 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
             },
             None => None,
         };
-        if let (Some(m), Some(schema)) = (&mapping, node.input_schema()) {
-            check_fields(&mut problems, &def.id, m, schema.as_json());
+        if let (Some(Value::Object(template)), Some(schema)) = (&def.input, node.input_schema()) {
+            check_fields(&mut problems, &def.id, template, schema.as_json());
         }
 
         let retry = def.retry.clone().unwrap_or_else(|| RetryPolicy::new(settings.error_policy.retries));
@@ -331,8 +331,8 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
 }
 
 /// Mapped fields the schema lacks, required fields left unmapped.
-fn check_fields(problems: &mut Problems, node: &str, mapping: &Mapping, schema: &Value) {
-    let Some(fields) = mapping.fields() else { return };
+fn check_fields(problems: &mut Problems, node: &str, template: &serde_json::Map<String, Value>, schema: &Value) {
+    let fields: Vec<&str> = template.keys().map(String::as_str).collect();
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
         let open = matches!(schema.get("additionalProperties"), Some(Value::Bool(true)) | Some(Value::Object(_)));
         if !open {
