@@ -210,7 +210,7 @@ fn single_expression(s: &str) -> Option<&str> {
 }
 
 fn compile_part(v: &Value, path: &mut String, problems: &mut Vec<Violation>) -> Part {
-    let compiled = match v {
+    match v {
         Value::String(s) => {
             let result = if let Some(expr) = single_expression(s) {
                 Some(Expr::compile(expr).map(Part::Expr))
@@ -252,8 +252,7 @@ fn compile_part(v: &Value, path: &mut String, problems: &mut Vec<Violation>) -> 
             }
         }
         _ => Part::Literal(v.clone()),
-    };
-    compiled
+    }
 }
 
 fn with_segment<T>(path: &mut String, segment: &str, f: impl FnOnce(&mut String) -> T) -> T {

@@ -98,7 +98,7 @@ impl Store for MemoryStore {
         let mut out: Vec<ExecutionSummary> =
             map.values().filter(|e| e.record.scenario_id == scenario_id).map(|e| e.record.summary()).collect();
         // UUID v7 ids sort by creation time.
-        out.sort_by(|a, b| b.id.cmp(&a.id));
+        out.sort_by_key(|s| std::cmp::Reverse(s.id));
         out.truncate(limit);
         Ok(out)
     }
