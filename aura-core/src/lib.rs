@@ -9,7 +9,11 @@
 //! | Action: one typed operation of an app | [`ActionDef`] (what you write), [`Action`] (compiled) |
 //! | Trigger: how an app starts a scenario | [`trigger`]: polling, webhook, schedule, manual |
 //! | Connection: authenticated access to one account | [`connection`]: [`Connection`], [`ConnectionRecord`], [`Credentials`] |
-//! | Node: one step of a scenario | [`node::Node`] |
+//! | Node: one step of a scenario | [`node::Node`]; the built-in kinds in [`scenario::nodes`] |
+//! | Scenario: a workflow of nodes | [`scenario::Scenario`] (Rust builder, JSON or YAML) |
+//! | Mapping: how a node's input is built | [`expr`]: minijinja expressions and templates |
+//! | Plan: a compiled scenario | [`compile::Plan`], [`compile::compile`] |
+//! | Execution: one run, with a record per node | [`engine::Engine`], [`store::ExecutionRecord`], [`store::Store`] |
 //! | The catalogue | [`Registry`] |
 //! | Errors | [`Error`], [`ErrorKind`] |
 //!
@@ -58,6 +62,36 @@
 //! // Bad input never reaches the handler; the error names every bad field.
 //! let err = greet.call(Context::new(), json!({ "name": 42 })).await.unwrap_err();
 //! assert_eq!(err.violations()[0].path, "/name");
+//! # Ok(()) }
+//! ```
+//!
+//! ## A scenario
+//!
+//! ```
+//! use std::sync::Arc;
+//! use aura_core::engine::Engine;
+//! use aura_core::scenario::{NodeBuilder, Scenario};
+//! use aura_core::Registry;
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> aura_core::Result<()> {
+//! let engine = Engine::builder(Arc::new(Registry::new())).build();
+//! let scenario = Scenario::from_yaml(r#"
+//! id: triage
+//! name: Triage
+//! nodes:
+//!   - { id: form, kind: trigger, next: [score] }
+//!   - id: score
+//!     kind: if
+//!     config: { condition: "trigger.budget >= 10000" }
+//!     routes: { "true": [sales], "false": [nurture] }
+//!   - { id: sales, kind: set, input: { queue: sales, who: "{{ trigger.email }}" } }
+//!   - { id: nurture, kind: set, input: { queue: nurture, who: "{{ trigger.email }}" } }
+//! "#)?;
+//! let plan = engine.deploy(scenario).await?;
+//! let record = engine.execute(&plan, json!({ "email": "cto@big.test", "budget": 50000 })).await?;
+//! assert_eq!(record.output, Some(json!({ "queue": "sales", "who": "cto@big.test" })));
 //! # Ok(()) }
 //! ```
 //!

@@ -15,8 +15,17 @@ use crate::store::ExecutionRecord;
 /// A breakpoint: where the execution stopped, and the way to let it go on.
 #[derive(Debug, Default)]
 pub(crate) struct PauseGate {
-    pub(crate) paused: watch::Sender<Option<Arc<str>>>,
+    pub(crate) state: watch::Sender<Pause>,
     pub(crate) resume: Notify,
+}
+
+/// Where an execution stands with respect to its breakpoint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) enum Pause {
+    #[default]
+    Running,
+    At(Arc<str>),
+    Finished,
 }
 
 /// A started execution: wait for it, cancel it, follow its events, get its webhook response,
@@ -70,24 +79,23 @@ impl ExecutionHandle {
     /// Waits until the execution stops at its breakpoint and returns the node it stopped after;
     /// `None` when it ended without stopping.
     pub async fn paused(&self) -> Option<String> {
-        let mut rx = self.pause.paused.subscribe();
-        loop {
-            if let Some(node) = rx.borrow_and_update().clone() {
-                return Some(node.to_string());
-            }
-            if self.task.is_finished() {
-                return None;
-            }
-            tokio::select! {
-                changed = rx.changed() => if changed.is_err() { return None },
-                () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
-            }
+        let mut rx = self.pause.state.subscribe();
+        let state = rx.wait_for(|p| *p != Pause::Running).await.ok()?.clone();
+        match state {
+            Pause::At(node) => Some(node.to_string()),
+            Pause::Running | Pause::Finished => None,
         }
     }
 
     /// Lets an execution stopped at its breakpoint go on.
     pub fn resume(&self) {
-        self.pause.paused.send_replace(None);
+        self.pause.state.send_if_modified(|p| {
+            let paused = matches!(p, Pause::At(_));
+            if paused {
+                *p = Pause::Running;
+            }
+            paused
+        });
         self.pause.resume.notify_one();
     }
 }

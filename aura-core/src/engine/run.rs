@@ -23,7 +23,7 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::events::{EventKind, ExecutionEvent};
-use super::handle::{ExecutionHandle, PauseGate};
+use super::handle::{ExecutionHandle, Pause, PauseGate};
 use super::limits::ResultCache;
 use super::redact::Redactor;
 use super::{ExecuteOptions, Inner};
@@ -272,7 +272,9 @@ impl Exec {
             state.record.error = error.as_ref().map(ErrorRecord::from);
             state.record.clone()
         };
-        self.engine.store.finish(&record).await?;
+        let stored = self.engine.store.finish(&record).await;
+        self.pause.state.send_replace(Pause::Finished);
+        stored?;
         self.emit(EventKind::Finished { status });
         let status_label = match status {
             ExecutionStatus::Completed => "completed",
@@ -729,7 +731,7 @@ impl Exec {
         let node = &self.plan.nodes[idx];
         if self.options.breakpoint.as_deref() == Some(&*node.id) {
             let resumed = self.pause.resume.notified();
-            self.pause.paused.send_replace(Some(node.id.clone()));
+            self.pause.state.send_replace(Pause::At(node.id.clone()));
             self.emit(EventKind::Paused { node: node.id.clone() });
             resumed.await;
         }
