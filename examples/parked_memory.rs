@@ -1,0 +1,160 @@
+//! How much memory 100,000 executions parked on a long delay take (target: ≤ 1 GiB resident).
+//!
+//! ```text
+//! cargo run --release --example parked_memory
+//! ```
+//!
+//! The scenario is `trigger → delay(3600 s)`. The program reads the process's resident memory
+//! (`VmRSS` in `/proc/self/status`, Linux only), starts 100,000 executions, waits until every
+//! one has reached the delay node, reads the resident memory again, prints before, after and
+//! the cost per execution, then cancels every execution through its handle and checks that each
+//! ended `cancelled`.
+//!
+//! "Reached the delay node": a thin wrapper around the default `MemoryStore` counts the trigger
+//! node's `completed` checkpoints; the executor starts the delay node right after that
+//! checkpoint, without awaiting anything else, and the program then waits a little more (the
+//! executor does not checkpoint a node's `running` state in the store, so that cannot be
+//! counted). What is counted: the running task, the execution's state, its `ExecutionHandle`,
+//! its record in the default `MemoryStore` and the timer.
+//!
+//! `PARKED` sets the number of executions (`PARKED=10000 cargo run --release --example
+//! parked_memory`).
+
+#![allow(clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aura_core::engine::Engine;
+use aura_core::scenario::{NodeBuilder, Scenario};
+use aura_core::store::{
+    ExecutionRecord, ExecutionStatus, ExecutionSummary, MemoryStore, NodeResult, NodeStatus, Store,
+};
+use aura_core::{Error, Registry, Result};
+use serde_json::json;
+use uuid::Uuid;
+
+/// The id of the trigger node.
+const TRIGGER: &str = "start";
+
+/// The id of the delay node.
+const DELAY: &str = "wait";
+
+/// The default `MemoryStore`, counting the executions whose trigger node completed.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    parked: AtomicUsize,
+}
+
+#[aura_core::async_trait]
+impl Store for CountingStore {
+    async fn create(&self, record: &ExecutionRecord) -> Result<()> {
+        self.inner.create(record).await
+    }
+
+    async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
+        if result.node_id == TRIGGER && result.status == NodeStatus::Completed {
+            self.parked.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inner.save_node(execution_id, result).await
+    }
+
+    async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
+        self.inner.finish(record).await
+    }
+
+    async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
+        self.inner.get(execution_id).await
+    }
+
+    async fn list(&self, scenario_id: &str, limit: usize) -> Result<Vec<ExecutionSummary>> {
+        self.inner.list(scenario_id, limit).await
+    }
+
+    async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
+        self.inner.unfinished().await
+    }
+}
+
+/// The resident memory of this process, in bytes.
+fn resident_bytes() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| Error::unavailable("cannot read /proc/self/status (Linux only)").with_source(e))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .ok_or_else(|| Error::internal("no VmRSS line in /proc/self/status"))?;
+    Ok(kib * 1024)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<()> {
+    let count: usize = std::env::var("PARKED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+
+    let store = Arc::new(CountingStore::default());
+    let engine = Engine::builder(Arc::new(Registry::new())).store(store.clone()).build();
+    let scenario = Scenario::builder("parked", "Parked on a delay")
+        .max_duration(Duration::from_secs(7200))
+        .node(NodeBuilder::trigger(TRIGGER).next([DELAY]))
+        .node(NodeBuilder::delay(DELAY, Duration::from_secs(3600)))
+        .build();
+    let plan = engine.deploy(scenario).await?;
+    let trigger = json!({ "order_id": "A-10001", "customer": "ada@example.com", "total": 129.5 });
+
+    // Warm up: one execution through the whole path, so that lazy statics are not counted.
+    let warm = engine.start(&plan, trigger.clone()).await?;
+    warm.cancel();
+    warm.wait().await?;
+    let parked_before = store.parked.load(Ordering::Relaxed);
+
+    let before = resident_bytes()?;
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(count);
+    for _ in 0..count {
+        handles.push(engine.start(&plan, trigger.clone()).await?);
+    }
+    let start_time = started.elapsed();
+    while store.parked.load(Ordering::Relaxed) - parked_before < count {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let parked_time = started.elapsed();
+    // Let the last tasks settle into their sleep.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = resident_bytes()?;
+
+    let grown = after.saturating_sub(before);
+    println!("executions parked on a {} s delay: {count}", 3600);
+    println!("started in {start_time:.2?}, all parked after {parked_time:.2?}");
+    println!("resident before: {:>8.1} MiB", mib(before));
+    println!("resident after:  {:>8.1} MiB", mib(after));
+    println!(
+        "grown:           {:>8.1} MiB ({:.0} bytes per execution)",
+        mib(grown),
+        grown as f64 / count as f64
+    );
+    let verdict = if after <= 1024 * 1024 * 1024 { "within" } else { "over" };
+    println!("target: ≤ 1024 MiB resident: {verdict}");
+
+    let cancelling = Instant::now();
+    for handle in &handles {
+        handle.cancel();
+    }
+    let mut cancelled = 0;
+    for handle in handles {
+        if handle.wait().await?.status == ExecutionStatus::Cancelled {
+            cancelled += 1;
+        }
+    }
+    println!("cancelled {cancelled}/{count} in {:.2?}", cancelling.elapsed());
+    Ok(())
+}
