@@ -55,7 +55,7 @@ impl Store for CountingStore {
     }
 
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
-        if result.node_id == TRIGGER && result.status == NodeStatus::Completed {
+        if &*result.node_id == TRIGGER && result.status == NodeStatus::Completed {
             self.parked.fetch_add(1, Ordering::Relaxed);
         }
         self.inner.save_node(execution_id, result).await

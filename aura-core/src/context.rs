@@ -37,7 +37,7 @@ struct Inner {
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
     node_id: Option<Arc<str>>,
-    extensions: http::Extensions,
+    extensions: Arc<http::Extensions>,
 }
 
 /// The HTTP client every context shares unless given another: connection pools are reused
@@ -216,7 +216,7 @@ pub struct ContextBuilder {
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
     node_id: Option<Arc<str>>,
-    extensions: http::Extensions,
+    extensions: Arc<http::Extensions>,
 }
 
 impl ContextBuilder {
@@ -276,7 +276,14 @@ impl ContextBuilder {
 
     /// Attaches a value, found again with [`Context::extension`]. One value per type.
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.extensions.insert(value);
+        Arc::make_mut(&mut self.extensions).insert(value);
+        self
+    }
+
+    /// Uses a prepared set of extensions, shared without copying (the engine builds one per
+    /// execution pass and hands it to every node). Replaces the ones added so far.
+    pub fn extensions(mut self, extensions: Arc<http::Extensions>) -> Self {
+        self.extensions = extensions;
         self
     }
 

@@ -50,7 +50,7 @@ async fn action_and_set_nodes_map_their_inputs() {
     let r = run(&h, s, json!({ "email": "ADA@X.TEST", "name": "Ada", "tags": ["a", "b"] })).await;
     assert_eq!(r.status, ExecutionStatus::Completed);
     assert_eq!(create.calls()[0].input, json!({ "email": "ada@x.test", "tags": ["a", "b"] }));
-    assert_eq!(r.node("shape").unwrap().output, Some(json!({ "contact": 42, "greeting": "Hi Ada" })));
+    assert_eq!(r.node("shape").unwrap().output.as_deref(), Some(&json!({ "contact": 42, "greeting": "Hi Ada" })));
     assert_eq!(r.output, Some(json!({ "contact": 42, "greeting": "Hi Ada" })));
 }
 
@@ -141,8 +141,8 @@ async fn iterate_runs_the_body_per_element_and_aggregate_collects_in_order() {
     assert_eq!(r.status, ExecutionStatus::Completed, "{:?}", r.error);
     // Scores 0, 5, 10 are filtered out; 15, 20, 25 are kept, in order.
     assert_eq!(
-        r.node("all").unwrap().output,
-        Some(json!([{ "email": "l3@x.test", "i": 3 }, { "email": "l4@x.test", "i": 4 }, { "email": "l5@x.test", "i": 5 }]))
+        r.node("all").unwrap().output.as_deref(),
+        Some(&json!([{ "email": "l3@x.test", "i": 3 }, { "email": "l4@x.test", "i": 4 }, { "email": "l5@x.test", "i": 5 }]))
     );
     assert_eq!(r.output, Some(json!({ "n": 3 })));
     assert_eq!(enrich.call_count(), 3);
@@ -423,12 +423,12 @@ async fn error_policy_stop_continue_and_route() {
     let r = run(&h, policy_scenario(OnError::Continue), json!({})).await;
     assert_eq!(r.status, ExecutionStatus::Completed);
     assert_eq!(status(&r, "fail"), Some(NodeStatus::Failed));
-    assert_eq!(r.node("after").unwrap().output, Some(json!({ "saw": "upstream" })));
+    assert_eq!(r.node("after").unwrap().output.as_deref(), Some(&json!({ "saw": "upstream" })));
 
     let r = run(&h, policy_scenario(OnError::Route(vec!["handler".into()])), json!({})).await;
     assert_eq!(r.status, ExecutionStatus::Completed);
     assert_eq!(status(&r, "after"), Some(NodeStatus::Skipped));
-    assert_eq!(r.node("handler").unwrap().output, Some(json!({ "handled": "upstream" })));
+    assert_eq!(r.node("handler").unwrap().output.as_deref(), Some(&json!({ "handled": "upstream" })));
 }
 
 #[tokio::test]
@@ -685,7 +685,7 @@ async fn step_by_step_stops_after_a_node_and_goes_on() {
     assert_eq!(handle.paused().await.as_deref(), Some("update"));
     let so_far = h.engine().store().get(handle.id()).await.unwrap().unwrap();
     assert_eq!(so_far.node("update").unwrap().status, NodeStatus::Completed);
-    assert_eq!(so_far.node("update").unwrap().output, Some(json!({ "id": 7 })));
+    assert_eq!(so_far.node("update").unwrap().output.as_deref(), Some(&json!({ "id": 7 })));
     assert!(so_far.node("notify").is_none());
     assert_eq!((update.call_count(), notify.call_count()), (1, 0));
     handle.resume();
@@ -726,8 +726,8 @@ async fn an_interrupted_execution_resumes_from_its_last_completed_node() {
         node_id: node.into(),
         item: None,
         status: NodeStatus::Completed,
-        input: json!({}),
-        output: Some(output),
+        input: Arc::new(json!({})),
+        output: Some(Arc::new(output)),
         error: None,
         attempts: 1,
         route: None,
@@ -739,7 +739,7 @@ async fn an_interrupted_execution_resumes_from_its_last_completed_node() {
         id,
         scenario_id: "steps".into(),
         scenario_version: 1,
-        trigger: json!({ "email": "a@x.test" }),
+        trigger: Arc::new(json!({ "email": "a@x.test" })),
         status: ExecutionStatus::Running,
         started_at: chrono::Utc::now(),
         ended_at: None,

@@ -126,5 +126,5 @@ async fn the_loaded_scenario_runs() {
     let plan = engine.deploy(built()).await.unwrap();
     let rec = engine.execute(&plan, json!({ "email": "a@b.test", "score": 70 })).await.unwrap();
     assert_eq!(rec.status, aura_core::store::ExecutionStatus::Completed, "{rec:#?}");
-    assert_eq!(rec.node("task").unwrap().output, Some(json!({ "contact": 9 })), "{rec:#?}");
+    assert_eq!(rec.node("task").unwrap().output.as_deref(), Some(&json!({ "contact": 9 })), "{rec:#?}");
 }

@@ -136,10 +136,10 @@ impl Run {
     /// # Panics
     /// When the node has no output.
     pub fn output(&self, node: &str) -> &Value {
-        self.node(node).output.as_ref().unwrap_or_else(|| panic!("node {node:?} has no output"))
+        self.node(node).output.as_deref().unwrap_or_else(|| panic!("node {node:?} has no output"))
     }
 
     fn node_ids(&self) -> Vec<&str> {
-        self.record.nodes.iter().map(|n| n.node_id.as_str()).collect()
+        self.record.nodes.iter().map(|n| &*n.node_id).collect()
     }
 }

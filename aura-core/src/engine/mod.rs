@@ -274,7 +274,7 @@ impl Engine {
     pub async fn rerun(&self, execution_id: Uuid) -> Result<ExecutionHandle> {
         let (plan, record, options) = self.recovery(execution_id).await?;
         let options = ExecuteOptions { rerun_of: Some(execution_id), ..options };
-        run::start(self.inner.clone(), plan, record.trigger, options, None).await
+        run::start(self.inner.clone(), plan, Arc::unwrap_or_clone(record.trigger), options, None).await
     }
 
     /// Resumes an execution that never finished (the process stopped while it ran), under its
@@ -285,7 +285,8 @@ impl Engine {
             return Err(Error::conflict("this execution has finished; use rerun").with_context("execution", execution_id.to_string()));
         }
         let options = ExecuteOptions { execution_id: Some(execution_id), ..options };
-        run::start(self.inner.clone(), plan, record.trigger.clone(), options, Some(record)).await
+        let trigger = (*record.trigger).clone();
+        run::start(self.inner.clone(), plan, trigger, options, Some(record)).await
     }
 
     async fn recovery(&self, execution_id: Uuid) -> Result<(Arc<Plan>, ExecutionRecord, ExecuteOptions)> {
@@ -304,7 +305,7 @@ impl Engine {
                 && n.item.is_none()
                 && n.output.as_ref().is_some_and(|o| o.get("$truncated").is_none());
             if reusable && let Some(output) = &n.output {
-                options.pinned.insert(n.node_id.clone(), Pinned { output: output.clone(), route: n.route.clone() });
+                options.pinned.insert(n.node_id.to_string(), Pinned { output: (**output).clone(), route: n.route.clone() });
             }
         }
         Ok((plan, record, options))

@@ -1,5 +1,7 @@
 //! What goes into stored records: secrets redacted, big payloads truncated.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::connection::REDACTED;
@@ -18,9 +20,16 @@ const SENSITIVE_KEYS: [&str; 10] = [
     "client_secret",
 ];
 
+/// `password`, `db_password`, `API_KEY` …: a sensitive word, alone or after an underscore,
+/// in any case. Allocates nothing: this runs on every key of every stored payload.
 fn is_sensitive(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    SENSITIVE_KEYS.iter().any(|s| k == *s || k.ends_with(&format!("_{s}")))
+    let k = key.as_bytes();
+    SENSITIVE_KEYS.iter().any(|s| {
+        let s = s.as_bytes();
+        k.len() >= s.len()
+            && k[k.len() - s.len()..].eq_ignore_ascii_case(s)
+            && (k.len() == s.len() || k[k.len() - s.len() - 1] == b'_')
+    })
 }
 
 /// Redacts secrets and truncates big payloads before they are stored.
@@ -41,8 +50,41 @@ impl Redactor {
         Self { secrets, limit }
     }
 
-    /// The value as it may be stored.
-    pub(crate) fn clean(&self, value: &Value) -> Value {
+    /// The value as it may be stored: shared as it is when nothing needs redacting or cutting
+    /// (the common case, found without allocating), a cleaned copy otherwise.
+    pub(crate) fn clean(&self, value: &Arc<Value>) -> Arc<Value> {
+        let mut size = 0usize;
+        if !self.needs_cleaning(value, &mut size) && size <= self.limit {
+            return value.clone();
+        }
+        Arc::new(self.cleaned(value))
+    }
+
+    fn needs_cleaning(&self, value: &Value, size: &mut usize) -> bool {
+        match value {
+            Value::String(s) => {
+                *size += s.len() + 2;
+                self.secrets.iter().any(|secret| s.contains(secret.as_str()))
+            }
+            Value::Array(items) => {
+                *size += 2;
+                items.iter().any(|v| self.needs_cleaning(v, size))
+            }
+            Value::Object(map) => {
+                *size += 2;
+                map.iter().any(|(k, v)| {
+                    *size += k.len() + 3;
+                    (is_sensitive(k) && !v.is_null()) || self.needs_cleaning(v, size)
+                })
+            }
+            _ => {
+                *size += 8;
+                false
+            }
+        }
+    }
+
+    fn cleaned(&self, value: &Value) -> Value {
         let mut size = 0usize;
         let cleaned = self.walk(value, &mut size);
         if size > self.limit {
@@ -102,14 +144,22 @@ mod tests {
     #[test]
     fn secrets_and_sensitive_keys_are_redacted() {
         let r = Redactor::new(vec!["sk_live_abcdef".into()], 1 << 20);
-        let out = r.clean(&json!({ "note": "key is sk_live_abcdef!", "password": "hunter22", "db_password": 1, "ok": "fine" }));
-        assert_eq!(out, json!({ "note": "key is [redacted]!", "password": "[redacted]", "db_password": "[redacted]", "ok": "fine" }));
+        let out = r.clean(&Arc::new(json!({ "note": "key is sk_live_abcdef!", "password": "hunter22", "db_password": 1, "ok": "fine" })));
+        assert_eq!(*out, json!({ "note": "key is [redacted]!", "password": "[redacted]", "db_password": "[redacted]", "ok": "fine" }));
+    }
+
+    #[test]
+    fn clean_values_are_shared_not_copied() {
+        let r = Redactor::new(vec!["sk_live_abcdef".into()], 1 << 20);
+        let v = Arc::new(json!({ "a": [1, "two", { "b": null }], "password": null }));
+        assert!(Arc::ptr_eq(&r.clean(&v), &v));
+        assert!(is_sensitive("API_KEY") && is_sensitive("db_password") && !is_sensitive("passwords") && !is_sensitive("xpassword"));
     }
 
     #[test]
     fn big_payloads_are_truncated_with_a_marker() {
         let r = Redactor::new(vec![], 100);
-        let out = r.clean(&json!({ "blob": "x".repeat(1000) }));
+        let out = r.clean(&Arc::new(json!({ "blob": "x".repeat(1000) })));
         assert_eq!(out["$truncated"], true);
         assert!(out["bytes"].as_u64().unwrap_or(0) > 1000);
         assert!(out["preview"].as_str().unwrap_or_default().len() <= 512);

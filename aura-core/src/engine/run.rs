@@ -30,7 +30,7 @@ use super::{ExecuteOptions, Inner};
 use crate::compile::Plan;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::expr::{Scope, StepOutputs};
+use crate::expr::{Scope, StepOutputs, step_value};
 use crate::node::{NodeOutput, Route};
 use crate::scenario::OnError;
 use crate::scenario::nodes::{ResponseSlot, SubScenarioRunner, SubScenarios};
@@ -44,6 +44,7 @@ pub(super) async fn start(
     existing: Option<ExecutionRecord>,
 ) -> Result<ExecutionHandle> {
     let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
+    let trigger = Arc::new(trigger);
     let secrets = plan.nodes.iter().filter_map(|n| n.connection.as_ref()).flat_map(|c| c.credentials().secret_values()).collect();
     let redactor = Redactor::new(secrets, engine.payload_limit);
     let record = match existing {
@@ -66,7 +67,7 @@ pub(super) async fn start(
             record
         }
     };
-    let slots = record.nodes.iter().enumerate().filter_map(|(i, n)| Some(((*plan.index.get(&n.node_id)?, n.item), i))).collect();
+    let slots = record.nodes.iter().enumerate().filter_map(|(i, n)| Some(((*plan.index.get(&*n.node_id)?, n.item), i))).collect();
     let cancel = options.parent_cancel.as_ref().map_or_else(CancellationToken::new, CancellationToken::child_token);
     let events = engine.events.subscribe();
     let (response_tx, response_rx) = watch::channel(None);
@@ -81,7 +82,7 @@ pub(super) async fn start(
         plan,
         id,
         id_str,
-        trigger: Arc::new(trigger),
+        trigger,
         options,
         cancel: cancel.clone(),
         state: Mutex::new(State { record, slots }),
@@ -131,12 +132,13 @@ struct Frame {
 #[derive(Clone)]
 struct Output {
     json: Arc<Value>,
-    jinja: Arc<OnceLock<Jinja>>,
+    /// `steps.<id>` as expressions see it, converted on first read.
+    step: Arc<OnceLock<Jinja>>,
 }
 
 impl Output {
     fn new(json: Arc<Value>) -> Self {
-        Self { json, jinja: Arc::default() }
+        Self { json, step: Arc::default() }
     }
 }
 
@@ -180,9 +182,20 @@ struct FrameSteps {
 
 impl StepOutputs for FrameSteps {
     fn output(&self, node_id: &str) -> Option<Jinja> {
-        let out = self.frame.lookup(*self.plan.index.get(node_id)?)?;
-        Some(out.jinja.get_or_init(|| Scope::convert(&out.json)).clone())
+        self.step(node_id)?.get_attr("output").ok()
     }
+
+    fn step(&self, node_id: &str) -> Option<Jinja> {
+        let out = self.frame.lookup(*self.plan.index.get(node_id)?)?;
+        Some(out.step.get_or_init(|| step_value(Scope::convert(&out.json))).clone())
+    }
+}
+
+/// What every node of one frame shares: the expression scope and the context extensions.
+struct Pass {
+    frame: Arc<Frame>,
+    scope: Scope,
+    extensions: Arc<http::Extensions>,
 }
 
 /// What a finished node leads to.
@@ -268,7 +281,7 @@ impl Exec {
             let mut state = self.lock();
             state.record.status = status;
             state.record.ended_at = Some(Utc::now());
-            state.record.output = output.as_ref().map(|o| self.redactor.clean(o));
+            state.record.output = output.map(|o| Arc::unwrap_or_clone(self.redactor.clean(&Arc::new(o))));
             state.record.error = error.as_ref().map(ErrorRecord::from);
             state.record.clone()
         };
@@ -328,6 +341,13 @@ impl Exec {
 
     fn walk<'a>(self: &'a Arc<Self>, frame: &'a Arc<Frame>, entry: Entry) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            let scope = self.scope(frame);
+            let mut extensions = http::Extensions::new();
+            extensions.insert(scope.clone());
+            extensions.insert(self.sub.clone());
+            extensions.insert(self.response.clone());
+            let pass = Pass { frame: frame.clone(), scope, extensions: Arc::new(extensions) };
+            let pass = &pass;
             let nodes = &self.plan.nodes;
             let mut pending: Vec<usize> = nodes
                 .iter()
@@ -345,7 +365,7 @@ impl Exec {
             let mut running = FuturesUnordered::new();
             loop {
                 for node in ready.drain(..) {
-                    running.push(self.run_node(frame, node));
+                    running.push(self.run_node(pass, node));
                 }
                 let Some(step) = running.next().await else { break };
                 let step = step?;
@@ -408,7 +428,8 @@ impl Exec {
         })
     }
 
-    async fn run_node(self: &Arc<Self>, frame: &Arc<Frame>, idx: usize) -> Result<Step> {
+    async fn run_node(self: &Arc<Self>, pass: &Pass, idx: usize) -> Result<Step> {
+        let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
         let item = frame.item_index();
 
@@ -418,9 +439,10 @@ impl Exec {
             let output = Arc::new(pinned.output.clone());
             frame.set(idx, output.clone());
             let route = pinned.route.clone();
+            let recorded = self.redactor.clean(&output);
             self.save(idx, None, |r| {
                 r.status = NodeStatus::Completed;
-                r.output = Some(self.redactor.clean(&output));
+                r.output = Some(recorded);
                 r.route.clone_from(&route);
                 r.pinned = true;
             })
@@ -429,8 +451,9 @@ impl Exec {
                 if let Some(agg) = body.aggregate
                     && let Some(done) = self.options.pinned.get(&*self.plan.nodes[agg].id)
                 {
-                    frame.set(agg, Arc::new(done.output.clone()));
-                    let agg_output = self.redactor.clean(&done.output);
+                    let agg_output = Arc::new(done.output.clone());
+                    frame.set(agg, agg_output.clone());
+                    let agg_output = self.redactor.clean(&agg_output);
                     self.save(agg, None, |r| {
                         r.status = NodeStatus::Completed;
                         r.output = Some(agg_output);
@@ -451,15 +474,16 @@ impl Exec {
         let started_at = Utc::now();
         let clock = Instant::now();
         self.emit(EventKind::NodeStarted { node: node.id.clone(), item });
-        let input = match self.build_input(frame, idx) {
+        let input = match self.build_input(pass, idx) {
             Ok(input) => input,
-            Err(e) => return self.failed(frame, idx, Value::Null, e, 0, started_at).await,
+            Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
         };
+        let input = Arc::new(input);
         let recorded_input = self.redactor.clean(&input);
         {
             let mut state = self.lock();
             let result = NodeResult {
-                node_id: node.id.to_string(),
+                node_id: node.id.clone(),
                 item,
                 status: NodeStatus::Running,
                 input: recorded_input,
@@ -474,7 +498,7 @@ impl Exec {
             upsert(&mut state, idx, item, result);
         }
 
-        match self.attempts(frame, idx, &input).await {
+        match self.attempts(pass, idx, &input).await {
             Ok((out, attempts)) => {
                 let NodeOutput { value, route } = out;
                 let (targets, route_name) = match route {
@@ -511,7 +535,7 @@ impl Exec {
         &self,
         frame: &Frame,
         idx: usize,
-        input: Value,
+        input: Arc<Value>,
         err: Error,
         attempts: u32,
         started_at: chrono::DateTime<Utc>,
@@ -530,7 +554,7 @@ impl Exec {
             r.status = NodeStatus::Failed;
             r.input = recorded_input;
             r.error = Some(record.clone());
-            r.output = continues.then(|| (*error_output).clone());
+            r.output = continues.then(|| error_output.clone());
             r.attempts = attempts;
             r.started_at.get_or_insert(started_at);
             r.ended_at = Some(Utc::now());
@@ -609,11 +633,11 @@ impl Exec {
         }
     }
 
-    fn build_input(&self, frame: &Arc<Frame>, idx: usize) -> Result<Value> {
+    fn build_input(&self, pass: &Pass, idx: usize) -> Result<Value> {
         let node = &self.plan.nodes[idx];
         match &node.mapping {
-            Some(m) => m.eval(&self.scope(frame)),
-            None => Ok(self.default_input(frame, idx)),
+            Some(m) => m.eval(&pass.scope),
+            None => Ok(self.default_input(&pass.frame, idx)),
         }
     }
 
@@ -640,14 +664,15 @@ impl Exec {
 
     /// Runs the node, retrying retryable errors. Non-idempotent nodes are retried only when the
     /// request cannot have been accepted (rate limited, service unavailable).
-    async fn attempts(self: &Arc<Self>, frame: &Arc<Frame>, idx: usize, input: &Value) -> std::result::Result<(NodeOutput, u32), (Error, u32)> {
+    async fn attempts(self: &Arc<Self>, pass: &Pass, idx: usize, input: &Value) -> std::result::Result<(NodeOutput, u32), (Error, u32)> {
+        let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
         let attempts = std::sync::atomic::AtomicU32::new(0);
         let key: Arc<str> = match frame.item_index() {
             Some(i) => format!("{}/{}/{i}", self.id_str, node.id).into(),
             None => format!("{}/{}", self.id_str, node.id).into(),
         };
-        let cx = self.context(frame, idx, key);
+        let cx = self.context(pass, idx, key);
         let backoff = ExponentialBuilder::default()
             .with_min_delay(node.retry.base_delay)
             .with_max_delay(node.retry.max_delay)
@@ -678,9 +703,9 @@ impl Exec {
         result.map(|out| (out, n)).map_err(|e| (e, n))
     }
 
-    fn context(self: &Arc<Self>, frame: &Arc<Frame>, idx: usize, key: Arc<str>) -> Context {
+    fn context(self: &Arc<Self>, pass: &Pass, idx: usize, key: Arc<str>) -> Context {
         let node = &self.plan.nodes[idx];
-        let span = tracing::debug_span!("node", node = %node.id, reference = node.info.reference.as_deref(), item = frame.item_index());
+        let span = tracing::debug_span!("node", node = %node.id, reference = node.info.reference.as_deref(), item = pass.frame.item_index());
         let mut builder = Context::builder()
             .http(self.engine.http.clone())
             .cancellation(self.cancel.clone())
@@ -689,9 +714,7 @@ impl Exec {
             .scenario_id(self.plan.id.clone())
             .execution_id(self.id_str.clone())
             .node_id(node.id.clone())
-            .extension(self.scope(frame))
-            .extension(self.sub.clone())
-            .extension(self.response.clone());
+            .extensions(pass.extensions.clone());
         if let Some(conn) = &node.connection {
             builder = builder.connection(conn.clone());
         }
@@ -745,10 +768,10 @@ impl Exec {
                 Some(&i) => i,
                 None => {
                     let blank = NodeResult {
-                        node_id: self.plan.nodes[idx].id.to_string(),
+                        node_id: self.plan.nodes[idx].id.clone(),
                         item,
                         status: NodeStatus::Pending,
-                        input: Value::Null,
+                        input: Arc::new(Value::Null),
                         output: None,
                         error: None,
                         attempts: 0,

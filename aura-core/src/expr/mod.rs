@@ -30,7 +30,7 @@ use std::sync::{Arc, OnceLock};
 use minijinja::{Environment, Expression, UndefinedBehavior};
 use serde_json::Value;
 
-pub use self::scope::{Scope, StepOutputs};
+pub use self::scope::{Scope, StepOutputs, step_value};
 use crate::error::{Error, Result, Violation};
 
 /// Upper bound on the work one evaluation may do (minijinja fuel units).

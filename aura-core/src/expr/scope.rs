@@ -14,6 +14,17 @@ use super::value::from_json;
 pub trait StepOutputs: Send + Sync + 'static {
     /// The output of a completed node, or `None` when it has not completed (or does not exist).
     fn output(&self, node_id: &str) -> Option<Jinja>;
+
+    /// What `steps.<node_id>` is: an object with the `output`. Implementations that read the
+    /// same step many times can cache it.
+    fn step(&self, node_id: &str) -> Option<Jinja> {
+        self.output(node_id).map(step_value)
+    }
+}
+
+/// The value of `steps.<id>` for an output: `{ "output": … }`.
+pub fn step_value(output: Jinja) -> Jinja {
+    Jinja::from(BTreeMap::from([("output", output)]))
 }
 
 impl StepOutputs for BTreeMap<String, Value> {
@@ -23,9 +34,14 @@ impl StepOutputs for BTreeMap<String, Value> {
 }
 
 /// The variables of one evaluation: `trigger`, `steps`, `item`/`index`, `input`, `execution`.
-/// Cheap to clone.
+/// Cheap to clone: clones share one allocation, which is also what expressions read.
 #[derive(Clone)]
 pub struct Scope {
+    inner: Arc<Data>,
+}
+
+#[derive(Clone)]
+struct Data {
     trigger: Jinja,
     steps: Option<Arc<dyn StepOutputs>>,
     item: Option<(Jinja, usize)>,
@@ -41,7 +57,11 @@ impl Scope {
 
     /// A scope with trigger data already converted (the executor converts it once per run).
     pub fn from_jinja(trigger: Jinja) -> Self {
-        Self { trigger, steps: None, item: None, input: None, execution: None }
+        Self { inner: Arc::new(Data { trigger, steps: None, item: None, input: None, execution: None }) }
+    }
+
+    fn data(&mut self) -> &mut Data {
+        Arc::make_mut(&mut self.inner)
     }
 
     /// Converts JSON to the form expressions read, for values used many times.
@@ -52,35 +72,35 @@ impl Scope {
     /// Sets where upstream outputs come from.
     #[must_use]
     pub fn with_steps(mut self, steps: Arc<dyn StepOutputs>) -> Self {
-        self.steps = Some(steps);
+        self.data().steps = Some(steps);
         self
     }
 
     /// Sets the current iteration's item and index.
     #[must_use]
     pub fn with_item(mut self, item: Jinja, index: usize) -> Self {
-        self.item = Some((item, index));
+        self.data().item = Some((item, index));
         self
     }
 
     /// Sets the node's own input (for conditions).
     #[must_use]
     pub fn with_input(mut self, input: &Value) -> Self {
-        self.input = Some(from_json(input));
+        self.data().input = Some(from_json(input));
         self
     }
 
     /// Sets the execution's ids.
     #[must_use]
     pub fn with_execution(mut self, execution_id: &str, scenario_id: &str) -> Self {
-        self.execution = Some(Self::execution_value(execution_id, scenario_id));
+        self.data().execution = Some(Self::execution_value(execution_id, scenario_id));
         self
     }
 
     /// Sets the execution's ids, already converted (see [`Scope::execution_value`]).
     #[must_use]
     pub fn with_execution_value(mut self, execution: Jinja) -> Self {
-        self.execution = Some(execution);
+        self.data().execution = Some(execution);
         self
     }
 
@@ -90,17 +110,23 @@ impl Scope {
     }
 
     pub(super) fn to_value(&self) -> Jinja {
-        Jinja::from_object(self.clone())
+        Jinja::from_dyn_object(self.inner.clone())
     }
 }
 
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scope").field("item", &self.item.as_ref().map(|(_, i)| i)).finish_non_exhaustive()
+        f.debug_struct("Scope").field("item", &self.inner.item.as_ref().map(|(_, i)| i)).finish_non_exhaustive()
     }
 }
 
-impl Object for Scope {
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("scope")
+    }
+}
+
+impl Object for Data {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Map
     }
@@ -136,7 +162,6 @@ impl Object for Steps {
     }
 
     fn get_value(self: &Arc<Self>, key: &Jinja) -> Option<Jinja> {
-        let output = self.0.output(key.as_str()?)?;
-        Some(Jinja::from(BTreeMap::from([("output", output)])))
+        self.0.step(key.as_str()?)
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded, in-memory store.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -20,7 +21,7 @@ pub struct MemoryStore {
 #[derive(Debug)]
 struct Entry {
     record: ExecutionRecord,
-    slots: HashMap<(String, Option<usize>), usize>,
+    slots: HashMap<(Arc<str>, Option<usize>), usize>,
 }
 
 impl Entry {

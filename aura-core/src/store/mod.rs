@@ -20,9 +20,10 @@ use crate::error::Result;
 /// Where execution records live.
 ///
 /// Every method is called by the executor in order for one execution: `create`, then
-/// `save_node` for each node result (a result may be saved several times as its status moves
-/// from running to completed), then `finish`. A durable store must make each call durable
-/// before it returns.
+/// `save_node` each time a node ends (completed, failed or skipped; a node that is re-run after
+/// a resume is saved again under the same key), then `finish`. A durable store must make each
+/// call durable before it returns. Nodes in flight are not written: they show in the event
+/// stream, and after a crash they run again on resume with the same idempotency key.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Records a new execution (status running, no node results yet).

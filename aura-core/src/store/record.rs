@@ -1,5 +1,7 @@
 //! The execution record, as the product documents' `ScenarioExecution` describes it.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -100,18 +102,19 @@ impl ErrorRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeResult {
     /// The node's id.
-    pub node_id: String,
+    pub node_id: Arc<str>,
     /// Inside an iterate body: the element's index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<usize>,
     /// Where it stands.
     pub status: NodeStatus,
-    /// The input it got (redacted, possibly truncated).
+    /// The input it got (redacted, possibly truncated). Shared, not copied, with the
+    /// executor and the store.
     #[serde(default)]
-    pub input: Value,
+    pub input: Arc<Value>,
     /// Its output (redacted, possibly truncated).
     #[serde(default)]
-    pub output: Option<Value>,
+    pub output: Option<Arc<Value>>,
     /// Its error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
@@ -147,7 +150,7 @@ pub struct ExecutionRecord {
     /// The scenario's version.
     pub scenario_version: u32,
     /// The trigger data (redacted, possibly truncated).
-    pub trigger: Value,
+    pub trigger: Arc<Value>,
     /// Where it stands.
     pub status: ExecutionStatus,
     /// When it started.
@@ -170,25 +173,17 @@ pub struct ExecutionRecord {
 impl ExecutionRecord {
     /// The result of a node (outside iterate bodies).
     pub fn node(&self, node_id: &str) -> Option<&NodeResult> {
-        self.nodes.iter().find(|n| n.node_id == node_id && n.item.is_none())
+        self.nodes.iter().find(|n| &*n.node_id == node_id && n.item.is_none())
     }
 
     /// Every result of a node (one per iteration inside an iterate body).
     pub fn node_runs<'a>(&'a self, node_id: &'a str) -> impl Iterator<Item = &'a NodeResult> + 'a {
-        self.nodes.iter().filter(move |n| n.node_id == node_id)
+        self.nodes.iter().filter(move |n| &*n.node_id == node_id)
     }
 
     /// How long it ran, when it has ended.
     pub fn duration(&self) -> Option<std::time::Duration> {
         (self.ended_at? - self.started_at).to_std().ok()
-    }
-
-    /// Inserts or replaces a node result (keyed by node id and item).
-    pub fn upsert(&mut self, result: NodeResult) {
-        match self.nodes.iter_mut().find(|n| n.node_id == result.node_id && n.item == result.item) {
-            Some(slot) => *slot = result,
-            None => self.nodes.push(result),
-        }
     }
 
     /// A one-line summary.
