@@ -48,6 +48,8 @@ pub(crate) struct PlanNode {
     pub(crate) error_route: Vec<usize>,
     /// Every node with an edge to this one.
     pub(crate) preds: Vec<usize>,
+    /// Every node this one has an edge to, once each.
+    pub(crate) succ: Vec<usize>,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
     /// For iterate nodes: the body.
@@ -276,6 +278,7 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
             on_error: def.on_error,
             error_route,
             preds: Vec::new(),
+            succ: Vec::new(),
             retry,
             timeout: def.timeout,
             body: None,
@@ -284,12 +287,13 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
     }
 
     for i in 0..nodes.len() {
-        let succ: Vec<usize> = nodes[i].successors().collect();
-        for s in succ {
-            if !nodes[s].preds.contains(&i) {
-                nodes[s].preds.push(i);
-            }
+        let mut succ: Vec<usize> = nodes[i].successors().collect();
+        succ.sort_unstable();
+        succ.dedup();
+        for &s in &succ {
+            nodes[s].preds.push(i);
         }
+        nodes[i].succ = succ;
     }
 
     // The trigger.

@@ -32,7 +32,7 @@ struct Inner {
     http: reqwest::Client,
     cancel: CancellationToken,
     attempt: u32,
-    idempotency_key: Option<String>,
+    idempotency_key: Option<Arc<str>>,
     span: tracing::Span,
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
@@ -211,7 +211,7 @@ pub struct ContextBuilder {
     http: Option<reqwest::Client>,
     cancel: Option<CancellationToken>,
     attempt: u32,
-    idempotency_key: Option<String>,
+    idempotency_key: Option<Arc<str>>,
     span: Option<tracing::Span>,
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
@@ -245,7 +245,7 @@ impl ContextBuilder {
     }
 
     /// The idempotency key.
-    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+    pub fn idempotency_key(mut self, key: impl Into<Arc<str>>) -> Self {
         self.idempotency_key = Some(key.into());
         self
     }

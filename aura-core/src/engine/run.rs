@@ -8,7 +8,7 @@
 //! each node's result is checkpointed in the store before its successors start.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -133,12 +133,12 @@ struct Frame {
 struct Output {
     json: Arc<Value>,
     /// `steps.<id>` as expressions see it, converted on first read.
-    step: Arc<OnceLock<Jinja>>,
+    step: Option<Jinja>,
 }
 
 impl Output {
     fn new(json: Arc<Value>) -> Self {
-        Self { json, step: Arc::default() }
+        Self { json, step: None }
     }
 }
 
@@ -170,6 +170,17 @@ impl Frame {
         self.own(node).or_else(|| self.parent.as_ref()?.lookup(node))
     }
 
+    /// `steps.<node>` here or in an enclosing frame, converted once.
+    fn step(&self, node: usize) -> Option<Jinja> {
+        {
+            let mut outputs = self.outputs.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(out) = outputs[node].as_mut() {
+                return Some(out.step.get_or_insert_with(|| step_value(Scope::convert(&out.json))).clone());
+            }
+        }
+        self.parent.as_ref()?.step(node)
+    }
+
     fn item_index(&self) -> Option<usize> {
         self.item.as_ref().map(|(i, _, _)| *i)
     }
@@ -186,8 +197,7 @@ impl StepOutputs for FrameSteps {
     }
 
     fn step(&self, node_id: &str) -> Option<Jinja> {
-        let out = self.frame.lookup(*self.plan.index.get(node_id)?)?;
-        Some(out.step.get_or_init(|| step_value(Scope::convert(&out.json))).clone())
+        self.frame.step(*self.plan.index.get(node_id)?)
     }
 }
 
@@ -202,10 +212,36 @@ struct Pass {
 struct Step {
     /// The node whose edges to follow (an iterate's aggregate, after its body).
     from: usize,
-    /// The successors that are led to.
-    targets: Vec<usize>,
+    /// Which of its edges are taken.
+    targets: Targets,
     /// A node to skip as well (the aggregate of an iterate that did not run its body).
     also_skip: Option<usize>,
+}
+
+/// Which edges of a node are taken.
+enum Targets {
+    /// None: the branch ends here.
+    None,
+    /// `next`.
+    Next,
+    /// One named route.
+    Route(String),
+    /// The error route.
+    Error,
+    /// A given list (the body entries of an iterate).
+    List(Vec<usize>),
+}
+
+impl Targets {
+    fn resolve<'p>(&'p self, node: &'p crate::compile::PlanNode) -> &'p [usize] {
+        match self {
+            Self::None => &[],
+            Self::Next => &node.next,
+            Self::Route(r) => node.routes.get(r).map_or(&[], Vec::as_slice),
+            Self::Error => &node.error_route,
+            Self::List(list) => list,
+        }
+    }
 }
 
 enum Entry {
@@ -261,7 +297,7 @@ impl Exec {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.in_body_of.is_none() && n.successors().next().is_none())
+            .filter(|(_, n)| n.in_body_of.is_none() && n.succ.is_empty())
             .filter_map(|(i, _)| Some((i, root.own(i)?)))
             .collect();
         match leaves.as_slice() {
@@ -358,16 +394,26 @@ impl Exec {
             match entry {
                 Entry::Root => ready.push(self.plan.root),
                 Entry::Body(it) => {
-                    let entries: Vec<usize> = nodes[it].successors().collect();
+                    let entries = Targets::List(nodes[it].succ.clone());
                     self.propagate(frame, it, &entries, &mut pending, &mut taken, &mut ready).await?;
                 }
             }
             let mut running = FuturesUnordered::new();
             loop {
-                for node in ready.drain(..) {
-                    running.push(self.run_node(pass, node));
-                }
-                let Some(step) = running.next().await else { break };
+                // A lone ready node with nothing else in flight (a linear chain) runs inline,
+                // without a task slot.
+                let step = if running.is_empty() && ready.len() == 1 {
+                    let node = ready.pop().unwrap_or_default();
+                    self.run_node(pass, node).await
+                } else {
+                    for node in ready.drain(..) {
+                        running.push(self.run_node(pass, node));
+                    }
+                    match running.next().await {
+                        Some(step) => step,
+                        None => break,
+                    }
+                };
                 let step = step?;
                 self.propagate(frame, step.from, &step.targets, &mut pending, &mut taken, &mut ready).await?;
                 if let Some(skip) = step.also_skip {
@@ -383,16 +429,15 @@ impl Exec {
         &self,
         frame: &Frame,
         from: usize,
-        targets: &[usize],
+        targets: &Targets,
         pending: &mut [usize],
         taken: &mut [bool],
         ready: &mut Vec<usize>,
     ) -> Result<()> {
-        let mut successors: Vec<usize> = self.plan.nodes[from].successors().filter(|&s| self.in_frame(frame, s)).collect();
-        successors.sort_unstable();
-        successors.dedup();
+        let node = &self.plan.nodes[from];
+        let targets = targets.resolve(node);
         let mut skipped = Vec::new();
-        for s in successors {
+        for &s in node.succ.iter().filter(|&&s| self.in_frame(frame, s)) {
             if targets.contains(&s) {
                 taken[s] = true;
             }
@@ -420,7 +465,7 @@ impl Exec {
             let n = &self.plan.nodes[node];
             self.save(node, frame.item_index(), |r| r.status = NodeStatus::Skipped).await?;
             self.emit(EventKind::NodeSkipped { node: n.id.clone() });
-            self.propagate(frame, node, &[], pending, taken, ready).await?;
+            self.propagate(frame, node, &Targets::None, pending, taken, ready).await?;
             if let Some(agg) = n.body.as_ref().and_then(|b| b.aggregate) {
                 self.skip_cascade(frame, agg, pending, taken, ready).await?;
             }
@@ -460,13 +505,13 @@ impl Exec {
                         r.pinned = true;
                     })
                     .await?;
-                    return Ok(Step { from: agg, targets: self.plan.nodes[agg].next.clone(), also_skip: None });
+                    return Ok(Step { from: agg, targets: Targets::Next, also_skip: None });
                 }
                 return self.iterate(frame, idx, &output).await;
             }
             let targets = match route {
-                Some(r) => node.routes.get(&r).cloned().unwrap_or_default(),
-                None => node.next.clone(),
+                Some(r) => Targets::Route(r),
+                None => Targets::Next,
             };
             return Ok(Step { from: idx, targets, also_skip: None });
         }
@@ -502,9 +547,12 @@ impl Exec {
             Ok((out, attempts)) => {
                 let NodeOutput { value, route } = out;
                 let (targets, route_name) = match route {
-                    Route::Next => (node.next.clone(), None),
-                    Route::Branch(r) => (node.routes.get(&*r).cloned().unwrap_or_default(), Some(r.into_owned())),
-                    Route::Stop => (Vec::new(), None),
+                    Route::Next => (Targets::Next, None),
+                    Route::Branch(r) => {
+                        let r = r.into_owned();
+                        (Targets::Route(r.clone()), Some(r))
+                    }
+                    Route::Stop => (Targets::None, None),
                 };
                 let value = Arc::new(value);
                 frame.set(idx, value.clone());
@@ -566,17 +614,17 @@ impl Exec {
         match &node.on_error {
             OnError::Stop => Err(err),
             OnError::Continue => {
-                let targets = if node.body.is_some() { Vec::new() } else { node.next.clone() };
+                let targets = if node.body.is_some() { Targets::None } else { Targets::Next };
                 Ok(Step { from: idx, targets, also_skip })
             }
-            OnError::Route(_) => Ok(Step { from: idx, targets: node.error_route.clone(), also_skip }),
+            OnError::Route(_) => Ok(Step { from: idx, targets: Targets::Error, also_skip }),
         }
     }
 
     /// Runs an iterate node's body once per element; returns the step after its aggregate.
     async fn iterate(self: &Arc<Self>, frame: &Arc<Frame>, it: usize, array: &Value) -> Result<Step> {
         let node = &self.plan.nodes[it];
-        let Some(body) = &node.body else { return Ok(Step { from: it, targets: Vec::new(), also_skip: None }) };
+        let Some(body) = &node.body else { return Ok(Step { from: it, targets: Targets::None, also_skip: None }) };
         let items = array.as_array().cloned().unwrap_or_default();
         let total = self.plan.nodes.len();
         let results: Vec<Option<Value>> = stream::iter(items.into_iter().enumerate())
@@ -593,7 +641,7 @@ impl Exec {
             .buffered(body.concurrency.max(1))
             .try_collect()
             .await?;
-        let Some(agg) = body.aggregate else { return Ok(Step { from: it, targets: Vec::new(), also_skip: None }) };
+        let Some(agg) = body.aggregate else { return Ok(Step { from: it, targets: Targets::None, also_skip: None }) };
         let collected = Arc::new(Value::Array(results.into_iter().flatten().collect()));
         frame.set(agg, collected.clone());
         let recorded = self.redactor.clean(&collected);
@@ -608,7 +656,7 @@ impl Exec {
         .await?;
         self.emit(EventKind::NodeCompleted { node: self.plan.nodes[agg].id.clone(), item: frame.item_index(), duration: Duration::ZERO });
         self.breakpoint(agg).await;
-        Ok(Step { from: agg, targets: self.plan.nodes[agg].next.clone(), also_skip: None })
+        Ok(Step { from: agg, targets: Targets::Next, also_skip: None })
     }
 
     /// One element's contribution to an aggregate: `None` when no branch of the body reached it.
@@ -709,7 +757,7 @@ impl Exec {
         let mut builder = Context::builder()
             .http(self.engine.http.clone())
             .cancellation(self.cancel.clone())
-            .idempotency_key(&*key)
+            .idempotency_key(key)
             .span(span)
             .scenario_id(self.plan.id.clone())
             .execution_id(self.id_str.clone())
