@@ -58,7 +58,7 @@ pub(super) async fn start(
                 status: ExecutionStatus::Running,
                 started_at: Utc::now(),
                 ended_at: None,
-                nodes: Vec::new(),
+                nodes: Vec::with_capacity(plan.nodes.len()),
                 output: None,
                 error: None,
                 rerun_of: options.rerun_of,
@@ -198,6 +198,10 @@ impl StepOutputs for FrameSteps {
 
     fn step(&self, node_id: &str) -> Option<Jinja> {
         self.frame.step(*self.plan.index.get(node_id)?)
+    }
+
+    fn output_json(&self, node_id: &str) -> Option<Arc<Value>> {
+        Some(self.frame.lookup(*self.plan.index.get(node_id)?)?.json)
     }
 }
 
@@ -524,24 +528,7 @@ impl Exec {
             Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
         };
         let input = Arc::new(input);
-        let recorded_input = self.redactor.clean(&input);
-        {
-            let mut state = self.lock();
-            let result = NodeResult {
-                node_id: node.id.clone(),
-                item,
-                status: NodeStatus::Running,
-                input: recorded_input,
-                output: None,
-                error: None,
-                attempts: 0,
-                route: None,
-                pinned: false,
-                started_at: Some(started_at),
-                ended_at: None,
-            };
-            upsert(&mut state, idx, item, result);
-        }
+        // The result is recorded when the node ends; while it runs, the event stream shows it.
 
         match self.attempts(pass, idx, &input).await {
             Ok((out, attempts)) => {
@@ -557,8 +544,11 @@ impl Exec {
                 let value = Arc::new(value);
                 frame.set(idx, value.clone());
                 let recorded = self.redactor.clean(&value);
+                let recorded_input = self.redactor.clean(&input);
                 self.save(idx, item, |r| {
                     r.status = NodeStatus::Completed;
+                    r.input = recorded_input;
+                    r.started_at = Some(started_at);
                     r.output = Some(recorded);
                     r.attempts = attempts;
                     r.route = route_name;
@@ -672,11 +662,11 @@ impl Exec {
     }
 
     fn scope(&self, frame: &Arc<Frame>) -> Scope {
-        let scope = Scope::from_jinja(self.trigger_jinja.clone())
+        let scope = Scope::from_parts(self.trigger.clone(), self.trigger_jinja.clone())
             .with_steps(Arc::new(FrameSteps { frame: frame.clone(), plan: self.plan.clone() }))
             .with_execution_value(self.execution_jinja.clone());
         match &frame.item {
-            Some((i, _, jinja)) => scope.with_item(jinja.clone(), *i),
+            Some((i, json, jinja)) => scope.with_item_json(json.clone(), jinja.clone(), *i),
             None => scope,
         }
     }

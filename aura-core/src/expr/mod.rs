@@ -36,6 +36,9 @@ use crate::error::{Error, Result, Violation};
 /// Upper bound on the work one evaluation may do (minijinja fuel units).
 const FUEL: u64 = 200_000;
 
+/// The roots a plain path is read from directly.
+const FAST_ROOTS: [&str; 3] = ["trigger", "steps", "item"];
+
 /// The variables an expression may use.
 pub const VARIABLES: [&str; 6] = ["trigger", "steps", "item", "index", "input", "execution"];
 
@@ -60,6 +63,55 @@ fn configure(env: &mut Environment<'static>) {
 pub struct Expr {
     source: Arc<str>,
     compiled: Arc<Expression<'static, 'static>>,
+    /// For a plain path (`steps.find.output.contact.id`), the path: read straight from the JSON,
+    /// without converting anything. Anything the path cannot answer falls back to minijinja, so
+    /// the result (and every error) is the same.
+    path: Option<Arc<[Segment]>>,
+}
+
+/// One step of a plain path.
+#[derive(Clone, Debug, PartialEq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses `a.b[0].c` into segments; `None` for anything else (filters, operators, quotes …).
+fn plain_path(source: &str) -> Option<Vec<Segment>> {
+    let mut out = Vec::new();
+    for part in source.trim().split('.') {
+        let (name, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        let mut chars = name.chars();
+        let first = chars.next()?;
+        if !(first.is_ascii_alphabetic() || first == '_') || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return None;
+        }
+        out.push(Segment::Key(name.to_owned()));
+        while !rest.is_empty() {
+            let close = rest.find(']')?;
+            let index = rest.get(1..close)?;
+            if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            out.push(Segment::Index(index.parse().ok()?));
+            rest = &rest[close + 1..];
+        }
+    }
+    Some(out)
+}
+
+fn walk<'v>(mut value: &'v Value, path: &[Segment]) -> Option<&'v Value> {
+    for seg in path {
+        value = match (seg, value) {
+            (Segment::Key(k), Value::Object(map)) => map.get(k)?,
+            (Segment::Index(i), Value::Array(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(value)
 }
 
 impl Expr {
@@ -68,7 +120,8 @@ impl Expr {
         let compiled = environment()
             .compile_expression_owned(source.to_owned())
             .map_err(|e| syntax_error(source, &e))?;
-        Ok(Self { source: source.into(), compiled: Arc::new(compiled) })
+        let path = plain_path(source).filter(|p| matches!(p.first(), Some(Segment::Key(root)) if FAST_ROOTS.contains(&root.as_str())));
+        Ok(Self { source: source.into(), compiled: Arc::new(compiled), path: path.map(Into::into) })
     }
 
     /// The source text.
@@ -78,8 +131,31 @@ impl Expr {
 
     /// Evaluates to JSON.
     pub fn eval(&self, scope: &Scope) -> Result<Value> {
+        if let Some(path) = &self.path
+            && let Some(v) = self.read_path(scope, path)
+        {
+            return Ok(v);
+        }
         let out = self.compiled.eval(scope.to_value()).map_err(|e| eval_error(&self.source, &e))?;
         value::to_json(&out).map_err(|e| e.with_context("expression", self.source.to_string()))
+    }
+
+    fn read_path(&self, scope: &Scope, path: &[Segment]) -> Option<Value> {
+        let (Segment::Key(root), rest) = path.split_first()? else { return None };
+        match root.as_str() {
+            "trigger" => walk(scope.trigger_json()?, rest).cloned(),
+            "item" => walk(scope.item_json()?, rest).cloned(),
+            "steps" => {
+                let (Segment::Key(node), rest) = rest.split_first()? else { return None };
+                let (Segment::Key(output), rest) = rest.split_first()? else { return None };
+                if output != "output" {
+                    return None;
+                }
+                let json = scope.step_json(node)?;
+                walk(&json, rest).cloned()
+            }
+            _ => None,
+        }
     }
 
     /// Evaluates as a condition (Jinja truthiness: empty strings, zero, empty lists are false).

@@ -15,6 +15,13 @@ pub trait StepOutputs: Send + Sync + 'static {
     /// The output of a completed node, or `None` when it has not completed (or does not exist).
     fn output(&self, node_id: &str) -> Option<Jinja>;
 
+    /// The output as JSON, when the implementation has it at hand (lets plain paths skip the
+    /// conversion). Default: `None`.
+    fn output_json(&self, node_id: &str) -> Option<Arc<Value>> {
+        let _ = node_id;
+        None
+    }
+
     /// What `steps.<node_id>` is: an object with the `output`. Implementations that read the
     /// same step many times can cache it.
     fn step(&self, node_id: &str) -> Option<Jinja> {
@@ -31,6 +38,10 @@ impl StepOutputs for BTreeMap<String, Value> {
     fn output(&self, node_id: &str) -> Option<Jinja> {
         self.get(node_id).map(from_json)
     }
+
+    fn output_json(&self, node_id: &str) -> Option<Arc<Value>> {
+        self.get(node_id).cloned().map(Arc::new)
+    }
 }
 
 /// The variables of one evaluation: `trigger`, `steps`, `item`/`index`, `input`, `execution`.
@@ -42,6 +53,8 @@ pub struct Scope {
 
 #[derive(Clone)]
 struct Data {
+    trigger_json: Option<Arc<Value>>,
+    item_json: Option<Arc<Value>>,
     trigger: Jinja,
     steps: Option<Arc<dyn StepOutputs>>,
     item: Option<(Jinja, usize)>,
@@ -52,12 +65,30 @@ struct Data {
 impl Scope {
     /// A scope with the trigger data.
     pub fn new(trigger: &Value) -> Self {
-        Self::from_jinja(from_json(trigger))
+        Self::from_parts(Arc::new(trigger.clone()), from_json(trigger))
+    }
+
+    /// A scope with the trigger data as JSON and already converted (the executor does both
+    /// once per execution).
+    pub fn from_parts(trigger: Arc<Value>, converted: Jinja) -> Self {
+        let mut scope = Self::from_jinja(converted);
+        scope.data().trigger_json = Some(trigger);
+        scope
     }
 
     /// A scope with trigger data already converted (the executor converts it once per run).
     pub fn from_jinja(trigger: Jinja) -> Self {
-        Self { inner: Arc::new(Data { trigger, steps: None, item: None, input: None, execution: None }) }
+        Self {
+            inner: Arc::new(Data {
+                trigger_json: None,
+                item_json: None,
+                trigger,
+                steps: None,
+                item: None,
+                input: None,
+                execution: None,
+            }),
+        }
     }
 
     fn data(&mut self) -> &mut Data {
@@ -81,6 +112,27 @@ impl Scope {
     pub fn with_item(mut self, item: Jinja, index: usize) -> Self {
         self.data().item = Some((item, index));
         self
+    }
+
+    /// Sets the current iteration's item as JSON too (for plain paths).
+    #[must_use]
+    pub fn with_item_json(mut self, item: Arc<Value>, converted: Jinja, index: usize) -> Self {
+        let data = self.data();
+        data.item_json = Some(item);
+        data.item = Some((converted, index));
+        self
+    }
+
+    pub(super) fn trigger_json(&self) -> Option<&Value> {
+        self.inner.trigger_json.as_deref()
+    }
+
+    pub(super) fn item_json(&self) -> Option<&Value> {
+        self.inner.item_json.as_deref()
+    }
+
+    pub(super) fn step_json(&self, node_id: &str) -> Option<Arc<Value>> {
+        self.inner.steps.as_ref()?.output_json(node_id)
     }
 
     /// Sets the node's own input (for conditions).

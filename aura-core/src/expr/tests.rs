@@ -97,3 +97,44 @@ fn runaway_templates_run_out_of_fuel() {
     assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
 }
 
+
+#[test]
+fn plain_paths_are_recognised() {
+    assert_eq!(
+        plain_path("steps.a.output.list[2].name"),
+        Some(vec![
+            Segment::Key("steps".into()),
+            Segment::Key("a".into()),
+            Segment::Key("output".into()),
+            Segment::Key("list".into()),
+            Segment::Index(2),
+            Segment::Key("name".into()),
+        ])
+    );
+    for not_plain in ["a | lower", "a + 1", "a['k']", "a.0", "a[x]", "1a", "a..b", "a[]"] {
+        assert_eq!(plain_path(not_plain), None, "{not_plain}");
+    }
+}
+
+#[test]
+fn the_fast_path_agrees_with_minijinja() {
+    let scope = scope();
+    for source in [
+        "trigger.body",
+        "trigger.body.tags",
+        "trigger.body.tags[1]",
+        "steps.find_contact.output",
+        "steps.find_contact.output.tags[0]",
+        "steps.find_contact.output.score",
+    ] {
+        let expr = Expr::compile(source).unwrap();
+        assert!(expr.path.is_some(), "{source} should take the fast path");
+        let fast = expr.eval(&scope).unwrap();
+        let slow = value::to_json(&expr.compiled.eval(scope.to_value()).unwrap()).unwrap();
+        assert_eq!(fast, slow, "{source}");
+    }
+    // What the path cannot answer goes to minijinja, with its error.
+    for missing in ["trigger.body.nope", "steps.nobody.output", "trigger.body.tags[9]"] {
+        assert!(Expr::compile(missing).unwrap().eval(&scope).is_err(), "{missing}");
+    }
+}

@@ -10,10 +10,22 @@ use uuid::Uuid;
 use super::{ExecutionRecord, ExecutionSummary, NodeResult, Store};
 use crate::error::{Error, Result};
 
-/// Keeps every execution in memory. The default store: fast, and gone when the process ends.
-#[derive(Debug, Default)]
+/// Keeps executions in memory: the default store, fast, and gone when the process ends.
+///
+/// It keeps every unfinished execution and the newest finished ones, up to a retention limit
+/// (10,000 by default): older finished records are dropped, so that a long-running host does
+/// not grow without bound.
+#[derive(Debug)]
 pub struct MemoryStore {
     executions: Mutex<HashMap<Uuid, Entry>>,
+    finished: Mutex<std::collections::VecDeque<Uuid>>,
+    retain: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_retention(10_000)
+    }
 }
 
 /// A record and where each node result sits in it, so that saving a result costs O(1) even in
@@ -32,9 +44,15 @@ impl Entry {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store keeping the newest 10,000 finished executions.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store keeping the newest `finished` finished executions (and every unfinished
+    /// one).
+    pub fn with_retention(finished: usize) -> Self {
+        Self { executions: Mutex::default(), finished: Mutex::default(), retain: finished }
     }
 
     /// How many executions it holds.
@@ -83,10 +101,20 @@ impl Store for MemoryStore {
     async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
         let mut map = self.lock();
         let stored = &mut map.get_mut(&record.id).ok_or_else(|| missing(record.id))?.record;
+        let newly_finished = !stored.status.is_finished() && record.status.is_finished();
         stored.status = record.status;
         stored.ended_at = record.ended_at;
         stored.output = record.output.clone();
         stored.error = record.error.clone();
+        if newly_finished {
+            let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+            finished.push_back(record.id);
+            while finished.len() > self.retain {
+                if let Some(old) = finished.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -110,5 +138,46 @@ impl Store for MemoryStore {
             map.values().filter(|e| !e.record.status.is_finished()).map(|e| e.record.clone()).collect();
         out.sort_by_key(|r| r.id);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ExecutionStatus;
+
+    fn record(status: ExecutionStatus) -> ExecutionRecord {
+        ExecutionRecord {
+            id: Uuid::now_v7(),
+            scenario_id: "s".into(),
+            scenario_version: 1,
+            trigger: Arc::new(serde_json::Value::Null),
+            status,
+            started_at: chrono::Utc::now(),
+            ended_at: None,
+            nodes: Vec::new(),
+            output: None,
+            error: None,
+            rerun_of: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_newest_finished_executions_are_kept() {
+        let store = MemoryStore::with_retention(2);
+        let running = record(ExecutionStatus::Running);
+        store.create(&running).await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let mut r = record(ExecutionStatus::Running);
+            store.create(&r).await.unwrap();
+            r.status = ExecutionStatus::Completed;
+            store.finish(&r).await.unwrap();
+            ids.push(r.id);
+        }
+        assert_eq!(store.len(), 3, "two finished and the running one");
+        assert!(store.get(ids[0]).await.unwrap().is_none());
+        assert!(store.get(ids[3]).await.unwrap().is_some());
+        assert!(store.get(running.id).await.unwrap().is_some());
     }
 }
