@@ -56,6 +56,8 @@ pub(crate) struct PlanNode {
     pub(crate) body: Option<Body>,
     /// For nodes inside an iterate body: that iterate node.
     pub(crate) in_body_of: Option<usize>,
+    /// `aura_node_duration_seconds{scenario, node}`, registered once (hot path: no key building).
+    pub(crate) duration_metric: metrics::Histogram,
 }
 
 pub(crate) struct Body {
@@ -283,6 +285,11 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
             timeout: def.timeout,
             body: None,
             in_body_of: None,
+            duration_metric: metrics::histogram!(
+                "aura_node_duration_seconds",
+                "scenario" => scenario_id.clone(),
+                "node" => def.id.clone()
+            ),
         });
     }
 

@@ -67,7 +67,8 @@ pub(super) async fn start(
             record
         }
     };
-    let slots = record.nodes.iter().enumerate().filter_map(|(i, n)| Some(((*plan.index.get(&*n.node_id)?, n.item), i))).collect();
+    let mut slots = HashMap::with_capacity(plan.nodes.len());
+    slots.extend(record.nodes.iter().enumerate().filter_map(|(i, n)| Some(((*plan.index.get(&*n.node_id)?, n.item), i))));
     let cancel = options.parent_cancel.as_ref().map_or_else(CancellationToken::new, CancellationToken::child_token);
     let events = engine.events.subscribe();
     let (response_tx, response_rx) = watch::channel(None);
@@ -545,6 +546,8 @@ impl Exec {
                 frame.set(idx, value.clone());
                 let recorded = self.redactor.clean(&value);
                 let recorded_input = self.redactor.clean(&input);
+                let elapsed = clock.elapsed();
+                let ended_at = started_at + elapsed;
                 self.save(idx, item, |r| {
                     r.status = NodeStatus::Completed;
                     r.input = recorded_input;
@@ -552,13 +555,11 @@ impl Exec {
                     r.output = Some(recorded);
                     r.attempts = attempts;
                     r.route = route_name;
-                    r.ended_at = Some(Utc::now());
+                    r.ended_at = Some(ended_at);
                 })
                 .await?;
-                let elapsed = clock.elapsed();
                 self.emit(EventKind::NodeCompleted { node: node.id.clone(), item, duration: elapsed });
-                metrics::histogram!("aura_node_duration_seconds", "scenario" => self.plan.id.clone(), "node" => node.id.clone())
-                    .record(elapsed.as_secs_f64());
+                node.duration_metric.record(elapsed.as_secs_f64());
                 self.breakpoint(idx).await;
                 if node.body.is_some() {
                     return self.iterate(frame, idx, &value).await;

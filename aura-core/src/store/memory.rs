@@ -38,7 +38,8 @@ struct Entry {
 
 impl Entry {
     fn new(record: ExecutionRecord) -> Self {
-        let slots = record.nodes.iter().enumerate().map(|(i, n)| ((n.node_id.clone(), n.item), i)).collect();
+        let mut slots = HashMap::with_capacity(record.nodes.capacity());
+        slots.extend(record.nodes.iter().enumerate().map(|(i, n)| ((n.node_id.clone(), n.item), i)));
         Self { record, slots }
     }
 }
@@ -81,7 +82,10 @@ impl Store for MemoryStore {
         if map.contains_key(&record.id) {
             return Err(Error::conflict("this execution exists already").with_context("execution", record.id.to_string()));
         }
-        map.insert(record.id, Entry::new(record.clone()));
+        let mut copy = record.clone();
+        // Room for every node up front: saving a result never reallocates.
+        copy.nodes.reserve(record.nodes.capacity().saturating_sub(copy.nodes.len()));
+        map.insert(record.id, Entry::new(copy));
         Ok(())
     }
 
