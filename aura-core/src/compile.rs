@@ -33,6 +33,8 @@ pub struct Plan {
     pub(crate) index: HashMap<String, usize>,
     pub(crate) root: usize,
     pub(crate) concurrency: Option<Arc<Semaphore>>,
+    /// Whether a node can answer a webhook caller.
+    pub(crate) responds: bool,
 }
 
 pub(crate) struct PlanNode {
@@ -338,7 +340,8 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
         .with_violations(problems.0));
     }
     let concurrency = settings.max_concurrent.map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
-    Ok(Plan { id: scenario_id.into(), name, version, settings, nodes, index, root, concurrency })
+    let responds = nodes.iter().any(|n| n.info.role == NodeRole::Respond);
+    Ok(Plan { id: scenario_id.into(), name, version, settings, nodes, index, root, concurrency, responds })
 }
 
 /// Mapped fields the schema lacks, required fields left unmapped.

@@ -123,6 +123,8 @@ pub enum NodeRole {
         /// How many elements run at once.
         concurrency: usize,
     },
+    /// Sets what a webhook caller gets back.
+    Respond,
     /// Collects the results of an iterate body back into an array.
     Aggregate {
         /// The iterate node whose body it closes.

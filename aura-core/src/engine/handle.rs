@@ -37,8 +37,8 @@ pub struct ExecutionHandle {
     pub(crate) cancel: CancellationToken,
     pub(crate) events: Option<broadcast::Receiver<ExecutionEvent>>,
     pub(crate) resubscribe: broadcast::Sender<ExecutionEvent>,
-    pub(crate) response: watch::Receiver<Option<Response>>,
-    pub(crate) pause: Arc<PauseGate>,
+    pub(crate) response: Option<watch::Receiver<Option<Response>>>,
+    pub(crate) pause: Option<Arc<PauseGate>>,
 }
 
 impl ExecutionHandle {
@@ -66,12 +66,14 @@ impl ExecutionHandle {
 
     /// What a respond node set, as soon as it ran; `None` when the execution ended without one.
     pub async fn response(&mut self) -> Option<Response> {
+        // A scenario without a respond node never has a response.
+        let rx = self.response.as_mut()?;
         loop {
-            if let Some(r) = self.response.borrow().clone() {
+            if let Some(r) = rx.borrow().clone() {
                 return Some(r);
             }
-            if self.response.changed().await.is_err() {
-                return self.response.borrow().clone();
+            if rx.changed().await.is_err() {
+                return rx.borrow().clone();
             }
         }
     }
@@ -79,7 +81,8 @@ impl ExecutionHandle {
     /// Waits until the execution stops at its breakpoint and returns the node it stopped after;
     /// `None` when it ended without stopping.
     pub async fn paused(&self) -> Option<String> {
-        let mut rx = self.pause.state.subscribe();
+        // Without a breakpoint the execution never stops.
+        let mut rx = self.pause.as_ref()?.state.subscribe();
         let state = rx.wait_for(|p| *p != Pause::Running).await.ok()?.clone();
         match state {
             Pause::At(node) => Some(node.to_string()),
@@ -89,14 +92,15 @@ impl ExecutionHandle {
 
     /// Lets an execution stopped at its breakpoint go on.
     pub fn resume(&self) {
-        self.pause.state.send_if_modified(|p| {
+        let Some(pause) = &self.pause else { return };
+        pause.state.send_if_modified(|p| {
             let paused = matches!(p, Pause::At(_));
             if paused {
                 *p = Pause::Running;
             }
             paused
         });
-        self.pause.resume.notify_one();
+        pause.resume.notify_one();
     }
 }
 

@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     cache: ResultCache,
     http: reqwest::Client,
     payload_limit: usize,
+    /// How sub-scenario nodes reach this engine (made on first use: it points back here).
+    sub_scenarios: std::sync::OnceLock<crate::scenario::nodes::SubScenarios>,
 }
 
 /// Builds an [`Engine`].
@@ -149,6 +151,7 @@ impl EngineBuilder {
                 cache: ResultCache::new(self.cache_capacity),
                 http: self.http.unwrap_or_else(crate::context::shared_http_client),
                 payload_limit: self.payload_limit,
+                sub_scenarios: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -71,13 +71,18 @@ pub(super) async fn start(
     slots.extend(record.nodes.iter().enumerate().filter_map(|(i, n)| Some(((*plan.index.get(&*n.node_id)?, n.item), i))));
     let cancel = options.parent_cancel.as_ref().map_or_else(CancellationToken::new, CancellationToken::child_token);
     let events = engine.events.subscribe();
-    let (response_tx, response_rx) = watch::channel(None);
-    let pause = Arc::new(PauseGate::default());
+    // Channels only for what this execution can use.
+    let (response, response_rx) = if plan.responds {
+        let (tx, rx) = watch::channel(None);
+        (Some(ResponseSlot(Arc::new(tx))), Some(rx))
+    } else {
+        (None, None)
+    };
+    let pause = options.breakpoint.is_some().then(|| Arc::new(PauseGate::default()));
     let id_str: Arc<str> = id.to_string().into();
     let exec = Arc::new(Exec {
-        trigger_jinja: Scope::convert(&trigger),
-        execution_jinja: Scope::execution_value(&id_str, plan.id()),
-        sub: SubScenarios(Arc::new(Runner(Arc::downgrade(&engine)))),
+        trigger_jinja: Arc::default(),
+        sub: engine.sub_scenarios.get_or_init(|| SubScenarios(Arc::new(Runner(Arc::downgrade(&engine))))).clone(),
         resubscribe: engine.events.clone(),
         engine,
         plan,
@@ -88,7 +93,7 @@ pub(super) async fn start(
         cancel: cancel.clone(),
         state: Mutex::new(State { record, slots }),
         redactor,
-        response: ResponseSlot(Arc::new(response_tx)),
+        response,
         pause: pause.clone(),
     });
     let resubscribe = exec.resubscribe.clone();
@@ -102,15 +107,14 @@ struct Exec {
     id: Uuid,
     id_str: Arc<str>,
     trigger: Arc<Value>,
-    trigger_jinja: Jinja,
-    execution_jinja: Jinja,
+    trigger_jinja: Arc<std::sync::OnceLock<Jinja>>,
     options: ExecuteOptions,
     cancel: CancellationToken,
     state: Mutex<State>,
     redactor: Redactor,
-    response: ResponseSlot,
+    response: Option<ResponseSlot>,
     sub: SubScenarios,
-    pause: Arc<PauseGate>,
+    pause: Option<Arc<PauseGate>>,
     resubscribe: tokio::sync::broadcast::Sender<ExecutionEvent>,
 }
 
@@ -294,7 +298,9 @@ impl Exec {
 
     /// The execution's output: the respond node's body, else the leaf nodes' outputs.
     fn output(&self, root: &Frame) -> Value {
-        if let Some(r) = self.response.0.borrow().as_ref() {
+        if let Some(slot) = &self.response
+            && let Some(r) = slot.0.borrow().as_ref()
+        {
             return r.body.clone();
         }
         let leaves: Vec<(usize, Output)> = self
@@ -327,7 +333,9 @@ impl Exec {
             state.record.clone()
         };
         let stored = self.engine.store.finish(&record).await;
-        self.pause.state.send_replace(Pause::Finished);
+        if let Some(pause) = &self.pause {
+            pause.state.send_replace(Pause::Finished);
+        }
         stored?;
         self.emit(EventKind::Finished { status });
         let status_label = match status {
@@ -386,7 +394,9 @@ impl Exec {
             let mut extensions = http::Extensions::new();
             extensions.insert(scope.clone());
             extensions.insert(self.sub.clone());
-            extensions.insert(self.response.clone());
+            if let Some(slot) = &self.response {
+                extensions.insert(slot.clone());
+            }
             let pass = Pass { frame: frame.clone(), scope, extensions: Arc::new(extensions) };
             let pass = &pass;
             let nodes = &self.plan.nodes;
@@ -403,17 +413,19 @@ impl Exec {
                     self.propagate(frame, it, &entries, &mut pending, &mut taken, &mut ready).await?;
                 }
             }
-            let mut running = FuturesUnordered::new();
+            // Created only when two nodes run at once: a linear chain never needs it.
+            let mut running: Option<FuturesUnordered<_>> = None;
             loop {
                 // A lone ready node with nothing else in flight (a linear chain) runs inline,
                 // without a task slot.
-                let step = if running.is_empty() && ready.len() == 1 {
+                let step = if running.as_ref().is_none_or(FuturesUnordered::is_empty) && ready.len() == 1 {
                     let node = ready.pop().unwrap_or_default();
                     self.run_node(pass, node).await
                 } else {
                     for node in ready.drain(..) {
-                        running.push(self.run_node(pass, node));
+                        running.get_or_insert_with(FuturesUnordered::new).push(self.run_node(pass, node));
                     }
+                    let Some(running) = running.as_mut() else { break };
                     match running.next().await {
                         Some(step) => step,
                         None => break,
@@ -528,7 +540,6 @@ impl Exec {
             Ok(input) => input,
             Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
         };
-        let input = Arc::new(input);
         // The result is recorded when the node ends; while it runs, the event stream shows it.
 
         match self.attempts(pass, idx, &input).await {
@@ -658,46 +669,49 @@ impl Exec {
         }
         match &node.mapping {
             Some(m) => m.eval(&self.scope(child)).map(Some).map_err(|e| e.with_context("node", node.id.to_string())),
-            None => Ok(Some(self.default_input(child, agg))),
+            None => Ok(Some(Arc::unwrap_or_clone(self.default_input(child, agg)))),
         }
     }
 
     fn scope(&self, frame: &Arc<Frame>) -> Scope {
         let scope = Scope::from_parts(self.trigger.clone(), self.trigger_jinja.clone())
             .with_steps(Arc::new(FrameSteps { frame: frame.clone(), plan: self.plan.clone() }))
-            .with_execution_value(self.execution_jinja.clone());
+            .with_execution_ids(self.id_str.clone(), self.plan.id.clone());
         match &frame.item {
             Some((i, json, jinja)) => scope.with_item_json(json.clone(), jinja.clone(), *i),
             None => scope,
         }
     }
 
-    fn build_input(&self, pass: &Pass, idx: usize) -> Result<Value> {
+    fn build_input(&self, pass: &Pass, idx: usize) -> Result<Arc<Value>> {
         let node = &self.plan.nodes[idx];
         match &node.mapping {
-            Some(m) => m.eval(&pass.scope),
+            Some(m) => m.eval(&pass.scope).map(Arc::new),
             None => Ok(self.default_input(&pass.frame, idx)),
         }
     }
 
     /// Without a mapping: the trigger data for the trigger node, the element for the first
     /// node of an iterate body, the predecessor's output, or every predecessor's by id.
-    fn default_input(&self, frame: &Frame, idx: usize) -> Value {
+    /// (Shared, not copied, when it is one value that exists already.)
+    fn default_input(&self, frame: &Frame, idx: usize) -> Arc<Value> {
         if idx == self.plan.root {
-            return (*self.trigger).clone();
+            return self.trigger.clone();
         }
         let node = &self.plan.nodes[idx];
-        let from = |p: usize| -> Option<Value> {
+        let from = |p: usize| -> Option<Arc<Value>> {
             if Some(p) == frame.iterate {
-                return frame.item.as_ref().map(|(_, item, _)| (**item).clone());
+                return frame.item.as_ref().map(|(_, item, _)| item.clone());
             }
-            frame.lookup(p).map(|o| (*o.json).clone())
+            frame.lookup(p).map(|o| o.json)
         };
         match node.preds.as_slice() {
-            [only] => from(*only).unwrap_or(Value::Null),
-            many => Value::Object(
-                many.iter().filter_map(|&p| Some((self.plan.nodes[p].id.to_string(), from(p)?))).collect::<Map<_, _>>(),
-            ),
+            [only] => from(*only).unwrap_or_else(|| Arc::new(Value::Null)),
+            many => Arc::new(Value::Object(
+                many.iter()
+                    .filter_map(|&p| Some((self.plan.nodes[p].id.to_string(), Arc::unwrap_or_clone(from(p)?))))
+                    .collect::<Map<_, _>>(),
+            )),
         }
     }
 
@@ -791,9 +805,11 @@ impl Exec {
     /// Stops after `idx` when it is the breakpoint, until resumed.
     async fn breakpoint(&self, idx: usize) {
         let node = &self.plan.nodes[idx];
-        if self.options.breakpoint.as_deref() == Some(&*node.id) {
-            let resumed = self.pause.resume.notified();
-            self.pause.state.send_replace(Pause::At(node.id.clone()));
+        if let Some(pause) = &self.pause
+            && self.options.breakpoint.as_deref() == Some(&*node.id)
+        {
+            let resumed = pause.resume.notified();
+            pause.state.send_replace(Pause::At(node.id.clone()));
             self.emit(EventKind::Paused { node: node.id.clone() });
             resumed.await;
         }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Jinja};
 use serde_json::Value;
@@ -55,29 +55,35 @@ pub struct Scope {
 struct Data {
     trigger_json: Option<Arc<Value>>,
     item_json: Option<Arc<Value>>,
-    trigger: Jinja,
+    /// The trigger as expressions read it, converted on first use and shared by every scope
+    /// of an execution.
+    trigger: Arc<OnceLock<Jinja>>,
     steps: Option<Arc<dyn StepOutputs>>,
     item: Option<(Jinja, usize)>,
     input: Option<Jinja>,
-    execution: Option<Jinja>,
+    execution: Option<(Arc<str>, Arc<str>)>,
 }
 
 impl Scope {
     /// A scope with the trigger data.
     pub fn new(trigger: &Value) -> Self {
-        Self::from_parts(Arc::new(trigger.clone()), from_json(trigger))
+        Self::from_parts(Arc::new(trigger.clone()), Arc::default())
     }
 
-    /// A scope with the trigger data as JSON and already converted (the executor does both
-    /// once per execution).
-    pub fn from_parts(trigger: Arc<Value>, converted: Jinja) -> Self {
-        let mut scope = Self::from_jinja(converted);
+    /// A scope over shared trigger data: `converted` is filled on first use and may be shared
+    /// by every scope of one execution, so the conversion happens at most once.
+    pub fn from_parts(trigger: Arc<Value>, converted: Arc<OnceLock<Jinja>>) -> Self {
+        let mut scope = Self::empty(converted);
         scope.data().trigger_json = Some(trigger);
         scope
     }
 
     /// A scope with trigger data already converted (the executor converts it once per run).
     pub fn from_jinja(trigger: Jinja) -> Self {
+        Self::empty(Arc::new(OnceLock::from(trigger)))
+    }
+
+    fn empty(trigger: Arc<OnceLock<Jinja>>) -> Self {
         Self {
             inner: Arc::new(Data {
                 trigger_json: None,
@@ -145,14 +151,14 @@ impl Scope {
     /// Sets the execution's ids.
     #[must_use]
     pub fn with_execution(mut self, execution_id: &str, scenario_id: &str) -> Self {
-        self.data().execution = Some(Self::execution_value(execution_id, scenario_id));
+        self.data().execution = Some((execution_id.into(), scenario_id.into()));
         self
     }
 
-    /// Sets the execution's ids, already converted (see [`Scope::execution_value`]).
+    /// Sets the execution's ids, shared.
     #[must_use]
-    pub fn with_execution_value(mut self, execution: Jinja) -> Self {
-        self.data().execution = Some(execution);
+    pub fn with_execution_ids(mut self, execution_id: Arc<str>, scenario_id: Arc<str>) -> Self {
+        self.data().execution = Some((execution_id, scenario_id));
         self
     }
 
@@ -185,12 +191,16 @@ impl Object for Data {
 
     fn get_value(self: &Arc<Self>, key: &Jinja) -> Option<Jinja> {
         match key.as_str()? {
-            "trigger" => Some(self.trigger.clone()),
+            "trigger" => Some(
+                self.trigger
+                    .get_or_init(|| self.trigger_json.as_deref().map(from_json).unwrap_or_default())
+                    .clone(),
+            ),
             "steps" => self.steps.clone().map(|s| Jinja::from_object(Steps(s))),
             "item" => self.item.as_ref().map(|(item, _)| item.clone()),
             "index" => self.item.as_ref().map(|(_, i)| Jinja::from(*i)),
             "input" => self.input.clone(),
-            "execution" => self.execution.clone(),
+            "execution" => self.execution.as_ref().map(|(e, s)| Scope::execution_value(e, s)),
             _ => None,
         }
     }

@@ -491,7 +491,7 @@ impl Node for RespondNode {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo { idempotent: true, ..NodeInfo::default() }
+        NodeInfo { role: NodeRole::Respond, idempotent: true, ..NodeInfo::default() }
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
