@@ -70,7 +70,11 @@ pub(crate) struct Body {
 impl PlanNode {
     /// Every successor, whatever the route.
     pub(crate) fn successors(&self) -> impl Iterator<Item = usize> + '_ {
-        self.next.iter().chain(self.routes.values().flatten()).chain(self.error_route.iter()).copied()
+        self.next
+            .iter()
+            .chain(self.routes.values().flatten())
+            .chain(self.error_route.iter())
+            .copied()
     }
 }
 
@@ -169,7 +173,14 @@ impl Problems {
 /// [`Error::violations`], each path naming the node and the field.
 pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Connections) -> Result<Plan> {
     let mut problems = Problems(Vec::new());
-    let Scenario { id: scenario_id, name, version, settings, nodes: defs, .. } = scenario;
+    let Scenario {
+        id: scenario_id,
+        name,
+        version,
+        settings,
+        nodes: defs,
+        ..
+    } = scenario;
 
     // Ids.
     let mut index = HashMap::new();
@@ -184,7 +195,11 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
     let lookup = |problems: &mut Problems, from: &str, field: &str, to: &str| -> Option<usize> {
         let found = index.get(to).copied();
         if found.is_none() {
-            problems.add(from, field, format!("leads to {to:?}, which is not a node of this scenario"));
+            problems.add(
+                from,
+                field,
+                format!("leads to {to:?}, which is not a node of this scenario"),
+            );
         }
         found
     };
@@ -192,21 +207,37 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
     let mut nodes = Vec::with_capacity(defs.len());
     for def in defs {
         let mut node = def.node;
-        let prepare = PrepareContext { registry, scenario_id: &scenario_id, node_id: &def.id };
+        let prepare = PrepareContext {
+            registry,
+            scenario_id: &scenario_id,
+            node_id: &def.id,
+        };
         if let Err(e) = node.prepare(&prepare).await {
             problems.error(&def.id, &e);
         }
         let info = node.info();
 
         // Edges.
-        let next: Vec<usize> =
-            def.next.iter().enumerate().filter_map(|(j, to)| lookup(&mut problems, &def.id, &format!("/next/{j}"), to)).collect();
+        let next: Vec<usize> = def
+            .next
+            .iter()
+            .enumerate()
+            .filter_map(|(j, to)| lookup(&mut problems, &def.id, &format!("/next/{j}"), to))
+            .collect();
         let declared = node.routes();
         let mut routes = BTreeMap::new();
         for (route, targets) in &def.routes {
             if !declared.iter().any(|r| r == route) {
-                let have = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
-                problems.add(&def.id, &format!("/routes/{route}"), format!("this node has no route {route:?} (it has: {have})"));
+                let have = if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                };
+                problems.add(
+                    &def.id,
+                    &format!("/routes/{route}"),
+                    format!("this node has no route {route:?} (it has: {have})"),
+                );
             }
             let t = targets
                 .iter()
@@ -216,7 +247,11 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
             routes.insert(route.clone(), t);
         }
         if !declared.is_empty() && !def.next.is_empty() {
-            problems.add(&def.id, "/next", "a branching node leads on through `routes`, not `next`");
+            problems.add(
+                &def.id,
+                "/next",
+                "a branching node leads on through `routes`, not `next`",
+            );
         }
         let error_route = match &def.on_error {
             OnError::Route(targets) => targets
@@ -236,7 +271,10 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
                     (Some(c), Some(app)) if c.app_id() != app => problems.add(
                         &def.id,
                         "/connection",
-                        format!("connection {cid} belongs to app {:?}, this node calls app {app:?}", c.app_id()),
+                        format!(
+                            "connection {cid} belongs to app {:?}, this node calls app {app:?}",
+                            c.app_id()
+                        ),
                     ),
                     _ => {}
                 }
@@ -244,9 +282,15 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
             }
             None => {
                 if let Some(app) = &info.app_id
-                    && registry.manifest(app).is_ok_and(|m| m.auth.iter().any(|a| a.kind() != "none"))
+                    && registry
+                        .manifest(app)
+                        .is_ok_and(|m| m.auth.iter().any(|a| a.kind() != "none"))
                 {
-                    problems.add(&def.id, "/connection", format!("app {app:?} needs a connection and none is set"));
+                    problems.add(
+                        &def.id,
+                        "/connection",
+                        format!("app {app:?} needs a connection and none is set"),
+                    );
                 }
                 None
             }
@@ -269,7 +313,10 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
             check_fields(&mut problems, &def.id, template, schema.as_json());
         }
 
-        let retry = def.retry.clone().unwrap_or_else(|| RetryPolicy::new(settings.error_policy.retries));
+        let retry = def
+            .retry
+            .clone()
+            .unwrap_or_else(|| RetryPolicy::new(settings.error_policy.retries));
         nodes.push(PlanNode {
             id: def.id.as_str().into(),
             node,
@@ -306,11 +353,16 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
     }
 
     // The trigger.
-    let triggers: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].info.role == NodeRole::Trigger).collect();
+    let triggers: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].info.role == NodeRole::Trigger)
+        .collect();
     let root = match triggers.as_slice() {
         [only] => *only,
         [] => {
-            problems.0.push(Violation::new("/nodes", "a scenario needs exactly one trigger node; it has none"));
+            problems.0.push(Violation::new(
+                "/nodes",
+                "a scenario needs exactly one trigger node; it has none",
+            ));
             0
         }
         [first, rest @ ..] => {
@@ -339,21 +391,40 @@ pub async fn compile(scenario: Scenario, registry: &Registry, connections: &Conn
         .with_context("scenario", scenario_id)
         .with_violations(problems.0));
     }
-    let concurrency = settings.max_concurrent.map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
+    let concurrency = settings
+        .max_concurrent
+        .map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
     let responds = nodes.iter().any(|n| n.info.role == NodeRole::Respond);
-    Ok(Plan { id: scenario_id.into(), name, version, settings, nodes, index, root, concurrency, responds })
+    Ok(Plan {
+        id: scenario_id.into(),
+        name,
+        version,
+        settings,
+        nodes,
+        index,
+        root,
+        concurrency,
+        responds,
+    })
 }
 
 /// Mapped fields the schema lacks, required fields left unmapped.
 fn check_fields(problems: &mut Problems, node: &str, template: &serde_json::Map<String, Value>, schema: &Value) {
     let fields: Vec<&str> = template.keys().map(String::as_str).collect();
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-        let open = matches!(schema.get("additionalProperties"), Some(Value::Bool(true)) | Some(Value::Object(_)));
+        let open = matches!(
+            schema.get("additionalProperties"),
+            Some(Value::Bool(true)) | Some(Value::Object(_))
+        );
         if !open {
             for f in &fields {
                 if !props.contains_key(*f) {
                     let known: Vec<&str> = props.keys().map(String::as_str).collect();
-                    problems.add(node, &format!("/input/{f}"), format!("the input has no field {f:?} (it has: {})", known.join(", ")));
+                    problems.add(
+                        node,
+                        &format!("/input/{f}"),
+                        format!("the input has no field {f:?} (it has: {})", known.join(", ")),
+                    );
                 }
             }
         }
@@ -361,7 +432,11 @@ fn check_fields(problems: &mut Problems, node: &str, template: &serde_json::Map<
     if let Some(required) = schema.get("required").and_then(Value::as_array) {
         for r in required.iter().filter_map(Value::as_str) {
             if !fields.contains(&r) {
-                problems.add(node, &format!("/input/{r}"), format!("required field {r:?} is not mapped"));
+                problems.add(
+                    node,
+                    &format!("/input/{r}"),
+                    format!("required field {r:?} is not mapped"),
+                );
             }
         }
     }
@@ -411,7 +486,11 @@ fn resolve_bodies(problems: &mut Problems, nodes: &mut [PlanNode], index: &HashM
             match index.get(iterate) {
                 Some(&it) if matches!(nodes[it].info.role, NodeRole::Iterate { .. }) => {
                     if aggregates.insert(it, i).is_some() {
-                        problems.add(&n.id, "/config/iterate", format!("iterate {iterate:?} already has an aggregate"));
+                        problems.add(
+                            &n.id,
+                            "/config/iterate",
+                            format!("iterate {iterate:?} already has an aggregate"),
+                        );
                     }
                 }
                 _ => problems.add(&n.id, "/config/iterate", format!("{iterate:?} is not an iterate node")),
@@ -420,7 +499,9 @@ fn resolve_bodies(problems: &mut Problems, nodes: &mut [PlanNode], index: &HashM
     }
     let mut bodies: Vec<(usize, BTreeSet<usize>)> = Vec::new();
     for it in 0..nodes.len() {
-        let NodeRole::Iterate { concurrency } = nodes[it].info.role else { continue };
+        let NodeRole::Iterate { concurrency } = nodes[it].info.role else {
+            continue;
+        };
         let aggregate = aggregates.get(&it).copied();
         let entries: Vec<usize> = nodes[it].successors().collect();
         let mut body = BTreeSet::new();
@@ -437,21 +518,40 @@ fn resolve_bodies(problems: &mut Problems, nodes: &mut [PlanNode], index: &HashM
         }
         if let Some(agg) = aggregate {
             if !reaches_aggregate {
-                problems.add(&nodes[agg].id, "", format!("cannot be reached from the body of iterate {:?}", nodes[it].id));
+                problems.add(
+                    &nodes[agg].id,
+                    "",
+                    format!("cannot be reached from the body of iterate {:?}", nodes[it].id),
+                );
             }
             for &p in &nodes[agg].preds {
                 if !body.contains(&p) {
-                    problems.add(&nodes[agg].id, "", format!("only nodes in the body of {:?} may lead to it", nodes[it].id));
+                    problems.add(
+                        &nodes[agg].id,
+                        "",
+                        format!("only nodes in the body of {:?} may lead to it", nodes[it].id),
+                    );
                 }
             }
             if entries.contains(&agg) {
-                problems.add(&nodes[it].id, "/next", "an iterate body needs at least one node before its aggregate");
+                problems.add(
+                    &nodes[it].id,
+                    "/next",
+                    "an iterate body needs at least one node before its aggregate",
+                );
             }
         }
         for &b in &body {
             for &p in &nodes[b].preds {
                 if p != it && !body.contains(&p) {
-                    problems.add(&nodes[b].id, "", format!("is inside the body of iterate {:?} but reached from outside it", nodes[it].id));
+                    problems.add(
+                        &nodes[b].id,
+                        "",
+                        format!(
+                            "is inside the body of iterate {:?} but reached from outside it",
+                            nodes[it].id
+                        ),
+                    );
                 }
             }
         }
@@ -470,7 +570,12 @@ fn resolve_bodies(problems: &mut Problems, nodes: &mut [PlanNode], index: &HashM
 /// Expressions may read `steps.<id>` only for nodes upstream of them.
 fn check_references(problems: &mut Problems, nodes: &[PlanNode], index: &HashMap<String, usize>) {
     let mut ancestors: Vec<Option<BTreeSet<usize>>> = vec![None; nodes.len()];
-    fn upstream(i: usize, nodes: &[PlanNode], memo: &mut Vec<Option<BTreeSet<usize>>>, guard: &mut Vec<bool>) -> BTreeSet<usize> {
+    fn upstream(
+        i: usize,
+        nodes: &[PlanNode],
+        memo: &mut Vec<Option<BTreeSet<usize>>>,
+        guard: &mut Vec<bool>,
+    ) -> BTreeSet<usize> {
         if let Some(set) = &memo[i] {
             return set.clone();
         }
@@ -496,14 +601,22 @@ fn check_references(problems: &mut Problems, nodes: &[PlanNode], index: &HashMap
                 let mut parts = var.split('.');
                 let root = parts.next().unwrap_or_default();
                 if !VARIABLES.contains(&root) {
-                    problems.add(&n.id, &format!("/input{field}"), format!("unknown variable {root:?} (known: {})", VARIABLES.join(", ")));
+                    problems.add(
+                        &n.id,
+                        &format!("/input{field}"),
+                        format!("unknown variable {root:?} (known: {})", VARIABLES.join(", ")),
+                    );
                     continue;
                 }
                 if root == "steps"
                     && let Some(step) = parts.next()
                 {
                     match index.get(step) {
-                        None => problems.add(&n.id, &format!("/input{field}"), format!("reads steps.{step}, which is not a node")),
+                        None => problems.add(
+                            &n.id,
+                            &format!("/input{field}"),
+                            format!("reads steps.{step}, which is not a node"),
+                        ),
                         Some(s) if !up.contains(s) => problems.add(
                             &n.id,
                             &format!("/input{field}"),
@@ -512,8 +625,15 @@ fn check_references(problems: &mut Problems, nodes: &[PlanNode], index: &HashMap
                         _ => {}
                     }
                 }
-                if (root == "item" || root == "index") && n.in_body_of.is_none() && !matches!(n.info.role, NodeRole::Aggregate { .. }) {
-                    problems.add(&n.id, &format!("/input{field}"), format!("reads {root}, which exists only inside an iterate body"));
+                if (root == "item" || root == "index")
+                    && n.in_body_of.is_none()
+                    && !matches!(n.info.role, NodeRole::Aggregate { .. })
+                {
+                    problems.add(
+                        &n.id,
+                        &format!("/input{field}"),
+                        format!("reads {root}, which exists only inside an iterate body"),
+                    );
                 }
             }
         }

@@ -109,8 +109,8 @@ pub mod expr;
 pub mod node;
 pub mod registry;
 pub mod scenario;
-pub mod store;
 pub mod schema;
+pub mod store;
 pub mod trigger;
 
 pub use action::{Action, ActionDef, ActionManifest};

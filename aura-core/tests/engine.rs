@@ -43,14 +43,30 @@ async fn action_and_set_nodes_map_their_inputs() {
         "s",
         vec![
             NodeBuilder::trigger("t").next(["create"]),
-            NodeBuilder::action("create", "crm.create").input(json!({ "email": "{{ trigger.email | lower }}", "tags": "{{ trigger.tags }}" })).next(["shape"]),
-            NodeBuilder::set("shape", json!({ "contact": "{{ steps.create.output.id }}", "greeting": "Hi {{ trigger.name }}" })),
+            NodeBuilder::action("create", "crm.create")
+                .input(json!({ "email": "{{ trigger.email | lower }}", "tags": "{{ trigger.tags }}" }))
+                .next(["shape"]),
+            NodeBuilder::set(
+                "shape",
+                json!({ "contact": "{{ steps.create.output.id }}", "greeting": "Hi {{ trigger.name }}" }),
+            ),
         ],
     );
-    let r = run(&h, s, json!({ "email": "ADA@X.TEST", "name": "Ada", "tags": ["a", "b"] })).await;
+    let r = run(
+        &h,
+        s,
+        json!({ "email": "ADA@X.TEST", "name": "Ada", "tags": ["a", "b"] }),
+    )
+    .await;
     assert_eq!(r.status, ExecutionStatus::Completed);
-    assert_eq!(create.calls()[0].input, json!({ "email": "ada@x.test", "tags": ["a", "b"] }));
-    assert_eq!(r.node("shape").unwrap().output.as_deref(), Some(&json!({ "contact": 42, "greeting": "Hi Ada" })));
+    assert_eq!(
+        create.calls()[0].input,
+        json!({ "email": "ada@x.test", "tags": ["a", "b"] })
+    );
+    assert_eq!(
+        r.node("shape").unwrap().output.as_deref(),
+        Some(&json!({ "contact": 42, "greeting": "Hi Ada" }))
+    );
     assert_eq!(r.output, Some(json!({ "contact": 42, "greeting": "Hi Ada" })));
 }
 
@@ -62,7 +78,9 @@ async fn if_routes_and_the_other_branch_is_skipped() {
             "if",
             vec![
                 NodeBuilder::trigger("t").next(["check"]),
-                NodeBuilder::if_("check", "trigger.score >= 50").route("true", ["hot"]).route("false", ["cold"]),
+                NodeBuilder::if_("check", "trigger.score >= 50")
+                    .route("true", ["hot"])
+                    .route("false", ["cold"]),
                 NodeBuilder::set("hot", json!("hot")).next(["after_hot"]),
                 NodeBuilder::set("after_hot", json!("after")),
                 NodeBuilder::set("cold", json!("cold")),
@@ -70,10 +88,24 @@ async fn if_routes_and_the_other_branch_is_skipped() {
         )
     };
     let r = run(&h, s(), json!({ "score": 80 })).await;
-    assert_eq!((status(&r, "hot"), status(&r, "after_hot"), status(&r, "cold")), (Some(NodeStatus::Completed), Some(NodeStatus::Completed), Some(NodeStatus::Skipped)));
+    assert_eq!(
+        (status(&r, "hot"), status(&r, "after_hot"), status(&r, "cold")),
+        (
+            Some(NodeStatus::Completed),
+            Some(NodeStatus::Completed),
+            Some(NodeStatus::Skipped)
+        )
+    );
     assert_eq!(r.node("check").unwrap().route.as_deref(), Some("true"));
     let r = run(&h, s(), json!({ "score": 10 })).await;
-    assert_eq!((status(&r, "hot"), status(&r, "after_hot"), status(&r, "cold")), (Some(NodeStatus::Skipped), Some(NodeStatus::Skipped), Some(NodeStatus::Completed)));
+    assert_eq!(
+        (status(&r, "hot"), status(&r, "after_hot"), status(&r, "cold")),
+        (
+            Some(NodeStatus::Skipped),
+            Some(NodeStatus::Skipped),
+            Some(NodeStatus::Completed)
+        )
+    );
 }
 
 #[tokio::test]
@@ -84,10 +116,16 @@ async fn switch_takes_the_first_matching_case_or_default() {
             "switch",
             vec![
                 NodeBuilder::trigger("t").next(["route"]),
-                NodeBuilder::switch("route", [("eu", "trigger.country in ['FR', 'DE']"), ("us", "trigger.country == 'US'")])
-                    .route("eu", ["eu"])
-                    .route("us", ["us"])
-                    .route("default", ["other"]),
+                NodeBuilder::switch(
+                    "route",
+                    [
+                        ("eu", "trigger.country in ['FR', 'DE']"),
+                        ("us", "trigger.country == 'US'"),
+                    ],
+                )
+                .route("eu", ["eu"])
+                .route("us", ["us"])
+                .route("default", ["other"]),
                 NodeBuilder::set("eu", json!("eu")),
                 NodeBuilder::set("us", json!("us")),
                 NodeBuilder::set("other", json!("other")),
@@ -97,7 +135,10 @@ async fn switch_takes_the_first_matching_case_or_default() {
     for (country, expected) in [("DE", "eu"), ("US", "us"), ("JP", "other")] {
         let r = run(&h, s(), json!({ "country": country })).await;
         assert_eq!(r.output, Some(json!(expected)), "{country}");
-        assert_eq!(r.node("route").unwrap().route.as_deref(), Some(if expected == "other" { "default" } else { expected }));
+        assert_eq!(
+            r.node("route").unwrap().route.as_deref(),
+            Some(if expected == "other" { "default" } else { expected })
+        );
     }
 }
 
@@ -129,25 +170,40 @@ async fn iterate_runs_the_body_per_element_and_aggregate_collects_in_order() {
         "iter",
         vec![
             NodeBuilder::trigger("t").next(["each"]),
-            NodeBuilder::iterate("each", 3).input(json!("{{ trigger.leads }}")).next(["keep"]),
+            NodeBuilder::iterate("each", 3)
+                .input(json!("{{ trigger.leads }}"))
+                .next(["keep"]),
             NodeBuilder::filter("keep", "item.score > 10").next(["enrich"]),
-            NodeBuilder::action("enrich", "crm.enrich").input(json!({ "email": "{{ item.email }}", "n": "{{ index }}" })).next(["all"]),
-            NodeBuilder::aggregate("all", "each").input(json!({ "email": "{{ steps.enrich.output.email }}", "i": "{{ index }}" })).next(["count"]),
+            NodeBuilder::action("enrich", "crm.enrich")
+                .input(json!({ "email": "{{ item.email }}", "n": "{{ index }}" }))
+                .next(["all"]),
+            NodeBuilder::aggregate("all", "each")
+                .input(json!({ "email": "{{ steps.enrich.output.email }}", "i": "{{ index }}" }))
+                .next(["count"]),
             NodeBuilder::set("count", json!({ "n": "{{ steps.all.output | length }}" })),
         ],
     );
-    let leads: Vec<Value> = (0..6).map(|i| json!({ "email": format!("l{i}@x.test"), "score": i * 5 })).collect();
+    let leads: Vec<Value> = (0..6)
+        .map(|i| json!({ "email": format!("l{i}@x.test"), "score": i * 5 }))
+        .collect();
     let r = run(&h, s, json!({ "leads": leads })).await;
     assert_eq!(r.status, ExecutionStatus::Completed, "{:?}", r.error);
     // Scores 0, 5, 10 are filtered out; 15, 20, 25 are kept, in order.
     assert_eq!(
         r.node("all").unwrap().output.as_deref(),
-        Some(&json!([{ "email": "l3@x.test", "i": 3 }, { "email": "l4@x.test", "i": 4 }, { "email": "l5@x.test", "i": 5 }]))
+        Some(
+            &json!([{ "email": "l3@x.test", "i": 3 }, { "email": "l4@x.test", "i": 4 }, { "email": "l5@x.test", "i": 5 }])
+        )
     );
     assert_eq!(r.output, Some(json!({ "n": 3 })));
     assert_eq!(enrich.call_count(), 3);
     assert_eq!(r.node_runs("keep").count(), 6);
-    assert_eq!(r.node_runs("enrich").filter(|n| n.status == NodeStatus::Skipped).count(), 3);
+    assert_eq!(
+        r.node_runs("enrich")
+            .filter(|n| n.status == NodeStatus::Skipped)
+            .count(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -157,7 +213,9 @@ async fn iterate_over_something_else_than_an_array_fails_clearly() {
         "iter_bad",
         vec![
             NodeBuilder::trigger("t").next(["each"]),
-            NodeBuilder::iterate("each", 1).input(json!("{{ trigger.n }}")).next(["x"]),
+            NodeBuilder::iterate("each", 1)
+                .input(json!("{{ trigger.n }}"))
+                .next(["x"]),
             NodeBuilder::set("x", json!(1)),
         ],
     );
@@ -189,21 +247,32 @@ async fn sub_scenarios_run_and_return_their_output() {
     let h = Harness::new();
     let child = linear(
         "child",
-        vec![NodeBuilder::trigger("t").next(["double"]), NodeBuilder::set("double", json!({ "doubled": "{{ trigger.n * 2 }}" }))],
+        vec![
+            NodeBuilder::trigger("t").next(["double"]),
+            NodeBuilder::set("double", json!({ "doubled": "{{ trigger.n * 2 }}" })),
+        ],
     );
     h.engine().deploy(child).await.unwrap();
     let parent = linear(
         "parent",
         vec![
             NodeBuilder::trigger("t").next(["call"]),
-            NodeBuilder::sub_scenario("call", "child").input(json!({ "n": "{{ trigger.n }}" })).next(["use"]),
+            NodeBuilder::sub_scenario("call", "child")
+                .input(json!({ "n": "{{ trigger.n }}" }))
+                .next(["use"]),
             NodeBuilder::set("use", json!("{{ steps.call.output.doubled + 1 }}")),
         ],
     );
     let r = run(&h, parent, json!({ "n": 20 })).await;
     assert_eq!(r.output, Some(json!(41)));
 
-    let missing = linear("p2", vec![NodeBuilder::trigger("t").next(["call"]), NodeBuilder::sub_scenario("call", "nope")]);
+    let missing = linear(
+        "p2",
+        vec![
+            NodeBuilder::trigger("t").next(["call"]),
+            NodeBuilder::sub_scenario("call", "nope"),
+        ],
+    );
     let r = run(&h, missing, json!({})).await;
     assert_eq!(r.status, ExecutionStatus::Failed);
     assert_eq!(r.error.unwrap().kind, "not_found");
@@ -253,7 +322,9 @@ async fn respond_answers_the_webhook_caller_before_the_end() {
         "hook",
         vec![
             NodeBuilder::trigger("t").next(["ack"]),
-            NodeBuilder::respond("ack", 202).input(json!({ "received": "{{ trigger.id }}" })).next(["work"]),
+            NodeBuilder::respond("ack", 202)
+                .input(json!({ "received": "{{ trigger.id }}" }))
+                .next(["work"]),
             NodeBuilder::action("work", "slow.slow"),
         ],
     );
@@ -298,7 +369,9 @@ async fn independent_branches_really_overlap() {
     // Each branch waits at a barrier for the other: if they ran one after the other, neither
     // would ever get past it.
     let h = Harness::new();
-    h.registry().register(barrier_app(Arc::new(tokio::sync::Barrier::new(2)))).unwrap();
+    h.registry()
+        .register(barrier_app(Arc::new(tokio::sync::Barrier::new(2))))
+        .unwrap();
     let s = linear(
         "parallel",
         vec![
@@ -307,7 +380,9 @@ async fn independent_branches_really_overlap() {
             NodeBuilder::action("right", "meet.meet").input(json!("r")),
         ],
     );
-    let r = tokio::time::timeout(Duration::from_secs(30), run(&h, s, json!({}))).await.expect("the branches deadlocked");
+    let r = tokio::time::timeout(Duration::from_secs(30), run(&h, s, json!({})))
+        .await
+        .expect("the branches deadlocked");
     assert_eq!(r.output, Some(json!({ "left": "l", "right": "r" })));
 }
 
@@ -326,10 +401,23 @@ async fn retry_delays(h: &Harness, s: Scenario) -> (ExecutionRecord, Vec<Duratio
 
 #[tokio::test(start_paused = true)]
 async fn retries_back_off_exponentially_with_jitter() {
-    let flaky = MockAction::new("flaky").idempotent(true).fail_times(3, ErrorKind::Unavailable).returns(json!("ok"));
+    let flaky = MockAction::new("flaky")
+        .idempotent(true)
+        .fail_times(3, ErrorKind::Unavailable)
+        .returns(json!("ok"));
     let h = Harness::new().app(MockApp::new("svc").action(flaky.clone()));
-    let retry = RetryPolicy { retries: 5, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60) };
-    let s = linear("retry", vec![NodeBuilder::trigger("t").next(["call"]), NodeBuilder::action("call", "svc.flaky").retry(retry)]);
+    let retry = RetryPolicy {
+        retries: 5,
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(60),
+    };
+    let s = linear(
+        "retry",
+        vec![
+            NodeBuilder::trigger("t").next(["call"]),
+            NodeBuilder::action("call", "svc.flaky").retry(retry),
+        ],
+    );
     let (r, delays) = retry_delays(&h, s).await;
     assert_eq!(r.status, ExecutionStatus::Completed);
     assert_eq!(r.node("call").unwrap().attempts, 4);
@@ -351,7 +439,13 @@ async fn retries_back_off_exponentially_with_jitter() {
 async fn retries_honour_retry_after_and_stop_at_the_limit() {
     let limited = MockAction::new("limited").fail_times(10, Failure::rate_limited(Some(Duration::from_secs(30))));
     let h = Harness::new().app(MockApp::new("svc").action(limited.clone()));
-    let s = linear("ra", vec![NodeBuilder::trigger("t").next(["call"]), NodeBuilder::action("call", "svc.limited").retry(RetryPolicy::new(2))]);
+    let s = linear(
+        "ra",
+        vec![
+            NodeBuilder::trigger("t").next(["call"]),
+            NodeBuilder::action("call", "svc.limited").retry(RetryPolicy::new(2)),
+        ],
+    );
     let (r, delays) = retry_delays(&h, s).await;
     assert_eq!(r.status, ExecutionStatus::Failed);
     assert_eq!(limited.call_count(), 3);
@@ -362,21 +456,45 @@ async fn retries_honour_retry_after_and_stop_at_the_limit() {
 #[tokio::test(start_paused = true)]
 async fn permanent_errors_and_maybe_accepted_writes_are_not_retried() {
     let bad = MockAction::new("bad").fail_times(5, ErrorKind::InvalidInput);
-    let write = MockAction::new("write").idempotent(false).fail_times(5, ErrorKind::Timeout);
+    let write = MockAction::new("write")
+        .idempotent(false)
+        .fail_times(5, ErrorKind::Timeout);
     let h = Harness::new().app(MockApp::new("svc").action(bad.clone()).action(write.clone()));
-    let s = linear("p", vec![NodeBuilder::trigger("t").next(["call"]), NodeBuilder::action("call", "svc.bad").retry(RetryPolicy::new(3))]);
+    let s = linear(
+        "p",
+        vec![
+            NodeBuilder::trigger("t").next(["call"]),
+            NodeBuilder::action("call", "svc.bad").retry(RetryPolicy::new(3)),
+        ],
+    );
     assert_eq!(run(&h, s, json!({})).await.status, ExecutionStatus::Failed);
     assert_eq!(bad.call_count(), 1);
-    let s = linear("w", vec![NodeBuilder::trigger("t").next(["call"]), NodeBuilder::action("call", "svc.write").retry(RetryPolicy::new(3))]);
+    let s = linear(
+        "w",
+        vec![
+            NodeBuilder::trigger("t").next(["call"]),
+            NodeBuilder::action("call", "svc.write").retry(RetryPolicy::new(3)),
+        ],
+    );
     assert_eq!(run(&h, s, json!({})).await.status, ExecutionStatus::Failed);
-    assert_eq!(write.call_count(), 1, "a timed-out write may have been accepted: no blind retry");
+    assert_eq!(
+        write.call_count(),
+        1,
+        "a timed-out write may have been accepted: no blind retry"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_node_timeout_fails_the_attempt() {
     let slow = MockAction::new("slow").latency(Duration::from_secs(120));
     let h = Harness::new().app(MockApp::new("svc").action(slow));
-    let s = linear("to", vec![NodeBuilder::trigger("t").next(["call"]), NodeBuilder::action("call", "svc.slow").timeout(Duration::from_secs(5))]);
+    let s = linear(
+        "to",
+        vec![
+            NodeBuilder::trigger("t").next(["call"]),
+            NodeBuilder::action("call", "svc.slow").timeout(Duration::from_secs(5)),
+        ],
+    );
     let r = run(&h, s, json!({})).await;
     assert_eq!(r.status, ExecutionStatus::Failed);
     assert_eq!(r.node("call").unwrap().error.as_ref().unwrap().kind, "timeout");
@@ -399,18 +517,27 @@ fn policy_scenario(on_error: OnError) -> Scenario {
     let routed = matches!(on_error, OnError::Route(_));
     let mut nodes = vec![
         NodeBuilder::trigger("t").next(["fail"]),
-        NodeBuilder::action("fail", "svc.fail").on_error(on_error).next(["after"]),
-        NodeBuilder::set("after", json!({ "saw": "{{ steps.fail.output.error.kind | default('nothing') }}" })),
+        NodeBuilder::action("fail", "svc.fail")
+            .on_error(on_error)
+            .next(["after"]),
+        NodeBuilder::set(
+            "after",
+            json!({ "saw": "{{ steps.fail.output.error.kind | default('nothing') }}" }),
+        ),
     ];
     if routed {
-        nodes.push(NodeBuilder::set("handler", json!({ "handled": "{{ steps.fail.output.error.kind }}" })));
+        nodes.push(NodeBuilder::set(
+            "handler",
+            json!({ "handled": "{{ steps.fail.output.error.kind }}" }),
+        ));
     }
     linear("policy", nodes)
 }
 
 #[tokio::test]
 async fn error_policy_stop_continue_and_route() {
-    let h = Harness::new().app(MockApp::new("svc").action(MockAction::new("fail").fail_times(100, Failure::upstream(400))));
+    let h =
+        Harness::new().app(MockApp::new("svc").action(MockAction::new("fail").fail_times(100, Failure::upstream(400))));
 
     let r = run(&h, policy_scenario(OnError::Stop), json!({})).await;
     assert_eq!(r.status, ExecutionStatus::Failed);
@@ -423,17 +550,24 @@ async fn error_policy_stop_continue_and_route() {
     let r = run(&h, policy_scenario(OnError::Continue), json!({})).await;
     assert_eq!(r.status, ExecutionStatus::Completed);
     assert_eq!(status(&r, "fail"), Some(NodeStatus::Failed));
-    assert_eq!(r.node("after").unwrap().output.as_deref(), Some(&json!({ "saw": "upstream" })));
+    assert_eq!(
+        r.node("after").unwrap().output.as_deref(),
+        Some(&json!({ "saw": "upstream" }))
+    );
 
     let r = run(&h, policy_scenario(OnError::Route(vec!["handler".into()])), json!({})).await;
     assert_eq!(r.status, ExecutionStatus::Completed);
     assert_eq!(status(&r, "after"), Some(NodeStatus::Skipped));
-    assert_eq!(r.node("handler").unwrap().output.as_deref(), Some(&json!({ "handled": "upstream" })));
+    assert_eq!(
+        r.node("handler").unwrap().output.as_deref(),
+        Some(&json!({ "handled": "upstream" }))
+    );
 }
 
 #[tokio::test]
 async fn the_error_scenario_gets_the_failed_execution() {
-    let h = Harness::new().app(MockApp::new("svc").action(MockAction::new("fail").fail_times(100, ErrorKind::Forbidden)));
+    let h =
+        Harness::new().app(MockApp::new("svc").action(MockAction::new("fail").fail_times(100, ErrorKind::Forbidden)));
     let alerts = MockAction::new("alert");
     let h = h.app(MockApp::new("ops").action(alerts.clone()));
     h.engine()
@@ -441,7 +575,8 @@ async fn the_error_scenario_gets_the_failed_execution() {
             "on_error",
             vec![
                 NodeBuilder::trigger("t").next(["alert"]),
-                NodeBuilder::action("alert", "ops.alert").input(json!({ "failed": "{{ trigger.failed_node }}", "kind": "{{ trigger.error.kind }}" })),
+                NodeBuilder::action("alert", "ops.alert")
+                    .input(json!({ "failed": "{{ trigger.failed_node }}", "kind": "{{ trigger.error.kind }}" })),
             ],
         ))
         .await
@@ -460,19 +595,45 @@ async fn the_error_scenario_gets_the_failed_execution() {
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(alerts.calls()[0].input, json!({ "failed": "fail", "kind": "forbidden" }));
+    assert_eq!(
+        alerts.calls()[0].input,
+        json!({ "failed": "fail", "kind": "forbidden" })
+    );
 }
 
 #[tokio::test]
 async fn the_per_connection_rate_limit_holds_calls_back() {
     let api = MockAction::new("call").returns(json!("ok"));
     let registry = Arc::new(aura_core::Registry::new());
-    registry.register(MockApp::new("svc").auth(aura_core::app::AuthMethod::Bearer).action(api.clone())).unwrap();
+    registry
+        .register(
+            MockApp::new("svc")
+                .auth(aura_core::app::AuthMethod::Bearer)
+                .action(api.clone()),
+        )
+        .unwrap();
     let connections = Arc::new(aura_core::connection::Connections::new());
-    connections.insert_record(aura_core::ConnectionRecord::new("svc", "main", Credentials::bearer("t0k3n-abc")).with_id("main"));
+    connections.insert_record(
+        aura_core::ConnectionRecord::new("svc", "main", Credentials::bearer("t0k3n-abc")).with_id("main"),
+    );
     // One call per hour on this connection.
-    let engine = Engine::builder(registry).connections(connections).rate_limit("main", RateLimit { requests: 1, per: Duration::from_secs(3600) }).build();
-    let s = linear("rl", vec![NodeBuilder::trigger("t").next(["call"]), NodeBuilder::action("call", "svc.call").connection("main")]);
+    let engine = Engine::builder(registry)
+        .connections(connections)
+        .rate_limit(
+            "main",
+            RateLimit {
+                requests: 1,
+                per: Duration::from_secs(3600),
+            },
+        )
+        .build();
+    let s = linear(
+        "rl",
+        vec![
+            NodeBuilder::trigger("t").next(["call"]),
+            NodeBuilder::action("call", "svc.call").connection("main"),
+        ],
+    );
     let plan = engine.deploy(s).await.unwrap();
     let first = engine.execute(&plan, json!({})).await.unwrap();
     assert_eq!(first.status, ExecutionStatus::Completed);
@@ -497,14 +658,22 @@ async fn max_concurrent_executions_wait_in_order() {
         }
         fn actions(&self) -> Vec<ActionDef> {
             let (gate, order) = (self.0.clone(), self.1.clone());
-            vec![ActionDef::from_json("work", json!(true), json!(true), move |_cx, v: Value| {
-                let (gate, order) = (gate.clone(), order.clone());
-                async move {
-                    order.lock().unwrap().push(v["n"].as_i64().unwrap_or(-1));
-                    gate.acquire().await.map_err(|_| aura_core::Error::internal("closed"))?.forget();
-                    Ok(v)
-                }
-            })]
+            vec![ActionDef::from_json(
+                "work",
+                json!(true),
+                json!(true),
+                move |_cx, v: Value| {
+                    let (gate, order) = (gate.clone(), order.clone());
+                    async move {
+                        order.lock().unwrap().push(v["n"].as_i64().unwrap_or(-1));
+                        gate.acquire()
+                            .await
+                            .map_err(|_| aura_core::Error::internal("closed"))?
+                            .forget();
+                        Ok(v)
+                    }
+                },
+            )]
         }
     }
     let h = Harness::new();
@@ -528,18 +697,32 @@ async fn max_concurrent_executions_wait_in_order() {
     for handle in handles {
         assert_eq!(handle.wait().await.unwrap().status, ExecutionStatus::Completed);
     }
-    assert_eq!(*order.lock().unwrap(), [0, 1, 2], "waiting executions run in arrival order");
+    assert_eq!(
+        *order.lock().unwrap(),
+        [0, 1, 2],
+        "waiting executions run in arrival order"
+    );
 }
 
 #[tokio::test]
 async fn cancellation_stops_in_flight_nodes() {
     let h = Harness::new().app(MockApp::new("svc").action(MockAction::new("hang").latency(Duration::from_secs(3600))));
-    let s = linear("c", vec![NodeBuilder::trigger("t").next(["hang"]), NodeBuilder::action("hang", "svc.hang").next(["after"]), NodeBuilder::set("after", json!(1))]);
+    let s = linear(
+        "c",
+        vec![
+            NodeBuilder::trigger("t").next(["hang"]),
+            NodeBuilder::action("hang", "svc.hang").next(["after"]),
+            NodeBuilder::set("after", json!(1)),
+        ],
+    );
     let plan = h.engine().deploy(s).await.unwrap();
     let handle = h.engine().start(&plan, json!({})).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     handle.cancel();
-    let r = tokio::time::timeout(Duration::from_secs(30), handle.wait()).await.expect("cancel was not prompt").unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(30), handle.wait())
+        .await
+        .expect("cancel was not prompt")
+        .unwrap();
     assert_eq!(r.status, ExecutionStatus::Cancelled);
     assert_eq!(status(&r, "after"), None);
     let stored = h.engine().store().get(r.id).await.unwrap().unwrap();
@@ -548,9 +731,19 @@ async fn cancellation_stops_in_flight_nodes() {
 
 #[tokio::test]
 async fn cacheable_actions_reuse_results() {
-    let lookup = MockAction::new("lookup").cacheable(Duration::from_secs(600)).respond_with(|input, n| Ok(json!({ "for": input, "call": n })));
+    let lookup = MockAction::new("lookup")
+        .cacheable(Duration::from_secs(600))
+        .respond_with(|input, n| Ok(json!({ "for": input, "call": n })));
     let h = Harness::new().app(MockApp::new("geo").action(lookup.clone()));
-    let s = || linear("cache", vec![NodeBuilder::trigger("t").next(["find"]), NodeBuilder::action("find", "geo.lookup").input(json!({ "ip": "{{ trigger.ip }}" }))]);
+    let s = || {
+        linear(
+            "cache",
+            vec![
+                NodeBuilder::trigger("t").next(["find"]),
+                NodeBuilder::action("find", "geo.lookup").input(json!({ "ip": "{{ trigger.ip }}" })),
+            ],
+        )
+    };
     let a = run(&h, s(), json!({ "ip": "10.0.0.1" })).await;
     let b = run(&h, s(), json!({ "ip": "10.0.0.1" })).await;
     let c = run(&h, s(), json!({ "ip": "10.0.0.2" })).await;
@@ -572,14 +765,21 @@ async fn compile_errors_list_every_problem_with_node_ids() {
         name: String,
     }
     let h = Harness::new()
-        .app(MockApp::new("crm").auth(aura_core::app::AuthMethod::Bearer).action(MockAction::new("create").input::<Contact>()))
+        .app(
+            MockApp::new("crm")
+                .auth(aura_core::app::AuthMethod::Bearer)
+                .action(MockAction::new("create").input::<Contact>()),
+        )
         .app(MockApp::new("mail").action(MockAction::new("send")))
         .connection("mail-conn", "mail", Credentials::None);
     let s = linear(
         "broken",
         vec![
             NodeBuilder::trigger("t").next(["create", "ghost"]),
-            NodeBuilder::action("create", "crm.create").connection("mail-conn").input(json!({ "emial": "{{ trigger.email }}", "name": "{{ trigger.name" })).next(["loop_a"]),
+            NodeBuilder::action("create", "crm.create")
+                .connection("mail-conn")
+                .input(json!({ "emial": "{{ trigger.email }}", "name": "{{ trigger.name" }))
+                .next(["loop_a"]),
             NodeBuilder::action("unknown_app", "nope.send"),
             NodeBuilder::action("unknown_action", "mail.fly").next(["loop_a"]),
             NodeBuilder::set("loop_a", json!("{{ steps.loop_b.output }}")).next(["loop_b"]),
@@ -592,18 +792,18 @@ async fn compile_errors_list_every_problem_with_node_ids() {
     assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
     let paths: Vec<&str> = err.violations().iter().map(|v| v.path.as_str()).collect();
     for expected in [
-        "/nodes/t/next/1",              // leads to an unknown node
-        "/nodes/create/connection",     // connection of the wrong app
-        "/nodes/create/input/emial",    // not in the action's input schema
-        "/nodes/create/input/email",    // required, not mapped
-        "/nodes/create/input/name",     // does not parse
+        "/nodes/t/next/1",           // leads to an unknown node
+        "/nodes/create/connection",  // connection of the wrong app
+        "/nodes/create/input/emial", // not in the action's input schema
+        "/nodes/create/input/email", // required, not mapped
+        "/nodes/create/input/name",  // does not parse
         "/nodes/unknown_app/config/action",
         "/nodes/unknown_action/config/action",
-        "/nodes/loop_a",                // cycle
-        "/nodes/unknown_app",           // unreachable
+        "/nodes/loop_a",      // cycle
+        "/nodes/unknown_app", // unreachable
         "/nodes/branch/config/condition",
-        "/nodes/branch/routes/maybe",   // no such route
-        "/nodes/reads_later/input",     // not a node
+        "/nodes/branch/routes/maybe", // no such route
+        "/nodes/reads_later/input",   // not a node
     ] {
         assert!(paths.contains(&expected), "missing {expected} in {paths:#?}");
     }
@@ -612,7 +812,11 @@ async fn compile_errors_list_every_problem_with_node_ids() {
 
 #[tokio::test]
 async fn a_missing_connection_and_a_non_upstream_reference_are_caught() {
-    let h = Harness::new().app(MockApp::new("crm").auth(aura_core::app::AuthMethod::Bearer).action(MockAction::new("create")));
+    let h = Harness::new().app(
+        MockApp::new("crm")
+            .auth(aura_core::app::AuthMethod::Bearer)
+            .action(MockAction::new("create")),
+    );
     let s = linear(
         "s",
         vec![
@@ -623,22 +827,48 @@ async fn a_missing_connection_and_a_non_upstream_reference_are_caught() {
     );
     let err = h.engine().compile(s).await.unwrap_err();
     let messages: Vec<String> = err.violations().iter().map(ToString::to_string).collect();
-    assert!(messages.iter().any(|m| m.starts_with("/nodes/a/connection") && m.contains("needs a connection")), "{messages:#?}");
-    assert!(messages.iter().any(|m| m.starts_with("/nodes/a/input/x") && m.contains("does not run before")), "{messages:#?}");
-    assert!(messages.iter().any(|m| m.starts_with("/nodes/b/input") && m.contains("iterate")), "{messages:#?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("/nodes/a/connection") && m.contains("needs a connection")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("/nodes/a/input/x") && m.contains("does not run before")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("/nodes/b/input") && m.contains("iterate")),
+        "{messages:#?}"
+    );
 }
 
 #[tokio::test]
 async fn a_scenario_needs_exactly_one_trigger() {
     let h = Harness::new();
-    let err = h.engine().compile(linear("none", vec![NodeBuilder::set("a", json!(1))])).await.unwrap_err();
+    let err = h
+        .engine()
+        .compile(linear("none", vec![NodeBuilder::set("a", json!(1))]))
+        .await
+        .unwrap_err();
     assert!(err.violations()[0].message.contains("trigger"));
     let err = h
         .engine()
-        .compile(linear("two", vec![NodeBuilder::trigger("a").next(["b"]), NodeBuilder::trigger("b")]))
+        .compile(linear(
+            "two",
+            vec![NodeBuilder::trigger("a").next(["b"]), NodeBuilder::trigger("b")],
+        ))
         .await
         .unwrap_err();
-    assert!(err.violations().iter().any(|v| v.path.starts_with("/nodes/b")), "{:?}", err.violations());
+    assert!(
+        err.violations().iter().any(|v| v.path.starts_with("/nodes/b")),
+        "{:?}",
+        err.violations()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -650,8 +880,12 @@ fn three_steps() -> Scenario {
         "steps",
         vec![
             NodeBuilder::trigger("t").next(["find"]),
-            NodeBuilder::action("find", "crm.find").input(json!({ "email": "{{ trigger.email }}" })).next(["update"]),
-            NodeBuilder::action("update", "crm.update").input(json!({ "id": "{{ steps.find.output.id }}" })).next(["notify"]),
+            NodeBuilder::action("find", "crm.find")
+                .input(json!({ "email": "{{ trigger.email }}" }))
+                .next(["update"]),
+            NodeBuilder::action("update", "crm.update")
+                .input(json!({ "id": "{{ steps.find.output.id }}" }))
+                .next(["notify"]),
             NodeBuilder::action("notify", "crm.notify").input(json!({ "id": "{{ steps.update.output.id }}" })),
         ],
     )
@@ -661,7 +895,15 @@ fn crm() -> (MockApp, MockAction, MockAction, MockAction) {
     let find = MockAction::new("find").returns(json!({ "id": 7 }));
     let update = MockAction::new("update");
     let notify = MockAction::new("notify");
-    (MockApp::new("crm").action(find.clone()).action(update.clone()).action(notify.clone()), find, update, notify)
+    (
+        MockApp::new("crm")
+            .action(find.clone())
+            .action(update.clone())
+            .action(notify.clone()),
+        find,
+        update,
+        notify,
+    )
 }
 
 #[tokio::test]
@@ -669,7 +911,11 @@ async fn pinned_data_replaces_a_node() {
     let (app, find, update, _) = crm();
     let h = Harness::new().app(app);
     let options = ExecuteOptions::new().pin("find", json!({ "id": 99 }));
-    let r = h.run_with(three_steps(), json!({ "email": "a@x.test" }), options).await.unwrap().record;
+    let r = h
+        .run_with(three_steps(), json!({ "email": "a@x.test" }), options)
+        .await
+        .unwrap()
+        .record;
     assert_eq!(r.status, ExecutionStatus::Completed);
     assert_eq!(find.call_count(), 0);
     assert!(r.node("find").unwrap().pinned);
@@ -681,11 +927,22 @@ async fn step_by_step_stops_after_a_node_and_goes_on() {
     let (app, _, update, notify) = crm();
     let h = Harness::new().app(app);
     let plan = h.engine().deploy(three_steps()).await.unwrap();
-    let handle = h.engine().start_with(&plan, json!({ "email": "a@x.test" }), ExecuteOptions::new().breakpoint("update")).await.unwrap();
+    let handle = h
+        .engine()
+        .start_with(
+            &plan,
+            json!({ "email": "a@x.test" }),
+            ExecuteOptions::new().breakpoint("update"),
+        )
+        .await
+        .unwrap();
     assert_eq!(handle.paused().await.as_deref(), Some("update"));
     let so_far = h.engine().store().get(handle.id()).await.unwrap().unwrap();
     assert_eq!(so_far.node("update").unwrap().status, NodeStatus::Completed);
-    assert_eq!(so_far.node("update").unwrap().output.as_deref(), Some(&json!({ "id": 7 })));
+    assert_eq!(
+        so_far.node("update").unwrap().output.as_deref(),
+        Some(&json!({ "id": 7 }))
+    );
     assert!(so_far.node("notify").is_none());
     assert_eq!((update.call_count(), notify.call_count()), (1, 0));
     handle.resume();
@@ -699,7 +956,12 @@ async fn a_failed_execution_reruns_from_the_failed_node() {
     let find = MockAction::new("find").returns(json!({ "id": 7 }));
     let update = MockAction::new("update").fail_on_call(1, Failure::upstream(400));
     let notify = MockAction::new("notify");
-    let h = Harness::new().app(MockApp::new("crm").action(find.clone()).action(update.clone()).action(notify.clone()));
+    let h = Harness::new().app(
+        MockApp::new("crm")
+            .action(find.clone())
+            .action(update.clone())
+            .action(notify.clone()),
+    );
     let first = run(&h, three_steps(), json!({ "email": "a@x.test" })).await;
     assert_eq!(first.status, ExecutionStatus::Failed);
     assert_eq!(status(&first, "update"), Some(NodeStatus::Failed));
@@ -743,7 +1005,10 @@ async fn an_interrupted_execution_resumes_from_its_last_completed_node() {
         status: ExecutionStatus::Running,
         started_at: chrono::Utc::now(),
         ended_at: None,
-        nodes: vec![done("t", json!({ "email": "a@x.test" })), done("find", json!({ "id": 5 }))],
+        nodes: vec![
+            done("t", json!({ "email": "a@x.test" })),
+            done("find", json!({ "id": 5 })),
+        ],
         output: None,
         error: None,
         rerun_of: None,
@@ -769,23 +1034,38 @@ async fn an_interrupted_execution_resumes_from_its_last_completed_node() {
 #[tokio::test]
 async fn records_redact_secrets_and_truncate_big_payloads() {
     const SECRET: &str = "sk_live_CANARY_9f8e7d";
-    let leaky = MockAction::new("leaky").respond_with(|_, _| Ok(json!({ "echo": format!("used {SECRET}"), "password": "hunter2", "ok": true })));
+    let leaky = MockAction::new("leaky")
+        .respond_with(|_, _| Ok(json!({ "echo": format!("used {SECRET}"), "password": "hunter2", "ok": true })));
     let h = Harness::new()
-        .app(MockApp::new("svc").auth(aura_core::app::AuthMethod::Bearer).action(leaky))
+        .app(
+            MockApp::new("svc")
+                .auth(aura_core::app::AuthMethod::Bearer)
+                .action(leaky),
+        )
         .connection("svc-main", "svc", Credentials::bearer(SECRET));
     let s = linear(
         "redact",
         vec![
             NodeBuilder::trigger("t").next(["call"]),
-            NodeBuilder::action("call", "svc.leaky").connection("svc-main").input(json!({ "note": "{{ trigger.note }}", "big": "{{ trigger.big }}" })),
+            NodeBuilder::action("call", "svc.leaky")
+                .connection("svc-main")
+                .input(json!({ "note": "{{ trigger.note }}", "big": "{{ trigger.big }}" })),
         ],
     );
-    let r = run(&h, s, json!({ "note": format!("token {SECRET}"), "big": "x".repeat(300_000) })).await;
+    let r = run(
+        &h,
+        s,
+        json!({ "note": format!("token {SECRET}"), "big": "x".repeat(300_000) }),
+    )
+    .await;
     assert_eq!(r.status, ExecutionStatus::Completed);
     let stored = serde_json::to_string(&h.engine().store().get(r.id).await.unwrap().unwrap()).unwrap();
     assert!(!stored.contains(SECRET), "the secret reached the stored record");
     assert!(!stored.contains("hunter2"));
-    assert_eq!(r.node("call").unwrap().output.as_ref().unwrap()["password"], "[redacted]");
+    assert_eq!(
+        r.node("call").unwrap().output.as_ref().unwrap()["password"],
+        "[redacted]"
+    );
     assert_eq!(r.node("call").unwrap().input["$truncated"], true);
     assert_eq!(r.trigger["$truncated"], true);
 }
@@ -793,7 +1073,14 @@ async fn records_redact_secrets_and_truncate_big_payloads() {
 #[tokio::test]
 async fn events_tell_the_story_in_order() {
     let h = Harness::new();
-    let s = linear("ev", vec![NodeBuilder::trigger("t").next(["a"]), NodeBuilder::filter("a", "false").next(["b"]), NodeBuilder::set("b", json!(1))]);
+    let s = linear(
+        "ev",
+        vec![
+            NodeBuilder::trigger("t").next(["a"]),
+            NodeBuilder::filter("a", "false").next(["b"]),
+            NodeBuilder::set("b", json!(1)),
+        ],
+    );
     let plan = h.engine().deploy(s).await.unwrap();
     let mut handle = h.engine().start(&plan, json!({})).await.unwrap();
     let mut events = handle.events();
@@ -808,14 +1095,31 @@ async fn events_tell_the_story_in_order() {
             other => format!("{other:?}"),
         });
     }
-    assert_eq!(story, ["started", "start t", "done t", "start a", "done a", "skip b", "finished Completed"]);
+    assert_eq!(
+        story,
+        [
+            "started",
+            "start t",
+            "done t",
+            "start a",
+            "done a",
+            "skip b",
+            "finished Completed"
+        ]
+    );
     handle.wait().await.unwrap();
 }
 
 #[tokio::test]
 async fn many_executions_run_at_once() {
     let h = Harness::new().app(MockApp::new("svc").action(MockAction::new("echo").latency(Duration::from_millis(20))));
-    let s = linear("many", vec![NodeBuilder::trigger("t").next(["echo"]), NodeBuilder::action("echo", "svc.echo").input(json!("{{ trigger.n }}"))]);
+    let s = linear(
+        "many",
+        vec![
+            NodeBuilder::trigger("t").next(["echo"]),
+            NodeBuilder::action("echo", "svc.echo").input(json!("{{ trigger.n }}")),
+        ],
+    );
     let plan = h.engine().deploy(s).await.unwrap();
     let mut handles = Vec::new();
     for n in 0..500 {
@@ -836,7 +1140,13 @@ async fn invalid_action_input_fails_the_node_with_paths() {
         email: String,
     }
     let h = Harness::new().app(MockApp::new("crm").action(MockAction::new("create").input::<Contact>()));
-    let s = linear("v", vec![NodeBuilder::trigger("t").next(["create"]), NodeBuilder::action("create", "crm.create").input(json!({ "email": "{{ trigger.n }}" }))]);
+    let s = linear(
+        "v",
+        vec![
+            NodeBuilder::trigger("t").next(["create"]),
+            NodeBuilder::action("create", "crm.create").input(json!({ "email": "{{ trigger.n }}" })),
+        ],
+    );
     let r = run(&h, s, json!({ "n": 5 })).await;
     assert_eq!(r.status, ExecutionStatus::Failed);
     let e = r.node("create").unwrap().error.clone().unwrap();

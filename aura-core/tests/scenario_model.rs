@@ -77,7 +77,13 @@ fn built() -> Scenario {
 
 fn engine() -> Engine {
     let registry = Registry::new();
-    registry.register(MockApp::new("crm").action(MockAction::new("create").returns(json!({ "id": 9 }))).action(MockAction::new("task"))).unwrap();
+    registry
+        .register(
+            MockApp::new("crm")
+                .action(MockAction::new("create").returns(json!({ "id": 9 })))
+                .action(MockAction::new("task")),
+        )
+        .unwrap();
     Engine::builder(Arc::new(registry)).build()
 }
 
@@ -102,17 +108,23 @@ async fn json_yaml_and_builder_give_the_same_plan() {
 fn a_scenario_survives_a_json_round_trip() {
     let json = built().to_json().unwrap();
     let back = Scenario::from_json(&json).unwrap();
-    assert_eq!(serde_json::to_value(back).unwrap(), serde_json::to_value(built()).unwrap());
+    assert_eq!(
+        serde_json::to_value(back).unwrap(),
+        serde_json::to_value(built()).unwrap()
+    );
 }
 
 #[test]
 fn loading_errors_name_the_place() {
-    let err = Scenario::from_json(r#"{ "id": "x", "name": "X", "nodes": [ { "id": "a", "kind": "nope" } ] }"#).unwrap_err();
+    let err =
+        Scenario::from_json(r#"{ "id": "x", "name": "X", "nodes": [ { "id": "a", "kind": "nope" } ] }"#).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
     assert!(err.to_string().contains("\"a\""), "{err}");
 
-    let err = Scenario::from_json(r#"{ "id": "x", "name": "X", "nodes": [ { "id": "a", "kind": "if", "config": { "conditon": "1" } } ] }"#)
-        .unwrap_err();
+    let err = Scenario::from_json(
+        r#"{ "id": "x", "name": "X", "nodes": [ { "id": "a", "kind": "if", "config": { "conditon": "1" } } ] }"#,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("conditon"), "{err}");
 
     let err = Scenario::from_yaml("id: x\nname: X\nnodes: 5\n").unwrap_err();
@@ -124,7 +136,14 @@ fn loading_errors_name_the_place() {
 async fn the_loaded_scenario_runs() {
     let engine = engine();
     let plan = engine.deploy(built()).await.unwrap();
-    let rec = engine.execute(&plan, json!({ "email": "a@b.test", "score": 70 })).await.unwrap();
+    let rec = engine
+        .execute(&plan, json!({ "email": "a@b.test", "score": 70 }))
+        .await
+        .unwrap();
     assert_eq!(rec.status, aura_core::store::ExecutionStatus::Completed, "{rec:#?}");
-    assert_eq!(rec.node("task").unwrap().output.as_deref(), Some(&json!({ "contact": 9 })), "{rec:#?}");
+    assert_eq!(
+        rec.node("task").unwrap().output.as_deref(),
+        Some(&json!({ "contact": 9 })),
+        "{rec:#?}"
+    );
 }

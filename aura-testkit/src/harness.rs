@@ -48,8 +48,14 @@ impl Harness {
     pub fn new() -> Self {
         let registry = Arc::new(Registry::new());
         let connections = Arc::new(Connections::new());
-        let engine = Engine::builder(registry.clone()).connections(connections.clone()).build();
-        Self { registry, connections, engine }
+        let engine = Engine::builder(registry.clone())
+            .connections(connections.clone())
+            .build();
+        Self {
+            registry,
+            connections,
+            engine,
+        }
     }
 
     /// Registers a mock app.
@@ -66,7 +72,8 @@ impl Harness {
     /// Adds a connection for `app_id` with the id `id`.
     #[must_use]
     pub fn connection(self, id: &str, app_id: &str, credentials: Credentials) -> Self {
-        self.connections.insert_record(ConnectionRecord::new(app_id, id, credentials).with_id(id));
+        self.connections
+            .insert_record(ConnectionRecord::new(app_id, id, credentials).with_id(id));
         self
     }
 
@@ -88,7 +95,9 @@ impl Harness {
     /// Deploys and runs a scenario once, with options (pinned data …).
     pub async fn run_with(&self, scenario: Scenario, trigger: Value, options: ExecuteOptions) -> Result<Run> {
         let plan = self.engine.deploy(scenario).await?;
-        Ok(Run { record: self.engine.execute_with(&plan, trigger, options).await? })
+        Ok(Run {
+            record: self.engine.execute_with(&plan, trigger, options).await?,
+        })
     }
 }
 
@@ -128,7 +137,9 @@ impl Run {
     /// # Panics
     /// When the node has no result.
     pub fn node(&self, node: &str) -> &NodeResult {
-        self.record.node(node).unwrap_or_else(|| panic!("node {node:?} has no result in {:?}", self.node_ids()))
+        self.record
+            .node(node)
+            .unwrap_or_else(|| panic!("node {node:?} has no result in {:?}", self.node_ids()))
     }
 
     /// A node's output.
@@ -136,7 +147,10 @@ impl Run {
     /// # Panics
     /// When the node has no output.
     pub fn output(&self, node: &str) -> &Value {
-        self.node(node).output.as_deref().unwrap_or_else(|| panic!("node {node:?} has no output"))
+        self.node(node)
+            .output
+            .as_deref()
+            .unwrap_or_else(|| panic!("node {node:?} has no output"))
     }
 
     fn node_ids(&self) -> Vec<&str> {

@@ -21,7 +21,10 @@ impl Connections {
     /// Adds (or replaces) a connection.
     pub fn insert(&self, connection: Arc<dyn Connection>) {
         let id = connection.id().clone();
-        self.map.write().unwrap_or_else(PoisonError::into_inner).insert(id, connection);
+        self.map
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, connection);
     }
 
     /// Adds a stored record as a [`StaticConnection`].
@@ -41,7 +44,13 @@ impl Connections {
 
     /// Every connection's id.
     pub fn ids(&self) -> Vec<ConnectionId> {
-        let mut ids: Vec<_> = self.map.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
+        let mut ids: Vec<_> = self
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
         ids.sort();
         ids
     }

@@ -49,7 +49,9 @@ impl ExecutionHandle {
 
     /// Waits for the end and returns the record.
     pub async fn wait(self) -> Result<ExecutionRecord> {
-        self.task.await.map_err(|e| Error::internal("the execution task failed").with_source(e))?
+        self.task
+            .await
+            .map_err(|e| Error::internal("the execution task failed").with_source(e))?
     }
 
     /// Cancels the execution: in-flight nodes stop at once, the record ends `cancelled`.
@@ -61,7 +63,11 @@ impl ExecutionHandle {
     /// get the events from then on.
     pub fn events(&mut self) -> Events {
         let rx = self.events.take().unwrap_or_else(|| self.resubscribe.subscribe());
-        Events { id: self.id, rx, done: false }
+        Events {
+            id: self.id,
+            rx,
+            done: false,
+        }
     }
 
     /// What a respond node set, as soon as it ran; `None` when the execution ended without one.

@@ -21,7 +21,10 @@ pub(crate) struct RateLimiters {
 
 impl RateLimiters {
     pub(crate) fn new(overrides: HashMap<ConnectionId, RateLimit>) -> Self {
-        Self { overrides, limiters: Mutex::default() }
+        Self {
+            overrides,
+            limiters: Mutex::default(),
+        }
     }
 
     fn quota(limit: RateLimit) -> Option<Quota> {
@@ -32,7 +35,9 @@ impl RateLimiters {
 
     /// Waits (on tokio's clock) until the connection may make one more call.
     pub(crate) async fn acquire(&self, connection: &ConnectionId, manifest_limit: Option<RateLimit>) {
-        let Some(limit) = self.overrides.get(connection).copied().or(manifest_limit) else { return };
+        let Some(limit) = self.overrides.get(connection).copied().or(manifest_limit) else {
+            return;
+        };
         let limiter = {
             let mut map = self.limiters.lock().unwrap_or_else(PoisonError::into_inner);
             match map.get(connection) {
@@ -59,11 +64,16 @@ pub(crate) struct ResultCache {
 
 impl ResultCache {
     pub(crate) fn new(capacity: u64) -> Self {
-        Self { cache: moka::sync::Cache::new(capacity) }
+        Self {
+            cache: moka::sync::Cache::new(capacity),
+        }
     }
 
     pub(crate) fn key(reference: &str, connection: Option<&ConnectionId>, input: &Value) -> String {
-        format!("{reference}\u{0}{}\u{0}{input}", connection.map(ConnectionId::as_str).unwrap_or_default())
+        format!(
+            "{reference}\u{0}{}\u{0}{input}",
+            connection.map(ConnectionId::as_str).unwrap_or_default()
+        )
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Arc<Value>> {

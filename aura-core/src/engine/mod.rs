@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use self::events::{EventKind, ExecutionEvent};
-pub use self::handle::{ExecutionHandle, Events};
+pub use self::handle::{Events, ExecutionHandle};
 use self::limits::{RateLimiters, ResultCache};
 use crate::app::RateLimit;
 use crate::compile::{Plan, compile};
@@ -189,7 +189,13 @@ impl ExecuteOptions {
     /// Gives a branching node's output and the route it takes.
     #[must_use]
     pub fn pin_route(mut self, node: impl Into<String>, output: Value, route: impl Into<String>) -> Self {
-        self.pinned.insert(node.into(), Pinned { output, route: Some(route.into()) });
+        self.pinned.insert(
+            node.into(),
+            Pinned {
+                output,
+                route: Some(route.into()),
+            },
+        );
         self
     }
 
@@ -233,31 +239,50 @@ impl Engine {
 
     /// Compiles a scenario without deploying it.
     pub async fn compile(&self, scenario: Scenario) -> Result<Arc<Plan>> {
-        Ok(Arc::new(compile(scenario, &self.inner.registry, &self.inner.connections).await?))
+        Ok(Arc::new(
+            compile(scenario, &self.inner.registry, &self.inner.connections).await?,
+        ))
     }
 
     /// Compiles a scenario and deploys it under its id (replacing an older one), so that
     /// sub-scenario nodes, error scenarios, re-runs and resumes can find it.
     pub async fn deploy(&self, scenario: Scenario) -> Result<Arc<Plan>> {
         let plan = self.compile(scenario).await?;
-        self.inner.plans.write().unwrap_or_else(PoisonError::into_inner).insert(plan.id().to_owned(), plan.clone());
+        self.inner
+            .plans
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(plan.id().to_owned(), plan.clone());
         Ok(plan)
     }
 
     /// A deployed scenario.
     pub fn plan(&self, scenario_id: &str) -> Option<Arc<Plan>> {
-        self.inner.plans.read().unwrap_or_else(PoisonError::into_inner).get(scenario_id).cloned()
+        self.inner
+            .plans
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(scenario_id)
+            .cloned()
     }
 
     /// Runs a scenario and waits for the end. The record says how it went: a failed execution
     /// is an `Ok` record with status `failed` and its error. `Err` means the execution could
     /// not be run or recorded at all.
     pub async fn execute(&self, plan: &Arc<Plan>, trigger: Value) -> Result<ExecutionRecord> {
-        self.start_with(plan, trigger, ExecuteOptions::default()).await?.wait().await
+        self.start_with(plan, trigger, ExecuteOptions::default())
+            .await?
+            .wait()
+            .await
     }
 
     /// [`Engine::execute`] with options.
-    pub async fn execute_with(&self, plan: &Arc<Plan>, trigger: Value, options: ExecuteOptions) -> Result<ExecutionRecord> {
+    pub async fn execute_with(
+        &self,
+        plan: &Arc<Plan>,
+        trigger: Value,
+        options: ExecuteOptions,
+    ) -> Result<ExecutionRecord> {
         self.start_with(plan, trigger, options).await?.wait().await
     }
 
@@ -267,7 +292,12 @@ impl Engine {
     }
 
     /// [`Engine::start`] with options.
-    pub async fn start_with(&self, plan: &Arc<Plan>, trigger: Value, options: ExecuteOptions) -> Result<ExecutionHandle> {
+    pub async fn start_with(
+        &self,
+        plan: &Arc<Plan>,
+        trigger: Value,
+        options: ExecuteOptions,
+    ) -> Result<ExecutionHandle> {
         run::start(self.inner.clone(), plan.clone(), trigger, options, None).await
     }
 
@@ -276,8 +306,18 @@ impl Engine {
     /// from the node that failed. Outputs stored truncated cannot be reused: those nodes run.
     pub async fn rerun(&self, execution_id: Uuid) -> Result<ExecutionHandle> {
         let (plan, record, options) = self.recovery(execution_id).await?;
-        let options = ExecuteOptions { rerun_of: Some(execution_id), ..options };
-        run::start(self.inner.clone(), plan, Arc::unwrap_or_clone(record.trigger), options, None).await
+        let options = ExecuteOptions {
+            rerun_of: Some(execution_id),
+            ..options
+        };
+        run::start(
+            self.inner.clone(),
+            plan,
+            Arc::unwrap_or_clone(record.trigger),
+            options,
+            None,
+        )
+        .await
     }
 
     /// Resumes an execution that never finished (the process stopped while it ran), under its
@@ -285,22 +325,25 @@ impl Engine {
     pub async fn resume(&self, execution_id: Uuid) -> Result<ExecutionHandle> {
         let (plan, record, options) = self.recovery(execution_id).await?;
         if record.status.is_finished() {
-            return Err(Error::conflict("this execution has finished; use rerun").with_context("execution", execution_id.to_string()));
+            return Err(Error::conflict("this execution has finished; use rerun")
+                .with_context("execution", execution_id.to_string()));
         }
-        let options = ExecuteOptions { execution_id: Some(execution_id), ..options };
+        let options = ExecuteOptions {
+            execution_id: Some(execution_id),
+            ..options
+        };
         let trigger = (*record.trigger).clone();
         run::start(self.inner.clone(), plan, trigger, options, Some(record)).await
     }
 
     async fn recovery(&self, execution_id: Uuid) -> Result<(Arc<Plan>, ExecutionRecord, ExecuteOptions)> {
-        let record = self
-            .inner
-            .store
-            .get(execution_id)
-            .await?
-            .ok_or_else(|| Error::not_found("no such execution").with_context("execution", execution_id.to_string()))?;
+        let record =
+            self.inner.store.get(execution_id).await?.ok_or_else(|| {
+                Error::not_found("no such execution").with_context("execution", execution_id.to_string())
+            })?;
         let plan = self.plan(&record.scenario_id).ok_or_else(|| {
-            Error::not_found("the execution's scenario is not deployed").with_context("scenario", record.scenario_id.clone())
+            Error::not_found("the execution's scenario is not deployed")
+                .with_context("scenario", record.scenario_id.clone())
         })?;
         let mut options = ExecuteOptions::default();
         for n in &record.nodes {
@@ -308,7 +351,13 @@ impl Engine {
                 && n.item.is_none()
                 && n.output.as_ref().is_some_and(|o| o.get("$truncated").is_none());
             if reusable && let Some(output) = &n.output {
-                options.pinned.insert(n.node_id.to_string(), Pinned { output: (**output).clone(), route: n.route.clone() });
+                options.pinned.insert(
+                    n.node_id.to_string(),
+                    Pinned {
+                        output: (**output).clone(),
+                        route: n.route.clone(),
+                    },
+                );
             }
         }
         Ok((plan, record, options))
@@ -331,8 +380,17 @@ impl Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let plans: Vec<String> = self.inner.plans.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
-        f.debug_struct("Engine").field("scenarios", &plans).finish_non_exhaustive()
+        let plans: Vec<String> = self
+            .inner
+            .plans
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        f.debug_struct("Engine")
+            .field("scenarios", &plans)
+            .finish_non_exhaustive()
     }
 }
 
@@ -342,7 +400,9 @@ impl ExecutionRecord {
         match (self.status, &self.error) {
             (ExecutionStatus::Completed, _) => Ok(self.output.as_ref()),
             (_, Some(e)) => Err(e.to_error().with_context("execution", self.id.to_string())),
-            (status, None) => Err(Error::internal(format!("the execution ended {status:?} without an error"))),
+            (status, None) => Err(Error::internal(format!(
+                "the execution ended {status:?} without an error"
+            ))),
         }
     }
 }

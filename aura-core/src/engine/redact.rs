@@ -123,7 +123,11 @@ impl Redactor {
                     map.iter()
                         .map(|(k, v)| {
                             *size += k.len() + 3;
-                            let v = if is_sensitive(k) && !v.is_null() { Value::String(REDACTED.to_owned()) } else { self.walk(v, size) };
+                            let v = if is_sensitive(k) && !v.is_null() {
+                                Value::String(REDACTED.to_owned())
+                            } else {
+                                self.walk(v, size)
+                            };
                             (k.clone(), v)
                         })
                         .collect(),
@@ -144,8 +148,13 @@ mod tests {
     #[test]
     fn secrets_and_sensitive_keys_are_redacted() {
         let r = Redactor::new(vec!["sk_live_abcdef".into()], 1 << 20);
-        let out = r.clean(&Arc::new(json!({ "note": "key is sk_live_abcdef!", "password": "hunter22", "db_password": 1, "ok": "fine" })));
-        assert_eq!(*out, json!({ "note": "key is [redacted]!", "password": "[redacted]", "db_password": "[redacted]", "ok": "fine" }));
+        let out = r.clean(&Arc::new(
+            json!({ "note": "key is sk_live_abcdef!", "password": "hunter22", "db_password": 1, "ok": "fine" }),
+        ));
+        assert_eq!(
+            *out,
+            json!({ "note": "key is [redacted]!", "password": "[redacted]", "db_password": "[redacted]", "ok": "fine" })
+        );
     }
 
     #[test]
@@ -153,7 +162,12 @@ mod tests {
         let r = Redactor::new(vec!["sk_live_abcdef".into()], 1 << 20);
         let v = Arc::new(json!({ "a": [1, "two", { "b": null }], "password": null }));
         assert!(Arc::ptr_eq(&r.clean(&v), &v));
-        assert!(is_sensitive("API_KEY") && is_sensitive("db_password") && !is_sensitive("passwords") && !is_sensitive("xpassword"));
+        assert!(
+            is_sensitive("API_KEY")
+                && is_sensitive("db_password")
+                && !is_sensitive("passwords")
+                && !is_sensitive("xpassword")
+        );
     }
 
     #[test]

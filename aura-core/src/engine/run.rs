@@ -45,7 +45,12 @@ pub(super) async fn start(
 ) -> Result<ExecutionHandle> {
     let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
     let trigger = Arc::new(trigger);
-    let secrets = plan.nodes.iter().filter_map(|n| n.connection.as_ref()).flat_map(|c| c.credentials().secret_values()).collect();
+    let secrets = plan
+        .nodes
+        .iter()
+        .filter_map(|n| n.connection.as_ref())
+        .flat_map(|c| c.credentials().secret_values())
+        .collect();
     let redactor = Redactor::new(secrets, engine.payload_limit);
     let record = match existing {
         Some(record) => record,
@@ -68,8 +73,17 @@ pub(super) async fn start(
         }
     };
     let mut slots = HashMap::with_capacity(plan.nodes.len());
-    slots.extend(record.nodes.iter().enumerate().filter_map(|(i, n)| Some(((*plan.index.get(&*n.node_id)?, n.item), i))));
-    let cancel = options.parent_cancel.as_ref().map_or_else(CancellationToken::new, CancellationToken::child_token);
+    slots.extend(
+        record
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some(((*plan.index.get(&*n.node_id)?, n.item), i))),
+    );
+    let cancel = options
+        .parent_cancel
+        .as_ref()
+        .map_or_else(CancellationToken::new, CancellationToken::child_token);
     let events = engine.events.subscribe();
     // Channels only for what this execution can use.
     let (response, response_rx) = if plan.responds {
@@ -82,7 +96,10 @@ pub(super) async fn start(
     let id_str: Arc<str> = id.to_string().into();
     let exec = Arc::new(Exec {
         trigger_jinja: Arc::default(),
-        sub: engine.sub_scenarios.get_or_init(|| SubScenarios(Arc::new(Runner(Arc::downgrade(&engine))))).clone(),
+        sub: engine
+            .sub_scenarios
+            .get_or_init(|| SubScenarios(Arc::new(Runner(Arc::downgrade(&engine)))))
+            .clone(),
         resubscribe: engine.events.clone(),
         engine,
         plan,
@@ -98,7 +115,15 @@ pub(super) async fn start(
     });
     let resubscribe = exec.resubscribe.clone();
     let task = tokio::spawn(exec.run());
-    Ok(ExecutionHandle { id, task, cancel, events: Some(events), resubscribe, response: response_rx, pause })
+    Ok(ExecutionHandle {
+        id,
+        task,
+        cancel,
+        events: Some(events),
+        resubscribe,
+        response: response_rx,
+        pause,
+    })
 }
 
 struct Exec {
@@ -149,7 +174,12 @@ impl Output {
 
 impl Frame {
     fn root(nodes: usize) -> Self {
-        Self { parent: None, iterate: None, item: None, outputs: Mutex::new(vec![None; nodes]) }
+        Self {
+            parent: None,
+            iterate: None,
+            item: None,
+            outputs: Mutex::new(vec![None; nodes]),
+        }
     }
 
     fn child(parent: &Arc<Frame>, iterate: usize, index: usize, item: Value, nodes: usize) -> Self {
@@ -180,7 +210,11 @@ impl Frame {
         {
             let mut outputs = self.outputs.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(out) = outputs[node].as_mut() {
-                return Some(out.step.get_or_insert_with(|| step_value(Scope::convert(&out.json))).clone());
+                return Some(
+                    out.step
+                        .get_or_insert_with(|| step_value(Scope::convert(&out.json)))
+                        .clone(),
+                );
             }
         }
         self.parent.as_ref()?.step(node)
@@ -272,7 +306,9 @@ impl Exec {
                 None => None,
             };
             if this.plan.concurrency.is_some() && permit.is_none() {
-                return this.finish(Err(Error::cancelled("cancelled while waiting for a concurrency slot"))).await;
+                return this
+                    .finish(Err(Error::cancelled("cancelled while waiting for a concurrency slot")))
+                    .await;
             }
             this.emit(EventKind::Started);
             let max = this.plan.settings().max_duration;
@@ -314,7 +350,11 @@ impl Exec {
         match leaves.as_slice() {
             [] => Value::Null,
             [(_, only)] => (*only.json).clone(),
-            many => Value::Object(many.iter().map(|(i, o)| (self.plan.nodes[*i].id.to_string(), (*o.json).clone())).collect()),
+            many => Value::Object(
+                many.iter()
+                    .map(|(i, o)| (self.plan.nodes[*i].id.to_string(), (*o.json).clone()))
+                    .collect(),
+            ),
         }
     }
 
@@ -344,9 +384,11 @@ impl Exec {
             ExecutionStatus::Cancelled => "cancelled",
             ExecutionStatus::Running => "running",
         };
-        metrics::counter!("aura_executions_total", "scenario" => self.plan.id.clone(), "status" => status_label).increment(1);
+        metrics::counter!("aura_executions_total", "scenario" => self.plan.id.clone(), "status" => status_label)
+            .increment(1);
         if let Some(d) = record.duration() {
-            metrics::histogram!("aura_execution_duration_seconds", "scenario" => self.plan.id.clone()).record(d.as_secs_f64());
+            metrics::histogram!("aura_execution_duration_seconds", "scenario" => self.plan.id.clone())
+                .record(d.as_secs_f64());
         }
         if status == ExecutionStatus::Failed {
             self.run_error_scenario(&record);
@@ -355,13 +397,22 @@ impl Exec {
     }
 
     fn run_error_scenario(&self, record: &ExecutionRecord) {
-        let Some(id) = &self.plan.settings().error_policy.error_scenario else { return };
-        let engine = super::Engine { inner: self.engine.clone() };
+        let Some(id) = &self.plan.settings().error_policy.error_scenario else {
+            return;
+        };
+        let engine = super::Engine {
+            inner: self.engine.clone(),
+        };
         let Some(plan) = engine.plan(id) else {
             tracing::warn!(error_scenario = %id, "the error scenario is not deployed");
             return;
         };
-        let failed_node = record.nodes.iter().rev().find(|n| n.status == NodeStatus::Failed).map(|n| n.node_id.clone());
+        let failed_node = record
+            .nodes
+            .iter()
+            .rev()
+            .find(|n| n.status == NodeStatus::Failed)
+            .map(|n| n.node_id.clone());
         let details = json!({
             "execution_id": record.id,
             "scenario_id": record.scenario_id,
@@ -381,7 +432,11 @@ impl Exec {
 
     fn emit(&self, kind: EventKind) {
         // No subscriber is the normal case, not an error.
-        let _ = self.engine.events.send(ExecutionEvent { execution_id: self.id, scenario_id: self.plan.id.clone(), kind });
+        let _ = self.engine.events.send(ExecutionEvent {
+            execution_id: self.id,
+            scenario_id: self.plan.id.clone(),
+            kind,
+        });
     }
 
     fn in_frame(&self, frame: &Frame, node: usize) -> bool {
@@ -397,12 +452,21 @@ impl Exec {
             if let Some(slot) = &self.response {
                 extensions.insert(slot.clone());
             }
-            let pass = Pass { frame: frame.clone(), scope, extensions: Arc::new(extensions) };
+            let pass = Pass {
+                frame: frame.clone(),
+                scope,
+                extensions: Arc::new(extensions),
+            };
             let pass = &pass;
             let nodes = &self.plan.nodes;
             let mut pending: Vec<usize> = nodes
                 .iter()
-                .map(|n| n.preds.iter().filter(|&&p| self.in_frame(frame, p) || Some(p) == frame.iterate).count())
+                .map(|n| {
+                    n.preds
+                        .iter()
+                        .filter(|&&p| self.in_frame(frame, p) || Some(p) == frame.iterate)
+                        .count()
+                })
                 .collect();
             let mut taken = vec![false; nodes.len()];
             let mut ready = Vec::new();
@@ -410,7 +474,8 @@ impl Exec {
                 Entry::Root => ready.push(self.plan.root),
                 Entry::Body(it) => {
                     let entries = Targets::List(nodes[it].succ.clone());
-                    self.propagate(frame, it, &entries, &mut pending, &mut taken, &mut ready).await?;
+                    self.propagate(frame, it, &entries, &mut pending, &mut taken, &mut ready)
+                        .await?;
                 }
             }
             // Created only when two nodes run at once: a linear chain never needs it.
@@ -423,7 +488,9 @@ impl Exec {
                     self.run_node(pass, node).await
                 } else {
                     for node in ready.drain(..) {
-                        running.get_or_insert_with(FuturesUnordered::new).push(self.run_node(pass, node));
+                        running
+                            .get_or_insert_with(FuturesUnordered::new)
+                            .push(self.run_node(pass, node));
                     }
                     let Some(running) = running.as_mut() else { break };
                     match running.next().await {
@@ -432,9 +499,11 @@ impl Exec {
                     }
                 };
                 let step = step?;
-                self.propagate(frame, step.from, &step.targets, &mut pending, &mut taken, &mut ready).await?;
+                self.propagate(frame, step.from, &step.targets, &mut pending, &mut taken, &mut ready)
+                    .await?;
                 if let Some(skip) = step.also_skip {
-                    self.skip_cascade(frame, skip, &mut pending, &mut taken, &mut ready).await?;
+                    self.skip_cascade(frame, skip, &mut pending, &mut taken, &mut ready)
+                        .await?;
                 }
             }
             Ok(())
@@ -480,9 +549,11 @@ impl Exec {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let n = &self.plan.nodes[node];
-            self.save(node, frame.item_index(), |r| r.status = NodeStatus::Skipped).await?;
+            self.save(node, frame.item_index(), |r| r.status = NodeStatus::Skipped)
+                .await?;
             self.emit(EventKind::NodeSkipped { node: n.id.clone() });
-            self.propagate(frame, node, &Targets::None, pending, taken, ready).await?;
+            self.propagate(frame, node, &Targets::None, pending, taken, ready)
+                .await?;
             if let Some(agg) = n.body.as_ref().and_then(|b| b.aggregate) {
                 self.skip_cascade(frame, agg, pending, taken, ready).await?;
             }
@@ -522,7 +593,11 @@ impl Exec {
                         r.pinned = true;
                     })
                     .await?;
-                    return Ok(Step { from: agg, targets: Targets::Next, also_skip: None });
+                    return Ok(Step {
+                        from: agg,
+                        targets: Targets::Next,
+                        also_skip: None,
+                    });
                 }
                 return self.iterate(frame, idx, &output).await;
             }
@@ -530,12 +605,19 @@ impl Exec {
                 Some(r) => Targets::Route(r),
                 None => Targets::Next,
             };
-            return Ok(Step { from: idx, targets, also_skip: None });
+            return Ok(Step {
+                from: idx,
+                targets,
+                also_skip: None,
+            });
         }
 
         let started_at = Utc::now();
         let clock = Instant::now();
-        self.emit(EventKind::NodeStarted { node: node.id.clone(), item });
+        self.emit(EventKind::NodeStarted {
+            node: node.id.clone(),
+            item,
+        });
         let input = match self.build_input(pass, idx) {
             Ok(input) => input,
             Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
@@ -569,13 +651,21 @@ impl Exec {
                     r.ended_at = Some(ended_at);
                 })
                 .await?;
-                self.emit(EventKind::NodeCompleted { node: node.id.clone(), item, duration: elapsed });
+                self.emit(EventKind::NodeCompleted {
+                    node: node.id.clone(),
+                    item,
+                    duration: elapsed,
+                });
                 node.duration_metric.record(elapsed.as_secs_f64());
                 self.breakpoint(idx).await;
                 if node.body.is_some() {
                     return self.iterate(frame, idx, &value).await;
                 }
-                Ok(Step { from: idx, targets, also_skip: None })
+                Ok(Step {
+                    from: idx,
+                    targets,
+                    also_skip: None,
+                })
             }
             Err((e, attempts)) => self.failed(frame, idx, input, e, attempts, started_at).await,
         }
@@ -592,7 +682,11 @@ impl Exec {
     ) -> Result<Step> {
         let node = &self.plan.nodes[idx];
         let item = frame.item_index();
-        let err = if err.context_value("node").is_some() { err } else { err.with_context("node", node.id.to_string()) };
+        let err = if err.context_value("node").is_some() {
+            err
+        } else {
+            err.with_context("node", node.id.to_string())
+        };
         let record = ErrorRecord::from(&err);
         let error_output = Arc::new(json!({ "error": record }));
         let continues = !matches!(node.on_error, OnError::Stop);
@@ -610,23 +704,46 @@ impl Exec {
             r.ended_at = Some(Utc::now());
         })
         .await?;
-        self.emit(EventKind::NodeFailed { node: node.id.clone(), item, error: err.kind().as_str() });
-        metrics::counter!("aura_node_failures_total", "scenario" => self.plan.id.clone(), "node" => node.id.clone()).increment(1);
+        self.emit(EventKind::NodeFailed {
+            node: node.id.clone(),
+            item,
+            error: err.kind().as_str(),
+        });
+        metrics::counter!("aura_node_failures_total", "scenario" => self.plan.id.clone(), "node" => node.id.clone())
+            .increment(1);
         let also_skip = node.body.as_ref().and_then(|b| b.aggregate);
         match &node.on_error {
             OnError::Stop => Err(err),
             OnError::Continue => {
-                let targets = if node.body.is_some() { Targets::None } else { Targets::Next };
-                Ok(Step { from: idx, targets, also_skip })
+                let targets = if node.body.is_some() {
+                    Targets::None
+                } else {
+                    Targets::Next
+                };
+                Ok(Step {
+                    from: idx,
+                    targets,
+                    also_skip,
+                })
             }
-            OnError::Route(_) => Ok(Step { from: idx, targets: Targets::Error, also_skip }),
+            OnError::Route(_) => Ok(Step {
+                from: idx,
+                targets: Targets::Error,
+                also_skip,
+            }),
         }
     }
 
     /// Runs an iterate node's body once per element; returns the step after its aggregate.
     async fn iterate(self: &Arc<Self>, frame: &Arc<Frame>, it: usize, array: &Value) -> Result<Step> {
         let node = &self.plan.nodes[it];
-        let Some(body) = &node.body else { return Ok(Step { from: it, targets: Targets::None, also_skip: None }) };
+        let Some(body) = &node.body else {
+            return Ok(Step {
+                from: it,
+                targets: Targets::None,
+                also_skip: None,
+            });
+        };
         let items = array.as_array().cloned().unwrap_or_default();
         let total = self.plan.nodes.len();
         let results: Vec<Option<Value>> = stream::iter(items.into_iter().enumerate())
@@ -643,7 +760,13 @@ impl Exec {
             .buffered(body.concurrency.max(1))
             .try_collect()
             .await?;
-        let Some(agg) = body.aggregate else { return Ok(Step { from: it, targets: Targets::None, also_skip: None }) };
+        let Some(agg) = body.aggregate else {
+            return Ok(Step {
+                from: it,
+                targets: Targets::None,
+                also_skip: None,
+            });
+        };
         let collected = Arc::new(Value::Array(results.into_iter().flatten().collect()));
         frame.set(agg, collected.clone());
         let recorded = self.redactor.clean(&collected);
@@ -656,9 +779,17 @@ impl Exec {
             r.ended_at = Some(now);
         })
         .await?;
-        self.emit(EventKind::NodeCompleted { node: self.plan.nodes[agg].id.clone(), item: frame.item_index(), duration: Duration::ZERO });
+        self.emit(EventKind::NodeCompleted {
+            node: self.plan.nodes[agg].id.clone(),
+            item: frame.item_index(),
+            duration: Duration::ZERO,
+        });
         self.breakpoint(agg).await;
-        Ok(Step { from: agg, targets: Targets::Next, also_skip: None })
+        Ok(Step {
+            from: agg,
+            targets: Targets::Next,
+            also_skip: None,
+        })
     }
 
     /// One element's contribution to an aggregate: `None` when no branch of the body reached it.
@@ -668,14 +799,20 @@ impl Exec {
             return Ok(None);
         }
         match &node.mapping {
-            Some(m) => m.eval(&self.scope(child)).map(Some).map_err(|e| e.with_context("node", node.id.to_string())),
+            Some(m) => m
+                .eval(&self.scope(child))
+                .map(Some)
+                .map_err(|e| e.with_context("node", node.id.to_string())),
             None => Ok(Some(Arc::unwrap_or_clone(self.default_input(child, agg)))),
         }
     }
 
     fn scope(&self, frame: &Arc<Frame>) -> Scope {
         let scope = Scope::from_parts(self.trigger.clone(), self.trigger_jinja.clone())
-            .with_steps(Arc::new(FrameSteps { frame: frame.clone(), plan: self.plan.clone() }))
+            .with_steps(Arc::new(FrameSteps {
+                frame: frame.clone(),
+                plan: self.plan.clone(),
+            }))
             .with_execution_ids(self.id_str.clone(), self.plan.id.clone());
         match &frame.item {
             Some((i, json, jinja)) => scope.with_item_json(json.clone(), jinja.clone(), *i),
@@ -717,7 +854,12 @@ impl Exec {
 
     /// Runs the node, retrying retryable errors. Non-idempotent nodes are retried only when the
     /// request cannot have been accepted (rate limited, service unavailable).
-    async fn attempts(self: &Arc<Self>, pass: &Pass, idx: usize, input: &Value) -> std::result::Result<(NodeOutput, u32), (Error, u32)> {
+    async fn attempts(
+        self: &Arc<Self>,
+        pass: &Pass,
+        idx: usize,
+        input: &Value,
+    ) -> std::result::Result<(NodeOutput, u32), (Error, u32)> {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
         let attempts = std::sync::atomic::AtomicU32::new(0);
@@ -738,7 +880,9 @@ impl Exec {
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)
-        .when(|e: &Error| e.is_retryable() && (idempotent || matches!(e.kind(), ErrorKind::RateLimited | ErrorKind::Unavailable)))
+        .when(|e: &Error| {
+            e.is_retryable() && (idempotent || matches!(e.kind(), ErrorKind::RateLimited | ErrorKind::Unavailable))
+        })
         .adjust(|e: &Error, delay: Option<Duration>| match (e.retry_after(), delay) {
             (Some(after), Some(d)) => Some(after.max(d)),
             (_, d) => d,
@@ -776,12 +920,20 @@ impl Exec {
 
     async fn attempt(&self, cx: &Context, idx: usize, input: &Value, n: u32) -> Result<NodeOutput> {
         let node = &self.plan.nodes[idx];
-        let cx = if n == 1 { cx.clone() } else { cx.to_builder().attempt(n).build() };
+        let cx = if n == 1 {
+            cx.clone()
+        } else {
+            cx.to_builder().attempt(n).build()
+        };
         if let Some(conn) = &node.connection {
             self.engine.limiters.acquire(conn.id(), node.info.rate_limit).await;
         }
         let cache_key = match (&node.info.cache_ttl, &node.info.reference) {
-            (Some(_), Some(reference)) => Some(ResultCache::key(reference, node.connection.as_ref().map(|c| c.id()), input)),
+            (Some(_), Some(reference)) => Some(ResultCache::key(
+                reference,
+                node.connection.as_ref().map(|c| c.id()),
+                input,
+            )),
             _ => None,
         };
         if let Some(key) = &cache_key
@@ -871,10 +1023,13 @@ impl SubScenarioRunner for Runner {
         let cancel = parent.cancellation().clone();
         Box::pin(async move {
             let engine = engine.ok_or_else(|| Error::cancelled("the engine is shutting down"))?;
-            let plan = engine
-                .plan(&scenario_id)
-                .ok_or_else(|| Error::not_found("no deployed scenario with this id").with_context("scenario", scenario_id.clone()))?;
-            let options = ExecuteOptions { parent_cancel: Some(cancel), ..ExecuteOptions::default() };
+            let plan = engine.plan(&scenario_id).ok_or_else(|| {
+                Error::not_found("no deployed scenario with this id").with_context("scenario", scenario_id.clone())
+            })?;
+            let options = ExecuteOptions {
+                parent_cancel: Some(cancel),
+                ..ExecuteOptions::default()
+            };
             let record = engine.execute_with(&plan, input, options).await?;
             record.result().map(|o| o.cloned().unwrap_or(Value::Null))
         })

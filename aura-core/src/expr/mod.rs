@@ -120,8 +120,13 @@ impl Expr {
         let compiled = environment()
             .compile_expression_owned(source.to_owned())
             .map_err(|e| syntax_error(source, &e))?;
-        let path = plain_path(source).filter(|p| matches!(p.first(), Some(Segment::Key(root)) if FAST_ROOTS.contains(&root.as_str())));
-        Ok(Self { source: source.into(), compiled: Arc::new(compiled), path: path.map(Into::into) })
+        let path = plain_path(source)
+            .filter(|p| matches!(p.first(), Some(Segment::Key(root)) if FAST_ROOTS.contains(&root.as_str())));
+        Ok(Self {
+            source: source.into(),
+            compiled: Arc::new(compiled),
+            path: path.map(Into::into),
+        })
     }
 
     /// The source text.
@@ -136,18 +141,27 @@ impl Expr {
         {
             return Ok(v);
         }
-        let out = self.compiled.eval(scope.to_value()).map_err(|e| eval_error(&self.source, &e))?;
+        let out = self
+            .compiled
+            .eval(scope.to_value())
+            .map_err(|e| eval_error(&self.source, &e))?;
         value::to_json(&out).map_err(|e| e.with_context("expression", self.source.to_string()))
     }
 
     fn read_path(&self, scope: &Scope, path: &[Segment]) -> Option<Value> {
-        let (Segment::Key(root), rest) = path.split_first()? else { return None };
+        let (Segment::Key(root), rest) = path.split_first()? else {
+            return None;
+        };
         match root.as_str() {
             "trigger" => walk(scope.trigger_json()?, rest).cloned(),
             "item" => walk(scope.item_json()?, rest).cloned(),
             "steps" => {
-                let (Segment::Key(node), rest) = rest.split_first()? else { return None };
-                let (Segment::Key(output), rest) = rest.split_first()? else { return None };
+                let (Segment::Key(node), rest) = rest.split_first()? else {
+                    return None;
+                };
+                let (Segment::Key(output), rest) = rest.split_first()? else {
+                    return None;
+                };
                 if output != "output" {
                     return None;
                 }
@@ -160,7 +174,10 @@ impl Expr {
 
     /// Evaluates as a condition (Jinja truthiness: empty strings, zero, empty lists are false).
     pub fn eval_bool(&self, scope: &Scope) -> Result<bool> {
-        let out = self.compiled.eval(scope.to_value()).map_err(|e| eval_error(&self.source, &e))?;
+        let out = self
+            .compiled
+            .eval(scope.to_value())
+            .map_err(|e| eval_error(&self.source, &e))?;
         Ok(out.is_true())
     }
 
@@ -189,13 +206,19 @@ impl Text {
     fn compile(source: &str) -> Result<Self> {
         let mut env = Environment::new();
         configure(&mut env);
-        env.add_template_owned(TEXT, source.to_owned()).map_err(|e| syntax_error(source, &e))?;
-        Ok(Self { source: source.into(), env: Arc::new(env) })
+        env.add_template_owned(TEXT, source.to_owned())
+            .map_err(|e| syntax_error(source, &e))?;
+        Ok(Self {
+            source: source.into(),
+            env: Arc::new(env),
+        })
     }
 
     fn render(&self, scope: &Scope) -> Result<String> {
         let template = self.env.get_template(TEXT).map_err(|e| eval_error(&self.source, &e))?;
-        template.render(scope.to_value()).map_err(|e| eval_error(&self.source, &e))
+        template
+            .render(scope.to_value())
+            .map_err(|e| eval_error(&self.source, &e))
     }
 
     fn variables(&self) -> BTreeSet<String> {
@@ -207,8 +230,11 @@ impl Text {
 }
 
 fn syntax_error(source: &str, err: &minijinja::Error) -> Error {
-    Error::invalid_definition(format!("expression does not parse: {}", err.detail().unwrap_or(&err.to_string())))
-        .with_context("expression", source.to_owned())
+    Error::invalid_definition(format!(
+        "expression does not parse: {}",
+        err.detail().unwrap_or(&err.to_string())
+    ))
+    .with_context("expression", source.to_owned())
 }
 
 fn eval_error(source: &str, err: &minijinja::Error) -> Error {
@@ -249,7 +275,11 @@ impl Mapping {
     pub fn compile(template: &Value) -> std::result::Result<Self, Vec<Violation>> {
         let mut problems = Vec::new();
         let root = compile_part(template, &mut String::new(), &mut problems);
-        if problems.is_empty() { Ok(Self { root }) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(Self { root })
+        } else {
+            Err(problems)
+        }
     }
 
     /// Whether the mapping has no expression at all.
@@ -282,7 +312,11 @@ impl Mapping {
 fn single_expression(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     // `{{ a }} and {{ b }}` is text, not one expression.
-    if inner.contains("{{") || inner.contains("}}") { None } else { Some(inner.trim()) }
+    if inner.contains("{{") || inner.contains("}}") {
+        None
+    } else {
+        Some(inner.trim())
+    }
 }
 
 fn compile_part(v: &Value, path: &mut String, problems: &mut Vec<Violation>) -> Part {
@@ -319,7 +353,12 @@ fn compile_part(v: &Value, path: &mut String, problems: &mut Vec<Violation>) -> 
         Value::Object(map) => {
             let fields: Vec<(String, Part)> = map
                 .iter()
-                .map(|(k, item)| (k.clone(), with_segment(path, k, |path| compile_part(item, path, problems))))
+                .map(|(k, item)| {
+                    (
+                        k.clone(),
+                        with_segment(path, k, |path| compile_part(item, path, problems)),
+                    )
+                })
                 .collect();
             if fields.iter().all(|(_, p)| matches!(p, Part::Literal(_))) {
                 Part::Literal(v.clone())

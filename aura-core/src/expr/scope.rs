@@ -164,7 +164,10 @@ impl Scope {
 
     /// The `execution` variable for these ids, to convert once and reuse.
     pub fn execution_value(execution_id: &str, scenario_id: &str) -> Jinja {
-        Jinja::from(BTreeMap::from([("id", Jinja::from(execution_id)), ("scenario_id", Jinja::from(scenario_id))]))
+        Jinja::from(BTreeMap::from([
+            ("id", Jinja::from(execution_id)),
+            ("scenario_id", Jinja::from(scenario_id)),
+        ]))
     }
 
     pub(super) fn to_value(&self) -> Jinja {
@@ -174,7 +177,9 @@ impl Scope {
 
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scope").field("item", &self.inner.item.as_ref().map(|(_, i)| i)).finish_non_exhaustive()
+        f.debug_struct("Scope")
+            .field("item", &self.inner.item.as_ref().map(|(_, i)| i))
+            .finish_non_exhaustive()
     }
 }
 

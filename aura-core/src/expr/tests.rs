@@ -7,21 +7,29 @@ use super::*;
 
 fn scope() -> Scope {
     let mut steps = BTreeMap::new();
-    steps.insert("find_contact".to_owned(), json!({ "id": 42, "tags": ["a", "b"], "score": 7.5 }));
+    steps.insert(
+        "find_contact".to_owned(),
+        json!({ "id": 42, "tags": ["a", "b"], "score": 7.5 }),
+    );
     Scope::new(&json!({ "body": { "email": "Ada@Example.COM", "tags": ["x", "y"], "n": 3, "created": "2026-11-22T10:30:00Z" } }))
         .with_steps(Arc::new(steps))
         .with_execution("e1", "s1")
 }
 
 fn eval(template: Value) -> Result<Value> {
-    Mapping::compile(&template).map_err(|v| Error::invalid_definition("x").with_violations(v))?.eval(&scope())
+    Mapping::compile(&template)
+        .map_err(|v| Error::invalid_definition("x").with_violations(v))?
+        .eval(&scope())
 }
 
 #[test]
 fn a_single_expression_keeps_its_json_type() {
     assert_eq!(eval(json!("{{ trigger.body.tags }}")).unwrap(), json!(["x", "y"]));
     assert_eq!(eval(json!("{{ trigger.body.n }}")).unwrap(), json!(3));
-    assert_eq!(eval(json!("{{ steps.find_contact.output.score }}")).unwrap(), json!(7.5));
+    assert_eq!(
+        eval(json!("{{ steps.find_contact.output.score }}")).unwrap(),
+        json!(7.5)
+    );
     assert_eq!(eval(json!("{{ trigger.body }}")).unwrap()["n"], 3);
     assert_eq!(eval(json!("{{ trigger.body.n > 2 }}")).unwrap(), json!(true));
     assert_eq!(eval(json!("{{ none }}")).unwrap(), json!(null));
@@ -30,10 +38,16 @@ fn a_single_expression_keeps_its_json_type() {
 #[test]
 fn mixed_text_renders_a_string() {
     assert_eq!(
-        eval(json!("Contact {{ steps.find_contact.output.id }} has {{ trigger.body.tags | length }} tags")).unwrap(),
+        eval(json!(
+            "Contact {{ steps.find_contact.output.id }} has {{ trigger.body.tags | length }} tags"
+        ))
+        .unwrap(),
         json!("Contact 42 has 2 tags")
     );
-    assert_eq!(eval(json!("{% if trigger.body.n > 1 %}many{% else %}one{% endif %}")).unwrap(), json!("many"));
+    assert_eq!(
+        eval(json!("{% if trigger.body.n > 1 %}many{% else %}one{% endif %}")).unwrap(),
+        json!("many")
+    );
 }
 
 #[test]
@@ -45,16 +59,31 @@ fn nested_documents_and_literals() {
         "deep": { "id": "{{ steps.find_contact.output.id }}" }
     }))
     .unwrap();
-    assert_eq!(out, json!({ "email": "ada@example.com", "fixed": 5, "list": [0, "lit"], "deep": { "id": 42 } }));
+    assert_eq!(
+        out,
+        json!({ "email": "ada@example.com", "fixed": 5, "list": [0, "lit"], "deep": { "id": 42 } })
+    );
 }
 
 #[test]
 fn filters_default_json_and_date() {
-    assert_eq!(eval(json!("{{ trigger.body.missing | default('none') }}")).unwrap(), json!("none"));
-    assert_eq!(eval(json!("{{ trigger.body.tags | json }}")).unwrap(), json!("[\"x\",\"y\"]"));
-    assert_eq!(eval(json!("{{ trigger.body.created | date('%Y-%m-%d') }}")).unwrap(), json!("2026-11-22"));
+    assert_eq!(
+        eval(json!("{{ trigger.body.missing | default('none') }}")).unwrap(),
+        json!("none")
+    );
+    assert_eq!(
+        eval(json!("{{ trigger.body.tags | json }}")).unwrap(),
+        json!("[\"x\",\"y\"]")
+    );
+    assert_eq!(
+        eval(json!("{{ trigger.body.created | date('%Y-%m-%d') }}")).unwrap(),
+        json!("2026-11-22")
+    );
     assert_eq!(eval(json!("{{ 0 | date('%Y') }}")).unwrap(), json!("1970"));
-    assert_eq!(eval(json!("{{ trigger.body.email | upper }}")).unwrap(), json!("ADA@EXAMPLE.COM"));
+    assert_eq!(
+        eval(json!("{{ trigger.body.email | upper }}")).unwrap(),
+        json!("ADA@EXAMPLE.COM")
+    );
 }
 
 #[test]
@@ -68,18 +97,23 @@ fn undefined_is_an_error_naming_field_and_expression() {
 
 #[test]
 fn parse_errors_are_collected_with_their_paths() {
-    let problems = Mapping::compile(&json!({ "a": "{{ 1 + }}", "b": ["ok", "{{ (( }}"], "c": "{% if %}" })).unwrap_err();
+    let problems =
+        Mapping::compile(&json!({ "a": "{{ 1 + }}", "b": ["ok", "{{ (( }}"], "c": "{% if %}" })).unwrap_err();
     let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(paths, ["/a", "/b/1", "/c"]);
 }
 
 #[test]
 fn variables_are_reported_per_field() {
-    let m = Mapping::compile(&json!({ "x": "{{ steps.find_contact.output.id }}", "y": "hi {{ trigger.body.email }}" })).unwrap();
+    let m = Mapping::compile(&json!({ "x": "{{ steps.find_contact.output.id }}", "y": "hi {{ trigger.body.email }}" }))
+        .unwrap();
     let vars = m.variables();
     assert_eq!(vars.len(), 2);
     assert_eq!(vars[0].0, "/x");
-    assert!(vars[0].1.iter().any(|v| v.starts_with("steps.find_contact")), "{vars:?}");
+    assert!(
+        vars[0].1.iter().any(|v| v.starts_with("steps.find_contact")),
+        "{vars:?}"
+    );
     assert!(vars[1].1.iter().any(|v| v.starts_with("trigger")), "{vars:?}");
 }
 
@@ -87,16 +121,23 @@ fn variables_are_reported_per_field() {
 fn conditions_use_truthiness() {
     let scope = scope().with_input(&json!({ "score": 80 }));
     assert!(Expr::compile("input.score >= 50").unwrap().eval_bool(&scope).unwrap());
-    assert!(!Expr::compile("trigger.body.tags | length > 5").unwrap().eval_bool(&scope).unwrap());
+    assert!(
+        !Expr::compile("trigger.body.tags | length > 5")
+            .unwrap()
+            .eval_bool(&scope)
+            .unwrap()
+    );
     assert!(Expr::compile("'vip' in ['vip']").unwrap().eval_bool(&scope).unwrap());
 }
 
 #[test]
 fn runaway_templates_run_out_of_fuel() {
-    let err = eval(json!("{% for i in range(100000) %}{% for j in range(100) %}x{% endfor %}{% endfor %}")).unwrap_err();
+    let err = eval(json!(
+        "{% for i in range(100000) %}{% for j in range(100) %}x{% endfor %}{% endfor %}"
+    ))
+    .unwrap_err();
     assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
 }
-
 
 #[test]
 fn plain_paths_are_recognised() {

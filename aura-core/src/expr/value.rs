@@ -24,7 +24,9 @@ pub(super) fn from_json(v: &Value) -> Jinja {
         Value::String(s) => Jinja::from(s.as_str()),
         Value::Array(items) => items.iter().map(from_json).collect(),
         Value::Object(map) => Jinja::from(
-            map.iter().map(|(k, v)| (k.clone(), from_json(v))).collect::<std::collections::BTreeMap<String, Jinja>>(),
+            map.iter()
+                .map(|(k, v)| (k.clone(), from_json(v)))
+                .collect::<std::collections::BTreeMap<String, Jinja>>(),
         ),
     }
 }
@@ -47,16 +49,28 @@ pub(super) fn to_json(v: &Jinja) -> Result<Value> {
             }
         }
         ValueKind::String => Value::String(v.as_str().unwrap_or_default().to_owned()),
-        ValueKind::Bytes => Value::Array(v.as_bytes().unwrap_or_default().iter().map(|b| Value::from(*b)).collect()),
+        ValueKind::Bytes => Value::Array(
+            v.as_bytes()
+                .unwrap_or_default()
+                .iter()
+                .map(|b| Value::from(*b))
+                .collect(),
+        ),
         ValueKind::Seq | ValueKind::Iterable => {
-            let iter = v.try_iter().map_err(|e| Error::invalid_input(format!("cannot read a list: {e}"), vec![]))?;
+            let iter = v
+                .try_iter()
+                .map_err(|e| Error::invalid_input(format!("cannot read a list: {e}"), vec![]))?;
             Value::Array(iter.map(|item| to_json(&item)).collect::<Result<_>>()?)
         }
         ValueKind::Map => {
             let mut map = Map::new();
-            let keys = v.try_iter().map_err(|e| Error::invalid_input(format!("cannot read a map: {e}"), vec![]))?;
+            let keys = v
+                .try_iter()
+                .map_err(|e| Error::invalid_input(format!("cannot read a map: {e}"), vec![]))?;
             for key in keys {
-                let item = v.get_item(&key).map_err(|e| Error::invalid_input(format!("cannot read a map: {e}"), vec![]))?;
+                let item = v
+                    .get_item(&key)
+                    .map_err(|e| Error::invalid_input(format!("cannot read a map: {e}"), vec![]))?;
                 let key = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
                 map.insert(key, to_json(&item)?);
             }
@@ -84,9 +98,13 @@ pub(super) fn date_filter(value: Jinja, format: Option<String>) -> std::result::
         if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
             dt.with_timezone(&Utc)
         } else if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            d.and_hms_opt(0, 0, 0).map(|n| n.and_utc()).ok_or_else(|| filter_error("invalid date".into()))?
+            d.and_hms_opt(0, 0, 0)
+                .map(|n| n.and_utc())
+                .ok_or_else(|| filter_error("invalid date".into()))?
         } else {
-            return Err(filter_error(format!("date: {s:?} is not an RFC 3339 date-time or a YYYY-MM-DD date")));
+            return Err(filter_error(format!(
+                "date: {s:?} is not an RFC 3339 date-time or a YYYY-MM-DD date"
+            )));
         }
     } else if let Some(secs) = value.as_i64() {
         DateTime::from_timestamp(secs, 0).ok_or_else(|| filter_error("date: timestamp out of range".into()))?

@@ -156,8 +156,14 @@ impl NodeBuilder {
     }
 
     /// A switch node: the first case whose condition holds names the route, else `"default"`.
-    pub fn switch<R: Into<String>, C: Into<String>>(id: impl Into<String>, cases: impl IntoIterator<Item = (R, C)>) -> Self {
-        let cases = cases.into_iter().map(|(route, when)| SwitchCase::new(route, when)).collect();
+    pub fn switch<R: Into<String>, C: Into<String>>(
+        id: impl Into<String>,
+        cases: impl IntoIterator<Item = (R, C)>,
+    ) -> Self {
+        let cases = cases
+            .into_iter()
+            .map(|(route, when)| SwitchCase::new(route, when))
+            .collect();
         Self::new(id, SwitchNode::new(cases))
     }
 
@@ -173,7 +179,12 @@ impl NodeBuilder {
 
     /// An aggregate node closing the body of `iterate`.
     pub fn aggregate(id: impl Into<String>, iterate: impl Into<String>) -> Self {
-        Self::new(id, AggregateNode { iterate: iterate.into() })
+        Self::new(
+            id,
+            AggregateNode {
+                iterate: iterate.into(),
+            },
+        )
     }
 
     /// A merge node: waits for every incoming branch; its output has each one's output by id.
@@ -183,12 +194,22 @@ impl NodeBuilder {
 
     /// Runs another deployed scenario with its input; its output is that run's output.
     pub fn sub_scenario(id: impl Into<String>, scenario: impl Into<String>) -> Self {
-        Self::new(id, SubScenarioNode { scenario: scenario.into() })
+        Self::new(
+            id,
+            SubScenarioNode {
+                scenario: scenario.into(),
+            },
+        )
     }
 
     /// Waits.
     pub fn delay(id: impl Into<String>, duration: Duration) -> Self {
-        Self::new(id, DelayNode { seconds: duration.as_secs_f64() })
+        Self::new(
+            id,
+            DelayNode {
+                seconds: duration.as_secs_f64(),
+            },
+        )
     }
 
     /// Sets what a webhook caller gets back (its input, with an HTTP status).
@@ -220,7 +241,11 @@ impl NodeBuilder {
     /// Adds successors to a named route.
     #[must_use]
     pub fn route<S: Into<String>>(mut self, route: impl Into<String>, ids: impl IntoIterator<Item = S>) -> Self {
-        self.def.routes.entry(route.into()).or_default().extend(ids.into_iter().map(Into::into));
+        self.def
+            .routes
+            .entry(route.into())
+            .or_default()
+            .extend(ids.into_iter().map(Into::into));
         self
     }
 

@@ -79,8 +79,12 @@ impl Scenario {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = crate::error::json_pointer(e.path());
             let inner = e.into_inner();
-            Error::invalid_definition(format!("the scenario JSON is invalid at line {}, column {}: {inner}", inner.line(), inner.column()))
-                .with_context("field", path)
+            Error::invalid_definition(format!(
+                "the scenario JSON is invalid at line {}, column {}: {inner}",
+                inner.line(),
+                inner.column()
+            ))
+            .with_context("field", path)
         })
     }
 
@@ -90,13 +94,15 @@ impl Scenario {
         let de = serde_norway::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = crate::error::json_pointer(e.path());
-            Error::invalid_definition(format!("the scenario YAML is invalid: {}", e.into_inner())).with_context("field", path)
+            Error::invalid_definition(format!("the scenario YAML is invalid: {}", e.into_inner()))
+                .with_context("field", path)
         })
     }
 
     /// Writes the scenario as pretty JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| Error::internal("the scenario could not be serialized").with_source(e))
+        serde_json::to_string_pretty(self)
+            .map_err(|e| Error::internal("the scenario could not be serialized").with_source(e))
     }
 }
 
@@ -132,7 +138,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { max_duration: five_minutes(), max_concurrent: None, error_policy: ErrorPolicy::default() }
+        Self {
+            max_duration: five_minutes(),
+            max_concurrent: None,
+            error_policy: ErrorPolicy::default(),
+        }
     }
 }
 
@@ -208,7 +218,12 @@ struct RawNodeDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry: Option<RetryPolicy>,
     /// How long one attempt may take (default: no limit below the scenario's max duration).
-    #[serde(default, rename = "timeout_secs", with = "opt_secs", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "timeout_secs",
+        with = "opt_secs",
+        skip_serializing_if = "Option::is_none"
+    )]
     timeout: Option<Duration>,
 }
 
@@ -239,8 +254,15 @@ impl TryFrom<RawNodeDef> for NodeDef {
 impl Serialize for NodeDef {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let tagged = serde_json::to_value(&self.node).map_err(serde::ser::Error::custom)?;
-        let kind = tagged.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let config = tagged.get("config").cloned().filter(|c| c.as_object().is_none_or(|m| !m.is_empty()) && !c.is_null());
+        let kind = tagged
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let config = tagged
+            .get("config")
+            .cloned()
+            .filter(|c| c.as_object().is_none_or(|m| !m.is_empty()) && !c.is_null());
         RawNodeDef {
             id: self.id.clone(),
             kind,
@@ -299,7 +321,11 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// `retries` retries with the default delays.
     pub fn new(retries: u32) -> Self {
-        Self { retries, base_delay: base_delay(), max_delay: max_delay() }
+        Self {
+            retries,
+            base_delay: base_delay(),
+            max_delay: max_delay(),
+        }
     }
 }
 

@@ -37,7 +37,8 @@ use crate::schema::Schema;
 use crate::trigger::Trigger;
 
 fn scope(cx: &Context) -> Result<&Scope> {
-    cx.extension::<Scope>().ok_or_else(|| Error::internal("no expression scope in the context: run this node through the engine"))
+    cx.extension::<Scope>()
+        .ok_or_else(|| Error::internal("no expression scope in the context: run this node through the engine"))
 }
 
 fn compile_condition(source: &str) -> Result<Expr> {
@@ -45,7 +46,8 @@ fn compile_condition(source: &str) -> Result<Expr> {
 }
 
 fn compiled<'a>(expr: &'a Option<Expr>, field: &'static str) -> Result<&'a Expr> {
-    expr.as_ref().ok_or_else(|| Error::internal("the node was not prepared").with_context("field", field))
+    expr.as_ref()
+        .ok_or_else(|| Error::internal("the node was not prepared").with_context("field", field))
 }
 
 /// The entry of a scenario.
@@ -62,7 +64,10 @@ pub struct TriggerNode {
 impl TriggerNode {
     /// A trigger node, optionally bound to an app trigger.
     pub fn new(trigger: Option<String>) -> Self {
-        Self { trigger, resolved: None }
+        Self {
+            trigger,
+            resolved: None,
+        }
     }
 }
 
@@ -71,13 +76,23 @@ impl TriggerNode {
 impl Node for TriggerNode {
     async fn prepare(&mut self, cx: &PrepareContext<'_>) -> Result<()> {
         if let Some(reference) = &self.trigger {
-            self.resolved = Some(cx.registry.trigger(reference).await.map_err(|e| e.with_context("field", "/config/trigger"))?);
+            self.resolved = Some(
+                cx.registry
+                    .trigger(reference)
+                    .await
+                    .map_err(|e| e.with_context("field", "/config/trigger"))?,
+            );
         }
         Ok(())
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo { role: NodeRole::Trigger, idempotent: true, reference: self.trigger.clone(), ..NodeInfo::default() }
+        NodeInfo {
+            role: NodeRole::Trigger,
+            idempotent: true,
+            reference: self.trigger.clone(),
+            ..NodeInfo::default()
+        }
     }
 
     fn output_schema(&self) -> Option<&Schema> {
@@ -105,7 +120,10 @@ pub struct ActionNode {
 impl ActionNode {
     /// An action node for `"app.action"`.
     pub fn new(action: impl Into<String>) -> Self {
-        Self { action: action.into(), resolved: None }
+        Self {
+            action: action.into(),
+            resolved: None,
+        }
     }
 }
 
@@ -113,7 +131,11 @@ impl ActionNode {
 #[async_trait]
 impl Node for ActionNode {
     async fn prepare(&mut self, cx: &PrepareContext<'_>) -> Result<()> {
-        let action = cx.registry.action(&self.action).await.map_err(|e| e.with_context("field", "/config/action"))?;
+        let action = cx
+            .registry
+            .action(&self.action)
+            .await
+            .map_err(|e| e.with_context("field", "/config/action"))?;
         let rate_limit = cx.registry.manifest(action.app_id()).ok().and_then(|m| m.rate_limit);
         self.resolved = Some((action, rate_limit));
         Ok(())
@@ -129,7 +151,10 @@ impl Node for ActionNode {
                 cache_ttl: action.cache_ttl(),
                 rate_limit: *rate_limit,
             },
-            None => NodeInfo { reference: Some(self.action.clone()), ..NodeInfo::default() },
+            None => NodeInfo {
+                reference: Some(self.action.clone()),
+                ..NodeInfo::default()
+            },
         }
     }
 
@@ -142,7 +167,10 @@ impl Node for ActionNode {
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
-        let (action, _) = self.resolved.as_ref().ok_or_else(|| Error::internal("the action node was not prepared"))?;
+        let (action, _) = self
+            .resolved
+            .as_ref()
+            .ok_or_else(|| Error::internal("the action node was not prepared"))?;
         Ok(NodeOutput::next(action.call(cx.clone(), input).await?))
     }
 }
@@ -156,7 +184,10 @@ pub struct SetNode {}
 #[async_trait]
 impl Node for SetNode {
     fn info(&self) -> NodeInfo {
-        NodeInfo { idempotent: true, ..NodeInfo::default() }
+        NodeInfo {
+            idempotent: true,
+            ..NodeInfo::default()
+        }
     }
 
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
@@ -177,7 +208,10 @@ pub struct IfNode {
 impl IfNode {
     /// An if node.
     pub fn new(condition: impl Into<String>) -> Self {
-        Self { condition: condition.into(), compiled: None }
+        Self {
+            condition: condition.into(),
+            compiled: None,
+        }
     }
 }
 
@@ -192,7 +226,10 @@ impl Node for IfNode {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo { idempotent: true, ..NodeInfo::default() }
+        NodeInfo {
+            idempotent: true,
+            ..NodeInfo::default()
+        }
     }
 
     fn routes(&self) -> Cow<'static, [Cow<'static, str>]> {
@@ -221,7 +258,11 @@ pub struct SwitchCase {
 impl SwitchCase {
     /// A case.
     pub fn new(route: impl Into<String>, when: impl Into<String>) -> Self {
-        Self { route: route.into(), when: when.into(), compiled: None }
+        Self {
+            route: route.into(),
+            when: when.into(),
+            compiled: None,
+        }
     }
 }
 
@@ -238,7 +279,10 @@ pub struct SwitchNode {
 impl SwitchNode {
     /// A switch node.
     pub fn new(cases: Vec<SwitchCase>) -> Self {
-        Self { cases, routes: Vec::new() }
+        Self {
+            cases,
+            routes: Vec::new(),
+        }
     }
 }
 
@@ -247,7 +291,9 @@ impl SwitchNode {
 impl Node for SwitchNode {
     async fn prepare(&mut self, _cx: &PrepareContext<'_>) -> Result<()> {
         for (i, case) in self.cases.iter_mut().enumerate() {
-            case.compiled = Some(Expr::compile(&case.when).map_err(|e| e.with_context("field", format!("/config/cases/{i}/when")))?);
+            case.compiled = Some(
+                Expr::compile(&case.when).map_err(|e| e.with_context("field", format!("/config/cases/{i}/when")))?,
+            );
         }
         self.routes = self.cases.iter().map(|c| Cow::Owned(c.route.clone())).collect();
         self.routes.push(Cow::Borrowed("default"));
@@ -255,7 +301,10 @@ impl Node for SwitchNode {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo { idempotent: true, ..NodeInfo::default() }
+        NodeInfo {
+            idempotent: true,
+            ..NodeInfo::default()
+        }
     }
 
     fn routes(&self) -> Cow<'static, [Cow<'static, str>]> {
@@ -265,8 +314,14 @@ impl Node for SwitchNode {
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
         let scope = scope(cx)?.clone().with_input(&input);
         for (i, case) in self.cases.iter().enumerate() {
-            let expr = case.compiled.as_ref().ok_or_else(|| Error::internal("the switch node was not prepared"))?;
-            if expr.eval_bool(&scope).map_err(|e| e.with_context("field", format!("/config/cases/{i}/when")))? {
+            let expr = case
+                .compiled
+                .as_ref()
+                .ok_or_else(|| Error::internal("the switch node was not prepared"))?;
+            if expr
+                .eval_bool(&scope)
+                .map_err(|e| e.with_context("field", format!("/config/cases/{i}/when")))?
+            {
                 return Ok(NodeOutput::branch(input, case.route.clone()));
             }
         }
@@ -287,7 +342,10 @@ pub struct FilterNode {
 impl FilterNode {
     /// A filter node.
     pub fn new(condition: impl Into<String>) -> Self {
-        Self { condition: condition.into(), compiled: None }
+        Self {
+            condition: condition.into(),
+            compiled: None,
+        }
     }
 }
 
@@ -300,7 +358,10 @@ impl Node for FilterNode {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo { idempotent: true, ..NodeInfo::default() }
+        NodeInfo {
+            idempotent: true,
+            ..NodeInfo::default()
+        }
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
@@ -330,7 +391,13 @@ fn one() -> usize {
 #[async_trait]
 impl Node for IterateNode {
     fn info(&self) -> NodeInfo {
-        NodeInfo { role: NodeRole::Iterate { concurrency: self.concurrency.max(1) }, idempotent: true, ..NodeInfo::default() }
+        NodeInfo {
+            role: NodeRole::Iterate {
+                concurrency: self.concurrency.max(1),
+            },
+            idempotent: true,
+            ..NodeInfo::default()
+        }
     }
 
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
@@ -368,7 +435,13 @@ pub struct AggregateNode {
 #[async_trait]
 impl Node for AggregateNode {
     fn info(&self) -> NodeInfo {
-        NodeInfo { role: NodeRole::Aggregate { iterate: self.iterate.clone() }, idempotent: true, ..NodeInfo::default() }
+        NodeInfo {
+            role: NodeRole::Aggregate {
+                iterate: self.iterate.clone(),
+            },
+            idempotent: true,
+            ..NodeInfo::default()
+        }
     }
 
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
@@ -385,7 +458,10 @@ pub struct MergeNode {}
 #[async_trait]
 impl Node for MergeNode {
     fn info(&self) -> NodeInfo {
-        NodeInfo { idempotent: true, ..NodeInfo::default() }
+        NodeInfo {
+            idempotent: true,
+            ..NodeInfo::default()
+        }
     }
 
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
@@ -416,9 +492,9 @@ pub struct SubScenarioNode {
 #[async_trait]
 impl Node for SubScenarioNode {
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
-        let runner = cx
-            .extension::<SubScenarios>()
-            .ok_or_else(|| Error::internal("no sub-scenario runner in the context: run this node through the engine"))?;
+        let runner = cx.extension::<SubScenarios>().ok_or_else(|| {
+            Error::internal("no sub-scenario runner in the context: run this node through the engine")
+        })?;
         Ok(NodeOutput::next(runner.0.run(&self.scenario, input, cx).await?))
     }
 }
@@ -435,13 +511,17 @@ pub struct DelayNode {
 #[async_trait]
 impl Node for DelayNode {
     async fn prepare(&mut self, _cx: &PrepareContext<'_>) -> Result<()> {
-        Duration::try_from_secs_f64(self.seconds)
-            .map(|_| ())
-            .map_err(|_| Error::invalid_definition("a delay is a non-negative number of seconds").with_context("field", "/config/seconds"))
+        Duration::try_from_secs_f64(self.seconds).map(|_| ()).map_err(|_| {
+            Error::invalid_definition("a delay is a non-negative number of seconds")
+                .with_context("field", "/config/seconds")
+        })
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo { idempotent: true, ..NodeInfo::default() }
+        NodeInfo {
+            idempotent: true,
+            ..NodeInfo::default()
+        }
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
@@ -491,12 +571,19 @@ impl Node for RespondNode {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo { role: NodeRole::Respond, idempotent: true, ..NodeInfo::default() }
+        NodeInfo {
+            role: NodeRole::Respond,
+            idempotent: true,
+            ..NodeInfo::default()
+        }
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
         if let Some(slot) = cx.extension::<ResponseSlot>() {
-            slot.0.send_replace(Some(Response { status: self.status, body: input.clone() }));
+            slot.0.send_replace(Some(Response {
+                status: self.status,
+                body: input.clone(),
+            }));
         }
         Ok(NodeOutput::next(json!({ "status": self.status, "body": input })))
     }

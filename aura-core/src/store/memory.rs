@@ -39,7 +39,13 @@ struct Entry {
 impl Entry {
     fn new(record: ExecutionRecord) -> Self {
         let mut slots = HashMap::with_capacity(record.nodes.capacity());
-        slots.extend(record.nodes.iter().enumerate().map(|(i, n)| ((n.node_id.clone(), n.item), i)));
+        slots.extend(
+            record
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ((n.node_id.clone(), n.item), i)),
+        );
         Self { record, slots }
     }
 }
@@ -53,7 +59,11 @@ impl MemoryStore {
     /// An empty store keeping the newest `finished` finished executions (and every unfinished
     /// one).
     pub fn with_retention(finished: usize) -> Self {
-        Self { executions: Mutex::default(), finished: Mutex::default(), retain: finished }
+        Self {
+            executions: Mutex::default(),
+            finished: Mutex::default(),
+            retain: finished,
+        }
     }
 
     /// How many executions it holds.
@@ -80,11 +90,14 @@ impl Store for MemoryStore {
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
         let mut map = self.lock();
         if map.contains_key(&record.id) {
-            return Err(Error::conflict("this execution exists already").with_context("execution", record.id.to_string()));
+            return Err(
+                Error::conflict("this execution exists already").with_context("execution", record.id.to_string())
+            );
         }
         let mut copy = record.clone();
         // Room for every node up front: saving a result never reallocates.
-        copy.nodes.reserve(record.nodes.capacity().saturating_sub(copy.nodes.len()));
+        copy.nodes
+            .reserve(record.nodes.capacity().saturating_sub(copy.nodes.len()));
         map.insert(record.id, Entry::new(copy));
         Ok(())
     }
@@ -95,7 +108,9 @@ impl Store for MemoryStore {
         match entry.slots.get(&(result.node_id.clone(), result.item)) {
             Some(&i) => entry.record.nodes[i] = result.clone(),
             None => {
-                entry.slots.insert((result.node_id.clone(), result.item), entry.record.nodes.len());
+                entry
+                    .slots
+                    .insert((result.node_id.clone(), result.item), entry.record.nodes.len());
                 entry.record.nodes.push(result.clone());
             }
         }
@@ -128,8 +143,11 @@ impl Store for MemoryStore {
 
     async fn list(&self, scenario_id: &str, limit: usize) -> Result<Vec<ExecutionSummary>> {
         let map = self.lock();
-        let mut out: Vec<ExecutionSummary> =
-            map.values().filter(|e| e.record.scenario_id == scenario_id).map(|e| e.record.summary()).collect();
+        let mut out: Vec<ExecutionSummary> = map
+            .values()
+            .filter(|e| e.record.scenario_id == scenario_id)
+            .map(|e| e.record.summary())
+            .collect();
         // UUID v7 ids sort by creation time.
         out.sort_by_key(|s| std::cmp::Reverse(s.id));
         out.truncate(limit);
@@ -138,8 +156,11 @@ impl Store for MemoryStore {
 
     async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
         let map = self.lock();
-        let mut out: Vec<ExecutionRecord> =
-            map.values().filter(|e| !e.record.status.is_finished()).map(|e| e.record.clone()).collect();
+        let mut out: Vec<ExecutionRecord> = map
+            .values()
+            .filter(|e| !e.record.status.is_finished())
+            .map(|e| e.record.clone())
+            .collect();
         out.sort_by_key(|r| r.id);
         Ok(out)
     }

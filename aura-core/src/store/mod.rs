@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use self::memory::MemoryStore;
-pub use self::record::{ErrorRecord, ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, ExecutionSummary};
+pub use self::record::{ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, NodeResult, NodeStatus};
 use crate::error::Result;
 
 /// Where execution records live.
