@@ -35,17 +35,21 @@
 //! [`Harness`] runs a scenario against mock apps and checks node statuses and outputs in a few
 //! lines.
 //!
-//! Coming with later issues: scripted router providers and a fake clock, a local OAuth2 server
-//! and HTTP mocks for connector tests.
+//! For the router: [`ScriptedProvider`] (latency distributions, error sequences, 429 with
+//! `Retry-After`, hangs) and [`ManualClock`], a fake clock for cooldowns and ejections.
+//!
+//! Coming with later issues: a local OAuth2 server and HTTP mocks for connector tests.
 
 mod app;
 mod failure;
 mod harness;
 mod mock_action;
 mod mock_polling;
+mod providers;
 
 pub use app::MockApp;
 pub use failure::Failure;
 pub use harness::{Harness, Run};
 pub use mock_action::{MockAction, RecordedCall};
 pub use mock_polling::MockPolling;
+pub use providers::{Fault, Latency, ManualClock, ScriptedCall, ScriptedProvider};

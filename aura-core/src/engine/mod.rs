@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     cache: ResultCache,
     http: reqwest::Client,
     payload_limit: usize,
+    /// What the host attached for every node's context (a router, a database pool …).
+    extensions: http::Extensions,
     /// How sub-scenario nodes reach this engine (made on first use: it points back here).
     sub_scenarios: std::sync::OnceLock<crate::scenario::nodes::SubScenarios>,
 }
@@ -84,9 +86,18 @@ pub struct EngineBuilder {
     cache_capacity: u64,
     payload_limit: usize,
     http: Option<reqwest::Client>,
+    extensions: http::Extensions,
 }
 
 impl EngineBuilder {
+    /// Attaches a value to every node's context, found with [`crate::Context::extension`]: how
+    /// custom nodes reach host services (an `aura_router::RouterHandle`, a connection pool …).
+    #[must_use]
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
+        self
+    }
+
     /// The connections nodes may use (default: none).
     #[must_use]
     pub fn connections(mut self, connections: Arc<Connections>) -> Self {
@@ -151,6 +162,7 @@ impl EngineBuilder {
                 cache: ResultCache::new(self.cache_capacity),
                 http: self.http.unwrap_or_else(crate::context::shared_http_client),
                 payload_limit: self.payload_limit,
+                extensions: self.extensions,
                 sub_scenarios: std::sync::OnceLock::new(),
             }),
         }
@@ -219,6 +231,7 @@ impl Engine {
             cache_capacity: 10_000,
             payload_limit: 256 * 1024,
             http: None,
+            extensions: http::Extensions::new(),
         }
     }
 

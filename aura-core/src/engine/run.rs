@@ -446,7 +446,7 @@ impl Exec {
     fn walk<'a>(self: &'a Arc<Self>, frame: &'a Arc<Frame>, entry: Entry) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let scope = self.scope(frame);
-            let mut extensions = http::Extensions::new();
+            let mut extensions = self.engine.extensions.clone();
             extensions.insert(scope.clone());
             extensions.insert(self.sub.clone());
             if let Some(slot) = &self.response {

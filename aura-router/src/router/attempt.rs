@@ -1,0 +1,117 @@
+//! One attempt: claiming a provider's limits, calling it, and timing the call.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aura_core::{Context, Error, Result};
+use serde_json::Value;
+
+use super::table::{OpState, ProviderState};
+use crate::clock::{Clock, to_nanos};
+use crate::decision::Exclusion;
+use crate::select::Candidate;
+
+/// Counts a call in flight at a provider and its operation until dropped, so that a
+/// cancelled call is uncounted as surely as a finished one; and gives back a half-open probe
+/// it holds if it is dropped before the call ends (a routed call dropped by its caller).
+pub(crate) struct InFlight<'t> {
+    provider: &'t ProviderState,
+    op: &'t OpState,
+    probe: bool,
+    finished: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.provider.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.op.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if self.probe && !self.finished {
+            self.op.health.release_probe();
+        }
+    }
+}
+
+/// A claimed attempt: counted in flight, with room in the rate limit and, for a half-open
+/// operation, its single probe.
+pub(crate) struct Claim<'t> {
+    pub(crate) guard: InFlight<'t>,
+    pub(crate) probe: bool,
+}
+
+/// Claims what an attempt on `c` needs at `now`, or says why it cannot go after all (another
+/// call took the last slot, token or probe since the filter ran). `panic`: it goes under the
+/// panic rule, so it takes no probe.
+pub(crate) fn claim<'t>(c: &Candidate<'t>, now: u64, panic: bool) -> Result<Claim<'t>, Exclusion> {
+    let provider = c.provider;
+    let before = provider.in_flight.fetch_add(1, Ordering::Relaxed);
+    c.op().stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    let mut guard = InFlight {
+        provider,
+        op: c.op(),
+        probe: false,
+        finished: false,
+    };
+    if let Some(limit) = provider.def.max_in_flight
+        && before >= limit as u64
+    {
+        return Err(Exclusion::AtMaxInFlight { limit });
+    }
+    if let Some(g) = &provider.gcra
+        && !g.try_acquire(now)
+    {
+        return Err(Exclusion::RateLimited {
+            next: Duration::from_nanos(g.next_free()),
+        });
+    }
+    let probe = !panic && c.half_open;
+    if probe && !c.op().health.try_claim_probe(now) {
+        return Err(Exclusion::ProbeInFlight);
+    }
+    guard.probe = probe;
+    Ok(Claim { guard, probe })
+}
+
+/// How an attempt ended.
+pub(crate) struct Done {
+    pub(crate) slot: usize,
+    pub(crate) started: u64,
+    pub(crate) ended: u64,
+    pub(crate) result: Result<Value>,
+}
+
+/// Calls the operation with `cx` and `input`, timing it on `clock`; with a `timeout`, a call
+/// that takes longer ends in a timeout error. The guard is released when the call ends or the
+/// future is dropped.
+pub(crate) async fn attempt(
+    slot: usize,
+    op: &OpState,
+    cx: Context,
+    input: Value,
+    clock: &dyn Clock,
+    timeout: Option<Duration>,
+    mut guard: InFlight<'_>,
+) -> Done {
+    let started = to_nanos(clock.now());
+    let call = (op.handler.0)(cx, input);
+    let result = match timeout {
+        None => call.await,
+        Some(limit) => {
+            let timer = clock.sleep(limit);
+            tokio::select! {
+                biased;
+                result = call => result,
+                () = timer => Err(Error::timeout(format!("the attempt took longer than {limit:?}"))),
+            }
+        }
+    };
+    let ended = to_nanos(clock.now());
+    // The probe's outcome is recorded by the loop, synchronously, as soon as this returns.
+    guard.finished = true;
+    drop(guard);
+    Done {
+        slot,
+        started,
+        ended,
+        result,
+    }
+}

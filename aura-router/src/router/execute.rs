@@ -1,0 +1,795 @@
+//! The call loop: pick, claim, call; on failure classify and fail over; run several at once,
+//! hedge, stop at the deadline; record everything in the decision.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aura_core::{Context, Error, ErrorKind, Result};
+use futures::FutureExt as _;
+use futures::stream::{FuturesUnordered, StreamExt as _};
+use serde_json::Value;
+
+use super::Router;
+use super::attempt::{self, Done};
+use super::plan::{self, Pool};
+use super::table::{Group, Table};
+use crate::clock::{Sleep, to_nanos};
+use crate::decision::{AttemptKind, AttemptOutcome, AttemptRecord, Decision, Note, Rows};
+use crate::failover::OnError;
+use crate::health::{Transition, Verdict};
+use crate::provider::ProviderId;
+use crate::request::Request;
+use crate::select::{CallView, Candidate, Strategy};
+
+/// A routed call's answer: the value, the provider that gave it, and the decision record.
+#[derive(Debug)]
+pub struct Routed {
+    /// What the provider returned.
+    pub value: Value,
+    /// Who answered.
+    pub provider: ProviderId,
+    /// How the router got there.
+    pub decision: Decision,
+}
+
+/// The answers of [`Router::execute_all`]: one per provider that was called, in the order
+/// they were started, and the decision record.
+#[derive(Debug)]
+pub struct Broadcast {
+    /// Each provider's answer or error (a timeout for those the deadline cut off).
+    pub results: Vec<(ProviderId, Result<Value>)>,
+    /// How the router got there.
+    pub decision: Decision,
+}
+
+/// A routed call that failed: the error (the last attempt's, or why none could be made) and
+/// the decision record that explains it. Converts into an [`aura_core::Error`] with `?`.
+pub struct RouteError {
+    error: Error,
+    decision: Box<Decision>,
+}
+
+impl RouteError {
+    /// The error.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.error.kind()
+    }
+
+    /// The decision record.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
+    /// The error, without the record.
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+
+    /// Both parts.
+    pub fn into_parts(self) -> (Error, Decision) {
+        (self.error, *self.decision)
+    }
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl fmt::Debug for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteError")
+            .field("error", &self.error)
+            .field("decision", &self.decision)
+            .finish()
+    }
+}
+
+impl std::error::Error for RouteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<RouteError> for Error {
+    fn from(err: RouteError) -> Self {
+        err.error
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Single,
+    Parallel(usize),
+    All,
+}
+
+enum Finish {
+    Winner(ProviderId, Value),
+    All(Vec<(ProviderId, Result<Value>)>),
+    Failed(Error),
+}
+
+enum Event {
+    Done(Done),
+    Hedge,
+    Deadline,
+    Cancelled,
+}
+
+/// What a completion means for the loop.
+enum Step {
+    Won(ProviderId, Value),
+    /// Collected (broadcast) or recorded after the end.
+    Kept,
+    /// Failed; move on unless `unsafe_to_retry`.
+    Failed {
+        error: Error,
+        unsafe_to_retry: bool,
+    },
+    /// Failed in a way that ends the call.
+    Fatal(Error),
+}
+
+impl Router {
+    /// Calls the best provider for `request`, failing over to the next on retryable errors
+    /// (see [`FailoverPolicy`](crate::FailoverPolicy)), and returns the first answer with the
+    /// decision record.
+    pub async fn execute(&self, request: Request) -> Result<Routed, RouteError> {
+        self.routed(request, Mode::Single).await
+    }
+
+    /// Calls the `n` best providers at once; the first success wins and the others are
+    /// cancelled (their cost still counts). Failed ones are replaced by the next candidates
+    /// while attempts and the retry budget allow.
+    ///
+    /// An operation that is not idempotent runs on one provider at a time unless the request
+    /// carries an idempotency key (the decision record notes it).
+    pub async fn execute_parallel(&self, request: Request, n: usize) -> Result<Routed, RouteError> {
+        self.routed(request, Mode::Parallel(n.max(1))).await
+    }
+
+    /// Calls every eligible provider at once and returns every answer that comes before the
+    /// request's (or the policy's) deadline; those still running then are cancelled and get a
+    /// timeout error. A broadcast: each provider is called once, on purpose, so there is no
+    /// failover and no idempotency limit. Fails only when no provider is eligible.
+    pub async fn execute_all(&self, request: Request) -> Result<Broadcast, RouteError> {
+        let (finish, decision) = self.run(request, Mode::All).await;
+        match finish {
+            Finish::All(results) => Ok(Broadcast { results, decision }),
+            Finish::Winner(provider, value) => Ok(Broadcast {
+                results: vec![(provider, Ok(value))],
+                decision,
+            }),
+            Finish::Failed(error) => Err(RouteError {
+                error,
+                decision: Box::new(decision),
+            }),
+        }
+    }
+
+    /// A dry run: filters and scores the providers for `request` as a call would, and names
+    /// the one that would be tried first, without calling anything or spending any budget,
+    /// rate limit or probe.
+    pub fn select(&self, request: &Request) -> Decision {
+        let table = self.load_table();
+        let started = self.clock.now();
+        let now = to_nanos(started);
+        let strategy: &dyn Strategy = request.strategy.as_deref().unwrap_or(&*self.settings.strategy);
+        let Some(group) = table.group(&request.capability, &request.operation) else {
+            return empty_decision(table.clone(), request, strategy, started);
+        };
+        let mut rows = Rows::default();
+        let view = self.view(now, request);
+        let filtered = plan::filter(&table, group, request, now, &view, &mut rows);
+        let panic = filtered.panic;
+        let mut pool = Pool::new(filtered, strategy);
+        let mut rng = self.call_rng();
+        let picked = pool
+            .next(&request.preferred, strategy, panic, &mut rng)
+            .map(|c| c.id().clone());
+        let (records, scores) = pool.into_scores();
+        rows.set_scores(records, scores);
+        let mut decision = Decision {
+            table: table.clone(),
+            capability: group.capability.name.clone(),
+            operation: group.operation.clone(),
+            strategy: strategy.name(),
+            rows,
+            attempts: Vec::new(),
+            notes: Vec::new(),
+            picked,
+            started,
+            elapsed: Duration::ZERO,
+        };
+        if panic {
+            decision.notes.push(Note::Panic);
+        }
+        decision.rows.finish();
+        decision
+    }
+
+    async fn routed(&self, request: Request, mode: Mode) -> Result<Routed, RouteError> {
+        let (finish, decision) = self.run(request, mode).await;
+        match finish {
+            Finish::Winner(provider, value) => Ok(Routed {
+                value,
+                provider,
+                decision,
+            }),
+            Finish::All(_) => Err(RouteError {
+                error: Error::internal("a single call ended as a broadcast"),
+                decision: Box::new(decision),
+            }),
+            Finish::Failed(error) => Err(RouteError {
+                error,
+                decision: Box::new(decision),
+            }),
+        }
+    }
+
+    fn view(&self, now: u64, request: &Request) -> CallView {
+        CallView {
+            now,
+            total_weight: std::sync::atomic::AtomicU64::new(0),
+            expected_units: request.expected_units,
+            tau: self.settings.tau,
+            default_latency: self.settings.default_latency,
+        }
+    }
+
+    async fn run(&self, request: Request, mode: Mode) -> (Finish, Decision) {
+        let clock = &*self.clock;
+        let settings = &self.settings;
+        let policy = &settings.failover;
+        let started = clock.now();
+        let now = to_nanos(started);
+        let table = self.load_table();
+        let strategy: &dyn Strategy = request.strategy.as_deref().unwrap_or(&*settings.strategy);
+        let Some(group) = table.group(&request.capability, &request.operation) else {
+            let decision = empty_decision(table.clone(), &request, strategy, started);
+            let error = plan::no_candidate_error(&Rows::default(), &request.capability, &request.operation, now);
+            return self.finish(Finish::Failed(error), decision, None);
+        };
+        group.capability.retries.deposit(now);
+
+        let mut rows = Rows::default();
+        let view = self.view(now, &request);
+        let filtered = plan::filter(&table, group, &request, now, &view, &mut rows);
+        let mut panic = filtered.panic;
+        let mut pool = Pool::new(filtered, strategy);
+        let mut decision = Decision {
+            table: table.clone(),
+            capability: group.capability.name.clone(),
+            operation: group.operation.clone(),
+            strategy: strategy.name(),
+            rows,
+            attempts: Vec::new(),
+            notes: Vec::new(),
+            picked: None,
+            started,
+            elapsed: Duration::ZERO,
+        };
+        if panic {
+            decision.notes.push(Note::Panic);
+            metrics::counter!("aura_router_panic_total", "capability" => group.capability.name.clone(), "operation" => group.operation.clone()).increment(1);
+        }
+
+        let cx = request.context.clone().unwrap_or_default();
+        let has_key = request.effective_idempotency_key().is_some();
+        let max_attempts = match mode {
+            Mode::All => u32::MAX,
+            _ => request
+                .max_attempts
+                .map_or(policy.max_attempts, |n| n.min(policy.max_attempts))
+                .max(1),
+        };
+        let concurrency_safe = has_key || pool.remaining().all(|c| c.op().idempotent);
+        let mut target = match mode {
+            Mode::Single => 1,
+            Mode::Parallel(n) if n > 1 && !concurrency_safe => {
+                decision.notes.push(Note::ParallelismReduced { asked: n, allowed: 1 });
+                1
+            }
+            Mode::Parallel(n) => n,
+            Mode::All => usize::MAX,
+        };
+        let hedging = match (mode, request.hedge) {
+            (Mode::Single, Some(true)) if concurrency_safe => Some(settings.hedging.unwrap_or_default()),
+            (Mode::Single, None) if concurrency_safe => settings.hedging,
+            _ => None,
+        };
+
+        let mut exec = Exec {
+            router: self,
+            group,
+            request: &request,
+            mode,
+            has_key,
+            slots: Vec::new(),
+            running: 0,
+            results: Vec::new(),
+        };
+        let mut rng = self.call_rng();
+        let mut inflight = FuturesUnordered::new();
+        let mut hedge_timer: Option<Sleep> = None;
+        let mut hedge_delay = Duration::ZERO;
+        let mut hedge_pending = false;
+        let deadline = request.deadline.or(policy.deadline);
+        let mut deadline_timer: Option<Sleep> = deadline.map(|d| clock.sleep(d));
+        let mut launched = 0u32;
+        let mut failures = 0u32;
+        let mut last_error: Option<Error> = None;
+        let mut stop = false;
+        let mut round = 0u32;
+
+        let finish = 'run: loop {
+            while !stop && exec.running < target && launched < max_attempts {
+                let now = to_nanos(clock.now());
+                let Some(cand) = pool.next(&request.preferred, strategy, panic, &mut rng) else {
+                    break;
+                };
+                let kind = if hedge_pending {
+                    AttemptKind::Hedge
+                } else if failures > 0 {
+                    AttemptKind::Failover
+                } else if mode == Mode::Single {
+                    AttemptKind::First
+                } else {
+                    AttemptKind::Parallel
+                };
+                if kind == AttemptKind::Failover && !group.capability.retries.withdraw(now) {
+                    decision.notes.push(Note::RetryBudgetExhausted);
+                    metrics::counter!("aura_router_retry_budget_exhausted_total", "capability" => group.capability.name.clone()).increment(1);
+                    stop = true;
+                    break;
+                }
+                let claim = match attempt::claim(&cand, now, panic) {
+                    Ok(claim) => claim,
+                    Err(why) => {
+                        decision.rows.exclude(cand.record, why);
+                        continue;
+                    }
+                };
+                hedge_pending = false;
+                let slot = exec.slots.len();
+                let attempt_cx = attempt_context(&cx, launched + 1, request.idempotency_key.as_deref());
+                decision.attempts.push(AttemptRecord {
+                    provider: cand.id().clone(),
+                    kind,
+                    probe: claim.probe,
+                    panic,
+                    started: Duration::from_nanos(now),
+                    latency: Duration::ZERO,
+                    outcome: AttemptOutcome::Cancelled,
+                    cost: 0.0,
+                });
+                inflight.push(attempt::attempt(
+                    slot,
+                    cand.op(),
+                    attempt_cx.clone(),
+                    request.input.clone(),
+                    clock,
+                    policy.attempt_timeout,
+                    claim.guard,
+                ));
+                exec.slots.push(Slot {
+                    cand,
+                    cx: attempt_cx,
+                    attempt: decision.attempts.len() - 1,
+                    probe: claim.probe,
+                    panic,
+                    done: false,
+                });
+                exec.running += 1;
+                launched += 1;
+                if launched == 1
+                    && let Some(delay) = hedging.and_then(|h| h.delay(cand.op()))
+                {
+                    hedge_timer = Some(clock.sleep(delay));
+                    hedge_delay = delay;
+                }
+            }
+
+            if exec.running == 0 {
+                // Every candidate has been tried once: pause, then try the ones that are still
+                // eligible again, while attempts are left.
+                let retry_round = !stop && failures > 0 && launched < max_attempts && mode != Mode::All;
+                if retry_round && pool.is_empty() {
+                    let now = to_nanos(clock.now());
+                    let filtered = plan::filter(&table, group, &request, now, &view, &mut decision.rows);
+                    if filtered.panic && !panic {
+                        decision.notes.push(Note::Panic);
+                    }
+                    panic = filtered.panic;
+                    pool = Pool::new(filtered, strategy);
+                    if !pool.is_empty() {
+                        round += 1;
+                        let pause = policy.backoff.delay(round, &mut rng);
+                        decision.notes.push(Note::Backoff { pause });
+                        let mut sleep = clock.sleep(pause);
+                        tokio::select! {
+                            biased;
+                            () = &mut sleep => {}
+                            () = wait(&mut deadline_timer) => {
+                                let deadline = deadline.unwrap_or_default();
+                                decision.notes.push(Note::DeadlinePassed { deadline });
+                                break 'run Finish::Failed(deadline_error(deadline, launched, last_error.as_ref()));
+                            }
+                            () = cx.cancellation().cancelled() => {
+                                break 'run Finish::Failed(Error::cancelled("the routed call was cancelled"));
+                            }
+                        }
+                        continue 'run;
+                    }
+                }
+                if launched >= max_attempts && last_error.is_some() && mode != Mode::All {
+                    decision.notes.push(Note::MaxAttemptsReached { attempts: launched });
+                }
+                break 'run match (last_error.take(), mode) {
+                    (_, Mode::All) if launched > 0 => Finish::All(std::mem::take(&mut exec.results)),
+                    (Some(error), _) => Finish::Failed(error),
+                    (None, _) => Finish::Failed(plan::no_candidate_error(
+                        &decision.rows,
+                        &group.capability.name,
+                        &group.operation,
+                        to_nanos(clock.now()),
+                    )),
+                };
+            }
+
+            let event = tokio::select! {
+                biased;
+                Some(done) = inflight.next() => Event::Done(done),
+                () = wait(&mut hedge_timer) => Event::Hedge,
+                () = wait(&mut deadline_timer) => Event::Deadline,
+                () = cx.cancellation().cancelled() => Event::Cancelled,
+            };
+            match event {
+                Event::Done(done) => match exec.complete(done, &mut decision) {
+                    Step::Won(provider, value) => break 'run Finish::Winner(provider, value),
+                    Step::Kept => {}
+                    Step::Fatal(error) => break 'run Finish::Failed(error),
+                    Step::Failed { error, unsafe_to_retry } => {
+                        failures += 1;
+                        if unsafe_to_retry {
+                            stop = true;
+                        }
+                        last_error = Some(error);
+                    }
+                },
+                Event::Hedge => {
+                    hedge_timer = None;
+                    if exec.running == 1 && launched < max_attempts && !pool.is_empty() {
+                        if group.capability.retries.withdraw(to_nanos(clock.now())) {
+                            decision.notes.push(Note::Hedged { after: hedge_delay });
+                            hedge_pending = true;
+                            target += 1;
+                        } else {
+                            decision.notes.push(Note::RetryBudgetExhausted);
+                        }
+                    }
+                }
+                Event::Deadline => {
+                    let deadline = deadline.unwrap_or_default();
+                    decision.notes.push(Note::DeadlinePassed { deadline });
+                    if mode == Mode::All {
+                        exec.cancel_running(&mut decision, true);
+                        break 'run Finish::All(std::mem::take(&mut exec.results));
+                    }
+                    break 'run Finish::Failed(deadline_error(deadline, launched, last_error.as_ref()));
+                }
+                Event::Cancelled => break 'run Finish::Failed(Error::cancelled("the routed call was cancelled")),
+            }
+        };
+
+        // Answers that are already in count as they are; whatever still runs is cancelled.
+        while exec.running > 0 {
+            match inflight.next().now_or_never() {
+                Some(Some(done)) => {
+                    exec.mode = Mode::All;
+                    let _ = exec.complete(done, &mut decision);
+                }
+                _ => break,
+            }
+        }
+        exec.cancel_running(&mut decision, false);
+        drop(inflight);
+        let (records, scores) = pool.into_scores();
+        decision.rows.set_scores(records, scores);
+        let picked = match &finish {
+            Finish::Winner(provider, _) => Some(provider.clone()),
+            _ => None,
+        };
+        self.finish(finish, decision, picked)
+    }
+
+    fn finish(&self, finish: Finish, mut decision: Decision, picked: Option<ProviderId>) -> (Finish, Decision) {
+        decision.picked = picked;
+        decision.rows.finish();
+        decision.elapsed = self.clock.now().saturating_sub(decision.started);
+        let outcome = match &finish {
+            Finish::Winner(..) | Finish::All(_) => "ok",
+            Finish::Failed(e) => e.kind().as_str(),
+        };
+        metrics::counter!(
+            "aura_router_requests_total",
+            "capability" => decision.capability.clone(),
+            "operation" => decision.operation.clone(),
+            "outcome" => outcome,
+        )
+        .increment(1);
+        tracing::debug!(
+            capability = %decision.capability,
+            operation = %decision.operation,
+            picked = decision.picked.as_ref().map(ProviderId::as_str),
+            attempts = decision.attempts.len(),
+            outcome,
+            "routed call"
+        );
+        if let Some(hook) = &self.settings.on_decision {
+            hook(&decision);
+        }
+        (finish, decision)
+    }
+}
+
+/// One attempt in flight or done.
+struct Slot<'t> {
+    cand: Candidate<'t>,
+    cx: Context,
+    attempt: usize,
+    probe: bool,
+    panic: bool,
+    done: bool,
+}
+
+/// The state of one call's loop that completions and cancellations touch.
+struct Exec<'t, 'r> {
+    router: &'r Router,
+    group: &'t Group,
+    request: &'r Request,
+    mode: Mode,
+    has_key: bool,
+    slots: Vec<Slot<'t>>,
+    running: usize,
+    results: Vec<(ProviderId, Result<Value>)>,
+}
+
+impl Exec<'_, '_> {
+    /// Records how an attempt ended — stats, health, cool-down, budgets, metrics, the decision
+    /// — and says what it means for the call.
+    fn complete(&mut self, done: Done, decision: &mut Decision) -> Step {
+        let router = self.router;
+        let settings = &router.settings;
+        let now = done.ended;
+        let slot = &mut self.slots[done.slot];
+        slot.done = true;
+        self.running -= 1;
+        let (provider, op) = (slot.cand.provider, slot.cand.op());
+        let latency = done.ended.saturating_sub(done.started);
+        let record = &mut decision.attempts[slot.attempt];
+        record.latency = Duration::from_nanos(latency);
+        let id = provider.def.id.clone();
+        match done.result {
+            Ok(value) => {
+                let cost = op.cost.cost_of(&value);
+                op.stats.success(
+                    latency,
+                    now,
+                    settings.tau,
+                    cost.amount,
+                    cost.amount - op.cost.per_call,
+                    cost.units,
+                );
+                spend(provider, self.group, now, cost.amount);
+                let transition = op
+                    .health
+                    .record(Verdict::Success, slot.probe, slot.panic, now, &settings.health);
+                on_transition(transition, provider, op);
+                record.outcome = AttemptOutcome::Success;
+                record.cost = cost.amount;
+                attempt_metrics(&id, op, "success", latency, cost.amount);
+                if self.mode == Mode::All {
+                    self.results.push((id, Ok(value)));
+                    Step::Kept
+                } else {
+                    Step::Won(id, value)
+                }
+            }
+            Err(error) => {
+                let class = settings.failover.classify(&error);
+                op.stats.error(latency, now, settings.tau);
+                let transition = op
+                    .health
+                    .record(class.verdict, slot.probe, slot.panic, now, &settings.health);
+                on_transition(transition, provider, op);
+                if let Some(cooldown) = class.cooldown {
+                    let until = now.saturating_add(to_nanos(cooldown));
+                    provider
+                        .hot
+                        .cooldown_until
+                        .fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+                }
+                record.outcome = AttemptOutcome::Failed {
+                    kind: error.kind(),
+                    message: error.to_string(),
+                    then: class.on,
+                };
+                attempt_metrics(&id, op, error.kind().as_str(), latency, 0.0);
+                tracing::debug!(provider = %id, error = %error, then = ?class.on, "routed attempt failed");
+                let error = if error.context_value("provider").is_some() {
+                    error
+                } else {
+                    error.with_context("provider", id.to_string())
+                };
+                if self.mode == Mode::All {
+                    self.results.push((id, Err(error)));
+                    return Step::Kept;
+                }
+                match class.on {
+                    OnError::Fail => Step::Fatal(error),
+                    OnError::Failover => {
+                        let unsafe_to_retry = class.maybe_accepted && !(op.idempotent || self.has_key);
+                        if unsafe_to_retry {
+                            decision
+                                .notes
+                                .push(Note::NotRetriedMayHaveBeenAccepted { provider: id });
+                        }
+                        Step::Failed { error, unsafe_to_retry }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cancels every attempt still running: its context is cancelled, it is recorded as
+    /// cancelled and charged its expected cost, a probe it held is given back. With
+    /// `as_results` (a broadcast's deadline), each also gets a timeout result.
+    fn cancel_running(&mut self, decision: &mut Decision, as_results: bool) {
+        let router = self.router;
+        let now = to_nanos(router.clock.now());
+        for slot in self.slots.iter_mut().filter(|s| !s.done) {
+            slot.done = true;
+            slot.cx.cancellation().cancel();
+            let (provider, op) = (slot.cand.provider, slot.cand.op());
+            let estimate = op
+                .cost
+                .expected(self.request.expected_units, op.stats.variable_cost.load());
+            op.stats.cancel(estimate);
+            spend(provider, self.group, now, estimate);
+            let transition = op
+                .health
+                .record(Verdict::Neutral, slot.probe, slot.panic, now, &router.settings.health);
+            on_transition(transition, provider, op);
+            let record = &mut decision.attempts[slot.attempt];
+            record.latency = Duration::from_nanos(now).saturating_sub(record.started);
+            record.outcome = AttemptOutcome::Cancelled;
+            record.cost = estimate;
+            attempt_metrics(&provider.def.id, op, "cancelled", to_nanos(record.latency), estimate);
+            if as_results {
+                self.results.push((
+                    provider.def.id.clone(),
+                    Err(Error::timeout("the deadline passed before this provider answered")
+                        .with_context("provider", provider.def.id.to_string())),
+                ));
+            }
+        }
+        self.running = 0;
+    }
+}
+
+/// The context of one attempt: the call's, with its own cancellation (a child of the call's),
+/// its attempt number and the request's idempotency key.
+fn attempt_context(cx: &Context, attempt: u32, key: Option<&str>) -> Context {
+    let mut builder = cx
+        .to_builder()
+        .attempt(attempt)
+        .cancellation(cx.cancellation().child_token());
+    if let Some(key) = key {
+        builder = builder.idempotency_key(key);
+    }
+    builder.build()
+}
+
+/// Waits for an optional timer; never ends without one.
+async fn wait(timer: &mut Option<Sleep>) {
+    match timer {
+        Some(sleep) => sleep.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn deadline_error(deadline: Duration, attempts: u32, last: Option<&Error>) -> Error {
+    let mut error = Error::timeout(format!(
+        "the routed call's deadline of {deadline:?} passed after {attempts} attempt(s)"
+    ));
+    if let Some(last) = last {
+        error = error.with_context("last_error", last.to_string());
+    }
+    error
+}
+
+fn spend(provider: &super::table::ProviderState, group: &Group, now: u64, amount: f64) {
+    if amount <= 0.0 {
+        return;
+    }
+    if let Some(budget) = &provider.budget {
+        budget.spend(now, amount);
+    }
+    if let Some(budget) = &group.capability.budget {
+        budget.spend(now, amount);
+    }
+}
+
+pub(super) fn on_transition(
+    transition: Option<Transition>,
+    provider: &super::table::ProviderState,
+    op: &super::table::OpState,
+) {
+    provider.count_transition(transition);
+    let id = &provider.def.id;
+    match transition {
+        Some(Transition::Ejected { until, ejections, .. }) => {
+            tracing::warn!(
+                provider = %id,
+                capability = %op.capability,
+                operation = %op.name,
+                until = ?Duration::from_nanos(until),
+                ejections,
+                "provider operation ejected"
+            );
+            metrics::counter!("aura_router_ejections_total", "provider" => id.shared(), "capability" => op.capability.clone(), "operation" => op.name.clone()).increment(1);
+        }
+        Some(Transition::Recovered) => {
+            tracing::info!(provider = %id, capability = %op.capability, operation = %op.name, "provider operation recovered");
+            metrics::counter!("aura_router_recoveries_total", "provider" => id.shared(), "capability" => op.capability.clone(), "operation" => op.name.clone()).increment(1);
+        }
+        None => {}
+    }
+}
+
+fn attempt_metrics(id: &ProviderId, op: &super::table::OpState, outcome: &'static str, latency: u64, cost: f64) {
+    let labels = [
+        ("provider", id.shared()),
+        ("capability", op.capability.clone()),
+        ("operation", op.name.clone()),
+    ];
+    metrics::counter!("aura_router_attempts_total", labels_with(&labels, outcome)).increment(1);
+    metrics::histogram!("aura_router_attempt_seconds", labels_as(&labels)).record(latency as f64 / 1e9);
+    if cost != 0.0 {
+        metrics::histogram!("aura_router_attempt_cost", labels_as(&labels)).record(cost);
+    }
+}
+
+fn labels_as(labels: &[(&'static str, Arc<str>); 3]) -> Vec<metrics::Label> {
+    labels.iter().map(|(k, v)| metrics::Label::new(*k, v.clone())).collect()
+}
+
+fn labels_with(labels: &[(&'static str, Arc<str>); 3], outcome: &'static str) -> Vec<metrics::Label> {
+    let mut out = labels_as(labels);
+    out.push(metrics::Label::new("outcome", outcome));
+    out
+}
+
+fn empty_decision(table: Arc<Table>, request: &Request, strategy: &dyn Strategy, started: Duration) -> Decision {
+    Decision {
+        table,
+        capability: Arc::from(&*request.capability),
+        operation: Arc::from(&*request.operation),
+        strategy: strategy.name(),
+        rows: Rows::default(),
+        attempts: Vec::new(),
+        notes: Vec::new(),
+        picked: None,
+        started,
+        elapsed: Duration::ZERO,
+    }
+}
