@@ -19,8 +19,10 @@
 
 #![allow(clippy::print_stdout)]
 
+#[path = "support/record_table.rs"]
+mod record_table;
+
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use aura_core::app::{AuthMethod, Category};
 use aura_core::connection::{ApiKeyPlacement, ConnectionRecord, Connections, Credentials};
@@ -28,11 +30,10 @@ use aura_core::engine::Engine;
 use aura_core::scenario::{NodeBuilder, Scenario};
 use aura_core::secrecy::ExposeSecret;
 use aura_core::semver::Version;
-use aura_core::store::ExecutionRecord;
 use aura_core::{ActionDef, App, AppManifest, Context, Error, Registry, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Leads scoring at least this much get a sales follow-up.
 const HOT_LEAD_SCORE: u32 = 70;
@@ -323,76 +324,6 @@ fn lead_pipeline() -> Scenario {
         .build()
 }
 
-// ---------------------------------------------------------------------------------------------
-// Printing a record.
-// ---------------------------------------------------------------------------------------------
-
-/// A status as the record serializes it (`"completed"`, `"skipped"` …).
-fn status_name(status: impl Serialize) -> String {
-    match serde_json::to_value(status) {
-        Ok(Value::String(s)) => s,
-        _ => "?".to_owned(),
-    }
-}
-
-fn format_duration(d: Option<Duration>) -> String {
-    match d {
-        None => "-".to_owned(),
-        Some(d) if d < Duration::from_millis(1) => format!("{} µs", d.as_micros()),
-        Some(d) => format!("{:.2} ms", d.as_secs_f64() * 1000.0),
-    }
-}
-
-/// Compact JSON (an object's `id` first), cut to `max` characters.
-fn truncate_json(value: &Value, max: usize) -> String {
-    let text = match value {
-        Value::Object(map) => {
-            let ids = map.iter().filter(|(k, _)| *k == "id");
-            let rest = map.iter().filter(|(k, _)| *k != "id");
-            let fields: Vec<String> = ids
-                .chain(rest)
-                .map(|(k, v)| format!("{}:{v}", Value::from(k.as_str())))
-                .collect();
-            format!("{{{}}}", fields.join(","))
-        }
-        other => other.to_string(),
-    };
-    if text.chars().count() <= max {
-        return text;
-    }
-    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    format!("{cut}…")
-}
-
-fn print_record(title: &str, record: &ExecutionRecord) {
-    println!("\n{title}");
-    println!("  {:<16} {:<10} {:>9}  output", "node", "status", "duration");
-    println!("  {:-<16} {:-<10} {:->9}  {:-<70}", "", "", "", "");
-    for node in &record.nodes {
-        let summary = match (&node.error, &node.output, &node.route) {
-            (Some(e), _, _) => format!("error {}: {}", e.kind, e.message),
-            (None, Some(out), Some(route)) => format!("route {route:?} · {}", truncate_json(out, 55)),
-            (None, Some(out), None) => truncate_json(out, 70),
-            (None, None, _) => "-".to_owned(),
-        };
-        println!(
-            "  {:<16} {:<10} {:>9}  {summary}",
-            node.node_id,
-            status_name(node.status),
-            format_duration(node.duration())
-        );
-    }
-    println!(
-        "  execution {}: {} in {}",
-        record.id,
-        status_name(record.status),
-        format_duration(record.duration())
-    );
-    if let Some(e) = &record.error {
-        println!("  error: {} ({})", e.message, e.kind);
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     // 1. The catalogue: the two apps.
@@ -429,10 +360,10 @@ async fn main() -> Result<()> {
     let cold = json!({ "name": "Charles Babbage", "email": "charles@difference.works", "company": "Difference Works", "score": 35 });
 
     let record = engine.execute(&plan, hot).await?;
-    print_record("Hot lead (score 92): the follow-up task is created", &record);
+    record_table::print_record("Hot lead (score 92): the follow-up task is created", &record);
 
     let record = engine.execute(&plan, cold).await?;
-    print_record("Cold lead (score 35): nurture only, the follow-up is skipped", &record);
+    record_table::print_record("Cold lead (score 35): nurture only, the follow-up is skipped", &record);
 
     let (contacts, tasks) = crm.counts();
     println!("\nCRM now holds {contacts} contact(s) and {tasks} task(s).");

@@ -19,15 +19,16 @@
 
 #![allow(clippy::print_stdout)]
 
+#[path = "support/record_table.rs"]
+mod record_table;
+
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use aura_core::app::{AuthMethod, Category};
 use aura_core::connection::{ConnectionRecord, Connections, Credentials};
 use aura_core::engine::Engine;
 use aura_core::scenario::{NodeBuilder, Scenario};
 use aura_core::semver::Version;
-use aura_core::store::ExecutionRecord;
 use aura_core::{ActionDef, App, AppManifest, Context, Error, Registry, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -175,76 +176,6 @@ fn publish_approved() -> Scenario {
         .build()
 }
 
-// ---------------------------------------------------------------------------------------------
-// Printing a record (as in the lead_pipeline example).
-// ---------------------------------------------------------------------------------------------
-
-/// A status as the record serializes it (`"completed"`, `"skipped"` …).
-fn status_name(status: impl Serialize) -> String {
-    match serde_json::to_value(status) {
-        Ok(Value::String(s)) => s,
-        _ => "?".to_owned(),
-    }
-}
-
-fn format_duration(d: Option<Duration>) -> String {
-    match d {
-        None => "-".to_owned(),
-        Some(d) if d < Duration::from_millis(1) => format!("{} µs", d.as_micros()),
-        Some(d) => format!("{:.2} ms", d.as_secs_f64() * 1000.0),
-    }
-}
-
-/// Compact JSON (an object's `id` first), cut to `max` characters.
-fn truncate_json(value: &Value, max: usize) -> String {
-    let text = match value {
-        Value::Object(map) => {
-            let ids = map.iter().filter(|(k, _)| *k == "id");
-            let rest = map.iter().filter(|(k, _)| *k != "id");
-            let fields: Vec<String> = ids
-                .chain(rest)
-                .map(|(k, v)| format!("{}:{v}", Value::from(k.as_str())))
-                .collect();
-            format!("{{{}}}", fields.join(","))
-        }
-        other => other.to_string(),
-    };
-    if text.chars().count() <= max {
-        return text;
-    }
-    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    format!("{cut}…")
-}
-
-fn print_record(title: &str, record: &ExecutionRecord) {
-    println!("\n{title}");
-    println!("  {:<12} {:<10} {:>9}  output", "node", "status", "duration");
-    println!("  {:-<12} {:-<10} {:->9}  {:-<70}", "", "", "", "");
-    for node in &record.nodes {
-        let summary = match (&node.error, &node.output, &node.route) {
-            (Some(e), _, _) => format!("error {}: {}", e.kind, e.message),
-            (None, Some(out), Some(route)) => format!("route {route:?} · {}", truncate_json(out, 55)),
-            (None, Some(out), None) => truncate_json(out, 70),
-            (None, None, _) => "-".to_owned(),
-        };
-        println!(
-            "  {:<12} {:<10} {:>9}  {summary}",
-            node.node_id,
-            status_name(node.status),
-            format_duration(node.duration())
-        );
-    }
-    println!(
-        "  execution {}: {} in {}",
-        record.id,
-        status_name(record.status),
-        format_duration(record.duration())
-    );
-    if let Some(e) = &record.error {
-        println!("  error: {} ({})", e.message, e.kind);
-    }
-}
-
 /// A board item, shaped like the item a Monday.com board sends on "item created".
 fn board_item(id: &str, name: &str, status: &str, body: &str, tags: &[&str]) -> Value {
     json!({
@@ -301,10 +232,10 @@ async fn main() -> Result<()> {
     );
 
     let record = engine.execute(&plan, approved).await?;
-    print_record("Approved item: published", &record);
+    record_table::print_record("Approved item: published", &record);
 
     let record = engine.execute(&plan, draft).await?;
-    print_record("Item still in progress: filtered out, nothing published", &record);
+    record_table::print_record("Item still in progress: filtered out, nothing published", &record);
 
     let posts = blog.posts();
     println!("\nThe blog now has {} post(s):", posts.len());
@@ -312,7 +243,7 @@ async fn main() -> Result<()> {
         println!(
             "  #{} [{}] {:?} {} tags {:?}",
             post.id,
-            status_name(post.status),
+            record_table::status_name(post.status),
             post.title,
             post.link,
             post.tags

@@ -103,6 +103,7 @@ pub mod app;
 pub mod compile;
 pub mod connection;
 pub mod context;
+mod durations;
 pub mod engine;
 pub mod error;
 pub mod expr;

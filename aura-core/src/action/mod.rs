@@ -76,7 +76,7 @@ pub struct ActionManifest {
     #[serde(default)]
     pub idempotent: bool,
     /// For how long a result may be reused for the same input and connection (`None`: never).
-    #[serde(default, with = "opt_secs")]
+    #[serde(default, with = "crate::durations::opt_secs")]
     pub cache_ttl: Option<Duration>,
 }
 
@@ -286,26 +286,6 @@ impl fmt::Debug for Action {
             .field("idempotent", &self.inner.manifest.idempotent)
             .field("cache_ttl", &self.inner.manifest.cache_ttl)
             .finish_non_exhaustive()
-    }
-}
-
-/// `Option<Duration>` as whole seconds, for manifests.
-mod opt_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&d.as_secs_f64()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let secs = Option::<f64>::deserialize(d)?;
-        secs.map(|s| Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom))
-            .transpose()
     }
 }
 

@@ -356,7 +356,7 @@ pub struct RateLimit {
     /// How many requests.
     pub requests: u32,
     /// Over how long.
-    #[serde(rename = "per_secs", with = "secs")]
+    #[serde(rename = "per_secs", with = "crate::durations::secs")]
     pub per: Duration,
 }
 
@@ -375,20 +375,6 @@ impl RateLimit {
             requests,
             per: Duration::from_secs(60),
         }
-    }
-}
-
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

@@ -126,7 +126,11 @@ pub enum ScenarioStatus {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// An execution running longer is cancelled and fails (default 5 minutes).
-    #[serde(default = "five_minutes", rename = "max_duration_secs", with = "secs")]
+    #[serde(
+        default = "five_minutes",
+        rename = "max_duration_secs",
+        with = "crate::durations::secs"
+    )]
     pub max_duration: Duration,
     /// At most this many executions run at once; extra ones wait, in order (default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,7 +225,7 @@ struct RawNodeDef {
     #[serde(
         default,
         rename = "timeout_secs",
-        with = "opt_secs",
+        with = "crate::durations::opt_secs",
         skip_serializing_if = "Option::is_none"
     )]
     timeout: Option<Duration>,
@@ -311,10 +315,10 @@ pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub retries: u32,
     /// The first delay (default 200 ms); it doubles each time, with jitter.
-    #[serde(default = "base_delay", rename = "base_delay_ms", with = "millis")]
+    #[serde(default = "base_delay", rename = "base_delay_ms", with = "crate::durations::millis")]
     pub base_delay: Duration,
     /// The longest delay (default 30 s).
-    #[serde(default = "max_delay", rename = "max_delay_ms", with = "millis")]
+    #[serde(default = "max_delay", rename = "max_delay_ms", with = "crate::durations::millis")]
     pub max_delay: Duration,
 }
 
@@ -335,51 +339,4 @@ fn base_delay() -> Duration {
 
 fn max_delay() -> Duration {
     Duration::from_secs(30)
-}
-
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-mod opt_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&d.as_secs_f64()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Option::<f64>::deserialize(d)?
-            .map(|s| Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
 }
