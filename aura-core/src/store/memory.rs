@@ -15,12 +15,18 @@ use crate::error::{Error, Result};
 /// It keeps every unfinished execution and the newest finished ones, up to a retention limit
 /// (10,000 by default): older finished records are dropped, so that a long-running host does
 /// not grow without bound.
+///
+/// Executions are spread over shards, each with its own lock, so that concurrent executions
+/// saving their node results do not wait on one another.
 #[derive(Debug)]
 pub struct MemoryStore {
-    executions: Mutex<HashMap<Uuid, Entry>>,
+    shards: Box<[Mutex<HashMap<Uuid, Entry>>]>,
     finished: Mutex<std::collections::VecDeque<Uuid>>,
     retain: usize,
 }
+
+/// How many shards: a few per core is plenty.
+const SHARDS: usize = 32;
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -60,7 +66,7 @@ impl MemoryStore {
     /// one).
     pub fn with_retention(finished: usize) -> Self {
         Self {
-            executions: Mutex::default(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             finished: Mutex::default(),
             retain: finished,
         }
@@ -68,7 +74,7 @@ impl MemoryStore {
 
     /// How many executions it holds.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        (0..SHARDS).map(|i| self.shard_at(i).len()).sum()
     }
 
     /// Whether it holds none.
@@ -76,8 +82,13 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Entry>> {
-        self.executions.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The shard of an execution. UUID v7 ends in random bits: they spread evenly.
+    fn shard(&self, id: Uuid) -> std::sync::MutexGuard<'_, HashMap<Uuid, Entry>> {
+        self.shard_at((id.as_u128() % SHARDS as u128) as usize)
+    }
+
+    fn shard_at(&self, i: usize) -> std::sync::MutexGuard<'_, HashMap<Uuid, Entry>> {
+        self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -88,7 +99,7 @@ fn missing(id: Uuid) -> Error {
 #[async_trait]
 impl Store for MemoryStore {
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
-        let mut map = self.lock();
+        let mut map = self.shard(record.id);
         if map.contains_key(&record.id) {
             return Err(
                 Error::conflict("this execution exists already").with_context("execution", record.id.to_string())
@@ -103,7 +114,7 @@ impl Store for MemoryStore {
     }
 
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
-        let mut map = self.lock();
+        let mut map = self.shard(execution_id);
         let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;
         match entry.slots.get(&(result.node_id.clone(), result.item)) {
             Some(&i) => entry.record.nodes[i] = result.clone(),
@@ -118,36 +129,42 @@ impl Store for MemoryStore {
     }
 
     async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
-        let mut map = self.lock();
+        let mut map = self.shard(record.id);
         let stored = &mut map.get_mut(&record.id).ok_or_else(|| missing(record.id))?.record;
         let newly_finished = !stored.status.is_finished() && record.status.is_finished();
         stored.status = record.status;
         stored.ended_at = record.ended_at;
         stored.output = record.output.clone();
         stored.error = record.error.clone();
+        drop(map);
         if newly_finished {
-            let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
-            finished.push_back(record.id);
-            while finished.len() > self.retain {
-                if let Some(old) = finished.pop_front() {
-                    map.remove(&old);
-                }
+            let expired: Vec<Uuid> = {
+                let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+                finished.push_back(record.id);
+                let excess = finished.len().saturating_sub(self.retain);
+                finished.drain(..excess).collect()
+            };
+            for old in expired {
+                self.shard(old).remove(&old);
             }
         }
         Ok(())
     }
 
     async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
-        Ok(self.lock().get(&execution_id).map(|e| e.record.clone()))
+        Ok(self.shard(execution_id).get(&execution_id).map(|e| e.record.clone()))
     }
 
     async fn list(&self, scenario_id: &str, limit: usize) -> Result<Vec<ExecutionSummary>> {
-        let map = self.lock();
-        let mut out: Vec<ExecutionSummary> = map
-            .values()
-            .filter(|e| e.record.scenario_id == scenario_id)
-            .map(|e| e.record.summary())
-            .collect();
+        let mut out: Vec<ExecutionSummary> = Vec::new();
+        for i in 0..SHARDS {
+            let map = self.shard_at(i);
+            out.extend(
+                map.values()
+                    .filter(|e| e.record.scenario_id == scenario_id)
+                    .map(|e| e.record.summary()),
+            );
+        }
         // UUID v7 ids sort by creation time.
         out.sort_by_key(|s| std::cmp::Reverse(s.id));
         out.truncate(limit);
@@ -155,12 +172,15 @@ impl Store for MemoryStore {
     }
 
     async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
-        let map = self.lock();
-        let mut out: Vec<ExecutionRecord> = map
-            .values()
-            .filter(|e| !e.record.status.is_finished())
-            .map(|e| e.record.clone())
-            .collect();
+        let mut out: Vec<ExecutionRecord> = Vec::new();
+        for i in 0..SHARDS {
+            let map = self.shard_at(i);
+            out.extend(
+                map.values()
+                    .filter(|e| !e.record.status.is_finished())
+                    .map(|e| e.record.clone()),
+            );
+        }
         out.sort_by_key(|r| r.id);
         Ok(out)
     }
