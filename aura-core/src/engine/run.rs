@@ -108,6 +108,8 @@ pub(super) async fn start(
         trigger,
         options,
         cancel: cancel.clone(),
+        started_utc: Utc::now(),
+        started_instant: Instant::now(),
         state: Mutex::new(State { record, slots }),
         redactor,
         response,
@@ -136,6 +138,8 @@ struct Exec {
     options: ExecuteOptions,
     cancel: CancellationToken,
     state: Mutex<State>,
+    started_utc: chrono::DateTime<Utc>,
+    started_instant: Instant,
     redactor: Redactor,
     response: Option<ResponseSlot>,
     sub: SubScenarios,
@@ -612,8 +616,9 @@ impl Exec {
             });
         }
 
-        let started_at = Utc::now();
         let clock = Instant::now();
+        // One clock read: wall time from the execution's start plus the monotonic offset.
+        let started_at = self.started_utc + (clock - self.started_instant);
         self.emit(EventKind::NodeStarted {
             node: node.id.clone(),
             item,
@@ -863,9 +868,16 @@ impl Exec {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
         let attempts = std::sync::atomic::AtomicU32::new(0);
-        let key: Arc<str> = match frame.item_index() {
-            Some(i) => format!("{}/{}/{i}", self.id_str, node.id).into(),
-            None => format!("{}/{}", self.id_str, node.id).into(),
+        let key = {
+            let mut key = String::with_capacity(self.id_str.len() + node.id.len() + 8);
+            key.push_str(&self.id_str);
+            key.push('/');
+            key.push_str(&node.id);
+            if let Some(i) = frame.item_index() {
+                key.push('/');
+                key.push_str(&i.to_string());
+            }
+            Arc::<str>::from(key)
         };
         let cx = self.context(pass, idx, key);
         let backoff = ExponentialBuilder::default()

@@ -305,7 +305,7 @@ impl Mapping {
 
     /// Builds the value. A failure names the field (`field`) and the expression.
     pub fn eval(&self, scope: &Scope) -> Result<Value> {
-        eval_part(&self.root, scope, &mut String::new())
+        eval_part(&self.root, scope).map_err(Failed::into_error)
     }
 }
 
@@ -397,22 +397,50 @@ fn collect_variables(part: &Part, path: &mut String, out: &mut Vec<(String, BTre
     }
 }
 
-fn eval_part(part: &Part, scope: &Scope, path: &mut String) -> Result<Value> {
-    let located = |e: Error, path: &str| e.with_context("field", if path.is_empty() { "/" } else { path }.to_owned());
+/// An evaluation failure and the path to it, innermost segment first; the path is only
+/// built when something fails, so a successful evaluation allocates nothing for it.
+struct Failed {
+    error: Error,
+    reversed_path: Vec<String>,
+}
+
+impl Failed {
+    fn at(mut self, segment: String) -> Self {
+        self.reversed_path.push(segment);
+        self
+    }
+
+    fn into_error(self) -> Error {
+        let pointer: String = self
+            .reversed_path
+            .iter()
+            .rev()
+            .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
+            .collect();
+        self.error
+            .with_context("field", if pointer.is_empty() { "/".to_owned() } else { pointer })
+    }
+}
+
+fn eval_part(part: &Part, scope: &Scope) -> std::result::Result<Value, Failed> {
+    let failed = |error: Error| Failed {
+        error,
+        reversed_path: Vec::new(),
+    };
     match part {
         Part::Literal(v) => Ok(v.clone()),
-        Part::Expr(e) => e.eval(scope).map_err(|err| located(err, path)),
-        Part::Text(t) => t.render(scope).map(Value::String).map_err(|err| located(err, path)),
+        Part::Expr(e) => e.eval(scope).map_err(failed),
+        Part::Text(t) => t.render(scope).map(Value::String).map_err(failed),
         Part::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| with_segment(path, &i.to_string(), |path| eval_part(item, scope, path)))
-            .collect::<Result<Vec<_>>>()
+            .map(|(i, item)| eval_part(item, scope).map_err(|f| f.at(i.to_string())))
+            .collect::<std::result::Result<Vec<_>, _>>()
             .map(Value::Array),
         Part::Object(fields) => {
-            let mut map = serde_json::Map::with_capacity(fields.len());
+            let mut map = serde_json::Map::new();
             for (k, item) in fields {
-                let v = with_segment(path, k, |path| eval_part(item, scope, path))?;
+                let v = eval_part(item, scope).map_err(|f| f.at(k.clone()))?;
                 map.insert(k.clone(), v);
             }
             Ok(Value::Object(map))
