@@ -303,6 +303,29 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A decision with no attempt yet, for a call on `group`.
+    pub(crate) fn new(
+        table: Arc<Table>,
+        group: &crate::router::table::Group,
+        strategy: &'static str,
+        rows: Rows,
+        picked: Option<ProviderId>,
+        started: Duration,
+    ) -> Self {
+        Self {
+            table,
+            capability: group.capability.name.clone(),
+            operation: group.operation.clone(),
+            strategy,
+            rows,
+            attempts: Vec::new(),
+            notes: Vec::new(),
+            picked,
+            started,
+            elapsed: Duration::ZERO,
+        }
+    }
+
     /// The capability asked for.
     pub fn capability(&self) -> &str {
         &self.capability

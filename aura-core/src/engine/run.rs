@@ -100,7 +100,6 @@ pub(super) async fn start(
             .sub_scenarios
             .get_or_init(|| SubScenarios(Arc::new(Runner(Arc::downgrade(&engine)))))
             .clone(),
-        resubscribe: engine.events.clone(),
         engine,
         plan,
         id,
@@ -115,7 +114,7 @@ pub(super) async fn start(
         response,
         pause: pause.clone(),
     });
-    let resubscribe = exec.resubscribe.clone();
+    let resubscribe = exec.engine.events.clone();
     let task = tokio::spawn(exec.run());
     Ok(ExecutionHandle {
         id,
@@ -144,7 +143,6 @@ struct Exec {
     response: Option<ResponseSlot>,
     sub: SubScenarios,
     pause: Option<Arc<PauseGate>>,
-    resubscribe: tokio::sync::broadcast::Sender<ExecutionEvent>,
 }
 
 struct State {

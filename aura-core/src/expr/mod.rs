@@ -282,20 +282,6 @@ impl Mapping {
         }
     }
 
-    /// Whether the mapping has no expression at all.
-    pub fn is_literal(&self) -> bool {
-        matches!(self.root, Part::Literal(_))
-    }
-
-    /// The top-level field names, when the mapping is an object.
-    pub fn fields(&self) -> Option<Vec<&str>> {
-        match &self.root {
-            Part::Object(fields) => Some(fields.iter().map(|(k, _)| k.as_str()).collect()),
-            Part::Literal(Value::Object(map)) => Some(map.keys().map(String::as_str).collect()),
-            _ => None,
-        }
-    }
-
     /// Every expression's variables, with the JSON pointer of its field.
     pub fn variables(&self) -> Vec<(String, BTreeSet<String>)> {
         let mut out = Vec::new();

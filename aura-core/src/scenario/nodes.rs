@@ -45,9 +45,12 @@ fn compile_condition(source: &str) -> Result<Expr> {
     Expr::compile(source).map_err(|e| e.with_context("field", "/config/condition"))
 }
 
-fn compiled<'a>(expr: &'a Option<Expr>, field: &'static str) -> Result<&'a Expr> {
-    expr.as_ref()
-        .ok_or_else(|| Error::internal("the node was not prepared").with_context("field", field))
+/// Whether a prepared condition holds for this node's input.
+fn holds(condition: &Option<Expr>, cx: &Context, input: &Value) -> Result<bool> {
+    let expr = condition
+        .as_ref()
+        .ok_or_else(|| Error::internal("the node was not prepared").with_context("field", "/config/condition"))?;
+    expr.eval_bool(&scope(cx)?.clone().with_input(input))
 }
 
 /// The entry of a scenario.
@@ -237,9 +240,12 @@ impl Node for IfNode {
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
-        let expr = compiled(&self.compiled, "/config/condition")?;
-        let holds = expr.eval_bool(&scope(cx)?.clone().with_input(&input))?;
-        Ok(NodeOutput::branch(input, if holds { "true" } else { "false" }))
+        let route = if holds(&self.compiled, cx, &input)? {
+            "true"
+        } else {
+            "false"
+        };
+        Ok(NodeOutput::branch(input, route))
     }
 }
 
@@ -365,8 +371,7 @@ impl Node for FilterNode {
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
-        let expr = compiled(&self.compiled, "/config/condition")?;
-        if expr.eval_bool(&scope(cx)?.clone().with_input(&input))? {
+        if holds(&self.compiled, cx, &input)? {
             Ok(NodeOutput::next(input))
         } else {
             Ok(NodeOutput::stop(input))

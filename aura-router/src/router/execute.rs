@@ -197,18 +197,7 @@ impl Router {
             .map(|c| c.id().clone());
         let (records, scores) = pool.into_scores();
         rows.set_scores(records, scores);
-        let mut decision = Decision {
-            table: table.clone(),
-            capability: group.capability.name.clone(),
-            operation: group.operation.clone(),
-            strategy: strategy.name(),
-            rows,
-            attempts: Vec::new(),
-            notes: Vec::new(),
-            picked,
-            started,
-            elapsed: Duration::ZERO,
-        };
+        let mut decision = Decision::new(table.clone(), group, strategy.name(), rows, picked, started);
         if panic {
             decision.notes.push(Note::Panic);
         }
@@ -265,18 +254,7 @@ impl Router {
         let filtered = plan::filter(&table, group, &request, now, &view, &mut rows);
         let mut panic = filtered.panic;
         let mut pool = Pool::new(filtered, strategy);
-        let mut decision = Decision {
-            table: table.clone(),
-            capability: group.capability.name.clone(),
-            operation: group.operation.clone(),
-            strategy: strategy.name(),
-            rows,
-            attempts: Vec::new(),
-            notes: Vec::new(),
-            picked: None,
-            started,
-            elapsed: Duration::ZERO,
-        };
+        let mut decision = Decision::new(table.clone(), group, strategy.name(), rows, None, started);
         if panic {
             decision.notes.push(Note::Panic);
             metrics::counter!("aura_router_panic_total", "capability" => group.capability.name.clone(), "operation" => group.operation.clone()).increment(1);
