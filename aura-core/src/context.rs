@@ -167,25 +167,38 @@ impl Context {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let request = request.build()?;
         let retry = request.try_clone();
-        let resp = self.send_once(request).await?;
+        let (resp, version) = self.send_once(request).await?;
         if resp.status() == reqwest::StatusCode::UNAUTHORIZED
             && let (Some(retry), Some(conn)) = (retry, self.connection())
-            && conn.renew().await?
+            && conn.renew(version).await?
         {
-            return error_for_response(self.send_once(retry).await?).await;
+            let (resp, _) = self.send_once(retry).await?;
+            return self.check(resp).await;
         }
-        error_for_response(resp).await
+        self.check(resp).await
     }
 
-    async fn send_once(&self, mut request: reqwest::Request) -> Result<reqwest::Response> {
-        if let Some(conn) = self.connection() {
-            conn.authorize(&mut request).await?;
-        }
+    async fn send_once(&self, mut request: reqwest::Request) -> Result<(reqwest::Response, u64)> {
+        let version = match self.connection() {
+            Some(conn) => conn.authorize(&mut request).await?,
+            None => 0,
+        };
         tokio::select! {
             biased;
             () = self.inner.cancel.cancelled() => Err(Error::cancelled("the request was cancelled")),
-            resp = self.inner.http.execute(request) => Ok(resp?),
+            resp = self.inner.http.execute(request) => Ok((resp?, version)),
         }
+    }
+
+    /// Maps a failure status to an error. A service may echo the credentials it rejected in
+    /// its error body: they are scrubbed out of the error before anyone sees it.
+    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response> {
+        error_for_response(resp).await.map_err(|mut err| {
+            if let Some(conn) = self.connection() {
+                err.scrub_secrets(&conn.credentials().secret_values());
+            }
+            err
+        })
     }
 }
 

@@ -118,10 +118,11 @@ impl Connection for Rotating {
     fn credentials(&self) -> Credentials {
         Credentials::bearer(format!("gen-{}", self.generation.load(Ordering::SeqCst)))
     }
-    async fn authorize(&self, request: &mut reqwest::Request) -> Result<()> {
-        self.credentials().apply(request)
+    async fn authorize(&self, request: &mut reqwest::Request) -> Result<u64> {
+        self.credentials().apply(request)?;
+        Ok(self.generation.load(Ordering::SeqCst) as u64)
     }
-    async fn renew(&self) -> Result<bool> {
+    async fn renew(&self, _rejected: u64) -> Result<bool> {
         self.renewals.fetch_add(1, Ordering::SeqCst);
         self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(true)

@@ -262,12 +262,16 @@ impl Action {
         self.validate_input(&input)?;
         let span = cx.span().clone();
         let cancel = cx.cancellation().clone();
+        let connection = cx.connection().cloned();
         let run = self.inner.handler.call(cx, input).instrument(span);
         let result = tokio::select! {
             biased;
             () = cancel.cancelled() => Err(Error::cancelled("the action was cancelled")),
             result = run => result,
         };
+        if let Some(conn) = connection {
+            conn.record_call(result.as_ref().map(|_| ()));
+        }
         result.map_err(|e| self.locate(e))
     }
 

@@ -7,7 +7,9 @@
 //! bearer, basic, custom fields, an OAuth2 token used as is).
 
 mod credentials;
+mod crypto;
 mod set;
+mod store;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::credentials::{ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token, REDACTED};
 pub use self::set::Connections;
-use crate::error::Result;
+pub use self::store::{CredentialStore, MemoryCredentialStore};
+use crate::error::{Error, Result};
 
 /// A connection's id: a UUID v7 by default (time-ordered), or any string a host chooses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -92,7 +95,8 @@ pub struct ConnectionRecord {
     /// When an action last used it.
     #[serde(default)]
     pub last_used_at: Option<DateTime<Utc>>,
-    /// Bumped each time the credentials are replaced.
+    /// Starts at 1 and is bumped by every change (credentials replaced or refreshed, status,
+    /// name, metadata); stores use it for compare-and-swap updates.
     #[serde(default)]
     pub version: u64,
     /// Free-form, non-secret data (account name, workspace id, granted scopes …).
@@ -129,7 +133,8 @@ impl ConnectionRecord {
 /// An authenticated connection as actions and triggers use it.
 ///
 /// Implement it for credentials that renew themselves (OAuth2 refresh, short-lived signed
-/// tokens); [`StaticConnection`] covers the rest.
+/// tokens); [`StaticConnection`] covers fixed credentials and the [`ConnectionManager`] builds
+/// managed ones (OAuth2 refresh, usage counters, status).
 #[async_trait]
 pub trait Connection: Send + Sync + fmt::Debug {
     /// The connection's id.
@@ -141,14 +146,33 @@ pub trait Connection: Send + Sync + fmt::Debug {
     /// The current credentials, for connectors that do not speak HTTP (a database, SMTP …).
     fn credentials(&self) -> Credentials;
 
-    /// Puts the credentials on an outgoing request, renewing them first if they are about to
-    /// expire.
-    async fn authorize(&self, request: &mut reqwest::Request) -> Result<()>;
+    /// The version of the current credentials: it changes each time they do (a refresh, a
+    /// replacement). Default: `0`, for credentials that never change.
+    fn version(&self) -> u64 {
+        0
+    }
 
-    /// Renews the credentials after the service rejected them (HTTP 401). Returns `true` when
-    /// they changed and the request is worth sending again. The default cannot renew.
-    async fn renew(&self) -> Result<bool> {
+    /// Puts the credentials on an outgoing request, renewing them first if they are about to
+    /// expire, and returns the [version](Connection::version) of the credentials it applied.
+    async fn authorize(&self, request: &mut reqwest::Request) -> Result<u64>;
+
+    /// Renews the credentials after the service rejected the ones of version `rejected`
+    /// (HTTP 401). Returns `true` when the current credentials differ from the rejected ones and
+    /// the request is worth sending again.
+    ///
+    /// Many requests may be rejected at once: an implementation renews once for them all
+    /// (single flight) and answers `true` without renewing when a newer version already exists.
+    /// The default cannot renew.
+    async fn renew(&self, rejected: u64) -> Result<bool> {
+        let _ = rejected;
         Ok(false)
+    }
+
+    /// Told the outcome of each action call made with this connection: managed connections
+    /// count calls and errors, note the last use and change their status on authentication
+    /// failures. Default: nothing.
+    fn record_call(&self, outcome: std::result::Result<(), &Error>) {
+        let _ = outcome;
     }
 }
 
@@ -184,11 +208,16 @@ impl Connection for StaticConnection {
         self.record.credentials.clone()
     }
 
-    async fn authorize(&self, request: &mut reqwest::Request) -> Result<()> {
+    fn version(&self) -> u64 {
+        self.record.version
+    }
+
+    async fn authorize(&self, request: &mut reqwest::Request) -> Result<u64> {
         self.record
             .credentials
             .apply(request)
-            .map_err(|e| e.with_context("connection", self.record.id.to_string()))
+            .map_err(|e| e.with_context("connection", self.record.id.to_string()))?;
+        Ok(self.record.version)
     }
 }
 
@@ -225,6 +254,6 @@ mod tests {
         let mut req = reqwest::Request::new(reqwest::Method::GET, "https://x.test/".parse().unwrap());
         conn.authorize(&mut req).await.unwrap();
         assert_eq!(req.headers()["authorization"], "Bearer t");
-        assert!(!conn.renew().await.unwrap());
+        assert!(!conn.renew(1).await.unwrap());
     }
 }

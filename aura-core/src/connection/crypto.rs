@@ -1,0 +1,1 @@
+//! Encryption at rest for connection records (being written).
