@@ -298,6 +298,11 @@ pub enum AuthMethod {
         /// Supported grants.
         grants: Vec<OAuth2Grant>,
     },
+    /// A set of secret request headers.
+    Headers {
+        /// The header names a connection must give.
+        names: Vec<String>,
+    },
     /// Named fields, described for a UI to ask for.
     Custom {
         /// The fields.
@@ -314,6 +319,7 @@ impl AuthMethod {
             Self::Bearer => "bearer",
             Self::Basic => "basic",
             Self::OAuth2 { .. } => "oauth2",
+            Self::Headers { .. } => "headers",
             Self::Custom { .. } => "custom",
         }
     }

@@ -56,6 +56,12 @@ pub enum Credentials {
     },
     /// OAuth 2.0 tokens.
     OAuth2(OAuth2Token),
+    /// A set of request headers, every value secret (`X-Client-Id` plus `X-Client-Secret`,
+    /// a vendor's own scheme …).
+    Headers {
+        /// Header name to value.
+        headers: BTreeMap<String, SecretString>,
+    },
     /// Named fields for services with their own scheme (a database DSN's parts, an account id
     /// and a signing secret …). The connector reads them with [`Credentials::field`].
     Custom {
@@ -143,6 +149,16 @@ impl Credentials {
         }
     }
 
+    /// A set of secret request headers.
+    pub fn headers<K: Into<String>, V: Into<String>>(headers: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self::Headers {
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.into(), SecretString::from(v.into())))
+                .collect(),
+        }
+    }
+
     /// Custom named fields.
     pub fn custom<K: Into<String>, V: Into<String>>(fields: impl IntoIterator<Item = (K, V)>) -> Self {
         Self::Custom {
@@ -161,6 +177,7 @@ impl Credentials {
             Self::Bearer { .. } => "bearer",
             Self::Basic { .. } => "basic",
             Self::OAuth2(_) => "oauth2",
+            Self::Headers { .. } => "headers",
             Self::Custom { .. } => "custom",
         }
     }
@@ -175,7 +192,9 @@ impl Credentials {
 
     /// Puts the credentials on an outgoing request: the single place where secrets meet the wire.
     ///
-    /// Header values are marked sensitive so that HTTP libraries never log them. `Custom`
+    /// API keys go in their header or query parameter, bearer and OAuth2 tokens and basic
+    /// credentials in `Authorization`, header sets header by header. Header values are marked
+    /// sensitive so that HTTP libraries never log them. `Custom`
     /// credentials are applied by their connector and leave the request unchanged. An expired
     /// OAuth2 token is refused with [`crate::ErrorKind::Unauthorized`]: renewing it is the
     /// connection's job.
@@ -184,10 +203,7 @@ impl Credentials {
             Self::None | Self::Custom { .. } => Ok(()),
             Self::ApiKey { key, placement } => match placement {
                 ApiKeyPlacement::Header(name) => {
-                    let name = HeaderName::try_from(name.as_str()).map_err(|_| {
-                        Error::invalid_definition("API key header name is not a valid header name")
-                            .with_context("header", name.clone())
-                    })?;
+                    let name = header_name(name)?;
                     request.headers_mut().insert(name, sensitive(key.expose_secret())?);
                     Ok(())
                 }
@@ -200,6 +216,13 @@ impl Credentials {
                 }
             },
             Self::Bearer { token } => set_authorization("Bearer", token.expose_secret(), request),
+            Self::Headers { headers } => {
+                for (name, value) in headers {
+                    let name = header_name(name)?;
+                    request.headers_mut().insert(name, sensitive(value.expose_secret())?);
+                }
+                Ok(())
+            }
             Self::Basic { username, password } => {
                 let raw = format!("{username}:{}", password.expose_secret());
                 let encoded = SecretString::from(base64::engine::general_purpose::STANDARD.encode(raw));
@@ -226,7 +249,9 @@ impl Credentials {
                 out.push(t.access_token.expose_secret().to_owned());
                 out.extend(t.refresh_token.iter().map(|r| r.expose_secret().to_owned()));
             }
-            Self::Custom { fields } => out.extend(fields.values().map(|v| v.expose_secret().to_owned())),
+            Self::Headers { headers: fields } | Self::Custom { fields } => {
+                out.extend(fields.values().map(|v| v.expose_secret().to_owned()));
+            }
         }
         out
     }
@@ -260,6 +285,12 @@ impl Credentials {
                 expires_at: t.expires_at,
                 scopes: t.scopes.clone(),
             },
+            Self::Headers { headers } => Wire::Headers {
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), secret(v)))
+                    .collect(),
+            },
             Self::Custom { fields } => Wire::Custom {
                 fields: fields
                     .iter()
@@ -268,6 +299,12 @@ impl Credentials {
             },
         }
     }
+}
+
+fn header_name(name: &str) -> Result<HeaderName> {
+    HeaderName::try_from(name).map_err(|_| {
+        Error::invalid_definition("a credential header name is not a valid HTTP header name").with_context("header", name)
+    })
 }
 
 fn sensitive(value: &str) -> Result<HeaderValue> {
@@ -301,6 +338,14 @@ impl fmt::Display for Credentials {
             Self::Bearer { .. } => f.write_str("bearer token"),
             Self::Basic { username, .. } => write!(f, "basic auth as {username}"),
             Self::OAuth2(t) => write!(f, "oauth2 {} token", t.token_type),
+            Self::Headers { headers } => {
+                f.write_str("headers")?;
+                for (i, k) in headers.keys().enumerate() {
+                    f.write_str(if i == 0 { " " } else { ", " })?;
+                    f.write_str(k)?;
+                }
+                Ok(())
+            }
             Self::Custom { fields } => {
                 f.write_str("custom fields")?;
                 for (i, k) in fields.keys().enumerate() {
@@ -344,6 +389,10 @@ enum Wire<'a> {
         expires_at: Option<DateTime<Utc>>,
         #[serde(default)]
         scopes: Vec<String>,
+    },
+    Headers {
+        #[serde(borrow)]
+        headers: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
     },
     Custom {
         #[serde(borrow)]
@@ -414,6 +463,12 @@ impl<'de> Deserialize<'de> for Credentials {
                 expires_at,
                 scopes,
             }),
+            Wire::Headers { headers } => Self::Headers {
+                headers: headers
+                    .into_iter()
+                    .map(|(k, v)| Ok((k.into_owned(), secret(v)?)))
+                    .collect::<std::result::Result<_, D::Error>>()?,
+            },
             Wire::Custom { fields } => Self::Custom {
                 fields: fields
                     .into_iter()
@@ -444,6 +499,7 @@ mod tests {
                 refresh_token: Some(SecretString::from(CANARY)),
                 ..OAuth2Token::bearer(CANARY)
             }),
+            Credentials::headers([("X-Client-Secret", CANARY)]),
             Credentials::custom([("signing_secret", CANARY)]),
         ]
     }
@@ -530,6 +586,21 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Unauthorized);
         assert!(!format!("{err} {err:?}").contains(CANARY));
+    }
+
+    #[test]
+    fn header_sets_go_on_the_request_marked_sensitive() {
+        let mut req = request("https://x.test/");
+        Credentials::headers([("X-Client-Id", "id-1"), ("X-Client-Secret", "s3cret")])
+            .apply(&mut req)
+            .unwrap();
+        assert_eq!(req.headers()["x-client-id"], "id-1");
+        assert_eq!(req.headers()["x-client-secret"], "s3cret");
+        assert!(req.headers()["x-client-secret"].is_sensitive());
+        let err = Credentials::headers([("bad header", "v")])
+            .apply(&mut request("https://x.test/"))
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidDefinition);
     }
 
     #[test]
