@@ -45,6 +45,7 @@ mod failure;
 mod harness;
 mod mock_action;
 mod mock_polling;
+pub mod oauth2_server;
 mod providers;
 
 pub use app::MockApp;
@@ -52,4 +53,5 @@ pub use failure::Failure;
 pub use harness::{Harness, Run};
 pub use mock_action::{MockAction, RecordedCall};
 pub use mock_polling::MockPolling;
+pub use oauth2_server::{OAuth2Server, OAuth2ServerBuilder, RecordedTokenRequest};
 pub use providers::{Fault, Latency, ManualClock, ScriptedCall, ScriptedProvider};

@@ -8,6 +8,8 @@
 
 mod credentials;
 mod crypto;
+mod manager;
+mod oauth2;
 mod set;
 mod store;
 
@@ -19,6 +21,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::credentials::{ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token, REDACTED};
+pub use self::crypto::{
+    EncryptedStore, EncryptionKey, EnvKeyProvider, KeyId, KeyProvider, KeyRing, MemorySealedStore, RotationReport,
+    SealedRecord, SealedStore,
+};
+pub use self::manager::{
+    ConnectionEvent, ConnectionEventKind, ConnectionManager, ConnectionManagerBuilder, ConnectionUpdate, ConnectionUsage,
+    ManagedConnection, NewConnection,
+};
+pub use self::oauth2::{AuthorizationRequest, ClientAuth, OAuth2Client, Pkce, TokenError, TokenErrorCode};
 pub use self::set::Connections;
 pub use self::store::{CredentialStore, MemoryCredentialStore};
 use crate::error::{Error, Result};

@@ -88,9 +88,8 @@ impl fmt::Debug for OAuth2Client {
 }
 
 fn parse_url(field: &'static str, url: &str) -> Result<Url> {
-    Url::parse(url).map_err(|e| {
-        Error::invalid_definition(format!("{field} is not a valid URL: {e}")).with_context("field", field)
-    })
+    Url::parse(url)
+        .map_err(|e| Error::invalid_definition(format!("{field} is not a valid URL: {e}")).with_context("field", field))
 }
 
 impl OAuth2Client {
@@ -231,7 +230,10 @@ impl OAuth2Client {
     /// (RFC 6749 §4.1.2.1) into an error, and exchanges the code.
     pub async fn complete(&self, request: &AuthorizationRequest, callback: &str) -> Result<OAuth2Token> {
         let callback = Callback::parse(callback)?;
-        if !constant_time_eq(callback.state.as_deref().unwrap_or("").as_bytes(), request.state.as_bytes()) {
+        if !constant_time_eq(
+            callback.state.as_deref().unwrap_or("").as_bytes(),
+            request.state.as_bytes(),
+        ) {
             return Err(Error::forbidden(
                 "the authorization response's state does not match the request's: possible CSRF, refused",
             ));
@@ -269,7 +271,9 @@ impl OAuth2Client {
             form.push(("redirect_uri", r));
         }
         let secrets = [code.expose_secret(), pkce.verifier.expose_secret()];
-        let answer = self.token_request(OAuth2Grant::AuthorizationCode, &form, &secrets).await?;
+        let answer = self
+            .token_request(OAuth2Grant::AuthorizationCode, &form, &secrets)
+            .await?;
         Ok(answer.into_token(None, &self.scopes))
     }
 
@@ -293,7 +297,10 @@ impl OAuth2Client {
                 "the access token cannot be refreshed: there is no refresh token; reconnect the account",
             ));
         };
-        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.expose_secret())];
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.expose_secret()),
+        ];
         let answer = self
             .token_request(OAuth2Grant::RefreshToken, &form, &[refresh.expose_secret()])
             .await?;
@@ -303,35 +310,39 @@ impl OAuth2Client {
     /// POSTs a form to the token endpoint and reads the answer. `secrets` are the values in
     /// the form that must not reach an error (they are scrubbed from anything the server says).
     async fn token_request(&self, grant: OAuth2Grant, form: &[(&str, &str)], secrets: &[&str]) -> Result<TokenAnswer> {
-        let mut body = form_urlencoded::Serializer::new(String::new());
-        body.extend_pairs(form);
         let mut request = self
             .http
             .post(self.token_url.clone())
             .timeout(TOKEN_TIMEOUT)
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-        match (&self.client_secret, self.auth) {
-            (Some(secret), ClientAuth::Basic) => {
-                // RFC 6749 §2.3.1: id and secret are form-encoded before the Basic encoding.
-                let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                let raw = SecretString::from(format!("{}:{}", encode(&self.client_id), encode(secret.expose_secret())));
-                let value = SecretString::from(format!("Basic {}", STANDARD.encode(raw.expose_secret())));
-                let mut value = HeaderValue::from_str(value.expose_secret())
-                    .map_err(|_| Error::invalid_definition("the client credentials cannot go in a header"))?;
-                value.set_sensitive(true);
-                request = request.header(AUTHORIZATION, value);
-            }
-            (Some(secret), ClientAuth::RequestBody) => {
+        // The serializer is not `Send`: it lives in this block only.
+        let body = {
+            let mut body = form_urlencoded::Serializer::new(String::new());
+            body.extend_pairs(form);
+            if self.client_secret.is_none() || self.auth == ClientAuth::RequestBody {
                 body.append_pair("client_id", &self.client_id);
+            }
+            if let (Some(secret), ClientAuth::RequestBody) = (&self.client_secret, self.auth) {
                 body.append_pair("client_secret", secret.expose_secret());
             }
-            (None, _) => {
-                body.append_pair("client_id", &self.client_id);
-            }
+            body.finish()
+        };
+        if let (Some(secret), ClientAuth::Basic) = (&self.client_secret, self.auth) {
+            // RFC 6749 §2.3.1: id and secret are form-encoded before the Basic encoding.
+            let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let raw = SecretString::from(format!(
+                "{}:{}",
+                encode(&self.client_id),
+                encode(secret.expose_secret())
+            ));
+            let value = SecretString::from(format!("Basic {}", STANDARD.encode(raw.expose_secret())));
+            let mut value = HeaderValue::from_str(value.expose_secret())
+                .map_err(|_| Error::invalid_definition("the client credentials cannot go in a header"))?;
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
         }
-        let body = SecretString::from(body.finish());
-        let request = request.body(body.expose_secret().to_owned());
+        let request = request.body(body);
 
         let mut scrub: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
         if let Some(secret) = &self.client_secret {
