@@ -429,7 +429,7 @@ impl ExpiresIn {
             Self::Text(s) => s.trim().parse().ok()?,
         };
         // Saturating and sane: a negative or absurd lifetime is treated as "unknown".
-        (secs.is_finite() && secs >= 0.0 && secs < 1e10).then_some(secs as i64)
+        (0.0..1e10).contains(&secs).then_some(secs as i64)
     }
 }
 
