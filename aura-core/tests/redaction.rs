@@ -121,3 +121,249 @@ async fn the_canary_never_leaks() {
     );
     assert_clean("tracing output", &logs);
 }
+
+/// An app whose one action echoes its token into its output and, on demand, into its error.
+struct Echo {
+    api: String,
+}
+
+#[async_trait::async_trait]
+impl aura_core::App for Echo {
+    fn manifest(&self) -> aura_core::AppManifest {
+        aura_core::AppManifest::new("echo", "Echo", semver::Version::new(1, 0, 0)).auth(
+            aura_core::app::AuthMethod::OAuth2 {
+                authorization_url: None,
+                token_url: "http://127.0.0.1:9/token".into(),
+                scopes: vec![],
+                grants: vec![aura_core::app::OAuth2Grant::ClientCredentials],
+            },
+        )
+    }
+
+    fn actions(&self) -> Vec<ActionDef> {
+        let api = self.api.clone();
+        vec![ActionDef::from_json(
+            "leak",
+            serde_json::json!({}),
+            serde_json::json!({}),
+            move |cx: Context, input: serde_json::Value| {
+                let api = api.clone();
+                async move {
+                    // A careless connector: calls the API, then puts the token everywhere.
+                    cx.send(cx.http().get(&api)).await?;
+                    let token = match cx.require_connection()?.credentials() {
+                        Credentials::OAuth2(t) => {
+                            use aura_core::secrecy::ExposeSecret;
+                            t.access_token.expose_secret().to_owned()
+                        }
+                        _ => String::new(),
+                    };
+                    tracing::debug!(token_len = token.len(), "leaky action ran");
+                    if input["fail"] == true {
+                        return Err(Error::upstream(500, &format!("failed with token {token}"))
+                            .with_context("token", token.clone()));
+                    }
+                    Ok(serde_json::json!({ "echo": token, "nested": { "header": format!("Bearer {token}") } }))
+                }
+            },
+        )]
+    }
+}
+
+/// The canary as an OAuth2 client secret and as every token the server issues, through the
+/// manager, the token endpoint's errors, an API that echoes credentials back, the encrypted
+/// store, events, tracing and the engine's execution records.
+#[tokio::test]
+async fn the_canary_never_leaks_through_oauth2_the_store_or_execution_records() {
+    use aura_core::connection::{
+        ConnectionManager, EncryptedStore, EncryptionKey, KeyRing, MemorySealedStore, OAuth2Client, SealedStore,
+    };
+    use aura_core::engine::Engine;
+    use aura_core::scenario::{NodeBuilder, Scenario};
+    use aura_testkit::oauth2_server::{DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI, OAuth2Server};
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // The client secret is the canary.
+    let auth = OAuth2Server::builder()
+        .client(DEFAULT_CLIENT_ID, Some(CANARY), [DEFAULT_REDIRECT_URI])
+        .start()
+        .await;
+    // An API that answers 401 once, echoing the credentials it got, then 200.
+    let api = MockServer::start().await;
+    Mock::given(path("/v1/thing"))
+        .respond_with(|req: &Request| {
+            let auth = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            ResponseTemplate::new(401).set_body_string(format!("token {auth} is not valid"))
+        })
+        .up_to_n_times(1)
+        .mount(&api)
+        .await;
+    Mock::given(path("/v1/thing"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&api)
+        .await;
+    Mock::given(path("/v1/denied"))
+        .respond_with(|req: &Request| {
+            let auth = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            ResponseTemplate::new(401).set_body_string(format!("token {auth} is not valid"))
+        })
+        .mount(&api)
+        .await;
+
+    let registry = Arc::new(Registry::new());
+    registry
+        .register(Echo {
+            api: format!("{}/v1/thing", api.uri()),
+        })
+        .unwrap();
+    let ring = KeyRing::new("k1", EncryptionKey::generate().unwrap());
+    let sealed = Arc::new(EncryptedStore::new(MemorySealedStore::new(), Arc::new(ring)));
+    let client = OAuth2Client::new(DEFAULT_CLIENT_ID, &auth.token_url())
+        .unwrap()
+        .client_secret(CANARY);
+    let manager = ConnectionManager::builder(registry.clone())
+        .store(sealed.clone())
+        .oauth2_client("echo", client.clone())
+        .build();
+    let mut events = manager.subscribe();
+
+    let record = manager.connect_client_credentials("echo", "machine").await.unwrap();
+    let conn = manager.connections().get(&record.id).unwrap();
+    let token = match conn.credentials() {
+        Credentials::OAuth2(t) => {
+            use aura_core::secrecy::ExposeSecret;
+            t.access_token.expose_secret().to_owned()
+        }
+        other => panic!("{other}"),
+    };
+    let secrets = [CANARY, token.as_str()];
+    let check = |what: &str, text: &str| {
+        for s in secrets {
+            assert!(!text.contains(s), "a secret leaked through {what}: {text}");
+        }
+    };
+
+    check("record Debug", &format!("{record:?} {record:#?}"));
+    check("record serde", &serde_json::to_string(&record).unwrap());
+    check("managed connection Debug", &format!("{conn:?}"));
+    check("manager Debug", &format!("{manager:?}"));
+    check("OAuth2 client Debug", &format!("{client:?}"));
+    check("encrypted store Debug", &format!("{sealed:?}"));
+    for sealed_record in sealed.backend().list().await.unwrap() {
+        check("sealed record Debug", &format!("{sealed_record:?}"));
+        let bytes = String::from_utf8_lossy(&sealed_record.ciphertext).into_owned();
+        check("ciphertext", &bytes);
+    }
+
+    // A wrong client secret: the token endpoint's error carries neither secret.
+    let wrong = OAuth2Client::new(DEFAULT_CLIENT_ID, &auth.token_url())
+        .unwrap()
+        .client_secret(format!("{CANARY}-wrong"));
+    let err = wrong.client_credentials().await.unwrap_err();
+    check("invalid_client error", &format!("{err} {err:?}"));
+
+    // An API that keeps refusing, echoing the token: the error is scrubbed.
+    let cx = Context::builder().connection(conn.clone()).build();
+    let err = cx
+        .send(cx.http().get(format!("{}/v1/denied", api.uri())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert!(err.body_excerpt().unwrap_or_default().contains("[redacted]"), "{err:?}");
+    let current = match conn.credentials() {
+        Credentials::OAuth2(t) => {
+            use aura_core::secrecy::ExposeSecret;
+            t.access_token.expose_secret().to_owned()
+        }
+        other => panic!("{other}"),
+    };
+    assert!(!format!("{err} {err:?}").contains(&current), "{err:?}");
+    check("echoed 401 error", &format!("{err} {err:?}"));
+
+    // The engine runs the leaky action twice: once succeeding (after the API's 401 echoing the
+    // token, which triggers a refresh), once failing with the token in its error.
+    let engine = Engine::builder(registry.clone())
+        .connections(manager.connections())
+        .build();
+    let scenario = Scenario::builder("leaky", "Leaky")
+        .node(NodeBuilder::trigger("t").next(["leak"]))
+        .node(
+            NodeBuilder::action("leak", "echo.leak")
+                .connection(record.id.as_str())
+                .input(serde_json::json!({ "fail": "{{ trigger.fail }}" })),
+        )
+        .build();
+    let plan = engine.deploy(scenario).await.unwrap();
+    let ok = engine
+        .execute(&plan, serde_json::json!({ "fail": false }))
+        .await
+        .unwrap();
+    assert_eq!(ok.status, aura_core::store::ExecutionStatus::Completed, "{ok:?}");
+    assert_eq!(
+        auth.grants("client_credentials"),
+        3,
+        "each first 401 renewed the token once"
+    );
+    let failed = engine
+        .execute(&plan, serde_json::json!({ "fail": true }))
+        .await
+        .unwrap();
+    assert_eq!(failed.status, aura_core::store::ExecutionStatus::Failed);
+
+    // The refreshed token is a secret too.
+    let new_token = match conn.credentials() {
+        Credentials::OAuth2(t) => {
+            use aura_core::secrecy::ExposeSecret;
+            t.access_token.expose_secret().to_owned()
+        }
+        other => panic!("{other}"),
+    };
+    for (what, r) in [("completed", &ok), ("failed", &failed)] {
+        let stored = engine.store().get(r.id).await.unwrap().unwrap();
+        let text = serde_json::to_string(&stored).unwrap();
+        check(what, &text);
+        assert!(
+            !text.contains(&new_token),
+            "the refreshed token leaked into the {what} record: {text}"
+        );
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+
+    let mut seen = 0;
+    while let Ok(e) = events.try_recv() {
+        check(
+            "connection event",
+            &format!("{e:?} {}", serde_json::to_string(&e).unwrap()),
+        );
+        seen += 1;
+    }
+    assert!(seen >= 2, "created and refreshed");
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("oauth2 token refreshed"),
+        "the subscriber captured nothing: {logs}"
+    );
+    check("tracing output", &logs);
+    assert!(
+        !logs.contains(&new_token),
+        "the refreshed token leaked into tracing: {logs}"
+    );
+}

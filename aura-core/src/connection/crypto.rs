@@ -8,43 +8,8 @@
 //! ciphertext copied onto another record does not open.
 //!
 //! Keys come from the host through a [`KeyProvider`]: [`KeyRing`] keeps them in memory,
-//! [`EnvKeyProvider`] reads them from environment variables.
-//!
-//! ```
-//! use std::sync::Arc;
-//!
-//! use aura_core::connection::{
-//!     ConnectionRecord, CredentialStore, Credentials, EncryptedStore, EncryptionKey, KeyRing, MemorySealedStore,
-//! };
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> aura_core::Result<()> {
-//! let ring = KeyRing::new("2025-01", EncryptionKey::generate()?);
-//! let store = EncryptedStore::new(MemorySealedStore::new(), Arc::new(ring));
-//!
-//! let record = ConnectionRecord::new("crm", "Sales", Credentials::bearer("sk_live_123"));
-//! store.insert(&record).await?;
-//!
-//! let back = store.get(&record.id).await?.expect("stored");
-//! assert_eq!(back.credentials.kind(), "bearer");
-//! let sealed = store.backend().get(&record.id).await?.expect("stored");
-//! assert_eq!(sealed.key_id.as_str(), "2025-01");
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # Rotating the key
-//!
-//! Every record stays readable under its old key or its new one at every moment:
-//!
-//! 1. add the new key to the provider and make it the current one, keeping the old one readable
-//!    ([`KeyRing::add`] then [`KeyRing::set_current`]; with [`EnvKeyProvider`], put the new key
-//!    in the variable and the old one in `<VARIABLE>_PREVIOUS`, then restart);
-//! 2. call [`EncryptedStore::rotate_key`]: it re-seals the records one at a time, each with an
-//!    atomic compare-and-swap, so an interruption leaves some records under the old key and the
-//!    rest under the new one, all readable; call it again to finish;
-//! 3. once a run reports `rotated == 0`, remove the old key ([`KeyRing::remove`], or drop
-//!    `<VARIABLE>_PREVIOUS`).
+//! [`EnvKeyProvider`] reads them from environment variables. [`EncryptedStore`] documents the
+//! key rotation procedure.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
@@ -118,12 +83,7 @@ impl EncryptionKey {
     /// (`k-3f9a…`). Says nothing usable about the key; serves as a default [`KeyId`].
     pub fn fingerprint(&self) -> String {
         let digest = Sha256::digest(self.0.expose_secret());
-        let mut out = String::with_capacity(2 + 16);
-        out.push_str("k-");
-        for b in &digest[..8] {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
+        format!("k-{}", hex(&digest[..8]))
     }
 
     /// The fingerprint as a key id.
@@ -564,12 +524,59 @@ pub struct RotationReport {
 }
 
 /// A [`CredentialStore`] that encrypts every record with AES-256-GCM before handing it to a
-/// [`SealedStore`]; see the [module documentation](self) for the format and key rotation.
+/// [`SealedStore`].
 ///
-/// Reads open each record with the key its key id names; writes seal under the provider's
-/// current key with a fresh nonce. Updates are compare-and-swap on the record's version (and,
-/// underneath, on the nonce of the write that was read), so they are atomic and never lose a
-/// concurrent rotation or update. Errors and `Debug` output never contain a key or a plaintext.
+/// Each record is encrypted whole (the JSON of the record with its credentials exposed) with a
+/// fresh random 96-bit nonce, under the [`KeyProvider`]'s current key. The id of that key is
+/// stored with the ciphertext, and the associated data binds the ciphertext to its connection
+/// id, app, version and key id, so a ciphertext copied onto another record does not open.
+/// Reads open each record with the key its key id names.
+///
+/// Updates are compare-and-swap on the record's version (and, underneath, on the nonce of the
+/// write that was read), so replacing credentials is atomic and never loses a concurrent
+/// rotation or update. Errors and `Debug` output never contain a key or a plaintext.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use aura_core::connection::{
+///     ConnectionRecord, CredentialStore, Credentials, EncryptedStore, EncryptionKey, KeyRing, MemorySealedStore,
+///     SealedStore,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> aura_core::Result<()> {
+/// let ring = KeyRing::new("2025-01", EncryptionKey::generate()?);
+/// let store = EncryptedStore::new(MemorySealedStore::new(), Arc::new(ring.clone()));
+///
+/// let record = ConnectionRecord::new("crm", "Sales", Credentials::bearer("sk_live_123"));
+/// store.insert(&record).await?;
+/// let back = store.get(&record.id).await?.expect("stored");
+/// assert_eq!(back.credentials.kind(), "bearer");
+///
+/// // Rotation: a new current key, the old one kept readable until every record moved.
+/// ring.add("2025-07", EncryptionKey::generate()?)?;
+/// ring.set_current("2025-07")?;
+/// assert_eq!(store.rotate_key().await?.rotated, 1);
+/// ring.remove("2025-01")?;
+/// let sealed = store.backend().get(&record.id).await?.expect("stored");
+/// assert_eq!(sealed.key_id.as_str(), "2025-07");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Rotating the key
+///
+/// Every record stays readable under its old key or its new one at every moment:
+///
+/// 1. add the new key to the provider and make it the current one, keeping the old one readable
+///    ([`KeyRing::add`] then [`KeyRing::set_current`]; with [`EnvKeyProvider`], put the new key
+///    in the variable and the old one in `<VARIABLE>_PREVIOUS`, then restart);
+/// 2. call [`EncryptedStore::rotate_key`]: it re-seals the records one at a time, each with an
+///    atomic compare-and-swap, so an interruption leaves some records under the old key and the
+///    rest under the new one, all readable; call it again to finish;
+/// 3. once a run reports `rotated == 0`, remove the old key ([`KeyRing::remove`], or drop
+///    `<VARIABLE>_PREVIOUS`).
 #[derive(Debug)]
 pub struct EncryptedStore<B: SealedStore = MemorySealedStore> {
     backend: B,

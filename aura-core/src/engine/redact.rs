@@ -4,7 +4,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::connection::REDACTED;
+use parking_lot::RwLock;
+
+use crate::connection::{Connection, REDACTED};
+use crate::error::Error;
+use crate::store::ErrorRecord;
 
 /// Field names whose values are always redacted in records.
 const SENSITIVE_KEYS: [&str; 10] = [
@@ -33,60 +37,149 @@ fn is_sensitive(key: &str) -> bool {
 }
 
 /// Redacts secrets and truncates big payloads before they are stored.
-#[derive(Clone, Debug, Default)]
+///
+/// The secrets are those of the connections the execution can use, read again whenever a
+/// connection's credentials change (a token refreshed mid-run is redacted too; the old one
+/// stays on the list).
 pub(crate) struct Redactor {
-    secrets: Vec<String>,
+    connections: Vec<Arc<dyn Connection>>,
+    cache: RwLock<Secrets>,
     limit: usize,
 }
 
+struct Secrets {
+    versions: Vec<u64>,
+    list: Arc<[String]>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("connections", &self.connections.len())
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Redactor {
-    /// `secrets`: the values of the credentials the execution can use; `limit`: the largest
-    /// payload stored whole, in bytes (approximate).
-    pub(crate) fn new(mut secrets: Vec<String>, limit: usize) -> Self {
+    /// `connections`: those the execution can use; `limit`: the largest payload stored whole,
+    /// in bytes (approximate).
+    pub(crate) fn new(connections: Vec<Arc<dyn Connection>>, limit: usize) -> Self {
+        let mut connections = connections;
+        connections.sort_by(|a, b| a.id().cmp(b.id()));
+        connections.dedup_by(|a, b| a.id() == b.id());
+        let redactor = Self {
+            connections,
+            cache: RwLock::new(Secrets {
+                versions: Vec::new(),
+                list: Arc::from(Vec::new()),
+            }),
+            limit,
+        };
+        redactor.refresh(Vec::new());
+        redactor
+    }
+
+    /// A redactor for fixed secrets (tests).
+    #[cfg(test)]
+    fn fixed(secrets: Vec<String>, limit: usize) -> Self {
+        let r = Self::new(Vec::new(), limit);
+        r.refresh(secrets);
+        r
+    }
+
+    /// The current secrets: the cached list while no connection changed (one version read per
+    /// connection), rebuilt when one did.
+    fn secrets(&self) -> Arc<[String]> {
+        {
+            let cache = self.cache.read();
+            if cache.versions.len() == self.connections.len()
+                && self
+                    .connections
+                    .iter()
+                    .zip(&cache.versions)
+                    .all(|(c, v)| c.version() == *v)
+            {
+                return cache.list.clone();
+            }
+        }
+        let old = self.cache.read().list.to_vec();
+        self.refresh(old)
+    }
+
+    fn refresh(&self, mut secrets: Vec<String>) -> Arc<[String]> {
+        let versions = self.connections.iter().map(|c| c.version()).collect();
+        secrets.extend(self.connections.iter().flat_map(|c| c.credentials().secret_values()));
         // Very short "secrets" would redact ordinary words.
         secrets.retain(|s| s.len() >= 6);
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
-        Self { secrets, limit }
+        let list: Arc<[String]> = Arc::from(secrets);
+        *self.cache.write() = Secrets {
+            versions,
+            list: list.clone(),
+        };
+        list
+    }
+
+    /// An error as it may be stored: secrets scrubbed from its message, context and
+    /// violations.
+    pub(crate) fn error(&self, err: &Error) -> ErrorRecord {
+        let mut record = ErrorRecord::from(err);
+        let secrets = self.secrets();
+        let scrub = |text: &mut String| {
+            for s in secrets.iter() {
+                if text.contains(s.as_str()) {
+                    *text = text.replace(s.as_str(), REDACTED);
+                }
+            }
+        };
+        scrub(&mut record.message);
+        record.context.iter_mut().for_each(|(_, v)| scrub(v));
+        record.violations.iter_mut().for_each(|v| scrub(&mut v.message));
+        record
     }
 
     /// The value as it may be stored: shared as it is when nothing needs redacting or cutting
     /// (the common case, found without allocating), a cleaned copy otherwise.
     pub(crate) fn clean(&self, value: &Arc<Value>) -> Arc<Value> {
+        let secrets = self.secrets();
         let mut size = 0usize;
-        if !self.needs_cleaning(value, &mut size) && size <= self.limit {
+        if !needs_cleaning(&secrets, value, &mut size) && size <= self.limit {
             return value.clone();
         }
-        Arc::new(self.cleaned(value))
+        Arc::new(self.cleaned(&secrets, value))
     }
+}
 
-    fn needs_cleaning(&self, value: &Value, size: &mut usize) -> bool {
-        match value {
-            Value::String(s) => {
-                *size += s.len() + 2;
-                self.secrets.iter().any(|secret| s.contains(secret.as_str()))
-            }
-            Value::Array(items) => {
-                *size += 2;
-                items.iter().any(|v| self.needs_cleaning(v, size))
-            }
-            Value::Object(map) => {
-                *size += 2;
-                map.iter().any(|(k, v)| {
-                    *size += k.len() + 3;
-                    (is_sensitive(k) && !v.is_null()) || self.needs_cleaning(v, size)
-                })
-            }
-            _ => {
-                *size += 8;
-                false
-            }
+fn needs_cleaning(secrets: &[String], value: &Value, size: &mut usize) -> bool {
+    match value {
+        Value::String(s) => {
+            *size += s.len() + 2;
+            secrets.iter().any(|secret| s.contains(secret.as_str()))
+        }
+        Value::Array(items) => {
+            *size += 2;
+            items.iter().any(|v| needs_cleaning(secrets, v, size))
+        }
+        Value::Object(map) => {
+            *size += 2;
+            map.iter().any(|(k, v)| {
+                *size += k.len() + 3;
+                (is_sensitive(k) && !v.is_null()) || needs_cleaning(secrets, v, size)
+            })
+        }
+        _ => {
+            *size += 8;
+            false
         }
     }
+}
 
-    fn cleaned(&self, value: &Value) -> Value {
+impl Redactor {
+    fn cleaned(&self, secrets: &[String], value: &Value) -> Value {
         let mut size = 0usize;
-        let cleaned = self.walk(value, &mut size);
+        let cleaned = walk(secrets, value, &mut size);
         if size > self.limit {
             let text = cleaned.to_string();
             let mut end = text.len().min(512);
@@ -97,46 +190,46 @@ impl Redactor {
         }
         cleaned
     }
+}
 
-    fn walk(&self, value: &Value, size: &mut usize) -> Value {
-        match value {
-            Value::String(s) => {
-                *size += s.len() + 2;
-                match self.secrets.iter().find(|secret| s.contains(secret.as_str())) {
-                    Some(_) => {
-                        let mut out = s.clone();
-                        for secret in &self.secrets {
-                            out = out.replace(secret.as_str(), REDACTED);
-                        }
-                        Value::String(out)
+fn walk(secrets: &[String], value: &Value, size: &mut usize) -> Value {
+    match value {
+        Value::String(s) => {
+            *size += s.len() + 2;
+            match secrets.iter().find(|secret| s.contains(secret.as_str())) {
+                Some(_) => {
+                    let mut out = s.clone();
+                    for secret in secrets {
+                        out = out.replace(secret.as_str(), REDACTED);
                     }
-                    None => value.clone(),
+                    Value::String(out)
                 }
+                None => value.clone(),
             }
-            Value::Array(items) => {
-                *size += 2;
-                Value::Array(items.iter().map(|v| self.walk(v, size)).collect())
-            }
-            Value::Object(map) => {
-                *size += 2;
-                Value::Object(
-                    map.iter()
-                        .map(|(k, v)| {
-                            *size += k.len() + 3;
-                            let v = if is_sensitive(k) && !v.is_null() {
-                                Value::String(REDACTED.to_owned())
-                            } else {
-                                self.walk(v, size)
-                            };
-                            (k.clone(), v)
-                        })
-                        .collect(),
-                )
-            }
-            _ => {
-                *size += 8;
-                value.clone()
-            }
+        }
+        Value::Array(items) => {
+            *size += 2;
+            Value::Array(items.iter().map(|v| walk(secrets, v, size)).collect())
+        }
+        Value::Object(map) => {
+            *size += 2;
+            Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        *size += k.len() + 3;
+                        let v = if is_sensitive(k) && !v.is_null() {
+                            Value::String(REDACTED.to_owned())
+                        } else {
+                            walk(secrets, v, size)
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            )
+        }
+        _ => {
+            *size += 8;
+            value.clone()
         }
     }
 }
@@ -147,7 +240,7 @@ mod tests {
 
     #[test]
     fn secrets_and_sensitive_keys_are_redacted() {
-        let r = Redactor::new(vec!["sk_live_abcdef".into()], 1 << 20);
+        let r = Redactor::fixed(vec!["sk_live_abcdef".into()], 1 << 20);
         let out = r.clean(&Arc::new(
             json!({ "note": "key is sk_live_abcdef!", "password": "hunter22", "db_password": 1, "ok": "fine" }),
         ));
@@ -159,7 +252,7 @@ mod tests {
 
     #[test]
     fn clean_values_are_shared_not_copied() {
-        let r = Redactor::new(vec!["sk_live_abcdef".into()], 1 << 20);
+        let r = Redactor::fixed(vec!["sk_live_abcdef".into()], 1 << 20);
         let v = Arc::new(json!({ "a": [1, "two", { "b": null }], "password": null }));
         assert!(Arc::ptr_eq(&r.clean(&v), &v));
         assert!(
@@ -172,7 +265,7 @@ mod tests {
 
     #[test]
     fn big_payloads_are_truncated_with_a_marker() {
-        let r = Redactor::new(vec![], 100);
+        let r = Redactor::fixed(vec![], 100);
         let out = r.clean(&Arc::new(json!({ "blob": "x".repeat(1000) })));
         assert_eq!(out["$truncated"], true);
         assert!(out["bytes"].as_u64().unwrap_or(0) > 1000);

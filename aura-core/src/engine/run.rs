@@ -34,7 +34,7 @@ use crate::expr::{Scope, StepOutputs, step_value};
 use crate::node::{NodeOutput, Route};
 use crate::scenario::OnError;
 use crate::scenario::nodes::{ResponseSlot, SubScenarioRunner, SubScenarios};
-use crate::store::{ErrorRecord, ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus};
+use crate::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus};
 
 pub(super) async fn start(
     engine: Arc<Inner>,
@@ -45,13 +45,8 @@ pub(super) async fn start(
 ) -> Result<ExecutionHandle> {
     let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
     let trigger = Arc::new(trigger);
-    let secrets = plan
-        .nodes
-        .iter()
-        .filter_map(|n| n.connection.as_ref())
-        .flat_map(|c| c.credentials().secret_values())
-        .collect();
-    let redactor = Redactor::new(secrets, engine.payload_limit);
+    let connections = plan.nodes.iter().filter_map(|n| n.connection.clone()).collect();
+    let redactor = Redactor::new(connections, engine.payload_limit);
     let record = match existing {
         Some(record) => record,
         None => {
@@ -371,7 +366,7 @@ impl Exec {
             state.record.status = status;
             state.record.ended_at = Some(Utc::now());
             state.record.output = output.map(|o| Arc::unwrap_or_clone(self.redactor.clean(&Arc::new(o))));
-            state.record.error = error.as_ref().map(ErrorRecord::from);
+            state.record.error = error.as_ref().map(|e| self.redactor.error(e));
             state.record.clone()
         };
         let stored = self.engine.store.finish(&record).await;
@@ -690,7 +685,7 @@ impl Exec {
         } else {
             err.with_context("node", node.id.to_string())
         };
-        let record = ErrorRecord::from(&err);
+        let record = self.redactor.error(&err);
         let error_output = Arc::new(json!({ "error": record }));
         let continues = !matches!(node.on_error, OnError::Stop);
         if continues {
