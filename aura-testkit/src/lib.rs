@@ -38,7 +38,12 @@
 //! For the router: [`ScriptedProvider`] (latency distributions, error sequences, 429 with
 //! `Retry-After`, hangs) and [`ManualClock`], a fake clock for cooldowns and ejections.
 //!
-//! Coming with later issues: a local OAuth2 server and HTTP mocks for connector tests.
+//! [`OAuth2Server`] is a real, strict OAuth 2.0 authorization server on loopback
+//! (authorization code with PKCE, client credentials, refresh with or without rotation,
+//! scripted §5.2 errors, revocation) with a protected resource, for testing connections and
+//! token refresh without a vendor.
+//!
+//! Coming with later issues: HTTP mocks for connector tests.
 
 mod app;
 mod failure;
