@@ -303,7 +303,8 @@ impl Credentials {
 
 fn header_name(name: &str) -> Result<HeaderName> {
     HeaderName::try_from(name).map_err(|_| {
-        Error::invalid_definition("a credential header name is not a valid HTTP header name").with_context("header", name)
+        Error::invalid_definition("a credential header name is not a valid HTTP header name")
+            .with_context("header", name)
     })
 }
 

@@ -26,8 +26,8 @@ pub use self::crypto::{
     SealedRecord, SealedStore,
 };
 pub use self::manager::{
-    ConnectionEvent, ConnectionEventKind, ConnectionManager, ConnectionManagerBuilder, ConnectionUpdate, ConnectionUsage,
-    ManagedConnection, NewConnection,
+    ConnectionEvent, ConnectionEventKind, ConnectionManager, ConnectionManagerBuilder, ConnectionUpdate,
+    ConnectionUsage, ManagedConnection, NewConnection,
 };
 pub use self::oauth2::{AuthorizationRequest, ClientAuth, OAuth2Client, Pkce, TokenError, TokenErrorCode};
 pub use self::set::Connections;

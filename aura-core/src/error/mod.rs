@@ -280,7 +280,10 @@ impl Error {
             }
         }
         let inner = &mut *self.inner;
-        if secrets.iter().any(|s| !s.is_empty() && inner.message.contains(s.as_str())) {
+        if secrets
+            .iter()
+            .any(|s| !s.is_empty() && inner.message.contains(s.as_str()))
+        {
             let mut m = inner.message.to_string();
             scrub(&mut m, secrets);
             inner.message = m.into();
