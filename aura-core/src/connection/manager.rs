@@ -633,6 +633,7 @@ impl Shared {
             record: RwLock::new(Arc::new(record)),
             refresh: tokio::sync::Mutex::new(()),
             usage: Counters::default(),
+            leeway: self.leeway,
             shared: Arc::downgrade(self),
         });
         self.managed.write().insert(conn.id.clone(), conn.clone());
@@ -794,6 +795,8 @@ pub struct ManagedConnection {
     record: RwLock<Arc<ConnectionRecord>>,
     refresh: tokio::sync::Mutex<()>,
     usage: Counters,
+    /// How long before expiry a token is refreshed (the manager's setting).
+    leeway: chrono::Duration,
     shared: Weak<Shared>,
 }
 
@@ -972,8 +975,7 @@ impl Connection for ManagedConnection {
             );
         }
         if let Credentials::OAuth2(token) = &record.credentials {
-            let leeway = self.shared.upgrade().map_or(chrono::Duration::zero(), |s| s.leeway);
-            if token.is_expired(Utc::now(), leeway) && self.refreshable(&record) {
+            if token.is_expired(Utc::now(), self.leeway) && self.refreshable(&record) {
                 match self.refresh_once(record.version).await {
                     Ok(()) => record = self.record(),
                     // Refreshing early failed but the token still works: use it.
