@@ -974,16 +974,15 @@ impl Connection for ManagedConnection {
                     .with_context("app", self.app_id.clone()),
             );
         }
-        if let Credentials::OAuth2(token) = &record.credentials {
-            if token.is_expired(Utc::now(), self.leeway) && self.refreshable(&record) {
-                match self.refresh_once(record.version).await {
-                    Ok(()) => record = self.record(),
-                    // Refreshing early failed but the token still works: use it.
-                    Err(e) if !token.is_expired(Utc::now(), chrono::Duration::zero()) => {
-                        tracing::warn!(connection = %self.id, error = %e, "early refresh failed; using the current token");
-                    }
-                    Err(e) => return Err(e),
+        let expiring = |r: &ConnectionRecord, leeway| matches!(&r.credentials, Credentials::OAuth2(t) if t.is_expired(Utc::now(), leeway));
+        if expiring(&record, self.leeway) && self.refreshable(&record) {
+            match self.refresh_once(record.version).await {
+                Ok(()) => record = self.record(),
+                // Refreshing early failed but the token still works: use it.
+                Err(e) if !expiring(&record, chrono::Duration::zero()) => {
+                    tracing::warn!(connection = %self.id, error = %e, "early refresh failed; using the current token");
                 }
+                Err(e) => return Err(e),
             }
         }
         record
