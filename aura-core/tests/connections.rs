@@ -606,3 +606,97 @@ async fn connections_come_back_from_an_encrypted_store_after_a_restart() {
     ring.remove("k1").unwrap();
     assert_eq!(again.get(&id).await.unwrap().version, refreshed.version);
 }
+
+#[tokio::test]
+async fn an_early_refresh_that_fails_keeps_using_the_valid_token() {
+    let mut fx = Fixture::new().await;
+    let id = fx.authorize().await;
+    // Expires in 30 s: inside the default 60 s leeway, so the next call refreshes early.
+    let Credentials::OAuth2(token) = fx.manager.get(&id).await.unwrap().credentials else {
+        panic!()
+    };
+    let soon = OAuth2Token {
+        expires_at: Some(chrono::Utc::now() + chrono::Duration::seconds(30)),
+        ..token
+    };
+    fx.manager
+        .replace_credentials(&id, Credentials::OAuth2(soon), false)
+        .await
+        .unwrap();
+    fx.drain();
+
+    fx.server.fail_next_token_request("temporarily_unavailable", 503);
+    fx.call(&id).await.unwrap();
+    assert_eq!(fx.server.refreshes(), 0);
+    assert_eq!(fx.manager.get(&id).await.unwrap().status, ConnectionStatus::Active);
+    assert!(fx.drain().contains(&ConnectionEventKind::RefreshFailed {
+        error: "unavailable",
+        oauth2_error: Some("temporarily_unavailable".into()),
+    }));
+
+    // The next call tries again, and succeeds.
+    fx.call(&id).await.unwrap();
+    assert_eq!(fx.server.refreshes(), 1);
+}
+
+/// A store whose updates can be made to fail.
+#[derive(Debug, Default)]
+struct Flaky {
+    inner: MemoryCredentialStore,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl CredentialStore for Flaky {
+    async fn insert(&self, record: &aura_core::connection::ConnectionRecord) -> Result<()> {
+        self.inner.insert(record).await
+    }
+    async fn get(&self, id: &ConnectionId) -> Result<Option<aura_core::connection::ConnectionRecord>> {
+        self.inner.get(id).await
+    }
+    async fn list(&self) -> Result<Vec<aura_core::connection::ConnectionRecord>> {
+        self.inner.list().await
+    }
+    async fn update(&self, record: &aura_core::connection::ConnectionRecord, expected: u64) -> Result<()> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::unavailable("the database is down"));
+        }
+        self.inner.update(record, expected).await
+    }
+    async fn delete(&self, id: &ConnectionId) -> Result<bool> {
+        self.inner.delete(id).await
+    }
+}
+
+#[tokio::test]
+async fn a_refreshed_token_the_store_cannot_take_is_kept_in_memory() {
+    let store = Arc::new(Flaky::default());
+    let mut fx = Fixture::with(OAuth2Server::start().await, store.clone()).await;
+    let id = fx.authorize().await;
+    fx.expire(&id).await;
+    fx.drain();
+
+    store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The server rotates refresh tokens: losing the new one would lose the account.
+    fx.call(&id).await.unwrap();
+    fx.call(&id).await.unwrap();
+    assert_eq!(
+        fx.server.refreshes(),
+        1,
+        "the refreshed token is used, not refreshed again"
+    );
+    assert!(
+        fx.drain()
+            .contains(&ConnectionEventKind::PersistFailed { error: "unavailable" })
+    );
+
+    // Once the store is back, the next change writes the in-memory token through.
+    store.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let live = fx.manager.connections().get(&id).unwrap();
+    let in_memory = match live.credentials() {
+        Credentials::OAuth2(t) => t.access_token.expose_secret().to_owned(),
+        _ => panic!(),
+    };
+    fx.manager.update(&id, ConnectionUpdate::name("renamed")).await.unwrap();
+    assert_eq!(access_token(&store.get(&id).await.unwrap().unwrap()), in_memory);
+}

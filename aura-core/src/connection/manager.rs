@@ -651,10 +651,21 @@ impl Shared {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let current = self.store.get(id).await?.ok_or_else(|| super::store::not_found(id))?;
             let mut next = current.clone();
-            if !change(&mut next) {
+            // A refreshed token the store could not take lives only in memory, with a newer
+            // version: this write carries it through.
+            let unsaved = self
+                .managed
+                .read()
+                .get(id)
+                .map(|c| c.record())
+                .filter(|r| r.version > current.version);
+            if let Some(live) = &unsaved {
+                next.credentials = live.credentials.clone();
+            }
+            if !change(&mut next) && unsaved.is_none() {
                 return Ok(Arc::new(current));
             }
-            next.version = current.version + 1;
+            next.version = unsaved.map_or(current.version, |r| r.version) + 1;
             next.updated_at = Utc::now();
             match self.store.update(&next, current.version).await {
                 Ok(()) => {
