@@ -183,6 +183,19 @@ impl Fixture {
     }
 }
 
+/// `n` calls at once on separate tasks; every one must succeed.
+async fn call_concurrently(fx: &Arc<Fixture>, id: &ConnectionId, n: usize) {
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let (fx, id) = (fx.clone(), id.clone());
+            tokio::spawn(async move { fx.call(&id).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+}
+
 fn access_token(record: &aura_core::connection::ConnectionRecord) -> String {
     match &record.credentials {
         Credentials::OAuth2(t) => t.access_token.expose_secret().to_owned(),
@@ -273,16 +286,7 @@ async fn one_refresh_for_a_hundred_calls_on_an_expired_token() {
     let before = fx.manager.get(&id).await.unwrap();
     fx.expire(&id).await;
 
-    let calls: Vec<_> = (0..100)
-        .map(|_| {
-            let fx = fx.clone();
-            let id = id.clone();
-            tokio::spawn(async move { fx.call(&id).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap();
-    }
+    call_concurrently(&fx, &id, 100).await;
     assert_eq!(fx.server.refreshes(), 1, "exactly one refresh");
     assert_eq!(fx.manager.usage(&id).unwrap().refreshes, 1);
 
@@ -306,16 +310,7 @@ async fn one_refresh_for_a_hundred_calls_rejected_with_401() {
     // The server forgets every access token; the client still thinks its token is good.
     fx.server.revoke_access_tokens();
 
-    let calls: Vec<_> = (0..100)
-        .map(|_| {
-            let fx = fx.clone();
-            let id = id.clone();
-            tokio::spawn(async move { fx.call(&id).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap();
-    }
+    call_concurrently(&fx, &id, 100).await;
     assert_eq!(fx.server.refreshes(), 1, "exactly one refresh");
 }
 

@@ -122,6 +122,15 @@ async fn the_canary_never_leaks() {
     assert_clean("tracing output", &logs);
 }
 
+/// The access token a connection holds now.
+fn access_token(conn: &dyn Connection) -> String {
+    use aura_core::secrecy::ExposeSecret;
+    match conn.credentials() {
+        Credentials::OAuth2(t) => t.access_token.expose_secret().to_owned(),
+        other => panic!("not OAuth2: {other}"),
+    }
+}
+
 /// An app whose one action echoes its token into its output and, on demand, into its error.
 struct Echo {
     api: String,
@@ -246,13 +255,7 @@ async fn the_canary_never_leaks_through_oauth2_the_store_or_execution_records() 
 
     let record = manager.connect_client_credentials("echo", "machine").await.unwrap();
     let conn = manager.connections().get(&record.id).unwrap();
-    let token = match conn.credentials() {
-        Credentials::OAuth2(t) => {
-            use aura_core::secrecy::ExposeSecret;
-            t.access_token.expose_secret().to_owned()
-        }
-        other => panic!("{other}"),
-    };
+    let token = access_token(conn.as_ref());
     let secrets = [CANARY, token.as_str()];
     let check = |what: &str, text: &str| {
         for s in secrets {
@@ -287,13 +290,7 @@ async fn the_canary_never_leaks_through_oauth2_the_store_or_execution_records() 
         .unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert!(err.body_excerpt().unwrap_or_default().contains("[redacted]"), "{err:?}");
-    let current = match conn.credentials() {
-        Credentials::OAuth2(t) => {
-            use aura_core::secrecy::ExposeSecret;
-            t.access_token.expose_secret().to_owned()
-        }
-        other => panic!("{other}"),
-    };
+    let current = access_token(conn.as_ref());
     assert!(!format!("{err} {err:?}").contains(&current), "{err:?}");
     check("echoed 401 error", &format!("{err} {err:?}"));
 
@@ -328,13 +325,7 @@ async fn the_canary_never_leaks_through_oauth2_the_store_or_execution_records() 
     assert_eq!(failed.status, aura_core::store::ExecutionStatus::Failed);
 
     // The refreshed token is a secret too.
-    let new_token = match conn.credentials() {
-        Credentials::OAuth2(t) => {
-            use aura_core::secrecy::ExposeSecret;
-            t.access_token.expose_secret().to_owned()
-        }
-        other => panic!("{other}"),
-    };
+    let new_token = access_token(conn.as_ref());
     for (what, r) in [("completed", &ok), ("failed", &failed)] {
         let stored = engine.store().get(r.id).await.unwrap().unwrap();
         let text = serde_json::to_string(&stored).unwrap();

@@ -610,6 +610,12 @@ impl Params {
         self.values.get(name).map(String::as_str)
     }
 
+    /// A parameter the request must have: `invalid_request` when it is missing.
+    fn require(&self, name: &str) -> Result<&str, TokenError> {
+        self.get(name)
+            .ok_or_else(|| TokenError::invalid_request(format!("The {name} parameter is missing.")))
+    }
+
     fn is_repeated(&self, name: &str) -> bool {
         self.repeated.iter().any(|r| r == name)
     }
@@ -866,9 +872,7 @@ impl State {
         }
         let (client_id, auth) = self.authenticate(&request.headers, params, basic)?;
 
-        let grant_type = params
-            .get("grant_type")
-            .ok_or_else(|| TokenError::invalid_request("The grant_type parameter is missing."))?;
+        let grant_type = params.require("grant_type")?;
         let response = match grant_type {
             "authorization_code" => self.authorization_code_grant(&client_id, params)?,
             "client_credentials" => self.client_credentials_grant(&client_id, auth, params)?,
@@ -957,12 +961,8 @@ impl State {
     }
 
     fn authorization_code_grant(&mut self, client_id: &str, params: &Params) -> Result<ResponseTemplate, TokenError> {
-        let code = params
-            .get("code")
-            .ok_or_else(|| TokenError::invalid_request("The code parameter is missing."))?;
-        let redirect_uri = params
-            .get("redirect_uri")
-            .ok_or_else(|| TokenError::invalid_request("The redirect_uri parameter is missing."))?;
+        let code = params.require("code")?;
+        let redirect_uri = params.require("redirect_uri")?;
         let verifier = params
             .get("code_verifier")
             .ok_or_else(|| TokenError::invalid_request("The code_verifier parameter is missing (PKCE)."))?;
@@ -1027,9 +1027,7 @@ impl State {
     }
 
     fn refresh_token_grant(&mut self, client_id: &str, params: &Params) -> Result<ResponseTemplate, TokenError> {
-        let token = params
-            .get("refresh_token")
-            .ok_or_else(|| TokenError::invalid_request("The refresh_token parameter is missing."))?;
+        let token = params.require("refresh_token")?;
         let Some(stored) = self.refresh_tokens.get(token) else {
             return Err(TokenError::invalid_grant("Unknown refresh token."));
         };
