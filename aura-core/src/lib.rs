@@ -8,7 +8,7 @@
 //! | App: a service Aura talks to | [`App`], [`AppManifest`] |
 //! | Action: one typed operation of an app | [`ActionDef`] (what you write), [`Action`] (compiled) |
 //! | Trigger: how an app starts a scenario | [`trigger`]: polling, webhook, schedule, manual |
-//! | Connection: authenticated access to one account | [`connection`]: [`Connection`], [`ConnectionRecord`], [`Credentials`] |
+//! | Connection: authenticated access to one account | [`connection`]: [`Connection`], [`ConnectionRecord`], [`Credentials`], [`connection::ConnectionManager`] (lifecycle, OAuth2, refresh), [`connection::CredentialStore`] (encrypted at rest) |
 //! | Node: one step of a scenario | [`node::Node`]; the built-in kinds in [`scenario::nodes`] |
 //! | Scenario: a workflow of nodes | [`scenario::Scenario`] (Rust builder, JSON or YAML) |
 //! | Mapping: how a node's input is built | [`expr`]: minijinja expressions and templates |
