@@ -121,7 +121,9 @@ impl OAuth2Token {
 
     /// Whether the access token has expired at `now` (or will within `leeway`).
     pub fn is_expired(&self, now: DateTime<Utc>, leeway: chrono::Duration) -> bool {
-        self.expires_at.is_some_and(|at| at - leeway <= now)
+        // A leeway too large to subtract means "always refresh", never a panic.
+        self.expires_at
+            .is_some_and(|at| at.checked_sub_signed(leeway).is_none_or(|at| at <= now))
     }
 }
 
@@ -574,6 +576,19 @@ mod tests {
 
         Credentials::OAuth2(OAuth2Token::bearer("at")).apply(&mut req).unwrap();
         assert_eq!(req.headers()[AUTHORIZATION], "Bearer at");
+    }
+
+    #[test]
+    fn expiry_with_leeway() {
+        let now = Utc::now();
+        let token = OAuth2Token {
+            expires_at: Some(now + chrono::Duration::seconds(30)),
+            ..OAuth2Token::bearer("t")
+        };
+        assert!(!token.is_expired(now, chrono::Duration::zero()));
+        assert!(token.is_expired(now, chrono::Duration::seconds(60)));
+        assert!(token.is_expired(now, chrono::Duration::MAX));
+        assert!(!OAuth2Token::bearer("t").is_expired(now, chrono::Duration::MAX));
     }
 
     #[test]
