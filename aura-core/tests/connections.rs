@@ -695,3 +695,39 @@ async fn a_refreshed_token_the_store_cannot_take_is_kept_in_memory() {
     fx.manager.update(&id, ConnectionUpdate::name("renamed")).await.unwrap();
     assert_eq!(access_token(&store.get(&id).await.unwrap().unwrap()), in_memory);
 }
+
+#[tokio::test]
+async fn client_secrets_with_reserved_characters_survive_basic_auth() {
+    // RFC 6749 §2.3.1: the id and secret are form-encoded before the Basic encoding.
+    let secret = "s3cr:t/+&= é";
+    let server = OAuth2Server::builder()
+        .client("my client:1", Some(secret), [DEFAULT_REDIRECT_URI])
+        .start()
+        .await;
+    let client = OAuth2Client::new("my client:1", &server.token_url())
+        .unwrap()
+        .client_secret(secret);
+    client.client_credentials().await.unwrap();
+    let seen = server.last_token_request().unwrap();
+    assert_eq!(seen.auth_method, "client_secret_basic");
+    assert_eq!(seen.client_id.as_deref(), Some("my client:1"));
+}
+
+#[tokio::test]
+async fn a_client_from_the_apps_declared_method() {
+    let server = OAuth2Server::start().await;
+    let manifest = Acme { server: server.uri() }.manifest();
+    let client = OAuth2Client::for_method(&manifest.auth[0], DEFAULT_CLIENT_ID)
+        .unwrap()
+        .client_secret(DEFAULT_CLIENT_SECRET)
+        .redirect_url(DEFAULT_REDIRECT_URI)
+        .unwrap();
+    assert_eq!(client.requested_scopes(), ["read"]);
+    let request = client.authorization_request().unwrap();
+    let callback = server.approve(request.url().as_str()).await.unwrap();
+    let token = client.complete(&request, &callback).await.unwrap();
+    assert!(token.refresh_token.is_some());
+
+    let err = OAuth2Client::for_method(&AuthMethod::Bearer, "x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
+}
