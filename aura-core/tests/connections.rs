@@ -510,6 +510,9 @@ async fn update_replace_disconnect_delete() {
     let err = live.authorize(&mut req).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert!(err.to_string().contains("disconnected"), "{err}");
+    // Testing a disconnected connection checks its credentials and leaves it disconnected.
+    m.test(&id).await.unwrap();
+    assert_eq!(m.get(&id).await.unwrap().status, ConnectionStatus::Disconnected);
 
     m.delete(&id).await.unwrap();
     assert!(m.connections().get(&id).is_none());

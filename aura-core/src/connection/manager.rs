@@ -571,7 +571,8 @@ impl ConnectionManager {
             Ok(()) if conn.record().status == ConnectionStatus::Error => {
                 self.shared.set_status(id, ConnectionStatus::Active).await?;
             }
-            Err(e) if e.kind() == ErrorKind::Unauthorized => {
+            // A disconnected connection stays disconnected: the test failing is expected.
+            Err(e) if e.kind() == ErrorKind::Unauthorized && conn.record().status == ConnectionStatus::Active => {
                 self.shared.set_status(id, ConnectionStatus::Error).await?;
             }
             _ => {}
@@ -581,15 +582,14 @@ impl ConnectionManager {
 
     /// Deletes a connection: from the store and the live set.
     pub async fn delete(&self, id: &ConnectionId) -> Result<()> {
-        let app_id = self.shared.managed.read().get(id).map(|c| c.app_id.clone());
+        let record = self.get(id).await?;
         if !self.shared.store.delete(id).await? {
             return Err(super::store::not_found(id));
         }
         self.shared.managed.write().remove(id);
         self.shared.live.remove(id);
         tracing::info!(connection = %id, "connection deleted");
-        self.shared
-            .emit(id, &app_id.unwrap_or_default(), ConnectionEventKind::Deleted);
+        self.shared.emit(id, &record.app_id, ConnectionEventKind::Deleted);
         Ok(())
     }
 
