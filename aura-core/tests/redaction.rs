@@ -122,6 +122,16 @@ async fn the_canary_never_leaks() {
     assert_clean("tracing output", &logs);
 }
 
+/// A careless API: answers 401 with the credentials it was sent in the body.
+fn echo_401(req: &wiremock::Request) -> wiremock::ResponseTemplate {
+    let auth = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    wiremock::ResponseTemplate::new(401).set_body_string(format!("token {auth} is not valid"))
+}
+
 /// The access token a connection holds now.
 fn access_token(conn: &dyn Connection) -> String {
     use aura_core::secrecy::ExposeSecret;
@@ -191,7 +201,7 @@ async fn the_canary_never_leaks_through_oauth2_the_store_or_execution_records() 
     use aura_core::scenario::{NodeBuilder, Scenario};
     use aura_testkit::oauth2_server::{DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI, OAuth2Server};
     use wiremock::matchers::path;
-    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     let captured = Captured::default();
     let writer = captured.clone();
@@ -209,14 +219,7 @@ async fn the_canary_never_leaks_through_oauth2_the_store_or_execution_records() 
     // An API that answers 401 once, echoing the credentials it got, then 200.
     let api = MockServer::start().await;
     Mock::given(path("/v1/thing"))
-        .respond_with(|req: &Request| {
-            let auth = req
-                .headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            ResponseTemplate::new(401).set_body_string(format!("token {auth} is not valid"))
-        })
+        .respond_with(echo_401)
         .up_to_n_times(1)
         .mount(&api)
         .await;
@@ -224,17 +227,7 @@ async fn the_canary_never_leaks_through_oauth2_the_store_or_execution_records() 
         .respond_with(ResponseTemplate::new(200))
         .mount(&api)
         .await;
-    Mock::given(path("/v1/denied"))
-        .respond_with(|req: &Request| {
-            let auth = req
-                .headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            ResponseTemplate::new(401).set_body_string(format!("token {auth} is not valid"))
-        })
-        .mount(&api)
-        .await;
+    Mock::given(path("/v1/denied")).respond_with(echo_401).mount(&api).await;
 
     let registry = Arc::new(Registry::new());
     registry

@@ -119,6 +119,12 @@ fn www_authenticate(headers: &HeaderMap) -> &str {
     headers.get("www-authenticate").unwrap().to_str().unwrap()
 }
 
+/// A §5.2 error answer: its status and its `error` code.
+#[track_caller]
+fn assert_token_error(status: StatusCode, body: &serde_json::Value, expected: StatusCode, code: &str) {
+    assert_eq!((status, body["error"].as_str()), (expected, Some(code)), "{body}");
+}
+
 #[tokio::test]
 async fn pkce_challenge_matches_rfc_7636_appendix_b() {
     assert_eq!(OAuth2Server::pkce_challenge(VERIFIER), CHALLENGE);
@@ -218,10 +224,7 @@ async fn malformed_or_missing_code_verifier_is_refused() {
     let code = default_code(&server, "read").await;
     // 42 characters: too short for a verifier.
     let (status, _, body) = exchange(&server, &code, &VERIFIER[..42]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
     let code = default_code(&server, "read").await;
     let (status, _, body) = post_token(
@@ -234,10 +237,7 @@ async fn malformed_or_missing_code_verifier_is_refused() {
         ],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
 }
 
 #[tokio::test]
@@ -278,10 +278,7 @@ async fn redirect_uri_must_match_the_authorization_request() {
         ],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -289,10 +286,7 @@ async fn expired_code_is_invalid_grant() {
     let server = OAuth2Server::builder().code_ttl(Duration::ZERO).start().await;
     let code = default_code(&server, "read").await;
     let (status, _, body) = exchange(&server, &code, VERIFIER).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -326,10 +320,7 @@ async fn public_client_exchanges_with_client_id_only() {
 
     // A public client may not use client_credentials (RFC 6749 §4.4).
     let (status, _, body) = post_token(&server, Auth::Public("mobile"), &[("grant_type", "client_credentials")]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "unauthorized_client");
 
     // The default client is still there, and must authenticate.
     let (status, headers, body) = post_token(
@@ -338,10 +329,7 @@ async fn public_client_exchanges_with_client_id_only() {
         &[("grant_type", "client_credentials")],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    assert_token_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
     assert!(headers.get("www-authenticate").is_none());
 }
 
@@ -449,10 +437,7 @@ async fn bad_client_secret_is_invalid_client() {
         &[("grant_type", "client_credentials")],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    assert_token_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
     assert_eq!(server.token_requests(), 3);
     assert_eq!(server.grants("client_credentials"), 0);
 }
@@ -469,10 +454,7 @@ async fn two_authentication_methods_are_invalid_request() {
         ],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
 }
 
 #[tokio::test]
@@ -501,10 +483,7 @@ async fn refresh_with_rotation_invalidates_the_old_token() {
         &[("grant_type", "refresh_token"), ("refresh_token", &first)],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
     // A narrower scope is fine; the new refresh token keeps the original grant.
     let (status, _, narrower) = post_token(
@@ -569,10 +548,7 @@ async fn refresh_scope_must_be_within_the_grant() {
         ],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
 }
 
 #[tokio::test]
@@ -590,10 +566,7 @@ async fn revoked_refresh_tokens_are_invalid_grant() {
         ],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     assert_eq!(server.refreshes(), 0);
 }
 
@@ -696,10 +669,7 @@ async fn fail_next_token_request_is_scripted_and_one_shot() {
 
     server.fail_next_token_request("invalid_grant", 400);
     let (status, _, body) = post_token(&server, auth(), &params).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
     let (status, _, _) = post_token(&server, auth(), &params).await;
     assert_eq!(status, StatusCode::OK);
@@ -716,10 +686,7 @@ async fn unsupported_grant_type() {
         &[("grant_type", "password"), ("username", "u"), ("password", "p")],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
-    );
+    assert_token_error(status, &body, StatusCode::BAD_REQUEST, "unsupported_grant_type");
     assert_eq!(
         server.last_token_request().unwrap().grant_type.as_deref(),
         Some("password")
