@@ -411,7 +411,7 @@ impl ConnectionManager {
     /// Finishes an authorization from the redirect URL (or its query string): checks the
     /// state, exchanges the code (with the PKCE verifier) and creates the connection.
     pub async fn complete_authorization(&self, callback: &str) -> Result<ConnectionRecord> {
-        let state = Callback::parse(callback)?.state.unwrap_or_default();
+        let state = Callback::parse(callback).state.unwrap_or_default();
         let pending = {
             let mut map = self.shared.pending.lock();
             map.remove(&state)
@@ -562,11 +562,7 @@ impl ConnectionManager {
             .get(id)
             .cloned()
             .ok_or_else(|| super::store::not_found(id))?;
-        let cx = Context::builder()
-            .connection(conn.clone())
-            .http(self.shared.http.clone())
-            .build();
-        let result = self.shared.registry.test_connection(&cx).await;
+        let result = self.run_test(conn.clone()).await;
         match &result {
             Ok(()) if conn.record().status == ConnectionStatus::Error => {
                 self.shared.set_status(id, ConnectionStatus::Active).await?;
@@ -593,16 +589,20 @@ impl ConnectionManager {
         Ok(())
     }
 
+    /// Tests credentials not stored yet (a new connection, a replacement).
     async fn test_record(&self, record: &ConnectionRecord) -> Result<()> {
-        let cx = Context::builder()
-            .connection(Arc::new(StaticConnection::new(record.clone())))
-            .http(self.shared.http.clone())
-            .build();
-        self.shared
-            .registry
-            .test_connection(&cx)
+        self.run_test(Arc::new(StaticConnection::new(record.clone())))
             .await
             .map_err(|e| e.with_context("app", record.app_id.clone()))
+    }
+
+    /// Runs the app's `test_connection` with `conn`.
+    async fn run_test(&self, conn: Arc<dyn Connection>) -> Result<()> {
+        let cx = Context::builder()
+            .connection(conn)
+            .http(self.shared.http.clone())
+            .build();
+        self.shared.registry.test_connection(&cx).await
     }
 }
 

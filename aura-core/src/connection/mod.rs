@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use self::credentials::redacted;
 pub use self::credentials::{ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token, REDACTED};
 pub use self::crypto::{
     EncryptedStore, EncryptionKey, EnvKeyProvider, KeyId, KeyProvider, KeyRing, MemorySealedStore, RotationReport,

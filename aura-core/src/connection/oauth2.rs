@@ -229,7 +229,7 @@ impl OAuth2Client {
     /// server redirected the user to: checks `state`, turns an `error=` redirect
     /// (RFC 6749 §4.1.2.1) into an error, and exchanges the code.
     pub async fn complete(&self, request: &AuthorizationRequest, callback: &str) -> Result<OAuth2Token> {
-        let callback = Callback::parse(callback)?;
+        let callback = Callback::parse(callback);
         if !constant_time_eq(
             callback.state.as_deref().unwrap_or("").as_bytes(),
             request.state.as_bytes(),
@@ -692,7 +692,7 @@ pub(crate) struct Callback {
 
 impl Callback {
     /// Parses a full callback URL or just its query string.
-    pub(crate) fn parse(callback: &str) -> Result<Self> {
+    pub(crate) fn parse(callback: &str) -> Self {
         let query = match Url::parse(callback) {
             Ok(url) => url.query().unwrap_or("").to_owned(),
             Err(_) => callback.trim_start_matches('?').to_owned(),
@@ -713,7 +713,7 @@ impl Callback {
             };
             *slot = Some(v.into_owned());
         }
-        Ok(out)
+        out
     }
 }
 
@@ -846,9 +846,9 @@ mod tests {
 
     #[test]
     fn callbacks_parse_from_urls_and_query_strings() {
-        let c = Callback::parse("https://app.test/cb?code=abc&state=xyz").unwrap();
+        let c = Callback::parse("https://app.test/cb?code=abc&state=xyz");
         assert_eq!((c.code.as_deref(), c.state.as_deref()), (Some("abc"), Some("xyz")));
-        let c = Callback::parse("?error=access_denied&state=s").unwrap();
+        let c = Callback::parse("?error=access_denied&state=s");
         assert_eq!(c.error.as_deref(), Some("access_denied"));
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use parking_lot::RwLock;
 
-use crate::connection::{Connection, REDACTED};
+use crate::connection::{Connection, REDACTED, redacted};
 use crate::error::Error;
 use crate::store::ErrorRecord;
 
@@ -128,10 +128,8 @@ impl Redactor {
         let mut record = ErrorRecord::from(err);
         let secrets = self.secrets();
         let scrub = |text: &mut String| {
-            for s in secrets.iter() {
-                if text.contains(s.as_str()) {
-                    *text = text.replace(s.as_str(), REDACTED);
-                }
+            if let Some(clean) = redacted(text, &secrets) {
+                *text = clean;
             }
         };
         scrub(&mut record.message);
@@ -196,16 +194,7 @@ fn walk(secrets: &[String], value: &Value, size: &mut usize) -> Value {
     match value {
         Value::String(s) => {
             *size += s.len() + 2;
-            match secrets.iter().find(|secret| s.contains(secret.as_str())) {
-                Some(_) => {
-                    let mut out = s.clone();
-                    for secret in secrets {
-                        out = out.replace(secret.as_str(), REDACTED);
-                    }
-                    Value::String(out)
-                }
-                None => value.clone(),
-            }
+            redacted(s, secrets).map_or_else(|| value.clone(), Value::String)
         }
         Value::Array(items) => {
             *size += 2;

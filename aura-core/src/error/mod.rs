@@ -272,27 +272,20 @@ impl Error {
     /// Replaces every occurrence of the given secrets in the message, context and body excerpt
     /// with `[redacted]`, for errors built from text a service sent back.
     pub(crate) fn scrub_secrets(&mut self, secrets: &[String]) {
-        fn scrub(text: &mut String, secrets: &[String]) {
-            for s in secrets.iter().filter(|s| !s.is_empty()) {
-                if text.contains(s.as_str()) {
-                    *text = text.replace(s.as_str(), crate::connection::REDACTED);
-                }
-            }
-        }
+        use crate::connection::redacted;
         let inner = &mut *self.inner;
-        if secrets
-            .iter()
-            .any(|s| !s.is_empty() && inner.message.contains(s.as_str()))
-        {
-            let mut m = inner.message.to_string();
-            scrub(&mut m, secrets);
-            inner.message = m.into();
+        if let Some(message) = redacted(&inner.message, secrets) {
+            inner.message = message.into();
         }
         for (_, v) in &mut inner.context {
-            scrub(v, secrets);
+            if let Some(clean) = redacted(v, secrets) {
+                *v = clean;
+            }
         }
-        if let Some(body) = &mut inner.body_excerpt {
-            scrub(body, secrets);
+        if let Some(body) = &mut inner.body_excerpt
+            && let Some(clean) = redacted(body, secrets)
+        {
+            *body = clean;
         }
     }
 
