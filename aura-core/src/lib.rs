@@ -100,6 +100,7 @@
 
 pub mod action;
 pub mod app;
+pub mod clock;
 pub mod compile;
 pub mod connection;
 pub mod context;

@@ -282,10 +282,18 @@ async fn a_non_idempotent_call_that_may_have_been_accepted_is_not_retried_withou
     assert_eq!(b.calls()[0].attempt, 2);
 
     // An error that means the call was never accepted is retried, key or not.
-    let a = chat("a", &clock).then_fail(ErrorKind::Unavailable);
+    let a = chat("a", &clock).then_fail(Fault::Unreachable);
     let b = chat("b", &clock);
     let router = charges(&clock, &a, &b);
     assert_eq!(who(&router.execute(request()).await.unwrap().value), "b");
+    // A bare `Unavailable` proves nothing about delivery: not retried without a key.
+    let a = chat("a", &clock).then_fail(ErrorKind::Unavailable);
+    let b = chat("b", &clock);
+    let router = charges(&clock, &a, &b);
+    assert_eq!(
+        router.execute(request()).await.unwrap_err().decision().attempts().len(),
+        1
+    );
     let a = chat("a", &clock).then_rate_limit(Duration::from_secs(1));
     let b = chat("b", &clock);
     let router = charges(&clock, &a, &b);

@@ -11,6 +11,12 @@
 //! | 503 | [`ErrorKind::Unavailable`], with `Retry-After` | yes |
 //! | other 5xx | [`ErrorKind::Upstream`] | yes |
 //! | other 4xx | [`ErrorKind::Upstream`] | no |
+//!
+//! Services that answer an error with a success status (Slack's `ok: false`, GraphQL's
+//! `errors`, vendor codes that mean "rate limited" in a 200) are classified by a
+//! [`ResponseCheck`] the connector writes once, and [`read_response`] applies it after the
+//! status mapping: one place per connector, one mapping for all (Vector's
+//! `should_retry_response` idea).
 
 use std::time::{Duration, SystemTime};
 
@@ -59,8 +65,7 @@ impl Error {
             StatusCode::SERVICE_UNAVAILABLE => ErrorKind::Unavailable,
             _ => ErrorKind::Upstream,
         };
-        let mut err = Error::upstream(code, &body);
-        err.inner.kind = kind;
+        let mut err = Error::upstream_raw(kind, code, &body);
         if matches!(kind, ErrorKind::RateLimited | ErrorKind::Unavailable) {
             err.inner.retry_after = retry_after();
         }
@@ -86,6 +91,109 @@ pub async fn error_for_response(resp: reqwest::Response) -> Result<reqwest::Resp
     // The body only feeds an excerpt; a body that cannot be read leaves it empty.
     let body = resp.bytes().await.unwrap_or_default();
     Err(Error::from_http(status, &headers, &body))
+}
+
+/// Classifies answers whose status says success but whose body says error.
+///
+/// Return `Some(error)` to fail the call; the error's kind decides retries as everywhere else
+/// (a vendor code meaning "rate limited" becomes [`ErrorKind::RateLimited`], one meaning "token
+/// revoked" [`ErrorKind::Unauthorized`] …). Closures of the right shape are checks:
+///
+/// ```
+/// use aura_core::error::{ResponseCheck, read_response_parts};
+/// use aura_core::{Error, ErrorKind};
+/// use http::{HeaderMap, StatusCode};
+///
+/// // Slack answers 200 with `{"ok": false, "error": "ratelimited"}`.
+/// let slack = |_: StatusCode, _: &HeaderMap, body: &[u8]| -> Option<Error> {
+///     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+///     if v["ok"].as_bool() != Some(false) {
+///         return None;
+///     }
+///     let code = v["error"].as_str().unwrap_or("unknown");
+///     Some(match code {
+///         "ratelimited" => Error::rate_limited("Slack rate limit", None),
+///         "invalid_auth" | "token_revoked" => Error::unauthorized("Slack refused the token"),
+///         _ => Error::upstream(200, code),
+///     })
+/// };
+/// let err = read_response_parts(StatusCode::OK, &HeaderMap::new(), br#"{"ok":false,"error":"ratelimited"}"#, &slack)
+///     .unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::RateLimited);
+/// assert!(read_response_parts(StatusCode::OK, &HeaderMap::new(), br#"{"ok":true}"#, &slack).is_ok());
+/// ```
+pub trait ResponseCheck: Send + Sync {
+    /// The error a successful-status answer stands for, if it stands for one.
+    fn check(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<Error>;
+}
+
+impl<F> ResponseCheck for F
+where
+    F: Fn(StatusCode, &HeaderMap, &[u8]) -> Option<Error> + Send + Sync,
+{
+    fn check(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<Error> {
+        self(status, headers, body)
+    }
+}
+
+/// The check that accepts every successful answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusOnly;
+
+impl ResponseCheck for StatusOnly {
+    fn check(&self, _: StatusCode, _: &HeaderMap, _: &[u8]) -> Option<Error> {
+        None
+    }
+}
+
+/// An answer read whole and found to be a success.
+#[derive(Debug, Clone)]
+pub struct CheckedResponse {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: bytes::Bytes,
+}
+
+impl CheckedResponse {
+    /// The body as JSON of type `T`; a body that does not fit is an [`ErrorKind::Upstream`]
+    /// error (the answer was not what the service documents).
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::new(ErrorKind::Upstream, "the answer is not the JSON expected")
+                .with_status(self.status.as_u16())
+                .with_source(e)
+        })
+    }
+}
+
+/// Maps an answer read whole: the status mapping of [`Error::from_http`] first, then `check`
+/// on successful answers.
+pub fn read_response_parts(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    check: &dyn ResponseCheck,
+) -> Result<()> {
+    if !(status.is_success() || status.is_informational() || status.is_redirection()) {
+        return Err(Error::from_http(status, headers, body));
+    }
+    match check.check(status, headers, body) {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// Reads `resp` whole and maps it: an error status by [`Error::from_http`], a success by
+/// `check` (see [`ResponseCheck`]).
+pub async fn read_response(resp: reqwest::Response, check: &dyn ResponseCheck) -> Result<CheckedResponse> {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await?;
+    read_response_parts(status, &headers, &body, check)?;
+    Ok(CheckedResponse { status, headers, body })
 }
 
 /// Reads a `Retry-After` value: delay-seconds (`"120"`) or an HTTP date
@@ -193,6 +301,35 @@ mod tests {
         let err = Error::from_http(StatusCode::TOO_MANY_REQUESTS, &headers(Some("later")), b"");
         assert_eq!(err.retry_after(), None);
         assert!(err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn a_check_classifies_success_answers_that_say_error() {
+        let check = |_: StatusCode, _: &HeaderMap, body: &[u8]| -> Option<Error> {
+            (body == b"{\"ok\":false}").then(|| Error::unauthorized("token revoked"))
+        };
+        let resp: reqwest::Response = http::Response::builder()
+            .status(200)
+            .body("{\"ok\":false}")
+            .unwrap()
+            .into();
+        let err = read_response(resp, &check).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthorized);
+
+        // Error statuses are mapped before the check runs.
+        let resp: reqwest::Response = http::Response::builder()
+            .status(429)
+            .body("{\"ok\":false}")
+            .unwrap()
+            .into();
+        assert_eq!(
+            read_response(resp, &check).await.unwrap_err().kind(),
+            ErrorKind::RateLimited
+        );
+
+        let resp: reqwest::Response = http::Response::builder().status(200).body("{\"n\":1}").unwrap().into();
+        let ok = read_response(resp, &StatusOnly).await.unwrap();
+        assert_eq!(ok.json::<serde_json::Value>().unwrap()["n"], 1);
     }
 
     #[tokio::test]

@@ -15,7 +15,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-pub use self::http::{error_for_response, parse_retry_after};
+pub use self::http::{
+    CheckedResponse, ResponseCheck, StatusOnly, error_for_response, parse_retry_after, read_response,
+    read_response_parts,
+};
 
 /// A `Result` whose error is Aura's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -54,23 +57,67 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// Every kind with its stable name: the one list [`ErrorKind::as_str`] and
+/// [`ErrorKind::from_str`](std::str::FromStr::from_str) both read, so a new kind cannot be
+/// written one way and read back as another.
+const KIND_NAMES: [(ErrorKind, &str); 12] = [
+    (ErrorKind::InvalidInput, "invalid_input"),
+    (ErrorKind::InvalidDefinition, "invalid_definition"),
+    (ErrorKind::NotFound, "not_found"),
+    (ErrorKind::Unauthorized, "unauthorized"),
+    (ErrorKind::Forbidden, "forbidden"),
+    (ErrorKind::RateLimited, "rate_limited"),
+    (ErrorKind::Timeout, "timeout"),
+    (ErrorKind::Unavailable, "unavailable"),
+    (ErrorKind::Upstream, "upstream"),
+    (ErrorKind::Conflict, "conflict"),
+    (ErrorKind::Cancelled, "cancelled"),
+    (ErrorKind::Internal, "internal"),
+];
+
 impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub fn all() -> impl ExactSizeIterator<Item = ErrorKind> {
+        KIND_NAMES.iter().map(|(k, _)| *k)
+    }
+
     /// A short lowercase name, stable across releases (used in logs and execution records).
+    /// [`str::parse`] reads it back.
+    ///
+    /// ```
+    /// use aura_core::ErrorKind;
+    /// for kind in ErrorKind::all() {
+    ///     assert_eq!(kind.as_str().parse::<ErrorKind>(), Ok(kind));
+    /// }
+    /// assert!("no_such_kind".parse::<ErrorKind>().is_err());
+    /// ```
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidInput => "invalid_input",
-            Self::InvalidDefinition => "invalid_definition",
-            Self::NotFound => "not_found",
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::RateLimited => "rate_limited",
-            Self::Timeout => "timeout",
-            Self::Unavailable => "unavailable",
-            Self::Upstream => "upstream",
-            Self::Conflict => "conflict",
-            Self::Cancelled => "cancelled",
-            Self::Internal => "internal",
-        }
+        KIND_NAMES
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("internal", |(_, name)| name)
+    }
+
+    /// Whether errors of this kind are temporary: trying again (later, or elsewhere) can help.
+    fn is_temporary(self) -> bool {
+        matches!(self, Self::RateLimited | Self::Timeout | Self::Unavailable)
+    }
+}
+
+/// A name that is not one of [`ErrorKind::as_str`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error kind `{0}`")]
+pub struct UnknownErrorKind(pub String);
+
+impl std::str::FromStr for ErrorKind {
+    type Err = UnknownErrorKind;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        KIND_NAMES
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(k, _)| *k)
+            .ok_or_else(|| UnknownErrorKind(s.to_owned()))
     }
 }
 
@@ -135,6 +182,8 @@ struct Inner {
     retry_after: Option<Duration>,
     status: Option<u16>,
     body_excerpt: Option<String>,
+    not_sent: bool,
+    persistent: bool,
     source: Option<BoxError>,
 }
 
@@ -153,6 +202,8 @@ impl Error {
                 retry_after: None,
                 status: None,
                 body_excerpt: None,
+                not_sent: false,
+                persistent: false,
                 source: None,
             }),
         }
@@ -201,8 +252,26 @@ impl Error {
     }
 
     /// The remote service answered `status`; `body` is cut to [`BODY_EXCERPT_LIMIT`] bytes.
+    ///
+    /// The kind follows the status exactly as [`Error::from_http`] maps it (429 is
+    /// [`ErrorKind::RateLimited`], 401 [`ErrorKind::Unauthorized`] …): there is one mapping.
+    /// Use [`Error::from_http`] when the headers are at hand, so that `Retry-After` is read.
+    ///
+    /// ```
+    /// use aura_core::{Error, ErrorKind};
+    /// assert_eq!(Error::upstream(429, "slow down").kind(), ErrorKind::RateLimited);
+    /// assert_eq!(Error::upstream(502, "").kind(), ErrorKind::Upstream);
+    /// ```
     pub fn upstream(status: u16, body: &str) -> Self {
-        let mut err = Self::new(ErrorKind::Upstream, format!("upstream answered HTTP {status}"));
+        match ::http::StatusCode::from_u16(status) {
+            Ok(code) => Self::from_http(code, &::http::HeaderMap::new(), body.as_bytes()),
+            Err(_) => Self::upstream_raw(ErrorKind::Upstream, status, body),
+        }
+    }
+
+    /// An error of `kind` for an answer with `status`, keeping an excerpt of `body`.
+    fn upstream_raw(kind: ErrorKind, status: u16, body: &str) -> Self {
+        let mut err = Self::new(kind, format!("upstream answered HTTP {status}"));
         err.inner.status = Some(status);
         err.inner.body_excerpt = Some(excerpt(body, BODY_EXCERPT_LIMIT));
         err
@@ -248,6 +317,26 @@ impl Error {
     #[must_use]
     pub fn with_status(mut self, status: u16) -> Self {
         self.inner.status = Some(status);
+        self
+    }
+
+    /// Marks the error as one that proves the request never left this process or never
+    /// reached the service (connect failure, DNS failure, refused before anything was written),
+    /// so that even an operation that is not idempotent may be tried again.
+    /// See [`Error::may_have_been_accepted`].
+    #[must_use]
+    pub fn not_sent(mut self) -> Self {
+        self.inner.not_sent = true;
+        self
+    }
+
+    /// Marks the error as *persistent*: it is of a temporary kind, but the retries meant for it
+    /// were already spent (a router that failed over every provider, a child scenario whose
+    /// node used its retries). [`Error::is_retryable`] is then false, so that the next layer does
+    /// not run the whole retried operation again; the kind, status and `retry_after` stay.
+    #[must_use]
+    pub fn persistent(mut self) -> Self {
+        self.inner.persistent = true;
         self
     }
 
@@ -330,13 +419,72 @@ impl Error {
 
     /// Whether trying again (later, or elsewhere) can succeed.
     ///
-    /// True for rate limits, timeouts, unavailability and upstream 5xx/408 answers.
+    /// True for rate limits, timeouts, unavailability and upstream 5xx/408 answers, unless the
+    /// error is [persistent](Error::persistent) (its retries were already spent).
+    ///
+    /// Whether a retry is *safe* is a second question, for operations that are not idempotent:
+    /// see [`Error::may_have_been_accepted`].
     pub fn is_retryable(&self) -> bool {
+        !self.inner.persistent && self.is_temporary()
+    }
+
+    /// Whether the error is of a temporary kind, whether or not its retries were spent.
+    fn is_temporary(&self) -> bool {
         match self.inner.kind {
-            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Unavailable => true,
             ErrorKind::Upstream => self.inner.status.is_some_and(|s| s >= 500 || s == 408),
-            _ => false,
+            kind => kind.is_temporary(),
         }
+    }
+
+    /// Whether the retries meant for this error were already spent ([`Error::persistent`]).
+    pub fn is_persistent(&self) -> bool {
+        self.inner.persistent
+    }
+
+    /// Whether the request that failed may have been accepted (and acted on) by the service.
+    ///
+    /// The one rule the executor's retries and the router's failover both follow: an operation
+    /// that is not idempotent (and carries no idempotency key the service honours) is tried
+    /// again only when this is false.
+    ///
+    /// | error | may have been accepted |
+    /// | --- | --- |
+    /// | marked [`not_sent`](Error::not_sent) (connect or DNS failure, refused before writing) | no |
+    /// | [`RateLimited`](ErrorKind::RateLimited) (HTTP 429: the service refused it) | no |
+    /// | an answer with a 4xx status other than 408, and refusals (`InvalidInput`, `NotFound`, `Unauthorized`, `Forbidden`, `Conflict`, `InvalidDefinition`) | no |
+    /// | `Timeout`, `Unavailable` (including HTTP 503), `Upstream` 5xx, `Internal`, `Cancelled` | **yes** |
+    ///
+    /// ```
+    /// use aura_core::Error;
+    /// assert!(Error::upstream(503, "").may_have_been_accepted());
+    /// assert!(Error::timeout("no answer").may_have_been_accepted());
+    /// assert!(!Error::unavailable("connection refused").not_sent().may_have_been_accepted());
+    /// assert!(!Error::rate_limited("slow down", None).may_have_been_accepted());
+    /// ```
+    pub fn may_have_been_accepted(&self) -> bool {
+        if self.inner.not_sent {
+            return false;
+        }
+        let refused_by_status = self.inner.status.is_some_and(|s| (400..500).contains(&s) && s != 408);
+        match self.inner.kind {
+            ErrorKind::RateLimited
+            | ErrorKind::InvalidInput
+            | ErrorKind::InvalidDefinition
+            | ErrorKind::NotFound
+            | ErrorKind::Unauthorized
+            | ErrorKind::Forbidden
+            | ErrorKind::Conflict => false,
+            ErrorKind::Timeout
+            | ErrorKind::Unavailable
+            | ErrorKind::Upstream
+            | ErrorKind::Cancelled
+            | ErrorKind::Internal => !refused_by_status,
+        }
+    }
+
+    /// Whether the error was marked [`not_sent`](Error::not_sent).
+    pub fn is_not_sent(&self) -> bool {
+        self.inner.not_sent
     }
 
     /// How long the failing service asked us to wait before the next try, if it said.
@@ -406,6 +554,12 @@ impl fmt::Debug for Error {
         if let Some(body) = &inner.body_excerpt {
             d.field("body_excerpt", body);
         }
+        if inner.not_sent {
+            d.field("not_sent", &true);
+        }
+        if inner.persistent {
+            d.field("persistent", &true);
+        }
         if let Some(source) = &inner.source {
             d.field("source", source);
         }
@@ -423,9 +577,11 @@ impl std::error::Error for Error {
 }
 
 impl From<reqwest::Error> for Error {
-    /// Network-level failures: timeouts are [`ErrorKind::Timeout`], connection failures
-    /// [`ErrorKind::Unavailable`], anything else [`ErrorKind::Internal`]. The URL is dropped
-    /// because query strings can carry API keys.
+    /// Network-level failures: timeouts are [`ErrorKind::Timeout`], connection and transport
+    /// failures [`ErrorKind::Unavailable`], an unreadable answer [`ErrorKind::Upstream`], anything
+    /// else [`ErrorKind::Internal`]. Only a failure to connect (which covers DNS) is marked
+    /// [`not_sent`](Error::not_sent): a connection that broke after the request was written may
+    /// have delivered it. The URL is dropped because query strings can carry API keys.
     fn from(err: reqwest::Error) -> Self {
         let err = err.without_url();
         let kind = if err.is_timeout() {
@@ -437,9 +593,12 @@ impl From<reqwest::Error> for Error {
         } else {
             ErrorKind::Internal
         };
+        // A connect timeout is a connect error too: nothing was written.
+        let not_sent = err.is_connect();
         let status = err.status().map(|s| s.as_u16());
         let mut out = Self::new(kind, "HTTP request failed").with_source(err);
         out.inner.status = status;
+        out.inner.not_sent = not_sent;
         out
     }
 }
@@ -491,6 +650,74 @@ mod tests {
         assert!(!Error::invalid_input("x", vec![]).is_retryable());
         assert!(!Error::unauthorized("x").is_retryable());
         assert!(!Error::cancelled("x").is_retryable());
+    }
+
+    #[test]
+    fn every_kind_reads_back_from_its_name() {
+        assert_eq!(ErrorKind::all().len(), KIND_NAMES.len());
+        for kind in ErrorKind::all() {
+            assert_eq!(kind.as_str().parse::<ErrorKind>(), Ok(kind));
+        }
+        let names: std::collections::HashSet<_> = ErrorKind::all().map(ErrorKind::as_str).collect();
+        assert_eq!(names.len(), KIND_NAMES.len(), "two kinds share a name");
+        assert_eq!(
+            "rate_limted".parse::<ErrorKind>(),
+            Err(UnknownErrorKind("rate_limted".into()))
+        );
+    }
+
+    #[test]
+    fn persistent_errors_keep_their_kind_but_are_not_retryable() {
+        let err = Error::rate_limited("slow down", Some(std::time::Duration::from_secs(3))).persistent();
+        assert_eq!(err.kind(), ErrorKind::RateLimited);
+        assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(3)));
+        assert!(!err.is_retryable());
+        assert!(err.is_persistent());
+        assert!(!Error::upstream(502, "").persistent().is_retryable());
+    }
+
+    #[test]
+    fn only_proof_of_not_sending_makes_a_transport_failure_safe() {
+        assert!(Error::unavailable("connection reset").may_have_been_accepted());
+        assert!(Error::upstream(503, "").may_have_been_accepted());
+        assert!(Error::upstream(500, "").may_have_been_accepted());
+        assert!(Error::timeout("t").may_have_been_accepted());
+        assert!(!Error::unavailable("refused").not_sent().may_have_been_accepted());
+        assert!(!Error::timeout("connect timeout").not_sent().may_have_been_accepted());
+        assert!(!Error::rate_limited("slow", None).may_have_been_accepted());
+        assert!(!Error::upstream(400, "").may_have_been_accepted());
+        assert!(!Error::invalid_input("x", vec![]).may_have_been_accepted());
+    }
+
+    #[test]
+    fn upstream_follows_the_http_mapping() {
+        assert_eq!(Error::upstream(429, "").kind(), ErrorKind::RateLimited);
+        assert_eq!(Error::upstream(401, "").kind(), ErrorKind::Unauthorized);
+        assert_eq!(Error::upstream(503, "").kind(), ErrorKind::Unavailable);
+        assert_eq!(Error::upstream(500, "").kind(), ErrorKind::Upstream);
+        assert_eq!(Error::upstream(500, "").status(), Some(500));
+        // Not a valid status code: kept as a plain upstream error.
+        assert_eq!(Error::upstream(1000, "").kind(), ErrorKind::Upstream);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_marked_not_sent() {
+        // Bind then drop a listener, so the port is (almost certainly) closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(9);
+        let err: Error = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/"))
+            .body("x")
+            .send()
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .into();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.is_not_sent());
+        assert!(!err.may_have_been_accepted());
     }
 
     #[test]

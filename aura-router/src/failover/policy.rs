@@ -122,14 +122,15 @@ impl FailoverPolicy {
     /// Classifies an error (see the [module docs](crate::failover) for the table).
     pub(crate) fn classify(&self, err: &Error) -> Classified {
         let server_error = err.status().is_some_and(|s| s >= 500 || s == 408);
-        let (on, verdict, maybe_accepted) = match err.kind() {
-            ErrorKind::RateLimited => (OnError::Failover, Verdict::Neutral, false),
-            ErrorKind::Unavailable => (OnError::Failover, Verdict::Failure, false),
-            ErrorKind::Timeout => (OnError::Failover, Verdict::Failure, true),
-            ErrorKind::Upstream if server_error => (OnError::Failover, Verdict::Failure, true),
-            ErrorKind::Unauthorized | ErrorKind::Forbidden => (OnError::Fail, Verdict::Failure, false),
-            _ => (OnError::Fail, Verdict::Neutral, false),
+        let (on, verdict) = match err.kind() {
+            ErrorKind::RateLimited => (OnError::Failover, Verdict::Neutral),
+            ErrorKind::Unavailable | ErrorKind::Timeout => (OnError::Failover, Verdict::Failure),
+            ErrorKind::Upstream if server_error => (OnError::Failover, Verdict::Failure),
+            ErrorKind::Unauthorized | ErrorKind::Forbidden => (OnError::Fail, Verdict::Failure),
+            _ => (OnError::Fail, Verdict::Neutral),
         };
+        // The one rule of aura-core, shared with the executor's retries.
+        let maybe_accepted = err.may_have_been_accepted();
         let on = self
             .overrides
             .iter()
@@ -167,6 +168,8 @@ mod tests {
             (OnError::Failover, Verdict::Failure, true)
         );
         let c = p.classify(&Error::unavailable("down"));
+        assert_eq!((c.on, c.maybe_accepted), (OnError::Failover, true));
+        let c = p.classify(&Error::unavailable("refused").not_sent());
         assert_eq!((c.on, c.maybe_accepted), (OnError::Failover, false));
         let c = p.classify(&Error::invalid_input("bad", vec![]));
         assert_eq!((c.on, c.verdict), (OnError::Fail, Verdict::Neutral));

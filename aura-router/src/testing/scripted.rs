@@ -27,6 +27,9 @@ pub enum Fault {
     Status(u16),
     /// HTTP 429 with an optional `Retry-After`.
     RateLimited(Option<Duration>),
+    /// The provider could not be reached: an [`ErrorKind::Unavailable`] error marked
+    /// [`not_sent`](Error::not_sent), as a refused connection gives.
+    Unreachable,
     /// Never answers (until cancelled).
     Hang,
 }
@@ -313,6 +316,7 @@ impl ScriptedProvider {
             Fault::RateLimited(after) => {
                 Error::rate_limited(format!("scripted 429 from {id}"), *after).with_status(429)
             }
+            Fault::Unreachable => Error::unavailable(format!("scripted: {id} refused the connection")).not_sent(),
             Fault::Hang => Error::internal("a hang has no error"),
         }
     }

@@ -1,0 +1,173 @@
+//! Time, injectable: [`Clock`], the real [`SystemClock`] and the hand-moved [`ManualClock`].
+//!
+//! The one clock of Aura. Everything that reads monotonic time goes through a [`Clock`]: the
+//! router (latency, ejection periods, cool-downs, budget windows, deadlines, hedging delays,
+//! back-off), the executor's timers and the trigger runtime, so that a test can stand at an
+//! exact instant and move on by exactly 30 seconds. aura-router re-exports these types.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+/// A boxed sleep, as [`Clock::sleep`] returns it.
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A source of monotonic time and of sleeps.
+///
+/// `now` is the time since the clock's own origin: only differences between two readings of the
+/// same clock mean anything.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The time since this clock's origin.
+    fn now(&self) -> Duration;
+
+    /// A future that ends once `duration` has passed on this clock.
+    fn sleep(&self, duration: Duration) -> Sleep;
+}
+
+/// The real clock: tokio's monotonic time.
+///
+/// It follows tokio's clock, so a test with paused tokio time
+/// (`#[tokio::test(start_paused = true)]`) gets virtual time that jumps over every sleep.
+#[derive(Clone, Debug)]
+pub struct SystemClock {
+    origin: tokio::time::Instant,
+}
+
+impl SystemClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Self {
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Duration {
+        tokio::time::Instant::now().saturating_duration_since(self.origin)
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A fake clock for tests and simulations: it stands still until it is moved.
+///
+/// Move it with [`advance`](Self::advance) or [`set`](Self::set). A [`sleep`](Clock::sleep) on
+/// it costs no real time: when first polled it moves the clock forward to the sleep's end (never
+/// backwards) and ends. So a scripted provider's 800 ms latency, a 2 s deadline over a hung call
+/// or a back-off all take microseconds, and each is measured exactly.
+///
+/// This is exact for one call at a time. When several sleeps run at once, the clock ends at the
+/// latest of their ends, but they complete in the order they are polled rather than in the order
+/// of their ends: a hung call (a future that never ends) against a timer behaves as it should;
+/// two finite latencies racing are decided by who is polled first. For exact concurrent timing
+/// use [`SystemClock`] under paused tokio time.
+///
+/// Clones share the same time.
+///
+/// ```
+/// use std::time::Duration;
+/// use aura_core::clock::{Clock, ManualClock};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let clock = ManualClock::new();
+/// assert_eq!(clock.now(), Duration::ZERO);
+/// clock.advance(Duration::from_secs(30));
+/// assert_eq!(clock.now(), Duration::from_secs(30));
+/// clock.sleep(Duration::from_millis(250)).await; // instant
+/// assert_eq!(clock.now(), Duration::from_millis(30_250));
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock at time zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.nanos.fetch_add(to_nanos(by), Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `at` (it may go backwards: a test's choice).
+    pub fn set(&self, at: Duration) {
+        self.nanos.store(to_nanos(at), Ordering::SeqCst);
+    }
+
+    /// This clock as a shared [`Clock`], to hand to a router or a scripted provider.
+    pub fn shared(&self) -> Arc<dyn Clock> {
+        Arc::new(self.clone())
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        let end = self.nanos.load(Ordering::SeqCst).saturating_add(to_nanos(duration));
+        Box::pin(ManualSleep {
+            nanos: self.nanos.clone(),
+            end,
+        })
+    }
+}
+
+struct ManualSleep {
+    nanos: Arc<AtomicU64>,
+    end: u64,
+}
+
+impl Future for ManualSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.nanos.fetch_max(self.end, Ordering::SeqCst);
+        Poll::Ready(())
+    }
+}
+
+/// A duration in whole nanoseconds, saturating at `u64::MAX` (584 years).
+pub fn to_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_sleeps_end_at_the_latest_end() {
+        let clock = ManualClock::new();
+        let a = clock.sleep(Duration::from_millis(10));
+        let b = clock.sleep(Duration::from_millis(30));
+        b.await;
+        a.await;
+        assert_eq!(clock.now(), Duration::from_millis(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_system_clock_follows_paused_tokio_time() {
+        let clock = SystemClock::new();
+        clock.sleep(Duration::from_secs(5)).await;
+        assert!(clock.now() >= Duration::from_secs(5));
+    }
+}
