@@ -194,7 +194,7 @@ async fn references_resolve_and_bad_ones_say_why() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(err.context_value("app"), Some("nobody"));
 
-    for bad in ["slack", ".x", "slack.", "a.b.c"] {
+    for bad in ["slack", ".x", "slack.", "a.b.c", "Slack.version", "slack.Version"] {
         let err = r.action(bad).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidDefinition, "{bad}");
         assert_eq!(err.context_value("reference"), Some(bad));

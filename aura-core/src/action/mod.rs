@@ -49,6 +49,7 @@ pub use self::handler::Handler;
 use self::handler::{ErasedHandler, JsonHandler, TypedHandler};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::key::{Key, Reference};
 use crate::schema::{self, Schema};
 
 /// A definition of an action, as a connector author writes it. The registry compiles it into
@@ -168,7 +169,11 @@ impl ActionDef {
             e.with_context("app", app_id.to_owned())
                 .with_context("action", manifest.key.clone())
         };
-        crate::app::check_key("action key", &manifest.key).map_err(where_)?;
+        crate::key::check("action key", &manifest.key).map_err(where_)?;
+        let reference = Reference::new(
+            Key::new(app_id).map_err(where_)?,
+            Key::new(manifest.key.clone()).map_err(where_)?,
+        );
         let input =
             Schema::compile(manifest.input_schema.clone()).map_err(|e| where_(e.with_context("schema", "input")))?;
         // The output schema is compiled too, so that a broken one is found at registration.
@@ -176,8 +181,7 @@ impl ActionDef {
             Schema::compile(manifest.output_schema.clone()).map_err(|e| where_(e.with_context("schema", "output")))?;
         Ok(Action {
             inner: Arc::new(ActionInner {
-                reference: format!("{app_id}.{}", manifest.key),
-                app_id: app_id.to_owned(),
+                reference,
                 manifest,
                 input,
                 output,
@@ -202,8 +206,7 @@ pub struct Action {
 }
 
 struct ActionInner {
-    reference: String,
-    app_id: String,
+    reference: Reference,
     manifest: ActionManifest,
     input: Schema,
     output: Schema,
@@ -213,12 +216,17 @@ struct ActionInner {
 impl Action {
     /// `"app.key"`, the way scenarios refer to it.
     pub fn reference(&self) -> &str {
+        self.inner.reference.as_str()
+    }
+
+    /// `"app.key"` as a typed [`Reference`].
+    pub fn typed_reference(&self) -> &Reference {
         &self.inner.reference
     }
 
     /// The app it belongs to.
     pub fn app_id(&self) -> &str {
-        &self.inner.app_id
+        self.inner.reference.app().as_str()
     }
 
     /// Its key within the app.
@@ -279,7 +287,7 @@ impl Action {
         if err.context_value("action").is_some() {
             return err;
         }
-        err.with_context("action", self.inner.reference.clone())
+        err.with_context("action", self.inner.reference.to_string())
     }
 }
 

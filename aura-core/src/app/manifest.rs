@@ -123,7 +123,7 @@ impl AppManifest {
     /// Errors name the app and the field.
     pub fn validate(&self) -> Result<()> {
         let at = |field: &'static str, e: Error| e.with_context("app", self.id.clone()).with_context("field", field);
-        super::check_key("app id", &self.id).map_err(|e| at("id", e))?;
+        crate::key::check("app id", &self.id).map_err(|e| at("id", e))?;
         if self.name.trim().is_empty() {
             return Err(at("name", Error::invalid_definition("an app needs a display name")));
         }

@@ -97,19 +97,3 @@ impl AppConfig {
         })
     }
 }
-
-/// Checks an id or key: lowercase ASCII letters, digits, `_` and `-`, starting with a letter,
-/// at most 64 bytes. Keys never contain `.`, which separates app and action in references.
-pub(crate) fn check_key(what: &'static str, key: &str) -> Result<()> {
-    let mut bytes = key.bytes();
-    let ok = key.len() <= 64
-        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_definition(format!(
-            "{what} {key:?} must be lowercase letters, digits, '_' or '-', start with a letter and be at most 64 bytes"
-        )))
-    }
-}

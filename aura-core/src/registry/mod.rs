@@ -21,6 +21,7 @@ use crate::action::Action;
 use crate::app::{App, AppConfig, AppManifest, Category};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::key::Reference;
 use crate::trigger::Trigger;
 
 type Factory = Box<dyn Fn() -> BoxFuture<'static, Result<Arc<dyn App>>> + Send + Sync>;
@@ -224,16 +225,16 @@ impl Registry {
 
     /// Resolves an `"app.action"` reference to the action of the newest version of the app.
     pub async fn action(&self, reference: &str) -> Result<Action> {
-        let (app, key) = split_reference(reference)?;
-        let handle = self.app(app).await?;
-        handle.action(key).cloned()
+        let reference = Reference::parse(reference)?;
+        let handle = self.app(reference.app().as_str()).await?;
+        handle.action(reference.key().as_str()).cloned()
     }
 
     /// Resolves an `"app.trigger"` reference.
     pub async fn trigger(&self, reference: &str) -> Result<Trigger> {
-        let (app, key) = split_reference(reference)?;
-        let handle = self.app(app).await?;
-        handle.trigger(key).cloned()
+        let reference = Reference::parse(reference)?;
+        let handle = self.app(reference.app().as_str()).await?;
+        handle.trigger(reference.key().as_str()).cloned()
     }
 
     /// Tests a connection with its app's [`App::test_connection`]; `cx` carries the connection.
@@ -289,15 +290,6 @@ fn locate_app(err: Error, manifest: &AppManifest) -> Error {
     }
     err.with_context("app", manifest.id.clone())
         .with_context("version", manifest.version.to_string())
-}
-
-/// Splits `"app.key"`.
-fn split_reference(reference: &str) -> Result<(&str, &str)> {
-    match reference.split_once('.') {
-        Some((app, key)) if !app.is_empty() && !key.is_empty() && !key.contains('.') => Ok((app, key)),
-        _ => Err(Error::invalid_definition("a reference is written \"app.key\"")
-            .with_context("reference", reference.to_owned())),
-    }
 }
 
 /// A loaded app: its manifest and compiled actions and triggers.

@@ -31,6 +31,7 @@ use self::webhook::ErasedWebhook;
 pub use self::webhook::{WebhookReply, WebhookRequest, WebhookTrigger};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::key::{Key, Reference};
 use crate::schema::{self, Schema};
 
 /// One thing a trigger produced: the data that starts an execution, and the key that
@@ -203,11 +204,15 @@ impl TriggerDef {
             e.with_context("app", app_id.to_owned())
                 .with_context("trigger", manifest.key.clone())
         };
-        crate::app::check_key("trigger key", &manifest.key).map_err(where_)?;
+        crate::key::check("trigger key", &manifest.key).map_err(where_)?;
+        let reference = Reference::new(
+            Key::new(app_id).map_err(where_)?,
+            Key::new(manifest.key.clone()).map_err(where_)?,
+        );
         let output = Schema::compile(manifest.output_schema.clone()).map_err(where_)?;
         Ok(Trigger {
             inner: Arc::new(TriggerInner {
-                reference: format!("{app_id}.{}", manifest.key),
+                reference,
                 manifest,
                 output,
                 source,
@@ -232,7 +237,7 @@ pub struct Trigger {
 }
 
 struct TriggerInner {
-    reference: String,
+    reference: Reference,
     manifest: TriggerManifest,
     output: Schema,
     source: Source,
@@ -241,6 +246,11 @@ struct TriggerInner {
 impl Trigger {
     /// `"app.key"`.
     pub fn reference(&self) -> &str {
+        self.inner.reference.as_str()
+    }
+
+    /// `"app.key"` as a typed [`Reference`].
+    pub fn typed_reference(&self) -> &Reference {
         &self.inner.reference
     }
 
@@ -357,7 +367,7 @@ impl Trigger {
         if err.context_value("trigger").is_some() {
             return err;
         }
-        err.with_context("trigger", self.inner.reference.clone())
+        err.with_context("trigger", self.inner.reference.to_string())
     }
 }
 
