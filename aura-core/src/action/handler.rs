@@ -29,6 +29,26 @@ where
     }
 }
 
+/// A typed action handler that takes shared state first, the way an axum handler takes
+/// `State<S>`: implemented by every async function or closure
+/// `Fn(S, Context, I) -> impl Future<Output = Result<O>>`. Used by
+/// [`ActionDef::with_state`](super::ActionDef::with_state), which hands each call its own clone
+/// of the state (so `S` should be cheap to clone: an `Arc`, or a struct of `Arc`s and clients).
+pub trait StateHandler<S, I, O>: Send + Sync + 'static {
+    /// Runs the action with the state.
+    fn call(&self, state: S, cx: Context, input: I) -> BoxFuture<'static, Result<O>>;
+}
+
+impl<F, Fut, S, I, O> StateHandler<S, I, O> for F
+where
+    F: Fn(S, Context, I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O>> + Send + 'static,
+{
+    fn call(&self, state: S, cx: Context, input: I) -> BoxFuture<'static, Result<O>> {
+        Box::pin(self(state, cx, input))
+    }
+}
+
 /// What the registry holds: JSON in, JSON out.
 pub(crate) trait ErasedHandler: Send + Sync {
     fn call(&self, cx: Context, input: Value) -> BoxFuture<'static, Result<Value>>;

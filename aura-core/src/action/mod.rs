@@ -45,8 +45,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::Instrument as _;
 
-pub use self::handler::Handler;
 use self::handler::{ErasedHandler, JsonHandler, TypedHandler};
+pub use self::handler::{Handler, StateHandler};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::key::{Key, Reference};
@@ -103,6 +103,51 @@ impl ActionDef {
             },
             handler: Arc::new(TypedHandler::new(handler)),
         }
+    }
+
+    /// An action from a typed handler that gets shared state, the axum way: an async function
+    /// or closure `(S, Context, Input) -> Result<Output>`. Every call gets its own clone of
+    /// `state`, so no closure has to clone it by hand; make `S` cheap to clone (an `Arc`, or a
+    /// struct of `Arc`s and HTTP clients). The schemas are generated from the types.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use aura_core::{ActionDef, Context, Result};
+    /// use schemars::JsonSchema;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// /// What every action of the app shares: the base URL, an HTTP client, …
+    /// struct Core {
+    ///     base_url: String,
+    /// }
+    ///
+    /// #[derive(Deserialize, JsonSchema)]
+    /// struct PostMessage {
+    ///     channel: String,
+    /// }
+    ///
+    /// #[derive(Serialize, JsonSchema)]
+    /// struct Posted {
+    ///     url: String,
+    /// }
+    ///
+    /// async fn post_message(core: Arc<Core>, _cx: Context, input: PostMessage) -> Result<Posted> {
+    ///     Ok(Posted { url: format!("{}/chat.postMessage?channel={}", core.base_url, input.channel) })
+    /// }
+    ///
+    /// let core = Arc::new(Core { base_url: "https://slack.com/api".to_owned() });
+    /// let action = ActionDef::with_state("post_message", core, post_message).name("Post a message");
+    /// # let _ = action;
+    /// ```
+    pub fn with_state<S, I, O, H>(key: impl Into<String>, state: S, handler: H) -> Self
+    where
+        S: Clone + Send + Sync + 'static,
+        I: DeserializeOwned + JsonSchema + Send + 'static,
+        O: Serialize + JsonSchema + Send + 'static,
+        H: StateHandler<S, I, O>,
+    {
+        Self::new(key, move |cx: Context, input: I| handler.call(state.clone(), cx, input))
     }
 
     /// An action over plain JSON with schemas given as JSON, for actions whose shape is only

@@ -171,3 +171,53 @@ async fn context_reaches_the_handler() {
         json!({ "attempt": 3, "key": "exec/node" })
     );
 }
+
+/// What the actions of one app share, without a clone in every closure.
+#[derive(Clone)]
+struct Crm {
+    calls: Arc<AtomicUsize>,
+    next_id: u64,
+}
+
+async fn create_with_state(crm: Crm, _cx: Context, input: CreateContact) -> Result<Created> {
+    let call = crm.calls.fetch_add(1, Ordering::SeqCst) as u64;
+    Ok(Created {
+        id: crm.next_id + call,
+        email: input.email,
+    })
+}
+
+#[tokio::test]
+async fn with_state_hands_every_call_the_shared_state() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let crm = Crm {
+        calls: calls.clone(),
+        next_id: 100,
+    };
+    let def = ActionDef::with_state("create_contact", crm, create_with_state).name("Create contact");
+    assert_eq!(def.manifest().input_schema["properties"]["email"]["format"], "email");
+    let action = def.compile("crm").unwrap();
+    for expected in [100, 101] {
+        let out = action
+            .call(
+                Context::new(),
+                json!({ "email": "ada@example.com", "name": "Ada", "tags": [] }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, json!({ "id": expected, "email": "ada@example.com" }));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // Closures take the state the same way.
+    let counter = Arc::new(AtomicUsize::new(0));
+    let ping = ActionDef::with_state(
+        "ping",
+        counter.clone(),
+        |counter: Arc<AtomicUsize>, _cx, (): ()| async move { Ok(counter.fetch_add(1, Ordering::SeqCst)) },
+    )
+    .compile("crm")
+    .unwrap();
+    assert_eq!(ping.call(Context::new(), json!(null)).await.unwrap(), json!(0));
+    assert_eq!(counter.load(Ordering::SeqCst), 1);
+}

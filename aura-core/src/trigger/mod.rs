@@ -28,7 +28,7 @@ use self::polling::ErasedPolling;
 pub use self::polling::{Poll, PollingTrigger};
 pub use self::schedule::{Schedule, ScheduleTick};
 use self::webhook::ErasedWebhook;
-pub use self::webhook::{WebhookReply, WebhookRequest, WebhookTrigger};
+pub use self::webhook::{WebhookReply, WebhookRequest, WebhookRequestBuilder, WebhookTrigger};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::key::{Key, Reference};

@@ -136,7 +136,9 @@ async fn webhooks_verify_parse_and_answer_handshakes() {
         "/hooks/svc",
         r#"{"events":[{"id":"e1","kind":"a"},{"id":"e2","kind":"b"}]}"#,
     )
-    .header("x-token", "good");
+    .header("x-token", "good")
+    .build()
+    .unwrap();
     let WebhookOutcome::Items(items) = t.handle_webhook(&cx, &genuine).await.unwrap() else {
         panic!("expected items");
     };
@@ -145,19 +147,27 @@ async fn webhooks_verify_parse_and_answer_handshakes() {
         ["e1", "e2"]
     );
 
-    let forged = WebhookRequest::post("/hooks/svc", r#"{"events":[]}"#).header("x-token", "bad");
+    let forged = WebhookRequest::post("/hooks/svc", r#"{"events":[]}"#)
+        .header("x-token", "bad")
+        .build()
+        .unwrap();
     assert_eq!(
         t.handle_webhook(&cx, &forged).await.unwrap_err().kind(),
         ErrorKind::Unauthorized
     );
 
-    let handshake = WebhookRequest::post("/hooks/svc", r#"{"type":"url_verification","challenge":"abc"}"#);
+    let handshake = WebhookRequest::post("/hooks/svc", r#"{"type":"url_verification","challenge":"abc"}"#)
+        .build()
+        .unwrap();
     let WebhookOutcome::Handshake(reply) = t.handle_webhook(&cx, &handshake).await.unwrap() else {
         panic!("expected a handshake");
     };
     assert_eq!(reply.body, "abc");
 
-    let malformed = WebhookRequest::post("/hooks/svc", r#"{"events":[{"id":1}]}"#).header("x-token", "good");
+    let malformed = WebhookRequest::post("/hooks/svc", r#"{"events":[{"id":1}]}"#)
+        .header("x-token", "good")
+        .build()
+        .unwrap();
     let err = t.handle_webhook(&cx, &malformed).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert_eq!(err.violations()[0].path, "/events/0/id");
@@ -165,6 +175,32 @@ async fn webhooks_verify_parse_and_answer_handshakes() {
     let sub = t.subscribe(&cx, "https://host.test/hooks/svc").await.unwrap();
     assert_eq!(sub, Some(json!({ "hook_id": 9, "url": "https://host.test/hooks/svc" })));
     t.unsubscribe(&cx, &json!({ "hook_id": 9 })).await.unwrap();
+}
+
+#[test]
+fn bad_webhook_headers_fail_at_build_naming_the_header_never_the_value() {
+    let secret = "s3cr\net-value";
+    let err = WebhookRequest::post("/hooks/svc", "{}")
+        .header("x-good", "fine")
+        .header("x-token", secret)
+        .header("bad header", "v")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(err.context_value("header"), Some("x-token"));
+    let paths: Vec<&str> = err.violations().iter().map(|v| v.path.as_str()).collect();
+    assert_eq!(paths, ["/headers/x-token", "/headers/bad header"]);
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("s3cr"), "{shown}");
+
+    let ok = WebhookRequest::builder(http::Method::PUT, "/hooks/svc")
+        .query("a=1")
+        .header("x-good", "fine")
+        .build()
+        .unwrap();
+    assert_eq!(ok.method, http::Method::PUT);
+    assert_eq!(ok.query.as_deref(), Some("a=1"));
+    assert_eq!(ok.header_str("x-good"), Some("fine"));
 }
 
 #[tokio::test]
@@ -182,7 +218,7 @@ async fn items_that_break_the_output_schema_are_rejected() {
         .compile("svc")
         .unwrap();
     let err = t
-        .handle_webhook(&Context::new(), &WebhookRequest::post("/", ""))
+        .handle_webhook(&Context::new(), &WebhookRequest::post("/", "").build().unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.violations()[0].path, "/0/data/kind");

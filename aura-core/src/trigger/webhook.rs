@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::TriggerItem;
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Violation};
 
 /// An incoming webhook request, as the receiver got it.
 #[derive(Clone, Debug)]
@@ -28,24 +28,38 @@ pub struct WebhookRequest {
 }
 
 impl WebhookRequest {
-    /// A POST to `path` with a body and no headers.
-    pub fn post(path: impl Into<String>, body: impl Into<Bytes>) -> Self {
-        Self {
-            method: Method::POST,
-            path: path.into(),
-            query: None,
-            headers: HeaderMap::new(),
-            body: body.into(),
+    /// A request with `method` to `path`, no query, no headers and an empty body, to fill in
+    /// and [`build`](WebhookRequestBuilder::build).
+    pub fn builder(method: Method, path: impl Into<String>) -> WebhookRequestBuilder {
+        WebhookRequestBuilder {
+            request: Self {
+                method,
+                path: path.into(),
+                query: None,
+                headers: HeaderMap::new(),
+                body: Bytes::new(),
+            },
+            violations: Vec::new(),
         }
     }
 
-    /// Adds a header (ignored when the name or value is not valid HTTP).
-    #[must_use]
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), http::HeaderValue::try_from(value)) {
-            self.headers.append(n, v);
-        }
-        self
+    /// A POST to `path` with a body and no headers, to add headers to and
+    /// [`build`](WebhookRequestBuilder::build).
+    ///
+    /// ```
+    /// use aura_core::trigger::WebhookRequest;
+    ///
+    /// let request = WebhookRequest::post("/hooks/crm", r#"{"id": 1}"#)
+    ///     .header("x-signature", "abc")
+    ///     .build()?;
+    /// assert_eq!(request.header_str("x-signature"), Some("abc"));
+    ///
+    /// let err = WebhookRequest::post("/hooks/crm", "").header("x-token", "line\nbreak").build().unwrap_err();
+    /// assert_eq!(err.context_value("header"), Some("x-token"));
+    /// # Ok::<(), aura_core::Error>(())
+    /// ```
+    pub fn post(path: impl Into<String>, body: impl Into<Bytes>) -> WebhookRequestBuilder {
+        Self::builder(Method::POST, path).body(body)
     }
 
     /// A header's value as text.
@@ -59,13 +73,86 @@ impl WebhookRequest {
         serde_path_to_error::deserialize(de).map_err(|e| {
             Error::invalid_input(
                 "the webhook body is not the expected JSON",
-                vec![crate::error::Violation::new(
+                vec![Violation::new(
                     crate::error::json_pointer(e.path()),
                     e.inner().classify_message(),
                 )],
             )
         })
     }
+}
+
+/// Builds a [`WebhookRequest`]; made by [`WebhookRequest::builder`] or [`WebhookRequest::post`].
+/// A header that is not valid HTTP is reported by [`build`](Self::build), never dropped.
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct WebhookRequestBuilder {
+    request: WebhookRequest,
+    /// The headers that were not valid HTTP, by name; their values are never kept.
+    violations: Vec<Violation>,
+}
+
+impl WebhookRequestBuilder {
+    /// Adds a header. A name or value that is not valid HTTP makes [`build`](Self::build) fail,
+    /// naming the header (never its value).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (http::HeaderName::try_from(name), http::HeaderValue::try_from(value)) {
+            (Ok(n), Ok(v)) => {
+                self.request.headers.append(n, v);
+            }
+            (Err(_), _) => self
+                .violations
+                .push(Violation::new(header_pointer(name), "is not a valid HTTP header name")),
+            (Ok(_), Err(_)) => self.violations.push(Violation::new(
+                header_pointer(name),
+                "has a value that is not valid in an HTTP header",
+            )),
+        }
+        self
+    }
+
+    /// Sets the raw query string (without `?`).
+    pub fn query(mut self, query: impl Into<String>) -> Self {
+        self.request.query = Some(query.into());
+        self
+    }
+
+    /// Sets the raw body.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.request.body = body.into();
+        self
+    }
+
+    /// The request.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when a header was not valid
+    /// HTTP: one violation per bad header at `/headers/<name>`, and the first bad header's name
+    /// in the context `header`. Header values never appear in the error.
+    pub fn build(self) -> Result<WebhookRequest> {
+        let Some(first) = self.violations.first() else {
+            return Ok(self.request);
+        };
+        let name = unpointer(&first.path);
+        Err(
+            Error::invalid_input("a webhook request header is not valid HTTP", self.violations.clone())
+                .with_context("header", name),
+        )
+    }
+}
+
+/// `/headers/<name>`, with `~` and `/` escaped as a JSON pointer wants.
+fn header_pointer(name: &str) -> String {
+    format!("/headers/{}", name.replace('~', "~0").replace('/', "~1"))
+}
+
+/// The name back from [`header_pointer`].
+fn unpointer(pointer: &str) -> String {
+    pointer
+        .trim_start_matches("/headers/")
+        .replace("~1", "/")
+        .replace("~0", "~")
 }
 
 trait Classify {
