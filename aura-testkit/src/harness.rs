@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aura_core::connection::{ConnectionRecord, Connections, Credentials};
 use aura_core::engine::{Engine, ExecuteOptions};
 use aura_core::scenario::Scenario;
-use aura_core::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus};
+use aura_core::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, Store};
 use aura_core::{Registry, Result};
 use serde_json::Value;
 
@@ -44,18 +44,41 @@ impl Default for Harness {
 }
 
 impl Harness {
-    /// An empty harness.
+    /// An empty harness: a memory store and the engine's default payload limit.
     pub fn new() -> Self {
-        let registry = Arc::new(Registry::new());
-        let connections = Arc::new(Connections::new());
-        let engine = Engine::builder(registry.clone())
-            .connections(connections.clone())
-            .build();
-        Self {
-            registry,
-            connections,
-            engine,
-        }
+        Self::builder().engine()
+    }
+
+    /// A harness with a chosen store, payload limit and apps.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use aura_core::scenario::{NodeBuilder, Scenario};
+    /// use aura_core::store::MemoryStore;
+    /// use aura_testkit::{Harness, MockAction, MockApp};
+    /// use serde_json::json;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> aura_core::Result<()> {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let harness = Harness::builder()
+    ///     .store(store.clone())
+    ///     .payload_limit(64)
+    ///     .app(MockApp::new("crm").action(MockAction::new("create").returns(json!({ "note": "x".repeat(100) }))))
+    ///     .build()?;
+    /// let scenario = Scenario::builder("s", "S")
+    ///     .node(NodeBuilder::trigger("t").next(["create"]))
+    ///     .node(NodeBuilder::action("create", "crm.create"))
+    ///     .build();
+    /// let run = harness.run(scenario, json!({})).await?;
+    /// run.assert_completed();
+    /// // The stored output is over 64 bytes: it is kept truncated, with a marker.
+    /// assert!(run.output("create").get("$truncated").is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn builder() -> HarnessBuilder {
+        HarnessBuilder::default()
     }
 
     /// Registers a mock app.
@@ -98,6 +121,79 @@ impl Harness {
         Ok(Run {
             record: self.engine.execute_with(&plan, trigger, options).await?,
         })
+    }
+}
+
+/// Builds a [`Harness`]; made by [`Harness::builder`]. A mock app that cannot be registered
+/// is reported by [`build`](Self::build).
+#[derive(Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct HarnessBuilder {
+    store: Option<Arc<dyn Store>>,
+    payload_limit: Option<usize>,
+    apps: Vec<MockApp>,
+}
+
+impl HarnessBuilder {
+    /// Where the engine keeps execution records (default: a fresh memory store). Pass the
+    /// store under test, or keep a clone to look at the records afterwards.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Payloads bigger than this many bytes are stored truncated, with a marker (default: the
+    /// engine's).
+    pub fn payload_limit(mut self, bytes: usize) -> Self {
+        self.payload_limit = Some(bytes);
+        self
+    }
+
+    /// Registers a mock app when the harness is built.
+    pub fn app(mut self, app: MockApp) -> Self {
+        self.apps.push(app);
+        self
+    }
+
+    /// The harness.
+    ///
+    /// # Errors
+    ///
+    /// When a mock app cannot be registered (a bad id or key, two apps with one id …); the
+    /// error names the app.
+    pub fn build(mut self) -> Result<Harness> {
+        let apps = std::mem::take(&mut self.apps);
+        let harness = self.engine();
+        for app in apps {
+            harness.registry.register(app)?;
+        }
+        Ok(harness)
+    }
+
+    fn engine(self) -> Harness {
+        let registry = Arc::new(Registry::new());
+        let connections = Arc::new(Connections::new());
+        let mut engine = Engine::builder(registry.clone()).connections(connections.clone());
+        if let Some(store) = self.store {
+            engine = engine.store(store);
+        }
+        if let Some(bytes) = self.payload_limit {
+            engine = engine.payload_limit(bytes);
+        }
+        Harness {
+            registry,
+            connections,
+            engine: engine.build(),
+        }
+    }
+}
+
+impl std::fmt::Debug for HarnessBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HarnessBuilder")
+            .field("payload_limit", &self.payload_limit)
+            .field("apps", &self.apps.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -55,7 +55,7 @@ mod providers;
 
 pub use app::MockApp;
 pub use failure::Failure;
-pub use harness::{Harness, Run};
+pub use harness::{Harness, HarnessBuilder, Run};
 pub use mock_action::{MockAction, RecordedCall};
 pub use mock_polling::MockPolling;
 pub use oauth2_server::{OAuth2Server, OAuth2ServerBuilder, RecordedTokenRequest};

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -9,10 +10,19 @@ use std::time::{Duration, Instant};
 use aura_core::{ActionDef, Context, Error, Result};
 use schemars::JsonSchema;
 use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::failure::Failure;
 
-type Responder = Arc<dyn Fn(&Value, u32) -> Result<Value> + Send + Sync>;
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Value>> + Send>>;
+
+/// How an unscripted call is answered.
+#[derive(Clone)]
+enum Responder {
+    Sync(Arc<dyn Fn(&Value, u32) -> Result<Value> + Send + Sync>),
+    Async(Arc<dyn Fn(Context, Value, u32) -> BoxFuture + Send + Sync>),
+}
 
 /// One call a mock action received.
 #[derive(Clone, Debug)]
@@ -38,11 +48,45 @@ pub struct RecordedCall {
 /// 1. a failure set for its call number ([`fail_on_call`](Self::fail_on_call),
 ///    [`fail_times`](Self::fail_times));
 /// 2. the next scripted step ([`then_return`](Self::then_return), [`then_fail`](Self::then_fail));
-/// 3. the closure ([`respond_with`](Self::respond_with)) or the fixed value
-///    ([`returns`](Self::returns)); by default the input itself (an echo).
+/// 3. the closure ([`respond_with`](Self::respond_with)), the async closure
+///    ([`respond_async`](Self::respond_async), which gets the call's [`Context`]), the wait for
+///    cancellation ([`hang`](Self::hang)) or the fixed value ([`returns`](Self::returns)); by
+///    default the input itself (an echo).
 ///
 /// Injected latency ([`latency`](Self::latency)) comes before any of these, and follows
 /// tokio's clock, so tests with paused time run instantly.
+///
+/// While calls run, [`in_flight`](Self::in_flight) counts them and
+/// [`max_in_flight`](Self::max_in_flight) keeps the peak, for concurrency limits;
+/// [`cancellations`](Self::cancellations) counts the calls that were stopped before they
+/// answered: their context was cancelled (the engine's cancel, a max duration) or their future
+/// was dropped (a node timeout). [`wait_in_flight`](Self::wait_in_flight)
+/// and [`wait_cancellations`](Self::wait_cancellations) let a test wait for those without
+/// sleeping.
+///
+/// ```
+/// use aura_core::{Context, Registry};
+/// use aura_testkit::{MockAction, MockApp};
+/// use serde_json::json;
+/// use tokio_util::sync::CancellationToken;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> aura_core::Result<()> {
+/// let slow = MockAction::new("slow").hang();
+/// let registry = Registry::new();
+/// registry.register(MockApp::new("crm").action(slow.clone()))?;
+/// let action = registry.action("crm.slow").await?;
+///
+/// let cancel = CancellationToken::new();
+/// let cx = Context::builder().cancellation(cancel.clone()).build();
+/// let call = tokio::spawn(async move { action.call(cx, json!({})).await });
+/// slow.wait_in_flight(1).await;
+/// cancel.cancel();
+/// assert!(call.await.expect("the call task").is_err());
+/// slow.wait_cancellations(1).await;
+/// assert_eq!(slow.in_flight(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct MockAction {
     key: String,
@@ -67,6 +111,58 @@ struct Config {
 struct State {
     counter: AtomicU32,
     calls: Mutex<Vec<RecordedCall>>,
+    in_flight: AtomicU32,
+    max_in_flight: AtomicU32,
+    cancellations: AtomicU32,
+    /// Woken whenever a call starts or ends.
+    changed: Notify,
+}
+
+impl State {
+    /// Waits until `done` holds, checking after every start and end of a call.
+    async fn wait(&self, done: impl Fn(&Self) -> bool) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if done(self) {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+/// Counts one running call. On drop it counts the call out, and counts a cancellation when
+/// the call did not answer (its future was dropped: cancel, timeout) or answered after its
+/// context was cancelled.
+struct InFlight<'a> {
+    state: &'a State,
+    cancellation: CancellationToken,
+    answered: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a State, cx: &Context) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        state.changed.notify_waiters();
+        Self {
+            state,
+            cancellation: cx.cancellation().clone(),
+            answered: false,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.answered || self.cancellation.is_cancelled() {
+            self.state.cancellations.fetch_add(1, Ordering::SeqCst);
+        }
+        self.state.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.state.changed.notify_waiters();
+    }
 }
 
 impl MockAction {
@@ -145,7 +241,43 @@ impl MockAction {
     /// Every call is answered by `f(input, call_number)`.
     #[must_use]
     pub fn respond_with(self, f: impl Fn(&Value, u32) -> Result<Value> + Send + Sync + 'static) -> Self {
-        self.configure(|c| c.responder = Some(Arc::new(f)))
+        self.configure(|c| c.responder = Some(Responder::Sync(Arc::new(f))))
+    }
+
+    /// Every call is answered by the future `f(context, input, call_number)`: it may wait, call
+    /// other things, and watch `context.cancellation()`. A call whose context is cancelled
+    /// stops at once whatever the future does (the action drops it) and counts in
+    /// [`cancellations`](Self::cancellations).
+    ///
+    /// ```
+    /// use aura_testkit::MockAction;
+    /// use serde_json::json;
+    ///
+    /// let lookup = MockAction::new("lookup").respond_async(|cx, input, n| async move {
+    ///     tokio::task::yield_now().await;
+    ///     Ok(json!({ "id": input["id"], "call": n, "attempt": cx.attempt() }))
+    /// });
+    /// # let _ = lookup;
+    /// ```
+    #[must_use]
+    pub fn respond_async<F, Fut>(self, f: F) -> Self
+    where
+        F: Fn(Context, Value, u32) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value>> + Send + 'static,
+    {
+        let f = Arc::new(move |cx: Context, input: Value, n: u32| -> BoxFuture { Box::pin(f(cx, input, n)) });
+        self.configure(|c| c.responder = Some(Responder::Async(f)))
+    }
+
+    /// Every unscripted call waits until its context is cancelled, then fails with
+    /// [`ErrorKind::Cancelled`](aura_core::ErrorKind::Cancelled): a call that never answers,
+    /// for testing cancel, timeouts and max durations.
+    #[must_use]
+    pub fn hang(self) -> Self {
+        self.respond_async(|cx, _, _| async move {
+            cx.cancellation().cancelled().await;
+            Err(Error::cancelled("the mock action was cancelled"))
+        })
     }
 
     /// The next unscripted call returns `value`.
@@ -197,6 +329,32 @@ impl MockAction {
         self.state.counter.load(Ordering::SeqCst)
     }
 
+    /// How many calls are running now.
+    pub fn in_flight(&self) -> u32 {
+        self.state.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most calls that ran at the same time so far.
+    pub fn max_in_flight(&self) -> u32 {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// How many calls were stopped before they answered: their context was cancelled, or their
+    /// future was dropped (a node timeout).
+    pub fn cancellations(&self) -> u32 {
+        self.state.cancellations.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` calls run at the same time.
+    pub async fn wait_in_flight(&self, n: u32) {
+        self.state.wait(|s| s.in_flight.load(Ordering::SeqCst) >= n).await;
+    }
+
+    /// Waits until at least `n` calls were stopped (see [`cancellations`](Self::cancellations)).
+    pub async fn wait_cancellations(&self, n: u32) {
+        self.state.wait(|s| s.cancellations.load(Ordering::SeqCst) >= n).await;
+    }
+
     /// The definition a [`crate::MockApp`] registers.
     pub fn to_def(&self) -> ActionDef {
         let config = self.config.lock().unwrap_or_else(PoisonError::into_inner).clone();
@@ -221,6 +379,7 @@ impl MockAction {
     }
 
     async fn run(&self, cx: Context, input: Value) -> Result<Value> {
+        let mut in_flight = InFlight::enter(&self.state, &cx);
         let number = self.state.counter.fetch_add(1, Ordering::SeqCst) + 1;
         self.state
             .calls
@@ -252,9 +411,11 @@ impl MockAction {
         let result: Result<Value> = match outcome {
             Outcome::Fail(f) => Err(f.to_error()),
             Outcome::Return(v) => Ok(v),
-            Outcome::Respond(Some(r)) => r(&input, number),
+            Outcome::Respond(Some(Responder::Sync(r))) => r(&input, number),
+            Outcome::Respond(Some(Responder::Async(r))) => r(cx, input, number).await,
             Outcome::Respond(None) => Ok(input),
         };
+        in_flight.answered = true;
         result.map_err(|e: Error| e.with_context("call", number.to_string()))
     }
 }
