@@ -186,9 +186,52 @@ mod tests {
         assert_eq!(err.kind(), crate::ErrorKind::InvalidDefinition);
     }
 
+    /// A local HTTP server that serves a valid schema to anyone who asks and counts the requests
+    /// it received before a sentinel connection (so that the count needs no timing: TCP
+    /// connections are accepted in the order they were made).
+    fn schema_server() -> (String, impl FnOnce() -> usize) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut requests = 0;
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0_u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                if head.starts_with(b"SENTINEL") {
+                    return requests;
+                }
+                requests += 1;
+                let body = r#"{"type":"string"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/schema+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+            requests
+        });
+        let stop = move || {
+            let mut sentinel = std::net::TcpStream::connect(addr).unwrap();
+            sentinel.write_all(b"SENTINEL\r\n\r\n").unwrap();
+            server.join().unwrap()
+        };
+        (format!("http://{addr}/schema.json"), stop)
+    }
+
     #[test]
     fn remote_refs_are_never_fetched() {
-        let result = Schema::compile(json!({ "$ref": "https://example.com/schema.json" }));
+        let (url, requests) = schema_server();
+        let result = Schema::compile(json!({ "$ref": url }));
+        let requests = requests();
+        assert_eq!(
+            requests, 0,
+            "compiling a schema with a remote $ref sent {requests} request(s) to {url}"
+        );
         assert!(result.is_err(), "a remote $ref must not resolve");
     }
 
