@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | App: a service Aura talks to | [`App`], [`AppManifest`] |
 //! | Action: one typed operation of an app | [`ActionDef`] (what you write), [`Action`] (compiled) |
-//! | Trigger: how an app starts a scenario | [`trigger`]: polling, webhook, schedule, manual |
+//! | Trigger: how an app starts a scenario | [`trigger`]: polling, webhook, schedule, manual (the contracts; the runtimes that drive them come later) |
 //! | Connection: authenticated access to one account | [`connection`]: [`Connection`], [`ConnectionRecord`], [`Credentials`], [`connection::ConnectionManager`] (lifecycle, OAuth2, refresh), [`connection::CredentialStore`] (encrypted at rest) |
 //! | Node: one step of a scenario | [`node::Node`]; the built-in kinds in [`scenario::nodes`] |
 //! | Scenario: a workflow of nodes | [`scenario::Scenario`] (Rust builder, JSON or YAML) |
@@ -15,6 +15,7 @@
 //! | Plan: a compiled scenario | [`compile::Plan`], [`compile::compile`] |
 //! | Execution: one run, with a record per node | [`engine::Engine`], [`store::ExecutionRecord`], [`store::Store`] |
 //! | The catalogue | [`Registry`] |
+//! | Keys and `app.key` references | [`Key`], [`Reference`] ([`key`]) |
 //! | Errors | [`Error`], [`ErrorKind`] |
 //!
 //! ## From `cargo add` to a call
@@ -134,7 +135,8 @@ pub use secrecy;
 pub use semver;
 pub use typetag;
 
-// The README's example is compiled and run as a doctest, so that the front door stays true.
+// The README's examples are compiled (and run, unless marked `no_run`) as doctests, so that the
+// front door stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

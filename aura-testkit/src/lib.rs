@@ -1,12 +1,13 @@
 //! # aura-testkit
 //!
-//! Test Aura apps and, later, scenarios and routed providers without the network. Put it in
+//! Test Aura apps, scenarios and routed providers without the network. Put it in
 //! `[dev-dependencies]`.
 //!
-//! This first part gives mock apps in a few lines: [`MockApp`] with [`MockAction`]s that
-//! answer from a script or a closure, record every call with its input, and inject latency and
-//! failures by call number or error kind; and [`MockPolling`] triggers that serve scripted
-//! pages.
+//! Mock apps in a few lines: [`MockApp`] with [`MockAction`]s that answer from a script, a
+//! closure or an async closure that sees the call's [`Context`](aura_core::Context), record
+//! every call with its input, inject latency and failures by call number or error kind, count
+//! the calls in flight and the calls stopped by cancellation or a timeout; and [`MockPolling`]
+//! triggers that serve scripted pages.
 //!
 //! ```
 //! use aura_core::{Context, ErrorKind, Registry};
@@ -33,7 +34,9 @@
 //! ```
 //!
 //! [`Harness`] runs a scenario against mock apps and checks node statuses and outputs in a few
-//! lines.
+//! lines; [`Harness::builder`] takes the store under test and a payload limit. (It has no
+//! clock option: the engine has none yet, so scenario tests drive time with tokio's paused
+//! clock.)
 //!
 //! For the router: [`ScriptedProvider`] (latency distributions, error sequences, 429 with
 //! `Retry-After`, hangs) and [`ManualClock`], a fake clock for cooldowns and ejections.
@@ -43,7 +46,9 @@
 //! scripted §5.2 errors, revocation) with a protected resource, for testing connections and
 //! token refresh without a vendor.
 //!
-//! Coming with later issues: HTTP mocks for connector tests.
+//! Not here yet: general HTTP mocks for connector tests (use [`wiremock`] directly), local
+//! vendor mocks, and the behaviour suites that every store and every connector must pass.
+//! They come with the issues that add durable stores and connectors.
 
 mod app;
 mod failure;

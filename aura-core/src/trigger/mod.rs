@@ -10,8 +10,12 @@
 //! | manual | the caller's data, checked against the declared schema | a direct call |
 //!
 //! Every item carries a dedupe key, so that a runtime can drop repeats (a webhook delivered
-//! twice, a record seen by two polls). The runtimes that drive triggers come with the engine;
-//! the contracts live here.
+//! twice, a record seen by two polls).
+//!
+//! Only the contracts live here today: nothing in Aura drives triggers yet. There is no poll
+//! loop, webhook receiver or scheduler; those runtimes come with the trigger-runtime issue. Until
+//! then a host calls [`Trigger::poll`], [`Trigger::handle_webhook`] or [`Trigger::tick`] itself
+//! and passes each item's data to [`crate::engine::Engine::execute`] (or `start`).
 
 mod polling;
 mod schedule;
