@@ -16,12 +16,14 @@ use tokio_util::sync::CancellationToken;
 use crate::failure::Failure;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value>> + Send>>;
+type SyncResponder = Arc<dyn Fn(&Value, u32) -> Result<Value> + Send + Sync>;
+type AsyncResponder = Arc<dyn Fn(Context, Value, u32) -> BoxFuture + Send + Sync>;
 
 /// How an unscripted call is answered.
 #[derive(Clone)]
 enum Responder {
-    Sync(Arc<dyn Fn(&Value, u32) -> Result<Value> + Send + Sync>),
-    Async(Arc<dyn Fn(Context, Value, u32) -> BoxFuture + Send + Sync>),
+    Sync(SyncResponder),
+    Async(AsyncResponder),
 }
 
 /// One call a mock action received.
