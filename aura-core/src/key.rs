@@ -49,8 +49,13 @@ impl Key {
     /// [`ErrorKind::InvalidDefinition`](crate::ErrorKind::InvalidDefinition) when `key` breaks
     /// the rules above.
     pub fn new(key: impl Into<String>) -> Result<Self> {
+        Self::named("key", key)
+    }
+
+    /// Checks `key` as a `what` (`"app id"`, `"action key"` …), which the error message names.
+    pub(crate) fn named(what: &'static str, key: impl Into<String>) -> Result<Self> {
         let key = key.into();
-        check("key", &key)?;
+        check(what, &key)?;
         Ok(Self(key))
     }
 

@@ -214,10 +214,9 @@ impl ActionDef {
             e.with_context("app", app_id.to_owned())
                 .with_context("action", manifest.key.clone())
         };
-        crate::key::check("action key", &manifest.key).map_err(where_)?;
         let reference = Reference::new(
-            Key::new(app_id).map_err(where_)?,
-            Key::new(manifest.key.clone()).map_err(where_)?,
+            Key::named("app id", app_id).map_err(where_)?,
+            Key::named("action key", manifest.key.clone()).map_err(where_)?,
         );
         let input =
             Schema::compile(manifest.input_schema.clone()).map_err(|e| where_(e.with_context("schema", "input")))?;

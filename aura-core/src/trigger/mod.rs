@@ -208,10 +208,9 @@ impl TriggerDef {
             e.with_context("app", app_id.to_owned())
                 .with_context("trigger", manifest.key.clone())
         };
-        crate::key::check("trigger key", &manifest.key).map_err(where_)?;
         let reference = Reference::new(
-            Key::new(app_id).map_err(where_)?,
-            Key::new(manifest.key.clone()).map_err(where_)?,
+            Key::named("app id", app_id).map_err(where_)?,
+            Key::named("trigger key", manifest.key.clone()).map_err(where_)?,
         );
         let output = Schema::compile(manifest.output_schema.clone()).map_err(where_)?;
         Ok(Trigger {
