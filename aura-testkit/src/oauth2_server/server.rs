@@ -17,7 +17,7 @@ use super::token::RecordedTokenRequest;
 use super::{API_PATH, AUTHORIZE_PATH, TOKEN_PATH};
 
 /// A local OAuth 2.0 authorization server on `127.0.0.1`, with a protected resource at
-/// `/api/me`. See the [module documentation](self) for what it does and how strictly.
+/// `/api/me`. See the [module documentation](super) for what it does and how strictly.
 ///
 /// It stops when dropped.
 pub struct OAuth2Server {
@@ -34,8 +34,8 @@ impl fmt::Debug for OAuth2Server {
 }
 
 impl OAuth2Server {
-    /// Starts a server with the default configuration: the client [`DEFAULT_CLIENT_ID`] /
-    /// [`DEFAULT_CLIENT_SECRET`] with redirect URI [`DEFAULT_REDIRECT_URI`], scopes `read` and
+    /// Starts a server with the default configuration: the client [`DEFAULT_CLIENT_ID`](super::DEFAULT_CLIENT_ID) /
+    /// [`DEFAULT_CLIENT_SECRET`](super::DEFAULT_CLIENT_SECRET) with redirect URI [`DEFAULT_REDIRECT_URI`](super::DEFAULT_REDIRECT_URI), scopes `read` and
     /// `write`, access tokens valid one hour, codes valid 60 seconds, refresh tokens rotated.
     pub async fn start() -> Self {
         Self::builder().start().await
