@@ -1,0 +1,68 @@
+//! Checkpoints: each node's result saved in the store, and the pause at a breakpoint.
+
+use super::*;
+
+impl Exec {
+    /// Stops after `idx` when it is the breakpoint, until resumed.
+    pub(super) async fn breakpoint(&self, idx: usize) {
+        let node = &self.plan.nodes[idx];
+        if let Some(pause) = &self.pause
+            && self.options.breakpoint.as_deref() == Some(&*node.id)
+        {
+            let resumed = pause.resume.notified();
+            pause.state.send_replace(Pause::At(node.id.clone()));
+            self.emit(EventKind::Paused { node: node.id.clone() });
+            resumed.await;
+        }
+    }
+
+    /// Updates a node's result in the record and checkpoints it in the store.
+    pub(super) async fn save(
+        &self,
+        idx: usize,
+        item: Option<usize>,
+        update: impl FnOnce(&mut NodeResult),
+    ) -> Result<()> {
+        let result = {
+            let mut state = self.lock();
+            let slot = match state.slots.get(&(idx, item)) {
+                Some(&i) => i,
+                None => {
+                    let blank = NodeResult {
+                        node_id: self.plan.nodes[idx].id.clone(),
+                        item,
+                        status: NodeStatus::Pending,
+                        input: Arc::new(Value::Null),
+                        output: None,
+                        error: None,
+                        attempts: 0,
+                        route: None,
+                        pinned: false,
+                        started_at: None,
+                        ended_at: None,
+                    };
+                    upsert(&mut state, idx, item, blank)
+                }
+            };
+            let result = &mut state.record.nodes[slot];
+            update(result);
+            result.clone()
+        };
+        self.engine.store.save_node(self.id, &result).await
+    }
+}
+
+pub(super) fn upsert(state: &mut State, idx: usize, item: Option<usize>, result: NodeResult) -> usize {
+    match state.slots.get(&(idx, item)) {
+        Some(&i) => {
+            state.record.nodes[i] = result;
+            i
+        }
+        None => {
+            let i = state.record.nodes.len();
+            state.record.nodes.push(result);
+            state.slots.insert((idx, item), i);
+            i
+        }
+    }
+}
