@@ -47,6 +47,7 @@ pub use self::events::{EventKind, ExecutionEvent};
 pub use self::handle::{Events, ExecutionHandle};
 use self::limits::{RateLimiters, ResultCache};
 use crate::app::RateLimit;
+use crate::clock::{Clock, SystemClock};
 use crate::compile::{Plan, compile};
 use crate::connection::{ConnectionId, Connections};
 use crate::error::{Error, Result};
@@ -72,6 +73,8 @@ pub(crate) struct Inner {
     payload_limit: usize,
     /// What the host attached for every node's context (a router, a database pool …).
     extensions: http::Extensions,
+    /// The time retry back-off and max durations follow.
+    clock: Arc<dyn Clock>,
     /// How sub-scenario nodes reach this engine (made on first use: it points back here).
     sub_scenarios: std::sync::OnceLock<crate::scenario::nodes::SubScenarios>,
 }
@@ -87,6 +90,7 @@ pub struct EngineBuilder {
     payload_limit: usize,
     http: Option<reqwest::Client>,
     extensions: http::Extensions,
+    clock: Arc<dyn Clock>,
 }
 
 impl EngineBuilder {
@@ -148,6 +152,14 @@ impl EngineBuilder {
         self
     }
 
+    /// The clock retry back-off sleeps and max durations follow (default: [`SystemClock`]);
+    /// tests drive time with a [`crate::clock::ManualClock`].
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         let (events, _) = broadcast::channel(self.event_capacity);
@@ -163,6 +175,7 @@ impl EngineBuilder {
                 http: self.http.unwrap_or_else(crate::context::shared_http_client),
                 payload_limit: self.payload_limit,
                 extensions: self.extensions,
+                clock: self.clock,
                 sub_scenarios: std::sync::OnceLock::new(),
             }),
         }
@@ -232,6 +245,7 @@ impl Engine {
             payload_limit: 256 * 1024,
             http: None,
             extensions: http::Extensions::new(),
+            clock: Arc::new(SystemClock::new()),
         }
     }
 

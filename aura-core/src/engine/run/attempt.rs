@@ -3,8 +3,11 @@
 use super::*;
 
 impl Exec {
-    /// Runs the node, retrying retryable errors. Non-idempotent nodes are retried only when the
-    /// request cannot have been accepted (rate limited, service unavailable).
+    /// Runs the node, retrying retryable errors. A node that is not idempotent is retried only
+    /// when the failed request cannot have been accepted ([`Error::may_have_been_accepted`]: the
+    /// one rule the router follows too). An error whose retries are spent leaves marked
+    /// [persistent](Error::persistent), so that an outer layer (a parent scenario) does not
+    /// run the whole retried operation again.
     pub(super) async fn attempts(
         self: &Arc<Self>,
         pass: &Pass,
@@ -32,15 +35,14 @@ impl Exec {
             .with_max_times(node.retry.retries as usize)
             .with_jitter();
         let idempotent = node.info.idempotent;
+        let sleeper = ClockSleeper(self.engine.clock.clone());
         let result = (|| async {
             let n = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             self.attempt(&cx, idx, input, n).await
         })
         .retry(backoff)
-        .sleep(tokio::time::sleep)
-        .when(|e: &Error| {
-            e.is_retryable() && (idempotent || matches!(e.kind(), ErrorKind::RateLimited | ErrorKind::Unavailable))
-        })
+        .sleep(sleeper)
+        .when(|e: &Error| retry_allowed(e, idempotent))
         .adjust(|e: &Error, delay: Option<Duration>| match (e.retry_after(), delay) {
             (Some(after), Some(d)) => Some(after.max(d)),
             (_, d) => d,
@@ -55,7 +57,11 @@ impl Exec {
         })
         .await;
         let n = attempts.load(std::sync::atomic::Ordering::Relaxed);
-        result.map(|out| (out, n)).map_err(|e| (e, n))
+        let spent = n > node.retry.retries;
+        result.map(|out| (out, n)).map_err(|e| {
+            let e = if spent && e.is_retryable() { e.persistent() } else { e };
+            (e, n)
+        })
     }
 
     pub(super) fn context(self: &Arc<Self>, pass: &Pass, idx: usize, key: Arc<str>) -> Context {
@@ -110,5 +116,22 @@ impl Exec {
             self.engine.cache.put(key, Arc::new(out.value.clone()), ttl);
         }
         Ok(out)
+    }
+}
+
+/// Whether a failed attempt may be tried again: the error is retryable, and the node is
+/// idempotent or the request cannot have been accepted.
+fn retry_allowed(e: &Error, idempotent: bool) -> bool {
+    e.is_retryable() && (idempotent || !e.may_have_been_accepted())
+}
+
+/// Back-off sleeps on the engine's clock.
+struct ClockSleeper(Arc<dyn crate::clock::Clock>);
+
+impl backon::Sleeper for ClockSleeper {
+    type Sleep = crate::clock::Sleep;
+
+    fn sleep(&self, delay: Duration) -> Self::Sleep {
+        self.0.sleep(delay)
     }
 }
