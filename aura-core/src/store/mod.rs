@@ -7,6 +7,7 @@
 //! ([`crate::engine::Engine::resume`]). [`MemoryStore`] is the embedded default; SQLite and
 //! PostgreSQL stores implement the same trait.
 
+mod error;
 mod memory;
 mod record;
 

@@ -125,7 +125,9 @@ impl Exec {
     ) -> Result<Step> {
         let node = &self.plan.nodes[idx];
         let item = frame.item_index();
-        let err = if err.context_value("node").is_some() {
+        // An error from a child scenario names the child's node: this node is added after it.
+        let named = err.context().iter().any(|(k, v)| *k == "node" && **v == *node.id);
+        let err = if named {
             err
         } else {
             err.with_context("node", node.id.to_string())
