@@ -96,8 +96,9 @@ impl ExecutionHandle {
         }
     }
 
-    /// Lets an execution stopped at its breakpoint go on.
-    pub fn resume(&self) {
+    /// Lets an execution stopped at its breakpoint go on (not to be confused with
+    /// [`crate::engine::Engine::recover`], which goes on with an execution after a crash).
+    pub fn continue_run(&self) {
         let Some(pause) = &self.pause else { return };
         pause.state.send_if_modified(|p| {
             let paused = matches!(p, Pause::At(_));

@@ -67,6 +67,10 @@ pub struct NodeResult {
     /// Its error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
+    /// Whether `output` is not the real output (secrets redacted, or truncated): the real one
+    /// was handed to [`crate::store::ExecutionStore::save_exact`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_cleaned: bool,
     /// How many attempts it took.
     pub attempts: u32,
     /// The route it took, for branching nodes.
@@ -100,6 +104,10 @@ pub struct ExecutionRecord {
     pub scenario_version: u32,
     /// The trigger data (redacted, possibly truncated).
     pub trigger: Arc<Value>,
+    /// Whether `trigger` is not the real trigger data (secrets redacted, or truncated): the
+    /// real one was handed to [`crate::store::ExecutionStore::save_exact`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trigger_cleaned: bool,
     /// Where it stands.
     pub status: ExecutionStatus,
     /// When it started.
@@ -146,6 +154,21 @@ impl ExecutionRecord {
             ended_at: self.ended_at,
         }
     }
+}
+
+/// Which payload of an execution an exact value is kept for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadKey {
+    /// The trigger data.
+    Trigger,
+    /// A node's output (inside an iterate body: for one element).
+    Output {
+        /// The node.
+        node: Arc<str>,
+        /// The element's index, inside an iterate body.
+        item: Option<usize>,
+    },
 }
 
 /// An execution without its payloads, for listings.

@@ -16,6 +16,27 @@ impl Exec {
         }
     }
 
+    /// A node's output as the record keeps it, and whether that is not the output itself
+    /// (secrets redacted, truncated): then the exact output goes to the store first, for
+    /// re-runs and resumes.
+    pub(super) async fn recorded(
+        &self,
+        idx: usize,
+        item: Option<usize>,
+        value: &Arc<Value>,
+    ) -> Result<(Arc<Value>, bool)> {
+        let recorded = self.redactor.clean(value);
+        let cleaned = !Arc::ptr_eq(&recorded, value);
+        if cleaned {
+            let key = PayloadKey::Output {
+                node: self.plan.nodes[idx].id.clone(),
+                item,
+            };
+            self.engine.store.save_exact(self.id, &key, value).await?;
+        }
+        Ok((recorded, cleaned))
+    }
+
     /// Updates a node's result in the record and checkpoints it in the store.
     pub(super) async fn save(
         &self,
@@ -34,6 +55,7 @@ impl Exec {
                         status: NodeStatus::Pending,
                         input: Arc::new(Value::Null),
                         output: None,
+                        output_cleaned: false,
                         error: None,
                         attempts: 0,
                         route: None,

@@ -38,11 +38,12 @@ impl Exec {
         };
         let collected = Arc::new(Value::Array(results.into_iter().flatten().collect()));
         frame.set(agg, collected.clone());
-        let recorded = self.redactor.clean(&collected);
+        let (recorded, cleaned) = self.recorded(agg, frame.item_index(), &collected).await?;
         let now = Utc::now();
         self.save(agg, frame.item_index(), |r| {
             r.status = NodeStatus::Completed;
             r.output = Some(recorded);
+            r.output_cleaned = cleaned;
             r.attempts = 1;
             r.started_at = Some(now);
             r.ended_at = Some(now);

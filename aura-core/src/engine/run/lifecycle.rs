@@ -21,6 +21,7 @@ impl Exec {
                     .await;
             }
             this.emit(EventKind::Started);
+            let heartbeat = this.renew_lease();
             let max = this.plan.settings().max_duration;
             let root = Arc::new(Frame::root(this.plan.nodes.len()));
             let outcome = tokio::select! {
@@ -36,10 +37,39 @@ impl Exec {
             };
             let outcome = outcome.map(|()| this.output(&root));
             drop(permit);
-            this.finish(outcome).await
+            let finished = this.finish(outcome).await;
+            if let Some(heartbeat) = heartbeat {
+                heartbeat.abort();
+            }
+            if let Some(lease) = &this.options.lease {
+                this.engine.store.release(lease).await?;
+            }
+            finished
         }
         .instrument(span)
         .await
+    }
+
+    /// Keeps a recovered execution's lease alive while it runs (renewed at a third of its
+    /// length, on tokio's clock: a lease is about real time between processes).
+    fn renew_lease(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let lease = self.options.lease.clone()?;
+        let store = self.engine.store.clone();
+        let length = self.engine.lease;
+        Some(tokio::spawn(async move {
+            let mut lease = lease;
+            loop {
+                tokio::time::sleep(length / 3).await;
+                match store.renew(&lease, length).await {
+                    Ok(Some(renewed)) => lease = renewed,
+                    Ok(None) => {
+                        tracing::warn!(execution = %lease.execution_id, "the execution's lease was lost");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the execution's lease could not be renewed"),
+                }
+            }
+        }))
     }
 
     /// The execution's output: the respond node's body, else the leaf nodes' outputs.

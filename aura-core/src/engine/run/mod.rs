@@ -35,7 +35,7 @@ use super::events::{EventKind, ExecutionEvent};
 use super::handle::{ExecutionHandle, Pause, PauseGate};
 use super::limits::ResultCache;
 use super::redact::Redactor;
-use super::{ExecuteOptions, Inner};
+use super::{ExecuteOptions, Inner, Pinned};
 use crate::compile::Plan;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
@@ -43,7 +43,7 @@ use crate::expr::{Scope, StepOutputs, step_value};
 use crate::node::{NodeOutput, Route};
 use crate::scenario::OnError;
 use crate::scenario::nodes::{ResponseSlot, SubScenarioRunner, SubScenarios};
-use crate::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus};
+use crate::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, PayloadKey};
 
 use self::frame::{Frame, Output, Pass};
 use self::sub::Runner;
@@ -63,11 +63,14 @@ pub(super) async fn start(
     let record = match existing {
         Some(record) => record,
         None => {
+            let recorded_trigger = redactor.clean(&trigger);
+            let trigger_cleaned = !Arc::ptr_eq(&recorded_trigger, &trigger);
             let record = ExecutionRecord {
                 id,
                 scenario_id: plan.id().to_owned(),
                 scenario_version: plan.version(),
-                trigger: redactor.clean(&trigger),
+                trigger: recorded_trigger,
+                trigger_cleaned,
                 status: ExecutionStatus::Running,
                 started_at: Utc::now(),
                 ended_at: None,
@@ -77,6 +80,9 @@ pub(super) async fn start(
                 rerun_of: options.rerun_of,
             };
             engine.store.create(&record).await?;
+            if trigger_cleaned {
+                engine.store.save_exact(id, &PayloadKey::Trigger, &trigger).await?;
+            }
             record
         }
     };

@@ -3,35 +3,46 @@
 use super::*;
 
 impl Exec {
+    /// The output given for a node in this frame: pinned by the caller (outside iterate
+    /// bodies), or reused by a re-run or resume (for one element, inside them).
+    fn pinned(&self, frame: &Frame, idx: usize) -> Option<&Pinned> {
+        let id = &self.plan.nodes[idx].id;
+        match frame.item_index() {
+            None if frame.iterate.is_none() => self.options.pinned.get(&**id),
+            Some(item) => self.options.reused.get(&(id.clone(), item)),
+            None => None,
+        }
+    }
+
     pub(super) async fn run_node(self: &Arc<Self>, pass: &Pass, idx: usize) -> Result<Step> {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
         let item = frame.item_index();
 
-        if frame.iterate.is_none()
-            && let Some(pinned) = self.options.pinned.get(&*node.id)
-        {
-            let output = Arc::new(pinned.output.clone());
+        if let Some(pinned) = self.pinned(frame, idx) {
+            let output = pinned.output.clone();
             frame.set(idx, output.clone());
             let route = pinned.route.clone();
-            let recorded = self.redactor.clean(&output);
-            self.save(idx, None, |r| {
+            let (recorded, cleaned) = self.recorded(idx, item, &output).await?;
+            self.save(idx, item, |r| {
                 r.status = NodeStatus::Completed;
                 r.output = Some(recorded);
+                r.output_cleaned = cleaned;
                 r.route.clone_from(&route);
                 r.pinned = true;
             })
             .await?;
             if let Some(body) = &node.body {
                 if let Some(agg) = body.aggregate
-                    && let Some(done) = self.options.pinned.get(&*self.plan.nodes[agg].id)
+                    && let Some(done) = self.pinned(frame, agg)
                 {
-                    let agg_output = Arc::new(done.output.clone());
+                    let agg_output = done.output.clone();
                     frame.set(agg, agg_output.clone());
-                    let agg_output = self.redactor.clean(&agg_output);
-                    self.save(agg, None, |r| {
+                    let (recorded, cleaned) = self.recorded(agg, item, &agg_output).await?;
+                    self.save(agg, item, |r| {
                         r.status = NodeStatus::Completed;
-                        r.output = Some(agg_output);
+                        r.output = Some(recorded);
+                        r.output_cleaned = cleaned;
                         r.pinned = true;
                     })
                     .await?;
@@ -80,7 +91,7 @@ impl Exec {
                 };
                 let value = Arc::new(value);
                 frame.set(idx, value.clone());
-                let recorded = self.redactor.clean(&value);
+                let (recorded, cleaned) = self.recorded(idx, item, &value).await?;
                 let recorded_input = self.redactor.clean(&input);
                 let elapsed = clock.elapsed();
                 let ended_at = started_at + elapsed;
@@ -89,6 +100,7 @@ impl Exec {
                     r.input = recorded_input;
                     r.started_at = Some(started_at);
                     r.output = Some(recorded);
+                    r.output_cleaned = cleaned;
                     r.attempts = attempts;
                     r.route = route_name;
                     r.ended_at = Some(ended_at);
