@@ -9,6 +9,8 @@ impl Exec {
         if let Some(pause) = &self.pause
             && self.options.breakpoint.as_deref() == Some(&*node.id)
         {
+            // One stop at a time: elements of a concurrent iterate body queue here.
+            let _turn = pause.turn.lock().await;
             let resumed = pause.resume.notified();
             pause.state.send_replace(Pause::At(node.id.clone()));
             self.emit(EventKind::Paused { node: node.id.clone() });
