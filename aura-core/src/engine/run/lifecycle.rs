@@ -3,23 +3,20 @@
 use super::*;
 
 impl Exec {
-    pub(super) async fn run(self: Arc<Self>) -> Result<ExecutionRecord> {
+    pub(super) async fn run(self: Arc<Self>, slot: Slot) -> Result<ExecutionRecord> {
         let span = tracing::info_span!("execution", scenario = %self.plan.id(), execution = %self.id);
         let this = self.clone();
         async move {
-            let permit = match &this.plan.concurrency {
-                Some(sem) => tokio::select! {
-                    biased;
-                    () = this.cancel.cancelled() => None,
-                    permit = sem.clone().acquire_owned() => permit.ok(),
-                },
-                None => None,
+            let permit = tokio::select! {
+                biased;
+                () = this.cancel.cancelled() => None,
+                permit = slot.wait() => permit,
             };
-            if this.plan.concurrency.is_some() && permit.is_none() {
+            let Some(permit) = permit else {
                 return this
                     .finish(Err(Error::cancelled("cancelled while waiting for a concurrency slot")))
                     .await;
-            }
+            };
             this.emit(EventKind::Started);
             let heartbeat = this.renew_lease();
             let max = this.plan.settings().max_duration;

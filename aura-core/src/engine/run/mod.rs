@@ -129,7 +129,8 @@ pub(super) async fn start(
         pause: pause.clone(),
     });
     let resubscribe = exec.engine.events.clone();
-    let task = tokio::spawn(exec.run());
+    let slot = Slot::take(&exec.plan).await;
+    let task = tokio::spawn(exec.run(slot));
     Ok(ExecutionHandle {
         id,
         task,
@@ -139,6 +140,40 @@ pub(super) async fn start(
         response: response_rx,
         pause,
     })
+}
+
+/// A place among the scenario's concurrent executions: taken (or queued for) when the
+/// execution starts, before its task is spawned, so that waiting executions start in the order
+/// they were started (the semaphore is fair; spawned tasks are not polled in order).
+enum Slot {
+    /// No limit.
+    Unlimited,
+    /// Held.
+    Held(tokio::sync::OwnedSemaphorePermit),
+    /// In the queue: the acquisition was polled once, so it holds its place.
+    Queued(BoxFuture<'static, std::result::Result<tokio::sync::OwnedSemaphorePermit, tokio::sync::AcquireError>>),
+}
+
+impl Slot {
+    async fn take(plan: &Plan) -> Self {
+        let Some(sem) = &plan.concurrency else {
+            return Self::Unlimited;
+        };
+        let mut acquire: BoxFuture<'static, _> = Box::pin(sem.clone().acquire_owned());
+        match futures::poll!(&mut acquire) {
+            std::task::Poll::Ready(Ok(permit)) => Self::Held(permit),
+            std::task::Poll::Ready(Err(_)) | std::task::Poll::Pending => Self::Queued(acquire),
+        }
+    }
+
+    /// Waits for the slot; `None` when the limit's semaphore is closed.
+    async fn wait(self) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
+        match self {
+            Self::Unlimited => Some(None),
+            Self::Held(permit) => Some(Some(permit)),
+            Self::Queued(acquire) => acquire.await.ok().map(Some),
+        }
+    }
 }
 
 struct Exec {
