@@ -44,6 +44,10 @@ pub enum NodeStatus {
     Failed,
     /// Not run: no route led to it.
     Skipped,
+    /// Stopped while it ran: the execution was cancelled.
+    Cancelled,
+    /// Stopped while it ran: the execution ran out of its max duration.
+    TimedOut,
 }
 
 /// One node's run within an execution.

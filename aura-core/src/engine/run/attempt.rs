@@ -13,10 +13,10 @@ impl Exec {
         pass: &Pass,
         idx: usize,
         input: &Value,
+        attempts: &std::sync::atomic::AtomicU32,
     ) -> std::result::Result<(NodeOutput, u32), (Error, u32)> {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
-        let attempts = std::sync::atomic::AtomicU32::new(0);
         let key = {
             let mut key = String::with_capacity(self.id_str.len() + node.id.len() + 8);
             key.push_str(&self.id_str);

@@ -18,6 +18,31 @@ impl Exec {
         }
     }
 
+    /// Records the nodes that were running when the execution was stopped (cancelled, or out
+    /// of time): `status`, the attempts so far, and the error that stopped them.
+    pub(super) async fn stop_running(&self, status: NodeStatus, err: &Error) -> Result<()> {
+        let running: Vec<((usize, Option<usize>), Running)> = self.lock().running.drain().collect();
+        let now = Utc::now();
+        for ((idx, item), run) in running {
+            let input = self.redactor.clean(&run.input);
+            let attempts = run.attempts.load(std::sync::atomic::Ordering::Relaxed);
+            let mut error = self.redactor.error(err);
+            error
+                .context
+                .push(("node".to_owned(), self.plan.nodes[idx].id.to_string()));
+            self.save(idx, item, |r| {
+                r.status = status;
+                r.input = input;
+                r.attempts = attempts;
+                r.error = Some(error);
+                r.started_at = Some(run.started_at);
+                r.ended_at = Some(now);
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// A node's output as the record keeps it, and whether that is not the output itself
     /// (secrets redacted, truncated): then the exact output goes to the store first, for
     /// re-runs and resumes.
@@ -48,6 +73,7 @@ impl Exec {
     ) -> Result<()> {
         let result = {
             let mut state = self.lock();
+            state.running.remove(&(idx, item));
             let slot = match state.slots.get(&(idx, item)) {
                 Some(&i) => i,
                 None => {

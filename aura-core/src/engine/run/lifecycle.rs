@@ -23,14 +23,29 @@ impl Exec {
             let root = Arc::new(Frame::root(this.plan.nodes.len()));
             let outcome = tokio::select! {
                 biased;
-                () = this.cancel.cancelled() => Err(Error::cancelled("the execution was cancelled")),
+                () = this.cancel.cancelled() => Err(Stop::Cancelled),
                 walked = tokio::time::timeout(max, this.walk(&root, Entry::Root)) => match walked {
-                    Ok(result) => result,
+                    Ok(result) => result.map_err(Stop::Failed),
                     Err(_) => {
                         this.cancel.cancel();
-                        Err(Error::timeout(format!("the execution ran longer than its max duration ({max:?})")))
+                        Err(Stop::OutOfTime)
                     }
                 },
+            };
+            // The walk is dropped: record the nodes it stopped.
+            let outcome = match outcome {
+                Ok(()) => Ok(()),
+                Err(Stop::Failed(e)) => Err(e),
+                Err(Stop::Cancelled) => {
+                    let e = Error::cancelled("the execution was cancelled");
+                    this.record_stopped(NodeStatus::Cancelled, &e).await;
+                    Err(e)
+                }
+                Err(Stop::OutOfTime) => {
+                    let e = Error::timeout(format!("the execution ran longer than its max duration ({max:?})"));
+                    this.record_stopped(NodeStatus::TimedOut, &e).await;
+                    Err(e)
+                }
             };
             let outcome = outcome.map(|()| this.output(&root));
             drop(permit);
@@ -67,6 +82,14 @@ impl Exec {
                 }
             }
         }))
+    }
+
+    /// Records the nodes a stop left in flight; a store failure here is logged, so that the
+    /// execution still finishes.
+    async fn record_stopped(&self, status: NodeStatus, err: &Error) {
+        if let Err(e) = self.stop_running(status, err).await {
+            tracing::warn!(error = %e, "the nodes in flight could not be recorded");
+        }
     }
 
     /// The execution's output: the respond node's body, else the leaf nodes' outputs.
@@ -162,4 +185,11 @@ impl Exec {
             }
         });
     }
+}
+
+/// Why the walk ended early.
+enum Stop {
+    Failed(Error),
+    Cancelled,
+    OutOfTime,
 }

@@ -123,7 +123,11 @@ pub(super) async fn start(
         cancel: cancel.clone(),
         started_utc: Utc::now(),
         started_instant: Instant::now(),
-        state: Mutex::new(State { record, slots }),
+        state: Mutex::new(State {
+            running: HashMap::new(),
+            record,
+            slots,
+        }),
         redactor,
         response,
         pause: pause.clone(),
@@ -176,6 +180,13 @@ impl Slot {
     }
 }
 
+/// A node in flight.
+struct Running {
+    started_at: chrono::DateTime<Utc>,
+    input: Arc<Value>,
+    attempts: Arc<std::sync::atomic::AtomicU32>,
+}
+
 struct Exec {
     engine: Arc<Inner>,
     plan: Arc<Plan>,
@@ -195,6 +206,8 @@ struct Exec {
 }
 
 struct State {
+    /// The nodes running now, per (node, item): what to record if the execution is stopped.
+    running: HashMap<(usize, Option<usize>), Running>,
     record: ExecutionRecord,
     /// Where each (node, item) result sits in `record.nodes`.
     slots: HashMap<(usize, Option<usize>), usize>,

@@ -76,9 +76,19 @@ impl Exec {
             Ok(input) => input,
             Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
         };
-        // The result is recorded when the node ends; while it runs, the event stream shows it.
+        // The result is recorded when the node ends; while it runs, the event stream shows it
+        // (and a cancel or the max duration records it from what `running` holds).
+        let attempts = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        self.lock().running.insert(
+            (idx, item),
+            Running {
+                started_at,
+                input: input.clone(),
+                attempts: attempts.clone(),
+            },
+        );
 
-        match self.attempts(pass, idx, &input).await {
+        match self.attempts(pass, idx, &input, &attempts).await {
             Ok((out, attempts)) => {
                 let NodeOutput { value, route } = out;
                 let (targets, route_name) = match route {
