@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     /// Who this engine is when it claims executions to recover.
     owner: String,
+    /// How deep sub-scenarios may nest.
+    max_depth: u32,
     /// How long a claim on an execution to recover lasts.
     lease: std::time::Duration,
     /// How sub-scenario nodes reach this engine (made on first use: it points back here).
@@ -98,6 +100,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     owner: String,
     lease: std::time::Duration,
+    max_depth: u32,
 }
 
 impl EngineBuilder {
@@ -183,6 +186,15 @@ impl EngineBuilder {
         self
     }
 
+    /// How deep sub-scenarios may nest (default 16): a sub-scenario node deeper than this
+    /// fails with an [`crate::ErrorKind::InvalidDefinition`] error naming the scenario and the
+    /// node, instead of recursing without end.
+    #[must_use]
+    pub fn max_sub_scenario_depth(mut self, depth: u32) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         let (events, _) = broadcast::channel(self.event_capacity);
@@ -201,6 +213,7 @@ impl EngineBuilder {
                 clock: self.clock,
                 owner: self.owner,
                 lease: self.lease,
+                max_depth: self.max_depth,
                 sub_scenarios: std::sync::OnceLock::new(),
             }),
         }
@@ -219,6 +232,10 @@ pub struct ExecuteOptions {
     pub(crate) reused: HashMap<(Arc<str>, usize), Pinned>,
     /// The lease a resume holds on its execution, given up when it ends.
     pub(crate) lease: Option<Lease>,
+    /// How deep in sub-scenarios this execution runs (0: top level).
+    pub(crate) depth: u32,
+    /// Whether this execution is an error scenario handling another's failure.
+    pub(crate) handles_error: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -283,6 +300,7 @@ impl Engine {
             clock: Arc::new(SystemClock::new()),
             owner: Uuid::now_v7().to_string(),
             lease: std::time::Duration::from_secs(300),
+            max_depth: 16,
         }
     }
 

@@ -160,6 +160,12 @@ impl Exec {
         let Some(id) = &self.plan.settings().error_policy.error_scenario else {
             return;
         };
+        // An error scenario's own failure triggers no error scenario: a scenario that is its own
+        // error scenario (or two that name each other) would re-trigger without end.
+        if self.options.handles_error {
+            tracing::warn!(error_scenario = %id, execution = %self.id, "an error scenario failed; no error scenario runs for it");
+            return;
+        }
         let engine = super::super::Engine {
             inner: self.engine.clone(),
         };
@@ -179,8 +185,12 @@ impl Exec {
             "error": record.error,
             "failed_node": failed_node,
         });
+        let options = ExecuteOptions {
+            handles_error: true,
+            ..ExecuteOptions::default()
+        };
         tokio::spawn(async move {
-            if let Err(e) = engine.start(&plan, details).await {
+            if let Err(e) = engine.start_with(&plan, details, options).await {
                 tracing::warn!(error = %e, "the error scenario could not start");
             }
         });

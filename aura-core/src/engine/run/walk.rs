@@ -54,6 +54,9 @@ impl Exec {
             let mut extensions = self.engine.extensions.clone();
             extensions.insert(scope.clone());
             extensions.insert(self.sub.clone());
+            if self.options.depth > 0 {
+                extensions.insert(sub::Depth(self.options.depth));
+            }
             if let Some(slot) = &self.response {
                 extensions.insert(slot.clone());
             }
