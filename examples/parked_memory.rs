@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 use aura_core::engine::Engine;
 use aura_core::scenario::{NodeBuilder, Scenario};
 use aura_core::store::{
-    ExecutionRecord, ExecutionStatus, ExecutionSummary, MemoryStore, NodeResult, NodeStatus, Store,
+    ExecutionRecord, ExecutionStatus, ExecutionStore, ExecutionSummary, Lease, MemoryStore, NodeResult, NodeStatus,
+    Page, PageRequest, PayloadKey, Prune,
 };
 use aura_core::{Error, Registry, Result};
 use serde_json::json;
@@ -49,7 +50,7 @@ struct CountingStore {
 }
 
 #[aura_core::async_trait]
-impl Store for CountingStore {
+impl ExecutionStore for CountingStore {
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
         self.inner.create(record).await
     }
@@ -69,12 +70,36 @@ impl Store for CountingStore {
         self.inner.get(execution_id).await
     }
 
-    async fn list(&self, scenario_id: &str, limit: usize) -> Result<Vec<ExecutionSummary>> {
-        self.inner.list(scenario_id, limit).await
+    async fn list(&self, scenario_id: &str, page: PageRequest) -> Result<Page<ExecutionSummary>> {
+        self.inner.list(scenario_id, page).await
     }
 
     async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
         self.inner.unfinished().await
+    }
+
+    async fn prune(&self, prune: Prune) -> Result<usize> {
+        self.inner.prune(prune).await
+    }
+
+    async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
+        self.inner.claim(execution_id, owner, lease).await
+    }
+
+    async fn renew(&self, lease: &Lease, extend: Duration) -> Result<Option<Lease>> {
+        self.inner.renew(lease, extend).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        self.inner.release(lease).await
+    }
+
+    async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<serde_json::Value>) -> Result<()> {
+        self.inner.save_exact(execution_id, key, value).await
+    }
+
+    async fn exact(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<serde_json::Value>>> {
+        self.inner.exact(execution_id, key).await
     }
 }
 

@@ -13,7 +13,7 @@
 //! | Scenario: a workflow of nodes | [`scenario::Scenario`] (Rust builder, JSON or YAML) |
 //! | Mapping: how a node's input is built | [`expr`]: minijinja expressions and templates |
 //! | Plan: a compiled scenario | [`compile::Plan`], [`compile::compile`] |
-//! | Execution: one run, with a record per node | [`engine::Engine`], [`store::ExecutionRecord`], [`store::Store`] |
+//! | Execution: one run, with a record per node | [`engine::Engine`], [`store::ExecutionRecord`], [`store::ExecutionStore`] |
 //! | The catalogue | [`Registry`] |
 //! | Keys and `app.key` references | [`Key`], [`Reference`] ([`key`]) |
 //! | Errors | [`Error`], [`ErrorKind`] |

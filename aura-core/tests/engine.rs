@@ -945,7 +945,7 @@ async fn step_by_step_stops_after_a_node_and_goes_on() {
     );
     assert!(so_far.node("notify").is_none());
     assert_eq!((update.call_count(), notify.call_count()), (1, 0));
-    handle.resume();
+    handle.continue_run();
     let r = handle.wait().await.unwrap();
     assert_eq!(r.status, ExecutionStatus::Completed);
     assert_eq!(notify.call_count(), 1);
@@ -990,6 +990,7 @@ async fn an_interrupted_execution_resumes_from_its_last_completed_node() {
         status: NodeStatus::Completed,
         input: Arc::new(json!({})),
         output: Some(Arc::new(output)),
+        output_cleaned: false,
         error: None,
         attempts: 1,
         route: None,
@@ -1002,6 +1003,7 @@ async fn an_interrupted_execution_resumes_from_its_last_completed_node() {
         scenario_id: "steps".into(),
         scenario_version: 1,
         trigger: Arc::new(json!({ "email": "a@x.test" })),
+        trigger_cleaned: false,
         status: ExecutionStatus::Running,
         started_at: chrono::Utc::now(),
         ended_at: None,
@@ -1016,7 +1018,7 @@ async fn an_interrupted_execution_resumes_from_its_last_completed_node() {
     h.engine().store().create(&record).await.unwrap();
     assert_eq!(h.engine().store().unfinished().await.unwrap().len(), 1);
 
-    let resumed = h.engine().resume_all().await.unwrap();
+    let resumed = h.engine().recover_all().await.unwrap();
     assert_eq!(resumed.len(), 1);
     let r = resumed.into_iter().next().unwrap().wait().await.unwrap();
     assert_eq!(r.id, id);
@@ -1129,7 +1131,16 @@ async fn many_executions_run_at_once() {
         let r = handle.wait().await.unwrap();
         assert_eq!(r.output, Some(json!(n)));
     }
-    assert_eq!(h.engine().store().list("many", 1000).await.unwrap().len(), 500);
+    assert_eq!(
+        h.engine()
+            .store()
+            .list("many", aura_core::store::PageRequest::first(1000))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        500
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use aura_core::connection::{ConnectionRecord, Connections, Credentials};
 use aura_core::engine::{Engine, ExecuteOptions};
 use aura_core::scenario::Scenario;
-use aura_core::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, Store};
+use aura_core::clock::Clock;
+use aura_core::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, ExecutionStore};
 use aura_core::{Registry, Result};
 use serde_json::Value;
 
@@ -129,15 +130,16 @@ impl Harness {
 #[derive(Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct HarnessBuilder {
-    store: Option<Arc<dyn Store>>,
+    store: Option<Arc<dyn ExecutionStore>>,
     payload_limit: Option<usize>,
+    clock: Option<Arc<dyn Clock>>,
     apps: Vec<MockApp>,
 }
 
 impl HarnessBuilder {
     /// Where the engine keeps execution records (default: a fresh memory store). Pass the
     /// store under test, or keep a clone to look at the records afterwards.
-    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+    pub fn store(mut self, store: Arc<dyn ExecutionStore>) -> Self {
         self.store = Some(store);
         self
     }
@@ -146,6 +148,14 @@ impl HarnessBuilder {
     /// engine's).
     pub fn payload_limit(mut self, bytes: usize) -> Self {
         self.payload_limit = Some(bytes);
+        self
+    }
+
+    /// The clock the engine's timers (retry back-off) run on (default: the system clock).
+    /// Pass a [`ManualClock`](aura_core::clock::ManualClock) to run back-offs in no time and
+    /// see exactly how long they were.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -180,6 +190,9 @@ impl HarnessBuilder {
         if let Some(bytes) = self.payload_limit {
             engine = engine.payload_limit(bytes);
         }
+        if let Some(clock) = self.clock {
+            engine = engine.clock(clock);
+        }
         Harness {
             registry,
             connections,
@@ -192,6 +205,7 @@ impl std::fmt::Debug for HarnessBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HarnessBuilder")
             .field("payload_limit", &self.payload_limit)
+            .field("clock", &self.clock)
             .field("apps", &self.apps.len())
             .finish_non_exhaustive()
     }

@@ -34,9 +34,9 @@
 //! ```
 //!
 //! [`Harness`] runs a scenario against mock apps and checks node statuses and outputs in a few
-//! lines; [`Harness::builder`] takes the store under test and a payload limit. (It has no
-//! clock option: the engine has none yet, so scenario tests drive time with tokio's paused
-//! clock.)
+//! lines; [`Harness::builder`] takes the store under test, a payload limit and a clock (a
+//! [`ManualClock`] makes retry back-offs take no time; the max-duration timer still follows
+//! tokio's clock, so drive it with tokio's paused time).
 //!
 //! For the router: [`ScriptedProvider`] (latency distributions, error sequences, 429 with
 //! `Retry-After`, hangs) and [`ManualClock`], a fake clock for cooldowns and ejections.

@@ -13,10 +13,14 @@ use crate::scenario::nodes::Response;
 use crate::store::ExecutionRecord;
 
 /// A breakpoint: where the execution stopped, and the way to let it go on.
+///
+/// Inside a concurrent iterate body several elements may reach the breakpoint at once: they
+/// stop one at a time (`turn`), and each [`ExecutionHandle::continue_run`] lets one go on.
 #[derive(Debug, Default)]
 pub(crate) struct PauseGate {
     pub(crate) state: watch::Sender<Pause>,
     pub(crate) resume: Notify,
+    pub(crate) turn: tokio::sync::Mutex<()>,
 }
 
 /// Where an execution stands with respect to its breakpoint.
@@ -96,17 +100,22 @@ impl ExecutionHandle {
         }
     }
 
-    /// Lets an execution stopped at its breakpoint go on.
-    pub fn resume(&self) {
+    /// Lets an execution stopped at its breakpoint go on (not to be confused with
+    /// [`crate::engine::Engine::recover`], which goes on with an execution after a crash).
+    pub fn continue_run(&self) {
         let Some(pause) = &self.pause else { return };
-        pause.state.send_if_modified(|p| {
+        let was_paused = pause.state.send_if_modified(|p| {
             let paused = matches!(p, Pause::At(_));
             if paused {
                 *p = Pause::Running;
             }
             paused
         });
-        pause.resume.notify_one();
+        // Only a stopped execution is let go: a call while it runs must not let the next stop
+        // pass at once.
+        if was_paused {
+            pause.resume.notify_one();
+        }
     }
 }
 

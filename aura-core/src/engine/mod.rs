@@ -27,11 +27,12 @@
 //! a timeout; calls through a connection respect its rate limit (governor); cacheable actions
 //! reuse results. Per scenario: at most `max_concurrent` executions run (extra ones wait, in
 //! order) and each may run `max_duration`. Independent branches run concurrently. Every node's
-//! result is checkpointed in the [`Store`] before its successors start.
+//! result is checkpointed in the [`ExecutionStore`] before its successors start.
 
 mod events;
 mod handle;
 mod limits;
+mod recover;
 mod redact;
 mod run;
 
@@ -47,12 +48,13 @@ pub use self::events::{EventKind, ExecutionEvent};
 pub use self::handle::{Events, ExecutionHandle};
 use self::limits::{RateLimiters, ResultCache};
 use crate::app::RateLimit;
+use crate::clock::{Clock, SystemClock};
 use crate::compile::{Plan, compile};
 use crate::connection::{ConnectionId, Connections};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::scenario::Scenario;
-use crate::store::{ExecutionRecord, ExecutionStatus, MemoryStore, NodeStatus, Store};
+use crate::store::{ExecutionRecord, ExecutionStatus, ExecutionStore, Lease, MemoryStore};
 
 /// Runs scenarios. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -63,7 +65,7 @@ pub struct Engine {
 pub(crate) struct Inner {
     registry: Arc<Registry>,
     connections: Arc<Connections>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ExecutionStore>,
     plans: RwLock<HashMap<String, Arc<Plan>>>,
     events: broadcast::Sender<ExecutionEvent>,
     limiters: RateLimiters,
@@ -72,6 +74,14 @@ pub(crate) struct Inner {
     payload_limit: usize,
     /// What the host attached for every node's context (a router, a database pool …).
     extensions: http::Extensions,
+    /// The time retry back-off and max durations follow.
+    clock: Arc<dyn Clock>,
+    /// Who this engine is when it claims executions to recover.
+    owner: String,
+    /// How deep sub-scenarios may nest.
+    max_depth: u32,
+    /// How long a claim on an execution to recover lasts.
+    lease: std::time::Duration,
     /// How sub-scenario nodes reach this engine (made on first use: it points back here).
     sub_scenarios: std::sync::OnceLock<crate::scenario::nodes::SubScenarios>,
 }
@@ -80,13 +90,17 @@ pub(crate) struct Inner {
 pub struct EngineBuilder {
     registry: Arc<Registry>,
     connections: Arc<Connections>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ExecutionStore>,
     rate_limits: HashMap<ConnectionId, RateLimit>,
     event_capacity: usize,
     cache_capacity: u64,
     payload_limit: usize,
     http: Option<reqwest::Client>,
     extensions: http::Extensions,
+    clock: Arc<dyn Clock>,
+    owner: String,
+    lease: std::time::Duration,
+    max_depth: u32,
 }
 
 impl EngineBuilder {
@@ -107,7 +121,7 @@ impl EngineBuilder {
 
     /// Where execution records go (default: a [`MemoryStore`]).
     #[must_use]
-    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+    pub fn store(mut self, store: Arc<dyn ExecutionStore>) -> Self {
         self.store = store;
         self
     }
@@ -148,6 +162,39 @@ impl EngineBuilder {
         self
     }
 
+    /// The clock retry back-off sleeps and max durations follow (default: [`SystemClock`]);
+    /// tests drive time with a [`crate::clock::ManualClock`].
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Who this engine is when it claims unfinished executions to recover (default: a random
+    /// id per engine). Processes sharing a store need different owners.
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+
+    /// How long a claim on an execution being recovered lasts (default 5 minutes); the engine
+    /// renews it while the execution runs and gives it up at the end.
+    #[must_use]
+    pub fn lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How deep sub-scenarios may nest (default 16): a sub-scenario node deeper than this
+    /// fails with an [`crate::ErrorKind::InvalidDefinition`] error naming the scenario and the
+    /// node, instead of recursing without end.
+    #[must_use]
+    pub fn max_sub_scenario_depth(mut self, depth: u32) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         let (events, _) = broadcast::channel(self.event_capacity);
@@ -163,6 +210,10 @@ impl EngineBuilder {
                 http: self.http.unwrap_or_else(crate::context::shared_http_client),
                 payload_limit: self.payload_limit,
                 extensions: self.extensions,
+                clock: self.clock,
+                owner: self.owner,
+                lease: self.lease,
+                max_depth: self.max_depth,
                 sub_scenarios: std::sync::OnceLock::new(),
             }),
         }
@@ -177,11 +228,19 @@ pub struct ExecuteOptions {
     pub(crate) execution_id: Option<Uuid>,
     pub(crate) rerun_of: Option<Uuid>,
     pub(crate) parent_cancel: Option<CancellationToken>,
+    /// Outputs a re-run or resume reuses inside iterate bodies, per (node, element).
+    pub(crate) reused: HashMap<(Arc<str>, usize), Pinned>,
+    /// The lease a resume holds on its execution, given up when it ends.
+    pub(crate) lease: Option<Lease>,
+    /// How deep in sub-scenarios this execution runs (0: top level).
+    pub(crate) depth: u32,
+    /// Whether this execution is an error scenario handling another's failure.
+    pub(crate) handles_error: bool,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct Pinned {
-    pub(crate) output: Value,
+    pub(crate) output: Arc<Value>,
     pub(crate) route: Option<String>,
 }
 
@@ -194,7 +253,13 @@ impl ExecuteOptions {
     /// Gives a node's output: the node is not called (its successors see this output).
     #[must_use]
     pub fn pin(mut self, node: impl Into<String>, output: Value) -> Self {
-        self.pinned.insert(node.into(), Pinned { output, route: None });
+        self.pinned.insert(
+            node.into(),
+            Pinned {
+                output: Arc::new(output),
+                route: None,
+            },
+        );
         self
     }
 
@@ -204,14 +269,14 @@ impl ExecuteOptions {
         self.pinned.insert(
             node.into(),
             Pinned {
-                output,
+                output: Arc::new(output),
                 route: Some(route.into()),
             },
         );
         self
     }
 
-    /// Stops after `node` completes, until [`ExecutionHandle::resume`] is called.
+    /// Stops after `node` completes, until [`ExecutionHandle::continue_run`] is called.
     #[must_use]
     pub fn breakpoint(mut self, node: impl Into<String>) -> Self {
         self.breakpoint = Some(node.into());
@@ -232,6 +297,10 @@ impl Engine {
             payload_limit: 256 * 1024,
             http: None,
             extensions: http::Extensions::new(),
+            clock: Arc::new(SystemClock::new()),
+            owner: Uuid::now_v7().to_string(),
+            lease: std::time::Duration::from_secs(300),
+            max_depth: 16,
         }
     }
 
@@ -246,7 +315,7 @@ impl Engine {
     }
 
     /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<dyn ExecutionStore> {
         &self.inner.store
     }
 
@@ -314,80 +383,9 @@ impl Engine {
         run::start(self.inner.clone(), plan.clone(), trigger, options, None).await
     }
 
-    /// Runs a failed (or cancelled) execution again as a new execution: the nodes that had
-    /// completed are not called again, their recorded outputs are reused; the run starts over
-    /// from the node that failed. Outputs stored truncated cannot be reused: those nodes run.
-    pub async fn rerun(&self, execution_id: Uuid) -> Result<ExecutionHandle> {
-        let (plan, record, options) = self.recovery(execution_id).await?;
-        let options = ExecuteOptions {
-            rerun_of: Some(execution_id),
-            ..options
-        };
-        run::start(
-            self.inner.clone(),
-            plan,
-            Arc::unwrap_or_clone(record.trigger),
-            options,
-            None,
-        )
-        .await
-    }
-
-    /// Resumes an execution that never finished (the process stopped while it ran), under its
-    /// own id, from its last completed nodes.
-    pub async fn resume(&self, execution_id: Uuid) -> Result<ExecutionHandle> {
-        let (plan, record, options) = self.recovery(execution_id).await?;
-        if record.status.is_finished() {
-            return Err(Error::conflict("this execution has finished; use rerun")
-                .with_context("execution", execution_id.to_string()));
-        }
-        let options = ExecuteOptions {
-            execution_id: Some(execution_id),
-            ..options
-        };
-        let trigger = (*record.trigger).clone();
-        run::start(self.inner.clone(), plan, trigger, options, Some(record)).await
-    }
-
-    async fn recovery(&self, execution_id: Uuid) -> Result<(Arc<Plan>, ExecutionRecord, ExecuteOptions)> {
-        let record =
-            self.inner.store.get(execution_id).await?.ok_or_else(|| {
-                Error::not_found("no such execution").with_context("execution", execution_id.to_string())
-            })?;
-        let plan = self.plan(&record.scenario_id).ok_or_else(|| {
-            Error::not_found("the execution's scenario is not deployed")
-                .with_context("scenario", record.scenario_id.clone())
-        })?;
-        let mut options = ExecuteOptions::default();
-        for n in &record.nodes {
-            let reusable = n.status == NodeStatus::Completed
-                && n.item.is_none()
-                && n.output.as_ref().is_some_and(|o| o.get("$truncated").is_none());
-            if reusable && let Some(output) = &n.output {
-                options.pinned.insert(
-                    n.node_id.to_string(),
-                    Pinned {
-                        output: (**output).clone(),
-                        route: n.route.clone(),
-                    },
-                );
-            }
-        }
-        Ok((plan, record, options))
-    }
-
     /// Every event of every execution from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<ExecutionEvent> {
         self.inner.events.subscribe()
-    }
-
-    /// Resumes every unfinished execution in the store (call once at start-up).
-    pub async fn resume_all(&self) -> Result<Vec<ExecutionHandle>> {
-        let mut handles = Vec::new();
-        for record in self.inner.store.unfinished().await? {
-            handles.push(self.resume(record.id).await?);
-        }
-        Ok(handles)
     }
 }
 

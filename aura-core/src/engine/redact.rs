@@ -135,6 +135,9 @@ impl Redactor {
         scrub(&mut record.message);
         record.context.iter_mut().for_each(|(_, v)| scrub(v));
         record.violations.iter_mut().for_each(|v| scrub(&mut v.message));
+        if let Some(body) = &mut record.body_excerpt {
+            scrub(body);
+        }
         record
     }
 

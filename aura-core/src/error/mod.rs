@@ -320,6 +320,14 @@ impl Error {
         self
     }
 
+    /// Sets the upstream body excerpt (cut to [`BODY_EXCERPT_LIMIT`] bytes): for errors read
+    /// back from a record.
+    #[must_use]
+    pub(crate) fn with_body_excerpt(mut self, body: String) -> Self {
+        self.inner.body_excerpt = Some(excerpt(&body, BODY_EXCERPT_LIMIT));
+        self
+    }
+
     /// Marks the error as one that proves the request never left this process or never
     /// reached the service (connect failure, DNS failure, refused before anything was written),
     /// so that even an operation that is not idempotent may be tried again.

@@ -475,7 +475,7 @@ impl Node for MergeNode {
 }
 
 /// Runs scenarios for [`SubScenarioNode`]; the engine puts one in every node's context.
-pub trait SubScenarioRunner: Send + Sync {
+pub(crate) trait SubScenarioRunner: Send + Sync {
     /// Runs the deployed scenario `scenario_id` with `input` as trigger data and returns its
     /// output.
     fn run(&self, scenario_id: &str, input: Value, parent: &Context) -> BoxFuture<'static, Result<Value>>;
@@ -483,7 +483,7 @@ pub trait SubScenarioRunner: Send + Sync {
 
 /// The context extension through which [`SubScenarioNode`] reaches the engine.
 #[derive(Clone)]
-pub struct SubScenarios(pub Arc<dyn SubScenarioRunner>);
+pub struct SubScenarios(pub(crate) Arc<dyn SubScenarioRunner>);
 
 /// Runs another scenario.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -550,7 +550,7 @@ pub struct Response {
 /// The context extension a [`RespondNode`] writes to; the engine exposes it on the execution
 /// handle, so a webhook receiver can answer while the execution goes on.
 #[derive(Clone, Debug)]
-pub struct ResponseSlot(pub Arc<watch::Sender<Option<Response>>>);
+pub struct ResponseSlot(pub(crate) Arc<watch::Sender<Option<Response>>>);
 
 /// Sets what a webhook caller gets back.
 #[derive(Clone, Debug, Serialize, Deserialize)]

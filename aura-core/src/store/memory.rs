@@ -4,13 +4,22 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use chrono::Utc;
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::{ExecutionRecord, ExecutionSummary, NodeResult, Store};
+use super::{
+    Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest, PayloadKey, Prune,
+};
 use crate::error::{Error, Result};
 
 /// Keeps executions in memory: the default store, fast, and gone when the process ends.
+///
+/// It keeps the exact payloads behind redacted or truncated records (for re-runs), in memory
+/// only, and dropped with their execution.
 ///
 /// It keeps every unfinished execution and the newest finished ones, up to a retention limit
 /// (10,000 by default): older finished records are dropped, so that a long-running host does
@@ -40,6 +49,8 @@ impl Default for MemoryStore {
 struct Entry {
     record: ExecutionRecord,
     slots: HashMap<(Arc<str>, Option<usize>), usize>,
+    exact: HashMap<PayloadKey, Arc<Value>>,
+    lease: Option<Lease>,
 }
 
 impl Entry {
@@ -52,7 +63,12 @@ impl Entry {
                 .enumerate()
                 .map(|(i, n)| ((n.node_id.clone(), n.item), i)),
         );
-        Self { record, slots }
+        Self {
+            record,
+            slots,
+            exact: HashMap::new(),
+            lease: None,
+        }
     }
 }
 
@@ -96,8 +112,46 @@ fn missing(id: Uuid) -> Error {
     Error::not_found("no such execution").with_context("execution", id.to_string())
 }
 
+impl MemoryStore {
+    /// Removes executions, and their place in the finished queue.
+    fn remove(&self, ids: &[Uuid]) {
+        for id in ids {
+            self.shard(*id).remove(id);
+        }
+        let gone: std::collections::HashSet<&Uuid> = ids.iter().collect();
+        self.finished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|id| !gone.contains(id));
+    }
+
+    /// Every finished execution's id and start, newest first.
+    fn finished_ids(&self) -> Vec<(Uuid, chrono::DateTime<Utc>)> {
+        let mut out = Vec::new();
+        for i in 0..SHARDS {
+            out.extend(
+                self.shard_at(i)
+                    .values()
+                    .filter(|e| e.record.status.is_finished())
+                    .map(|e| (e.record.id, e.record.started_at)),
+            );
+        }
+        out.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+        out
+    }
+}
+
+fn lease_for(execution_id: Uuid, owner: &str, lease: Duration) -> Lease {
+    let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    Lease {
+        execution_id,
+        owner: owner.to_owned(),
+        until,
+    }
+}
+
 #[async_trait]
-impl Store for MemoryStore {
+impl ExecutionStore for MemoryStore {
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
         let mut map = self.shard(record.id);
         if map.contains_key(&record.id) {
@@ -155,20 +209,32 @@ impl Store for MemoryStore {
         Ok(self.shard(execution_id).get(&execution_id).map(|e| e.record.clone()))
     }
 
-    async fn list(&self, scenario_id: &str, limit: usize) -> Result<Vec<ExecutionSummary>> {
+    async fn list(&self, scenario_id: &str, page: PageRequest) -> Result<Page<ExecutionSummary>> {
+        let after = match &page.after {
+            Some(cursor) => Some(Uuid::parse_str(cursor.as_str()).map_err(|_| {
+                Error::invalid_input("not a cursor of this store", Vec::new())
+                    .with_context("cursor", cursor.as_str().to_owned())
+            })?),
+            None => None,
+        };
         let mut out: Vec<ExecutionSummary> = Vec::new();
         for i in 0..SHARDS {
             let map = self.shard_at(i);
             out.extend(
                 map.values()
-                    .filter(|e| e.record.scenario_id == scenario_id)
+                    .filter(|e| e.record.scenario_id == scenario_id && after.is_none_or(|a| e.record.id < a))
                     .map(|e| e.record.summary()),
             );
         }
         // UUID v7 ids sort by creation time.
         out.sort_by_key(|s| std::cmp::Reverse(s.id));
-        out.truncate(limit);
-        Ok(out)
+        let more = out.len() > page.limit;
+        out.truncate(page.limit);
+        let next = match out.last() {
+            Some(last) if more => Some(Cursor::new(last.id.to_string())),
+            _ => None,
+        };
+        Ok(Page { items: out, next })
     }
 
     async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
@@ -184,6 +250,78 @@ impl Store for MemoryStore {
         out.sort_by_key(|r| r.id);
         Ok(out)
     }
+
+    async fn prune(&self, prune: Prune) -> Result<usize> {
+        let finished = self.finished_ids();
+        let gone: Vec<Uuid> = finished
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, started))| {
+                prune.keep_newest.is_some_and(|keep| *i >= keep) || prune.older_than.is_some_and(|t| *started < t)
+            })
+            .map(|(_, (id, _))| *id)
+            .collect();
+        self.remove(&gone);
+        Ok(gone.len())
+    }
+
+    async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
+        let mut map = self.shard(execution_id);
+        let Some(entry) = map.get_mut(&execution_id) else {
+            return Ok(None);
+        };
+        if entry.record.status.is_finished() {
+            return Ok(None);
+        }
+        if let Some(held) = &entry.lease
+            && held.owner != owner
+            && held.is_live(Utc::now())
+        {
+            return Ok(None);
+        }
+        let new = lease_for(execution_id, owner, lease);
+        entry.lease = Some(new.clone());
+        Ok(Some(new))
+    }
+
+    async fn renew(&self, lease: &Lease, extend: Duration) -> Result<Option<Lease>> {
+        let mut map = self.shard(lease.execution_id);
+        let Some(entry) = map.get_mut(&lease.execution_id) else {
+            return Ok(None);
+        };
+        match &entry.lease {
+            Some(held) if held.owner == lease.owner => {
+                let new = lease_for(lease.execution_id, &lease.owner, extend);
+                entry.lease = Some(new.clone());
+                Ok(Some(new))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let mut map = self.shard(lease.execution_id);
+        if let Some(entry) = map.get_mut(&lease.execution_id)
+            && entry.lease.as_ref().is_some_and(|held| held.owner == lease.owner)
+        {
+            entry.lease = None;
+        }
+        Ok(())
+    }
+
+    async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
+        let mut map = self.shard(execution_id);
+        let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;
+        entry.exact.insert(key.clone(), value.clone());
+        Ok(())
+    }
+
+    async fn exact(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {
+        Ok(self
+            .shard(execution_id)
+            .get(&execution_id)
+            .and_then(|e| e.exact.get(key).cloned()))
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +335,7 @@ mod tests {
             scenario_id: "s".into(),
             scenario_version: 1,
             trigger: Arc::new(serde_json::Value::Null),
+            trigger_cleaned: false,
             status,
             started_at: chrono::Utc::now(),
             ended_at: None,

@@ -2,30 +2,49 @@
 //!
 //! An [`ExecutionRecord`] is one run of a scenario: its trigger data, status, times and a
 //! [`NodeResult`] per node run (input, output, error, attempts, times). The executor writes
-//! through a [`Store`] after every node, so that a durable store holds each node's result before
-//! the next node starts and an interrupted execution can resume from its last completed node
-//! ([`crate::engine::Engine::resume`]). [`MemoryStore`] is the embedded default; SQLite and
-//! PostgreSQL stores implement the same trait.
+//! through an [`ExecutionStore`] after every node, so that a durable store holds each node's
+//! result before the next node starts and an interrupted execution can resume from its last
+//! completed node ([`crate::engine::Engine::recover`]). [`MemoryStore`] is the embedded
+//! default and, for now, the only one: durable stores (SQLite, PostgreSQL) come with the
+//! durable-stores issue and implement this same trait.
+//!
+//! Records are for people: secrets are redacted and big payloads truncated. What the engine
+//! re-reads (a re-run's reused outputs, a resume's trigger) must be exact, so when a stored
+//! payload is not the real one the executor also hands the real one to
+//! [`ExecutionStore::save_exact`]; a store that does not keep it makes such re-runs fail with a
+//! clear error instead of feeding `"[redacted]"` to the next node.
 
+mod error;
+mod lease;
 mod memory;
+mod page;
 mod record;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
+use serde_json::Value;
 use uuid::Uuid;
 
+pub use self::lease::Lease;
 pub use self::memory::MemoryStore;
-pub use self::record::{ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, NodeResult, NodeStatus};
+pub use self::page::{Cursor, Page, PageRequest, Prune};
+pub use self::record::{
+    ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, NodeResult, NodeStatus, PayloadKey,
+};
 use crate::error::Result;
 
 /// Where execution records live.
 ///
-/// Every method is called by the executor in order for one execution: `create`, then
-/// `save_node` each time a node ends (completed, failed or skipped; a node that is re-run after
-/// a resume is saved again under the same key), then `finish`. A durable store must make each
-/// call durable before it returns. Nodes in flight are not written: they show in the event
-/// stream, and after a crash they run again on resume with the same idempotency key.
+/// Every write is called by the executor in order for one execution: `create`, then
+/// `save_node` each time a node ends (completed, failed, skipped, or stopped by a cancel or the
+/// max duration; a node that is re-run after a resume is saved again under the same key), then
+/// `finish`. A durable store must make each call durable before it returns. Nodes in flight are
+/// not written: they show in the event stream, and after a crash they run again on resume with
+/// the same idempotency key.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait ExecutionStore: Send + Sync + 'static {
     /// Records a new execution (status running, no node results yet).
     async fn create(&self, record: &ExecutionRecord) -> Result<()>;
 
@@ -38,9 +57,38 @@ pub trait Store: Send + Sync + 'static {
     /// One execution, whole.
     async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>>;
 
-    /// The newest executions of a scenario, newest first.
-    async fn list(&self, scenario_id: &str, limit: usize) -> Result<Vec<ExecutionSummary>>;
+    /// A page of a scenario's executions, newest first; the page's cursor gives the next one.
+    async fn list(&self, scenario_id: &str, page: PageRequest) -> Result<Page<ExecutionSummary>>;
 
     /// Executions that never finished (the process stopped while they ran), oldest first.
     async fn unfinished(&self) -> Result<Vec<ExecutionRecord>>;
+
+    /// Deletes finished executions as `prune` says (older than a time, beyond the newest N);
+    /// returns how many went. Unfinished executions are never pruned.
+    async fn prune(&self, prune: Prune) -> Result<usize>;
+
+    /// Claims an unfinished execution for `owner` for `lease`, so that only one process resumes
+    /// it: `None` while another owner's lease lives (or when the execution is not unfinished).
+    /// The same owner claiming again renews its lease.
+    async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>>;
+
+    /// Extends a lease this owner holds; `None` when it was lost (expired and claimed by another).
+    async fn renew(&self, lease: &Lease, extend: Duration) -> Result<Option<Lease>>;
+
+    /// Gives a lease up (nothing happens when it was lost already).
+    async fn release(&self, lease: &Lease) -> Result<()>;
+
+    /// Keeps the exact value of a payload whose record holds a redacted or truncated copy
+    /// (see the module docs). The default keeps nothing: re-runs that need it then fail with
+    /// an error saying so. A durable store keeping it must protect it like credentials.
+    async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
+        let _ = (execution_id, key, value);
+        Ok(())
+    }
+
+    /// The exact value kept by [`ExecutionStore::save_exact`], if this store keeps them.
+    async fn exact(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {
+        let _ = (execution_id, key);
+        Ok(None)
+    }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::{Error, ErrorKind, Violation};
+pub use super::error::ErrorRecord;
 
 /// Where an execution stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -44,58 +44,10 @@ pub enum NodeStatus {
     Failed,
     /// Not run: no route led to it.
     Skipped,
-}
-
-/// An error as recorded: kind, message, where, and the bad fields.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ErrorRecord {
-    /// The kind (`"rate_limited"` …).
-    pub kind: String,
-    /// The message.
-    pub message: String,
-    /// Where it happened.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub context: Vec<(String, String)>,
-    /// The bad fields, for invalid input.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub violations: Vec<Violation>,
-    /// Whether a retry could have helped.
-    pub retryable: bool,
-}
-
-impl From<&Error> for ErrorRecord {
-    fn from(e: &Error) -> Self {
-        Self {
-            kind: e.kind().as_str().to_owned(),
-            message: e.message().to_owned(),
-            context: e.context().iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
-            violations: e.violations().to_vec(),
-            retryable: e.is_retryable(),
-        }
-    }
-}
-
-impl ErrorRecord {
-    /// The record as an error again (kind, message, context and violations).
-    pub fn to_error(&self) -> Error {
-        let kind = [
-            ErrorKind::InvalidInput,
-            ErrorKind::InvalidDefinition,
-            ErrorKind::NotFound,
-            ErrorKind::Unauthorized,
-            ErrorKind::Forbidden,
-            ErrorKind::RateLimited,
-            ErrorKind::Timeout,
-            ErrorKind::Unavailable,
-            ErrorKind::Upstream,
-            ErrorKind::Conflict,
-            ErrorKind::Cancelled,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == self.kind)
-        .unwrap_or(ErrorKind::Internal);
-        Error::new(kind, self.message.clone()).with_violations(self.violations.clone())
-    }
+    /// Stopped while it ran: the execution was cancelled.
+    Cancelled,
+    /// Stopped while it ran: the execution ran out of its max duration.
+    TimedOut,
 }
 
 /// One node's run within an execution.
@@ -112,12 +64,17 @@ pub struct NodeResult {
     /// executor and the store.
     #[serde(default)]
     pub input: Arc<Value>,
-    /// Its output (redacted, possibly truncated).
-    #[serde(default)]
+    /// Its output (redacted, possibly truncated). `null` is an output (`Some(Value::Null)`);
+    /// no output is an absent field.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub output: Option<Arc<Value>>,
     /// Its error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
+    /// Whether `output` is not the real output (secrets redacted, or truncated): the real one
+    /// was handed to [`crate::store::ExecutionStore::save_exact`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_cleaned: bool,
     /// How many attempts it took.
     pub attempts: u32,
     /// The route it took, for branching nodes.
@@ -151,6 +108,10 @@ pub struct ExecutionRecord {
     pub scenario_version: u32,
     /// The trigger data (redacted, possibly truncated).
     pub trigger: Arc<Value>,
+    /// Whether `trigger` is not the real trigger data (secrets redacted, or truncated): the
+    /// real one was handed to [`crate::store::ExecutionStore::save_exact`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trigger_cleaned: bool,
     /// Where it stands.
     pub status: ExecutionStatus,
     /// When it started.
@@ -160,7 +121,8 @@ pub struct ExecutionRecord {
     /// A result per node run, in the order they started.
     pub nodes: Vec<NodeResult>,
     /// The execution's output: the respond node's, else the last node's (or each leaf's by id).
-    #[serde(default)]
+    /// `null` is an output (`Some(Value::Null)`); no output is an absent field.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub output: Option<Value>,
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,6 +160,21 @@ impl ExecutionRecord {
     }
 }
 
+/// Which payload of an execution an exact value is kept for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadKey {
+    /// The trigger data.
+    Trigger,
+    /// A node's output (inside an iterate body: for one element).
+    Output {
+        /// The node.
+        node: Arc<str>,
+        /// The element's index, inside an iterate body.
+        item: Option<usize>,
+    },
+}
+
 /// An execution without its payloads, for listings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionSummary {
@@ -211,4 +188,14 @@ pub struct ExecutionSummary {
     pub started_at: DateTime<Utc>,
     /// When it ended.
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A field that is present is `Some`, even when it is `null` (an absent one is `None` through
+/// `#[serde(default)]`): so that a `null` output survives a round trip through JSON.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }

@@ -1,0 +1,137 @@
+//! Attempts: the node's call with retries, back-off, timeout, rate limit and cache.
+
+use super::*;
+
+impl Exec {
+    /// Runs the node, retrying retryable errors. A node that is not idempotent is retried only
+    /// when the failed request cannot have been accepted ([`Error::may_have_been_accepted`]: the
+    /// one rule the router follows too). An error whose retries are spent leaves marked
+    /// [persistent](Error::persistent), so that an outer layer (a parent scenario) does not
+    /// run the whole retried operation again.
+    pub(super) async fn attempts(
+        self: &Arc<Self>,
+        pass: &Pass,
+        idx: usize,
+        input: &Value,
+        attempts: &std::sync::atomic::AtomicU32,
+    ) -> std::result::Result<(NodeOutput, u32), (Error, u32)> {
+        let frame = &pass.frame;
+        let node = &self.plan.nodes[idx];
+        let key = {
+            let mut key = String::with_capacity(self.id_str.len() + node.id.len() + 8);
+            key.push_str(&self.id_str);
+            key.push('/');
+            key.push_str(&node.id);
+            if let Some(i) = frame.item_index() {
+                key.push('/');
+                key.push_str(&i.to_string());
+            }
+            Arc::<str>::from(key)
+        };
+        let cx = self.context(pass, idx, key);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(node.retry.base_delay)
+            .with_max_delay(node.retry.max_delay)
+            .with_max_times(node.retry.retries as usize)
+            .with_jitter();
+        let idempotent = node.info.idempotent;
+        let sleeper = ClockSleeper(self.engine.clock.clone());
+        let result = (|| async {
+            let n = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            self.attempt(&cx, idx, input, n).await
+        })
+        .retry(backoff)
+        .sleep(sleeper)
+        .when(|e: &Error| retry_allowed(e, idempotent))
+        .adjust(|e: &Error, delay: Option<Duration>| match (e.retry_after(), delay) {
+            (Some(after), Some(d)) => Some(after.max(d)),
+            (_, d) => d,
+        })
+        .notify(|e: &Error, delay: Duration| {
+            self.emit(EventKind::NodeRetrying {
+                node: node.id.clone(),
+                attempt: attempts.load(std::sync::atomic::Ordering::Relaxed),
+                delay,
+                error: e.kind().as_str(),
+            });
+        })
+        .await;
+        let n = attempts.load(std::sync::atomic::Ordering::Relaxed);
+        let spent = n > node.retry.retries;
+        result.map(|out| (out, n)).map_err(|e| {
+            let e = if spent && e.is_retryable() { e.persistent() } else { e };
+            (e, n)
+        })
+    }
+
+    pub(super) fn context(self: &Arc<Self>, pass: &Pass, idx: usize, key: Arc<str>) -> Context {
+        let node = &self.plan.nodes[idx];
+        let span = tracing::debug_span!("node", node = %node.id, reference = node.info.reference.as_deref(), item = pass.frame.item_index());
+        let mut builder = Context::builder()
+            .http(self.engine.http.clone())
+            .cancellation(self.cancel.clone())
+            .idempotency_key(key)
+            .span(span)
+            .scenario_id(self.plan.id.clone())
+            .execution_id(self.id_str.clone())
+            .node_id(node.id.clone())
+            .extensions(pass.extensions.clone());
+        if let Some(conn) = &node.connection {
+            builder = builder.connection(conn.clone());
+        }
+        builder.build()
+    }
+
+    pub(super) async fn attempt(&self, cx: &Context, idx: usize, input: &Value, n: u32) -> Result<NodeOutput> {
+        let node = &self.plan.nodes[idx];
+        let cx = if n == 1 {
+            cx.clone()
+        } else {
+            cx.to_builder().attempt(n).build()
+        };
+        if let Some(conn) = &node.connection {
+            self.engine.limiters.acquire(conn.id(), node.info.rate_limit).await;
+        }
+        let cache_key = match (&node.info.cache_ttl, &node.info.reference) {
+            (Some(_), Some(reference)) => Some(ResultCache::key(
+                reference,
+                node.connection.as_ref().map(|c| c.id()),
+                input,
+            )),
+            _ => None,
+        };
+        if let Some(key) = &cache_key
+            && let Some(hit) = self.engine.cache.get(key)
+        {
+            return Ok(NodeOutput::next((*hit).clone()));
+        }
+        let run = node.node.run(&cx, input.clone());
+        let out = match node.timeout {
+            Some(limit) => tokio::time::timeout(limit, run)
+                .await
+                .map_err(|_| Error::timeout(format!("the node took longer than its timeout ({limit:?})")))??,
+            None => run.await?,
+        };
+        if let (Some(key), Some(ttl)) = (cache_key, node.info.cache_ttl) {
+            self.engine.cache.put(key, Arc::new(out.value.clone()), ttl);
+        }
+        Ok(out)
+    }
+}
+
+/// Whether a failed attempt may be tried again: the error is retryable, and the node is
+/// idempotent or the request cannot have been accepted.
+fn retry_allowed(e: &Error, idempotent: bool) -> bool {
+    e.is_retryable() && (idempotent || !e.may_have_been_accepted())
+}
+
+/// Back-off sleeps on the engine's clock.
+struct ClockSleeper(Arc<dyn crate::clock::Clock>);
+
+impl backon::Sleeper for ClockSleeper {
+    type Sleep = crate::clock::Sleep;
+
+    fn sleep(&self, delay: Duration) -> Self::Sleep {
+        self.0.sleep(delay)
+    }
+}

@@ -1,0 +1,120 @@
+//! Frames: the outputs of one pass over (part of) the graph, and the scope expressions see.
+
+use super::*;
+
+/// One pass over (part of) the graph.
+pub(super) struct Frame {
+    pub(super) parent: Option<Arc<Frame>>,
+    /// The iterate node whose body this frame runs (`None`: the root frame).
+    pub(super) iterate: Option<usize>,
+    /// The element and its index.
+    pub(super) item: Option<(usize, Arc<Value>, Jinja)>,
+    pub(super) outputs: Mutex<Vec<Option<Output>>>,
+}
+
+#[derive(Clone)]
+pub(super) struct Output {
+    pub(super) json: Arc<Value>,
+    /// `steps.<id>` as expressions see it, converted on first read.
+    pub(super) step: Option<Jinja>,
+}
+
+impl Output {
+    pub(super) fn new(json: Arc<Value>) -> Self {
+        Self { json, step: None }
+    }
+}
+
+impl Frame {
+    pub(super) fn root(nodes: usize) -> Self {
+        Self {
+            parent: None,
+            iterate: None,
+            item: None,
+            outputs: Mutex::new(vec![None; nodes]),
+        }
+    }
+
+    pub(super) fn child(parent: &Arc<Frame>, iterate: usize, index: usize, item: Value, nodes: usize) -> Self {
+        let jinja = Scope::convert(&item);
+        Self {
+            parent: Some(parent.clone()),
+            iterate: Some(iterate),
+            item: Some((index, Arc::new(item), jinja)),
+            outputs: Mutex::new(vec![None; nodes]),
+        }
+    }
+
+    pub(super) fn set(&self, node: usize, value: Arc<Value>) {
+        self.outputs.lock().unwrap_or_else(PoisonError::into_inner)[node] = Some(Output::new(value));
+    }
+
+    pub(super) fn own(&self, node: usize) -> Option<Output> {
+        self.outputs.lock().unwrap_or_else(PoisonError::into_inner)[node].clone()
+    }
+
+    /// A node's output here or in an enclosing frame.
+    pub(super) fn lookup(&self, node: usize) -> Option<Output> {
+        self.own(node).or_else(|| self.parent.as_ref()?.lookup(node))
+    }
+
+    /// `steps.<node>` here or in an enclosing frame, converted once.
+    pub(super) fn step(&self, node: usize) -> Option<Jinja> {
+        {
+            let mut outputs = self.outputs.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(out) = outputs[node].as_mut() {
+                return Some(
+                    out.step
+                        .get_or_insert_with(|| step_value(Scope::convert(&out.json)))
+                        .clone(),
+                );
+            }
+        }
+        self.parent.as_ref()?.step(node)
+    }
+
+    pub(super) fn item_index(&self) -> Option<usize> {
+        self.item.as_ref().map(|(i, _, _)| *i)
+    }
+}
+
+pub(super) struct FrameSteps {
+    pub(super) frame: Arc<Frame>,
+    pub(super) plan: Arc<Plan>,
+}
+
+impl StepOutputs for FrameSteps {
+    fn output(&self, node_id: &str) -> Option<Jinja> {
+        self.step(node_id)?.get_attr("output").ok()
+    }
+
+    fn step(&self, node_id: &str) -> Option<Jinja> {
+        self.frame.step(*self.plan.index.get(node_id)?)
+    }
+
+    fn output_json(&self, node_id: &str) -> Option<Arc<Value>> {
+        Some(self.frame.lookup(*self.plan.index.get(node_id)?)?.json)
+    }
+}
+
+/// What every node of one frame shares: the expression scope and the context extensions.
+pub(super) struct Pass {
+    pub(super) frame: Arc<Frame>,
+    pub(super) scope: Scope,
+    pub(super) extensions: Arc<http::Extensions>,
+}
+
+impl Exec {
+    pub(super) fn scope(&self, frame: &Arc<Frame>) -> Scope {
+        let scope = Scope::from_parts(self.trigger.clone(), self.trigger_jinja.clone())
+            .with_steps(Arc::new(FrameSteps {
+                frame: frame.clone(),
+                plan: self.plan.clone(),
+            }))
+            .with_execution_ids(self.id_str.clone(), self.plan.id.clone());
+        match &frame.item {
+            Some((i, json, jinja)) => scope.with_item_json(json.clone(), jinja.clone(), *i),
+            None => scope,
+        }
+    }
+}

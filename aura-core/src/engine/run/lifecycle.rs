@@ -1,0 +1,205 @@
+//! One execution from start to end: the concurrency slot, the max duration, the outcome, the error scenario.
+
+use super::*;
+
+impl Exec {
+    pub(super) async fn run(self: Arc<Self>, slot: Slot) -> Result<ExecutionRecord> {
+        let span = tracing::info_span!("execution", scenario = %self.plan.id(), execution = %self.id);
+        let this = self.clone();
+        async move {
+            let permit = tokio::select! {
+                biased;
+                () = this.cancel.cancelled() => None,
+                permit = slot.wait() => permit,
+            };
+            let Some(permit) = permit else {
+                return this
+                    .finish(Err(Error::cancelled("cancelled while waiting for a concurrency slot")))
+                    .await;
+            };
+            this.emit(EventKind::Started);
+            let heartbeat = this.renew_lease();
+            let max = this.plan.settings().max_duration;
+            let root = Arc::new(Frame::root(this.plan.nodes.len()));
+            let outcome = tokio::select! {
+                biased;
+                () = this.cancel.cancelled() => Err(Stop::Cancelled),
+                walked = tokio::time::timeout(max, this.walk(&root, Entry::Root)) => match walked {
+                    Ok(result) => result.map_err(Stop::Failed),
+                    Err(_) => {
+                        this.cancel.cancel();
+                        Err(Stop::OutOfTime)
+                    }
+                },
+            };
+            // The walk is dropped: record the nodes it stopped.
+            let outcome = match outcome {
+                Ok(()) => Ok(()),
+                Err(Stop::Failed(e)) => Err(e),
+                Err(Stop::Cancelled) => {
+                    let e = Error::cancelled("the execution was cancelled");
+                    this.record_stopped(NodeStatus::Cancelled, &e).await;
+                    Err(e)
+                }
+                Err(Stop::OutOfTime) => {
+                    let e = Error::timeout(format!("the execution ran longer than its max duration ({max:?})"));
+                    this.record_stopped(NodeStatus::TimedOut, &e).await;
+                    Err(e)
+                }
+            };
+            let outcome = outcome.map(|()| this.output(&root));
+            drop(permit);
+            let finished = this.finish(outcome).await;
+            if let Some(heartbeat) = heartbeat {
+                heartbeat.abort();
+            }
+            if let Some(lease) = &this.options.lease {
+                this.engine.store.release(lease).await?;
+            }
+            finished
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Keeps a recovered execution's lease alive while it runs (renewed at a third of its
+    /// length, on tokio's clock: a lease is about real time between processes).
+    fn renew_lease(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let lease = self.options.lease.clone()?;
+        let store = self.engine.store.clone();
+        let length = self.engine.lease;
+        Some(tokio::spawn(async move {
+            let mut lease = lease;
+            loop {
+                tokio::time::sleep(length / 3).await;
+                match store.renew(&lease, length).await {
+                    Ok(Some(renewed)) => lease = renewed,
+                    Ok(None) => {
+                        tracing::warn!(execution = %lease.execution_id, "the execution's lease was lost");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the execution's lease could not be renewed"),
+                }
+            }
+        }))
+    }
+
+    /// Records the nodes a stop left in flight; a store failure here is logged, so that the
+    /// execution still finishes.
+    async fn record_stopped(&self, status: NodeStatus, err: &Error) {
+        if let Err(e) = self.stop_running(status, err).await {
+            tracing::warn!(error = %e, "the nodes in flight could not be recorded");
+        }
+    }
+
+    /// The execution's output: the respond node's body, else the leaf nodes' outputs.
+    pub(super) fn output(&self, root: &Frame) -> Value {
+        if let Some(slot) = &self.response
+            && let Some(r) = slot.0.borrow().as_ref()
+        {
+            return r.body.clone();
+        }
+        let leaves: Vec<(usize, Output)> = self
+            .plan
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.in_body_of.is_none() && n.succ.is_empty())
+            .filter_map(|(i, _)| Some((i, root.own(i)?)))
+            .collect();
+        match leaves.as_slice() {
+            [] => Value::Null,
+            [(_, only)] => (*only.json).clone(),
+            many => Value::Object(
+                many.iter()
+                    .map(|(i, o)| (self.plan.nodes[*i].id.to_string(), (*o.json).clone()))
+                    .collect(),
+            ),
+        }
+    }
+
+    pub(super) async fn finish(self: &Arc<Self>, outcome: Result<Value>) -> Result<ExecutionRecord> {
+        let (status, output, error) = match outcome {
+            Ok(output) => (ExecutionStatus::Completed, Some(output), None),
+            Err(e) if e.kind() == ErrorKind::Cancelled => (ExecutionStatus::Cancelled, None, Some(e)),
+            Err(e) => (ExecutionStatus::Failed, None, Some(e)),
+        };
+        let record = {
+            let mut state = self.lock();
+            state.record.status = status;
+            state.record.ended_at = Some(Utc::now());
+            state.record.output = output.map(|o| Arc::unwrap_or_clone(self.redactor.clean(&Arc::new(o))));
+            state.record.error = error.as_ref().map(|e| self.redactor.error(e));
+            state.record.clone()
+        };
+        let stored = self.engine.store.finish(&record).await;
+        if let Some(pause) = &self.pause {
+            pause.state.send_replace(Pause::Finished);
+        }
+        stored?;
+        self.emit(EventKind::Finished { status });
+        let status_label = match status {
+            ExecutionStatus::Completed => "completed",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::Cancelled => "cancelled",
+            ExecutionStatus::Running => "running",
+        };
+        metrics::counter!("aura_executions_total", "scenario" => self.plan.id.clone(), "status" => status_label)
+            .increment(1);
+        if let Some(d) = record.duration() {
+            metrics::histogram!("aura_execution_duration_seconds", "scenario" => self.plan.id.clone())
+                .record(d.as_secs_f64());
+        }
+        if status == ExecutionStatus::Failed {
+            self.run_error_scenario(&record);
+        }
+        Ok(record)
+    }
+
+    pub(super) fn run_error_scenario(&self, record: &ExecutionRecord) {
+        let Some(id) = &self.plan.settings().error_policy.error_scenario else {
+            return;
+        };
+        // An error scenario's own failure triggers no error scenario: a scenario that is its own
+        // error scenario (or two that name each other) would re-trigger without end.
+        if self.options.handles_error {
+            tracing::warn!(error_scenario = %id, execution = %self.id, "an error scenario failed; no error scenario runs for it");
+            return;
+        }
+        let engine = super::super::Engine {
+            inner: self.engine.clone(),
+        };
+        let Some(plan) = engine.plan(id) else {
+            tracing::warn!(error_scenario = %id, "the error scenario is not deployed");
+            return;
+        };
+        let failed_node = record
+            .nodes
+            .iter()
+            .rev()
+            .find(|n| n.status == NodeStatus::Failed)
+            .map(|n| n.node_id.clone());
+        let details = json!({
+            "execution_id": record.id,
+            "scenario_id": record.scenario_id,
+            "error": record.error,
+            "failed_node": failed_node,
+        });
+        let options = ExecuteOptions {
+            handles_error: true,
+            ..ExecuteOptions::default()
+        };
+        tokio::spawn(async move {
+            if let Err(e) = engine.start_with(&plan, details, options).await {
+                tracing::warn!(error = %e, "the error scenario could not start");
+            }
+        });
+    }
+}
+
+/// Why the walk ended early.
+enum Stop {
+    Failed(Error),
+    Cancelled,
+    OutOfTime,
+}

@@ -1,0 +1,235 @@
+//! One node: its input, its run, its result (completed or failed).
+
+use super::*;
+
+impl Exec {
+    /// The output given for a node in this frame: pinned by the caller (outside iterate
+    /// bodies), or reused by a re-run or resume (for one element, inside them).
+    fn pinned(&self, frame: &Frame, idx: usize) -> Option<&Pinned> {
+        let id = &self.plan.nodes[idx].id;
+        match frame.item_index() {
+            None if frame.iterate.is_none() => self.options.pinned.get(&**id),
+            Some(item) => self.options.reused.get(&(id.clone(), item)),
+            None => None,
+        }
+    }
+
+    pub(super) async fn run_node(self: &Arc<Self>, pass: &Pass, idx: usize) -> Result<Step> {
+        let frame = &pass.frame;
+        let node = &self.plan.nodes[idx];
+        let item = frame.item_index();
+
+        if let Some(pinned) = self.pinned(frame, idx) {
+            let output = pinned.output.clone();
+            frame.set(idx, output.clone());
+            let route = pinned.route.clone();
+            let (recorded, cleaned) = self.recorded(idx, item, &output).await?;
+            self.save(idx, item, |r| {
+                r.status = NodeStatus::Completed;
+                r.output = Some(recorded);
+                r.output_cleaned = cleaned;
+                r.route.clone_from(&route);
+                r.pinned = true;
+            })
+            .await?;
+            if let Some(body) = &node.body {
+                if let Some(agg) = body.aggregate
+                    && let Some(done) = self.pinned(frame, agg)
+                {
+                    let agg_output = done.output.clone();
+                    frame.set(agg, agg_output.clone());
+                    let (recorded, cleaned) = self.recorded(agg, item, &agg_output).await?;
+                    self.save(agg, item, |r| {
+                        r.status = NodeStatus::Completed;
+                        r.output = Some(recorded);
+                        r.output_cleaned = cleaned;
+                        r.pinned = true;
+                    })
+                    .await?;
+                    return Ok(Step {
+                        from: agg,
+                        targets: Targets::Next,
+                        also_skip: None,
+                    });
+                }
+                return self.iterate(frame, idx, &output).await;
+            }
+            let targets = match route {
+                Some(r) => Targets::Route(r),
+                None => Targets::Next,
+            };
+            return Ok(Step {
+                from: idx,
+                targets,
+                also_skip: None,
+            });
+        }
+
+        let clock = Instant::now();
+        // One clock read: wall time from the execution's start plus the monotonic offset.
+        let started_at = self.started_utc + (clock - self.started_instant);
+        self.emit(EventKind::NodeStarted {
+            node: node.id.clone(),
+            item,
+        });
+        let input = match self.build_input(pass, idx) {
+            Ok(input) => input,
+            Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
+        };
+        // The result is recorded when the node ends; while it runs, the event stream shows it
+        // (and a cancel or the max duration records it from what `running` holds).
+        let attempts = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        self.lock().running.insert(
+            (idx, item),
+            Running {
+                started_at,
+                input: input.clone(),
+                attempts: attempts.clone(),
+            },
+        );
+
+        match self.attempts(pass, idx, &input, &attempts).await {
+            Ok((out, attempts)) => {
+                let NodeOutput { value, route } = out;
+                let (targets, route_name) = match route {
+                    Route::Next => (Targets::Next, None),
+                    Route::Branch(r) => {
+                        let r = r.into_owned();
+                        (Targets::Route(r.clone()), Some(r))
+                    }
+                    Route::Stop => (Targets::None, None),
+                };
+                let value = Arc::new(value);
+                frame.set(idx, value.clone());
+                let (recorded, cleaned) = self.recorded(idx, item, &value).await?;
+                let recorded_input = self.redactor.clean(&input);
+                let elapsed = clock.elapsed();
+                let ended_at = started_at + elapsed;
+                self.save(idx, item, |r| {
+                    r.status = NodeStatus::Completed;
+                    r.input = recorded_input;
+                    r.started_at = Some(started_at);
+                    r.output = Some(recorded);
+                    r.output_cleaned = cleaned;
+                    r.attempts = attempts;
+                    r.route = route_name;
+                    r.ended_at = Some(ended_at);
+                })
+                .await?;
+                self.emit(EventKind::NodeCompleted {
+                    node: node.id.clone(),
+                    item,
+                    duration: elapsed,
+                });
+                node.duration_metric.record(elapsed.as_secs_f64());
+                self.breakpoint(idx).await;
+                if node.body.is_some() {
+                    return self.iterate(frame, idx, &value).await;
+                }
+                Ok(Step {
+                    from: idx,
+                    targets,
+                    also_skip: None,
+                })
+            }
+            Err((e, attempts)) => self.failed(frame, idx, input, e, attempts, started_at).await,
+        }
+    }
+
+    pub(super) async fn failed(
+        &self,
+        frame: &Frame,
+        idx: usize,
+        input: Arc<Value>,
+        err: Error,
+        attempts: u32,
+        started_at: chrono::DateTime<Utc>,
+    ) -> Result<Step> {
+        let node = &self.plan.nodes[idx];
+        let item = frame.item_index();
+        // An error from a child scenario names the child's node: this node is added after it.
+        let named = err.context().iter().any(|(k, v)| *k == "node" && **v == *node.id);
+        let err = if named {
+            err
+        } else {
+            err.with_context("node", node.id.to_string())
+        };
+        let record = self.redactor.error(&err);
+        let error_output = Arc::new(json!({ "error": record }));
+        let continues = !matches!(node.on_error, OnError::Stop);
+        if continues {
+            frame.set(idx, error_output.clone());
+        }
+        let recorded_input = self.redactor.clean(&input);
+        self.save(idx, item, |r| {
+            r.status = NodeStatus::Failed;
+            r.input = recorded_input;
+            r.error = Some(record.clone());
+            r.output = continues.then(|| error_output.clone());
+            r.attempts = attempts;
+            r.started_at.get_or_insert(started_at);
+            r.ended_at = Some(Utc::now());
+        })
+        .await?;
+        self.emit(EventKind::NodeFailed {
+            node: node.id.clone(),
+            item,
+            error: err.kind().as_str(),
+        });
+        metrics::counter!("aura_node_failures_total", "scenario" => self.plan.id.clone(), "node" => node.id.clone())
+            .increment(1);
+        let also_skip = node.body.as_ref().and_then(|b| b.aggregate);
+        match &node.on_error {
+            OnError::Stop => Err(err),
+            OnError::Continue => {
+                let targets = if node.body.is_some() {
+                    Targets::None
+                } else {
+                    Targets::Next
+                };
+                Ok(Step {
+                    from: idx,
+                    targets,
+                    also_skip,
+                })
+            }
+            OnError::Route(_) => Ok(Step {
+                from: idx,
+                targets: Targets::Error,
+                also_skip,
+            }),
+        }
+    }
+
+    pub(super) fn build_input(&self, pass: &Pass, idx: usize) -> Result<Arc<Value>> {
+        let node = &self.plan.nodes[idx];
+        match &node.mapping {
+            Some(m) => m.eval(&pass.scope).map(Arc::new),
+            None => Ok(self.default_input(&pass.frame, idx)),
+        }
+    }
+
+    /// Without a mapping: the trigger data for the trigger node, the element for the first
+    /// node of an iterate body, the predecessor's output, or every predecessor's by id.
+    /// (Shared, not copied, when it is one value that exists already.)
+    pub(super) fn default_input(&self, frame: &Frame, idx: usize) -> Arc<Value> {
+        if idx == self.plan.root {
+            return self.trigger.clone();
+        }
+        let node = &self.plan.nodes[idx];
+        let from = |p: usize| -> Option<Arc<Value>> {
+            if Some(p) == frame.iterate {
+                return frame.item.as_ref().map(|(_, item, _)| item.clone());
+            }
+            frame.lookup(p).map(|o| o.json)
+        };
+        match node.preds.as_slice() {
+            [only] => from(*only).unwrap_or_else(|| Arc::new(Value::Null)),
+            many => Arc::new(Value::Object(
+                many.iter()
+                    .filter_map(|&p| Some((self.plan.nodes[p].id.to_string(), Arc::unwrap_or_clone(from(p)?))))
+                    .collect::<Map<_, _>>(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The walk: which nodes of a frame are ready, run them, follow the edges they take.
+
+use super::*;
+
+/// What a finished node leads to.
+pub(super) struct Step {
+    /// The node whose edges to follow (an iterate's aggregate, after its body).
+    pub(super) from: usize,
+    /// Which of its edges are taken.
+    pub(super) targets: Targets,
+    /// A node to skip as well (the aggregate of an iterate that did not run its body).
+    pub(super) also_skip: Option<usize>,
+}
+
+/// Which edges of a node are taken.
+pub(super) enum Targets {
+    /// None: the branch ends here.
+    None,
+    /// `next`.
+    Next,
+    /// One named route.
+    Route(String),
+    /// The error route.
+    Error,
+    /// A given list (the body entries of an iterate).
+    List(Vec<usize>),
+}
+
+impl Targets {
+    pub(super) fn resolve<'p>(&'p self, node: &'p crate::compile::PlanNode) -> &'p [usize] {
+        match self {
+            Self::None => &[],
+            Self::Next => &node.next,
+            Self::Route(r) => node.routes.get(r).map_or(&[], Vec::as_slice),
+            Self::Error => &node.error_route,
+            Self::List(list) => list,
+        }
+    }
+}
+
+pub(super) enum Entry {
+    Root,
+    Body(usize),
+}
+
+impl Exec {
+    pub(super) fn in_frame(&self, frame: &Frame, node: usize) -> bool {
+        self.plan.nodes[node].in_body_of == frame.iterate
+    }
+
+    pub(super) fn walk<'a>(self: &'a Arc<Self>, frame: &'a Arc<Frame>, entry: Entry) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let scope = self.scope(frame);
+            let mut extensions = self.engine.extensions.clone();
+            extensions.insert(scope.clone());
+            extensions.insert(self.sub.clone());
+            if self.options.depth > 0 {
+                extensions.insert(sub::Depth(self.options.depth));
+            }
+            if let Some(slot) = &self.response {
+                extensions.insert(slot.clone());
+            }
+            let pass = Pass {
+                frame: frame.clone(),
+                scope,
+                extensions: Arc::new(extensions),
+            };
+            let pass = &pass;
+            let nodes = &self.plan.nodes;
+            let mut pending: Vec<usize> = nodes
+                .iter()
+                .map(|n| {
+                    n.preds
+                        .iter()
+                        .filter(|&&p| self.in_frame(frame, p) || Some(p) == frame.iterate)
+                        .count()
+                })
+                .collect();
+            let mut taken = vec![false; nodes.len()];
+            let mut ready = Vec::new();
+            match entry {
+                Entry::Root => ready.push(self.plan.root),
+                Entry::Body(it) => {
+                    let entries = Targets::List(nodes[it].succ.clone());
+                    self.propagate(frame, it, &entries, &mut pending, &mut taken, &mut ready)
+                        .await?;
+                }
+            }
+            // Created only when two nodes run at once: a linear chain never needs it.
+            let mut running: Option<FuturesUnordered<_>> = None;
+            loop {
+                // A lone ready node with nothing else in flight (a linear chain) runs inline,
+                // without a task slot.
+                let step = if running.as_ref().is_none_or(FuturesUnordered::is_empty) && ready.len() == 1 {
+                    let node = ready.pop().unwrap_or_default();
+                    self.run_node(pass, node).await
+                } else {
+                    for node in ready.drain(..) {
+                        running
+                            .get_or_insert_with(FuturesUnordered::new)
+                            .push(self.run_node(pass, node));
+                    }
+                    let Some(running) = running.as_mut() else { break };
+                    match running.next().await {
+                        Some(step) => step,
+                        None => break,
+                    }
+                };
+                let step = step?;
+                self.propagate(frame, step.from, &step.targets, &mut pending, &mut taken, &mut ready)
+                    .await?;
+                if let Some(skip) = step.also_skip {
+                    self.skip_cascade(frame, skip, &mut pending, &mut taken, &mut ready)
+                        .await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// `from` finished, leading to `targets`: count it off its successors in this frame.
+    pub(super) async fn propagate(
+        &self,
+        frame: &Frame,
+        from: usize,
+        targets: &Targets,
+        pending: &mut [usize],
+        taken: &mut [bool],
+        ready: &mut Vec<usize>,
+    ) -> Result<()> {
+        let node = &self.plan.nodes[from];
+        let targets = targets.resolve(node);
+        let mut skipped = Vec::new();
+        for &s in node.succ.iter().filter(|&&s| self.in_frame(frame, s)) {
+            if targets.contains(&s) {
+                taken[s] = true;
+            }
+            pending[s] -= 1;
+            if pending[s] == 0 {
+                if taken[s] { ready.push(s) } else { skipped.push(s) }
+            }
+        }
+        for s in skipped {
+            self.skip_cascade(frame, s, pending, taken, ready).await?;
+        }
+        Ok(())
+    }
+
+    /// Records `node` as skipped and flows the skip on.
+    pub(super) fn skip_cascade<'a>(
+        &'a self,
+        frame: &'a Frame,
+        node: usize,
+        pending: &'a mut [usize],
+        taken: &'a mut [bool],
+        ready: &'a mut Vec<usize>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let n = &self.plan.nodes[node];
+            self.save(node, frame.item_index(), |r| r.status = NodeStatus::Skipped)
+                .await?;
+            self.emit(EventKind::NodeSkipped { node: n.id.clone() });
+            self.propagate(frame, node, &Targets::None, pending, taken, ready)
+                .await?;
+            if let Some(agg) = n.body.as_ref().and_then(|b| b.aggregate) {
+                self.skip_cascade(frame, agg, pending, taken, ready).await?;
+            }
+            Ok(())
+        })
+    }
+}
