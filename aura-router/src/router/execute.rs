@@ -11,7 +11,7 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::Value;
 
 use super::Router;
-use super::attempt::{self, Done};
+use super::attempt::{self, Done, Reservation};
 use super::plan::{self, Pool};
 use super::table::{Group, Table};
 use crate::clock::{Sleep, to_nanos};
@@ -329,7 +329,7 @@ impl Router {
                     stop = true;
                     break;
                 }
-                let claim = match attempt::claim(&cand, now, panic) {
+                let claim = match attempt::claim(&cand, group, request.expected_units, now, panic) {
                     Ok(claim) => claim,
                     Err(why) => {
                         decision.rows.exclude(cand.record, why);
@@ -364,6 +364,7 @@ impl Router {
                     attempt: decision.attempts.len() - 1,
                     probe: claim.probe,
                     panic,
+                    reservation: claim.reservation,
                     done: false,
                 });
                 exec.running += 1;
@@ -526,6 +527,8 @@ struct Slot<'t> {
     attempt: usize,
     probe: bool,
     panic: bool,
+    /// The expected cost held in the budgets until the attempt ends.
+    reservation: Reservation,
     done: bool,
 }
 
@@ -567,7 +570,7 @@ impl Exec<'_, '_> {
                     cost.amount - op.cost.per_call,
                     cost.units,
                 );
-                spend(provider, self.group, now, cost.amount);
+                slot.reservation.settle(provider, self.group, now, cost.amount);
                 let transition = op
                     .health
                     .record(Verdict::Success, slot.probe, slot.panic, now, &settings.health);
@@ -585,6 +588,8 @@ impl Exec<'_, '_> {
             Err(error) => {
                 let class = settings.failover.classify(&error);
                 op.stats.error(latency, now, settings.tau);
+                // A failed call costs nothing: its reservation is given back.
+                slot.reservation.settle(provider, self.group, now, 0.0);
                 let transition = op
                     .health
                     .record(class.verdict, slot.probe, slot.panic, now, &settings.health);
@@ -642,7 +647,7 @@ impl Exec<'_, '_> {
                 .cost
                 .expected(self.request.expected_units, op.stats.variable_cost.load());
             op.stats.cancel(estimate);
-            spend(provider, self.group, now, estimate);
+            slot.reservation.settle(provider, self.group, now, estimate);
             let transition = op
                 .health
                 .record(Verdict::Neutral, slot.probe, slot.panic, now, &router.settings.health);
@@ -693,18 +698,6 @@ fn deadline_error(deadline: Duration, attempts: u32, last: Option<&Error>) -> Er
         error = error.with_context("last_error", last.to_string());
     }
     error
-}
-
-fn spend(provider: &super::table::ProviderState, group: &Group, now: u64, amount: f64) {
-    if amount <= 0.0 {
-        return;
-    }
-    if let Some(budget) = &provider.budget {
-        budget.spend(now, amount);
-    }
-    if let Some(budget) = &group.capability.budget {
-        budget.spend(now, amount);
-    }
 }
 
 pub(super) fn on_transition(
