@@ -80,6 +80,12 @@ impl Serialize for ProviderId {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for ProviderId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Self(<Arc<str>>::deserialize(d)?))
+    }
+}
+
 /// An active health check: `Ok(())` when the provider is fine.
 pub type Probe = Arc<dyn Fn(Context) -> BoxFuture<Result<()>> + Send + Sync>;
 
