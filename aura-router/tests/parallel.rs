@@ -229,3 +229,57 @@ async fn parallel_calls_race_in_real_virtual_time() {
         .unwrap();
     assert_eq!(fast_attempt.latency, Duration::from_millis(40));
 }
+
+#[tokio::test]
+async fn execute_parallel_runs_as_many_providers_as_asked_beyond_max_attempts() {
+    let clock = ManualClock::new();
+    let providers: Vec<ScriptedProvider> = (0..5).map(|i| chat(&format!("p{i}"), &clock).then_hang()).collect();
+    let all: Vec<&ScriptedProvider> = providers.iter().collect();
+    let router = build(&clock, &all, true);
+    // The default policy allows 3 attempts; 5 at once were asked for: 5 run.
+    let err = router
+        .execute_parallel(request().deadline(Duration::from_secs(1)), 5)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    let attempts = err.decision().attempts();
+    assert_eq!(attempts.len(), 5);
+    assert!(attempts.iter().all(|a| a.kind == AttemptKind::Parallel));
+    assert!(providers.iter().all(|p| p.call_count() == 1));
+}
+
+#[tokio::test]
+async fn execute_parallel_says_when_fewer_providers_are_eligible_than_asked() {
+    let clock = ManualClock::new();
+    let a = chat("a", &clock).then_hang();
+    let b = chat("b", &clock).latency(Latency::ms(30));
+    let router = build(&clock, &[&a, &b], true);
+    let routed = router.execute_parallel(request(), 5).await.unwrap();
+    assert_eq!(routed.decision.attempts().len(), 2);
+    assert!(
+        routed
+            .decision
+            .notes()
+            .contains(&Note::FewerProvidersThanAsked { asked: 5, eligible: 2 }),
+        "{}",
+        routed.decision
+    );
+}
+
+#[tokio::test]
+async fn execute_parallel_fails_over_after_its_first_wave() {
+    let clock = ManualClock::new();
+    let a = chat("a", &clock).then_fail(ErrorKind::Unavailable);
+    let b = chat("b", &clock).then_fail(ErrorKind::Unavailable);
+    let c = chat("c", &clock).then_fail(ErrorKind::Unavailable);
+    let d = chat("d", &clock);
+    let router = build(&clock, &[&a, &b, &c, &d], true);
+    // 2 at once, then the policy's 2 failovers: a, b, then c, d.
+    let routed = router.execute_parallel(request(), 2).await.unwrap();
+    assert_eq!(who(&routed.value), "d");
+    let kinds: Vec<AttemptKind> = routed.decision.attempts().iter().map(|a| a.kind).collect();
+    assert_eq!(
+        kinds,
+        [AttemptKind::Parallel, AttemptKind::Parallel, AttemptKind::Failover, AttemptKind::Failover]
+    );
+}

@@ -125,6 +125,14 @@ pub enum Note {
         /// Ran.
         allowed: usize,
     },
+    /// [`Router::execute_parallel`](crate::Router::execute_parallel) asked for more providers at
+    /// once than were eligible: all the eligible ones ran.
+    FewerProvidersThanAsked {
+        /// Asked for.
+        asked: usize,
+        /// Eligible.
+        eligible: usize,
+    },
     /// A hedge was sent: the first attempt was slower than its provider's recent percentile.
     Hedged {
         /// The delay after which the hedge went.

@@ -148,10 +148,14 @@ impl Router {
 
     /// Calls the `n` best providers at once; the first success wins and the others are
     /// cancelled (their cost still counts). Failed ones are replaced by the next candidates
-    /// while attempts and the retry budget allow.
+    /// while the retry budget allows and the call has attempts left: `n` first attempts plus
+    /// the policy's `max_attempts - 1` failovers (so `execute_parallel(request, 5)` under the
+    /// default policy starts 5 providers and may fail over twice).
     ///
-    /// An operation that is not idempotent runs on one provider at a time unless the request
-    /// carries an idempotency key (the decision record notes it).
+    /// Fewer than `n` run at once when fewer are eligible (the decision notes
+    /// [`Note::FewerProvidersThanAsked`](crate::Note::FewerProvidersThanAsked)), and an
+    /// operation that is not idempotent runs on one provider at a time unless the request
+    /// carries an idempotency key (noted as [`Note::ParallelismReduced`](crate::Note::ParallelismReduced)).
     pub async fn execute_parallel(&self, request: Request, n: usize) -> Result<Routed, RouteError> {
         self.routed(request, Mode::Parallel(n.max(1))).await
     }
@@ -262,13 +266,6 @@ impl Router {
 
         let cx = request.context.clone().unwrap_or_default();
         let has_key = request.effective_idempotency_key().is_some();
-        let max_attempts = match mode {
-            Mode::All => u32::MAX,
-            _ => request
-                .max_attempts
-                .map_or(policy.max_attempts, |n| n.min(policy.max_attempts))
-                .max(1),
-        };
         let concurrency_safe = has_key || pool.remaining().all(|c| c.op().idempotent);
         let mut target = match mode {
             Mode::Single => 1,
@@ -276,8 +273,27 @@ impl Router {
                 decision.notes.push(Note::ParallelismReduced { asked: n, allowed: 1 });
                 1
             }
-            Mode::Parallel(n) => n,
+            Mode::Parallel(n) => {
+                let eligible = pool.remaining().count();
+                if eligible < n {
+                    decision.notes.push(Note::FewerProvidersThanAsked { asked: n, eligible });
+                }
+                n
+            }
             Mode::All => usize::MAX,
+        };
+        // The first wave (`target` attempts at once) plus the policy's retries after it: one
+        // call's `max_attempts - 1` failovers, whether it started with one provider or `n`.
+        let max_attempts = match mode {
+            Mode::All => u32::MAX,
+            _ => {
+                let retries = request
+                    .max_attempts
+                    .map_or(policy.max_attempts, |n| n.min(policy.max_attempts))
+                    .max(1)
+                    - 1;
+                u32::try_from(target).unwrap_or(u32::MAX).saturating_add(retries)
+            }
         };
         let hedging = match (mode, request.hedge) {
             (Mode::Single, Some(true)) if concurrency_safe => Some(settings.hedging.unwrap_or_default()),
