@@ -109,6 +109,7 @@ pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod node;
+pub mod rate_limit;
 pub mod registry;
 pub mod scenario;
 pub mod schema;

@@ -621,10 +621,7 @@ async fn the_per_connection_rate_limit_holds_calls_back() {
         .connections(connections)
         .rate_limit(
             "main",
-            RateLimit {
-                requests: 1,
-                per: Duration::from_secs(3600),
-            },
+            RateLimit::new(1, Duration::from_secs(3600)),
         )
         .build();
     let s = linear(

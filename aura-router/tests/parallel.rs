@@ -18,13 +18,22 @@ use common::{chat, request, who};
 
 /// `providers` in order of tier, each costing `0.01` a call.
 fn build(clock: &ManualClock, providers: &[&ScriptedProvider], idempotent: bool) -> Router {
+    build_honouring_keys(clock, providers, idempotent, false)
+}
+
+/// Like [`build`], with operations that deduplicate by idempotency key when `honour`.
+fn build_honouring_keys(clock: &ManualClock, providers: &[&ScriptedProvider], idempotent: bool, honour: bool) -> Router {
     let mut builder = Router::builder().clock(clock.clone()).strategy(Priority::in_order());
     for (tier, p) in providers.iter().enumerate() {
         builder = builder.provider(
             Provider::builder(p.id())
                 .priority(tier as u32)
                 .cost(CostModel::per_call(0.01))
-                .operation(p.operation("chat", "complete").idempotent(idempotent))
+                .operation(
+                    p.operation("chat", "complete")
+                        .idempotent(idempotent)
+                        .honours_idempotency_key(honour),
+                )
                 .build()
                 .unwrap(),
         );
@@ -165,10 +174,21 @@ async fn non_idempotent_operations_run_in_parallel_only_with_a_key() {
     );
     assert_eq!(b.call_count(), 0);
 
-    // With a key: both at once, and both see the key.
+    // With a key the operations do not honour: still one at a time.
     let a = chat("a", &clock).then_hang();
     let b = chat("b", &clock);
     let router = build(&clock, &[&a, &b], false);
+    let err = router
+        .execute_parallel(request().idempotency_key("job-7").deadline(Duration::from_secs(1)), 2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.decision().attempts().len(), 1);
+    assert_eq!(b.call_count(), 0);
+
+    // With a key they honour: both at once, and both see the key.
+    let a = chat("a", &clock).then_hang();
+    let b = chat("b", &clock);
+    let router = build_honouring_keys(&clock, &[&a, &b], false, true);
     let routed = router
         .execute_parallel(request().idempotency_key("job-7"), 2)
         .await

@@ -112,8 +112,8 @@ pub enum Note {
         /// How many.
         attempts: u32,
     },
-    /// An error that may have been accepted, on an operation that is not idempotent and a
-    /// request without an idempotency key: not retried.
+    /// An error that may have been accepted, on an operation that is neither idempotent nor
+    /// given an idempotency key it honours: not retried.
     NotRetriedMayHaveBeenAccepted {
         /// The provider that failed.
         provider: ProviderId,

@@ -61,8 +61,6 @@ impl Default for FailoverPolicy {
 pub(crate) struct Classified {
     pub(crate) on: OnError,
     pub(crate) verdict: Verdict,
-    /// The provider may have done the work before it failed.
-    pub(crate) maybe_accepted: bool,
     /// Cool the provider down for this long.
     pub(crate) cooldown: Option<Duration>,
 }
@@ -129,8 +127,6 @@ impl FailoverPolicy {
             ErrorKind::Unauthorized | ErrorKind::Forbidden => (OnError::Fail, Verdict::Failure),
             _ => (OnError::Fail, Verdict::Neutral),
         };
-        // The one rule of aura-core, shared with the executor's retries.
-        let maybe_accepted = err.may_have_been_accepted();
         let on = self
             .overrides
             .iter()
@@ -144,7 +140,6 @@ impl FailoverPolicy {
         Classified {
             on,
             verdict,
-            maybe_accepted,
             cooldown,
         }
     }
@@ -163,14 +158,11 @@ mod tests {
             (OnError::Failover, Verdict::Neutral, Some(Duration::from_secs(2)))
         );
         let c = p.classify(&Error::upstream(503, ""));
-        assert_eq!(
-            (c.on, c.verdict, c.maybe_accepted),
-            (OnError::Failover, Verdict::Failure, true)
-        );
+        assert_eq!((c.on, c.verdict), (OnError::Failover, Verdict::Failure));
+        let c = p.classify(&Error::upstream(500, ""));
+        assert_eq!((c.on, c.verdict), (OnError::Failover, Verdict::Failure));
         let c = p.classify(&Error::unavailable("down"));
-        assert_eq!((c.on, c.maybe_accepted), (OnError::Failover, true));
-        let c = p.classify(&Error::unavailable("refused").not_sent());
-        assert_eq!((c.on, c.maybe_accepted), (OnError::Failover, false));
+        assert_eq!(c.on, OnError::Failover);
         let c = p.classify(&Error::invalid_input("bad", vec![]));
         assert_eq!((c.on, c.verdict), (OnError::Fail, Verdict::Neutral));
         let c = p.classify(&Error::upstream(400, ""));

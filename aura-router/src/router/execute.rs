@@ -155,7 +155,7 @@ impl Router {
     /// Fewer than `n` run at once when fewer are eligible (the decision notes
     /// [`Note::FewerProvidersThanAsked`](crate::Note::FewerProvidersThanAsked)), and an
     /// operation that is not idempotent runs on one provider at a time unless the request
-    /// carries an idempotency key (noted as [`Note::ParallelismReduced`](crate::Note::ParallelismReduced)).
+    /// carries an idempotency key the operation honours (noted as [`Note::ParallelismReduced`](crate::Note::ParallelismReduced)).
     pub async fn execute_parallel(&self, request: Request, n: usize) -> Result<Routed, RouteError> {
         self.routed(request, Mode::Parallel(n.max(1))).await
     }
@@ -266,7 +266,7 @@ impl Router {
 
         let cx = request.context.clone().unwrap_or_default();
         let has_key = request.effective_idempotency_key().is_some();
-        let concurrency_safe = has_key || pool.remaining().all(|c| c.op().idempotent);
+        let concurrency_safe = pool.remaining().all(|c| c.op().repeatable(has_key));
         let mut target = match mode {
             Mode::Single => 1,
             Mode::Parallel(n) if n > 1 && !concurrency_safe => {
@@ -430,6 +430,9 @@ impl Router {
                 }
                 break 'run match (last_error.take(), mode) {
                     (_, Mode::All) if launched > 0 => Finish::All(std::mem::take(&mut exec.results)),
+                    // Failover is over: retried (or refused a retry), the error must not look
+                    // retryable to the next layer.
+                    (Some(error), _) if launched > 1 || stop => Finish::Failed(exhausted(error)),
                     (Some(error), _) => Finish::Failed(error),
                     (None, _) => Finish::Failed(plan::no_candidate_error(
                         &decision.rows,
@@ -636,7 +639,8 @@ impl Exec<'_, '_> {
                 match class.on {
                     OnError::Fail => Step::Fatal(error),
                     OnError::Failover => {
-                        let unsafe_to_retry = class.maybe_accepted && !(op.idempotent || self.has_key);
+                        // The one rule of aura-core, shared with the executor's retries.
+                        let unsafe_to_retry = error.may_have_been_accepted() && !op.repeatable(self.has_key);
                         if unsafe_to_retry {
                             decision
                                 .notes
@@ -704,6 +708,13 @@ async fn wait(timer: &mut Option<Sleep>) {
         Some(sleep) => sleep.await,
         None => std::future::pending().await,
     }
+}
+
+/// The last error of a call whose failover is over: a temporary one becomes
+/// [persistent](Error::persistent) (kind, status and `retry_after` kept), so that a scenario's
+/// retry policy does not run the whole routed call again.
+fn exhausted(error: Error) -> Error {
+    if error.is_retryable() { error.persistent() } else { error }
 }
 
 fn deadline_error(deadline: Duration, attempts: u32, last: Option<&Error>) -> Error {

@@ -76,6 +76,7 @@ pub(crate) struct OpState {
     pub(crate) name: Arc<str>,
     pub(crate) handler: HandlerDebug,
     pub(crate) idempotent: bool,
+    pub(crate) honours_key: bool,
     pub(crate) cost: CostModel,
     pub(crate) stats: OpStats,
     pub(crate) health: Health,
@@ -91,6 +92,15 @@ impl std::fmt::Debug for HandlerDebug {
     }
 }
 
+impl OpState {
+    /// Whether running this operation again (after an error that may have been accepted, at
+    /// once on several providers, as a hedge) is safe: it is idempotent, or the request has an
+    /// idempotency key it honours.
+    pub(crate) fn repeatable(&self, has_key: bool) -> bool {
+        self.idempotent || (has_key && self.honours_key)
+    }
+}
+
 impl ProviderState {
     pub(crate) fn new(def: Provider, arena: &mut HotArena) -> Self {
         let ops = def
@@ -101,6 +111,7 @@ impl ProviderState {
                 name: op.name.clone(),
                 handler: HandlerDebug(op.handler.clone()),
                 idempotent: op.idempotent,
+                honours_key: op.honours_key,
                 cost: op.cost.clone().unwrap_or_else(|| def.cost.clone()),
                 stats: OpStats::default(),
                 health: Health::default(),
