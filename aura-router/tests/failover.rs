@@ -12,7 +12,7 @@ use aura_core::ErrorKind;
 use aura_router::select::Priority;
 use aura_router::testing::{Fault, ScriptedProvider};
 use aura_router::{
-    AttemptKind, AttemptOutcome, Exclusion, FailoverPolicy, HealthPolicy, HealthStatus, ManualClock, Note, OnError,
+    AttemptKind, AttemptOutcome, Exclusion, FailoverPolicy, HealthPolicy, HealthStatus, ManualClock, Note, FailoverAction,
     Provider, RetryBudget, Router,
 };
 use common::{chat, request, who};
@@ -51,7 +51,7 @@ async fn fails_over_in_the_strategys_order_without_waiting() {
         attempts[0].outcome,
         AttemptOutcome::Failed {
             kind: ErrorKind::Unavailable,
-            then: OnError::Failover,
+            then: FailoverAction::Failover,
             ..
         }
     ));
@@ -81,7 +81,7 @@ async fn non_retryable_errors_do_not_fail_over() {
     // A policy can say otherwise for a kind: one key per provider, so try the next.
     let a = chat("a", &clock).then_fail(ErrorKind::Unauthorized);
     let b = chat("b", &clock);
-    let policy = FailoverPolicy::default().on(ErrorKind::Unauthorized, OnError::Failover);
+    let policy = FailoverPolicy::default().on(ErrorKind::Unauthorized, FailoverAction::Failover);
     let router = in_order(&clock, &[&a, &b], policy);
     assert_eq!(who(&router.execute(request()).await.unwrap().value), "b");
 }

@@ -9,7 +9,7 @@ use aura_core::ErrorKind;
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::failover::OnError;
+use crate::failover::FailoverAction;
 use crate::provider::ProviderId;
 use crate::router::table::Table;
 
@@ -182,7 +182,7 @@ pub enum AttemptOutcome {
         /// The error, as text.
         message: String,
         /// What the router did next.
-        then: OnError,
+        then: FailoverAction,
     },
     /// The router cancelled it (another attempt won, or the deadline passed).
     Cancelled,

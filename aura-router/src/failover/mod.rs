@@ -5,7 +5,7 @@
 //!
 //! | idea | here |
 //! | --- | --- |
-//! | the policy and the error classes | [`FailoverPolicy`], [`OnError`] |
+//! | the policy and the error classes | [`FailoverPolicy`], [`FailoverAction`] |
 //! | retries as a share of requests | [`RetryBudget`] |
 //! | the pause before trying a provider again | [`Backoff`] |
 //!
@@ -40,6 +40,6 @@ mod policy;
 mod retry_budget;
 
 pub use self::backoff::Backoff;
-pub use self::policy::{FailoverPolicy, OnError};
+pub use self::policy::{FailoverPolicy, FailoverAction};
 pub use self::retry_budget::RetryBudget;
 pub(crate) use self::retry_budget::RetryBudgetState;

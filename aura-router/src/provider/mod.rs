@@ -5,11 +5,10 @@
 //! | a provider and its builder | [`Provider`], [`ProviderBuilder`], [`ProviderId`] |
 //! | one operation it serves | [`Operation`] (an aura-core action or any async function) |
 //! | what a call costs | [`CostModel`], [`Meter`], [`Cost`] |
-//! | how fast it may be called | [`RateLimit`] |
+//! | how fast it may be called | [`RateLimit`] (aura-core's one rate-limit type, re-exported) |
 
 mod cost;
 mod operation;
-mod rate_limit;
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -20,8 +19,10 @@ use serde::{Serialize, Serializer};
 
 pub use self::cost::{Cost, CostModel, Meter};
 pub use self::operation::{BoxFuture, Handler, Operation};
-pub(crate) use self::rate_limit::Gcra;
-pub use self::rate_limit::RateLimit;
+/// How fast a provider may be called: aura-core's one [`RateLimit`](aura_core::rate_limit::RateLimit),
+/// enforced before dispatch by its [`RateLimiter`](aura_core::rate_limit::RateLimiter) (a provider
+/// without room is skipped, and the decision record says so).
+pub use aura_core::rate_limit::RateLimit;
 use crate::track::Budget;
 
 /// A provider's id (`"openai"`, `"youtube-eu"`). Cheap to clone.

@@ -85,12 +85,10 @@ pub(crate) fn claim<'t>(
     {
         return Err(Exclusion::AtMaxInFlight { limit });
     }
-    if let Some(g) = &provider.gcra
-        && !g.try_acquire(now)
+    if let Some(limiter) = &provider.limiter
+        && let Err(next) = limiter.try_acquire(Duration::from_nanos(now))
     {
-        return Err(Exclusion::RateLimited {
-            next: Duration::from_nanos(g.next_free()),
-        });
+        return Err(Exclusion::RateLimited { next });
     }
     let probe = !panic && c.half_open;
     if probe && !c.op().health.try_claim_probe(now) {

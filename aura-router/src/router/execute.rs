@@ -16,7 +16,7 @@ use super::plan::{self, Pool};
 use super::table::{Group, Table};
 use crate::clock::{Sleep, to_nanos};
 use crate::decision::{AttemptKind, AttemptOutcome, AttemptRecord, Decision, Note, Rows};
-use crate::failover::OnError;
+use crate::failover::FailoverAction;
 use crate::health::{Transition, Verdict};
 use crate::provider::ProviderId;
 use crate::request::Request;
@@ -637,8 +637,8 @@ impl Exec<'_, '_> {
                     return Step::Kept;
                 }
                 match class.on {
-                    OnError::Fail => Step::Fatal(error),
-                    OnError::Failover => {
+                    FailoverAction::Fail => Step::Fatal(error),
+                    FailoverAction::Failover => {
                         // The one rule of aura-core, shared with the executor's retries.
                         let unsafe_to_retry = error.may_have_been_accepted() && !op.repeatable(self.has_key);
                         if unsafe_to_retry {

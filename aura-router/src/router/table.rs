@@ -7,10 +7,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aura_core::rate_limit::RateLimiter;
+
 use super::hot::{HotArena, HotChunk, HotRef, HotSlot, LIMIT_BUDGET, LIMIT_IN_FLIGHT, LIMIT_RATE};
 use crate::failover::RetryBudgetState;
 use crate::health::{Health, ProbeState, Transition};
-use crate::provider::{CostModel, Gcra, Handler, Provider};
+use crate::provider::{CostModel, Handler, Provider};
 use crate::track::{BudgetState, OpStats};
 
 /// Every provider, and for each (capability, operation) the providers that serve it. Read once
@@ -64,7 +66,7 @@ pub(crate) struct ProviderState {
     pub(crate) in_flight: AtomicU64,
     pub(crate) ops: Vec<OpState>,
     pub(crate) def: Provider,
-    pub(crate) gcra: Option<Gcra>,
+    pub(crate) limiter: Option<RateLimiter>,
     pub(crate) budget: Option<BudgetState>,
     pub(crate) probes: ProbeState,
 }
@@ -128,7 +130,7 @@ impl ProviderState {
             hot: arena.alloc(def.weight, limits),
             in_flight: AtomicU64::new(0),
             ops,
-            gcra: def.rate_limit.map(Gcra::new),
+            limiter: def.rate_limit.map(RateLimiter::new),
             budget: def.budget.map(BudgetState::new),
             probes: ProbeState::default(),
             def,
