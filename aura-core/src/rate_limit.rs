@@ -56,7 +56,11 @@ fn is_one(n: &u32) -> bool {
 impl RateLimit {
     /// `requests` per `per`, evenly spaced.
     pub fn new(requests: u32, per: Duration) -> Self {
-        Self { requests, per, burst: 1 }
+        Self {
+            requests,
+            per,
+            burst: 1,
+        }
     }
 
     /// `requests` per second.
@@ -194,7 +198,10 @@ mod tests {
         let limit: RateLimit = serde_json::from_value(serde_json::json!({ "requests": 50, "per_secs": 60 })).unwrap();
         assert_eq!(limit, RateLimit::per_minute(50));
         let json = serde_json::to_value(RateLimit::per_minute(50).burst(5)).unwrap();
-        assert_eq!(json, serde_json::json!({ "requests": 50, "per_secs": 60.0, "burst": 5 }));
+        assert_eq!(
+            json,
+            serde_json::json!({ "requests": 50, "per_secs": 60.0, "burst": 5 })
+        );
         assert_eq!(serde_json::from_value::<RateLimit>(json).unwrap().burst, 5);
     }
 }

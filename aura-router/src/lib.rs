@@ -149,7 +149,7 @@ pub mod track;
 
 pub use self::clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use self::decision::{AttemptKind, AttemptOutcome, AttemptRecord, CandidateRecord, Decision, Exclusion, Note};
-pub use self::failover::{Backoff, FailoverPolicy, FailoverAction, RetryBudget};
+pub use self::failover::{Backoff, FailoverAction, FailoverPolicy, RetryBudget};
 pub use self::health::{FailureRate, HealthChecks, HealthPolicy, HealthStatus};
 pub use self::node::RouterNode;
 pub use self::provider::{Cost, CostModel, Meter, Operation, Provider, ProviderBuilder, ProviderId, RateLimit};

@@ -15,7 +15,9 @@ use serde_json::Value;
 /// A decision with a failed attempt (800 ms, `unavailable`) and a successful one (250 ms).
 async fn failed_then_ok() -> aura_router::Decision {
     let clock = ManualClock::new();
-    let a = chat("a", &clock).latency(Latency::ms(800)).then_fail(ErrorKind::Unavailable);
+    let a = chat("a", &clock)
+        .latency(Latency::ms(800))
+        .then_fail(ErrorKind::Unavailable);
     let b = chat("b", &clock).latency(Latency::ms(250));
     let router = Router::builder()
         .clock(clock.clone())

@@ -12,8 +12,8 @@ use aura_core::ErrorKind;
 use aura_router::select::Priority;
 use aura_router::testing::{Fault, ScriptedProvider};
 use aura_router::{
-    AttemptKind, AttemptOutcome, Exclusion, FailoverPolicy, HealthPolicy, HealthStatus, ManualClock, Note, FailoverAction,
-    Provider, RetryBudget, Router,
+    AttemptKind, AttemptOutcome, Exclusion, FailoverAction, FailoverPolicy, HealthPolicy, HealthStatus, ManualClock,
+    Note, Provider, RetryBudget, Router,
 };
 use common::{chat, request, who};
 
@@ -336,7 +336,10 @@ async fn a_5xx_answer_to_a_non_idempotent_write_is_sent_once_whatever_key_it_car
     let a = chat("a", &clock).then_fail(Fault::Unreachable);
     let b = chat("b", &clock);
     let router = charges(&clock, &a, &b);
-    let routed = router.execute(request().idempotency_key("exec-1/charge")).await.unwrap();
+    let routed = router
+        .execute(request().idempotency_key("exec-1/charge"))
+        .await
+        .unwrap();
     assert_eq!(who(&routed.value), "b");
     assert_eq!((a.call_count(), b.call_count()), (1, 1));
 }

@@ -22,7 +22,12 @@ fn build(clock: &ManualClock, providers: &[&ScriptedProvider], idempotent: bool)
 }
 
 /// Like [`build`], with operations that deduplicate by idempotency key when `honour`.
-fn build_honouring_keys(clock: &ManualClock, providers: &[&ScriptedProvider], idempotent: bool, honour: bool) -> Router {
+fn build_honouring_keys(
+    clock: &ManualClock,
+    providers: &[&ScriptedProvider],
+    idempotent: bool,
+    honour: bool,
+) -> Router {
     let mut builder = Router::builder().clock(clock.clone()).strategy(Priority::in_order());
     for (tier, p) in providers.iter().enumerate() {
         builder = builder.provider(
@@ -300,6 +305,11 @@ async fn execute_parallel_fails_over_after_its_first_wave() {
     let kinds: Vec<AttemptKind> = routed.decision.attempts().iter().map(|a| a.kind).collect();
     assert_eq!(
         kinds,
-        [AttemptKind::Parallel, AttemptKind::Parallel, AttemptKind::Failover, AttemptKind::Failover]
+        [
+            AttemptKind::Parallel,
+            AttemptKind::Parallel,
+            AttemptKind::Failover,
+            AttemptKind::Failover
+        ]
     );
 }

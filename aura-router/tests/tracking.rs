@@ -259,13 +259,17 @@ async fn concurrent_calls_reserve_their_cost_so_a_budget_holds() {
             Provider::builder("paid")
                 .cost(CostModel::per_call(0.1))
                 .budget(Budget::new(1.0, HOUR))
-                .operation(Operation::new("chat", "complete", move |_cx, _input: serde_json::Value| {
-                    let gate = handler_gate.clone();
-                    async move {
-                        let _pass = gate.acquire().await.map_err(|_| aura_core::Error::internal("gate"))?;
-                        Ok(json!({ "provider": "paid" }))
-                    }
-                }))
+                .operation(Operation::new(
+                    "chat",
+                    "complete",
+                    move |_cx, _input: serde_json::Value| {
+                        let gate = handler_gate.clone();
+                        async move {
+                            let _pass = gate.acquire().await.map_err(|_| aura_core::Error::internal("gate"))?;
+                            Ok(json!({ "provider": "paid" }))
+                        }
+                    },
+                ))
                 .build()
                 .unwrap(),
         )

@@ -194,7 +194,8 @@ fn kind_str<S: Serializer>(kind: &ErrorKind, s: S) -> Result<S::Ok, S::Error> {
 
 fn kind_parse<'de, D: Deserializer<'de>>(d: D) -> Result<ErrorKind, D::Error> {
     let name = String::deserialize(d)?;
-    name.parse().map_err(|_| serde::de::Error::custom(format!("unknown error kind {name:?}")))
+    name.parse()
+        .map_err(|_| serde::de::Error::custom(format!("unknown error kind {name:?}")))
 }
 
 /// One attempt of a routed call. Its JSON (one object, the outcome's fields inline, durations

@@ -40,6 +40,6 @@ mod policy;
 mod retry_budget;
 
 pub use self::backoff::Backoff;
-pub use self::policy::{FailoverPolicy, FailoverAction};
+pub use self::policy::{FailoverAction, FailoverPolicy};
 pub use self::retry_budget::RetryBudget;
 pub(crate) use self::retry_budget::RetryBudgetState;

@@ -139,11 +139,7 @@ impl FailoverPolicy {
                 .unwrap_or(self.default_cooldown)
                 .min(self.max_cooldown)
         });
-        Classified {
-            on,
-            verdict,
-            cooldown,
-        }
+        Classified { on, verdict, cooldown }
     }
 }
 

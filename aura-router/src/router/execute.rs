@@ -276,7 +276,9 @@ impl Router {
             Mode::Parallel(n) => {
                 let eligible = pool.remaining().count();
                 if eligible < n {
-                    decision.notes.push(Note::FewerProvidersThanAsked { asked: n, eligible });
+                    decision
+                        .notes
+                        .push(Note::FewerProvidersThanAsked { asked: n, eligible });
                 }
                 n
             }
@@ -714,7 +716,11 @@ async fn wait(timer: &mut Option<Sleep>) {
 /// [persistent](Error::persistent) (kind, status and `retry_after` kept), so that a scenario's
 /// retry policy does not run the whole routed call again.
 fn exhausted(error: Error) -> Error {
-    if error.is_retryable() { error.persistent() } else { error }
+    if error.is_retryable() {
+        error.persistent()
+    } else {
+        error
+    }
 }
 
 fn deadline_error(deadline: Duration, attempts: u32, last: Option<&Error>) -> Error {
