@@ -16,7 +16,8 @@ pub(crate) fn ms(d: Duration) -> f64 {
 /// error), so that what [`ms`] wrote reads back exactly.
 fn from_ms<E: serde::de::Error>(ms: f64) -> Result<Duration, E> {
     let nanos = (ms * 1e6).round();
-    if !nanos.is_finite() || nanos < 0.0 || nanos >= 18_446_744_073_709_551_615.0 {
+    // Not a number, negative or past u64 nanoseconds (584 years).
+    if !(0.0..1.8e19).contains(&nanos) {
         return Err(E::custom(format!("{ms} is not a duration in milliseconds")));
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked just above
