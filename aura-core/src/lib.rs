@@ -16,6 +16,7 @@
 //! | Execution: one run, with a record per node | [`engine::Engine`], [`store::ExecutionRecord`], [`store::Store`] |
 //! | The catalogue | [`Registry`] |
 //! | Errors | [`Error`], [`ErrorKind`] |
+//! | Time and rate limits, shared by the engine and aura-router | [`clock`]: [`clock::Clock`], [`clock::ManualClock`]; [`rate_limit`]: [`rate_limit::RateLimit`], [`rate_limit::RateLimiter`] |
 //!
 //! ## From `cargo add` to a call
 //!

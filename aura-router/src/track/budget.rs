@@ -19,7 +19,11 @@ use crate::clock::to_nanos;
 /// settles the actual cost when it ends: a failed call gives its reservation back, a call that
 /// cost more or less than expected is charged the difference. So many calls at once cannot
 /// all pass the same check: the budget is overshot only by what calls cost beyond their
-/// estimate (at most one call's cost when every call costs about what it is expected to).
+/// estimate (at most one call's cost when every call costs about what it is expected to). A
+/// call whose units are unknown (a metered operation, no
+/// [`expected_units`](crate::Request::expected_units) and no call seen yet) reserves only its
+/// per-call price; a call its caller drops keeps its reservation, as a cancelled one is charged
+/// its expected cost.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
     /// The most that may be spent per window.
