@@ -288,3 +288,26 @@ async fn concurrent_calls_reserve_their_cost_so_a_budget_holds() {
     let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
     assert_eq!(refused.kind(), ErrorKind::RateLimited);
 }
+
+#[tokio::test]
+async fn a_provider_rate_limit_is_aura_cores_one_limit_on_the_routers_clock() {
+    // The router's RateLimit is aura-core's (the app manifests' too): one type, one limiter.
+    let limit: aura_core::rate_limit::RateLimit = RateLimit::per_second(2);
+    let clock = ManualClock::new();
+    let a = chat("a", &clock);
+    let router = Router::builder()
+        .clock(clock.clone())
+        .provider(a.provider("chat", "complete").rate_limit(limit).build().unwrap())
+        .build()
+        .unwrap();
+    router.execute(request()).await.unwrap();
+    let err = router.execute(request()).await.unwrap_err();
+    assert_eq!(
+        err.decision().candidate("a").unwrap().exclusion,
+        Some(&Exclusion::RateLimited {
+            next: Duration::from_millis(500)
+        })
+    );
+    clock.advance(Duration::from_millis(500));
+    router.execute(request()).await.unwrap();
+}
