@@ -20,9 +20,10 @@ use serde::{Serialize, Serializer};
 pub use self::cost::{Cost, CostModel, Meter};
 pub use self::operation::{BoxFuture, Handler, Operation};
 use crate::track::Budget;
-/// How fast a provider may be called: aura-core's one [`RateLimit`](aura_core::rate_limit::RateLimit),
-/// enforced before dispatch by its [`RateLimiter`](aura_core::rate_limit::RateLimiter) (a provider
-/// without room is skipped, and the decision record says so).
+
+/// How fast a provider may be called: aura-core's one [`RateLimit`], enforced before dispatch by
+/// its [`RateLimiter`](aura_core::rate_limit::RateLimiter) (a provider without room is skipped,
+/// and the decision record says so).
 pub use aura_core::rate_limit::RateLimit;
 
 /// A provider's id (`"openai"`, `"youtube-eu"`). Cheap to clone.

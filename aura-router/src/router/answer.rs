@@ -19,7 +19,7 @@ pub struct Routed {
     pub decision: Decision,
 }
 
-/// The answers of [`Router::execute_all`]: one per provider that was called, in the order
+/// The answers of [`Router::execute_all`](crate::Router::execute_all): one per provider that was called, in the order
 /// they were started, and the decision record.
 #[derive(Debug)]
 pub struct Broadcast {
