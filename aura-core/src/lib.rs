@@ -17,6 +17,7 @@
 //! | The catalogue | [`Registry`] |
 //! | Keys and `app.key` references | [`Key`], [`Reference`] ([`key`]) |
 //! | Errors | [`Error`], [`ErrorKind`] |
+//! | Time and rate limits, shared by the engine and aura-router | [`clock`]: [`clock::Clock`], [`clock::ManualClock`]; [`rate_limit`]: [`rate_limit::RateLimit`], [`rate_limit::RateLimiter`] |
 //!
 //! ## From `cargo add` to a call
 //!
@@ -111,6 +112,7 @@ pub mod error;
 pub mod expr;
 pub mod key;
 pub mod node;
+pub mod rate_limit;
 pub mod registry;
 pub mod scenario;
 pub mod schema;

@@ -619,13 +619,7 @@ async fn the_per_connection_rate_limit_holds_calls_back() {
     // One call per hour on this connection.
     let engine = Engine::builder(registry)
         .connections(connections)
-        .rate_limit(
-            "main",
-            RateLimit {
-                requests: 1,
-                per: Duration::from_secs(3600),
-            },
-        )
+        .rate_limit("main", RateLimit::new(1, Duration::from_secs(3600)))
         .build();
     let s = linear(
         "rl",

@@ -116,8 +116,10 @@
 //! within the deadline; with [`Hedging`], a call whose first attempt is slower than its
 //! provider's recent p95 gets a second attempt elsewhere. The cost of every attempt counts,
 //! losers included. None of this happens to an operation that is not idempotent unless the
-//! request carries an idempotency key, and neither does a retry after an error that may have
-//! been accepted (a timeout, an upstream 5xx).
+//! request carries an idempotency key the operation
+//! [honours](Operation::honours_idempotency_key), and neither does a retry after an error
+//! that [may have been accepted](aura_core::Error::may_have_been_accepted) (a timeout, a 503 or
+//! any 5xx answer, a dropped connection).
 //!
 //! ## In scenarios
 //!
@@ -147,7 +149,7 @@ pub mod track;
 
 pub use self::clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use self::decision::{AttemptKind, AttemptOutcome, AttemptRecord, CandidateRecord, Decision, Exclusion, Note};
-pub use self::failover::{Backoff, FailoverPolicy, OnError, RetryBudget};
+pub use self::failover::{Backoff, FailoverAction, FailoverPolicy, RetryBudget};
 pub use self::health::{FailureRate, HealthChecks, HealthPolicy, HealthStatus};
 pub use self::node::RouterNode;
 pub use self::provider::{Cost, CostModel, Meter, Operation, Provider, ProviderBuilder, ProviderId, RateLimit};

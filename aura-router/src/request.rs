@@ -144,7 +144,8 @@ impl Request {
     }
 
     /// An idempotency key: providers get it in their context, and it makes retrying or
-    /// parallelising a non-idempotent operation safe.
+    /// parallelising a non-idempotent operation safe when the operation
+    /// [honours it](crate::Operation::honours_idempotency_key).
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
         self

@@ -12,8 +12,8 @@ use aura_core::ErrorKind;
 use aura_router::select::Priority;
 use aura_router::testing::{Fault, ScriptedProvider};
 use aura_router::{
-    AttemptKind, AttemptOutcome, Exclusion, FailoverPolicy, HealthPolicy, HealthStatus, ManualClock, Note, OnError,
-    Provider, RetryBudget, Router,
+    AttemptKind, AttemptOutcome, Exclusion, FailoverAction, FailoverPolicy, HealthPolicy, HealthStatus, ManualClock,
+    Note, Provider, RetryBudget, Router,
 };
 use common::{chat, request, who};
 
@@ -51,7 +51,7 @@ async fn fails_over_in_the_strategys_order_without_waiting() {
         attempts[0].outcome,
         AttemptOutcome::Failed {
             kind: ErrorKind::Unavailable,
-            then: OnError::Failover,
+            then: FailoverAction::Failover,
             ..
         }
     ));
@@ -81,7 +81,7 @@ async fn non_retryable_errors_do_not_fail_over() {
     // A policy can say otherwise for a kind: one key per provider, so try the next.
     let a = chat("a", &clock).then_fail(ErrorKind::Unauthorized);
     let b = chat("b", &clock);
-    let policy = FailoverPolicy::default().on(ErrorKind::Unauthorized, OnError::Failover);
+    let policy = FailoverPolicy::default().on(ErrorKind::Unauthorized, FailoverAction::Failover);
     let router = in_order(&clock, &[&a, &b], policy);
     assert_eq!(who(&router.execute(request()).await.unwrap().value), "b");
 }
@@ -238,10 +238,19 @@ async fn the_deadline_stops_a_hung_call() {
 
 /// Two providers serving a non-idempotent operation (`payments.charge`).
 fn charges(clock: &ManualClock, a: &ScriptedProvider, b: &ScriptedProvider) -> Router {
+    charges_honouring_keys(clock, a, b, false)
+}
+
+/// Like [`charges`], with operations that deduplicate by idempotency key when `honour`.
+fn charges_honouring_keys(clock: &ManualClock, a: &ScriptedProvider, b: &ScriptedProvider, honour: bool) -> Router {
     let provider = |p: &ScriptedProvider, tier| {
         Provider::builder(p.id())
             .priority(tier)
-            .operation(p.operation("chat", "complete").idempotent(false))
+            .operation(
+                p.operation("chat", "complete")
+                    .idempotent(false)
+                    .honours_idempotency_key(honour),
+            )
             .build()
             .unwrap()
     };
@@ -272,10 +281,11 @@ async fn a_non_idempotent_call_that_may_have_been_accepted_is_not_retried_withou
         assert_eq!(b.call_count(), 0);
     }
 
-    // With an idempotency key, it is retried, and the key reaches the next provider.
+    // With an idempotency key the operation honours, it is retried, and the key reaches the
+    // next provider.
     let a = chat("a", &clock).then_fail(Fault::Status(503));
     let b = chat("b", &clock);
-    let router = charges(&clock, &a, &b);
+    let router = charges_honouring_keys(&clock, &a, &b, true);
     let routed = router.execute(request().idempotency_key("charge-42")).await.unwrap();
     assert_eq!(who(&routed.value), "b");
     assert_eq!(b.calls()[0].idempotency_key.as_deref(), Some("charge-42"));
@@ -298,4 +308,67 @@ async fn a_non_idempotent_call_that_may_have_been_accepted_is_not_retried_withou
     let b = chat("b", &clock);
     let router = charges(&clock, &a, &b);
     assert_eq!(who(&router.execute(request()).await.unwrap().value), "b");
+}
+
+#[tokio::test]
+async fn a_5xx_answer_to_a_non_idempotent_write_is_sent_once_whatever_key_it_carries() {
+    let clock = ManualClock::new();
+    for status in [503, 500, 502] {
+        // A key the operation does not honour (the engine gives every node call one) proves
+        // nothing: the write may have been done, so it is not sent to the next provider.
+        let a = chat("a", &clock).then_fail(Fault::Status(status));
+        let b = chat("b", &clock);
+        let router = charges(&clock, &a, &b);
+        let err = router
+            .execute(request().idempotency_key("exec-1/charge"))
+            .await
+            .unwrap_err();
+        assert_eq!(a.call_count() + b.call_count(), 1, "{status}");
+        assert_eq!(err.error().status(), Some(status));
+        assert!(
+            err.decision()
+                .notes()
+                .iter()
+                .any(|n| matches!(n, Note::NotRetriedMayHaveBeenAccepted { provider } if provider == "a"))
+        );
+    }
+    // A request that provably never left fails over.
+    let a = chat("a", &clock).then_fail(Fault::Unreachable);
+    let b = chat("b", &clock);
+    let router = charges(&clock, &a, &b);
+    let routed = router
+        .execute(request().idempotency_key("exec-1/charge"))
+        .await
+        .unwrap();
+    assert_eq!(who(&routed.value), "b");
+    assert_eq!((a.call_count(), b.call_count()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_error_after_failover_is_persistent_so_no_layer_retries_the_routed_call() {
+    let clock = ManualClock::new();
+    let a = chat("a", &clock).then_fail(Fault::Status(503));
+    let b = chat("b", &clock).then_fail(ErrorKind::Timeout);
+    let router = in_order(&clock, &[&a, &b], FailoverPolicy::default().max_attempts(2));
+    let err = router.execute(request()).await.unwrap_err();
+    assert_eq!(err.decision().attempts().len(), 2);
+    // The last error, kind kept, but its retries are spent.
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(err.error().is_persistent());
+    assert!(!err.error().is_retryable());
+
+    // A rate limit after failover keeps its retry_after, and is not retryable either.
+    let a = chat("a", &clock).then_fail(ErrorKind::Unavailable);
+    let b = chat("b", &clock).then_rate_limit(Duration::from_secs(4));
+    let router = in_order(&clock, &[&a, &b], FailoverPolicy::default().max_attempts(2));
+    let err = router.execute(request()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.error().retry_after(), Some(Duration::from_secs(4)));
+    assert!(!err.error().is_retryable());
+
+    // One attempt, no failover: the error is the provider's, still retryable by the caller.
+    let a = chat("a", &clock).then_fail(ErrorKind::Unavailable);
+    let router = in_order(&clock, &[&a], FailoverPolicy::default().max_attempts(1));
+    let err = router.execute(request()).await.unwrap_err();
+    assert!(err.error().is_retryable());
 }

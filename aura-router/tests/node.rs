@@ -125,3 +125,40 @@ async fn a_scenario_calls_routed_providers_through_the_engine() {
     let key = openai.calls()[0].idempotency_key.clone().unwrap();
     assert_eq!(key, format!("{}/complete", record.id));
 }
+
+#[tokio::test]
+async fn the_engine_does_not_retry_a_routed_call_whose_failover_is_spent() {
+    use aura_core::engine::Engine;
+    use aura_core::scenario::Scenario;
+    use aura_core::store::ExecutionStatus;
+
+    let clock = ManualClock::new();
+    let a = chat("a", &clock);
+    let b = chat("b", &clock);
+    a.fail_from_now(ErrorKind::Unavailable);
+    b.fail_from_now(ErrorKind::Unavailable);
+    let router = Router::builder()
+        .clock(clock.clone())
+        .health(aura_router::HealthPolicy::never_eject())
+        .failover(aura_router::FailoverPolicy::default().max_attempts(2))
+        .provider(a.provider("chat", "complete").build().unwrap())
+        .provider(b.provider("chat", "complete").build().unwrap())
+        .build()
+        .unwrap();
+    let engine = Engine::builder(Arc::new(aura_core::Registry::new()))
+        .extension(RouterHandle(Arc::new(router)))
+        .build();
+    let scenario = Scenario::from_json(
+        r#"{ "id": "s", "name": "S", "nodes": [
+            { "id": "start", "kind": "trigger", "next": ["complete"] },
+            { "id": "complete", "kind": "router", "config": { "route": "chat.complete" },
+              "retry": { "retries": 3, "base_delay_ms": 1, "max_delay_ms": 1 } }
+        ] }"#,
+    )
+    .unwrap();
+    let plan = engine.deploy(scenario).await.unwrap();
+    let record = engine.execute(&plan, json!({})).await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    // The router's two attempts, once: not four rounds of them.
+    assert_eq!(a.call_count() + b.call_count(), 2);
+}

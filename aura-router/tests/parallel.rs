@@ -18,13 +18,27 @@ use common::{chat, request, who};
 
 /// `providers` in order of tier, each costing `0.01` a call.
 fn build(clock: &ManualClock, providers: &[&ScriptedProvider], idempotent: bool) -> Router {
+    build_honouring_keys(clock, providers, idempotent, false)
+}
+
+/// Like [`build`], with operations that deduplicate by idempotency key when `honour`.
+fn build_honouring_keys(
+    clock: &ManualClock,
+    providers: &[&ScriptedProvider],
+    idempotent: bool,
+    honour: bool,
+) -> Router {
     let mut builder = Router::builder().clock(clock.clone()).strategy(Priority::in_order());
     for (tier, p) in providers.iter().enumerate() {
         builder = builder.provider(
             Provider::builder(p.id())
                 .priority(tier as u32)
                 .cost(CostModel::per_call(0.01))
-                .operation(p.operation("chat", "complete").idempotent(idempotent))
+                .operation(
+                    p.operation("chat", "complete")
+                        .idempotent(idempotent)
+                        .honours_idempotency_key(honour),
+                )
                 .build()
                 .unwrap(),
         );
@@ -165,10 +179,21 @@ async fn non_idempotent_operations_run_in_parallel_only_with_a_key() {
     );
     assert_eq!(b.call_count(), 0);
 
-    // With a key: both at once, and both see the key.
+    // With a key the operations do not honour: still one at a time.
     let a = chat("a", &clock).then_hang();
     let b = chat("b", &clock);
     let router = build(&clock, &[&a, &b], false);
+    let err = router
+        .execute_parallel(request().idempotency_key("job-7").deadline(Duration::from_secs(1)), 2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.decision().attempts().len(), 1);
+    assert_eq!(b.call_count(), 0);
+
+    // With a key they honour: both at once, and both see the key.
+    let a = chat("a", &clock).then_hang();
+    let b = chat("b", &clock);
+    let router = build_honouring_keys(&clock, &[&a, &b], false, true);
     let routed = router
         .execute_parallel(request().idempotency_key("job-7"), 2)
         .await
@@ -228,4 +253,63 @@ async fn parallel_calls_race_in_real_virtual_time() {
         .find(|a| a.provider == "fast")
         .unwrap();
     assert_eq!(fast_attempt.latency, Duration::from_millis(40));
+}
+
+#[tokio::test]
+async fn execute_parallel_runs_as_many_providers_as_asked_beyond_max_attempts() {
+    let clock = ManualClock::new();
+    let providers: Vec<ScriptedProvider> = (0..5).map(|i| chat(&format!("p{i}"), &clock).then_hang()).collect();
+    let all: Vec<&ScriptedProvider> = providers.iter().collect();
+    let router = build(&clock, &all, true);
+    // The default policy allows 3 attempts; 5 at once were asked for: 5 run.
+    let err = router
+        .execute_parallel(request().deadline(Duration::from_secs(1)), 5)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    let attempts = err.decision().attempts();
+    assert_eq!(attempts.len(), 5);
+    assert!(attempts.iter().all(|a| a.kind == AttemptKind::Parallel));
+    assert!(providers.iter().all(|p| p.call_count() == 1));
+}
+
+#[tokio::test]
+async fn execute_parallel_says_when_fewer_providers_are_eligible_than_asked() {
+    let clock = ManualClock::new();
+    let a = chat("a", &clock).then_hang();
+    let b = chat("b", &clock).latency(Latency::ms(30));
+    let router = build(&clock, &[&a, &b], true);
+    let routed = router.execute_parallel(request(), 5).await.unwrap();
+    assert_eq!(routed.decision.attempts().len(), 2);
+    assert!(
+        routed
+            .decision
+            .notes()
+            .contains(&Note::FewerProvidersThanAsked { asked: 5, eligible: 2 }),
+        "{}",
+        routed.decision
+    );
+}
+
+#[tokio::test]
+async fn execute_parallel_fails_over_after_its_first_wave() {
+    let clock = ManualClock::new();
+    let a = chat("a", &clock).then_fail(ErrorKind::Unavailable);
+    let b = chat("b", &clock).then_fail(ErrorKind::Unavailable);
+    let c = chat("c", &clock).then_fail(ErrorKind::Unavailable);
+    let d = chat("d", &clock);
+    let router = build(&clock, &[&a, &b, &c, &d], true);
+    // 2 at once, then the policy's 2 failovers: a, b, then c, d.
+    let routed = router.execute_parallel(request(), 2).await.unwrap();
+    assert_eq!(who(&routed.value), "d");
+    let kinds: Vec<AttemptKind> = routed.decision.attempts().iter().map(|a| a.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            AttemptKind::Parallel,
+            AttemptKind::Parallel,
+            AttemptKind::Failover,
+            AttemptKind::Failover
+        ]
+    );
 }

@@ -243,3 +243,71 @@ async fn every_decision_reaches_the_hook() {
     let _ = router.execute(aura_router::Request::new("none", "x", json!({}))).await;
     assert_eq!(*seen.lock().unwrap(), ["1", "1", "0"]);
 }
+
+#[tokio::test]
+async fn concurrent_calls_reserve_their_cost_so_a_budget_holds() {
+    use aura_router::{Operation, Provider};
+    use tokio::sync::Semaphore;
+
+    // Every call waits at a gate until all 100 have been dispatched: with a budget that is only
+    // checked, all 100 pass the check (10.0 spent against 1.0); reserved, 10 go.
+    let gate = Arc::new(Semaphore::new(0));
+    let handler_gate = gate.clone();
+    let router = Router::builder()
+        .clock(ManualClock::new())
+        .provider(
+            Provider::builder("paid")
+                .cost(CostModel::per_call(0.1))
+                .budget(Budget::new(1.0, HOUR))
+                .operation(Operation::new(
+                    "chat",
+                    "complete",
+                    move |_cx, _input: serde_json::Value| {
+                        let gate = handler_gate.clone();
+                        async move {
+                            let _pass = gate.acquire().await.map_err(|_| aura_core::Error::internal("gate"))?;
+                            Ok(json!({ "provider": "paid" }))
+                        }
+                    },
+                ))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let calls = futures::future::join_all((0..100).map(|_| router.execute(request())));
+    let open = async {
+        tokio::task::yield_now().await;
+        gate.add_permits(1000);
+    };
+    let (results, ()) = tokio::join!(calls, open);
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let spent = router.snapshot().provider("paid").unwrap().budget.unwrap().spent;
+    assert_eq!(ok, 10, "{spent}");
+    assert!(spent <= 1.0 + 0.1 + 1e-9, "spent {spent} against a budget of 1.0");
+    let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(refused.kind(), ErrorKind::RateLimited);
+}
+
+#[tokio::test]
+async fn a_provider_rate_limit_is_aura_cores_one_limit_on_the_routers_clock() {
+    // The router's RateLimit is aura-core's (the app manifests' too): one type, one limiter.
+    let limit: aura_core::rate_limit::RateLimit = RateLimit::per_second(2);
+    let clock = ManualClock::new();
+    let a = chat("a", &clock);
+    let router = Router::builder()
+        .clock(clock.clone())
+        .provider(a.provider("chat", "complete").rate_limit(limit).build().unwrap())
+        .build()
+        .unwrap();
+    router.execute(request()).await.unwrap();
+    let err = router.execute(request()).await.unwrap_err();
+    assert_eq!(
+        err.decision().candidate("a").unwrap().exclusion,
+        Some(&Exclusion::RateLimited {
+            next: Duration::from_millis(500)
+        })
+    );
+    clock.advance(Duration::from_millis(500));
+    router.execute(request()).await.unwrap();
+}

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 use semver::Version;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -356,33 +355,9 @@ fn yes() -> bool {
     true
 }
 
-/// A documented rate limit: at most `requests` per `per`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RateLimit {
-    /// How many requests.
-    pub requests: u32,
-    /// Over how long.
-    #[serde(rename = "per_secs", with = "crate::durations::secs")]
-    pub per: Duration,
-}
-
-impl RateLimit {
-    /// `requests` per second.
-    pub fn per_second(requests: u32) -> Self {
-        Self {
-            requests,
-            per: Duration::from_secs(1),
-        }
-    }
-
-    /// `requests` per minute.
-    pub fn per_minute(requests: u32) -> Self {
-        Self {
-            requests,
-            per: Duration::from_secs(60),
-        }
-    }
-}
+/// An app's documented rate limit per connection: Aura's one rate-limit type, from
+/// [`crate::rate_limit`].
+pub use crate::rate_limit::RateLimit;
 
 #[cfg(test)]
 mod tests {

@@ -1,59 +1,58 @@
 //! Per-connection rate limits and the result cache.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
 
-use crate::app::RateLimit;
+use crate::clock::{Clock, SystemClock};
 use crate::connection::ConnectionId;
+use crate::rate_limit::{RateLimit, RateLimiter};
 
-/// One token bucket per connection (governor's GCRA), created on first use.
-#[derive(Default)]
+/// One [`RateLimiter`] per connection (Aura's one GCRA, the router's too), created on first
+/// use, read against one [`Clock`].
 pub(crate) struct RateLimiters {
     overrides: HashMap<ConnectionId, RateLimit>,
-    limiters: Mutex<HashMap<ConnectionId, Arc<DefaultDirectRateLimiter>>>,
+    limiters: Mutex<HashMap<ConnectionId, Arc<RateLimiter>>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl RateLimiters {
+    /// Limiters on the [`SystemClock`] (tokio's time, so paused tokio time drives them).
     pub(crate) fn new(overrides: HashMap<ConnectionId, RateLimit>) -> Self {
         Self {
             overrides,
             limiters: Mutex::default(),
+            clock: Arc::new(SystemClock::new()),
         }
     }
 
-    fn quota(limit: RateLimit) -> Option<Quota> {
-        let burst = NonZeroU32::new(limit.requests)?;
-        let period = limit.per.checked_div(limit.requests)?;
-        Some(Quota::with_period(period)?.allow_burst(burst))
+    /// The same limiters on `clock` (a [`ManualClock`](crate::clock::ManualClock) in tests).
+    #[allow(dead_code)] // for the engine builder's clock
+    #[must_use]
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
-    /// Waits (on tokio's clock) until the connection may make one more call.
+    /// Waits, on the limiters' [`Clock`], until the connection may make one more call. The
+    /// host's override for the connection wins over the manifest's limit; a limit of zero
+    /// requests or a zero period limits nothing (a manifest refuses both).
     pub(crate) async fn acquire(&self, connection: &ConnectionId, manifest_limit: Option<RateLimit>) {
         let Some(limit) = self.overrides.get(connection).copied().or(manifest_limit) else {
             return;
         };
+        if limit.requests == 0 || limit.per.is_zero() {
+            return;
+        }
         let limiter = {
             let mut map = self.limiters.lock().unwrap_or_else(PoisonError::into_inner);
-            match map.get(connection) {
-                Some(l) => l.clone(),
-                None => {
-                    let Some(quota) = Self::quota(limit) else { return };
-                    let l = Arc::new(RateLimiter::direct(quota));
-                    map.insert(connection.clone(), l.clone());
-                    l
-                }
-            }
+            map.entry(connection.clone())
+                .or_insert_with(|| Arc::new(RateLimiter::new(limit)))
+                .clone()
         };
-        let clock = DefaultClock::default();
-        while let Err(not_until) = limiter.check() {
-            tokio::time::sleep(not_until.wait_time_from(clock.now())).await;
-        }
+        limiter.acquire(&*self.clock).await;
     }
 }
 
@@ -90,5 +89,26 @@ impl ResultCache {
         if let Some(expires) = Instant::now().checked_add(ttl) {
             self.cache.insert(key, (value, expires));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[tokio::test]
+    async fn a_connection_waits_on_the_limiters_clock() {
+        let clock = ManualClock::new();
+        let limiters = RateLimiters::new(HashMap::new()).with_clock(clock.shared());
+        let id = ConnectionId::from("main");
+        let limit = Some(RateLimit::per_minute(1));
+        limiters.acquire(&id, limit).await;
+        assert_eq!(clock.now(), Duration::ZERO);
+        limiters.acquire(&id, limit).await;
+        assert_eq!(clock.now(), Duration::from_secs(60));
+        // Another connection has its own limiter.
+        limiters.acquire(&ConnectionId::from("other"), limit).await;
+        assert_eq!(clock.now(), Duration::from_secs(60));
     }
 }

@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::{Backoff, RetryBudget};
 use crate::health::Verdict;
 
-/// What the router does after an attempt fails with a given error.
+/// What the router does after an attempt fails with a given error (named apart from the
+/// scenario model's `aura_core::scenario::OnError`, which says what an execution does after a
+/// node fails).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum OnError {
+pub enum FailoverAction {
     /// Try the next best provider at once.
     Failover,
     /// Give up and return this error.
@@ -38,7 +40,7 @@ pub struct FailoverPolicy {
     pub backoff: Backoff,
     /// Retries allowed as a share of requests, per capability.
     pub retry_budget: RetryBudget,
-    overrides: Vec<(ErrorKind, OnError)>,
+    overrides: Vec<(ErrorKind, FailoverAction)>,
 }
 
 impl Default for FailoverPolicy {
@@ -59,10 +61,8 @@ impl Default for FailoverPolicy {
 /// What one error means for the call, the provider and the operation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Classified {
-    pub(crate) on: OnError,
+    pub(crate) on: FailoverAction,
     pub(crate) verdict: Verdict,
-    /// The provider may have done the work before it failed.
-    pub(crate) maybe_accepted: bool,
     /// Cool the provider down for this long.
     pub(crate) cooldown: Option<Duration>,
 }
@@ -113,7 +113,7 @@ impl FailoverPolicy {
     /// Overrides what an error kind does (for instance, fail over on `Unauthorized` when each
     /// provider has its own key).
     #[must_use]
-    pub fn on(mut self, kind: ErrorKind, then: OnError) -> Self {
+    pub fn on(mut self, kind: ErrorKind, then: FailoverAction) -> Self {
         self.overrides.retain(|(k, _)| *k != kind);
         self.overrides.push((kind, then));
         self
@@ -123,14 +123,12 @@ impl FailoverPolicy {
     pub(crate) fn classify(&self, err: &Error) -> Classified {
         let server_error = err.status().is_some_and(|s| s >= 500 || s == 408);
         let (on, verdict) = match err.kind() {
-            ErrorKind::RateLimited => (OnError::Failover, Verdict::Neutral),
-            ErrorKind::Unavailable | ErrorKind::Timeout => (OnError::Failover, Verdict::Failure),
-            ErrorKind::Upstream if server_error => (OnError::Failover, Verdict::Failure),
-            ErrorKind::Unauthorized | ErrorKind::Forbidden => (OnError::Fail, Verdict::Failure),
-            _ => (OnError::Fail, Verdict::Neutral),
+            ErrorKind::RateLimited => (FailoverAction::Failover, Verdict::Neutral),
+            ErrorKind::Unavailable | ErrorKind::Timeout => (FailoverAction::Failover, Verdict::Failure),
+            ErrorKind::Upstream if server_error => (FailoverAction::Failover, Verdict::Failure),
+            ErrorKind::Unauthorized | ErrorKind::Forbidden => (FailoverAction::Fail, Verdict::Failure),
+            _ => (FailoverAction::Fail, Verdict::Neutral),
         };
-        // The one rule of aura-core, shared with the executor's retries.
-        let maybe_accepted = err.may_have_been_accepted();
         let on = self
             .overrides
             .iter()
@@ -141,12 +139,7 @@ impl FailoverPolicy {
                 .unwrap_or(self.default_cooldown)
                 .min(self.max_cooldown)
         });
-        Classified {
-            on,
-            verdict,
-            maybe_accepted,
-            cooldown,
-        }
+        Classified { on, verdict, cooldown }
     }
 }
 
@@ -160,22 +153,19 @@ mod tests {
         let c = p.classify(&Error::rate_limited("slow", Some(Duration::from_secs(2))));
         assert_eq!(
             (c.on, c.verdict, c.cooldown),
-            (OnError::Failover, Verdict::Neutral, Some(Duration::from_secs(2)))
+            (FailoverAction::Failover, Verdict::Neutral, Some(Duration::from_secs(2)))
         );
         let c = p.classify(&Error::upstream(503, ""));
-        assert_eq!(
-            (c.on, c.verdict, c.maybe_accepted),
-            (OnError::Failover, Verdict::Failure, true)
-        );
+        assert_eq!((c.on, c.verdict), (FailoverAction::Failover, Verdict::Failure));
+        let c = p.classify(&Error::upstream(500, ""));
+        assert_eq!((c.on, c.verdict), (FailoverAction::Failover, Verdict::Failure));
         let c = p.classify(&Error::unavailable("down"));
-        assert_eq!((c.on, c.maybe_accepted), (OnError::Failover, true));
-        let c = p.classify(&Error::unavailable("refused").not_sent());
-        assert_eq!((c.on, c.maybe_accepted), (OnError::Failover, false));
+        assert_eq!(c.on, FailoverAction::Failover);
         let c = p.classify(&Error::invalid_input("bad", vec![]));
-        assert_eq!((c.on, c.verdict), (OnError::Fail, Verdict::Neutral));
+        assert_eq!((c.on, c.verdict), (FailoverAction::Fail, Verdict::Neutral));
         let c = p.classify(&Error::upstream(400, ""));
-        assert_eq!(c.on, OnError::Fail);
-        let p = p.on(ErrorKind::Unauthorized, OnError::Failover);
-        assert_eq!(p.classify(&Error::unauthorized("key")).on, OnError::Failover);
+        assert_eq!(c.on, FailoverAction::Fail);
+        let p = p.on(ErrorKind::Unauthorized, FailoverAction::Failover);
+        assert_eq!(p.classify(&Error::unauthorized("key")).on, FailoverAction::Failover);
     }
 }

@@ -5,11 +5,10 @@
 //! | a provider and its builder | [`Provider`], [`ProviderBuilder`], [`ProviderId`] |
 //! | one operation it serves | [`Operation`] (an aura-core action or any async function) |
 //! | what a call costs | [`CostModel`], [`Meter`], [`Cost`] |
-//! | how fast it may be called | [`RateLimit`] |
+//! | how fast it may be called | [`RateLimit`] (aura-core's one rate-limit type, re-exported) |
 
 mod cost;
 mod operation;
-mod rate_limit;
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -20,9 +19,12 @@ use serde::{Serialize, Serializer};
 
 pub use self::cost::{Cost, CostModel, Meter};
 pub use self::operation::{BoxFuture, Handler, Operation};
-pub(crate) use self::rate_limit::Gcra;
-pub use self::rate_limit::RateLimit;
 use crate::track::Budget;
+
+/// How fast a provider may be called: aura-core's one [`RateLimit`], enforced before dispatch by
+/// its [`RateLimiter`](aura_core::rate_limit::RateLimiter) (a provider without room is skipped,
+/// and the decision record says so).
+pub use aura_core::rate_limit::RateLimit;
 
 /// A provider's id (`"openai"`, `"youtube-eu"`). Cheap to clone.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,6 +79,12 @@ impl PartialEq<&str> for ProviderId {
 impl Serialize for ProviderId {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ProviderId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Self(<Arc<str>>::deserialize(d)?))
     }
 }
 

@@ -38,6 +38,7 @@ pub struct Operation {
     pub(crate) name: Arc<str>,
     pub(crate) handler: Handler,
     pub(crate) idempotent: bool,
+    pub(crate) honours_key: bool,
     pub(crate) cost: Option<CostModel>,
 }
 
@@ -63,6 +64,7 @@ impl Operation {
             name: operation.into(),
             handler,
             idempotent: false,
+            honours_key: false,
             cost: None,
         }
     }
@@ -79,11 +81,26 @@ impl Operation {
     }
 
     /// Declares whether running the operation twice has the effect of running it once. Only
-    /// idempotent operations (or requests with an idempotency key) are retried after an error
-    /// that may have been accepted, run in parallel or hedged.
+    /// idempotent operations (or requests with an idempotency key the operation
+    /// [honours](Self::honours_idempotency_key)) are tried again after an error that
+    /// [may have been accepted](aura_core::Error::may_have_been_accepted), run in parallel or
+    /// hedged.
     #[must_use]
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
+        self
+    }
+
+    /// Declares whether the service deduplicates calls by the request's idempotency key (it
+    /// reads it from the [`Context`] and sends it on, like Stripe's `Idempotency-Key`), so that
+    /// a call with a key may be repeated safely — including on another provider of the same
+    /// capability, which must then share that deduplication (the same service behind several
+    /// regions or accounts). Default: no — a key alone proves nothing (the engine gives every
+    /// node call one), so a non-idempotent operation that does not honour it is never repeated
+    /// after an error that may have been accepted.
+    #[must_use]
+    pub fn honours_idempotency_key(mut self, honours: bool) -> Self {
+        self.honours_key = honours;
         self
     }
 
@@ -108,6 +125,11 @@ impl Operation {
     pub fn is_idempotent(&self) -> bool {
         self.idempotent
     }
+
+    /// Whether it is declared to deduplicate calls by idempotency key.
+    pub fn honours_key(&self) -> bool {
+        self.honours_key
+    }
 }
 
 impl fmt::Debug for Operation {
@@ -116,6 +138,7 @@ impl fmt::Debug for Operation {
             .field("capability", &self.capability)
             .field("name", &self.name)
             .field("idempotent", &self.idempotent)
+            .field("honours_key", &self.honours_key)
             .field("cost", &self.cost)
             .finish_non_exhaustive()
     }

@@ -6,10 +6,11 @@ use std::time::Duration;
 use aura_core::{Context, Error, Result};
 use serde_json::Value;
 
-use super::table::{OpState, ProviderState};
+use super::table::{Group, OpState, ProviderState};
 use crate::clock::{Clock, to_nanos};
 use crate::decision::Exclusion;
 use crate::select::Candidate;
+use crate::track::Reserved;
 
 /// Counts a call in flight at a provider and its operation until dropped, so that a
 /// cancelled call is uncounted as surely as a finished one; and gives back a half-open probe
@@ -31,17 +32,45 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// A claimed attempt: counted in flight, with room in the rate limit and, for a half-open
-/// operation, its single probe.
+/// A claimed attempt: counted in flight, with room in the rate limit, its expected cost
+/// reserved in the budgets and, for a half-open operation, its single probe.
 pub(crate) struct Claim<'t> {
     pub(crate) guard: InFlight<'t>,
     pub(crate) probe: bool,
+    pub(crate) reservation: Reservation,
+}
+
+/// What an attempt holds in the provider's and the capability's budgets until it settles.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Reservation {
+    provider: Option<Reserved>,
+    capability: Option<Reserved>,
+}
+
+impl Reservation {
+    /// Replaces what is held by what the call actually cost (0 for a failed call: the
+    /// reservation is given back).
+    pub(crate) fn settle(self, provider: &ProviderState, group: &Group, now: u64, actual: f64) {
+        if let (Some(held), Some(budget)) = (self.provider, &provider.budget) {
+            budget.settle(held, now, actual);
+        }
+        if let (Some(held), Some(budget)) = (self.capability, &group.capability.budget) {
+            budget.settle(held, now, actual);
+        }
+    }
 }
 
 /// Claims what an attempt on `c` needs at `now`, or says why it cannot go after all (another
-/// call took the last slot, token or probe since the filter ran). `panic`: it goes under the
-/// panic rule, so it takes no probe.
-pub(crate) fn claim<'t>(c: &Candidate<'t>, now: u64, panic: bool) -> Result<Claim<'t>, Exclusion> {
+/// call took the last slot, token, probe or budget since the filter ran). `panic`: it goes
+/// under the panic rule, so it takes no probe. `expected_units`: the request's, for the cost
+/// reserved in the budgets.
+pub(crate) fn claim<'t>(
+    c: &Candidate<'t>,
+    group: &Group,
+    expected_units: Option<f64>,
+    now: u64,
+    panic: bool,
+) -> Result<Claim<'t>, Exclusion> {
     let provider = c.provider;
     let before = provider.in_flight.fetch_add(1, Ordering::Relaxed);
     c.op().stats.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -56,19 +85,56 @@ pub(crate) fn claim<'t>(c: &Candidate<'t>, now: u64, panic: bool) -> Result<Clai
     {
         return Err(Exclusion::AtMaxInFlight { limit });
     }
-    if let Some(g) = &provider.gcra
-        && !g.try_acquire(now)
+    if let Some(limiter) = &provider.limiter
+        && let Err(next) = limiter.try_acquire(Duration::from_nanos(now))
     {
-        return Err(Exclusion::RateLimited {
-            next: Duration::from_nanos(g.next_free()),
-        });
+        return Err(Exclusion::RateLimited { next });
     }
     let probe = !panic && c.half_open;
     if probe && !c.op().health.try_claim_probe(now) {
         return Err(Exclusion::ProbeInFlight);
     }
     guard.probe = probe;
-    Ok(Claim { guard, probe })
+    // Last, so that nothing above has to give a reservation back; a refusal here drops the
+    // guard, which gives the probe back.
+    let reservation = reserve(c, group, expected_units, now)?;
+    Ok(Claim {
+        guard,
+        probe,
+        reservation,
+    })
+}
+
+/// Reserves the attempt's expected cost in the provider's budget and the capability's, both
+/// or neither.
+fn reserve(c: &Candidate<'_>, group: &Group, expected_units: Option<f64>, now: u64) -> Result<Reservation, Exclusion> {
+    let (provider_budget, capability_budget) = (&c.provider.budget, &group.capability.budget);
+    if provider_budget.is_none() && capability_budget.is_none() {
+        return Ok(Reservation::default());
+    }
+    let op = c.op();
+    let expected = op.cost.expected(expected_units, op.stats.variable_cost.load());
+    let mut reservation = Reservation::default();
+    if let Some(budget) = provider_budget {
+        let held = budget
+            .reserve(now, expected)
+            .map_err(|until| Exclusion::ProviderBudgetSpent {
+                until: Duration::from_nanos(until),
+            })?;
+        reservation.provider = Some(held);
+    }
+    if let Some(budget) = capability_budget {
+        match budget.reserve(now, expected) {
+            Ok(held) => reservation.capability = Some(held),
+            Err(until) => {
+                reservation.settle(c.provider, group, now, 0.0);
+                return Err(Exclusion::CapabilityBudgetSpent {
+                    until: Duration::from_nanos(until),
+                });
+            }
+        }
+    }
+    Ok(reservation)
 }
 
 /// How an attempt ended.

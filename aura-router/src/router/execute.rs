@@ -1,111 +1,28 @@
 //! The call loop: pick, claim, call; on failure classify and fail over; run several at once,
 //! hedge, stop at the deadline; record everything in the decision.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aura_core::{Context, Error, ErrorKind, Result};
+use aura_core::{Context, Error, Result};
 use futures::FutureExt as _;
 use futures::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::Value;
 
 use super::Router;
+use super::answer::{Broadcast, RouteError, Routed};
 use super::attempt::{self, Done};
+use super::complete::{Exec, Slot};
 use super::plan::{self, Pool};
-use super::table::{Group, Table};
+use super::table::Table;
 use crate::clock::{Sleep, to_nanos};
 use crate::decision::{AttemptKind, AttemptOutcome, AttemptRecord, Decision, Note, Rows};
-use crate::failover::OnError;
-use crate::health::{Transition, Verdict};
 use crate::provider::ProviderId;
 use crate::request::Request;
-use crate::select::{CallView, Candidate, Strategy};
-
-/// A routed call's answer: the value, the provider that gave it, and the decision record.
-#[derive(Debug)]
-pub struct Routed {
-    /// What the provider returned.
-    pub value: Value,
-    /// Who answered.
-    pub provider: ProviderId,
-    /// How the router got there.
-    pub decision: Decision,
-}
-
-/// The answers of [`Router::execute_all`]: one per provider that was called, in the order
-/// they were started, and the decision record.
-#[derive(Debug)]
-pub struct Broadcast {
-    /// Each provider's answer or error (a timeout for those the deadline cut off).
-    pub results: Vec<(ProviderId, Result<Value>)>,
-    /// How the router got there.
-    pub decision: Decision,
-}
-
-/// A routed call that failed: the error (the last attempt's, or why none could be made) and
-/// the decision record that explains it. Converts into an [`aura_core::Error`] with `?`.
-pub struct RouteError {
-    error: Error,
-    decision: Box<Decision>,
-}
-
-impl RouteError {
-    /// The error.
-    pub fn error(&self) -> &Error {
-        &self.error
-    }
-
-    /// Its kind.
-    pub fn kind(&self) -> ErrorKind {
-        self.error.kind()
-    }
-
-    /// The decision record.
-    pub fn decision(&self) -> &Decision {
-        &self.decision
-    }
-
-    /// The error, without the record.
-    pub fn into_error(self) -> Error {
-        self.error
-    }
-
-    /// Both parts.
-    pub fn into_parts(self) -> (Error, Decision) {
-        (self.error, *self.decision)
-    }
-}
-
-impl fmt::Display for RouteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
-    }
-}
-
-impl fmt::Debug for RouteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RouteError")
-            .field("error", &self.error)
-            .field("decision", &self.decision)
-            .finish()
-    }
-}
-
-impl std::error::Error for RouteError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
-
-impl From<RouteError> for Error {
-    fn from(err: RouteError) -> Self {
-        err.error
-    }
-}
+use crate::select::{CallView, Strategy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
+pub(super) enum Mode {
     Single,
     Parallel(usize),
     All,
@@ -125,7 +42,7 @@ enum Event {
 }
 
 /// What a completion means for the loop.
-enum Step {
+pub(super) enum Step {
     Won(ProviderId, Value),
     /// Collected (broadcast) or recorded after the end.
     Kept,
@@ -148,10 +65,14 @@ impl Router {
 
     /// Calls the `n` best providers at once; the first success wins and the others are
     /// cancelled (their cost still counts). Failed ones are replaced by the next candidates
-    /// while attempts and the retry budget allow.
+    /// while the retry budget allows and the call has attempts left: `n` first attempts plus
+    /// the policy's `max_attempts - 1` failovers (so `execute_parallel(request, 5)` under the
+    /// default policy starts 5 providers and may fail over twice).
     ///
-    /// An operation that is not idempotent runs on one provider at a time unless the request
-    /// carries an idempotency key (the decision record notes it).
+    /// Fewer than `n` run at once when fewer are eligible (the decision notes
+    /// [`Note::FewerProvidersThanAsked`](crate::Note::FewerProvidersThanAsked)), and an
+    /// operation that is not idempotent runs on one provider at a time unless the request
+    /// carries an idempotency key the operation honours (noted as [`Note::ParallelismReduced`](crate::Note::ParallelismReduced)).
     pub async fn execute_parallel(&self, request: Request, n: usize) -> Result<Routed, RouteError> {
         self.routed(request, Mode::Parallel(n.max(1))).await
     }
@@ -262,22 +183,36 @@ impl Router {
 
         let cx = request.context.clone().unwrap_or_default();
         let has_key = request.effective_idempotency_key().is_some();
-        let max_attempts = match mode {
-            Mode::All => u32::MAX,
-            _ => request
-                .max_attempts
-                .map_or(policy.max_attempts, |n| n.min(policy.max_attempts))
-                .max(1),
-        };
-        let concurrency_safe = has_key || pool.remaining().all(|c| c.op().idempotent);
+        let concurrency_safe = pool.remaining().all(|c| c.op().repeatable(has_key));
         let mut target = match mode {
             Mode::Single => 1,
             Mode::Parallel(n) if n > 1 && !concurrency_safe => {
                 decision.notes.push(Note::ParallelismReduced { asked: n, allowed: 1 });
                 1
             }
-            Mode::Parallel(n) => n,
+            Mode::Parallel(n) => {
+                let eligible = pool.remaining().count();
+                if eligible < n {
+                    decision
+                        .notes
+                        .push(Note::FewerProvidersThanAsked { asked: n, eligible });
+                }
+                n
+            }
             Mode::All => usize::MAX,
+        };
+        // The first wave (`target` attempts at once) plus the policy's retries after it: one
+        // call's `max_attempts - 1` failovers, whether it started with one provider or `n`.
+        let max_attempts = match mode {
+            Mode::All => u32::MAX,
+            _ => {
+                let retries = request
+                    .max_attempts
+                    .map_or(policy.max_attempts, |n| n.min(policy.max_attempts))
+                    .max(1)
+                    - 1;
+                u32::try_from(target).unwrap_or(u32::MAX).saturating_add(retries)
+            }
         };
         let hedging = match (mode, request.hedge) {
             (Mode::Single, Some(true)) if concurrency_safe => Some(settings.hedging.unwrap_or_default()),
@@ -329,7 +264,7 @@ impl Router {
                     stop = true;
                     break;
                 }
-                let claim = match attempt::claim(&cand, now, panic) {
+                let claim = match attempt::claim(&cand, group, request.expected_units, now, panic) {
                     Ok(claim) => claim,
                     Err(why) => {
                         decision.rows.exclude(cand.record, why);
@@ -364,6 +299,7 @@ impl Router {
                     attempt: decision.attempts.len() - 1,
                     probe: claim.probe,
                     panic,
+                    reservation: claim.reservation,
                     done: false,
                 });
                 exec.running += 1;
@@ -413,6 +349,9 @@ impl Router {
                 }
                 break 'run match (last_error.take(), mode) {
                     (_, Mode::All) if launched > 0 => Finish::All(std::mem::take(&mut exec.results)),
+                    // Failover is over: retried (or refused a retry), the error must not look
+                    // retryable to the next layer.
+                    (Some(error), _) if launched > 1 || stop => Finish::Failed(exhausted(error)),
                     (Some(error), _) => Finish::Failed(error),
                     (None, _) => Finish::Failed(plan::no_candidate_error(
                         &decision.rows,
@@ -519,151 +458,6 @@ impl Router {
     }
 }
 
-/// One attempt in flight or done.
-struct Slot<'t> {
-    cand: Candidate<'t>,
-    cx: Context,
-    attempt: usize,
-    probe: bool,
-    panic: bool,
-    done: bool,
-}
-
-/// The state of one call's loop that completions and cancellations touch.
-struct Exec<'t, 'r> {
-    router: &'r Router,
-    group: &'t Group,
-    request: &'r Request,
-    mode: Mode,
-    has_key: bool,
-    slots: Vec<Slot<'t>>,
-    running: usize,
-    results: Vec<(ProviderId, Result<Value>)>,
-}
-
-impl Exec<'_, '_> {
-    /// Records how an attempt ended — stats, health, cool-down, budgets, metrics, the decision
-    /// — and says what it means for the call.
-    fn complete(&mut self, done: Done, decision: &mut Decision) -> Step {
-        let router = self.router;
-        let settings = &router.settings;
-        let now = done.ended;
-        let slot = &mut self.slots[done.slot];
-        slot.done = true;
-        self.running -= 1;
-        let (provider, op) = (slot.cand.provider, slot.cand.op());
-        let latency = done.ended.saturating_sub(done.started);
-        let record = &mut decision.attempts[slot.attempt];
-        record.latency = Duration::from_nanos(latency);
-        let id = provider.def.id.clone();
-        match done.result {
-            Ok(value) => {
-                let cost = op.cost.cost_of(&value);
-                op.stats.success(
-                    latency,
-                    now,
-                    settings.tau,
-                    cost.amount,
-                    cost.amount - op.cost.per_call,
-                    cost.units,
-                );
-                spend(provider, self.group, now, cost.amount);
-                let transition = op
-                    .health
-                    .record(Verdict::Success, slot.probe, slot.panic, now, &settings.health);
-                on_transition(transition, provider, op);
-                record.outcome = AttemptOutcome::Success;
-                record.cost = cost.amount;
-                attempt_metrics(&id, op, "success", latency, cost.amount);
-                if self.mode == Mode::All {
-                    self.results.push((id, Ok(value)));
-                    Step::Kept
-                } else {
-                    Step::Won(id, value)
-                }
-            }
-            Err(error) => {
-                let class = settings.failover.classify(&error);
-                op.stats.error(latency, now, settings.tau);
-                let transition = op
-                    .health
-                    .record(class.verdict, slot.probe, slot.panic, now, &settings.health);
-                on_transition(transition, provider, op);
-                if let Some(cooldown) = class.cooldown {
-                    let until = now.saturating_add(to_nanos(cooldown));
-                    provider
-                        .hot
-                        .cooldown_until
-                        .fetch_max(until, std::sync::atomic::Ordering::Relaxed);
-                }
-                record.outcome = AttemptOutcome::Failed {
-                    kind: error.kind(),
-                    message: error.to_string(),
-                    then: class.on,
-                };
-                attempt_metrics(&id, op, error.kind().as_str(), latency, 0.0);
-                tracing::debug!(provider = %id, error = %error, then = ?class.on, "routed attempt failed");
-                let error = if error.context_value("provider").is_some() {
-                    error
-                } else {
-                    error.with_context("provider", id.to_string())
-                };
-                if self.mode == Mode::All {
-                    self.results.push((id, Err(error)));
-                    return Step::Kept;
-                }
-                match class.on {
-                    OnError::Fail => Step::Fatal(error),
-                    OnError::Failover => {
-                        let unsafe_to_retry = class.maybe_accepted && !(op.idempotent || self.has_key);
-                        if unsafe_to_retry {
-                            decision
-                                .notes
-                                .push(Note::NotRetriedMayHaveBeenAccepted { provider: id });
-                        }
-                        Step::Failed { error, unsafe_to_retry }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Cancels every attempt still running: its context is cancelled, it is recorded as
-    /// cancelled and charged its expected cost, a probe it held is given back. With
-    /// `as_results` (a broadcast's deadline), each also gets a timeout result.
-    fn cancel_running(&mut self, decision: &mut Decision, as_results: bool) {
-        let router = self.router;
-        let now = to_nanos(router.clock.now());
-        for slot in self.slots.iter_mut().filter(|s| !s.done) {
-            slot.done = true;
-            slot.cx.cancellation().cancel();
-            let (provider, op) = (slot.cand.provider, slot.cand.op());
-            let estimate = op
-                .cost
-                .expected(self.request.expected_units, op.stats.variable_cost.load());
-            op.stats.cancel(estimate);
-            spend(provider, self.group, now, estimate);
-            let transition = op
-                .health
-                .record(Verdict::Neutral, slot.probe, slot.panic, now, &router.settings.health);
-            on_transition(transition, provider, op);
-            let record = &mut decision.attempts[slot.attempt];
-            record.latency = Duration::from_nanos(now).saturating_sub(record.started);
-            record.outcome = AttemptOutcome::Cancelled;
-            record.cost = estimate;
-            attempt_metrics(&provider.def.id, op, "cancelled", to_nanos(record.latency), estimate);
-            if as_results {
-                self.results.push((
-                    provider.def.id.clone(),
-                    Err(Error::timeout("the deadline passed before this provider answered")
-                        .with_context("provider", provider.def.id.to_string())),
-                ));
-            }
-        }
-        self.running = 0;
-    }
-}
-
 /// The context of one attempt: the call's, with its own cancellation (a child of the call's),
 /// its attempt number and the request's idempotency key.
 fn attempt_context(cx: &Context, attempt: u32, key: Option<&str>) -> Context {
@@ -685,6 +479,17 @@ async fn wait(timer: &mut Option<Sleep>) {
     }
 }
 
+/// The last error of a call whose failover is over: a temporary one becomes
+/// [persistent](Error::persistent) (kind, status and `retry_after` kept), so that a scenario's
+/// retry policy does not run the whole routed call again.
+fn exhausted(error: Error) -> Error {
+    if error.is_retryable() {
+        error.persistent()
+    } else {
+        error
+    }
+}
+
 fn deadline_error(deadline: Duration, attempts: u32, last: Option<&Error>) -> Error {
     let mut error = Error::timeout(format!(
         "the routed call's deadline of {deadline:?} passed after {attempts} attempt(s)"
@@ -693,68 +498,6 @@ fn deadline_error(deadline: Duration, attempts: u32, last: Option<&Error>) -> Er
         error = error.with_context("last_error", last.to_string());
     }
     error
-}
-
-fn spend(provider: &super::table::ProviderState, group: &Group, now: u64, amount: f64) {
-    if amount <= 0.0 {
-        return;
-    }
-    if let Some(budget) = &provider.budget {
-        budget.spend(now, amount);
-    }
-    if let Some(budget) = &group.capability.budget {
-        budget.spend(now, amount);
-    }
-}
-
-pub(super) fn on_transition(
-    transition: Option<Transition>,
-    provider: &super::table::ProviderState,
-    op: &super::table::OpState,
-) {
-    provider.count_transition(transition);
-    let id = &provider.def.id;
-    match transition {
-        Some(Transition::Ejected { until, ejections, .. }) => {
-            tracing::warn!(
-                provider = %id,
-                capability = %op.capability,
-                operation = %op.name,
-                until = ?Duration::from_nanos(until),
-                ejections,
-                "provider operation ejected"
-            );
-            metrics::counter!("aura_router_ejections_total", "provider" => id.shared(), "capability" => op.capability.clone(), "operation" => op.name.clone()).increment(1);
-        }
-        Some(Transition::Recovered) => {
-            tracing::info!(provider = %id, capability = %op.capability, operation = %op.name, "provider operation recovered");
-            metrics::counter!("aura_router_recoveries_total", "provider" => id.shared(), "capability" => op.capability.clone(), "operation" => op.name.clone()).increment(1);
-        }
-        None => {}
-    }
-}
-
-fn attempt_metrics(id: &ProviderId, op: &super::table::OpState, outcome: &'static str, latency: u64, cost: f64) {
-    let labels = [
-        ("provider", id.shared()),
-        ("capability", op.capability.clone()),
-        ("operation", op.name.clone()),
-    ];
-    metrics::counter!("aura_router_attempts_total", labels_with(&labels, outcome)).increment(1);
-    metrics::histogram!("aura_router_attempt_seconds", labels_as(&labels)).record(latency as f64 / 1e9);
-    if cost != 0.0 {
-        metrics::histogram!("aura_router_attempt_cost", labels_as(&labels)).record(cost);
-    }
-}
-
-fn labels_as(labels: &[(&'static str, Arc<str>); 3]) -> Vec<metrics::Label> {
-    labels.iter().map(|(k, v)| metrics::Label::new(*k, v.clone())).collect()
-}
-
-fn labels_with(labels: &[(&'static str, Arc<str>); 3], outcome: &'static str) -> Vec<metrics::Label> {
-    let mut out = labels_as(labels);
-    out.push(metrics::Label::new("outcome", outcome));
-    out
 }
 
 fn empty_decision(table: Arc<Table>, request: &Request, strategy: &dyn Strategy, started: Duration) -> Decision {

@@ -6,7 +6,7 @@ use aura_core::{Context, Error};
 use tokio::task::JoinHandle;
 
 use super::Router;
-use super::execute::on_transition;
+use super::complete::on_transition;
 use crate::clock::to_nanos;
 use crate::health::HealthChecks;
 use crate::provider::ProviderId;

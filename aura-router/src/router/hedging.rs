@@ -10,7 +10,8 @@ use super::table::OpState;
 /// `percentile` latency for the operation, the router sends one more attempt to the next
 /// candidate without cancelling the first; the first answer wins and the other is cancelled.
 ///
-/// Only for operations that are idempotent (or requests with an idempotency key), only once
+/// Only for operations that are idempotent (or requests with an idempotency key the operation
+/// [honours](crate::Operation::honours_idempotency_key)), only once
 /// the provider has `min_samples` latencies, and only while the retry budget allows: hedges
 /// count as retries.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -8,10 +8,14 @@
 //! | one call's constraints, candidates and scores | `plan.rs` |
 //! | one attempt | `attempt.rs` |
 //! | the call loop: failover, parallel, hedging, deadlines | `execute.rs` |
+//! | how an attempt's end is recorded, and cancelling the ones still running | `complete.rs` |
+//! | what a call gives back: answer, broadcast, error with its decision | `answer.rs` |
 //! | hedging settings | `hedging.rs` |
 //! | active health checks | `health_checks.rs` |
 
+mod answer;
 mod attempt;
+mod complete;
 mod execute;
 mod health_checks;
 mod hedging;
@@ -32,7 +36,7 @@ use parking_lot::Mutex;
 use rand::SeedableRng as _;
 use rand::rngs::SmallRng;
 
-pub use self::execute::{Broadcast, RouteError, Routed};
+pub use self::answer::{Broadcast, RouteError, Routed};
 pub use self::health_checks::HealthCheckTask;
 pub use self::hedging::Hedging;
 use self::hot::HotArena;

@@ -98,10 +98,13 @@ pub(crate) fn filter<'t>(
         {
             Some(Exclusion::AtMaxInFlight { limit })
         } else if limits & LIMIT_RATE != 0
-            && let Some(g) = provider.gcra.as_ref().filter(|g| !g.has_room(now))
+            && let Some(limiter) = provider
+                .limiter
+                .as_ref()
+                .filter(|l| !l.has_room(Duration::from_nanos(now)))
         {
             Some(Exclusion::RateLimited {
-                next: Duration::from_nanos(g.next_free()),
+                next: limiter.next_free(),
             })
         } else if hot.unhealthy_ops() == 0 {
             // Every operation of this provider is healthy: no need to look at this one.

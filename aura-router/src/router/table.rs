@@ -7,10 +7,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aura_core::rate_limit::RateLimiter;
+
 use super::hot::{HotArena, HotChunk, HotRef, HotSlot, LIMIT_BUDGET, LIMIT_IN_FLIGHT, LIMIT_RATE};
 use crate::failover::RetryBudgetState;
 use crate::health::{Health, ProbeState, Transition};
-use crate::provider::{CostModel, Gcra, Handler, Provider};
+use crate::provider::{CostModel, Handler, Provider};
 use crate::track::{BudgetState, OpStats};
 
 /// Every provider, and for each (capability, operation) the providers that serve it. Read once
@@ -64,7 +66,7 @@ pub(crate) struct ProviderState {
     pub(crate) in_flight: AtomicU64,
     pub(crate) ops: Vec<OpState>,
     pub(crate) def: Provider,
-    pub(crate) gcra: Option<Gcra>,
+    pub(crate) limiter: Option<RateLimiter>,
     pub(crate) budget: Option<BudgetState>,
     pub(crate) probes: ProbeState,
 }
@@ -76,6 +78,7 @@ pub(crate) struct OpState {
     pub(crate) name: Arc<str>,
     pub(crate) handler: HandlerDebug,
     pub(crate) idempotent: bool,
+    pub(crate) honours_key: bool,
     pub(crate) cost: CostModel,
     pub(crate) stats: OpStats,
     pub(crate) health: Health,
@@ -91,6 +94,15 @@ impl std::fmt::Debug for HandlerDebug {
     }
 }
 
+impl OpState {
+    /// Whether running this operation again (after an error that may have been accepted, at
+    /// once on several providers, as a hedge) is safe: it is idempotent, or the request has an
+    /// idempotency key it honours.
+    pub(crate) fn repeatable(&self, has_key: bool) -> bool {
+        self.idempotent || (has_key && self.honours_key)
+    }
+}
+
 impl ProviderState {
     pub(crate) fn new(def: Provider, arena: &mut HotArena) -> Self {
         let ops = def
@@ -101,6 +113,7 @@ impl ProviderState {
                 name: op.name.clone(),
                 handler: HandlerDebug(op.handler.clone()),
                 idempotent: op.idempotent,
+                honours_key: op.honours_key,
                 cost: op.cost.clone().unwrap_or_else(|| def.cost.clone()),
                 stats: OpStats::default(),
                 health: Health::default(),
@@ -117,7 +130,7 @@ impl ProviderState {
             hot: arena.alloc(def.weight, limits),
             in_flight: AtomicU64::new(0),
             ops,
-            gcra: def.rate_limit.map(Gcra::new),
+            limiter: def.rate_limit.map(RateLimiter::new),
             budget: def.budget.map(BudgetState::new),
             probes: ProbeState::default(),
             def,

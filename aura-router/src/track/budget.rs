@@ -14,7 +14,16 @@ use crate::clock::to_nanos;
 /// Windows are fixed periods of the router's clock (with a one-hour window, spending starts
 /// again at every whole hour since the clock's origin). A budget is checked before dispatch:
 /// once spent, its provider (or every provider of its capability) gets no traffic until the
-/// next window. Calls already in flight when it runs out may overshoot it by their own cost.
+/// next window. Each call reserves its expected cost before it is sent (the per-call price plus
+/// the expected units, see [`Request::expected_units`](crate::Request::expected_units)) and
+/// settles the actual cost when it ends: a failed call gives its reservation back, a call that
+/// cost more or less than expected is charged the difference. So many calls at once cannot
+/// all pass the same check: the budget is overshot only by what calls cost beyond their
+/// estimate (at most one call's cost when every call costs about what it is expected to). A
+/// call whose units are unknown (a metered operation, no
+/// [`expected_units`](crate::Request::expected_units) and no call seen yet) reserves only its
+/// per-call price; a call its caller drops keeps its reservation, as a cancelled one is charged
+/// its expected cost.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
     /// The most that may be spent per window.
@@ -77,19 +86,54 @@ impl BudgetState {
         (now / self.window_nanos + 1).saturating_mul(self.window_nanos)
     }
 
-    /// Adds `amount` to the window that holds `now`.
-    pub(crate) fn spend(&self, now: u64, amount: f64) {
-        if amount <= 0.0 {
-            return;
-        }
+    /// Reserves `amount` in the window that holds `now`, if what is left there covers it (and
+    /// something is left); otherwise says when the window ends.
+    pub(crate) fn reserve(&self, now: u64, amount: f64) -> Result<Reserved, u64> {
+        let amount = amount.max(0.0);
         let _write = self.write.lock();
+        let epoch = self.roll(now);
+        let remaining = self.budget.limit - self.spent.load();
+        if remaining <= 0.0 || amount > remaining {
+            return Err(self.window_end(now));
+        }
+        self.spent.add(amount);
+        Ok(Reserved { epoch, amount })
+    }
+
+    /// Replaces a reservation by what the call actually cost: the difference is charged or
+    /// given back in the reservation's window; when that window has ended, the actual cost
+    /// goes to the window that holds `now`.
+    pub(crate) fn settle(&self, reserved: Reserved, now: u64, actual: f64) {
+        let actual = actual.max(0.0);
+        let _write = self.write.lock();
+        let epoch = self.roll(now);
+        if epoch == reserved.epoch {
+            let delta = actual - reserved.amount;
+            if delta != 0.0 {
+                self.spent.update(|spent| (spent + delta).max(0.0));
+            }
+        } else if actual > 0.0 {
+            self.spent.add(actual);
+        }
+    }
+
+    /// Starts the window that holds `now` if it is a new one; returns its number. Called under
+    /// the write lock.
+    fn roll(&self, now: u64) -> u64 {
         let epoch = now / self.window_nanos;
         if self.epoch.load(Ordering::Acquire) != epoch {
             self.spent.store(0.0);
             self.epoch.store(epoch, Ordering::Release);
         }
-        self.spent.add(amount);
+        epoch
     }
+}
+
+/// An amount held in one window of a budget until the call settles it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Reserved {
+    epoch: u64,
+    amount: f64,
 }
 
 #[cfg(test)]
@@ -100,11 +144,30 @@ mod tests {
     fn spending_starts_again_with_each_window() {
         let state = BudgetState::new(Budget::new(1.0, Duration::from_secs(10)));
         let s = 1_000_000_000;
-        state.spend(2 * s, 0.75);
+        let held = state.reserve(2 * s, 0.5).unwrap();
+        state.settle(held, 3 * s, 0.75);
         assert_eq!(state.remaining(9 * s), 0.25);
         assert_eq!(state.window_end(9 * s), 10 * s);
         assert_eq!(state.remaining(10 * s), 1.0);
-        state.spend(11 * s, 0.5);
+        let held = state.reserve(11 * s, 0.5).unwrap();
         assert_eq!(state.spent(12 * s), 0.5);
+        // Settled in the next window: the actual cost counts there.
+        state.settle(held, 21 * s, 0.25);
+        assert_eq!(state.spent(21 * s), 0.25);
+    }
+
+    #[test]
+    fn a_reservation_holds_its_amount_until_settled() {
+        let state = BudgetState::new(Budget::new(1.0, Duration::from_secs(10)));
+        let a = state.reserve(0, 0.6).unwrap();
+        // What is held counts: a second call expected to cost 0.6 does not fit.
+        assert_eq!(state.reserve(0, 0.6), Err(10_000_000_000));
+        let b = state.reserve(0, 0.4).unwrap();
+        assert!(state.reserve(0, 0.0).is_err());
+        // A failed call gives its reservation back.
+        state.settle(a, 1, 0.0);
+        assert!((state.spent(1) - 0.4).abs() < 1e-12);
+        state.settle(b, 2, 0.5);
+        assert!((state.spent(2) - 0.5).abs() < 1e-12);
     }
 }

@@ -30,7 +30,7 @@ mod stats;
 mod window;
 
 pub use self::budget::Budget;
-pub(crate) use self::budget::BudgetState;
+pub(crate) use self::budget::{BudgetState, Reserved};
 pub use self::snapshot::{
     BudgetSnapshot, CapabilitySnapshot, LatencySnapshot, OperationSnapshot, ProviderSnapshot, RouterSnapshot,
 };

@@ -125,7 +125,7 @@ pub struct LatencySnapshot {
 pub struct BudgetSnapshot {
     /// The most per window.
     pub limit: f64,
-    /// Spent in this window.
+    /// Spent in this window, with the expected cost that calls in flight hold reserved.
     pub spent: f64,
     /// The window.
     pub window: Duration,

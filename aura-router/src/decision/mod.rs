@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aura_core::ErrorKind;
-use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::failover::OnError;
+use crate::failover::FailoverAction;
 use crate::provider::ProviderId;
 use crate::router::table::Table;
+
+mod millis;
 
 /// Why a provider that serves the operation was not a candidate for this call.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -41,16 +43,19 @@ pub enum Exclusion {
     /// Its budget for the window is spent.
     ProviderBudgetSpent {
         /// When the window ends (router clock).
+        #[serde(rename = "until_ms", with = "millis")]
         until: Duration,
     },
     /// The capability's budget for the window is spent.
     CapabilityBudgetSpent {
         /// When the window ends (router clock).
+        #[serde(rename = "until_ms", with = "millis")]
         until: Duration,
     },
     /// Ejected by outlier detection for this operation.
     Ejected {
         /// When it becomes half-open (router clock).
+        #[serde(rename = "until_ms", with = "millis")]
         until: Duration,
     },
     /// Half-open, and its single probe is already in flight.
@@ -58,6 +63,7 @@ pub enum Exclusion {
     /// Cooling down after a rate limit.
     CoolingDown {
         /// Until when (router clock).
+        #[serde(rename = "until_ms", with = "millis")]
         until: Duration,
     },
     /// At its maximum of calls in flight.
@@ -68,6 +74,7 @@ pub enum Exclusion {
     /// Its rate limit has no room now.
     RateLimited {
         /// When it has room again (router clock).
+        #[serde(rename = "next_ms", with = "millis")]
         next: Duration,
     },
 }
@@ -105,8 +112,8 @@ pub enum Note {
         /// How many.
         attempts: u32,
     },
-    /// An error that may have been accepted, on an operation that is not idempotent and a
-    /// request without an idempotency key: not retried.
+    /// An error that may have been accepted, on an operation that is neither idempotent nor
+    /// given an idempotency key it honours: not retried.
     NotRetriedMayHaveBeenAccepted {
         /// The provider that failed.
         provider: ProviderId,
@@ -118,25 +125,36 @@ pub enum Note {
         /// Ran.
         allowed: usize,
     },
+    /// [`Router::execute_parallel`](crate::Router::execute_parallel) asked for more providers at
+    /// once than were eligible: all the eligible ones ran.
+    FewerProvidersThanAsked {
+        /// Asked for.
+        asked: usize,
+        /// Eligible.
+        eligible: usize,
+    },
     /// A hedge was sent: the first attempt was slower than its provider's recent percentile.
     Hedged {
         /// The delay after which the hedge went.
+        #[serde(rename = "after_ms", with = "millis")]
         after: Duration,
     },
     /// The overall deadline passed.
     DeadlinePassed {
         /// The deadline.
+        #[serde(rename = "deadline_ms", with = "millis")]
         deadline: Duration,
     },
     /// Every candidate that failed once was tried again after a pause.
     Backoff {
         /// The pause.
+        #[serde(rename = "pause_ms", with = "millis")]
         pause: Duration,
     },
 }
 
 /// Why an attempt was made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptKind {
     /// The first attempt.
@@ -151,20 +169,20 @@ pub enum AttemptKind {
 }
 
 /// How an attempt ended.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum AttemptOutcome {
     /// It answered.
     Success,
     /// It failed.
     Failed {
-        /// The error kind.
-        #[serde(serialize_with = "kind_str")]
+        /// The error kind. In JSON: `error_kind` (the attempt's own `kind` says why it was made).
+        #[serde(rename = "error_kind", serialize_with = "kind_str", deserialize_with = "kind_parse")]
         kind: ErrorKind,
         /// The error, as text.
         message: String,
         /// What the router did next.
-        then: OnError,
+        then: FailoverAction,
     },
     /// The router cancelled it (another attempt won, or the deadline passed).
     Cancelled,
@@ -174,8 +192,15 @@ fn kind_str<S: Serializer>(kind: &ErrorKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(kind.as_str())
 }
 
-/// One attempt of a routed call.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+fn kind_parse<'de, D: Deserializer<'de>>(d: D) -> Result<ErrorKind, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse()
+        .map_err(|_| serde::de::Error::custom(format!("unknown error kind {name:?}")))
+}
+
+/// One attempt of a routed call. Its JSON (one object, the outcome's fields inline, durations
+/// in milliseconds) reads back into the same record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     /// The provider tried.
     pub provider: ProviderId,
@@ -185,9 +210,11 @@ pub struct AttemptRecord {
     pub probe: bool,
     /// Whether it went to an ejected provider under the panic rule.
     pub panic: bool,
-    /// When it started (router clock).
+    /// When it started (router clock). In JSON: `started_ms`.
+    #[serde(rename = "started_ms", with = "millis")]
     pub started: Duration,
-    /// How long it took (until it was cancelled, for a cancelled one).
+    /// How long it took (until it was cancelled, for a cancelled one). In JSON: `latency_ms`.
+    #[serde(rename = "latency_ms", with = "millis")]
     pub latency: Duration,
     /// How it ended.
     #[serde(flatten)]
@@ -287,7 +314,8 @@ impl Rows {
 /// The record of one routed call: which providers could serve it, their scores, why the
 /// others could not, which was picked, and every attempt with its outcome and cost.
 ///
-/// Its `Display` is a short human explanation; it serializes to JSON for logs.
+/// Its `Display` is a short human explanation; it serializes to JSON for logs, with every
+/// duration as float milliseconds in a `*_ms` field (`elapsed_ms`, `latency_ms`, `until_ms` …).
 #[derive(Clone)]
 pub struct Decision {
     pub(crate) table: Arc<Table>,
@@ -486,7 +514,7 @@ impl Serialize for Decision {
                 panic: c.panic,
             })
             .collect();
-        let mut st = s.serialize_struct("Decision", 9)?;
+        let mut st = s.serialize_struct("Decision", 10)?;
         st.serialize_field("capability", &*self.capability)?;
         st.serialize_field("operation", &*self.operation)?;
         st.serialize_field("strategy", self.strategy)?;
@@ -495,7 +523,8 @@ impl Serialize for Decision {
         st.serialize_field("attempts", &self.attempts)?;
         st.serialize_field("notes", &self.notes)?;
         st.serialize_field("cost", &self.cost())?;
-        st.serialize_field("elapsed", &self.elapsed)?;
+        st.serialize_field("started_ms", &millis::ms(self.started))?;
+        st.serialize_field("elapsed_ms", &millis::ms(self.elapsed))?;
         st.end()
     }
 }
