@@ -47,7 +47,7 @@ pub use self::events::{EventKind, ExecutionEvent};
 pub use self::handle::{Events, ExecutionHandle};
 use self::limits::{RateLimiters, ResultCache};
 use crate::app::RateLimit;
-use crate::compile::{Plan, compile};
+use crate::compile::{CompileOptions, Plan, call_cycle, compile_with, cycle_error};
 use crate::connection::{ConnectionId, Connections};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     payload_limit: usize,
     /// What the host attached for every node's context (a router, a database pool …).
     extensions: http::Extensions,
+    /// Whether scenarios may refer to scenarios not deployed yet ([`EngineBuilder::late_binding`]).
+    late_binding: bool,
     /// How sub-scenario nodes reach this engine (made on first use: it points back here).
     sub_scenarios: std::sync::OnceLock<crate::scenario::nodes::SubScenarios>,
 }
@@ -87,6 +89,7 @@ pub struct EngineBuilder {
     payload_limit: usize,
     http: Option<reqwest::Client>,
     extensions: http::Extensions,
+    late_binding: bool,
 }
 
 impl EngineBuilder {
@@ -148,6 +151,17 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether a scenario may name sub-scenarios and an error scenario that are not deployed
+    /// (default `false`: [`Engine::deploy`] refuses them, naming the node and field, and
+    /// refuses a deploy that closes a cycle of sub-scenario calls). With late binding, a
+    /// reference is resolved when it runs (and fails there if still unknown), and a cycle is
+    /// only logged: the engine's sub-scenario depth limit is then what stops a runaway call.
+    #[must_use]
+    pub fn late_binding(mut self, allowed: bool) -> Self {
+        self.late_binding = allowed;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         let (events, _) = broadcast::channel(self.event_capacity);
@@ -163,6 +177,7 @@ impl EngineBuilder {
                 http: self.http.unwrap_or_else(crate::context::shared_http_client),
                 payload_limit: self.payload_limit,
                 extensions: self.extensions,
+                late_binding: self.late_binding,
                 sub_scenarios: std::sync::OnceLock::new(),
             }),
         }
@@ -232,6 +247,7 @@ impl Engine {
             payload_limit: 256 * 1024,
             http: None,
             extensions: http::Extensions::new(),
+            late_binding: false,
         }
     }
 
@@ -250,22 +266,43 @@ impl Engine {
         &self.inner.store
     }
 
-    /// Compiles a scenario without deploying it.
+    /// Compiles a scenario without deploying it. Its sub-scenarios and error scenario must be
+    /// deployed already (or itself), unless the engine allows late binding.
     pub async fn compile(&self, scenario: Scenario) -> Result<Arc<Plan>> {
+        let options = CompileOptions::new()
+            .known_scenarios(
+                self.inner
+                    .plans
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .keys()
+                    .cloned(),
+            )
+            .late_binding(self.inner.late_binding);
         Ok(Arc::new(
-            compile(scenario, &self.inner.registry, &self.inner.connections).await?,
+            compile_with(scenario, &self.inner.registry, &self.inner.connections, &options).await?,
         ))
     }
 
     /// Compiles a scenario and deploys it under its id (replacing an older one), so that
     /// sub-scenario nodes, error scenarios, re-runs and resumes can find it.
+    ///
+    /// Sub-scenarios and the error scenario it names must be deployed first (or be the scenario
+    /// itself), and a deploy that would close a cycle of sub-scenario calls (`a -> b -> a`) is
+    /// refused with an [`crate::ErrorKind::InvalidDefinition`] error listing the cycle (context
+    /// `cycle`), unless the engine allows late binding ([`EngineBuilder::late_binding`]).
     pub async fn deploy(&self, scenario: Scenario) -> Result<Arc<Plan>> {
         let plan = self.compile(scenario).await?;
-        self.inner
-            .plans
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(plan.id().to_owned(), plan.clone());
+        let mut plans = self.inner.plans.write().unwrap_or_else(PoisonError::into_inner);
+        // Checked under the write lock, so two deploys cannot close a cycle between them.
+        if let Some(cycle) = call_cycle(&plan, &plans) {
+            let err = cycle_error(&plan, &cycle);
+            if !self.inner.late_binding {
+                return Err(err);
+            }
+            tracing::warn!(scenario = %plan.id(), error = %err, "deployed with a cycle of sub-scenario calls");
+        }
+        plans.insert(plan.id().to_owned(), plan.clone());
         Ok(plan)
     }
 

@@ -45,6 +45,14 @@ fn compile_condition(source: &str) -> Result<Expr> {
     Expr::compile(source).map_err(|e| e.with_context("field", "/config/condition"))
 }
 
+/// A prepared condition as [`Node::expressions`] lists it.
+fn condition_field(condition: &Option<Expr>) -> Vec<(Cow<'static, str>, &Expr)> {
+    condition
+        .iter()
+        .map(|e| (Cow::Borrowed("/config/condition"), e))
+        .collect()
+}
+
 /// Whether a prepared condition holds for this node's input.
 fn holds(condition: &Option<Expr>, cx: &Context, input: &Value) -> Result<bool> {
     let expr = condition
@@ -239,6 +247,10 @@ impl Node for IfNode {
         Cow::Borrowed(TRUE_FALSE)
     }
 
+    fn expressions(&self) -> Vec<(Cow<'static, str>, &Expr)> {
+        condition_field(&self.compiled)
+    }
+
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
         let route = if holds(&self.compiled, cx, &input)? {
             "true"
@@ -317,6 +329,14 @@ impl Node for SwitchNode {
         Cow::Owned(self.routes.clone())
     }
 
+    fn expressions(&self) -> Vec<(Cow<'static, str>, &Expr)> {
+        self.cases
+            .iter()
+            .enumerate()
+            .filter_map(|(i, case)| Some((Cow::Owned(format!("/config/cases/{i}/when")), case.compiled.as_ref()?)))
+            .collect()
+    }
+
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
         let scope = scope(cx)?.clone().with_input(&input);
         for (i, case) in self.cases.iter().enumerate() {
@@ -368,6 +388,10 @@ impl Node for FilterNode {
             idempotent: true,
             ..NodeInfo::default()
         }
+    }
+
+    fn expressions(&self) -> Vec<(Cow<'static, str>, &Expr)> {
+        condition_field(&self.compiled)
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
@@ -496,6 +520,10 @@ pub struct SubScenarioNode {
 #[typetag::serde(name = "sub_scenario")]
 #[async_trait]
 impl Node for SubScenarioNode {
+    fn scenario_refs(&self) -> Vec<(Cow<'static, str>, &str)> {
+        vec![(Cow::Borrowed("/config/scenario"), self.scenario.as_str())]
+    }
+
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
         let runner = cx.extension::<SubScenarios>().ok_or_else(|| {
             Error::internal("no sub-scenario runner in the context: run this node through the engine")
