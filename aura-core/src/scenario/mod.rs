@@ -57,7 +57,7 @@ pub struct Scenario {
     /// Bumped on every change; recorded with each execution.
     #[serde(default = "one")]
     pub version: u32,
-    /// Whether it runs.
+    /// Its state (data only today: see [`ScenarioStatus`]).
     #[serde(default)]
     pub status: ScenarioStatus,
     /// Limits and error policy.
@@ -110,18 +110,24 @@ impl Scenario {
     }
 }
 
-/// Whether a scenario runs.
+/// The state a scenario's author gives it: active, draft, paused, or switched off after errors.
+///
+/// Today it is data only: it is loaded, written and kept with the [`Scenario`], and nothing
+/// reads it. The compiler does not look at it, and [`crate::engine::Engine::deploy`],
+/// `execute` and `start` run a scenario whatever its status. The trigger runtime that starts
+/// scenarios on their webhooks, polls and schedules (a later issue) is what will enforce it;
+/// the variants say what it will do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScenarioStatus {
-    /// Runs on its triggers.
+    /// Meant to run on its triggers (the default).
     #[default]
     Active,
-    /// Being edited; runs only when called directly.
+    /// Being edited; meant to run only when called directly.
     Draft,
-    /// Switched off.
+    /// Switched off by its owner.
     Paused,
-    /// Switched off by Aura after repeated failures.
+    /// Meant for a scenario switched off after repeated failures (nothing sets it yet).
     Error,
 }
 
