@@ -31,6 +31,8 @@
 
 mod builder;
 pub mod nodes;
+mod on_error;
+mod retry;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,6 +41,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use self::builder::{NodeBuilder, ScenarioBuilder};
+pub use self::on_error::OnError;
+pub use self::retry::{RetryPolicy, RetryPolicyBuilder};
 use crate::connection::ConnectionId;
 use crate::error::{Error, Result};
 use crate::node::Node;
@@ -297,211 +301,4 @@ impl<'de> Deserialize<'de> for NodeDef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         Self::try_from(RawNodeDef::deserialize(d)?).map_err(serde::de::Error::custom)
     }
-}
-
-/// What happens when a node fails (after its retries).
-///
-/// One shape in JSON and YAML: the word `stop` or `continue`, or a map with the one key `route`
-/// (`on_error: { route: [handler] }`, `"on_error": {"route": ["handler"]}`). YAML's tag form
-/// `!route [handler]` is read too; a scenario is always written in the map form.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum OnError {
-    /// The execution fails (default).
-    #[default]
-    Stop,
-    /// The error becomes the node's output (`{"error": {...}}`) and the execution goes on.
-    Continue,
-    /// The execution goes on along these nodes instead, with the error as the node's output.
-    Route(Vec<String>),
-}
-
-impl OnError {
-    fn is_stop(&self) -> bool {
-        matches!(self, Self::Stop)
-    }
-}
-
-const ON_ERROR_SHAPES: &str = "`stop`, `continue` or `{ route: [node ids] }`";
-
-impl Serialize for OnError {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match self {
-            Self::Stop => s.serialize_str("stop"),
-            Self::Continue => s.serialize_str("continue"),
-            Self::Route(targets) => {
-                let mut map = s.serialize_map(Some(1))?;
-                map.serialize_entry("route", targets)?;
-                map.end()
-            }
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for OnError {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_any(OnErrorVisitor)
-    }
-}
-
-struct OnErrorVisitor;
-
-impl OnErrorVisitor {
-    fn word<E: serde::de::Error>(word: &str) -> std::result::Result<OnError, E> {
-        match word {
-            "stop" => Ok(OnError::Stop),
-            "continue" => Ok(OnError::Continue),
-            other => Err(E::custom(format!("unknown on_error {other:?}: expected {ON_ERROR_SHAPES}"))),
-        }
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for OnErrorVisitor {
-    type Value = OnError;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(ON_ERROR_SHAPES)
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<OnError, E> {
-        Self::word(v)
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<OnError, A::Error> {
-        use serde::de::Error as _;
-        let Some(key) = map.next_key::<String>()? else {
-            return Err(A::Error::custom(format!("an empty on_error map: expected {ON_ERROR_SHAPES}")));
-        };
-        let value = match key.as_str() {
-            "route" => OnError::Route(map.next_value()?),
-            // `{ stop: null }` / `{ continue: null }`: the unit variants as a map, as serde writes
-            // them in some formats.
-            "stop" | "continue" => {
-                map.next_value::<serde::de::IgnoredAny>()?;
-                Self::word(&key)?
-            }
-            other => {
-                return Err(A::Error::custom(format!(
-                    "unknown on_error key {other:?}: expected {ON_ERROR_SHAPES}"
-                )));
-            }
-        };
-        if map.next_key::<String>()?.is_some() {
-            return Err(A::Error::custom(format!("on_error has one key: expected {ON_ERROR_SHAPES}")));
-        }
-        Ok(value)
-    }
-
-    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> std::result::Result<OnError, A::Error> {
-        use serde::de::VariantAccess;
-        let (tag, variant) = data.variant::<String>()?;
-        match tag.as_str() {
-            "route" => Ok(OnError::Route(variant.newtype_variant()?)),
-            word => {
-                let value = Self::word(word)?;
-                variant.unit_variant()?;
-                Ok(value)
-            }
-        }
-    }
-}
-
-/// How a node is retried: `retries` retries after the first attempt, the delay starting at
-/// `base_delay` and doubling (with jitter) up to `max_delay`.
-///
-/// The delays are capped by `max_delay` from the first retry on: a `base_delay` larger than
-/// `max_delay` is cut down to it ([`RetryPolicy::capped`]; the builder and the compiler apply
-/// it, so a policy read from JSON or YAML follows the same rule).
-///
-/// ```
-/// use std::time::Duration;
-/// use aura_core::scenario::RetryPolicy;
-///
-/// let policy = RetryPolicy::builder(4)
-///     .base_delay(Duration::from_secs(10))
-///     .max_delay(Duration::from_secs(2))
-///     .build();
-/// assert_eq!(policy.base_delay, Duration::from_secs(2));
-/// assert_eq!(policy.delay(1), Duration::from_secs(2));
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub retries: u32,
-    /// The first delay (default 200 ms); it doubles each time, with jitter.
-    #[serde(default = "base_delay", rename = "base_delay_ms", with = "crate::durations::millis")]
-    pub base_delay: Duration,
-    /// The longest delay (default 30 s).
-    #[serde(default = "max_delay", rename = "max_delay_ms", with = "crate::durations::millis")]
-    pub max_delay: Duration,
-}
-
-impl RetryPolicy {
-    /// `retries` retries with the default delays.
-    pub fn new(retries: u32) -> Self {
-        Self {
-            retries,
-            base_delay: base_delay(),
-            max_delay: max_delay(),
-        }
-    }
-
-    /// Starts a policy of `retries` retries (default delays: 200 ms doubling up to 30 s).
-    pub fn builder(retries: u32) -> RetryPolicyBuilder {
-        RetryPolicyBuilder {
-            policy: Self::new(retries),
-        }
-    }
-
-    /// The policy with `base_delay` cut down to `max_delay` when it is larger.
-    #[must_use]
-    pub fn capped(mut self) -> Self {
-        self.base_delay = self.base_delay.min(self.max_delay);
-        self
-    }
-
-    /// The delay before retry `retry` (1 for the first), before jitter: `base_delay` doubled
-    /// `retry - 1` times, never more than `max_delay`.
-    pub fn delay(&self, retry: u32) -> Duration {
-        let doublings = retry.saturating_sub(1).min(31);
-        self.base_delay
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_delay)
-    }
-}
-
-/// Builds a [`RetryPolicy`]; see [`RetryPolicy::builder`].
-#[derive(Clone, Debug)]
-pub struct RetryPolicyBuilder {
-    policy: RetryPolicy,
-}
-
-impl RetryPolicyBuilder {
-    /// The first delay (default 200 ms); capped by the max delay.
-    #[must_use]
-    pub fn base_delay(mut self, delay: Duration) -> Self {
-        self.policy.base_delay = delay;
-        self
-    }
-
-    /// The longest delay, from the first retry on (default 30 s).
-    #[must_use]
-    pub fn max_delay(mut self, delay: Duration) -> Self {
-        self.policy.max_delay = delay;
-        self
-    }
-
-    /// The policy, its base delay capped by the max delay.
-    pub fn build(self) -> RetryPolicy {
-        self.policy.capped()
-    }
-}
-
-fn base_delay() -> Duration {
-    Duration::from_millis(200)
-}
-
-fn max_delay() -> Duration {
-    Duration::from_secs(30)
 }
