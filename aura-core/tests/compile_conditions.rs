@@ -55,7 +55,10 @@ async fn a_filter_reading_a_later_node_is_a_compile_error() {
     .await;
     let (path, message) = one(&err);
     assert_eq!(path, "/nodes/keep/config/condition");
-    assert!(message.contains("reads steps.later, which does not run before this node"), "{message}");
+    assert!(
+        message.contains("reads steps.later, which does not run before this node"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -133,8 +136,11 @@ async fn valid_conditions_compile_and_run() {
         .node(NodeBuilder::trigger("t").next(["score"]))
         .node(NodeBuilder::set("score", json!({ "value": "{{ trigger.n * 10 }}" })).next(["check"]))
         .node(
-            NodeBuilder::if_("check", "steps.score.output.value >= 50 and input.value == steps.score.output.value")
-                .route("true", ["each"]),
+            NodeBuilder::if_(
+                "check",
+                "steps.score.output.value >= 50 and input.value == steps.score.output.value",
+            )
+            .route("true", ["each"]),
         )
         .node(NodeBuilder::set("each", json!("{{ trigger.items }}")).next(["loop"]))
         .node(NodeBuilder::iterate("loop", 1).next(["odd"]))

@@ -100,7 +100,12 @@ async fn a_duplicate_edge_inside_a_cycle_is_reported_not_a_panic() {
         .build();
     let err = engine.deploy(s).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
-    assert!(paths(&err).iter().any(|p| p.contains("/nodes/a") && p.contains("cycle")), "{err:#?}");
+    assert!(
+        paths(&err)
+            .iter()
+            .any(|p| p.contains("/nodes/a") && p.contains("cycle")),
+        "{err:#?}"
+    );
 }
 
 #[tokio::test]
@@ -133,5 +138,8 @@ async fn a_second_trigger_is_named_and_its_nodes_are_not_called_unreachable() {
         .node(NodeBuilder::set("b", json!(2)))
         .build();
     let err = engine.deploy(s).await.unwrap_err();
-    assert_eq!(paths(&err), vec!["/nodes/t2/kind: a scenario has exactly one trigger node".to_owned()]);
+    assert_eq!(
+        paths(&err),
+        vec!["/nodes/t2/kind: a scenario has exactly one trigger node".to_owned()]
+    );
 }

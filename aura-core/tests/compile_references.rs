@@ -83,7 +83,11 @@ async fn late_binding_lets_the_host_deploy_in_any_order() {
     let engine = Engine::builder(Arc::new(Registry::new())).late_binding(true).build();
     let plan = engine.deploy(caller("parent", "child")).await.unwrap();
     let r = engine.execute(&plan, json!({})).await.unwrap();
-    assert_eq!(r.status, ExecutionStatus::Failed, "not deployed yet: fails when it runs");
+    assert_eq!(
+        r.status,
+        ExecutionStatus::Failed,
+        "not deployed yet: fails when it runs"
+    );
     engine.deploy(leaf("child")).await.unwrap();
     let r = engine.execute(&plan, json!({})).await.unwrap();
     assert_eq!(r.status, ExecutionStatus::Completed, "{r:#?}");

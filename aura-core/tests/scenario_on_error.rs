@@ -52,7 +52,10 @@ fn the_words_and_the_yaml_tag_still_read() {
         on_error_of(&Scenario::from_yaml(&yaml("continue")).unwrap()),
         &OnError::Continue
     );
-    assert_eq!(on_error_of(&Scenario::from_yaml(&yaml("stop")).unwrap()), &OnError::Stop);
+    assert_eq!(
+        on_error_of(&Scenario::from_yaml(&yaml("stop")).unwrap()),
+        &OnError::Stop
+    );
     assert_eq!(
         on_error_of(&Scenario::from_yaml(&yaml("!route [handler]")).unwrap()),
         &OnError::Route(vec!["handler".into()])
@@ -63,7 +66,10 @@ fn the_words_and_the_yaml_tag_still_read() {
 fn on_error_is_written_in_the_map_form_and_reads_back_in_both_formats() {
     let s = Scenario::from_yaml(&yaml("{ route: [handler] }")).unwrap();
     let written = serde_json::to_value(&s).unwrap();
-    assert_eq!(written["nodes"][1]["on_error"], serde_json::json!({ "route": ["handler"] }));
+    assert_eq!(
+        written["nodes"][1]["on_error"],
+        serde_json::json!({ "route": ["handler"] })
+    );
 
     let as_yaml = serde_norway::to_string(&s).unwrap();
     assert!(!as_yaml.contains("!route"), "{as_yaml}");
@@ -75,7 +81,11 @@ fn on_error_is_written_in_the_map_form_and_reads_back_in_both_formats() {
 
 #[test]
 fn a_wrong_on_error_names_the_field_and_the_shapes() {
-    for text in [yaml("retry"), yaml("{ rout: [handler] }"), yaml("{ route: [handler], stop: 1 }")] {
+    for text in [
+        yaml("retry"),
+        yaml("{ rout: [handler] }"),
+        yaml("{ route: [handler], stop: 1 }"),
+    ] {
         let err = Scenario::from_yaml(&text).unwrap_err();
         assert_eq!(err.context_value("field"), Some("/nodes/1/on_error"), "{err}");
         assert!(err.to_string().contains("route"), "{err}");
@@ -87,7 +97,10 @@ fn a_wrong_on_error_names_the_field_and_the_shapes() {
 #[test]
 fn the_readme_scenario_example_loads() {
     let readme = include_str!("../../README.md");
-    let start = readme.find("```yaml\nid: lead_pipeline").expect("the README's scenario example") + "```yaml\n".len();
+    let start = readme
+        .find("```yaml\nid: lead_pipeline")
+        .expect("the README's scenario example")
+        + "```yaml\n".len();
     let end = start + readme[start..].find("```").unwrap();
     let s = Scenario::from_yaml(&readme[start..end]).unwrap();
     let create = s.nodes.iter().find(|n| n.id == "create_contact").unwrap();

@@ -137,10 +137,14 @@ impl Plan {
     /// The scenarios its `sub_scenario` nodes run, each once, in node order.
     pub fn sub_scenarios(&self) -> impl Iterator<Item = &str> {
         let mut seen = Vec::new();
-        self.calls
-            .iter()
-            .map(|c| c.scenario.as_str())
-            .filter(move |s| if seen.contains(s) { false } else { seen.push(*s); true })
+        self.calls.iter().map(|c| c.scenario.as_str()).filter(move |s| {
+            if seen.contains(s) {
+                false
+            } else {
+                seen.push(*s);
+                true
+            }
+        })
     }
 
     /// The node ids, in definition order.

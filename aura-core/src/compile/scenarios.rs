@@ -50,7 +50,11 @@ pub(super) fn check_known(
 pub(crate) fn call_cycle(plan: &Plan, deployed: &HashMap<String, Arc<Plan>>) -> Option<Vec<String>> {
     let start = plan.id();
     let calls = |id: &str| -> Vec<&str> {
-        let of = if id == start { Some(plan) } else { deployed.get(id).map(|p| &**p) };
+        let of = if id == start {
+            Some(plan)
+        } else {
+            deployed.get(id).map(|p| &**p)
+        };
         of.map(|p| p.calls.iter().map(|c| c.scenario.as_str()).collect())
             .unwrap_or_default()
     };

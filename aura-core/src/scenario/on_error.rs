@@ -54,7 +54,9 @@ impl OnErrorVisitor {
         match word {
             "stop" => Ok(OnError::Stop),
             "continue" => Ok(OnError::Continue),
-            other => Err(E::custom(format!("unknown on_error {other:?}: expected {ON_ERROR_SHAPES}"))),
+            other => Err(E::custom(format!(
+                "unknown on_error {other:?}: expected {ON_ERROR_SHAPES}"
+            ))),
         }
     }
 }
@@ -73,7 +75,9 @@ impl<'de> serde::de::Visitor<'de> for OnErrorVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<OnError, A::Error> {
         use serde::de::Error as _;
         let Some(key) = map.next_key::<String>()? else {
-            return Err(A::Error::custom(format!("an empty on_error map: expected {ON_ERROR_SHAPES}")));
+            return Err(A::Error::custom(format!(
+                "an empty on_error map: expected {ON_ERROR_SHAPES}"
+            )));
         };
         let value = match key.as_str() {
             "route" => OnError::Route(map.next_value()?),
@@ -90,7 +94,9 @@ impl<'de> serde::de::Visitor<'de> for OnErrorVisitor {
             }
         };
         if map.next_key::<String>()?.is_some() {
-            return Err(A::Error::custom(format!("on_error has one key: expected {ON_ERROR_SHAPES}")));
+            return Err(A::Error::custom(format!(
+                "on_error has one key: expected {ON_ERROR_SHAPES}"
+            )));
         }
         Ok(value)
     }

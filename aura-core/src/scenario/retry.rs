@@ -63,9 +63,7 @@ impl RetryPolicy {
     /// `retry - 1` times, never more than `max_delay`.
     pub fn delay(&self, retry: u32) -> Duration {
         let doublings = retry.saturating_sub(1).min(31);
-        self.base_delay
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_delay)
+        self.base_delay.saturating_mul(1u32 << doublings).min(self.max_delay)
     }
 }
 

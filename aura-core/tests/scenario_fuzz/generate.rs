@@ -69,7 +69,15 @@ const TEMPLATES: &[&str] = &[
     "{{ steps.c.output.id | lower }}",
     "{{ nobody }}",
 ];
-const ACTIONS: &[&str] = &["svc.call", "svc.call", "svc.nope", "nope.call", "svc", "", "svc.call.extra"];
+const ACTIONS: &[&str] = &[
+    "svc.call",
+    "svc.call",
+    "svc.nope",
+    "nope.call",
+    "svc",
+    "",
+    "svc.call.extra",
+];
 const SCENARIOS: &[&str] = &["fuzz", "known", "unknown", ""];
 const ROUTES: &[&str] = &["true", "false", "big", "default", "nope"];
 
@@ -222,31 +230,33 @@ fn node() -> impl Strategy<Value = Value> {
             prop_oneof![3 => Just(None), 1 => number().prop_map(Some)],
             prop_oneof![3 => Just(None), 1 => select(&["main", "other"]).prop_map(Some)],
         )
-            .prop_map(move |(id, config, next, routes, on_error, input, retry, timeout, connection)| {
-                let mut node = Map::new();
-                node.insert("id".into(), id);
-                node.insert("kind".into(), kind.into());
-                let optional = [
-                    ("config", config),
-                    ("on_error", on_error),
-                    ("input", input),
-                    ("retry", retry),
-                    ("timeout_secs", timeout),
-                    ("connection", connection),
-                ];
-                for (key, value) in optional {
-                    if let Some(value) = value {
-                        node.insert(key.into(), value);
+            .prop_map(
+                move |(id, config, next, routes, on_error, input, retry, timeout, connection)| {
+                    let mut node = Map::new();
+                    node.insert("id".into(), id);
+                    node.insert("kind".into(), kind.into());
+                    let optional = [
+                        ("config", config),
+                        ("on_error", on_error),
+                        ("input", input),
+                        ("retry", retry),
+                        ("timeout_secs", timeout),
+                        ("connection", connection),
+                    ];
+                    for (key, value) in optional {
+                        if let Some(value) = value {
+                            node.insert(key.into(), value);
+                        }
                     }
-                }
-                if next.as_array().is_some_and(|n| !n.is_empty()) {
-                    node.insert("next".into(), next);
-                }
-                if !routes.is_empty() {
-                    node.insert("routes".into(), Value::Object(routes.into_iter().collect()));
-                }
-                Value::Object(node)
-            })
+                    if next.as_array().is_some_and(|n| !n.is_empty()) {
+                        node.insert("next".into(), next);
+                    }
+                    if !routes.is_empty() {
+                        node.insert("routes".into(), Value::Object(routes.into_iter().collect()));
+                    }
+                    Value::Object(node)
+                },
+            )
     })
 }
 
@@ -398,7 +408,8 @@ impl Fixture {
             )
             .unwrap_or_else(|e| panic!("the fixture app registers: {e}"));
         let connections = Connections::new();
-        connections.insert_record(ConnectionRecord::new("svc", "main", Credentials::bearer("fuzz-token")).with_id("main"));
+        connections
+            .insert_record(ConnectionRecord::new("svc", "main", Credentials::bearer("fuzz-token")).with_id("main"));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -451,7 +462,10 @@ impl Fixture {
                 }
                 prop_assert_eq!(a.violations(), b.violations());
             }
-            _ => prop_assert!(false, "compiles differently after a JSON round trip: {first:?} / {second:?}"),
+            _ => prop_assert!(
+                false,
+                "compiles differently after a JSON round trip: {first:?} / {second:?}"
+            ),
         }
         Ok(())
     }
