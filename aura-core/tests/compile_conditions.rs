@@ -156,3 +156,17 @@ async fn valid_conditions_compile_and_run() {
     assert_eq!(r.node("check").unwrap().route.as_deref(), Some("true"));
     assert_eq!(r.node_runs("odd").count(), 3);
 }
+
+#[tokio::test]
+async fn global_functions_in_conditions_and_mappings_are_not_unknown_variables() {
+    let engine = engine();
+    let s = Scenario::builder("s", "S")
+        .node(NodeBuilder::trigger("t").next(["check"]))
+        .node(NodeBuilder::if_("check", "range(3) | length == trigger.n").route("true", ["end"]))
+        .node(NodeBuilder::set("end", json!({ "v": "{{ range(trigger.n) | list }}" })))
+        .build();
+    let plan = engine.deploy(s).await.unwrap();
+    let r = engine.execute(&plan, json!({ "n": 3 })).await.unwrap();
+    assert_eq!(r.status, ExecutionStatus::Completed, "{r:#?}");
+    assert_eq!(r.output, Some(json!({ "v": [0, 1, 2] })));
+}
