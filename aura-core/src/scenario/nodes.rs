@@ -16,7 +16,9 @@
 //! | `respond` | `status` | sets what a webhook caller gets back: its input, with the status |
 //!
 //! Conditions are minijinja expressions over `trigger`, `steps`, `item`, `index`, `execution`
-//! and the node's own `input`.
+//! and the node's own `input`; the compiler checks what they read exactly like input mappings
+//! (see [`Node::expressions`]). A `sub_scenario` node's scenario must be deployed first, unless
+//! the engine allows late binding (see [`Node::scenario_refs`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
