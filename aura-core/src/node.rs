@@ -44,6 +44,7 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::expr::Expr;
 use crate::registry::Registry;
 use crate::schema::Schema;
 
@@ -84,6 +85,21 @@ pub trait Node: Send + Sync + fmt::Debug {
     /// The schema of the node's output, when known, for checking downstream mappings.
     fn output_schema(&self) -> Option<&Schema> {
         None
+    }
+
+    /// The expressions of the node's configuration (an if's condition, a switch's cases), each
+    /// with the JSON pointer of its field (`/config/condition`), once [`Node::prepare`] has run.
+    /// The compiler checks what they read exactly like input mappings: known variables, only
+    /// `steps.<id>` of nodes that run before this one. Default: none.
+    fn expressions(&self) -> Vec<(Cow<'static, str>, &Expr)> {
+        Vec::new()
+    }
+
+    /// The other scenarios the node runs, each with the JSON pointer of its field
+    /// (`("/config/scenario", "child")`): a deploy checks that they exist and that no cycle of
+    /// sub-scenario calls forms. Default: none.
+    fn scenario_refs(&self) -> Vec<(Cow<'static, str>, &str)> {
+        Vec::new()
     }
 
     /// Runs the step.

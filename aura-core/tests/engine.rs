@@ -273,9 +273,9 @@ async fn sub_scenarios_run_and_return_their_output() {
             NodeBuilder::sub_scenario("call", "nope"),
         ],
     );
-    let r = run(&h, missing, json!({})).await;
-    assert_eq!(r.status, ExecutionStatus::Failed);
-    assert_eq!(r.error.unwrap().kind, "not_found");
+    // A sub-scenario that is not deployed is refused at deploy (see tests/compile_references.rs).
+    let err = h.run(missing, json!({})).await.unwrap_err();
+    assert_eq!(err.kind(), aura_core::ErrorKind::InvalidDefinition);
 }
 
 #[tokio::test(start_paused = true)]

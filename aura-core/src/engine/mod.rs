@@ -49,7 +49,7 @@ pub use self::handle::{Events, ExecutionHandle};
 use self::limits::{RateLimiters, ResultCache};
 use crate::app::RateLimit;
 use crate::clock::{Clock, SystemClock};
-use crate::compile::{Plan, compile};
+use crate::compile::{CompileOptions, Plan, call_cycle, compile_with, cycle_error};
 use crate::connection::{ConnectionId, Connections};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
@@ -82,6 +82,8 @@ pub(crate) struct Inner {
     max_depth: u32,
     /// How long a claim on an execution to recover lasts.
     lease: std::time::Duration,
+    /// Whether scenarios may refer to scenarios not deployed yet ([`EngineBuilder::late_binding`]).
+    late_binding: bool,
     /// How sub-scenario nodes reach this engine (made on first use: it points back here).
     sub_scenarios: std::sync::OnceLock<crate::scenario::nodes::SubScenarios>,
 }
@@ -101,6 +103,7 @@ pub struct EngineBuilder {
     owner: String,
     lease: std::time::Duration,
     max_depth: u32,
+    late_binding: bool,
 }
 
 impl EngineBuilder {
@@ -195,6 +198,17 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether a scenario may name sub-scenarios and an error scenario that are not deployed
+    /// (default `false`: [`Engine::deploy`] refuses them, naming the node and field, and
+    /// refuses a deploy that closes a cycle of sub-scenario calls). With late binding, a
+    /// reference is resolved when it runs (and fails there if still unknown), and a cycle is
+    /// only logged: the engine's sub-scenario depth limit is then what stops a runaway call.
+    #[must_use]
+    pub fn late_binding(mut self, allowed: bool) -> Self {
+        self.late_binding = allowed;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         let (events, _) = broadcast::channel(self.event_capacity);
@@ -205,7 +219,7 @@ impl EngineBuilder {
                 store: self.store,
                 plans: RwLock::default(),
                 events,
-                limiters: RateLimiters::new(self.rate_limits),
+                limiters: RateLimiters::new(self.rate_limits).with_clock(self.clock.clone()),
                 cache: ResultCache::new(self.cache_capacity),
                 http: self.http.unwrap_or_else(crate::context::shared_http_client),
                 payload_limit: self.payload_limit,
@@ -214,6 +228,7 @@ impl EngineBuilder {
                 owner: self.owner,
                 lease: self.lease,
                 max_depth: self.max_depth,
+                late_binding: self.late_binding,
                 sub_scenarios: std::sync::OnceLock::new(),
             }),
         }
@@ -301,6 +316,7 @@ impl Engine {
             owner: Uuid::now_v7().to_string(),
             lease: std::time::Duration::from_secs(300),
             max_depth: 16,
+            late_binding: false,
         }
     }
 
@@ -319,22 +335,43 @@ impl Engine {
         &self.inner.store
     }
 
-    /// Compiles a scenario without deploying it.
+    /// Compiles a scenario without deploying it. Its sub-scenarios and error scenario must be
+    /// deployed already (or itself), unless the engine allows late binding.
     pub async fn compile(&self, scenario: Scenario) -> Result<Arc<Plan>> {
+        let options = CompileOptions::new()
+            .known_scenarios(
+                self.inner
+                    .plans
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .keys()
+                    .cloned(),
+            )
+            .late_binding(self.inner.late_binding);
         Ok(Arc::new(
-            compile(scenario, &self.inner.registry, &self.inner.connections).await?,
+            compile_with(scenario, &self.inner.registry, &self.inner.connections, &options).await?,
         ))
     }
 
     /// Compiles a scenario and deploys it under its id (replacing an older one), so that
     /// sub-scenario nodes, error scenarios, re-runs and resumes can find it.
+    ///
+    /// Sub-scenarios and the error scenario it names must be deployed first (or be the scenario
+    /// itself), and a deploy that would close a cycle of sub-scenario calls (`a -> b -> a`) is
+    /// refused with an [`crate::ErrorKind::InvalidDefinition`] error listing the cycle (context
+    /// `cycle`), unless the engine allows late binding ([`EngineBuilder::late_binding`]).
     pub async fn deploy(&self, scenario: Scenario) -> Result<Arc<Plan>> {
         let plan = self.compile(scenario).await?;
-        self.inner
-            .plans
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(plan.id().to_owned(), plan.clone());
+        let mut plans = self.inner.plans.write().unwrap_or_else(PoisonError::into_inner);
+        // Checked under the write lock, so two deploys cannot close a cycle between them.
+        if let Some(cycle) = call_cycle(&plan, &plans) {
+            let err = cycle_error(&plan, &cycle);
+            if !self.inner.late_binding {
+                return Err(err);
+            }
+            tracing::warn!(scenario = %plan.id(), error = %err, "deployed with a cycle of sub-scenario calls");
+        }
+        plans.insert(plan.id().to_owned(), plan.clone());
         Ok(plan)
     }
 

@@ -181,9 +181,10 @@ impl Expr {
         Ok(out.is_true())
     }
 
-    /// The dotted variable paths the expression reads (`steps.score.output`).
+    /// The dotted variable paths the expression reads (`steps.score.output`); global functions
+    /// (`range`, `dict`, `namespace` …) are not variables.
     pub fn variables(&self) -> BTreeSet<String> {
-        self.compiled.undeclared_variables(true).into_iter().collect()
+        without_globals(self.compiled.undeclared_variables(true))
     }
 }
 
@@ -224,9 +225,21 @@ impl Text {
     fn variables(&self) -> BTreeSet<String> {
         self.env
             .get_template(TEXT)
-            .map(|t| t.undeclared_variables(true).into_iter().collect())
+            .map(|t| without_globals(t.undeclared_variables(true)))
             .unwrap_or_default()
     }
+}
+
+/// Drops the names the environment defines itself (its global functions) from what an
+/// expression reads, so only the scope's variables are left to check.
+fn without_globals(names: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+    names
+        .into_iter()
+        .filter(|name| {
+            let root = name.split('.').next().unwrap_or_default();
+            !environment().globals().any(|(global, _)| global == root)
+        })
+        .collect()
 }
 
 fn syntax_error(source: &str, err: &minijinja::Error) -> Error {

@@ -179,3 +179,11 @@ fn the_fast_path_agrees_with_minijinja() {
         assert!(Expr::compile(missing).unwrap().eval(&scope).is_err(), "{missing}");
     }
 }
+
+#[test]
+fn global_functions_are_not_variables() {
+    let vars = Expr::compile("range(3) | length > 1 and trigger.x")
+        .unwrap()
+        .variables();
+    assert_eq!(vars.into_iter().collect::<Vec<_>>(), vec!["trigger.x".to_owned()]);
+}

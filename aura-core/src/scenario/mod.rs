@@ -15,6 +15,7 @@
 //!     connection: crm-main
 //!     input: { email: "{{ trigger.email }}", name: "{{ trigger.name }}" }
 //!     next: [hot_lead]
+//!     on_error: { route: [log_failure] }
 //!   - id: hot_lead
 //!     kind: if
 //!     config: { condition: "trigger.score >= 50" }
@@ -23,10 +24,15 @@
 //!     kind: action
 //!     config: { action: crm.create_task }
 //!     input: { contact_id: "{{ steps.create_contact.output.id }}" }
+//!   - id: log_failure
+//!     kind: set
+//!     input: { failed: "{{ steps.create_contact.output.error.message }}" }
 //! ```
 
 mod builder;
 pub mod nodes;
+mod on_error;
+mod retry;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -35,6 +41,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use self::builder::{NodeBuilder, ScenarioBuilder};
+pub use self::on_error::OnError;
+pub use self::retry::{RetryPolicy, RetryPolicyBuilder};
 use crate::connection::ConnectionId;
 use crate::error::{Error, Result};
 use crate::node::Node;
@@ -53,7 +61,7 @@ pub struct Scenario {
     /// Bumped on every change; recorded with each execution.
     #[serde(default = "one")]
     pub version: u32,
-    /// Whether it runs.
+    /// Its state (data only today: see [`ScenarioStatus`]).
     #[serde(default)]
     pub status: ScenarioStatus,
     /// Limits and error policy.
@@ -106,18 +114,24 @@ impl Scenario {
     }
 }
 
-/// Whether a scenario runs.
+/// The state a scenario's author gives it: active, draft, paused, or switched off after errors.
+///
+/// Today it is data only: it is loaded, written and kept with the [`Scenario`], and nothing
+/// reads it. The compiler does not look at it, and [`crate::engine::Engine::deploy`],
+/// `execute` and `start` run a scenario whatever its status. The trigger runtime that starts
+/// scenarios on their webhooks, polls and schedules (a later issue) is what will enforce it;
+/// the variants say what it will do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScenarioStatus {
-    /// Runs on its triggers.
+    /// Meant to run on its triggers (the default).
     #[default]
     Active,
-    /// Being edited; runs only when called directly.
+    /// Being edited; meant to run only when called directly.
     Draft,
-    /// Switched off.
+    /// Switched off by its owner.
     Paused,
-    /// Switched off by Aura after repeated failures.
+    /// Meant for a scenario switched off after repeated failures (nothing sets it yet).
     Error,
 }
 
@@ -287,56 +301,4 @@ impl<'de> Deserialize<'de> for NodeDef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         Self::try_from(RawNodeDef::deserialize(d)?).map_err(serde::de::Error::custom)
     }
-}
-
-/// What happens when a node fails (after its retries).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnError {
-    /// The execution fails (default).
-    #[default]
-    Stop,
-    /// The error becomes the node's output (`{"error": {...}}`) and the execution goes on.
-    Continue,
-    /// The execution goes on along these nodes instead, with the error as the node's output.
-    Route(Vec<String>),
-}
-
-impl OnError {
-    fn is_stop(&self) -> bool {
-        matches!(self, Self::Stop)
-    }
-}
-
-/// How a node is retried.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub retries: u32,
-    /// The first delay (default 200 ms); it doubles each time, with jitter.
-    #[serde(default = "base_delay", rename = "base_delay_ms", with = "crate::durations::millis")]
-    pub base_delay: Duration,
-    /// The longest delay (default 30 s).
-    #[serde(default = "max_delay", rename = "max_delay_ms", with = "crate::durations::millis")]
-    pub max_delay: Duration,
-}
-
-impl RetryPolicy {
-    /// `retries` retries with the default delays.
-    pub fn new(retries: u32) -> Self {
-        Self {
-            retries,
-            base_delay: base_delay(),
-            max_delay: max_delay(),
-        }
-    }
-}
-
-fn base_delay() -> Duration {
-    Duration::from_millis(200)
-}
-
-fn max_delay() -> Duration {
-    Duration::from_secs(30)
 }

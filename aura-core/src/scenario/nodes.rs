@@ -16,7 +16,9 @@
 //! | `respond` | `status` | sets what a webhook caller gets back: its input, with the status |
 //!
 //! Conditions are minijinja expressions over `trigger`, `steps`, `item`, `index`, `execution`
-//! and the node's own `input`.
+//! and the node's own `input`; the compiler checks what they read exactly like input mappings
+//! (see [`Node::expressions`]). A `sub_scenario` node's scenario must be deployed first, unless
+//! the engine allows late binding (see [`Node::scenario_refs`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -43,6 +45,14 @@ fn scope(cx: &Context) -> Result<&Scope> {
 
 fn compile_condition(source: &str) -> Result<Expr> {
     Expr::compile(source).map_err(|e| e.with_context("field", "/config/condition"))
+}
+
+/// A prepared condition as [`Node::expressions`] lists it.
+fn condition_field(condition: &Option<Expr>) -> Vec<(Cow<'static, str>, &Expr)> {
+    condition
+        .iter()
+        .map(|e| (Cow::Borrowed("/config/condition"), e))
+        .collect()
 }
 
 /// Whether a prepared condition holds for this node's input.
@@ -239,6 +249,10 @@ impl Node for IfNode {
         Cow::Borrowed(TRUE_FALSE)
     }
 
+    fn expressions(&self) -> Vec<(Cow<'static, str>, &Expr)> {
+        condition_field(&self.compiled)
+    }
+
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
         let route = if holds(&self.compiled, cx, &input)? {
             "true"
@@ -317,6 +331,14 @@ impl Node for SwitchNode {
         Cow::Owned(self.routes.clone())
     }
 
+    fn expressions(&self) -> Vec<(Cow<'static, str>, &Expr)> {
+        self.cases
+            .iter()
+            .enumerate()
+            .filter_map(|(i, case)| Some((Cow::Owned(format!("/config/cases/{i}/when")), case.compiled.as_ref()?)))
+            .collect()
+    }
+
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
         let scope = scope(cx)?.clone().with_input(&input);
         for (i, case) in self.cases.iter().enumerate() {
@@ -368,6 +390,10 @@ impl Node for FilterNode {
             idempotent: true,
             ..NodeInfo::default()
         }
+    }
+
+    fn expressions(&self) -> Vec<(Cow<'static, str>, &Expr)> {
+        condition_field(&self.compiled)
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
@@ -496,6 +522,10 @@ pub struct SubScenarioNode {
 #[typetag::serde(name = "sub_scenario")]
 #[async_trait]
 impl Node for SubScenarioNode {
+    fn scenario_refs(&self) -> Vec<(Cow<'static, str>, &str)> {
+        vec![(Cow::Borrowed("/config/scenario"), self.scenario.as_str())]
+    }
+
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
         let runner = cx.extension::<SubScenarios>().ok_or_else(|| {
             Error::internal("no sub-scenario runner in the context: run this node through the engine")
