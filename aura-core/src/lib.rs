@@ -112,6 +112,7 @@ pub mod node;
 pub mod registry;
 pub mod scenario;
 pub mod schema;
+pub mod secret;
 pub mod store;
 pub mod trigger;
 

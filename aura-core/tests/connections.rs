@@ -291,7 +291,7 @@ async fn one_refresh_for_a_hundred_calls_on_an_expired_token() {
     assert_eq!(fx.manager.usage(&id).unwrap().refreshes, 1);
 
     // The new token was persisted, with a new version.
-    let stored = fx.manager.store().get(&id).await.unwrap().unwrap();
+    let stored = fx.manager.get(&id).await.unwrap();
     assert_ne!(access_token(&stored), access_token(&before));
     assert_eq!(
         stored.version,

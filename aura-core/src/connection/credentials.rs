@@ -11,21 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-
-/// What a redacted secret serializes as.
-pub const REDACTED: &str = "[redacted]";
-
-/// `text` with every occurrence of `secrets` replaced by [`REDACTED`], or `None` when it holds
-/// none (the common case, found without allocating). Empty secrets are ignored.
-pub(crate) fn redacted(text: &str, secrets: &[String]) -> Option<String> {
-    let mut present = secrets.iter().filter(|s| !s.is_empty() && text.contains(s.as_str()));
-    let first = present.next()?;
-    let mut out = text.replace(first.as_str(), REDACTED);
-    for s in present {
-        out = out.replace(s.as_str(), REDACTED);
-    }
-    Some(out)
-}
+use crate::secret::REDACTED;
 
 /// The secret part of a connection.
 ///

@@ -12,7 +12,7 @@
 
 mod credentials;
 mod crypto;
-mod manager;
+mod lifecycle;
 mod oauth2;
 mod set;
 mod store;
@@ -24,20 +24,21 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use self::credentials::redacted;
-pub use self::credentials::{ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token, REDACTED};
+pub use self::credentials::{ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token};
 pub use self::crypto::{
     EncryptedStore, EncryptionKey, EnvKeyProvider, KeyId, KeyProvider, KeyRing, MemorySealedStore, RotationReport,
     SealedRecord, SealedStore,
 };
-pub use self::manager::{
+pub use self::lifecycle::{
     ConnectionEvent, ConnectionEventKind, ConnectionManager, ConnectionManagerBuilder, ConnectionUpdate,
-    ConnectionUsage, ManagedConnection, NewConnection,
+    ConnectionUsage, NewConnection,
 };
 pub use self::oauth2::{AuthorizationRequest, ClientAuth, OAuth2Client, Pkce, TokenError, TokenErrorCode};
 pub use self::set::Connections;
 pub use self::store::{CredentialStore, MemoryCredentialStore};
 use crate::error::{Error, Result};
+/// Re-exported from [`crate::secret`], where redaction lives.
+pub use crate::secret::REDACTED;
 
 /// A connection's id: a UUID v7 by default (time-ordered), or any string a host chooses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -77,7 +77,10 @@ impl fmt::Debug for OAuth2Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OAuth2Client")
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| super::REDACTED))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| crate::secret::REDACTED),
+            )
             .field("token_url", &self.token_url.as_str())
             .field("authorization_url", &self.authorization_url.as_ref().map(Url::as_str))
             .field("redirect_url", &self.redirect_url.as_ref().map(Url::as_str))
@@ -650,7 +653,7 @@ impl Pkce {
 impl fmt::Debug for Pkce {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pkce")
-            .field("verifier", &super::REDACTED)
+            .field("verifier", &crate::secret::REDACTED)
             .field("challenge", &self.challenge)
             .finish()
     }

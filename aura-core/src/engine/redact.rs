@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use parking_lot::RwLock;
 
-use crate::connection::{Connection, REDACTED, redacted};
+use crate::connection::Connection;
 use crate::error::Error;
+use crate::secret::{REDACTED, redacted};
 use crate::store::ErrorRecord;
 
 /// Field names whose values are always redacted in records.

@@ -361,7 +361,7 @@ impl Error {
     /// Replaces every occurrence of the given secrets in the message, context and body excerpt
     /// with `[redacted]`, for errors built from text a service sent back.
     pub(crate) fn scrub_secrets(&mut self, secrets: &[String]) {
-        use crate::connection::redacted;
+        use crate::secret::redacted;
         let inner = &mut *self.inner;
         if let Some(message) = redacted(&inner.message, secrets) {
             inner.message = message.into();
