@@ -101,6 +101,9 @@ pub struct OAuth2Token {
     pub token_type: String,
     /// When the access token expires, if known.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the access token was issued, if known (set when a token endpoint answers): with
+    /// `expires_at` it gives the token's lifetime, which caps how early it is refreshed.
+    pub issued_at: Option<DateTime<Utc>>,
     /// The granted scopes.
     pub scopes: Vec<String>,
 }
@@ -113,6 +116,7 @@ impl OAuth2Token {
             refresh_token: None,
             token_type: "Bearer".to_owned(),
             expires_at: None,
+            issued_at: None,
             scopes: Vec::new(),
         }
     }
@@ -122,6 +126,34 @@ impl OAuth2Token {
         // A leeway too large to subtract means "always refresh", never a panic.
         self.expires_at
             .is_some_and(|at| at.checked_sub_signed(leeway).is_none_or(|at| at <= now))
+    }
+
+    /// Whether the access token should be refreshed at `now`, `leeway` before it expires: the
+    /// leeway is capped to half the token's lifetime when that is known, so a token that lives
+    /// less than twice the leeway (10 s against 60 s) is used for half its life instead of
+    /// being fetched again on every call.
+    ///
+    /// ```
+    /// use aura_core::connection::OAuth2Token;
+    /// use chrono::{Duration, Utc};
+    ///
+    /// let now = Utc::now();
+    /// let token = OAuth2Token {
+    ///     issued_at: Some(now),
+    ///     expires_at: Some(now + Duration::seconds(10)),
+    ///     ..OAuth2Token::bearer("at")
+    /// };
+    /// assert!(!token.refresh_due(now + Duration::seconds(1), Duration::seconds(60)));
+    /// assert!(token.refresh_due(now + Duration::seconds(6), Duration::seconds(60)));
+    /// ```
+    pub fn refresh_due(&self, now: DateTime<Utc>, leeway: chrono::Duration) -> bool {
+        let half_life = self
+            .issued_at
+            .zip(self.expires_at)
+            .map(|(issued, expires)| (expires - issued) / 2)
+            .filter(|half| *half >= chrono::Duration::zero());
+        let leeway = half_life.map_or(leeway, |half| half.min(leeway));
+        self.is_expired(now, leeway)
     }
 }
 
@@ -283,6 +315,7 @@ impl Credentials {
                 refresh_token: t.refresh_token.as_ref().map(secret),
                 token_type: Cow::Borrowed(&t.token_type),
                 expires_at: t.expires_at,
+                issued_at: t.issued_at,
                 scopes: t.scopes.clone(),
             },
             Self::Headers { headers } => Wire::Headers {
@@ -388,6 +421,8 @@ enum Wire<'a> {
         token_type: Cow<'a, str>,
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issued_at: Option<DateTime<Utc>>,
         #[serde(default)]
         scopes: Vec<String>,
     },
@@ -456,12 +491,14 @@ impl<'de> Deserialize<'de> for Credentials {
                 refresh_token,
                 token_type,
                 expires_at,
+                issued_at,
                 scopes,
             } => Self::OAuth2(OAuth2Token {
                 access_token: secret(access_token)?,
                 refresh_token: refresh_token.map(secret).transpose()?,
                 token_type: token_type.into_owned(),
                 expires_at,
+                issued_at,
                 scopes,
             }),
             Wire::Headers { headers } => Self::Headers {

@@ -448,6 +448,7 @@ impl TokenAnswer {
             Some(s) => s.split_whitespace().map(str::to_owned).collect(),
             None => requested_scopes.to_vec(),
         };
+        let now = Utc::now();
         OAuth2Token {
             access_token: SecretString::from(self.access_token),
             refresh_token: self
@@ -458,7 +459,8 @@ impl TokenAnswer {
             expires_at: self
                 .expires_in
                 .and_then(|e| e.seconds())
-                .map(|s| Utc::now() + chrono::Duration::seconds(s)),
+                .map(|s| now + chrono::Duration::seconds(s)),
+            issued_at: Some(now),
             scopes,
         }
     }

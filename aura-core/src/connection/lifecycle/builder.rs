@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 
 use super::ConnectionManager;
 use super::shared::Shared;
+use crate::clock::{Clock, SystemClock};
 use crate::connection::{Connections, CredentialStore, MemoryCredentialStore, OAuth2Client};
 use crate::context::shared_http_client;
 use crate::registry::Registry;
@@ -21,6 +22,7 @@ pub struct ConnectionManagerBuilder {
     pub(super) oauth2: HashMap<String, Arc<OAuth2Client>>,
     pub(super) leeway: Duration,
     pub(super) http: Option<reqwest::Client>,
+    pub(super) clock: Option<Arc<dyn Clock>>,
 }
 
 impl ConnectionManagerBuilder {
@@ -62,6 +64,14 @@ impl ConnectionManagerBuilder {
         self
     }
 
+    /// The clock refresh back-off is measured on (default: a [`SystemClock`]); tests pass a
+    /// [`ManualClock`](crate::clock::ManualClock) to move past a back-off at once.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Builds the manager. Call [`ConnectionManager::load`] to bring stored connections back.
     pub fn build(self) -> ConnectionManager {
         let (events, _) = broadcast::channel(1024);
@@ -76,6 +86,7 @@ impl ConnectionManagerBuilder {
                 events,
                 leeway: chrono::Duration::from_std(self.leeway).unwrap_or(chrono::Duration::MAX),
                 http: self.http.unwrap_or_else(shared_http_client),
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
             }),
         }
     }

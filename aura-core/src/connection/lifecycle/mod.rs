@@ -11,6 +11,7 @@
 //! | `check.rs` | checking credentials against an app's declared auth methods |
 //! | `shared.rs` | the state every managed connection shares: store writes, status, events |
 //! | `managed.rs` | the live connection the engine uses: authorize, renew, count calls |
+//! | `refresh.rs` | refreshing its token: single flight, a shared failure, back-off |
 
 mod authorization;
 mod builder;
@@ -18,6 +19,7 @@ mod check;
 mod events;
 mod managed;
 mod operations;
+mod refresh;
 mod requests;
 mod shared;
 

@@ -84,6 +84,7 @@ impl ConnectionManager {
             oauth2: HashMap::new(),
             leeway: Duration::from_secs(60),
             http: None,
+            clock: None,
         }
     }
 
@@ -248,7 +249,13 @@ impl ConnectionManager {
             .get(id)
             .cloned()
             .ok_or_else(|| not_found(id))?;
-        let result = self.run_test(conn.clone()).await;
+        let record = conn.record();
+        let result = if record.status == ConnectionStatus::Error {
+            // A connection in error refuses calls: its stored credentials are tested as they are.
+            self.run_test(Arc::new(StaticConnection::new((*record).clone()))).await
+        } else {
+            self.run_test(conn.clone()).await
+        };
         match &result {
             Ok(()) if conn.record().status == ConnectionStatus::Error => {
                 self.shared.set_status(id, ConnectionStatus::Active).await?;

@@ -12,6 +12,8 @@ use super::ConnectionEvent;
 use super::ConnectionEventKind;
 use super::authorization::Pending;
 use super::managed::{Counters, ManagedConnection};
+use super::refresh::Flight;
+use crate::clock::Clock;
 use crate::connection::store::not_found;
 use crate::connection::{ConnectionId, ConnectionRecord, ConnectionStatus, Connections, CredentialStore, OAuth2Client};
 use crate::error::{Error, ErrorKind, Result};
@@ -31,6 +33,7 @@ pub(super) struct Shared {
     pub(super) events: broadcast::Sender<ConnectionEvent>,
     pub(super) leeway: chrono::Duration,
     pub(super) http: reqwest::Client,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl Shared {
@@ -58,7 +61,8 @@ impl Shared {
             id: record.id.clone(),
             app_id: record.app_id.clone(),
             record: RwLock::new(Arc::new(record)),
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: tokio::sync::Mutex::new(Flight::default()),
+            clock: self.clock.clone(),
             usage: Counters::default(),
             leeway: self.leeway,
             shared: Arc::downgrade(self),
