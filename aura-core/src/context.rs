@@ -159,12 +159,26 @@ impl Context {
     }
 
     /// Sends a request with the connection's credentials and maps a failure status to an
-    /// [`Error`] (see [`crate::error::error_for_response`]).
+    /// [`Error`] (the mapping of [`Error::from_http`]).
     ///
     /// On HTTP 401 the connection is asked to [`renew`](Connection::renew) once and, when it
     /// did, the request is sent again (requests with a streaming body cannot be sent twice and
     /// return the 401). Cancellation stops the request at once.
+    ///
+    /// A service may echo the credentials it rejected (raw, base64 as in `Basic …`,
+    /// percent-encoded, JSON-escaped): every error this returns is scrubbed of the connection's
+    /// secrets in all those forms, the whole error body before it is cut to an excerpt, and the
+    /// error's whole cause chain.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        self.send_unscrubbed(request).await.map_err(|mut err| {
+            if let Some(conn) = self.connection() {
+                err.scrub_secrets(&conn.credentials().scrubber());
+            }
+            err
+        })
+    }
+
+    async fn send_unscrubbed(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let request = request.build()?;
         let retry = request.try_clone();
         let (resp, version) = self.send_once(request).await?;
@@ -190,15 +204,27 @@ impl Context {
         }
     }
 
-    /// Maps a failure status to an error. A service may echo the credentials it rejected in
-    /// its error body: they are scrubbed out of the error before anyone sees it.
+    /// Maps a failure status to an error. The body is read whole and scrubbed of the
+    /// connection's secrets before the error keeps an excerpt of it, so that a secret cut by
+    /// the excerpt cannot leave its prefix behind.
     async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response> {
-        error_for_response(resp).await.map_err(|mut err| {
-            if let Some(conn) = self.connection() {
-                err.scrub_secrets(&conn.credentials().secret_values());
-            }
-            err
-        })
+        let status = resp.status();
+        if status.is_success() || status.is_informational() || status.is_redirection() {
+            return Ok(resp);
+        }
+        let Some(conn) = self.connection() else {
+            return error_for_response(resp).await;
+        };
+        let headers = resp.headers().clone();
+        // The body only feeds an excerpt; a body that cannot be read leaves it empty.
+        let body = resp.bytes().await.unwrap_or_default();
+        let scrubber = conn.credentials().scrubber();
+        let text = String::from_utf8_lossy(&body);
+        let err = match scrubber.scrub(&text) {
+            Some(clean) => Error::from_http(status, &headers, clean.as_bytes()),
+            None => Error::from_http(status, &headers, &body),
+        };
+        Err(err)
     }
 }
 

@@ -7,11 +7,12 @@ use std::fmt;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use http::{HeaderName, HeaderValue, header::AUTHORIZATION};
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::secret::REDACTED;
+use crate::secret::{REDACTED, Scrubber};
 
 /// The secret part of a connection.
 ///
@@ -269,20 +270,38 @@ impl Credentials {
         }
     }
 
-    /// The secret values themselves, for scrubbing them out of stored records.
-    pub(crate) fn secret_values(&self) -> Vec<String> {
-        let mut out = Vec::new();
+    /// Every secret of these credentials, in every form it takes on the wire (see
+    /// [`Scrubber`]), to scrub them out of errors and records. For basic authentication this
+    /// covers `user:password` too, the text `Authorization: Basic …` encodes.
+    ///
+    /// ```
+    /// use aura_core::connection::Credentials;
+    ///
+    /// let scrubber = Credentials::basic("alice", "wonderland").scrubber();
+    /// // A service echoing the header it refused: `Basic base64("alice:wonderland")`.
+    /// assert_eq!(scrubber.scrub("got Basic YWxpY2U6d29uZGVybGFuZA==").as_deref(), Some("got Basic [redacted]"));
+    /// ```
+    pub fn scrubber(&self) -> Scrubber {
+        let mut out = Scrubber::new();
         match self {
             Self::None => {}
-            Self::ApiKey { key, .. } => out.push(key.expose_secret().to_owned()),
-            Self::Bearer { token } => out.push(token.expose_secret().to_owned()),
-            Self::Basic { password, .. } => out.push(password.expose_secret().to_owned()),
+            Self::ApiKey { key, .. } => out.add(key.expose_secret()),
+            Self::Bearer { token } => out.add(token.expose_secret()),
+            Self::Basic { username, password } => {
+                out.add(password.expose_secret());
+                let joined = Zeroizing::new(format!("{username}:{}", password.expose_secret()));
+                out.add(&joined);
+            }
             Self::OAuth2(t) => {
-                out.push(t.access_token.expose_secret().to_owned());
-                out.extend(t.refresh_token.iter().map(|r| r.expose_secret().to_owned()));
+                out.add(t.access_token.expose_secret());
+                if let Some(r) = &t.refresh_token {
+                    out.add(r.expose_secret());
+                }
             }
             Self::Headers { headers: fields } | Self::Custom { fields } => {
-                out.extend(fields.values().map(|v| v.expose_secret().to_owned()));
+                for v in fields.values() {
+                    out.add(v.expose_secret());
+                }
             }
         }
         out

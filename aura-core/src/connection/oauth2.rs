@@ -35,6 +35,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::Utc;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -43,6 +44,7 @@ use super::OAuth2Token;
 use crate::app::{AuthMethod, OAuth2Grant};
 use crate::context::shared_http_client;
 use crate::error::{Error, ErrorKind, Result};
+use crate::secret::Scrubber;
 
 /// How long a token request may take.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -347,9 +349,25 @@ impl OAuth2Client {
         }
         let request = request.body(body);
 
-        let mut scrub: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
+        let mut scrub = Scrubber::new();
+        for secret in secrets {
+            scrub.add(secret);
+        }
         if let Some(secret) = &self.client_secret {
-            scrub.push(secret.expose_secret().to_owned());
+            scrub.add(secret.expose_secret());
+            // The `client_id:client_secret` the Basic header encodes (form-encoded, §2.3.1).
+            let encode = |s: &str| Zeroizing::new(form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>());
+            let encoded = encode(secret.expose_secret());
+            scrub.add(&Zeroizing::new(format!(
+                "{}:{}",
+                encode(&self.client_id).as_str(),
+                encoded.as_str()
+            )));
+            scrub.add(&Zeroizing::new(format!(
+                "{}:{}",
+                self.client_id,
+                secret.expose_secret()
+            )));
         }
         let at = |e: Error| {
             let mut e = e
@@ -368,16 +386,21 @@ impl OAuth2Client {
         if let Ok(err) = serde_json::from_slice::<TokenErrorBody>(&bytes)
             && !(status.is_success() && err.access_token.is_some())
         {
+            // The description is the server's text: it may quote what it refused.
+            let clean = |text: Option<String>| text.map(|t| scrub.scrub(&t).unwrap_or(t));
             let token_error = TokenError {
-                code: TokenErrorCode::from(err.error.as_str()),
-                description: err.error_description,
-                uri: err.error_uri,
+                code: TokenErrorCode::from(clean(Some(err.error)).unwrap_or_default().as_str()),
+                description: clean(err.error_description),
+                uri: clean(err.error_uri),
                 status: status.as_u16(),
             };
             return Err(at(token_error.into_error(grant, &headers)));
         }
         if !status.is_success() {
-            return Err(at(Error::from_http(status, &headers, &bytes)));
+            // Scrubbed whole, before the error cuts an excerpt of it.
+            let body = String::from_utf8_lossy(&bytes);
+            let body = scrub.scrub(&body).unwrap_or_else(|| body.into_owned());
+            return Err(at(Error::from_http(status, &headers, body.as_bytes())));
         }
         serde_json::from_slice::<TokenAnswer>(&bytes).map_err(|e| {
             // serde's message can quote a value from the body, which holds the tokens: say only
