@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use parking_lot::Mutex;
+
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::Connection;
@@ -30,6 +32,8 @@ pub struct Context {
 struct Inner {
     connection: Option<Arc<dyn Connection>>,
     http: reqwest::Client,
+    /// No client was given: requests go through the current runtime's shared client.
+    default_http: bool,
     cancel: CancellationToken,
     attempt: u32,
     idempotency_key: Option<Arc<str>>,
@@ -40,20 +44,52 @@ struct Inner {
     extensions: Arc<http::Extensions>,
 }
 
-/// The HTTP client every context shares unless given another: connection pools are reused
-/// across actions and executions.
+/// How many runtimes' clients [`shared_http_client`] keeps; past that the oldest is let go
+/// (contexts holding it keep working; its runtime gets a new one on its next call).
+const MAX_RUNTIME_CLIENTS: usize = 64;
+
+/// The clients [`shared_http_client`] hands out: one per tokio runtime, and one for callers
+/// outside any runtime.
+#[derive(Default)]
+struct RuntimeClients {
+    by_runtime: Vec<(tokio::runtime::Id, reqwest::Client)>,
+    unbound: Option<reqwest::Client>,
+}
+
+/// The HTTP client every context of the current tokio runtime shares unless given another:
+/// connection pools are reused across actions and executions.
+///
+/// There is one client per runtime (keyed by [`tokio::runtime::Handle::id`]), because a pooled
+/// connection belongs to the runtime that opened it: a client shared across runtimes hands a
+/// request to a connection whose runtime is idle (the request hangs) or gone ("runtime dropped
+/// the dispatch task"). Hosts run several runtimes, and every `#[tokio::test]` is one. Called
+/// outside a runtime it returns a client for such callers; a [`Context`] built with the default
+/// client sends through the client of the runtime it sends from.
 pub fn shared_http_client() -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("aura/", env!("CARGO_PKG_VERSION")))
-                .build()
-                // Building only fails when TLS cannot initialise; the default client reports
-                // the same failure on first use instead of here.
-                .unwrap_or_default()
-        })
-        .clone()
+    static CLIENTS: OnceLock<Mutex<RuntimeClients>> = OnceLock::new();
+    let mut clients = CLIENTS.get_or_init(Mutex::default).lock();
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return clients.unbound.get_or_insert_with(new_http_client).clone();
+    };
+    let id = runtime.id();
+    if let Some((_, client)) = clients.by_runtime.iter().find(|(r, _)| *r == id) {
+        return client.clone();
+    }
+    if clients.by_runtime.len() >= MAX_RUNTIME_CLIENTS {
+        clients.by_runtime.remove(0);
+    }
+    let client = new_http_client();
+    clients.by_runtime.push((id, client.clone()));
+    client
+}
+
+fn new_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("aura/", env!("CARGO_PKG_VERSION")))
+        .build()
+        // Building only fails when TLS cannot initialise; the default client reports the same
+        // failure on first use instead of here.
+        .unwrap_or_default()
 }
 
 impl Default for Context {
@@ -146,7 +182,7 @@ impl Context {
         let i = &*self.inner;
         ContextBuilder {
             connection: i.connection.clone(),
-            http: Some(i.http.clone()),
+            http: (!i.default_http).then(|| i.http.clone()),
             cancel: Some(i.cancel.clone()),
             attempt: i.attempt,
             idempotency_key: i.idempotency_key.clone(),
@@ -200,7 +236,17 @@ impl Context {
         tokio::select! {
             biased;
             () = self.inner.cancel.cancelled() => Err(Error::cancelled("the request was cancelled")),
-            resp = self.inner.http.execute(request) => Ok((resp?, version)),
+            resp = self.client().execute(request) => Ok((resp?, version)),
+        }
+    }
+
+    /// The client to send with: the one given, or the shared client of the runtime sending now
+    /// (this context may have been built in another one, or outside any).
+    fn client(&self) -> reqwest::Client {
+        if self.inner.default_http {
+            shared_http_client()
+        } else {
+            self.inner.http.clone()
         }
     }
 
@@ -331,6 +377,7 @@ impl ContextBuilder {
         Context {
             inner: Arc::new(Inner {
                 connection: self.connection,
+                default_http: self.http.is_none(),
                 http: self.http.unwrap_or_else(shared_http_client),
                 cancel: self.cancel.unwrap_or_default(),
                 attempt: self.attempt.max(1),

@@ -72,7 +72,8 @@ pub struct OAuth2Client {
     scopes: Vec<String>,
     auth: ClientAuth,
     extra_params: Vec<(String, String)>,
-    http: reqwest::Client,
+    /// `None`: the shared client of the runtime the request is sent from.
+    http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for OAuth2Client {
@@ -110,7 +111,7 @@ impl OAuth2Client {
             scopes: Vec::new(),
             auth: ClientAuth::default(),
             extra_params: Vec::new(),
-            http: shared_http_client(),
+            http: None,
         })
     }
 
@@ -178,7 +179,7 @@ impl OAuth2Client {
     /// The HTTP client (default: the shared one).
     #[must_use]
     pub fn http(mut self, client: reqwest::Client) -> Self {
-        self.http = client;
+        self.http = Some(client);
         self
     }
 
@@ -315,8 +316,8 @@ impl OAuth2Client {
     /// POSTs a form to the token endpoint and reads the answer. `secrets` are the values in
     /// the form that must not reach an error (they are scrubbed from anything the server says).
     async fn token_request(&self, grant: OAuth2Grant, form: &[(&str, &str)], secrets: &[&str]) -> Result<TokenAnswer> {
-        let mut request = self
-            .http
+        let http = self.http.clone().unwrap_or_else(shared_http_client);
+        let mut request = http
             .post(self.token_url.clone())
             .timeout(TOKEN_TIMEOUT)
             .header(ACCEPT, "application/json")

@@ -11,7 +11,6 @@ use super::ConnectionManager;
 use super::shared::Shared;
 use crate::clock::{Clock, SystemClock};
 use crate::connection::{Connections, CredentialStore, MemoryCredentialStore, OAuth2Client};
-use crate::context::shared_http_client;
 use crate::registry::Registry;
 
 /// Builds a [`ConnectionManager`].
@@ -57,7 +56,8 @@ impl ConnectionManagerBuilder {
         self
     }
 
-    /// The HTTP client for connection tests (default: the shared one).
+    /// The HTTP client for connection tests (default: the shared client of the runtime the
+    /// test runs in).
     #[must_use]
     pub fn http(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -85,7 +85,7 @@ impl ConnectionManagerBuilder {
                 pending: Mutex::default(),
                 events,
                 leeway: chrono::Duration::from_std(self.leeway).unwrap_or(chrono::Duration::MAX),
-                http: self.http.unwrap_or_else(shared_http_client),
+                http: self.http,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
             }),
         }

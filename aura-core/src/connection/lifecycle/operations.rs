@@ -291,10 +291,11 @@ impl ConnectionManager {
 
     /// Runs the app's `test_connection` with `conn`.
     async fn run_test(&self, conn: Arc<dyn Connection>) -> Result<()> {
-        let cx = Context::builder()
-            .connection(conn)
-            .http(self.shared.http.clone())
-            .build();
+        let mut cx = Context::builder().connection(conn);
+        if let Some(http) = &self.shared.http {
+            cx = cx.http(http.clone());
+        }
+        let cx = cx.build();
         self.shared.registry.test_connection(&cx).await
     }
 }

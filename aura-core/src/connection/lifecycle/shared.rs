@@ -32,7 +32,8 @@ pub(super) struct Shared {
     pub(super) pending: Mutex<HashMap<String, Pending>>,
     pub(super) events: broadcast::Sender<ConnectionEvent>,
     pub(super) leeway: chrono::Duration,
-    pub(super) http: reqwest::Client,
+    /// `None`: the shared client of the runtime a test runs in.
+    pub(super) http: Option<reqwest::Client>,
     pub(super) clock: Arc<dyn Clock>,
 }
 
