@@ -74,7 +74,7 @@ async fn a_denied_authorization_is_forbidden() {
     let err = fx.manager.complete_authorization(&callback).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Forbidden);
     assert_eq!(err.context_value("oauth2_error"), Some("access_denied"));
-    assert!(fx.manager.list().await.unwrap().is_empty());
+    assert!(fx.manager.list().await.unwrap().records.is_empty());
 }
 
 #[tokio::test]
@@ -279,11 +279,11 @@ async fn creation_is_checked_against_the_app_and_tested() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(err.context_value("app"), Some("keyed"));
-    assert!(m.list().await.unwrap().is_empty());
+    assert!(m.list().await.unwrap().records.is_empty());
     m.create(NewConnection::new("keyed", "x", revoked).skip_test())
         .await
         .unwrap();
-    assert_eq!(m.list().await.unwrap().len(), 1);
+    assert_eq!(m.list().await.unwrap().records.len(), 1);
 }
 
 #[tokio::test]
@@ -407,7 +407,7 @@ async fn connections_come_back_from_an_encrypted_store_after_a_restart() {
     let again = ConnectionManager::builder(fx.registry.clone())
         .store(backend.clone())
         .build();
-    assert_eq!(again.load().await.unwrap(), 1);
+    assert_eq!(again.load().await.unwrap().loaded, [id.clone()]);
     let loaded = again.connections().get(&id).unwrap();
     assert_eq!(loaded.version(), refreshed.version);
     match loaded.credentials() {
@@ -478,7 +478,7 @@ impl CredentialStore for Flaky {
     async fn get(&self, id: &ConnectionId) -> Result<Option<aura_core::connection::ConnectionRecord>> {
         self.inner.get(id).await
     }
-    async fn list(&self) -> Result<Vec<aura_core::connection::ConnectionRecord>> {
+    async fn list(&self) -> Result<aura_core::connection::Listing> {
         self.inner.list().await
     }
     async fn update(&self, record: &aura_core::connection::ConnectionRecord, expected: u64) -> Result<()> {

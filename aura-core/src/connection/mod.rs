@@ -31,11 +31,11 @@ pub use self::crypto::{
 };
 pub use self::lifecycle::{
     ConnectionEvent, ConnectionEventKind, ConnectionManager, ConnectionManagerBuilder, ConnectionUpdate,
-    ConnectionUsage, NewConnection,
+    ConnectionUsage, LoadReport, NewConnection,
 };
 pub use self::oauth2::{AuthorizationRequest, ClientAuth, OAuth2Client, Pkce, TokenError, TokenErrorCode};
 pub use self::set::Connections;
-pub use self::store::{CredentialStore, MemoryCredentialStore};
+pub use self::store::{CredentialStore, Listing, MemoryCredentialStore, UnreadableRecord};
 use crate::error::{Error, Result};
 /// Re-exported from [`crate::secret`], where redaction lives.
 pub use crate::secret::REDACTED;

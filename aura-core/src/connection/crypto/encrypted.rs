@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::cipher::{open, seal};
 use super::{KeyId, KeyProvider, MemorySealedStore, SealedRecord, SealedStore};
 use crate::connection::store::{conflict, not_found};
-use crate::connection::{ConnectionId, ConnectionRecord, CredentialStore};
+use crate::connection::{ConnectionId, ConnectionRecord, CredentialStore, Listing, UnreadableRecord};
 use crate::error::{Error, Result};
 
 /// How many times an update retries after losing a compare-and-swap to a key rotation.
@@ -23,6 +23,8 @@ pub struct RotationReport {
     pub rotated: usize,
     /// Records that were sealed under it already.
     pub already_current: usize,
+    /// Records that could not be opened, so were left as they are: by connection and key id.
+    pub unreadable: Vec<UnreadableRecord>,
 }
 
 /// A [`CredentialStore`] that encrypts every record with AES-256-GCM before handing it to a
@@ -109,10 +111,13 @@ impl<B: SealedStore> EncryptedStore<B> {
     /// normally sealed it under the current key already). Versions do not change, so concurrent
     /// updates are not disturbed.
     ///
-    /// An error stops the run and is returned: records already re-sealed stay so, the others
-    /// stay under their old key, and all remain readable as long as the provider knows both
-    /// keys. Running it again finishes the job. Remove the old key only after a run reports
-    /// `rotated == 0` (a writer that fetched the current key before the switch may still have
+    /// A record that cannot be opened (an altered ciphertext, a key the provider does not know)
+    /// is reported in [`RotationReport::unreadable`], by connection and key id, and the run goes
+    /// on with the others. Any other error (the backend, the key provider) stops the run and is
+    /// returned: records already re-sealed stay so, the others stay under their old key, and
+    /// all remain readable as long as the provider knows both keys. Running it again finishes
+    /// the job. Remove the old key only after a run reports `rotated == 0` and nothing
+    /// unreadable (a writer that fetched the current key before the switch may still have
     /// sealed a record under the old one meanwhile).
     pub async fn rotate_key(&self) -> Result<RotationReport> {
         let (key_id, key) = self.keys.current().await?;
@@ -120,6 +125,7 @@ impl<B: SealedStore> EncryptedStore<B> {
             key_id: key_id.clone(),
             rotated: 0,
             already_current: 0,
+            unreadable: Vec::new(),
         };
         for listed in self.backend.list().await? {
             let mut sealed = listed;
@@ -128,7 +134,13 @@ impl<B: SealedStore> EncryptedStore<B> {
                     report.already_current += 1;
                     break;
                 }
-                let record = self.open(&sealed).await?;
+                let record = match self.try_open(&sealed).await? {
+                    Ok(record) => record,
+                    Err(err) => {
+                        report.unreadable.push(unreadable(&sealed, &err));
+                        break;
+                    }
+                };
                 let resealed = seal(&record, &key_id, &key)?;
                 if self
                     .backend
@@ -148,17 +160,29 @@ impl<B: SealedStore> EncryptedStore<B> {
     }
 
     async fn open(&self, sealed: &SealedRecord) -> Result<ConnectionRecord> {
-        let key = self.keys.key(&sealed.key_id).await?.ok_or_else(|| {
-            Error::invalid_definition(format!(
+        self.try_open(sealed).await?
+    }
+
+    /// Opens `sealed`: the outer error is the key provider's (nothing could be read), the inner
+    /// one this record's (a key the provider does not know, an altered ciphertext).
+    async fn try_open(&self, sealed: &SealedRecord) -> Result<Result<ConnectionRecord>> {
+        let Some(key) = self.keys.key(&sealed.key_id).await? else {
+            return Ok(Err(Error::invalid_definition(format!(
                 "the credentials of connection {} are sealed under key {}, which the key provider does not know; \
                  give the provider that key again (as a previous key) to read them",
                 sealed.id, sealed.key_id
             ))
             .with_context("connection", sealed.id.to_string())
-            .with_context("key", sealed.key_id.as_str())
-        })?;
-        open(sealed, &key)
+            .with_context("key", sealed.key_id.as_str())));
+        };
+        Ok(open(sealed, &key))
     }
+}
+
+/// The report of a record that could not be opened: which, under which key, and why.
+fn unreadable(sealed: &SealedRecord, err: &Error) -> UnreadableRecord {
+    tracing::warn!(connection = %sealed.id, key = %sealed.key_id, error = %err, "a sealed connection record cannot be read");
+    UnreadableRecord::new(sealed.id.clone(), Some(sealed.key_id.clone()), err)
 }
 
 #[async_trait]
@@ -175,10 +199,13 @@ impl<B: SealedStore> CredentialStore for EncryptedStore<B> {
         }
     }
 
-    async fn list(&self) -> Result<Vec<ConnectionRecord>> {
-        let mut out = Vec::new();
+    async fn list(&self) -> Result<Listing> {
+        let mut out = Listing::default();
         for sealed in self.backend.list().await? {
-            out.push(self.open(&sealed).await?);
+            match self.try_open(&sealed).await? {
+                Ok(record) => out.records.push(record),
+                Err(err) => out.unreadable.push(unreadable(&sealed, &err)),
+            }
         }
         Ok(out)
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::connection::{ConnectionId, ConnectionStatus};
+use crate::connection::{ConnectionId, ConnectionStatus, UnreadableRecord};
 
 /// How much a connection has been used since it was loaded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -72,4 +72,13 @@ pub enum ConnectionEventKind {
     },
     /// Deleted.
     Deleted,
+}
+
+/// What [`ConnectionManager::load`](super::ConnectionManager::load) brought back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// The connections now live, ordered by id.
+    pub loaded: Vec<ConnectionId>,
+    /// The stored records that could not be read, so are not live: by connection and key id.
+    pub unreadable: Vec<UnreadableRecord>,
 }

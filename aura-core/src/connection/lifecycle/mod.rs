@@ -6,7 +6,7 @@
 //! | `operations.rs` | [`ConnectionManager`]: what a host calls (create, load, get, update, replace, test, delete …) |
 //! | `builder.rs` | [`ConnectionManagerBuilder`] |
 //! | `requests.rs` | what a host asks for: [`NewConnection`], [`ConnectionUpdate`] |
-//! | `events.rs` | what a host is told: [`ConnectionEvent`], [`ConnectionEventKind`], [`ConnectionUsage`] |
+//! | `events.rs` | what a host is told: [`ConnectionEvent`], [`ConnectionEventKind`], [`ConnectionUsage`], [`LoadReport`] |
 //! | `authorization.rs` | connecting an account with OAuth2 (authorization code with PKCE, client credentials) |
 //! | `check.rs` | checking credentials against an app's declared auth methods |
 //! | `shared.rs` | the state every managed connection shares: store writes, status, events |
@@ -24,7 +24,7 @@ mod requests;
 mod shared;
 
 pub use self::builder::ConnectionManagerBuilder;
-pub use self::events::{ConnectionEvent, ConnectionEventKind, ConnectionUsage};
+pub use self::events::{ConnectionEvent, ConnectionEventKind, ConnectionUsage, LoadReport};
 pub use self::operations::ConnectionManager;
 pub use self::requests::{ConnectionUpdate, NewConnection};
 

@@ -11,11 +11,12 @@ use tokio::sync::broadcast;
 use super::check::check_credentials;
 use super::shared::Shared;
 use super::{
-    ConnectionEvent, ConnectionEventKind, ConnectionManagerBuilder, ConnectionUpdate, ConnectionUsage, NewConnection,
+    ConnectionEvent, ConnectionEventKind, ConnectionManagerBuilder, ConnectionUpdate, ConnectionUsage, LoadReport,
+    NewConnection,
 };
 use crate::connection::store::not_found;
 use crate::connection::{
-    Connection, ConnectionId, ConnectionRecord, ConnectionStatus, Connections, Credentials, OAuth2Client,
+    Connection, ConnectionId, ConnectionRecord, ConnectionStatus, Connections, Credentials, Listing, OAuth2Client,
     StaticConnection,
 };
 use crate::context::Context;
@@ -104,15 +105,24 @@ impl ConnectionManager {
         self.shared.oauth2.write().insert(app_id.into(), Arc::new(client));
     }
 
-    /// Brings every stored connection back into the live set (after a restart). Returns how
-    /// many there are.
-    pub async fn load(&self) -> Result<usize> {
-        let records = self.shared.store.list().await?;
-        let n = records.len();
-        for record in records {
+    /// Brings every stored connection back into the live set (after a restart). A record that
+    /// cannot be read (a corrupted ciphertext, a key the provider no longer has) stays out and
+    /// is reported, by connection and key id; the others load. An error means the store itself
+    /// could not be read.
+    pub async fn load(&self) -> Result<LoadReport> {
+        let listing = self.shared.store.list().await?;
+        let mut report = LoadReport {
+            loaded: Vec::with_capacity(listing.records.len()),
+            unreadable: listing.unreadable,
+        };
+        for record in listing.records {
+            report.loaded.push(record.id.clone());
             self.shared.activate(record);
         }
-        Ok(n)
+        for bad in &report.unreadable {
+            tracing::error!(connection = %bad.id, key = ?bad.key_id.as_ref().map(|k| k.as_str()), reason = %bad.reason, "a stored connection cannot be read and was not loaded");
+        }
+        Ok(report)
     }
 
     /// Creates a connection: checks the credentials against the app's declared auth methods
@@ -143,16 +153,11 @@ impl ConnectionManager {
         Ok(self.with_usage(record))
     }
 
-    /// Every connection's record.
-    pub async fn list(&self) -> Result<Vec<ConnectionRecord>> {
-        Ok(self
-            .shared
-            .store
-            .list()
-            .await?
-            .into_iter()
-            .map(|r| self.with_usage(r))
-            .collect())
+    /// Every connection's record, with the stored records that cannot be read reported apart.
+    pub async fn list(&self) -> Result<Listing> {
+        let mut listing = self.shared.store.list().await?;
+        listing.records = listing.records.into_iter().map(|r| self.with_usage(r)).collect();
+        Ok(listing)
     }
 
     fn with_usage(&self, mut record: ConnectionRecord) -> ConnectionRecord {
