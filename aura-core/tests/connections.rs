@@ -407,7 +407,7 @@ async fn connections_come_back_from_an_encrypted_store_after_a_restart() {
     let again = ConnectionManager::builder(fx.registry.clone())
         .store(backend.clone())
         .build();
-    assert_eq!(again.load().await.unwrap().loaded, [id.clone()]);
+    assert_eq!(again.load().await.unwrap().loaded, std::slice::from_ref(&id));
     let loaded = again.connections().get(&id).unwrap();
     assert_eq!(loaded.version(), refreshed.version);
     match loaded.credentials() {

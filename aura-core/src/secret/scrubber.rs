@@ -99,7 +99,7 @@ impl Scrubber {
             }
         }
         self.needles
-            .sort_by(|a, b| b.text.expose_secret().len().cmp(&a.text.expose_secret().len()));
+            .sort_by_key(|n| std::cmp::Reverse(n.text.expose_secret().len()));
     }
 
     /// Adds every secret of `other`.
@@ -114,7 +114,7 @@ impl Scrubber {
             }
         }
         self.needles
-            .sort_by(|a, b| b.text.expose_secret().len().cmp(&a.text.expose_secret().len()));
+            .sort_by_key(|n| std::cmp::Reverse(n.text.expose_secret().len()));
     }
 
     /// Whether `text` holds a secret. Allocates nothing.
