@@ -5,9 +5,9 @@
 //! | [`ConnectionRecord`], [`Credentials`] | what a host stores: id, app, name, status, secrets (in [`secrecy`] types, redacted everywhere), times, version, metadata |
 //! | [`Credentials::apply`] | the one place credentials go on a request: API key (header or query), bearer, basic, secret header sets, OAuth2 token |
 //! | [`Connection`] | what actions see: authorize a request, renew after a 401, count calls |
-//! | [`ConnectionManager`] | the lifecycle: create (checked, then tested), update, replace credentials, disconnect, delete; OAuth2 authorization and single-flight refresh; status, usage and events |
+//! | [`ConnectionManager`] | the lifecycle: create (checked, then tested), load ([`LoadReport`]), update, replace credentials, disconnect, delete; OAuth2 authorization and single-flight refresh with back-off; status (a connection in error refuses calls), usage and events |
 //! | [`OAuth2Client`] | authorization code with PKCE and state, client credentials, refresh; typed [`TokenError`]s |
-//! | [`CredentialStore`] | where records live: [`MemoryCredentialStore`], or [`EncryptedStore`] (AES-256-GCM, keys from a [`KeyProvider`], [`rotate_key`](EncryptedStore::rotate_key)) over a byte-level [`SealedStore`] |
+//! | [`CredentialStore`] | where records live (a [`Listing`] reports unreadable records apart, as [`UnreadableRecord`]s): [`MemoryCredentialStore`], or [`EncryptedStore`] (AES-256-GCM, keys from a [`KeyProvider`], [`rotate_key`](EncryptedStore::rotate_key)) over a byte-level [`SealedStore`] |
 //! | [`StaticConnection`], [`Connections`] | a fixed connection without a manager; the live set the engine reads |
 
 mod credentials;

@@ -158,6 +158,10 @@ impl Connection for ManagedConnection {
 
     async fn renew(&self, rejected: u64) -> Result<bool> {
         let record = self.record();
+        // A connection switched off or in error sends nothing more, not even a refresh.
+        if let Some(refusal) = self.refusal(&record) {
+            return Err(refusal);
+        }
         if record.version == rejected && self.refreshable(&record) {
             self.refresh_once(rejected).await?;
         }
