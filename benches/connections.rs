@@ -4,7 +4,7 @@
 //! | benchmark | what | target |
 //! | --- | --- | --- |
 //! | `authorize/static_bearer` | `StaticConnection::authorize` on a request | ≤ 1 µs |
-//! | `authorize/managed_oauth2` | `ManagedConnection::authorize` with a valid OAuth2 token (expiry check, status, apply) | ≤ 1 µs |
+//! | `authorize/managed_oauth2` | a managed connection's `authorize` (from `ConnectionManager::connections`) with a valid OAuth2 token (expiry check, status, apply) | ≤ 1 µs |
 //! | `record_call/managed` | counting one action call on a managed connection | ≤ 100 ns |
 //! | `store/encrypted_get` | open one AES-256-GCM sealed record (OAuth2 token) from `EncryptedStore` | ≤ 20 µs |
 //! | `store/encrypted_update` | seal and compare-and-swap one record | ≤ 30 µs |

@@ -207,7 +207,12 @@ async fn main() -> Result<()> {
     let restarted = ConnectionManager::builder(registry.clone())
         .store(store.clone())
         .build();
-    restarted.load().await?;
+    let loaded = restarted.load().await?;
+    println!(
+        "   restarted: {} connection(s) loaded, {} unreadable",
+        loaded.loaded.len(),
+        loaded.unreadable.len()
+    );
     let back = restarted.get(&record.id).await?;
     let same = matches!((&back.credentials, &stored.credentials), (Credentials::OAuth2(a), Credentials::OAuth2(b))
         if aura_core::secrecy::ExposeSecret::expose_secret(&a.access_token)

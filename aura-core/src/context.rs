@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use parking_lot::Mutex;
+
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::Connection;
@@ -30,6 +32,8 @@ pub struct Context {
 struct Inner {
     connection: Option<Arc<dyn Connection>>,
     http: reqwest::Client,
+    /// No client was given: requests go through the current runtime's shared client.
+    default_http: bool,
     cancel: CancellationToken,
     attempt: u32,
     idempotency_key: Option<Arc<str>>,
@@ -40,20 +44,52 @@ struct Inner {
     extensions: Arc<http::Extensions>,
 }
 
-/// The HTTP client every context shares unless given another: connection pools are reused
-/// across actions and executions.
+/// How many runtimes' clients [`shared_http_client`] keeps; past that the oldest is let go
+/// (contexts holding it keep working; its runtime gets a new one on its next call).
+const MAX_RUNTIME_CLIENTS: usize = 64;
+
+/// The clients [`shared_http_client`] hands out: one per tokio runtime, and one for callers
+/// outside any runtime.
+#[derive(Default)]
+struct RuntimeClients {
+    by_runtime: Vec<(tokio::runtime::Id, reqwest::Client)>,
+    unbound: Option<reqwest::Client>,
+}
+
+/// The HTTP client every context of the current tokio runtime shares unless given another:
+/// connection pools are reused across actions and executions.
+///
+/// There is one client per runtime (keyed by [`tokio::runtime::Handle::id`]), because a pooled
+/// connection belongs to the runtime that opened it: a client shared across runtimes hands a
+/// request to a connection whose runtime is idle (the request hangs) or gone ("runtime dropped
+/// the dispatch task"). Hosts run several runtimes, and every `#[tokio::test]` is one. Called
+/// outside a runtime it returns a client for such callers; a [`Context`] built with the default
+/// client sends through the client of the runtime it sends from.
 pub fn shared_http_client() -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("aura/", env!("CARGO_PKG_VERSION")))
-                .build()
-                // Building only fails when TLS cannot initialise; the default client reports
-                // the same failure on first use instead of here.
-                .unwrap_or_default()
-        })
-        .clone()
+    static CLIENTS: OnceLock<Mutex<RuntimeClients>> = OnceLock::new();
+    let mut clients = CLIENTS.get_or_init(Mutex::default).lock();
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return clients.unbound.get_or_insert_with(new_http_client).clone();
+    };
+    let id = runtime.id();
+    if let Some((_, client)) = clients.by_runtime.iter().find(|(r, _)| *r == id) {
+        return client.clone();
+    }
+    if clients.by_runtime.len() >= MAX_RUNTIME_CLIENTS {
+        clients.by_runtime.remove(0);
+    }
+    let client = new_http_client();
+    clients.by_runtime.push((id, client.clone()));
+    client
+}
+
+fn new_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("aura/", env!("CARGO_PKG_VERSION")))
+        .build()
+        // Building only fails when TLS cannot initialise; the default client reports the same
+        // failure on first use instead of here.
+        .unwrap_or_default()
 }
 
 impl Default for Context {
@@ -146,7 +182,7 @@ impl Context {
         let i = &*self.inner;
         ContextBuilder {
             connection: i.connection.clone(),
-            http: Some(i.http.clone()),
+            http: (!i.default_http).then(|| i.http.clone()),
             cancel: Some(i.cancel.clone()),
             attempt: i.attempt,
             idempotency_key: i.idempotency_key.clone(),
@@ -159,12 +195,26 @@ impl Context {
     }
 
     /// Sends a request with the connection's credentials and maps a failure status to an
-    /// [`Error`] (see [`crate::error::error_for_response`]).
+    /// [`Error`] (the mapping of [`Error::from_http`]).
     ///
     /// On HTTP 401 the connection is asked to [`renew`](Connection::renew) once and, when it
     /// did, the request is sent again (requests with a streaming body cannot be sent twice and
     /// return the 401). Cancellation stops the request at once.
+    ///
+    /// A service may echo the credentials it rejected (raw, base64 as in `Basic …`,
+    /// percent-encoded, JSON-escaped): every error this returns is scrubbed of the connection's
+    /// secrets in all those forms, the whole error body before it is cut to an excerpt, and the
+    /// error's whole cause chain.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        self.send_unscrubbed(request).await.map_err(|mut err| {
+            if let Some(conn) = self.connection() {
+                err.scrub_secrets(&conn.credentials().scrubber());
+            }
+            err
+        })
+    }
+
+    async fn send_unscrubbed(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let request = request.build()?;
         let retry = request.try_clone();
         let (resp, version) = self.send_once(request).await?;
@@ -186,19 +236,41 @@ impl Context {
         tokio::select! {
             biased;
             () = self.inner.cancel.cancelled() => Err(Error::cancelled("the request was cancelled")),
-            resp = self.inner.http.execute(request) => Ok((resp?, version)),
+            resp = self.client().execute(request) => Ok((resp?, version)),
         }
     }
 
-    /// Maps a failure status to an error. A service may echo the credentials it rejected in
-    /// its error body: they are scrubbed out of the error before anyone sees it.
+    /// The client to send with: the one given, or the shared client of the runtime sending now
+    /// (this context may have been built in another one, or outside any).
+    fn client(&self) -> reqwest::Client {
+        if self.inner.default_http {
+            shared_http_client()
+        } else {
+            self.inner.http.clone()
+        }
+    }
+
+    /// Maps a failure status to an error. The body is read whole and scrubbed of the
+    /// connection's secrets before the error keeps an excerpt of it, so that a secret cut by
+    /// the excerpt cannot leave its prefix behind.
     async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response> {
-        error_for_response(resp).await.map_err(|mut err| {
-            if let Some(conn) = self.connection() {
-                err.scrub_secrets(&conn.credentials().secret_values());
-            }
-            err
-        })
+        let status = resp.status();
+        if status.is_success() || status.is_informational() || status.is_redirection() {
+            return Ok(resp);
+        }
+        let Some(conn) = self.connection() else {
+            return error_for_response(resp).await;
+        };
+        let headers = resp.headers().clone();
+        // The body only feeds an excerpt; a body that cannot be read leaves it empty.
+        let body = resp.bytes().await.unwrap_or_default();
+        let scrubber = conn.credentials().scrubber();
+        let text = String::from_utf8_lossy(&body);
+        let err = match scrubber.scrub(&text) {
+            Some(clean) => Error::from_http(status, &headers, clean.as_bytes()),
+            None => Error::from_http(status, &headers, &body),
+        };
+        Err(err)
     }
 }
 
@@ -305,6 +377,7 @@ impl ContextBuilder {
         Context {
             inner: Arc::new(Inner {
                 connection: self.connection,
+                default_http: self.http.is_none(),
                 http: self.http.unwrap_or_else(shared_http_client),
                 cancel: self.cancel.unwrap_or_default(),
                 attempt: self.attempt.max(1),

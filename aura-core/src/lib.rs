@@ -116,6 +116,7 @@ pub mod rate_limit;
 pub mod registry;
 pub mod scenario;
 pub mod schema;
+pub mod secret;
 pub mod store;
 pub mod trigger;
 

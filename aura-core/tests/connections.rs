@@ -7,201 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aura_core::app::{AuthMethod, CredentialField, OAuth2Grant};
+use aura_core::app::AuthMethod;
 use aura_core::connection::{
-    ApiKeyPlacement, ConnectionEvent, ConnectionEventKind, ConnectionId, ConnectionManager, ConnectionStatus,
-    ConnectionUpdate, CredentialStore, Credentials, EncryptedStore, EncryptionKey, KeyRing, MemoryCredentialStore,
-    MemorySealedStore, NewConnection, OAuth2Client, OAuth2Token, TokenError, TokenErrorCode,
+    ApiKeyPlacement, ConnectionEventKind, ConnectionId, ConnectionManager, ConnectionStatus, ConnectionUpdate,
+    CredentialStore, Credentials, EncryptedStore, EncryptionKey, KeyRing, MemoryCredentialStore, MemorySealedStore,
+    NewConnection, OAuth2Client, OAuth2Token, TokenError, TokenErrorCode,
 };
 use aura_core::secrecy::ExposeSecret;
-use aura_core::{ActionDef, App, AppManifest, Context, Error, ErrorKind, Registry, Result};
+use aura_core::{App, Context, Error, ErrorKind, Result};
 use aura_testkit::oauth2_server::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI, OAuth2Server};
-use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use serde_json::json;
 
-/// An app whose API is the testkit server's protected resource.
-struct Acme {
-    server: String,
-}
+mod connection_fixture;
 
-async fn me(cx: Context, _input: Value) -> Result<Value> {
-    let url = cx.extension::<ApiUrl>().map(|u| u.0.clone()).unwrap_or_default();
-    let resp = cx.send(cx.http().get(url)).await?;
-    Ok(resp.json().await?)
-}
-
-#[derive(Clone)]
-struct ApiUrl(String);
-
-#[async_trait]
-impl App for Acme {
-    fn manifest(&self) -> AppManifest {
-        AppManifest::new("acme", "Acme", semver::Version::new(1, 0, 0)).auth(AuthMethod::OAuth2 {
-            authorization_url: Some(format!("{}/authorize", self.server)),
-            token_url: format!("{}/token", self.server),
-            scopes: vec!["read".into()],
-            grants: vec![
-                OAuth2Grant::AuthorizationCode,
-                OAuth2Grant::ClientCredentials,
-                OAuth2Grant::RefreshToken,
-            ],
-        })
-    }
-
-    fn actions(&self) -> Vec<ActionDef> {
-        vec![ActionDef::from_json("me", json!({}), json!({}), me)]
-    }
-
-    async fn test_connection(&self, cx: &Context) -> Result<()> {
-        cx.send(cx.http().get(format!("{}/api/me", self.server))).await?;
-        Ok(())
-    }
-}
-
-/// An app with API keys and custom fields, whose test fails for one key.
-struct Keyed;
-
-#[async_trait]
-impl App for Keyed {
-    fn manifest(&self) -> AppManifest {
-        AppManifest::new("keyed", "Keyed", semver::Version::new(1, 0, 0))
-            .auth(AuthMethod::ApiKey {
-                placement: ApiKeyPlacement::header("X-Api-Key"),
-            })
-            .auth(AuthMethod::Custom {
-                fields: vec![
-                    CredentialField {
-                        name: "account_id".into(),
-                        label: "Account".into(),
-                        secret: false,
-                        required: true,
-                    },
-                    CredentialField {
-                        name: "secret".into(),
-                        label: "Secret".into(),
-                        secret: true,
-                        required: true,
-                    },
-                ],
-            })
-    }
-
-    fn actions(&self) -> Vec<ActionDef> {
-        vec![ActionDef::from_json(
-            "fail_auth",
-            json!({}),
-            json!({}),
-            |_cx: Context, _v: Value| async move { Err::<Value, _>(Error::unauthorized("the API said 401")) },
-        )]
-    }
-
-    async fn test_connection(&self, cx: &Context) -> Result<()> {
-        match cx.require_connection()?.credentials() {
-            Credentials::ApiKey { key, .. } if key.expose_secret() == "revoked" => {
-                Err(Error::unauthorized("the key was revoked"))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-struct Fixture {
-    server: OAuth2Server,
-    registry: Arc<Registry>,
-    manager: ConnectionManager,
-    events: broadcast::Receiver<ConnectionEvent>,
-}
-
-impl Fixture {
-    async fn new() -> Self {
-        Self::with(OAuth2Server::start().await, Arc::new(MemoryCredentialStore::new())).await
-    }
-
-    async fn with(server: OAuth2Server, store: Arc<dyn CredentialStore>) -> Self {
-        let registry = Arc::new(Registry::new());
-        registry.register(Acme { server: server.uri() }).unwrap();
-        registry.register(Keyed).unwrap();
-        let client = OAuth2Client::new(DEFAULT_CLIENT_ID, &server.token_url())
-            .unwrap()
-            .client_secret(DEFAULT_CLIENT_SECRET)
-            .authorization_url(&server.authorization_url())
-            .unwrap()
-            .redirect_url(DEFAULT_REDIRECT_URI)
-            .unwrap()
-            .scopes(["read"]);
-        let manager = ConnectionManager::builder(registry.clone())
-            .store(store)
-            .oauth2_client("acme", client)
-            .build();
-        let events = manager.subscribe();
-        Self {
-            server,
-            registry,
-            manager,
-            events,
-        }
-    }
-
-    /// Runs the authorization-code flow the way a browser would.
-    async fn authorize(&self) -> ConnectionId {
-        let url = self.manager.start_authorization("acme", "Acme account").await.unwrap();
-        let callback = self.server.approve(url.as_str()).await.unwrap();
-        self.manager.complete_authorization(&callback).await.unwrap().id
-    }
-
-    async fn call(&self, id: &ConnectionId) -> Result<Value> {
-        let action = self.registry.action("acme.me").await.unwrap();
-        let conn = self.manager.connections().get(id).unwrap();
-        let cx = Context::builder()
-            .connection(conn)
-            .extension(ApiUrl(self.server.api_url()))
-            .build();
-        action.call(cx, json!({})).await
-    }
-
-    /// Makes the stored token look expired, keeping its refresh token.
-    async fn expire(&self, id: &ConnectionId) {
-        let Credentials::OAuth2(token) = self.manager.get(id).await.unwrap().credentials else {
-            panic!("not an OAuth2 connection")
-        };
-        let expired = OAuth2Token {
-            expires_at: Some(chrono::Utc::now() - chrono::Duration::seconds(5)),
-            ..token
-        };
-        self.manager
-            .replace_credentials(id, Credentials::OAuth2(expired), false)
-            .await
-            .unwrap();
-    }
-
-    fn drain(&mut self) -> Vec<ConnectionEventKind> {
-        let mut out = Vec::new();
-        while let Ok(e) = self.events.try_recv() {
-            out.push(e.kind);
-        }
-        out
-    }
-}
-
-/// `n` calls at once on separate tasks; every one must succeed.
-async fn call_concurrently(fx: &Arc<Fixture>, id: &ConnectionId, n: usize) {
-    let calls: Vec<_> = (0..n)
-        .map(|_| {
-            let (fx, id) = (fx.clone(), id.clone());
-            tokio::spawn(async move { fx.call(&id).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap();
-    }
-}
-
-fn access_token(record: &aura_core::connection::ConnectionRecord) -> String {
-    match &record.credentials {
-        Credentials::OAuth2(t) => t.access_token.expose_secret().to_owned(),
-        other => panic!("not OAuth2: {other}"),
-    }
-}
+use connection_fixture::*;
 
 #[tokio::test]
 async fn authorization_code_with_pkce_creates_a_tested_connection() {
@@ -255,7 +74,7 @@ async fn a_denied_authorization_is_forbidden() {
     let err = fx.manager.complete_authorization(&callback).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Forbidden);
     assert_eq!(err.context_value("oauth2_error"), Some("access_denied"));
-    assert!(fx.manager.list().await.unwrap().is_empty());
+    assert!(fx.manager.list().await.unwrap().records.is_empty());
 }
 
 #[tokio::test]
@@ -291,7 +110,7 @@ async fn one_refresh_for_a_hundred_calls_on_an_expired_token() {
     assert_eq!(fx.manager.usage(&id).unwrap().refreshes, 1);
 
     // The new token was persisted, with a new version.
-    let stored = fx.manager.store().get(&id).await.unwrap().unwrap();
+    let stored = fx.manager.get(&id).await.unwrap();
     assert_ne!(access_token(&stored), access_token(&before));
     assert_eq!(
         stored.version,
@@ -460,11 +279,11 @@ async fn creation_is_checked_against_the_app_and_tested() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(err.context_value("app"), Some("keyed"));
-    assert!(m.list().await.unwrap().is_empty());
+    assert!(m.list().await.unwrap().records.is_empty());
     m.create(NewConnection::new("keyed", "x", revoked).skip_test())
         .await
         .unwrap();
-    assert_eq!(m.list().await.unwrap().len(), 1);
+    assert_eq!(m.list().await.unwrap().records.len(), 1);
 }
 
 #[tokio::test]
@@ -588,7 +407,7 @@ async fn connections_come_back_from_an_encrypted_store_after_a_restart() {
     let again = ConnectionManager::builder(fx.registry.clone())
         .store(backend.clone())
         .build();
-    assert_eq!(again.load().await.unwrap(), 1);
+    assert_eq!(again.load().await.unwrap().loaded, std::slice::from_ref(&id));
     let loaded = again.connections().get(&id).unwrap();
     assert_eq!(loaded.version(), refreshed.version);
     match loaded.credentials() {
@@ -609,11 +428,13 @@ async fn connections_come_back_from_an_encrypted_store_after_a_restart() {
 async fn an_early_refresh_that_fails_keeps_using_the_valid_token() {
     let mut fx = Fixture::new().await;
     let id = fx.authorize().await;
-    // Expires in 30 s: inside the default 60 s leeway, so the next call refreshes early.
+    // A one-hour token that expires in 30 s: inside the default 60 s leeway, so the next call
+    // refreshes early.
     let Credentials::OAuth2(token) = fx.manager.get(&id).await.unwrap().credentials else {
         panic!()
     };
     let soon = OAuth2Token {
+        issued_at: Some(chrono::Utc::now() - chrono::Duration::seconds(3570)),
         expires_at: Some(chrono::Utc::now() + chrono::Duration::seconds(30)),
         ..token
     };
@@ -632,7 +453,12 @@ async fn an_early_refresh_that_fails_keeps_using_the_valid_token() {
         oauth2_error: Some("temporarily_unavailable".into()),
     }));
 
-    // The next call tries again, and succeeds.
+    // The next call backs off: it uses the valid token without asking the endpoint again.
+    let asked = fx.server.token_requests();
+    fx.call(&id).await.unwrap();
+    assert_eq!(fx.server.token_requests(), asked);
+    // Once the back-off has passed, a call tries again, and succeeds.
+    fx.clock.advance(Duration::from_secs(2));
     fx.call(&id).await.unwrap();
     assert_eq!(fx.server.refreshes(), 1);
 }
@@ -652,7 +478,7 @@ impl CredentialStore for Flaky {
     async fn get(&self, id: &ConnectionId) -> Result<Option<aura_core::connection::ConnectionRecord>> {
         self.inner.get(id).await
     }
-    async fn list(&self) -> Result<Vec<aura_core::connection::ConnectionRecord>> {
+    async fn list(&self) -> Result<aura_core::connection::Listing> {
         self.inner.list().await
     }
     async fn update(&self, record: &aura_core::connection::ConnectionRecord, expected: u64) -> Result<()> {

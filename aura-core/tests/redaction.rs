@@ -63,6 +63,7 @@ impl std::io::Write for Captured {
 async fn the_canary_never_leaks() {
     let (captured, _guard) = Captured::install();
 
+    let mut authorize_errors = 0;
     for creds in every_credential() {
         let record = ConnectionRecord::new("svc", "conn", creds.clone());
         let conn = StaticConnection::new(record.clone());
@@ -81,6 +82,7 @@ async fn the_canary_never_leaks() {
         // and a context without a connection.
         let mut req = reqwest::Request::new(reqwest::Method::GET, "https://api.test/x".parse().unwrap());
         if let Err(e) = conn.authorize(&mut req).await {
+            authorize_errors += 1;
             assert_clean("authorize error Display", &e.to_string());
             assert_clean("authorize error Debug", &format!("{e:?}"));
             tracing::warn!(error = %e, error_debug = ?e, "authorization failed");
@@ -93,6 +95,11 @@ async fn the_canary_never_leaks() {
         let err = serde_json::from_value::<ConnectionRecord>(redacted).unwrap_err();
         assert_clean("deserialize error", &err.to_string());
     }
+    // The expired OAuth2 token cannot be applied: that error was checked above.
+    assert_eq!(
+        authorize_errors, 1,
+        "the expired token's authorize error was not checked"
+    );
 
     // A secret typed into an action's input field is not repeated by validation errors.
     let action = ActionDef::new("count", |_cx: Context, n: u32| async move { Ok(n) })

@@ -7,25 +7,12 @@ use std::fmt;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use http::{HeaderName, HeaderValue, header::AUTHORIZATION};
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-
-/// What a redacted secret serializes as.
-pub const REDACTED: &str = "[redacted]";
-
-/// `text` with every occurrence of `secrets` replaced by [`REDACTED`], or `None` when it holds
-/// none (the common case, found without allocating). Empty secrets are ignored.
-pub(crate) fn redacted(text: &str, secrets: &[String]) -> Option<String> {
-    let mut present = secrets.iter().filter(|s| !s.is_empty() && text.contains(s.as_str()));
-    let first = present.next()?;
-    let mut out = text.replace(first.as_str(), REDACTED);
-    for s in present {
-        out = out.replace(s.as_str(), REDACTED);
-    }
-    Some(out)
-}
+use crate::secret::{REDACTED, Scrubber};
 
 /// The secret part of a connection.
 ///
@@ -115,6 +102,9 @@ pub struct OAuth2Token {
     pub token_type: String,
     /// When the access token expires, if known.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the access token was issued, if known (set when a token endpoint answers): with
+    /// `expires_at` it gives the token's lifetime, which caps how early it is refreshed.
+    pub issued_at: Option<DateTime<Utc>>,
     /// The granted scopes.
     pub scopes: Vec<String>,
 }
@@ -127,6 +117,7 @@ impl OAuth2Token {
             refresh_token: None,
             token_type: "Bearer".to_owned(),
             expires_at: None,
+            issued_at: None,
             scopes: Vec::new(),
         }
     }
@@ -136,6 +127,34 @@ impl OAuth2Token {
         // A leeway too large to subtract means "always refresh", never a panic.
         self.expires_at
             .is_some_and(|at| at.checked_sub_signed(leeway).is_none_or(|at| at <= now))
+    }
+
+    /// Whether the access token should be refreshed at `now`, `leeway` before it expires: the
+    /// leeway is capped to half the token's lifetime when that is known, so a token that lives
+    /// less than twice the leeway (10 s against 60 s) is used for half its life instead of
+    /// being fetched again on every call.
+    ///
+    /// ```
+    /// use aura_core::connection::OAuth2Token;
+    /// use chrono::{Duration, Utc};
+    ///
+    /// let now = Utc::now();
+    /// let token = OAuth2Token {
+    ///     issued_at: Some(now),
+    ///     expires_at: Some(now + Duration::seconds(10)),
+    ///     ..OAuth2Token::bearer("at")
+    /// };
+    /// assert!(!token.refresh_due(now + Duration::seconds(1), Duration::seconds(60)));
+    /// assert!(token.refresh_due(now + Duration::seconds(6), Duration::seconds(60)));
+    /// ```
+    pub fn refresh_due(&self, now: DateTime<Utc>, leeway: chrono::Duration) -> bool {
+        let half_life = self
+            .issued_at
+            .zip(self.expires_at)
+            .map(|(issued, expires)| (expires - issued) / 2)
+            .filter(|half| *half >= chrono::Duration::zero());
+        let leeway = half_life.map_or(leeway, |half| half.min(leeway));
+        self.is_expired(now, leeway)
     }
 }
 
@@ -251,20 +270,38 @@ impl Credentials {
         }
     }
 
-    /// The secret values themselves, for scrubbing them out of stored records.
-    pub(crate) fn secret_values(&self) -> Vec<String> {
-        let mut out = Vec::new();
+    /// Every secret of these credentials, in every form it takes on the wire (see
+    /// [`Scrubber`]), to scrub them out of errors and records. For basic authentication this
+    /// covers `user:password` too, the text `Authorization: Basic …` encodes.
+    ///
+    /// ```
+    /// use aura_core::connection::Credentials;
+    ///
+    /// let scrubber = Credentials::basic("alice", "wonderland").scrubber();
+    /// // A service echoing the header it refused: `Basic base64("alice:wonderland")`.
+    /// assert_eq!(scrubber.scrub("got Basic YWxpY2U6d29uZGVybGFuZA==").as_deref(), Some("got Basic [redacted]"));
+    /// ```
+    pub fn scrubber(&self) -> Scrubber {
+        let mut out = Scrubber::new();
         match self {
             Self::None => {}
-            Self::ApiKey { key, .. } => out.push(key.expose_secret().to_owned()),
-            Self::Bearer { token } => out.push(token.expose_secret().to_owned()),
-            Self::Basic { password, .. } => out.push(password.expose_secret().to_owned()),
+            Self::ApiKey { key, .. } => out.add(key.expose_secret()),
+            Self::Bearer { token } => out.add(token.expose_secret()),
+            Self::Basic { username, password } => {
+                out.add(password.expose_secret());
+                let joined = Zeroizing::new(format!("{username}:{}", password.expose_secret()));
+                out.add(&joined);
+            }
             Self::OAuth2(t) => {
-                out.push(t.access_token.expose_secret().to_owned());
-                out.extend(t.refresh_token.iter().map(|r| r.expose_secret().to_owned()));
+                out.add(t.access_token.expose_secret());
+                if let Some(r) = &t.refresh_token {
+                    out.add(r.expose_secret());
+                }
             }
             Self::Headers { headers: fields } | Self::Custom { fields } => {
-                out.extend(fields.values().map(|v| v.expose_secret().to_owned()));
+                for v in fields.values() {
+                    out.add(v.expose_secret());
+                }
             }
         }
         out
@@ -297,6 +334,7 @@ impl Credentials {
                 refresh_token: t.refresh_token.as_ref().map(secret),
                 token_type: Cow::Borrowed(&t.token_type),
                 expires_at: t.expires_at,
+                issued_at: t.issued_at,
                 scopes: t.scopes.clone(),
             },
             Self::Headers { headers } => Wire::Headers {
@@ -402,6 +440,8 @@ enum Wire<'a> {
         token_type: Cow<'a, str>,
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issued_at: Option<DateTime<Utc>>,
         #[serde(default)]
         scopes: Vec<String>,
     },
@@ -470,12 +510,14 @@ impl<'de> Deserialize<'de> for Credentials {
                 refresh_token,
                 token_type,
                 expires_at,
+                issued_at,
                 scopes,
             } => Self::OAuth2(OAuth2Token {
                 access_token: secret(access_token)?,
                 refresh_token: refresh_token.map(secret).transpose()?,
                 token_type: token_type.into_owned(),
                 expires_at,
+                issued_at,
                 scopes,
             }),
             Wire::Headers { headers } => Self::Headers {

@@ -5,14 +5,14 @@
 //! | [`ConnectionRecord`], [`Credentials`] | what a host stores: id, app, name, status, secrets (in [`secrecy`] types, redacted everywhere), times, version, metadata |
 //! | [`Credentials::apply`] | the one place credentials go on a request: API key (header or query), bearer, basic, secret header sets, OAuth2 token |
 //! | [`Connection`] | what actions see: authorize a request, renew after a 401, count calls |
-//! | [`ConnectionManager`] | the lifecycle: create (checked, then tested), update, replace credentials, disconnect, delete; OAuth2 authorization and single-flight refresh; status, usage and events |
+//! | [`ConnectionManager`] | the lifecycle: create (checked, then tested), load ([`LoadReport`]), update, replace credentials, disconnect, delete; OAuth2 authorization and single-flight refresh with back-off; status (a connection in error refuses calls), usage and events |
 //! | [`OAuth2Client`] | authorization code with PKCE and state, client credentials, refresh; typed [`TokenError`]s |
-//! | [`CredentialStore`] | where records live: [`MemoryCredentialStore`], or [`EncryptedStore`] (AES-256-GCM, keys from a [`KeyProvider`], [`rotate_key`](EncryptedStore::rotate_key)) over a byte-level [`SealedStore`] |
+//! | [`CredentialStore`] | where records live (a [`Listing`] reports unreadable records apart, as [`UnreadableRecord`]s): [`MemoryCredentialStore`], or [`EncryptedStore`] (AES-256-GCM, keys from a [`KeyProvider`], [`rotate_key`](EncryptedStore::rotate_key)) over a byte-level [`SealedStore`] |
 //! | [`StaticConnection`], [`Connections`] | a fixed connection without a manager; the live set the engine reads |
 
 mod credentials;
 mod crypto;
-mod manager;
+mod lifecycle;
 mod oauth2;
 mod set;
 mod store;
@@ -24,20 +24,21 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use self::credentials::redacted;
-pub use self::credentials::{ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token, REDACTED};
+pub use self::credentials::{ApiKeyPlacement, Credentials, ExposedCredentials, OAuth2Token};
 pub use self::crypto::{
     EncryptedStore, EncryptionKey, EnvKeyProvider, KeyId, KeyProvider, KeyRing, MemorySealedStore, RotationReport,
     SealedRecord, SealedStore,
 };
-pub use self::manager::{
+pub use self::lifecycle::{
     ConnectionEvent, ConnectionEventKind, ConnectionManager, ConnectionManagerBuilder, ConnectionUpdate,
-    ConnectionUsage, ManagedConnection, NewConnection,
+    ConnectionUsage, LoadReport, NewConnection,
 };
 pub use self::oauth2::{AuthorizationRequest, ClientAuth, OAuth2Client, Pkce, TokenError, TokenErrorCode};
 pub use self::set::Connections;
-pub use self::store::{CredentialStore, MemoryCredentialStore};
+pub use self::store::{CredentialStore, Listing, MemoryCredentialStore, UnreadableRecord};
 use crate::error::{Error, Result};
+/// Re-exported from [`crate::secret`], where redaction lives.
+pub use crate::secret::REDACTED;
 
 /// A connection's id: a UUID v7 by default (time-ordered), or any string a host chooses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

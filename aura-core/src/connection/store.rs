@@ -12,8 +12,8 @@ use std::fmt;
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use super::{ConnectionId, ConnectionRecord};
-use crate::error::{Error, Result};
+use super::{ConnectionId, ConnectionRecord, KeyId};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Keeps connection records, credentials included.
 ///
@@ -29,8 +29,10 @@ pub trait CredentialStore: Send + Sync + fmt::Debug {
     /// One record, or `None`.
     async fn get(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>>;
 
-    /// Every record, ordered by id.
-    async fn list(&self) -> Result<Vec<ConnectionRecord>>;
+    /// Every record, ordered by id. A record that cannot be read (a corrupted ciphertext, a key
+    /// the provider no longer has) does not hide the others: it is reported in
+    /// [`Listing::unreadable`]. An error means the store itself could not be read.
+    async fn list(&self) -> Result<Listing>;
 
     /// Replaces the record with `record.id` if the stored one still has version `expected`;
     /// otherwise fails with a conflict (or not-found) and changes nothing. The caller sets the
@@ -39,6 +41,40 @@ pub trait CredentialStore: Send + Sync + fmt::Debug {
 
     /// Removes a record; `false` when there was none.
     async fn delete(&self, id: &ConnectionId) -> Result<bool>;
+}
+
+/// What [`CredentialStore::list`] read.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The records that could be read, ordered by id.
+    pub records: Vec<ConnectionRecord>,
+    /// The records that could not, ordered by id.
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
+/// A stored record that could not be read. Says which and why, never its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadableRecord {
+    /// The connection.
+    pub id: ConnectionId,
+    /// The key that sealed it, for encrypted stores.
+    pub key_id: Option<KeyId>,
+    /// The kind of the error that stopped it.
+    pub kind: ErrorKind,
+    /// The error, as text (it names the connection and key, never a secret or the bytes).
+    pub reason: String,
+}
+
+impl UnreadableRecord {
+    /// The record `id` (sealed under `key_id`, if any) that failed with `err`.
+    pub fn new(id: ConnectionId, key_id: Option<KeyId>, err: &Error) -> Self {
+        Self {
+            id,
+            key_id,
+            kind: err.kind(),
+            reason: err.to_string(),
+        }
+    }
 }
 
 /// The errors every store reports the same way.
@@ -85,10 +121,13 @@ impl CredentialStore for MemoryCredentialStore {
         Ok(self.records.read().get(id).cloned())
     }
 
-    async fn list(&self) -> Result<Vec<ConnectionRecord>> {
-        let mut all: Vec<_> = self.records.read().values().cloned().collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(all)
+    async fn list(&self) -> Result<Listing> {
+        let mut records: Vec<_> = self.records.read().values().cloned().collect();
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Listing {
+            records,
+            unreadable: Vec::new(),
+        })
     }
 
     async fn update(&self, record: &ConnectionRecord, expected: u64) -> Result<()> {
@@ -109,7 +148,6 @@ impl CredentialStore for MemoryCredentialStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
     use crate::connection::Credentials;
 
     #[tokio::test]
@@ -125,7 +163,7 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Conflict);
         assert_eq!(err.context_value("connection"), Some(rec.id.as_str()));
 
-        assert_eq!(store.list().await.unwrap().len(), 1);
+        assert_eq!(store.list().await.unwrap().records.len(), 1);
         assert!(store.delete(&rec.id).await.unwrap());
         assert!(store.get(&rec.id).await.unwrap().is_none());
         assert_eq!(store.update(&rec, 2).await.unwrap_err().kind(), ErrorKind::NotFound);

@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use parking_lot::RwLock;
 
-use crate::connection::{Connection, REDACTED, redacted};
+use crate::connection::Connection;
 use crate::error::Error;
+use crate::secret::{REDACTED, Scrubber};
 use crate::store::ErrorRecord;
 
 /// Field names whose values are always redacted in records.
@@ -49,7 +50,8 @@ pub(crate) struct Redactor {
 
 struct Secrets {
     versions: Vec<u64>,
-    list: Arc<[String]>,
+    /// Every secret seen so far, in every form (kept in `secrecy` types).
+    list: Arc<Scrubber>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -72,11 +74,11 @@ impl Redactor {
             connections,
             cache: RwLock::new(Secrets {
                 versions: Vec::new(),
-                list: Arc::from(Vec::new()),
+                list: Arc::new(Scrubber::new()),
             }),
             limit,
         };
-        redactor.refresh(Vec::new());
+        redactor.refresh(Scrubber::new());
         redactor
     }
 
@@ -84,13 +86,17 @@ impl Redactor {
     #[cfg(test)]
     fn fixed(secrets: Vec<String>, limit: usize) -> Self {
         let r = Self::new(Vec::new(), limit);
-        r.refresh(secrets);
+        let mut scrubber = Scrubber::new();
+        for s in &secrets {
+            scrubber.add(s);
+        }
+        r.refresh(scrubber);
         r
     }
 
     /// The current secrets: the cached list while no connection changed (one version read per
     /// connection), rebuilt when one did.
-    fn secrets(&self) -> Arc<[String]> {
+    fn secrets(&self) -> Arc<Scrubber> {
         {
             let cache = self.cache.read();
             if cache.versions.len() == self.connections.len()
@@ -103,18 +109,18 @@ impl Redactor {
                 return cache.list.clone();
             }
         }
-        let old = self.cache.read().list.to_vec();
+        let old = (*self.cache.read().list).clone();
         self.refresh(old)
     }
 
-    fn refresh(&self, mut secrets: Vec<String>) -> Arc<[String]> {
+    /// `secrets` (those seen before) and the connections' current ones. Short secrets are
+    /// matched only as whole tokens, so they do not redact ordinary words (see [`Scrubber`]).
+    fn refresh(&self, mut secrets: Scrubber) -> Arc<Scrubber> {
         let versions = self.connections.iter().map(|c| c.version()).collect();
-        secrets.extend(self.connections.iter().flat_map(|c| c.credentials().secret_values()));
-        // Very short "secrets" would redact ordinary words.
-        secrets.retain(|s| s.len() >= 6);
-        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        secrets.dedup();
-        let list: Arc<[String]> = Arc::from(secrets);
+        for c in &self.connections {
+            secrets.extend(&c.credentials().scrubber());
+        }
+        let list = Arc::new(secrets);
         *self.cache.write() = Secrets {
             versions,
             list: list.clone(),
@@ -128,9 +134,7 @@ impl Redactor {
         let mut record = ErrorRecord::from(err);
         let secrets = self.secrets();
         let scrub = |text: &mut String| {
-            if let Some(clean) = redacted(text, &secrets) {
-                *text = clean;
-            }
+            secrets.scrub_in_place(text);
         };
         scrub(&mut record.message);
         record.context.iter_mut().for_each(|(_, v)| scrub(v));
@@ -153,11 +157,11 @@ impl Redactor {
     }
 }
 
-fn needs_cleaning(secrets: &[String], value: &Value, size: &mut usize) -> bool {
+fn needs_cleaning(secrets: &Scrubber, value: &Value, size: &mut usize) -> bool {
     match value {
         Value::String(s) => {
             *size += s.len() + 2;
-            secrets.iter().any(|secret| s.contains(secret.as_str()))
+            secrets.finds(s)
         }
         Value::Array(items) => {
             *size += 2;
@@ -178,7 +182,7 @@ fn needs_cleaning(secrets: &[String], value: &Value, size: &mut usize) -> bool {
 }
 
 impl Redactor {
-    fn cleaned(&self, secrets: &[String], value: &Value) -> Value {
+    fn cleaned(&self, secrets: &Scrubber, value: &Value) -> Value {
         let mut size = 0usize;
         let cleaned = walk(secrets, value, &mut size);
         if size > self.limit {
@@ -193,11 +197,11 @@ impl Redactor {
     }
 }
 
-fn walk(secrets: &[String], value: &Value, size: &mut usize) -> Value {
+fn walk(secrets: &Scrubber, value: &Value, size: &mut usize) -> Value {
     match value {
         Value::String(s) => {
             *size += s.len() + 2;
-            redacted(s, secrets).map_or_else(|| value.clone(), Value::String)
+            secrets.scrub(s).map_or_else(|| value.clone(), Value::String)
         }
         Value::Array(items) => {
             *size += 2;

@@ -366,23 +366,37 @@ impl Error {
         self
     }
 
-    /// Replaces every occurrence of the given secrets in the message, context and body excerpt
-    /// with `[redacted]`, for errors built from text a service sent back.
-    pub(crate) fn scrub_secrets(&mut self, secrets: &[String]) {
-        use crate::connection::redacted;
+    /// Replaces every secret `scrubber` knows, in any of its forms, with `[redacted]`: in the
+    /// message, context, violations and body excerpt, and down the whole [`source`] chain (a
+    /// nested Aura error is scrubbed in place; any other cause whose `Display` or `Debug` holds a
+    /// secret is replaced by its scrubbed text, chain included). For errors built from text a
+    /// service sent back.
+    ///
+    /// [`source`]: std::error::Error::source
+    pub(crate) fn scrub_secrets(&mut self, scrubber: &crate::secret::Scrubber) {
+        if scrubber.is_empty() {
+            return;
+        }
         let inner = &mut *self.inner;
-        if let Some(message) = redacted(&inner.message, secrets) {
+        let mut message = inner.message.to_string();
+        if scrubber.scrub_in_place(&mut message) {
             inner.message = message.into();
         }
         for (_, v) in &mut inner.context {
-            if let Some(clean) = redacted(v, secrets) {
-                *v = clean;
-            }
+            scrubber.scrub_in_place(v);
         }
-        if let Some(body) = &mut inner.body_excerpt
-            && let Some(clean) = redacted(body, secrets)
-        {
-            *body = clean;
+        for v in &mut inner.violations {
+            scrubber.scrub_in_place(&mut v.message);
+        }
+        if let Some(body) = &mut inner.body_excerpt {
+            scrubber.scrub_in_place(body);
+        }
+        if let Some(source) = &mut inner.source {
+            if let Some(nested) = source.downcast_mut::<Error>() {
+                nested.scrub_secrets(scrubber);
+            } else if let Some(clean) = crate::secret::ScrubbedCause::of(&**source, scrubber) {
+                *source = Box::new(clean);
+            }
         }
     }
 
