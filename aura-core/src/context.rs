@@ -66,20 +66,35 @@ struct RuntimeClients {
 /// outside a runtime it returns a client for such callers; a [`Context`] built with the default
 /// client sends through the client of the runtime it sends from.
 pub fn shared_http_client() -> reqwest::Client {
+    thread_local! {
+        // The last runtime this thread asked for, and its client: a worker thread asks for
+        // its own runtime's client on every node, so this spares the global lock.
+        static LAST: std::cell::RefCell<Option<(tokio::runtime::Id, reqwest::Client)>> =
+            const { std::cell::RefCell::new(None) };
+    }
     static CLIENTS: OnceLock<Mutex<RuntimeClients>> = OnceLock::new();
+    let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
+    if let Some(id) = runtime {
+        let cached = LAST.with_borrow(|last| last.as_ref().filter(|(r, _)| *r == id).map(|(_, c)| c.clone()));
+        if let Some(client) = cached {
+            return client;
+        }
+    }
     let mut clients = CLIENTS.get_or_init(Mutex::default).lock();
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+    let Some(id) = runtime else {
         return clients.unbound.get_or_insert_with(new_http_client).clone();
     };
-    let id = runtime.id();
     if let Some((_, client)) = clients.by_runtime.iter().find(|(r, _)| *r == id) {
-        return client.clone();
+        let client = client.clone();
+        LAST.set(Some((id, client.clone())));
+        return client;
     }
     if clients.by_runtime.len() >= MAX_RUNTIME_CLIENTS {
         clients.by_runtime.remove(0);
     }
     let client = new_http_client();
     clients.by_runtime.push((id, client.clone()));
+    LAST.set(Some((id, client.clone())));
     client
 }
 

@@ -70,7 +70,8 @@ pub(crate) struct Inner {
     events: broadcast::Sender<ExecutionEvent>,
     limiters: RateLimiters,
     cache: ResultCache,
-    http: reqwest::Client,
+    /// The client the host gave; `None` leaves every context on the per-runtime default.
+    http: Option<reqwest::Client>,
     payload_limit: usize,
     /// What the host attached for every node's context (a router, a database pool …).
     extensions: http::Extensions,
@@ -221,7 +222,7 @@ impl EngineBuilder {
                 events,
                 limiters: RateLimiters::new(self.rate_limits).with_clock(self.clock.clone()),
                 cache: ResultCache::new(self.cache_capacity),
-                http: self.http.unwrap_or_else(crate::context::shared_http_client),
+                http: self.http,
                 payload_limit: self.payload_limit,
                 extensions: self.extensions,
                 clock: self.clock,

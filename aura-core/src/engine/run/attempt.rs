@@ -68,7 +68,6 @@ impl Exec {
         let node = &self.plan.nodes[idx];
         let span = tracing::debug_span!("node", node = %node.id, reference = node.info.reference.as_deref(), item = pass.frame.item_index());
         let mut builder = Context::builder()
-            .http(self.engine.http.clone())
             .cancellation(self.cancel.clone())
             .idempotency_key(key)
             .span(span)
@@ -76,6 +75,9 @@ impl Exec {
             .execution_id(self.id_str.clone())
             .node_id(node.id.clone())
             .extensions(pass.extensions.clone());
+        if let Some(http) = &self.engine.http {
+            builder = builder.http(http.clone());
+        }
         if let Some(conn) = &node.connection {
             builder = builder.connection(conn.clone());
         }
