@@ -321,60 +321,70 @@ pub struct ContextBuilder {
 
 impl ContextBuilder {
     /// The connection to authenticate with.
+    #[must_use]
     pub fn connection(mut self, connection: Arc<dyn Connection>) -> Self {
         self.connection = Some(connection);
         self
     }
 
     /// The HTTP client (default: [`shared_http_client`]).
+    #[must_use]
     pub fn http(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
     }
 
     /// The cancellation token (default: a fresh one).
+    #[must_use]
     pub fn cancellation(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
         self
     }
 
     /// The attempt number, from 1 (default 1).
+    #[must_use]
     pub fn attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
         self
     }
 
     /// The idempotency key.
+    #[must_use]
     pub fn idempotency_key(mut self, key: impl Into<Arc<str>>) -> Self {
         self.idempotency_key = Some(key.into());
         self
     }
 
     /// The tracing span (default: none).
+    #[must_use]
     pub fn span(mut self, span: tracing::Span) -> Self {
         self.span = Some(span);
         self
     }
 
     /// The scenario being run.
+    #[must_use]
     pub fn scenario_id(mut self, id: impl Into<Arc<str>>) -> Self {
         self.scenario_id = Some(id.into());
         self
     }
 
     /// The execution being run.
+    #[must_use]
     pub fn execution_id(mut self, id: impl Into<Arc<str>>) -> Self {
         self.execution_id = Some(id.into());
         self
     }
 
     /// The node being run.
+    #[must_use]
     pub fn node_id(mut self, id: impl Into<Arc<str>>) -> Self {
         self.node_id = Some(id.into());
         self
     }
 
     /// Attaches a value, found again with [`Context::extension`]. One value per type.
+    #[must_use]
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         Arc::make_mut(&mut self.extensions).insert(value);
         self
@@ -382,6 +392,7 @@ impl ContextBuilder {
 
     /// Uses a prepared set of extensions, shared without copying (the engine builds one per
     /// execution pass and hands it to every node). Replaces the ones added so far.
+    #[must_use]
     pub fn extensions(mut self, extensions: Arc<http::Extensions>) -> Self {
         self.extensions = extensions;
         self

@@ -6,6 +6,11 @@
 //! The engine keeps one limiter per connection (from the app manifest's documented limit, or
 //! the host's override); aura-router keeps one per provider. Both use these types.
 //!
+//! Why not `governor`: its limiters answer only by taking a cell, while the router must ask
+//! "would this provider pass now?" for every candidate before it picks one (and only the
+//! picked one takes a cell); and every timer of Aura reads the one [`Clock`], which a
+//! governor clock would have to wrap. The GCRA itself is one atomic compare-and-swap.
+//!
 //! ```
 //! use std::time::Duration;
 //! use aura_core::rate_limit::{RateLimit, RateLimiter};

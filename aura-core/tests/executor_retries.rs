@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use aura_core::clock::ManualClock;
+use aura_core::clock::{Clock, ManualClock};
 use aura_core::engine::Engine;
 use aura_core::scenario::{NodeBuilder, RetryPolicy, Scenario};
 use aura_core::store::ExecutionStatus;
@@ -127,4 +127,46 @@ async fn a_write_refused_before_connecting_is_retried() {
         4,
         "the first try and three retries"
     );
+}
+
+/// An app whose one idempotent action always fails with a retryable error.
+struct Flaky;
+
+impl App for Flaky {
+    fn manifest(&self) -> AppManifest {
+        AppManifest::new("flaky", "Flaky", aura_core::semver::Version::new(1, 0, 0))
+    }
+    fn actions(&self) -> Vec<ActionDef> {
+        vec![
+            ActionDef::from_json("call", json!(true), json!(true), |_cx, _v| async move {
+                Err::<serde_json::Value, _>(aura_core::Error::unavailable("down"))
+            })
+            .idempotent(true),
+        ]
+    }
+}
+
+#[tokio::test]
+async fn jitter_never_takes_a_back_off_past_max_delay() {
+    use std::time::Duration;
+    let registry = Arc::new(Registry::new());
+    registry.register(Flaky).unwrap();
+    let clock = ManualClock::new();
+    let engine = Engine::builder(registry).clock(clock.shared()).build();
+    let retry = RetryPolicy::builder(3)
+        .base_delay(Duration::from_secs(1))
+        .max_delay(Duration::from_secs(1))
+        .build();
+    let scenario = Scenario::builder("flaky", "Flaky")
+        .node(NodeBuilder::trigger("t").next(["call"]))
+        .node(NodeBuilder::action("call", "flaky.call").retry(retry))
+        .build();
+    let plan = engine.deploy(scenario).await.unwrap();
+    let record = engine.execute(&plan, json!({})).await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    let call = record.nodes.iter().find(|n| &*n.node_id == "call").unwrap();
+    assert_eq!(call.attempts, 4);
+    // Three waits of at most `max_delay` each, jitter included.
+    assert!(clock.now() <= Duration::from_secs(3), "waited {:?}", clock.now());
+    assert!(clock.now() >= Duration::from_millis(500), "waited {:?}", clock.now());
 }

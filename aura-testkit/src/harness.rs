@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use aura_core::clock::Clock;
 use aura_core::connection::{ConnectionRecord, Connections, Credentials};
 use aura_core::engine::{Engine, ExecuteOptions};
 use aura_core::scenario::Scenario;
-use aura_core::clock::Clock;
-use aura_core::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, ExecutionStore};
+use aura_core::store::{ExecutionRecord, ExecutionStatus, ExecutionStore, NodeResult, NodeStatus};
 use aura_core::{Registry, Result};
 use serde_json::Value;
 

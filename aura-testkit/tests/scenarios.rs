@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aura_core::scenario::{NodeBuilder, Scenario};
-use aura_core::store::{ExecutionStatus, MemoryStore, NodeStatus, ExecutionStore};
+use aura_core::store::{ExecutionStatus, ExecutionStore, MemoryStore, NodeStatus};
 use aura_core::{Context, ErrorKind, Registry};
 use aura_testkit::{Harness, MockAction, MockApp};
 use serde_json::json;

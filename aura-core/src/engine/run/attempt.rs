@@ -43,9 +43,13 @@ impl Exec {
         .retry(backoff)
         .sleep(sleeper)
         .when(|e: &Error| retry_allowed(e, idempotent))
-        .adjust(|e: &Error, delay: Option<Duration>| match (e.retry_after(), delay) {
-            (Some(after), Some(d)) => Some(after.max(d)),
-            (_, d) => d,
+        // Jitter never takes a wait past `max_delay`; a service's `Retry-After` may.
+        .adjust(|e: &Error, delay: Option<Duration>| {
+            let capped = delay.map(|d| d.min(node.retry.max_delay));
+            match (e.retry_after(), capped) {
+                (Some(after), Some(d)) => Some(after.max(d)),
+                (_, d) => d,
+            }
         })
         .notify(|e: &Error, delay: Duration| {
             self.emit(EventKind::NodeRetrying {
