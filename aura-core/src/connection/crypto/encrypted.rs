@@ -74,12 +74,12 @@ pub struct RotationReport {
 /// Every record stays readable under its old key or its new one at every moment:
 ///
 /// 1. add the new key to the provider and make it the current one, keeping the old one readable
-///    ([`KeyRing::add`] then [`KeyRing::set_current`]; with [`EnvKeyProvider`], put the new key
+///    ([`KeyRing::add`](super::KeyRing::add) then [`KeyRing::set_current`](super::KeyRing::set_current); with [`EnvKeyProvider`](super::EnvKeyProvider), put the new key
 ///    in the variable and the old one in `<VARIABLE>_PREVIOUS`, then restart);
 /// 2. call [`EncryptedStore::rotate_key`]: it re-seals the records one at a time, each with an
 ///    atomic compare-and-swap, so an interruption leaves some records under the old key and the
 ///    rest under the new one, all readable; call it again to finish;
-/// 3. once a run reports `rotated == 0`, remove the old key ([`KeyRing::remove`], or drop
+/// 3. once a run reports `rotated == 0`, remove the old key ([`KeyRing::remove`](super::KeyRing::remove), or drop
 ///    `<VARIABLE>_PREVIOUS`).
 #[derive(Debug)]
 pub struct EncryptedStore<B: SealedStore = MemorySealedStore> {
