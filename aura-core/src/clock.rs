@@ -25,6 +25,17 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 
     /// A future that ends once `duration` has passed on this clock.
     fn sleep(&self, duration: Duration) -> Sleep;
+
+    /// A timer that ends once `duration` has passed on this clock, without moving the clock
+    /// itself: what a timeout or a maximum duration races against.
+    ///
+    /// On the real clock it is a [`sleep`](Clock::sleep). On a [`ManualClock`] a sleep moves
+    /// the clock to its end at once, which would make every timeout fire first; a deadline
+    /// instead waits until something else moves the clock past its end (a test's
+    /// [`advance`](ManualClock::advance), or another task's sleep).
+    fn deadline(&self, duration: Duration) -> Sleep {
+        self.sleep(duration)
+    }
 }
 
 /// The real clock: tokio's monotonic time.
@@ -93,6 +104,8 @@ impl Clock for SystemClock {
 #[derive(Clone, Debug, Default)]
 pub struct ManualClock {
     nanos: Arc<AtomicU64>,
+    /// The deadlines waiting for the clock to move.
+    waiting: Arc<parking_lot::Mutex<Vec<std::task::Waker>>>,
 }
 
 impl ManualClock {
@@ -104,11 +117,20 @@ impl ManualClock {
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         self.nanos.fetch_add(to_nanos(by), Ordering::SeqCst);
+        self.wake();
     }
 
     /// Sets the clock to `at` (it may go backwards: a test's choice).
     pub fn set(&self, at: Duration) {
         self.nanos.store(to_nanos(at), Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Wakes every deadline, so that each looks at the new time.
+    fn wake(&self) {
+        for waker in std::mem::take(&mut *self.waiting.lock()) {
+            waker.wake();
+        }
     }
 
     /// This clock as a shared [`Clock`], to hand to a router or a scripted provider.
@@ -125,14 +147,44 @@ impl Clock for ManualClock {
     fn sleep(&self, duration: Duration) -> Sleep {
         let end = self.nanos.load(Ordering::SeqCst).saturating_add(to_nanos(duration));
         Box::pin(ManualSleep {
-            nanos: self.nanos.clone(),
+            clock: self.clone(),
+            end,
+        })
+    }
+
+    fn deadline(&self, duration: Duration) -> Sleep {
+        let end = self.nanos.load(Ordering::SeqCst).saturating_add(to_nanos(duration));
+        Box::pin(ManualDeadline {
+            clock: self.clone(),
             end,
         })
     }
 }
 
+/// A [`ManualClock`] deadline: ends once the clock stands at or past `end`.
+struct ManualDeadline {
+    clock: ManualClock,
+    end: u64,
+}
+
+impl Future for ManualDeadline {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.clock.nanos.load(Ordering::SeqCst) >= self.end {
+            return Poll::Ready(());
+        }
+        self.clock.waiting.lock().push(cx.waker().clone());
+        // The clock may have moved between the first look and the registration.
+        if self.clock.nanos.load(Ordering::SeqCst) >= self.end {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
 struct ManualSleep {
-    nanos: Arc<AtomicU64>,
+    clock: ManualClock,
     end: u64,
 }
 
@@ -140,7 +192,9 @@ impl Future for ManualSleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<()> {
-        self.nanos.fetch_max(self.end, Ordering::SeqCst);
+        if self.clock.nanos.fetch_max(self.end, Ordering::SeqCst) < self.end {
+            self.clock.wake();
+        }
         Poll::Ready(())
     }
 }
@@ -162,6 +216,21 @@ mod tests {
         b.await;
         a.await;
         assert_eq!(clock.now(), Duration::from_millis(30));
+    }
+
+    #[tokio::test]
+    async fn a_deadline_waits_for_the_clock_to_move() {
+        use std::task::{Context, Poll};
+        let clock = ManualClock::new();
+        let mut deadline = clock.deadline(Duration::from_secs(10));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert_eq!(deadline.as_mut().poll(&mut cx), Poll::Pending);
+        assert_eq!(clock.now(), Duration::ZERO, "a deadline does not move the clock");
+        clock.advance(Duration::from_secs(9));
+        assert_eq!(deadline.as_mut().poll(&mut cx), Poll::Pending);
+        // Another task's sleep moves the clock past the deadline too.
+        clock.sleep(Duration::from_secs(2)).await;
+        assert_eq!(deadline.as_mut().poll(&mut cx), Poll::Ready(()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -56,3 +56,56 @@ async fn the_max_duration_records_the_running_node_as_timed_out() {
     let stored = h.engine().store().get(record.id).await.unwrap().unwrap();
     assert_eq!(stored.node("hang").unwrap().status, NodeStatus::TimedOut);
 }
+
+#[tokio::test]
+async fn the_max_duration_follows_the_engines_clock() {
+    use aura_core::clock::ManualClock;
+    // No tokio time is paused here: only the manual clock moves. Were the timers on tokio's
+    // clock, the execution would hang and the guard below would fail the test.
+    let clock = ManualClock::new();
+    let hang = MockAction::new("hang").hang();
+    let h = Harness::builder()
+        .clock(clock.shared())
+        .app(MockApp::new("svc").action(hang.clone()))
+        .build()
+        .unwrap();
+    let plan = h.engine().deploy(hanging("mc", Duration::from_secs(60))).await.unwrap();
+    let handle = h.engine().start(&plan, json!({})).await.unwrap();
+    hang.wait_in_flight(1).await;
+    clock.advance(Duration::from_secs(61));
+    let record = tokio::time::timeout(Duration::from_secs(30), handle.wait())
+        .await
+        .expect("the max duration fired on the engine's clock")
+        .unwrap();
+    assert_eq!(record.node("hang").unwrap().status, NodeStatus::TimedOut);
+}
+
+#[tokio::test]
+async fn a_node_timeout_follows_the_engines_clock() {
+    use aura_core::clock::ManualClock;
+    let clock = ManualClock::new();
+    let hang = MockAction::new("hang").hang();
+    let h = Harness::builder()
+        .clock(clock.shared())
+        .app(MockApp::new("svc").action(hang.clone()))
+        .build()
+        .unwrap();
+    let scenario = Scenario::builder("nt", "Node timeout")
+        .max_duration(Duration::from_secs(3600))
+        .node(NodeBuilder::trigger("t").next(["hang"]))
+        .node(NodeBuilder::action("hang", "svc.hang").timeout(Duration::from_secs(5)))
+        .build();
+    let plan = h.engine().deploy(scenario).await.unwrap();
+    let handle = h.engine().start(&plan, json!({})).await.unwrap();
+    hang.wait_in_flight(1).await;
+    clock.advance(Duration::from_secs(4));
+    clock.advance(Duration::from_secs(2));
+    let record = tokio::time::timeout(Duration::from_secs(30), handle.wait())
+        .await
+        .expect("the node timeout fired on the engine's clock")
+        .unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    let node = record.node("hang").unwrap();
+    assert_eq!(node.status, NodeStatus::Failed);
+    assert_eq!(node.error.as_ref().map(|e| e.kind.as_str()), Some("timeout"));
+}

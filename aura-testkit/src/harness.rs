@@ -151,9 +151,10 @@ impl HarnessBuilder {
         self
     }
 
-    /// The clock the engine's timers (retry back-off) run on (default: the system clock).
-    /// Pass a [`ManualClock`](aura_core::clock::ManualClock) to run back-offs in no time and
-    /// see exactly how long they were.
+    /// The clock the engine's timers (retry back-off, node timeouts, the max duration, rate
+    /// limits) run on (default: the system clock). Pass a
+    /// [`ManualClock`](aura_core::clock::ManualClock) to run back-offs in no time and fire
+    /// timeouts by moving the clock.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self

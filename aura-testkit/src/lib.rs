@@ -34,9 +34,9 @@
 //! ```
 //!
 //! [`Harness`] runs a scenario against mock apps and checks node statuses and outputs in a few
-//! lines; [`Harness::builder`] takes the store under test, a payload limit and a clock (a
-//! [`ManualClock`] makes retry back-offs take no time; the max-duration timer still follows
-//! tokio's clock, so drive it with tokio's paused time).
+//! lines; [`Harness::builder`] takes the store under test, a payload limit and a clock (on a
+//! [`ManualClock`] retry back-offs take no time, and node timeouts and the max duration fire
+//! when the test moves the clock past them).
 //!
 //! For the router: [`ScriptedProvider`] (latency distributions, error sequences, 429 with
 //! `Retry-After`, hangs) and [`ManualClock`], a fake clock for cooldowns and ejections.

@@ -113,9 +113,12 @@ impl Exec {
         }
         let run = node.node.run(&cx, input.clone());
         let out = match node.timeout {
-            Some(limit) => tokio::time::timeout(limit, run)
-                .await
-                .map_err(|_| Error::timeout(format!("the node took longer than its timeout ({limit:?})")))??,
+            Some(limit) => tokio::select! {
+                out = run => out?,
+                () = self.engine.clock.deadline(limit) => {
+                    return Err(Error::timeout(format!("the node took longer than its timeout ({limit:?})")));
+                }
+            },
             None => run.await?,
         };
         if let (Some(key), Some(ttl)) = (cache_key, node.info.cache_ttl) {

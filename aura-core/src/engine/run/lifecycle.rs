@@ -24,13 +24,11 @@ impl Exec {
             let outcome = tokio::select! {
                 biased;
                 () = this.cancel.cancelled() => Err(Stop::Cancelled),
-                walked = tokio::time::timeout(max, this.walk(&root, Entry::Root)) => match walked {
-                    Ok(result) => result.map_err(Stop::Failed),
-                    Err(_) => {
-                        this.cancel.cancel();
-                        Err(Stop::OutOfTime)
-                    }
-                },
+                walked = this.walk(&root, Entry::Root) => walked.map_err(Stop::Failed),
+                () = this.engine.clock.deadline(max) => {
+                    this.cancel.cancel();
+                    Err(Stop::OutOfTime)
+                }
             };
             // The walk is dropped: record the nodes it stopped.
             let outcome = match outcome {
