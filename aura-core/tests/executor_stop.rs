@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use aura_core::clock::ManualClock;
 use aura_core::engine::EventKind;
 use aura_core::scenario::{NodeBuilder, Scenario};
-use aura_core::store::{ExecutionStatus, NodeStatus};
+use aura_core::store::{ExecutionRecord, ExecutionStatus, NodeStatus};
 use aura_testkit::{Harness, MockAction, MockApp};
 use serde_json::json;
 
@@ -57,11 +58,11 @@ async fn the_max_duration_records_the_running_node_as_timed_out() {
     assert_eq!(stored.node("hang").unwrap().status, NodeStatus::TimedOut);
 }
 
-#[tokio::test]
-async fn the_max_duration_follows_the_engines_clock() {
-    use aura_core::clock::ManualClock;
-    // No tokio time is paused here: only the manual clock moves. Were the timers on tokio's
-    // clock, the execution would hang and the guard below would fail the test.
+/// Runs `scenario` (whose `hang` node never answers) on an engine whose clock is a
+/// [`ManualClock`], moves that clock by each of `steps` once the node runs, and returns the
+/// record. No tokio time is paused here: were the engine's timers on tokio's clock, the
+/// execution would hang and the guard would fail the test.
+async fn run_on_a_manual_clock(scenario: Scenario, steps: &[Duration]) -> ExecutionRecord {
     let clock = ManualClock::new();
     let hang = MockAction::new("hang").hang();
     let h = Harness::builder()
@@ -69,41 +70,33 @@ async fn the_max_duration_follows_the_engines_clock() {
         .app(MockApp::new("svc").action(hang.clone()))
         .build()
         .unwrap();
-    let plan = h.engine().deploy(hanging("mc", Duration::from_secs(60))).await.unwrap();
+    let plan = h.engine().deploy(scenario).await.unwrap();
     let handle = h.engine().start(&plan, json!({})).await.unwrap();
     hang.wait_in_flight(1).await;
-    clock.advance(Duration::from_secs(61));
-    let record = tokio::time::timeout(Duration::from_secs(30), handle.wait())
+    for step in steps {
+        clock.advance(*step);
+    }
+    tokio::time::timeout(Duration::from_secs(30), handle.wait())
         .await
-        .expect("the max duration fired on the engine's clock")
-        .unwrap();
+        .expect("the timer fired on the engine's clock")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_max_duration_follows_the_engines_clock() {
+    let record = run_on_a_manual_clock(hanging("mc", Duration::from_secs(60)), &[Duration::from_secs(61)]).await;
     assert_eq!(record.node("hang").unwrap().status, NodeStatus::TimedOut);
 }
 
 #[tokio::test]
 async fn a_node_timeout_follows_the_engines_clock() {
-    use aura_core::clock::ManualClock;
-    let clock = ManualClock::new();
-    let hang = MockAction::new("hang").hang();
-    let h = Harness::builder()
-        .clock(clock.shared())
-        .app(MockApp::new("svc").action(hang.clone()))
-        .build()
-        .unwrap();
     let scenario = Scenario::builder("nt", "Node timeout")
         .max_duration(Duration::from_secs(3600))
         .node(NodeBuilder::trigger("t").next(["hang"]))
         .node(NodeBuilder::action("hang", "svc.hang").timeout(Duration::from_secs(5)))
         .build();
-    let plan = h.engine().deploy(scenario).await.unwrap();
-    let handle = h.engine().start(&plan, json!({})).await.unwrap();
-    hang.wait_in_flight(1).await;
-    clock.advance(Duration::from_secs(4));
-    clock.advance(Duration::from_secs(2));
-    let record = tokio::time::timeout(Duration::from_secs(30), handle.wait())
-        .await
-        .expect("the node timeout fired on the engine's clock")
-        .unwrap();
+    // Not yet at 4 s; past the timeout at 6 s.
+    let record = run_on_a_manual_clock(scenario, &[Duration::from_secs(4), Duration::from_secs(2)]).await;
     assert_eq!(record.status, ExecutionStatus::Failed);
     let node = record.node("hang").unwrap();
     assert_eq!(node.status, NodeStatus::Failed);
