@@ -12,11 +12,7 @@ use aura_testkit::{Failure, Harness, MockAction, MockApp};
 use serde_json::{Value, json};
 
 fn linear(id: &str, nodes: Vec<NodeBuilder>) -> Scenario {
-    let mut b = Scenario::builder(id, id);
-    for n in nodes {
-        b = b.node(n);
-    }
-    b.build()
+    Scenario::builder(id, id).nodes(nodes).build()
 }
 
 #[tokio::test(start_paused = true)]

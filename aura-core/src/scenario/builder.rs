@@ -100,6 +100,13 @@ impl ScenarioBuilder {
         self
     }
 
+    /// Adds several nodes, in order.
+    #[must_use]
+    pub fn nodes(mut self, nodes: impl IntoIterator<Item = NodeBuilder>) -> Self {
+        self.scenario.nodes.extend(nodes.into_iter().map(|n| n.def));
+        self
+    }
+
     /// The scenario.
     pub fn build(self) -> Scenario {
         self.scenario
