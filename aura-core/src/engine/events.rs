@@ -78,3 +78,111 @@ pub enum EventKind {
         status: ExecutionStatus,
     },
 }
+
+/// One execution's events for its handle: kept from the start until the handle asks for them
+/// ([`crate::engine::ExecutionHandle::events`]) or gives up on them (dropped, or waited for),
+/// then sent live to whoever subscribed. An execution without a handle ([`crate::engine::Engine::execute`])
+/// has none: its events cost nothing unless someone subscribed to the whole engine.
+#[derive(Debug)]
+pub(crate) struct ExecutionEvents {
+    /// [`BUFFERING`], [`LIVE`] or [`OFF`]: read without the lock on every event.
+    mode: std::sync::atomic::AtomicU8,
+    log: std::sync::Mutex<Log>,
+    capacity: usize,
+}
+
+const BUFFERING: u8 = 0;
+const LIVE: u8 = 1;
+const OFF: u8 = 2;
+
+#[derive(Debug, Default)]
+struct Log {
+    kept: Vec<ExecutionEvent>,
+    live: Option<tokio::sync::broadcast::Sender<ExecutionEvent>>,
+    /// The `Finished` event, once sent: a subscriber after the end gets it alone.
+    finished: Option<ExecutionEvent>,
+}
+
+impl ExecutionEvents {
+    /// Keeps events until asked for; `capacity` bounds how many (the oldest go first) and how
+    /// far a live subscriber may fall behind.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            mode: std::sync::atomic::AtomicU8::new(BUFFERING),
+            log: std::sync::Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether an event would go anywhere (so that the caller need not build it).
+    pub(crate) fn wanted(&self) -> bool {
+        self.mode.load(std::sync::atomic::Ordering::Acquire) != OFF
+    }
+
+    /// Keeps or sends one event.
+    pub(crate) fn push(&self, event: impl FnOnce() -> ExecutionEvent) {
+        if !self.wanted() {
+            return;
+        }
+        let event = event();
+        let mut log = self.log();
+        if matches!(event.kind, EventKind::Finished { .. }) {
+            log.finished = Some(event.clone());
+        }
+        match &log.live {
+            // No receiver left is not an error: a later `events()` call subscribes again.
+            Some(tx) => {
+                let _ = tx.send(event);
+            }
+            None => {
+                if log.kept.len() == self.capacity {
+                    log.kept.remove(0);
+                }
+                log.kept.push(event);
+            }
+        }
+        if log.finished.is_some() {
+            // Closes the stream once its subscribers have read it.
+            log.live = None;
+        }
+    }
+
+    /// A receiver of the events from now on; the first call also gets every event kept since
+    /// the start.
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ExecutionEvent> {
+        let mut log = self.log();
+        if let Some(tx) = &log.live {
+            return tx.subscribe();
+        }
+        if log.kept.is_empty()
+            && let Some(end) = log.finished.clone()
+        {
+            let (tx, rx) = tokio::sync::broadcast::channel(1);
+            let _ = tx.send(end);
+            return rx;
+        }
+        let kept = std::mem::take(&mut log.kept);
+        let (tx, rx) = tokio::sync::broadcast::channel(self.capacity.max(kept.len()));
+        for event in kept {
+            let _ = tx.send(event);
+        }
+        if log.finished.is_none() {
+            log.live = Some(tx);
+        }
+        self.mode.store(LIVE, std::sync::atomic::Ordering::Release);
+        rx
+    }
+
+    /// Nobody will ask for events any more: stop keeping them (live subscribers go on).
+    pub(crate) fn stop_keeping(&self) {
+        let mut log = self.log();
+        if log.live.is_none() {
+            self.mode.store(OFF, std::sync::atomic::Ordering::Release);
+            log.kept = Vec::new();
+        }
+    }
+}

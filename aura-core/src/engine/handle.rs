@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::events::{EventKind, ExecutionEvent};
+use super::events::{EventKind, ExecutionEvent, ExecutionEvents};
 use crate::error::{Error, Result};
 use crate::scenario::nodes::Response;
 use crate::store::ExecutionRecord;
@@ -34,15 +34,35 @@ pub(crate) enum Pause {
 
 /// A started execution: wait for it, cancel it, follow its events, get its webhook response,
 /// step through it.
+///
+/// [`crate::engine::Engine::start`] runs the execution on the caller's task as far as it goes
+/// without waiting (a scenario of quick nodes ends there), and hands the rest to a tokio task
+/// at its first wait: the handle then follows that task. Dropping the handle does not stop the
+/// execution; [`ExecutionHandle::cancel`] does.
 #[derive(Debug)]
 pub struct ExecutionHandle {
     pub(crate) id: Uuid,
-    pub(crate) task: JoinHandle<Result<ExecutionRecord>>,
+    pub(crate) run: Run,
     pub(crate) cancel: CancellationToken,
-    pub(crate) events: Option<broadcast::Receiver<ExecutionEvent>>,
-    pub(crate) resubscribe: broadcast::Sender<ExecutionEvent>,
+    pub(crate) events: Arc<ExecutionEvents>,
     pub(crate) response: Option<watch::Receiver<Option<Response>>>,
     pub(crate) pause: Option<Arc<PauseGate>>,
+}
+
+/// Where the execution runs.
+#[derive(Debug)]
+pub(crate) enum Run {
+    /// It ended inside `start` (taken by `wait`).
+    Done(Option<Result<ExecutionRecord>>),
+    /// It goes on in its own task.
+    Task(JoinHandle<Result<ExecutionRecord>>),
+}
+
+impl Drop for ExecutionHandle {
+    fn drop(&mut self) {
+        // Nobody can ask for this execution's events any more.
+        self.events.stop_keeping();
+    }
 }
 
 impl ExecutionHandle {
@@ -52,10 +72,16 @@ impl ExecutionHandle {
     }
 
     /// Waits for the end and returns the record.
-    pub async fn wait(self) -> Result<ExecutionRecord> {
-        self.task
-            .await
-            .map_err(|e| Error::internal("the execution task failed").with_source(e))?
+    pub async fn wait(mut self) -> Result<ExecutionRecord> {
+        self.events.stop_keeping();
+        match &mut self.run {
+            Run::Done(done) => done
+                .take()
+                .unwrap_or_else(|| Err(Error::internal("the execution's record was taken already"))),
+            Run::Task(task) => task
+                .await
+                .map_err(|e| Error::internal("the execution task failed").with_source(e))?,
+        }
     }
 
     /// Cancels the execution: in-flight nodes stop at once, the record ends `cancelled`.
@@ -63,10 +89,11 @@ impl ExecutionHandle {
         self.cancel.cancel();
     }
 
-    /// This execution's events. The first call gets every event since the start; later calls
-    /// get the events from then on.
+    /// This execution's events. The first call gets every event since the start (up to the
+    /// engine's event capacity); later calls get the events from then on, or only `Finished`
+    /// once the execution has ended.
     pub fn events(&mut self) -> Events {
-        let rx = self.events.take().unwrap_or_else(|| self.resubscribe.subscribe());
+        let rx = self.events.subscribe();
         Events {
             id: self.id,
             rx,

@@ -67,7 +67,12 @@ pub(crate) struct Inner {
     connections: Arc<Connections>,
     store: Arc<dyn ExecutionStore>,
     plans: RwLock<HashMap<String, Arc<Plan>>>,
+    /// Every execution's events, for [`Engine::subscribe`].
     events: broadcast::Sender<ExecutionEvent>,
+    /// Whether anyone ever subscribed to `events`: until then, nothing is sent there.
+    subscribed: std::sync::atomic::AtomicBool,
+    /// How many events a subscriber may fall behind (and an execution keeps for its handle).
+    event_capacity: usize,
     limiters: RateLimiters,
     cache: ResultCache,
     /// The client the host gave; `None` leaves every context on the per-runtime default.
@@ -220,6 +225,8 @@ impl EngineBuilder {
                 store: self.store,
                 plans: RwLock::default(),
                 events,
+                subscribed: std::sync::atomic::AtomicBool::new(false),
+                event_capacity: self.event_capacity,
                 limiters: RateLimiters::new(self.rate_limits).with_clock(self.clock.clone()),
                 cache: ResultCache::new(self.cache_capacity),
                 http: self.http,
@@ -389,11 +396,10 @@ impl Engine {
     /// Runs a scenario and waits for the end. The record says how it went: a failed execution
     /// is an `Ok` record with status `failed` and its error. `Err` means the execution could
     /// not be run or recorded at all.
+    ///
+    /// The execution runs on the caller's task (no task is spawned for it).
     pub async fn execute(&self, plan: &Arc<Plan>, trigger: Value) -> Result<ExecutionRecord> {
-        self.start_with(plan, trigger, ExecuteOptions::default())
-            .await?
-            .wait()
-            .await
+        run::execute(self.inner.clone(), plan.clone(), trigger, ExecuteOptions::default()).await
     }
 
     /// [`Engine::execute`] with options.
@@ -403,10 +409,11 @@ impl Engine {
         trigger: Value,
         options: ExecuteOptions,
     ) -> Result<ExecutionRecord> {
-        self.start_with(plan, trigger, options).await?.wait().await
+        run::execute(self.inner.clone(), plan.clone(), trigger, options).await
     }
 
-    /// Starts a scenario and returns at once, once the execution is recorded.
+    /// Starts a scenario: records the execution, runs it on the caller's task as far as it goes
+    /// without waiting, and returns a handle to follow the rest (which goes on in a task).
     pub async fn start(&self, plan: &Arc<Plan>, trigger: Value) -> Result<ExecutionHandle> {
         self.start_with(plan, trigger, ExecuteOptions::default()).await
     }
@@ -421,9 +428,12 @@ impl Engine {
         run::start(self.inner.clone(), plan.clone(), trigger, options, None).await
     }
 
-    /// Every event of every execution from now on.
+    /// Every event of every execution from now on. (Until the first call, the engine sends
+    /// no engine-wide events at all; [`ExecutionHandle::events`] follows one execution.)
     pub fn subscribe(&self) -> broadcast::Receiver<ExecutionEvent> {
-        self.inner.events.subscribe()
+        let rx = self.inner.events.subscribe();
+        self.inner.subscribed.store(true, std::sync::atomic::Ordering::Relaxed);
+        rx
     }
 }
 

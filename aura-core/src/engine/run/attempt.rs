@@ -13,7 +13,6 @@ impl Exec {
         pass: &Pass,
         idx: usize,
         input: &Value,
-        attempts: &std::sync::atomic::AtomicU32,
     ) -> std::result::Result<(NodeOutput, u32), (Error, u32)> {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
@@ -29,6 +28,18 @@ impl Exec {
             Arc::<str>::from(key)
         };
         let cx = self.context(pass, idx, key);
+        if node.retry.retries == 0 {
+            // No policy asks for retries: one attempt, without the retry machinery.
+            // Its retries (none) are spent: a retryable error leaves persistent, as below.
+            return match self.attempt(&cx, idx, input, 1).await {
+                Ok(out) => Ok((out, 1)),
+                Err(e) if e.is_retryable() => Err((e.persistent(), 1)),
+                Err(e) => Err((e, 1)),
+            };
+        }
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let attempts = &attempts;
+        let item = frame.item_index();
         let backoff = ExponentialBuilder::default()
             .with_min_delay(node.retry.base_delay)
             .with_max_delay(node.retry.max_delay)
@@ -52,9 +63,11 @@ impl Exec {
             }
         })
         .notify(|e: &Error, delay: Duration| {
-            self.emit(EventKind::NodeRetrying {
+            let attempt = attempts.load(std::sync::atomic::Ordering::Relaxed);
+            self.count_attempt(idx, item, attempt + 1);
+            self.emit(|| EventKind::NodeRetrying {
                 node: node.id.clone(),
-                attempt: attempts.load(std::sync::atomic::Ordering::Relaxed),
+                attempt,
                 delay,
                 error: e.kind().as_str(),
             });

@@ -13,32 +13,58 @@ impl Exec {
             let _turn = pause.turn.lock().await;
             let resumed = pause.resume.notified();
             pause.state.send_replace(Pause::At(node.id.clone()));
-            self.emit(EventKind::Paused { node: node.id.clone() });
+            self.emit(|| EventKind::Paused { node: node.id.clone() });
             resumed.await;
         }
     }
 
-    /// Records the nodes that were running when the execution was stopped (cancelled, or out
-    /// of time): `status`, the attempts so far, and the error that stopped them.
+    /// Adds a node's result to the record as running (not checkpointed: a node in flight is
+    /// not in the store). `input` is the real one until the node ends or is stopped, when it is
+    /// replaced by its redacted copy.
+    pub(super) fn begin(&self, idx: usize, item: Option<usize>, started_at: chrono::DateTime<Utc>, input: &Arc<Value>) {
+        let mut state = self.lock();
+        let slot = slot(&mut state, &self.plan, idx, item);
+        let r = &mut state.record.nodes[slot];
+        r.status = NodeStatus::Running;
+        r.input = input.clone();
+        r.attempts = 1;
+        r.started_at = Some(started_at);
+    }
+
+    /// Counts another attempt of a running node.
+    pub(super) fn count_attempt(&self, idx: usize, item: Option<usize>, attempt: u32) {
+        let mut state = self.lock();
+        if let Some(slot) = state.slots.get(idx, item) {
+            state.record.nodes[slot].attempts = attempt;
+        }
+    }
+
+    /// Records the nodes that were running when the execution was stopped (cancelled, out of
+    /// time, or failed in another branch): `status`, the attempts so far, and the error that
+    /// stopped them.
     pub(super) async fn stop_running(&self, status: NodeStatus, err: &Error) -> Result<()> {
-        let running: Vec<((usize, Option<usize>), Running)> = self.lock().running.drain().collect();
         let now = Utc::now();
-        for ((idx, item), run) in running {
-            let input = self.redactor.clean(&run.input);
-            let attempts = run.attempts.load(std::sync::atomic::Ordering::Relaxed);
-            let mut error = self.redactor.error(err);
-            error
-                .context
-                .push(("node".to_owned(), self.plan.nodes[idx].id.to_string()));
-            self.save(idx, item, |r| {
-                r.status = status;
-                r.input = input;
-                r.attempts = attempts;
-                r.error = Some(error);
-                r.started_at = Some(run.started_at);
-                r.ended_at = Some(now);
-            })
-            .await?;
+        let stopped: Vec<NodeResult> = {
+            let mut state = self.lock();
+            let error = self.redactor.error(err);
+            state
+                .record
+                .nodes
+                .iter_mut()
+                .filter(|r| r.status == NodeStatus::Running)
+                .map(|r| {
+                    let mut error = error.clone();
+                    error.context.push(("node".to_owned(), r.node_id.to_string()));
+                    r.status = status;
+                    r.input = self.redactor.clean(&r.input);
+                    r.error = Some(error);
+                    r.ended_at = Some(now);
+                    r.clone()
+                })
+                .collect()
+        };
+        for result in &stopped {
+            self.engine.store.save_node(self.id, result).await?;
         }
         Ok(())
     }
@@ -73,27 +99,7 @@ impl Exec {
     ) -> Result<()> {
         let result = {
             let mut state = self.lock();
-            state.running.remove(&(idx, item));
-            let slot = match state.slots.get(&(idx, item)) {
-                Some(&i) => i,
-                None => {
-                    let blank = NodeResult {
-                        node_id: self.plan.nodes[idx].id.clone(),
-                        item,
-                        status: NodeStatus::Pending,
-                        input: Arc::new(Value::Null),
-                        output: None,
-                        output_cleaned: false,
-                        error: None,
-                        attempts: 0,
-                        route: None,
-                        pinned: false,
-                        started_at: None,
-                        ended_at: None,
-                    };
-                    upsert(&mut state, idx, item, blank)
-                }
-            };
+            let slot = slot(&mut state, &self.plan, idx, item);
             let result = &mut state.record.nodes[slot];
             update(result);
             result.clone()
@@ -102,16 +108,38 @@ impl Exec {
     }
 }
 
+/// The slot of a node's result in the record, added (pending) when it has none yet.
+fn slot(state: &mut State, plan: &Plan, idx: usize, item: Option<usize>) -> usize {
+    if let Some(i) = state.slots.get(idx, item) {
+        return i;
+    }
+    let blank = NodeResult {
+        node_id: plan.nodes[idx].id.clone(),
+        item,
+        status: NodeStatus::Pending,
+        input: Arc::new(Value::Null),
+        output: None,
+        output_cleaned: false,
+        error: None,
+        attempts: 0,
+        route: None,
+        pinned: false,
+        started_at: None,
+        ended_at: None,
+    };
+    upsert(state, idx, item, blank)
+}
+
 pub(super) fn upsert(state: &mut State, idx: usize, item: Option<usize>, result: NodeResult) -> usize {
-    match state.slots.get(&(idx, item)) {
-        Some(&i) => {
+    match state.slots.get(idx, item) {
+        Some(i) => {
             state.record.nodes[i] = result;
             i
         }
         None => {
             let i = state.record.nodes.len();
             state.record.nodes.push(result);
-            state.slots.insert((idx, item), i);
+            state.slots.insert(idx, item, i);
             i
         }
     }

@@ -49,7 +49,7 @@ impl Exec {
             r.ended_at = Some(now);
         })
         .await?;
-        self.emit(EventKind::NodeCompleted {
+        self.emit(|| EventKind::NodeCompleted {
             node: self.plan.nodes[agg].id.clone(),
             item: frame.item_index(),
             duration: Duration::ZERO,

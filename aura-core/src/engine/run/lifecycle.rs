@@ -17,7 +17,7 @@ impl Exec {
                     .finish(Err(Error::cancelled("cancelled while waiting for a concurrency slot")))
                     .await;
             };
-            this.emit(EventKind::Started);
+            this.emit(|| EventKind::Started);
             let heartbeat = this.renew_lease();
             let max = this.plan.settings().max_duration;
             let root = Arc::new(Frame::root(this.plan.nodes.len()));
@@ -33,7 +33,12 @@ impl Exec {
             // The walk is dropped: record the nodes it stopped.
             let outcome = match outcome {
                 Ok(()) => Ok(()),
-                Err(Stop::Failed(e)) => Err(e),
+                Err(Stop::Failed(e)) => {
+                    // Nodes still in flight in other branches stopped with it.
+                    let stopped = Error::cancelled("stopped: another node of the execution failed");
+                    this.record_stopped(NodeStatus::Cancelled, &stopped).await;
+                    Err(e)
+                }
                 Err(Stop::Cancelled) => {
                     let e = Error::cancelled("the execution was cancelled");
                     this.record_stopped(NodeStatus::Cancelled, &e).await;
@@ -135,7 +140,7 @@ impl Exec {
             pause.state.send_replace(Pause::Finished);
         }
         stored?;
-        self.emit(EventKind::Finished { status });
+        self.emit(|| EventKind::Finished { status });
         let status_label = match status {
             ExecutionStatus::Completed => "completed",
             ExecutionStatus::Failed => "failed",
@@ -188,8 +193,8 @@ impl Exec {
             ..ExecuteOptions::default()
         };
         tokio::spawn(async move {
-            if let Err(e) = engine.start_with(&plan, details, options).await {
-                tracing::warn!(error = %e, "the error scenario could not start");
+            if let Err(e) = engine.execute_with(&plan, details, options).await {
+                tracing::warn!(error = %e, "the error scenario could not run");
             }
         });
     }

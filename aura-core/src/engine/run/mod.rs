@@ -31,8 +31,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::events::{EventKind, ExecutionEvent};
-use super::handle::{ExecutionHandle, Pause, PauseGate};
+use super::events::{EventKind, ExecutionEvent, ExecutionEvents};
+use super::handle::{ExecutionHandle, Pause, PauseGate, Run};
 use super::limits::ResultCache;
 use super::redact::Redactor;
 use super::{ExecuteOptions, Inner, Pinned};
@@ -49,13 +49,24 @@ use self::frame::{Frame, Output, Pass};
 use self::sub::Runner;
 use self::walk::{Entry, Step, Targets};
 
-pub(super) async fn start(
+/// How a started execution is followed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Follow {
+    /// Through an [`ExecutionHandle`]: events kept for it, the rest of the run in a task.
+    Handle,
+    /// Awaited right here ([`super::Engine::execute`]): no handle, no task.
+    Inline,
+}
+
+/// Records a new execution (or takes up an existing one) and makes it ready to run.
+async fn prepare(
     engine: Arc<Inner>,
     plan: Arc<Plan>,
     trigger: Value,
     options: ExecuteOptions,
     existing: Option<ExecutionRecord>,
-) -> Result<ExecutionHandle> {
+    follow: Follow,
+) -> Result<Arc<Exec>> {
     let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
     let trigger = Arc::new(trigger);
     let connections = plan.nodes.iter().filter_map(|n| n.connection.clone()).collect();
@@ -86,29 +97,17 @@ pub(super) async fn start(
             record
         }
     };
-    let mut slots = HashMap::with_capacity(plan.nodes.len());
-    slots.extend(
-        record
-            .nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| Some(((*plan.index.get(&*n.node_id)?, n.item), i))),
-    );
+    let slots = Slots::new(&plan, &record);
     let cancel = options
         .parent_cancel
         .as_ref()
         .map_or_else(CancellationToken::new, CancellationToken::child_token);
-    let events = engine.events.subscribe();
     // Channels only for what this execution can use.
-    let (response, response_rx) = if plan.responds {
-        let (tx, rx) = watch::channel(None);
-        (Some(ResponseSlot(Arc::new(tx))), Some(rx))
-    } else {
-        (None, None)
-    };
+    let response = plan.responds.then(|| ResponseSlot(Arc::new(watch::channel(None).0)));
     let pause = options.breakpoint.is_some().then(|| Arc::new(PauseGate::default()));
+    let events = (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity)));
     let id_str: Arc<str> = id.to_string().into();
-    let exec = Arc::new(Exec {
+    Ok(Arc::new(Exec {
         trigger_jinja: Arc::default(),
         sub: engine
             .sub_scenarios
@@ -120,30 +119,61 @@ pub(super) async fn start(
         id_str,
         trigger,
         options,
-        cancel: cancel.clone(),
+        cancel,
         started_utc: Utc::now(),
         started_instant: Instant::now(),
-        state: Mutex::new(State {
-            running: HashMap::new(),
-            record,
-            slots,
-        }),
+        state: Mutex::new(State { record, slots }),
         redactor,
         response,
-        pause: pause.clone(),
-    });
-    let resubscribe = exec.engine.events.clone();
+        pause,
+        events,
+    }))
+}
+
+/// Starts an execution: runs it on the caller's task as far as it goes without waiting, then
+/// hands the rest to a task.
+pub(super) async fn start(
+    engine: Arc<Inner>,
+    plan: Arc<Plan>,
+    trigger: Value,
+    options: ExecuteOptions,
+    existing: Option<ExecutionRecord>,
+) -> Result<ExecutionHandle> {
+    let exec = prepare(engine, plan, trigger, options, existing, Follow::Handle).await?;
+    let handle_parts = (
+        exec.id,
+        exec.cancel.clone(),
+        exec.events.clone().unwrap_or_else(|| Arc::new(ExecutionEvents::new(1))),
+        exec.response.as_ref().map(|r| r.0.subscribe()),
+        exec.pause.clone(),
+    );
     let slot = Slot::take(&exec.plan).await;
-    let task = tokio::spawn(exec.run(slot));
+    let mut run = Box::pin(exec.run(slot));
+    let run = match futures::poll!(run.as_mut()) {
+        std::task::Poll::Ready(done) => Run::Done(Some(done)),
+        std::task::Poll::Pending => Run::Task(tokio::spawn(run)),
+    };
+    let (id, cancel, events, response, pause) = handle_parts;
     Ok(ExecutionHandle {
         id,
-        task,
+        run,
         cancel,
-        events: Some(events),
-        resubscribe,
-        response: response_rx,
+        events,
+        response,
         pause,
     })
+}
+
+/// Runs an execution to its end on the caller's task.
+pub(super) async fn execute(
+    engine: Arc<Inner>,
+    plan: Arc<Plan>,
+    trigger: Value,
+    options: ExecuteOptions,
+) -> Result<ExecutionRecord> {
+    let exec = prepare(engine, plan, trigger, options, None, Follow::Inline).await?;
+    let slot = Slot::take(&exec.plan).await;
+    exec.run(slot).await
 }
 
 /// A place among the scenario's concurrent executions: taken (or queued for) when the
@@ -180,13 +210,6 @@ impl Slot {
     }
 }
 
-/// A node in flight.
-struct Running {
-    started_at: chrono::DateTime<Utc>,
-    input: Arc<Value>,
-    attempts: Arc<std::sync::atomic::AtomicU32>,
-}
-
 struct Exec {
     engine: Arc<Inner>,
     plan: Arc<Plan>,
@@ -203,14 +226,54 @@ struct Exec {
     response: Option<ResponseSlot>,
     sub: SubScenarios,
     pause: Option<Arc<PauseGate>>,
+    /// What the handle follows (`None`: run by `Engine::execute`, without a handle).
+    events: Option<Arc<ExecutionEvents>>,
 }
 
 struct State {
-    /// The nodes running now, per (node, item): what to record if the execution is stopped.
-    running: HashMap<(usize, Option<usize>), Running>,
+    /// The record as it grows: a node's result is added (status running) when it starts, and
+    /// completed when it ends, so that a stop can record the nodes in flight.
     record: ExecutionRecord,
     /// Where each (node, item) result sits in `record.nodes`.
-    slots: HashMap<(usize, Option<usize>), usize>,
+    slots: Slots,
+}
+
+/// Where each node's result sits in the record: a slot per node of the root frame, and a map
+/// for the elements of iterate bodies.
+struct Slots {
+    root: Vec<Option<usize>>,
+    items: HashMap<(usize, usize), usize>,
+}
+
+impl Slots {
+    fn new(plan: &Plan, record: &ExecutionRecord) -> Self {
+        let mut slots = Self {
+            root: vec![None; plan.nodes.len()],
+            items: HashMap::new(),
+        };
+        for (i, n) in record.nodes.iter().enumerate() {
+            if let Some(&idx) = plan.index.get(&*n.node_id) {
+                slots.insert(idx, n.item, i);
+            }
+        }
+        slots
+    }
+
+    fn get(&self, idx: usize, item: Option<usize>) -> Option<usize> {
+        match item {
+            None => self.root[idx],
+            Some(item) => self.items.get(&(idx, item)).copied(),
+        }
+    }
+
+    fn insert(&mut self, idx: usize, item: Option<usize>, slot: usize) {
+        match item {
+            None => self.root[idx] = Some(slot),
+            Some(item) => {
+                self.items.insert((idx, item), slot);
+            }
+        }
+    }
 }
 
 impl Exec {
@@ -218,12 +281,25 @@ impl Exec {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(super) fn emit(&self, kind: EventKind) {
-        // No subscriber is the normal case, not an error.
-        let _ = self.engine.events.send(ExecutionEvent {
+    /// Sends an event to the handle and to the engine's subscribers: built only when someone
+    /// may read it.
+    pub(super) fn emit(&self, kind: impl FnOnce() -> EventKind) {
+        let mine = self.events.as_deref().filter(|e| e.wanted());
+        let engine_wide = self.engine.subscribed.load(std::sync::atomic::Ordering::Relaxed);
+        if mine.is_none() && !engine_wide {
+            return;
+        }
+        let event = ExecutionEvent {
             execution_id: self.id,
             scenario_id: self.plan.id.clone(),
-            kind,
-        });
+            kind: kind(),
+        };
+        if engine_wide {
+            // No subscriber left is the normal case, not an error.
+            let _ = self.engine.events.send(event.clone());
+        }
+        if let Some(mine) = mine {
+            mine.push(|| event);
+        }
     }
 }

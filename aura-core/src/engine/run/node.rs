@@ -68,7 +68,7 @@ impl Exec {
         let clock = Instant::now();
         // One clock read: wall time from the execution's start plus the monotonic offset.
         let started_at = self.started_utc + (clock - self.started_instant);
-        self.emit(EventKind::NodeStarted {
+        self.emit(|| EventKind::NodeStarted {
             node: node.id.clone(),
             item,
         });
@@ -76,19 +76,11 @@ impl Exec {
             Ok(input) => input,
             Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
         };
-        // The result is recorded when the node ends; while it runs, the event stream shows it
-        // (and a cancel or the max duration records it from what `running` holds).
-        let attempts = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        self.lock().running.insert(
-            (idx, item),
-            Running {
-                started_at,
-                input: input.clone(),
-                attempts: attempts.clone(),
-            },
-        );
+        // The result is checkpointed when the node ends; while it runs, the record holds it as
+        // running (not in the store), so that a cancel or the max duration can record it.
+        self.begin(idx, item, started_at, &input);
 
-        match self.attempts(pass, idx, &input, &attempts).await {
+        match self.attempts(pass, idx, &input).await {
             Ok((out, attempts)) => {
                 let NodeOutput { value, route } = out;
                 let (targets, route_name) = match route {
@@ -116,7 +108,7 @@ impl Exec {
                     r.ended_at = Some(ended_at);
                 })
                 .await?;
-                self.emit(EventKind::NodeCompleted {
+                self.emit(|| EventKind::NodeCompleted {
                     node: node.id.clone(),
                     item,
                     duration: elapsed,
@@ -171,7 +163,7 @@ impl Exec {
             r.ended_at = Some(Utc::now());
         })
         .await?;
-        self.emit(EventKind::NodeFailed {
+        self.emit(|| EventKind::NodeFailed {
             node: node.id.clone(),
             item,
             error: err.kind().as_str(),

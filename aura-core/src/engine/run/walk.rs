@@ -159,7 +159,7 @@ impl Exec {
             let n = &self.plan.nodes[node];
             self.save(node, frame.item_index(), |r| r.status = NodeStatus::Skipped)
                 .await?;
-            self.emit(EventKind::NodeSkipped { node: n.id.clone() });
+            self.emit(|| EventKind::NodeSkipped { node: n.id.clone() });
             self.propagate(frame, node, &Targets::None, pending, taken, ready)
                 .await?;
             if let Some(agg) = n.body.as_ref().and_then(|b| b.aggregate) {
