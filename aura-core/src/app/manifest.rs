@@ -6,7 +6,10 @@ use std::str::FromStr;
 use semver::Version;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::connection::{ApiKeyPlacement, Credentials};
+// How a connection authenticates: declared on a manifest, defined in the low `connection` layer
+// (next to the credentials they describe) because the OAuth2 client reads them too.
+use crate::connection::Credentials;
+pub use crate::connection::auth_method::{AuthMethod, CredentialField, OAuth2Grant};
 use crate::error::{Error, Result};
 
 /// What an app is: id, names, version, category, how it authenticates.
@@ -265,94 +268,6 @@ impl<'de> Deserialize<'de> for Category {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
-}
-
-/// A way a connection can authenticate with an app.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum AuthMethod {
-    /// No authentication.
-    None,
-    /// A static API key.
-    ApiKey {
-        /// Where the key goes.
-        placement: ApiKeyPlacement,
-    },
-    /// A static bearer token.
-    Bearer,
-    /// HTTP basic authentication.
-    Basic,
-    /// OAuth 2.0.
-    #[serde(rename = "oauth2")]
-    OAuth2 {
-        /// The authorization endpoint (authorization-code grant).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        authorization_url: Option<String>,
-        /// The token endpoint.
-        token_url: String,
-        /// Scopes to ask for.
-        #[serde(default)]
-        scopes: Vec<String>,
-        /// Supported grants.
-        grants: Vec<OAuth2Grant>,
-    },
-    /// A set of secret request headers.
-    Headers {
-        /// The header names a connection must give.
-        names: Vec<String>,
-    },
-    /// Named fields, described for a UI to ask for.
-    Custom {
-        /// The fields.
-        fields: Vec<CredentialField>,
-    },
-}
-
-impl AuthMethod {
-    /// The kind of [`Credentials`] this method takes (`"api_key"`, `"oauth2"` …).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::ApiKey { .. } => "api_key",
-            Self::Bearer => "bearer",
-            Self::Basic => "basic",
-            Self::OAuth2 { .. } => "oauth2",
-            Self::Headers { .. } => "headers",
-            Self::Custom { .. } => "custom",
-        }
-    }
-}
-
-/// An OAuth 2.0 grant type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OAuth2Grant {
-    /// Authorization code, with PKCE.
-    AuthorizationCode,
-    /// Client credentials (machine to machine).
-    ClientCredentials,
-    /// Refresh token.
-    RefreshToken,
-}
-
-/// One field of a custom authentication method.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CredentialField {
-    /// The field's name (`"account_id"`).
-    pub name: String,
-    /// A label for a UI.
-    pub label: String,
-    /// Whether the value must be kept secret (masked input, never displayed back).
-    #[serde(default = "yes")]
-    pub secret: bool,
-    /// Whether it must be given.
-    #[serde(default = "yes")]
-    pub required: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// An app's documented rate limit per connection: Aura's one rate-limit type, from

@@ -9,13 +9,25 @@
 //! | [`OAuth2Client`] | authorization code with PKCE and state, client credentials, refresh; typed [`TokenError`]s |
 //! | [`CredentialStore`] | where records live (a [`Listing`] reports unreadable records apart, as [`UnreadableRecord`]s): [`MemoryCredentialStore`], or [`EncryptedStore`] (AES-256-GCM, keys from a [`KeyProvider`], [`rotate_key`](EncryptedStore::rotate_key)) over a byte-level [`SealedStore`] |
 //! | [`StaticConnection`], [`Connections`] | a fixed connection without a manager; the live set the engine reads |
+//!
+//! ## Layers
+//!
+//! This module is the low layer: credentials and how an app may ask for them (the
+//! [`AuthMethod`](crate::app::AuthMethod)s a manifest lists are defined here), the
+//! [`Connection`] trait, ids, statuses and records, the credential stores and their crypto, and
+//! the OAuth2 client. It depends on none of `app`, `context` or `registry`, which all build on
+//! it. The [`ConnectionManager`] and its companions are the layer above (the crate's private
+//! `connection_manager` module: it reads apps from the [`Registry`](crate::Registry) and tests
+//! connections through a [`Context`](crate::Context)); they are re-exported here so their paths
+//! are `aura_core::connection::…`, and that re-export is the only edge from here to there.
+//! `.ci/cycles.py` checks that the crate's modules stay acyclic.
 
+pub(crate) mod auth_method;
 mod credentials;
 mod crypto;
-mod lifecycle;
-mod oauth2;
+pub(crate) mod oauth2;
 mod set;
-mod store;
+pub(crate) mod store;
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,13 +41,16 @@ pub use self::crypto::{
     EncryptedStore, EncryptionKey, EnvKeyProvider, KeyId, KeyProvider, KeyRing, MemorySealedStore, RotationReport,
     SealedRecord, SealedStore,
 };
-pub use self::lifecycle::{
-    ConnectionEvent, ConnectionEventKind, ConnectionManager, ConnectionManagerBuilder, ConnectionUpdate,
-    ConnectionUsage, LoadReport, NewConnection,
-};
+// The manager is a higher layer (it reads the registry and calls apps); this is a re-export only,
+// so that its public path stays `aura_core::connection::ConnectionManager`. Nothing in this module
+// uses it (see "Layers" above and `.ci/cycles.py`).
 pub use self::oauth2::{AuthorizationRequest, ClientAuth, OAuth2Client, Pkce, TokenError, TokenErrorCode};
 pub use self::set::Connections;
 pub use self::store::{CredentialStore, Listing, MemoryCredentialStore, UnreadableRecord};
+pub use crate::connection_manager::{
+    ConnectionEvent, ConnectionEventKind, ConnectionManager, ConnectionManagerBuilder, ConnectionUpdate,
+    ConnectionUsage, LoadReport, NewConnection,
+};
 use crate::error::{Error, Result};
 /// Re-exported from [`crate::secret`], where redaction lives.
 pub use crate::secret::REDACTED;

@@ -10,10 +10,10 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::app::{AuthMethod, OAuth2Grant};
 use crate::connection::OAuth2Token;
-use crate::context::shared_http_client;
+use crate::connection::auth_method::{AuthMethod, OAuth2Grant};
 use crate::error::{Error, ErrorKind, Result};
+use crate::http_client::shared_http_client;
 use crate::secret::Scrubber;
 
 use super::authorization::constant_time_eq;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::app::OAuth2Grant;
+use crate::connection::auth_method::OAuth2Grant;
 use crate::error::{Error, ErrorKind};
 
 use super::wire::grant_name;

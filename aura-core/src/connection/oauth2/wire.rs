@@ -4,8 +4,8 @@ use chrono::Utc;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::app::OAuth2Grant;
 use crate::connection::OAuth2Token;
+use crate::connection::auth_method::OAuth2Grant;
 
 pub(super) fn grant_name(grant: OAuth2Grant) -> &'static str {
     match grant {

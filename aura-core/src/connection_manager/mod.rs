@@ -1,5 +1,12 @@
 //! The lifecycle of connections — create, test, use, refresh, change, disconnect, delete — on
-//! top of a [`CredentialStore`](super::CredentialStore), through [`ConnectionManager`].
+//! top of a [`CredentialStore`](crate::connection::CredentialStore), through
+//! [`ConnectionManager`].
+//!
+//! This is the layer above [`connection`](crate::connection): it uses the low layer (records,
+//! credentials, stores, the OAuth2 client), the [`Registry`](crate::Registry) (to find an app's
+//! manifest and test a new connection) and [`Context`](crate::Context). The module is private;
+//! its types are public as `aura_core::connection::{ConnectionManager, …}` through a re-export
+//! in `connection`, and nothing in `connection` uses them, so the dependency runs one way.
 //!
 //! | file | idea |
 //! | --- | --- |
