@@ -203,6 +203,25 @@ async fn iterate_runs_the_body_per_element_and_aggregate_collects_in_order() {
 }
 
 #[tokio::test]
+async fn an_element_a_filter_drops_right_before_the_aggregate_is_not_aggregated() {
+    let h = Harness::new();
+    let s = linear(
+        "iter_filter_last",
+        vec![
+            NodeBuilder::trigger("t").next(["each"]),
+            NodeBuilder::iterate("each", 2)
+                .input(json!("{{ trigger.numbers }}"))
+                .next(["odd"]),
+            NodeBuilder::filter("odd", "item % 2 == 1").next(["all"]),
+            NodeBuilder::aggregate("all", "each"),
+        ],
+    );
+    let r = run(&h, s, json!({ "numbers": [1, 2, 3] })).await;
+    assert_eq!(r.status, ExecutionStatus::Completed, "{:?}", r.error);
+    assert_eq!(r.node("all").unwrap().output.as_deref(), Some(&json!([1, 3])));
+}
+
+#[tokio::test]
 async fn iterate_over_something_else_than_an_array_fails_clearly() {
     let h = Harness::new();
     let s = linear(

@@ -26,7 +26,10 @@ use crate::error::{Error, Result};
 /// not grow without bound.
 ///
 /// Executions are spread over shards, each with its own lock, so that concurrent executions
-/// saving their node results do not wait on one another.
+/// saving their node results do not wait on one another. A finished record is kept as compact
+/// JSON (a few hundred bytes for a small flow, instead of a tree of maps several times that),
+/// read back on [`ExecutionStore::get`]; so that keeping many is cheap, and dropping the oldest
+/// frees one buffer.
 #[derive(Debug)]
 pub struct MemoryStore {
     shards: Box<[Mutex<HashMap<Uuid, Entry>>]>,
@@ -43,19 +46,34 @@ impl Default for MemoryStore {
     }
 }
 
-/// A record and where each node result sits in it, so that saving a result costs O(1) even in
-/// executions with many iterations.
+/// One execution: live while it runs, compact once finished.
 #[derive(Debug)]
-struct Entry {
+enum Entry {
+    Live(Box<Live>),
+    Kept(Kept),
+}
+
+/// A running execution's record and where each node result sits in it, so that saving a
+/// result costs O(1) even in executions with many iterations.
+#[derive(Debug)]
+struct Live {
     record: ExecutionRecord,
     slots: HashMap<(Arc<str>, Option<usize>), usize>,
     exact: HashMap<PayloadKey, Arc<Value>>,
     lease: Option<Lease>,
 }
 
-impl Entry {
-    fn new(record: ExecutionRecord) -> Self {
-        let mut slots = HashMap::with_capacity(record.nodes.capacity());
+/// A finished execution: its summary, for listings and pruning, and the record as JSON.
+#[derive(Debug)]
+struct Kept {
+    summary: ExecutionSummary,
+    json: Box<[u8]>,
+    exact: HashMap<PayloadKey, Arc<Value>>,
+}
+
+impl Live {
+    fn new(record: ExecutionRecord, exact: HashMap<PayloadKey, Arc<Value>>) -> Self {
+        let mut slots = HashMap::with_capacity(record.nodes.len());
         slots.extend(
             record
                 .nodes
@@ -66,8 +84,82 @@ impl Entry {
         Self {
             record,
             slots,
-            exact: HashMap::new(),
+            exact,
             lease: None,
+        }
+    }
+}
+
+impl Entry {
+    fn summary(&self) -> ExecutionSummary {
+        match self {
+            Self::Live(live) => live.record.summary(),
+            Self::Kept(kept) => kept.summary.clone(),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            Self::Live(live) => live.record.status.is_finished(),
+            Self::Kept(_) => true,
+        }
+    }
+
+    fn id_and_start(&self) -> (Uuid, chrono::DateTime<Utc>) {
+        match self {
+            Self::Live(live) => (live.record.id, live.record.started_at),
+            Self::Kept(kept) => (kept.summary.id, kept.summary.started_at),
+        }
+    }
+
+    fn record(&self) -> Result<ExecutionRecord> {
+        match self {
+            Self::Live(live) => Ok(live.record.clone()),
+            Self::Kept(kept) => serde_json::from_slice(&kept.json).map_err(|e| {
+                Error::internal("a kept execution record could not be read back")
+                    .with_context("execution", kept.summary.id.to_string())
+                    .with_source(e)
+            }),
+        }
+    }
+
+    /// The live form, read back from JSON when the execution had finished (a rare write to a
+    /// finished execution).
+    fn live(&mut self) -> Result<&mut Live> {
+        if matches!(self, Self::Kept(_)) {
+            let record = self.record()?;
+            let exact = std::mem::take(self.exact());
+            *self = Self::Live(Box::new(Live::new(record, exact)));
+        }
+        match self {
+            Self::Live(live) => Ok(live),
+            Self::Kept(_) => Err(Error::internal("a kept execution record could not be read back")),
+        }
+    }
+
+    /// The compact form of a finished execution.
+    fn keep(&mut self) -> Result<()> {
+        let Self::Live(live) = self else { return Ok(()) };
+        if !live.record.status.is_finished() {
+            return Ok(());
+        }
+        let json = serde_json::to_vec(&live.record).map_err(|e| {
+            Error::internal("the execution record could not be written as JSON")
+                .with_context("execution", live.record.id.to_string())
+                .with_source(e)
+        })?;
+        *self = Self::Kept(Kept {
+            summary: live.record.summary(),
+            json: json.into_boxed_slice(),
+            exact: std::mem::take(&mut live.exact),
+        });
+        Ok(())
+    }
+
+    fn exact(&mut self) -> &mut HashMap<PayloadKey, Arc<Value>> {
+        match self {
+            Self::Live(live) => &mut live.exact,
+            Self::Kept(kept) => &mut kept.exact,
         }
     }
 }
@@ -132,8 +224,8 @@ impl MemoryStore {
             out.extend(
                 self.shard_at(i)
                     .values()
-                    .filter(|e| e.record.status.is_finished())
-                    .map(|e| (e.record.id, e.record.started_at)),
+                    .filter(|e| e.is_finished())
+                    .map(Entry::id_and_start),
             );
         }
         out.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
@@ -163,33 +255,41 @@ impl ExecutionStore for MemoryStore {
         // Room for every node up front: saving a result never reallocates.
         copy.nodes
             .reserve(record.nodes.capacity().saturating_sub(copy.nodes.len()));
-        map.insert(record.id, Entry::new(copy));
+        let mut entry = Entry::Live(Box::new(Live::new(copy, HashMap::new())));
+        entry.keep()?;
+        map.insert(record.id, entry);
         Ok(())
     }
 
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
         let mut map = self.shard(execution_id);
         let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;
-        match entry.slots.get(&(result.node_id.clone(), result.item)) {
-            Some(&i) => entry.record.nodes[i] = result.clone(),
+        let finished = entry.is_finished();
+        let live = entry.live()?;
+        match live.slots.get(&(result.node_id.clone(), result.item)) {
+            Some(&i) => live.record.nodes[i] = result.clone(),
             None => {
-                entry
-                    .slots
-                    .insert((result.node_id.clone(), result.item), entry.record.nodes.len());
-                entry.record.nodes.push(result.clone());
+                live.slots
+                    .insert((result.node_id.clone(), result.item), live.record.nodes.len());
+                live.record.nodes.push(result.clone());
             }
+        }
+        if finished {
+            entry.keep()?;
         }
         Ok(())
     }
 
     async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
         let mut map = self.shard(record.id);
-        let stored = &mut map.get_mut(&record.id).ok_or_else(|| missing(record.id))?.record;
-        let newly_finished = !stored.status.is_finished() && record.status.is_finished();
+        let entry = map.get_mut(&record.id).ok_or_else(|| missing(record.id))?;
+        let newly_finished = !entry.is_finished() && record.status.is_finished();
+        let stored = &mut entry.live()?.record;
         stored.status = record.status;
         stored.ended_at = record.ended_at;
         stored.output = record.output.clone();
         stored.error = record.error.clone();
+        entry.keep()?;
         drop(map);
         if newly_finished {
             let expired: Vec<Uuid> = {
@@ -206,7 +306,7 @@ impl ExecutionStore for MemoryStore {
     }
 
     async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
-        Ok(self.shard(execution_id).get(&execution_id).map(|e| e.record.clone()))
+        self.shard(execution_id).get(&execution_id).map(Entry::record).transpose()
     }
 
     async fn list(&self, scenario_id: &str, page: PageRequest) -> Result<Page<ExecutionSummary>> {
@@ -222,8 +322,8 @@ impl ExecutionStore for MemoryStore {
             let map = self.shard_at(i);
             out.extend(
                 map.values()
-                    .filter(|e| e.record.scenario_id == scenario_id && after.is_none_or(|a| e.record.id < a))
-                    .map(|e| e.record.summary()),
+                    .map(Entry::summary)
+                    .filter(|s| s.scenario_id == scenario_id && after.is_none_or(|a| s.id < a)),
             );
         }
         // UUID v7 ids sort by creation time.
@@ -242,9 +342,10 @@ impl ExecutionStore for MemoryStore {
         for i in 0..SHARDS {
             let map = self.shard_at(i);
             out.extend(
-                map.values()
-                    .filter(|e| !e.record.status.is_finished())
-                    .map(|e| e.record.clone()),
+                map.values().filter_map(|e| match e {
+                    Entry::Live(live) if !live.record.status.is_finished() => Some(live.record.clone()),
+                    _ => None,
+                }),
             );
         }
         out.sort_by_key(|r| r.id);
@@ -267,7 +368,7 @@ impl ExecutionStore for MemoryStore {
 
     async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
         let mut map = self.shard(execution_id);
-        let Some(entry) = map.get_mut(&execution_id) else {
+        let Some(Entry::Live(entry)) = map.get_mut(&execution_id) else {
             return Ok(None);
         };
         if entry.record.status.is_finished() {
@@ -286,7 +387,7 @@ impl ExecutionStore for MemoryStore {
 
     async fn renew(&self, lease: &Lease, extend: Duration) -> Result<Option<Lease>> {
         let mut map = self.shard(lease.execution_id);
-        let Some(entry) = map.get_mut(&lease.execution_id) else {
+        let Some(Entry::Live(entry)) = map.get_mut(&lease.execution_id) else {
             return Ok(None);
         };
         match &entry.lease {
@@ -301,7 +402,7 @@ impl ExecutionStore for MemoryStore {
 
     async fn release(&self, lease: &Lease) -> Result<()> {
         let mut map = self.shard(lease.execution_id);
-        if let Some(entry) = map.get_mut(&lease.execution_id)
+        if let Some(Entry::Live(entry)) = map.get_mut(&lease.execution_id)
             && entry.lease.as_ref().is_some_and(|held| held.owner == lease.owner)
         {
             entry.lease = None;
@@ -312,7 +413,7 @@ impl ExecutionStore for MemoryStore {
     async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
         let mut map = self.shard(execution_id);
         let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;
-        entry.exact.insert(key.clone(), value.clone());
+        entry.exact().insert(key.clone(), value.clone());
         Ok(())
     }
 
@@ -320,7 +421,10 @@ impl ExecutionStore for MemoryStore {
         Ok(self
             .shard(execution_id)
             .get(&execution_id)
-            .and_then(|e| e.exact.get(key).cloned()))
+            .and_then(|e| match e {
+                Entry::Live(live) => live.exact.get(key).cloned(),
+                Entry::Kept(kept) => kept.exact.get(key).cloned(),
+            }))
     }
 }
 

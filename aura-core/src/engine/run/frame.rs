@@ -10,6 +10,9 @@ pub(super) struct Frame {
     /// The element and its index.
     pub(super) item: Option<(usize, Arc<Value>, Jinja)>,
     pub(super) outputs: Mutex<Vec<Option<Output>>>,
+    /// Whether an edge taken in this frame led to the iterate's aggregate (an element a
+    /// filter dropped, or a branch that stopped, does not count in the aggregate).
+    pub(super) reached_aggregate: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone)]
@@ -32,6 +35,7 @@ impl Frame {
             iterate: None,
             item: None,
             outputs: Mutex::new(vec![None; nodes]),
+            reached_aggregate: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -42,6 +46,7 @@ impl Frame {
             iterate: Some(iterate),
             item: Some((index, Arc::new(item), jinja)),
             outputs: Mutex::new(vec![None; nodes]),
+            reached_aggregate: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -62,10 +62,11 @@ impl Exec {
         })
     }
 
-    /// One element's contribution to an aggregate: `None` when no branch of the body reached it.
+    /// One element's contribution to an aggregate: `None` when no edge taken in the body led to it
+    /// (a filter dropped the element, or its branch stopped).
     pub(super) fn aggregate_item(&self, child: &Arc<Frame>, agg: usize) -> Result<Option<Value>> {
         let node = &self.plan.nodes[agg];
-        if !node.preds.iter().any(|&p| child.own(p).is_some()) {
+        if !child.reached_aggregate.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(None);
         }
         match &node.mapping {

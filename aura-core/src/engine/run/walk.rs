@@ -131,7 +131,18 @@ impl Exec {
         let node = &self.plan.nodes[from];
         let targets = targets.resolve(node);
         let mut skipped = Vec::new();
-        for &s in node.succ.iter().filter(|&&s| self.in_frame(frame, s)) {
+        let aggregate = frame
+            .iterate
+            .and_then(|it| self.plan.nodes[it].body.as_ref()?.aggregate);
+        for &s in &node.succ {
+            if !self.in_frame(frame, s) {
+                if Some(s) == aggregate && targets.contains(&s) {
+                    frame
+                        .reached_aggregate
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                continue;
+            }
             if targets.contains(&s) {
                 taken[s] = true;
             }
