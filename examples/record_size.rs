@@ -26,7 +26,9 @@ fn flow() -> Scenario {
         .node(NodeBuilder::trigger("hook").next(["score"]))
         .node(NodeBuilder::set("score", json!({ "score": "{{ trigger.value }}" })).next(["check"]))
         .node(NodeBuilder::if_("check", "steps.score.output.score > 10").route("true", ["reply"]))
-        .node(NodeBuilder::respond("reply", 200).input(json!({ "ok": true, "score": "{{ steps.score.output.score }}" })))
+        .node(
+            NodeBuilder::respond("reply", 200).input(json!({ "ok": true, "score": "{{ steps.score.output.score }}" })),
+        )
         .build()
 }
 
@@ -43,7 +45,10 @@ fn rss() -> Result<u64> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    let kept: usize = std::env::var("KEPT").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let kept: usize = std::env::var("KEPT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let store = Arc::new(MemoryStore::with_retention(kept + 1));
     let engine = Engine::builder(Arc::new(Registry::new())).store(store.clone()).build();
     let plan = engine.deploy(flow()).await?;
@@ -58,7 +63,11 @@ async fn main() -> Result<()> {
     let after = rss()?;
     let per = after.saturating_sub(before) as f64 / kept as f64;
     println!("records kept: {}", store.len());
-    println!("resident before: {:.1} MiB, after: {:.1} MiB", before as f64 / 1048576.0, after as f64 / 1048576.0);
+    println!(
+        "resident before: {:.1} MiB, after: {:.1} MiB",
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0
+    );
     println!("per kept record: {per:.0} bytes (target ≤ 2048)");
     Ok(())
 }

@@ -134,15 +134,21 @@
 //! and a [`ManualClock`] shared by the router and the providers makes all of it run in virtual
 //! time. Seed the router ([`RouterBuilder::seed`]) and every pick is reproducible.
 
+// Layers, lowest first (`python3 .ci/cycles.py` keeps them acyclic): shared vocabulary
+// (`clock`, `millis`, `health`, `failover`, `provider`), tracking (`track`), the provider
+// table and its live state (`table`), the decision record and selection (`decision`,
+// `select`), a call (`request`), and on top the router and its scenario node.
 mod clock;
 mod decision;
 pub mod failover;
 pub mod health;
+mod millis;
 mod node;
 pub mod provider;
 mod request;
 mod router;
 pub mod select;
+mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod track;

@@ -123,6 +123,60 @@ async fn the_snapshot_counts_calls_latency_and_cost() {
 }
 
 #[tokio::test]
+async fn the_snapshot_json_writes_durations_as_milliseconds() {
+    let clock = ManualClock::new();
+    let paid = chat("paid", &clock).latency(Latency::Cycle(vec![Duration::from_micros(1_500)]));
+    let cooling = chat("cooling", &clock).then_rate_limit(Duration::from_secs(30));
+    let router = Router::builder()
+        .clock(clock.clone())
+        .strategy(Priority::in_order())
+        .provider(
+            paid.provider("chat", "complete")
+                .cost(CostModel::per_call(0.25))
+                .budget(Budget::new(1.0, HOUR))
+                .build()
+                .unwrap(),
+        )
+        .provider(cooling.provider("chat", "complete").build().unwrap())
+        .build()
+        .unwrap();
+    clock.advance(Duration::from_millis(2_000));
+    router.execute(request().allow(["paid"])).await.unwrap();
+    let _ = router.execute(request().allow(["cooling"]).max_attempts(1)).await;
+
+    let json = serde_json::to_value(router.snapshot()).unwrap();
+    // The paid call took 1.5 ms of virtual time, from 2 000 ms.
+    assert_eq!(json["at_ms"], json!(2_001.5));
+    let paid = &json["providers"][0];
+    assert_eq!(paid["id"], "paid");
+    assert_eq!(paid["cooling_down_until_ms"], json!(null));
+    assert_eq!(
+        paid["budget"],
+        json!({ "limit": 1.0, "spent": 0.25, "window_ms": 3_600_000.0, "window_end_ms": 3_600_000.0 })
+    );
+    let latency = &paid["operations"][0]["latency"];
+    for field in ["ewma_ms", "p50_ms", "p95_ms", "p99_ms"] {
+        assert!(latency[field].is_f64(), "{field}: {latency}");
+    }
+    assert_eq!(latency["p95_ms"], json!(1.5));
+    let cooling = &json["providers"][1];
+    assert_eq!(cooling["cooling_down_until_ms"], json!(32_001.5));
+    assert_eq!(cooling["operations"][0]["latency"]["p50_ms"], json!(null));
+    // No duration anywhere in its serde default form.
+    let text = json.to_string();
+    for old in [
+        "\"secs\"",
+        "\"nanos\"",
+        "\"at\"",
+        "\"window\"",
+        "\"p95\"",
+        "\"cooling_down_until\"",
+    ] {
+        assert!(!text.contains(old), "{old} in {text}");
+    }
+}
+
+#[tokio::test]
 async fn the_decision_record_explains_every_exclusion() {
     let clock = ManualClock::new();
     let ok = chat("ok", &clock);

@@ -10,10 +10,9 @@ use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::failover::FailoverAction;
+use crate::millis;
 use crate::provider::ProviderId;
-use crate::router::table::Table;
-
-mod millis;
+use crate::table::Table;
 
 /// Why a provider that serves the operation was not a candidate for this call.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -334,7 +333,7 @@ impl Decision {
     /// A decision with no attempt yet, for a call on `group`.
     pub(crate) fn new(
         table: Arc<Table>,
-        group: &crate::router::table::Group,
+        group: &crate::table::Group,
         strategy: &'static str,
         rows: Rows,
         picked: Option<ProviderId>,

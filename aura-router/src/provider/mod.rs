@@ -1,12 +1,18 @@
 //! Providers: who can serve a capability's operations, at what weight, tier, cost and limits.
 //!
+//! The bottom layer of the crate's vocabulary: the definitions here (ids, operations, cost
+//! models, limits) use no other module of the crate; the table, tracking, selection and the
+//! router all build on them.
+//!
 //! | idea | here |
 //! | --- | --- |
 //! | a provider and its builder | [`Provider`], [`ProviderBuilder`], [`ProviderId`] |
 //! | one operation it serves | [`Operation`] (an aura-core action or any async function) |
 //! | what a call costs | [`CostModel`], [`Meter`], [`Cost`] |
 //! | how fast it may be called | [`RateLimit`] (aura-core's one rate-limit type, re-exported) |
+//! | how much it may spend per window | [`Budget`] (its running state is tracked in [`crate::track`]) |
 
+mod budget;
 mod cost;
 mod operation;
 
@@ -17,9 +23,9 @@ use std::sync::Arc;
 use aura_core::{Action, Context, Error, Result};
 use serde::{Serialize, Serializer};
 
+pub use self::budget::Budget;
 pub use self::cost::{Cost, CostModel, Meter};
 pub use self::operation::{BoxFuture, Handler, Operation};
-use crate::track::Budget;
 
 /// How fast a provider may be called: aura-core's one [`RateLimit`], enforced before dispatch by
 /// its [`RateLimiter`](aura_core::rate_limit::RateLimiter) (a provider without room is skipped,

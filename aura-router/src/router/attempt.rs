@@ -6,10 +6,10 @@ use std::time::Duration;
 use aura_core::{Context, Error, Result};
 use serde_json::Value;
 
-use super::table::{Group, OpState, ProviderState};
 use crate::clock::{Clock, to_nanos};
 use crate::decision::Exclusion;
 use crate::select::Candidate;
+use crate::table::{Group, OpState, ProviderState};
 use crate::track::Reserved;
 
 /// Counts a call in flight at a provider and its operation until dropped, so that a

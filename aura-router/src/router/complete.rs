@@ -10,7 +10,6 @@ use serde_json::Value;
 use super::Router;
 use super::attempt::{Done, Reservation};
 use super::execute::{Mode, Step};
-use super::table::Group;
 use crate::clock::to_nanos;
 use crate::decision::{AttemptOutcome, Decision, Note};
 use crate::failover::FailoverAction;
@@ -18,6 +17,7 @@ use crate::health::{Transition, Verdict};
 use crate::provider::ProviderId;
 use crate::request::Request;
 use crate::select::Candidate;
+use crate::table::Group;
 
 /// One attempt in flight or done.
 pub(super) struct Slot<'t> {
@@ -171,8 +171,8 @@ impl Exec<'_, '_> {
 
 pub(super) fn on_transition(
     transition: Option<Transition>,
-    provider: &super::table::ProviderState,
-    op: &super::table::OpState,
+    provider: &crate::table::ProviderState,
+    op: &crate::table::OpState,
 ) {
     provider.count_transition(transition);
     let id = &provider.def.id;
@@ -196,7 +196,7 @@ pub(super) fn on_transition(
     }
 }
 
-fn attempt_metrics(id: &ProviderId, op: &super::table::OpState, outcome: &'static str, latency: u64, cost: f64) {
+fn attempt_metrics(id: &ProviderId, op: &crate::table::OpState, outcome: &'static str, latency: u64, cost: f64) {
     let labels = [
         ("provider", id.shared()),
         ("capability", op.capability.clone()),

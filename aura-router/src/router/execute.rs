@@ -14,12 +14,12 @@ use super::answer::{Broadcast, RouteError, Routed};
 use super::attempt::{self, Done};
 use super::complete::{Exec, Slot};
 use super::plan::{self, Pool};
-use super::table::Table;
 use crate::clock::{Sleep, to_nanos};
 use crate::decision::{AttemptKind, AttemptOutcome, AttemptRecord, Decision, Note, Rows};
 use crate::provider::ProviderId;
 use crate::request::Request;
 use crate::select::{CallView, Strategy};
+use crate::table::Table;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Mode {

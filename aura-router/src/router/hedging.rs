@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::table::OpState;
+use crate::table::OpState;
 
 /// When a call's first attempt has been outstanding longer than its provider's recent
 /// `percentile` latency for the operation, the router sends one more attempt to the next

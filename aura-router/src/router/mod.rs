@@ -1,10 +1,14 @@
 //! [`Router`]: providers by capability, the call loop (selection, failover, parallel calls,
 //! hedging), tracking and health.
 //!
+//! This is the top layer of the crate: it uses every other module and none uses it (the
+//! `router` scenario node aside). What the lower layers share with it lives with them: the
+//! provider table and its live state in `table`, the snapshot's shape in [`crate::track`],
+//! the decision record in `decision`.
+//!
 //! | idea | file |
 //! | --- | --- |
 //! | the router, its builder and its handle | `mod.rs` |
-//! | the providers as a copy-on-write snapshot | `table.rs` |
 //! | one call's constraints, candidates and scores | `plan.rs` |
 //! | one attempt | `attempt.rs` |
 //! | the call loop: failover, parallel, hedging, deadlines | `execute.rs` |
@@ -12,6 +16,7 @@
 //! | what a call gives back: answer, broadcast, error with its decision | `answer.rs` |
 //! | hedging settings | `hedging.rs` |
 //! | active health checks | `health_checks.rs` |
+//! | filling in a [`RouterSnapshot`](crate::RouterSnapshot) | `snapshot.rs` |
 
 mod answer;
 mod attempt;
@@ -19,9 +24,8 @@ mod complete;
 mod execute;
 mod health_checks;
 mod hedging;
-mod hot;
 mod plan;
-pub(crate) mod table;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -39,14 +43,13 @@ use rand::rngs::SmallRng;
 pub use self::answer::{Broadcast, RouteError, Routed};
 pub use self::health_checks::HealthCheckTask;
 pub use self::hedging::Hedging;
-use self::hot::HotArena;
-use self::table::{CapabilityState, ProviderState, Table};
 use crate::clock::{Clock, SystemClock, to_nanos};
 use crate::decision::Decision;
 use crate::failover::{FailoverPolicy, RetryBudgetState};
 use crate::health::{HealthPolicy, HealthStatus};
 use crate::provider::{Provider, ProviderId};
 use crate::select::{Strategy, WeightedRandom};
+use crate::table::{CapabilityState, HotArena, ProviderState, Table};
 use crate::track::{Budget, BudgetState};
 
 /// A hook that sees every decision record.

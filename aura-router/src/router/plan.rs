@@ -7,12 +7,12 @@ use std::time::Duration;
 use aura_core::Error;
 use rand::rngs::SmallRng;
 
-use super::hot::{LIMIT_BUDGET, LIMIT_IN_FLIGHT, LIMIT_RATE};
-use super::table::{Group, OpState, ProviderState, Table};
 use crate::decision::{Exclusion, Rows};
 use crate::health::HealthStatus;
 use crate::request::Request;
 use crate::select::{CallView, Candidate, Strategy, best};
+use crate::table::{Group, OpState, ProviderState, Table};
+use crate::table::{LIMIT_BUDGET, LIMIT_IN_FLIGHT, LIMIT_RATE};
 use crate::track::BudgetState;
 
 /// The outcome of filtering: the eligible candidates, and whether they are there under the
@@ -46,7 +46,7 @@ pub(crate) fn filter<'t>(
     // The request asks for nothing that needs a look beyond a provider's hot cache line.
     let plain = !constrained && request.max_price.is_none() && capability_budget.is_none();
     for (row, member) in group.members.iter().enumerate() {
-        let row = super::table::index(row);
+        let row = crate::table::index(row);
         let hot = member.hot();
         // Only the pointer: the provider's own memory is not read on the common path.
         let provider = &*table.providers[member.provider as usize];

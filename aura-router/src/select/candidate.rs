@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::health::HealthStatus;
 use crate::provider::ProviderId;
-use crate::router::table::{OpState, ProviderState};
+use crate::table::{OpState, ProviderState};
 
 /// One provider that passed the hard constraints for this call, as a strategy sees it. Every
 /// figure is read live (and only when asked for), for the call's operation at the call's time.

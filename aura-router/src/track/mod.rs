@@ -4,7 +4,7 @@
 //!
 //! | idea | here |
 //! | --- | --- |
-//! | spending limits over a window | [`Budget`] |
+//! | spending limits over a window | [`Budget`] (defined in [`crate::provider`]), its running state in `budget.rs` |
 //! | everything at one instant | [`RouterSnapshot`] and its parts |
 //! | peak-EWMA latency | `ewma.rs` |
 //! | recent latencies for percentiles | `window.rs` |
@@ -29,9 +29,10 @@ mod snapshot;
 mod stats;
 mod window;
 
-pub use self::budget::Budget;
 pub(crate) use self::budget::{BudgetState, Reserved};
 pub use self::snapshot::{
     BudgetSnapshot, CapabilitySnapshot, LatencySnapshot, OperationSnapshot, ProviderSnapshot, RouterSnapshot,
 };
 pub(crate) use self::stats::OpStats;
+/// Re-exported: the limit is configuration and lives with the providers.
+pub use crate::provider::Budget;

@@ -1,22 +1,23 @@
 //! [`RouterSnapshot`]: every provider's counters, latency, cost, health and budget at one
-//! instant.
+//! instant. Only the shape is here; [`Router::snapshot`](crate::Router::snapshot) (in the
+//! router, which owns the provider table) fills it in.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::BudgetState;
-use crate::clock::to_nanos;
 use crate::health::HealthStatus;
+use crate::millis;
 use crate::provider::ProviderId;
-use crate::router::Router;
 
-/// Everything the router tracks, at one instant. Serializes to JSON for dashboards.
+/// Everything the router tracks, at one instant. Serializes to JSON for dashboards, every
+/// duration as float milliseconds in a `*_ms` field (`at_ms`, `p95_ms`, `window_end_ms` …),
+/// like the [`Decision`](crate::Decision)'s JSON.
 #[derive(Clone, Debug, Serialize)]
 pub struct RouterSnapshot {
-    /// When it was taken (router clock).
+    /// When it was taken (router clock). In JSON: `at_ms`.
+    #[serde(rename = "at_ms", serialize_with = "millis::serialize")]
     pub at: Duration,
     /// Every provider, in registration order.
     pub providers: Vec<ProviderSnapshot>,
@@ -47,7 +48,8 @@ pub struct ProviderSnapshot {
     pub priority: u32,
     /// Calls in flight, all operations.
     pub in_flight: u64,
-    /// Rate limited until (router clock), if cooling down now.
+    /// Rate limited until (router clock), if cooling down now. In JSON: `cooling_down_until_ms`.
+    #[serde(rename = "cooling_down_until_ms", serialize_with = "millis::serialize_opt")]
     pub cooling_down_until: Option<Duration>,
     /// Its budget, if it has one.
     pub budget: Option<BudgetSnapshot>,
@@ -110,13 +112,17 @@ pub struct OperationSnapshot {
 /// Latency of one provider operation.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct LatencySnapshot {
-    /// Peak-EWMA as of the last call.
+    /// Peak-EWMA as of the last call. In JSON: `ewma_ms`.
+    #[serde(rename = "ewma_ms", serialize_with = "millis::serialize_opt")]
     pub ewma: Option<Duration>,
-    /// Median of the recent calls.
+    /// Median of the recent calls. In JSON: `p50_ms`.
+    #[serde(rename = "p50_ms", serialize_with = "millis::serialize_opt")]
     pub p50: Option<Duration>,
-    /// 95th percentile of the recent calls.
+    /// 95th percentile of the recent calls. In JSON: `p95_ms`.
+    #[serde(rename = "p95_ms", serialize_with = "millis::serialize_opt")]
     pub p95: Option<Duration>,
-    /// 99th percentile of the recent calls.
+    /// 99th percentile of the recent calls. In JSON: `p99_ms`.
+    #[serde(rename = "p99_ms", serialize_with = "millis::serialize_opt")]
     pub p99: Option<Duration>,
 }
 
@@ -127,9 +133,11 @@ pub struct BudgetSnapshot {
     pub limit: f64,
     /// Spent in this window, with the expected cost that calls in flight hold reserved.
     pub spent: f64,
-    /// The window.
+    /// The window. In JSON: `window_ms`.
+    #[serde(rename = "window_ms", serialize_with = "millis::serialize")]
     pub window: Duration,
-    /// When this window ends (router clock).
+    /// When this window ends (router clock). In JSON: `window_end_ms`.
+    #[serde(rename = "window_end_ms", serialize_with = "millis::serialize")]
     pub window_end: Duration,
 }
 
@@ -144,89 +152,4 @@ pub struct CapabilitySnapshot {
     pub requests: u64,
     /// Retries (failovers and hedges) in the retry budget's window.
     pub retries: u64,
-}
-
-fn budget(state: &BudgetState, now: u64) -> BudgetSnapshot {
-    let b = state.budget();
-    BudgetSnapshot {
-        limit: b.limit,
-        spent: state.spent(now),
-        window: b.window,
-        window_end: Duration::from_nanos(state.window_end(now)),
-    }
-}
-
-impl Router {
-    /// Everything the router tracks, now.
-    pub fn snapshot(&self) -> RouterSnapshot {
-        let table = self.load_table();
-        let at = self.clock.now();
-        let now = to_nanos(at);
-        let providers = table
-            .providers
-            .iter()
-            .map(|p| {
-                let operations: Vec<OperationSnapshot> = p
-                    .ops
-                    .iter()
-                    .map(|op| {
-                        let s = &op.stats;
-                        let q = s.window.quantiles([0.5, 0.95, 0.99]);
-                        OperationSnapshot {
-                            capability: op.capability.clone(),
-                            operation: op.name.clone(),
-                            idempotent: op.idempotent,
-                            successes: s.successes.load(Ordering::Relaxed),
-                            errors: s.errors.load(Ordering::Relaxed),
-                            cancelled: s.cancelled.load(Ordering::Relaxed),
-                            in_flight: s.in_flight(),
-                            latency: LatencySnapshot {
-                                ewma: s.latency.last().map(|ns| Duration::from_nanos(ns as u64)),
-                                p50: q.map(|q| Duration::from_nanos(q[0])),
-                                p95: q.map(|q| Duration::from_nanos(q[1])),
-                                p99: q.map(|q| Duration::from_nanos(q[2])),
-                            },
-                            cost_total: s.cost_total.load(),
-                            units_total: s.units_total.load(),
-                            health: op.health.status(now),
-                            consecutive_failures: op.health.consecutive_failures(),
-                            ejections: op.health.ejections(),
-                        }
-                    })
-                    .collect();
-                let cooldown = p.hot.cooldown_until();
-                ProviderSnapshot {
-                    id: p.def.id.clone(),
-                    weight: p.weight(),
-                    priority: p.def.priority,
-                    in_flight: p.in_flight.load(Ordering::Relaxed),
-                    cooling_down_until: (cooldown > now).then(|| Duration::from_nanos(cooldown)),
-                    budget: p.budget.as_ref().map(|b| budget(b, now)),
-                    cost_total: operations.iter().map(|o| o.cost_total).sum(),
-                    operations,
-                }
-            })
-            .collect();
-        let mut capabilities: Vec<CapabilitySnapshot> = table
-            .routes
-            .values()
-            .filter_map(|ops| ops.values().next())
-            .map(|group| {
-                let c = &group.capability;
-                let counts = c.retries.counts(now);
-                CapabilitySnapshot {
-                    name: c.name.clone(),
-                    budget: c.budget.as_ref().map(|b| budget(b, now)),
-                    requests: counts.requests,
-                    retries: counts.retries,
-                }
-            })
-            .collect();
-        capabilities.sort_by(|a, b| a.name.cmp(&b.name));
-        RouterSnapshot {
-            at,
-            providers,
-            capabilities,
-        }
-    }
 }

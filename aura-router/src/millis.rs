@@ -1,6 +1,10 @@
-//! Serde forms for durations in a [`Decision`](super::Decision)'s JSON: milliseconds as a float
-//! (`"latency_ms": 0.42`), like the `*_ms` fields of scenarios, so that sub-millisecond
-//! latencies keep their precision.
+//! Serde forms for durations in the router's JSON (a [`Decision`](crate::Decision), a
+//! [`RouterSnapshot`](crate::RouterSnapshot)): milliseconds as a float (`"latency_ms": 0.42`),
+//! like the `*_ms` fields of scenarios, so that sub-millisecond latencies keep their precision.
+//!
+//! Shared vocabulary at the bottom of the crate: it uses no other module. Use it as
+//! `#[serde(rename = "x_ms", with = "millis")]`, or `serialize_with = "millis::serialize_opt"`
+//! for an `Option<Duration>` (`null` when there is none).
 
 use std::time::Duration;
 
@@ -27,6 +31,14 @@ fn from_ms<E: serde::de::Error>(ms: f64) -> Result<Duration, E> {
 /// `Duration` as float milliseconds.
 pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(ms(*d))
+}
+
+/// `Option<Duration>` as float milliseconds, or `null`.
+pub(crate) fn serialize_opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&ms(*d)),
+        None => s.serialize_none(),
+    }
 }
 
 /// `Duration` from float milliseconds.

@@ -1,6 +1,19 @@
-//! [`Table`]: the providers as one immutable snapshot, replaced whole (copy-on-write) when a
-//! provider is added or removed, and the live state each provider carries from one snapshot to
-//! the next.
+//! The provider table: the providers as one immutable snapshot ([`Table`]), replaced whole
+//! (copy-on-write) when a provider is added or removed, and the live state each provider
+//! carries from one snapshot to the next.
+//!
+//! This is the layer under the call loop: it knows providers ([`crate::provider`]), their
+//! counters and budgets ([`crate::track`]), their health ([`crate::health`]) and retry budgets
+//! ([`crate::failover`]), and nothing of selection, decisions or the router itself, so that
+//! [`crate::select`] and the decision record can read it while [`Router`](crate::Router)
+//! builds and swaps it.
+//!
+//! | idea | file |
+//! | --- | --- |
+//! | the table, its groups and per-provider, per-operation state | `mod.rs` |
+//! | the few numbers selection reads for every provider, packed | `hot.rs` |
+
+mod hot;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -9,7 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aura_core::rate_limit::RateLimiter;
 
-use super::hot::{HotArena, HotChunk, HotRef, HotSlot, LIMIT_BUDGET, LIMIT_IN_FLIGHT, LIMIT_RATE};
+pub(crate) use self::hot::{HotArena, LIMIT_BUDGET, LIMIT_IN_FLIGHT, LIMIT_RATE};
+use self::hot::{HotChunk, HotRef, HotSlot};
 use crate::failover::RetryBudgetState;
 use crate::health::{Health, ProbeState, Transition};
 use crate::provider::{CostModel, Handler, Provider};
