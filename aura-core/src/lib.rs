@@ -128,7 +128,7 @@ pub use connection::{Connection, ConnectionId, ConnectionRecord, ConnectionStatu
 pub use context::Context;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use key::{Key, Reference};
-pub use node::{Node, NodeOutput, Route};
+pub use node::{Node, NodeOutput, Route, SharedOutput};
 pub use registry::Registry;
 pub use schema::Schema;
 pub use trigger::{Trigger, TriggerDef, TriggerItem};

@@ -38,6 +38,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -104,6 +105,14 @@ pub trait Node: Send + Sync + fmt::Debug {
 
     /// Runs the step.
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput>;
+
+    /// Runs the step on an input it shares with the engine (which keeps it for the record):
+    /// what the executor calls. The default gives [`Node::run`] its own copy of the input; a
+    /// node that only reads its input, or passes it on as its output, overrides this to save
+    /// the copy (the built-in `set`, `if`, `filter`, `switch`, `merge` and action nodes do).
+    async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        self.run(cx, Arc::unwrap_or_clone(input)).await.map(SharedOutput::from)
+    }
 }
 
 /// What the executor knows about a node: see [`Node::info`].
@@ -157,6 +166,50 @@ pub struct PrepareContext<'a> {
     pub scenario_id: &'a str,
     /// The node's id.
     pub node_id: &'a str,
+}
+
+/// A node's result with a shared output: what [`Node::run_shared`] returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SharedOutput {
+    /// The output, shared with the engine (and, for a pass-through node, with its input).
+    pub value: Arc<Value>,
+    /// Where the execution goes next.
+    pub route: Route,
+}
+
+impl SharedOutput {
+    /// Default edges, with this output.
+    pub fn next(value: Arc<Value>) -> Self {
+        Self {
+            value,
+            route: Route::Next,
+        }
+    }
+
+    /// One named route, with this output.
+    pub fn branch(value: Arc<Value>, route: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            value,
+            route: Route::Branch(route.into()),
+        }
+    }
+
+    /// No edge: this branch ends, with this output.
+    pub fn stop(value: Arc<Value>) -> Self {
+        Self {
+            value,
+            route: Route::Stop,
+        }
+    }
+}
+
+impl From<NodeOutput> for SharedOutput {
+    fn from(out: NodeOutput) -> Self {
+        Self {
+            value: Arc::new(out.value),
+            route: out.route,
+        }
+    }
 }
 
 /// A node's result: its output and where the execution goes next.

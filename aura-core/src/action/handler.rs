@@ -1,6 +1,7 @@
 //! Handlers: the function inside an action, typed for authors and erased for the registry.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -52,6 +53,12 @@ where
 /// What the registry holds: JSON in, JSON out.
 pub(crate) trait ErasedHandler: Send + Sync {
     fn call(&self, cx: Context, input: Value) -> BoxFuture<'static, Result<Value>>;
+
+    /// The same on a shared input: a typed handler reads its input type from it without a
+    /// copy; a JSON handler gets its own copy (unless it is the only holder).
+    fn call_shared(&self, cx: Context, input: Arc<Value>) -> BoxFuture<'static, Result<Value>> {
+        self.call(cx, Arc::unwrap_or_clone(input))
+    }
 }
 
 pub(crate) struct TypedHandler<H, I, O> {
@@ -75,9 +82,28 @@ where
     O: Serialize + Send + 'static,
 {
     fn call(&self, cx: Context, input: Value) -> BoxFuture<'static, Result<Value>> {
+        self.run(cx, serde_path_to_error::deserialize(input))
+    }
+
+    fn call_shared(&self, cx: Context, input: Arc<Value>) -> BoxFuture<'static, Result<Value>> {
+        self.run(cx, serde_path_to_error::deserialize(&*input))
+    }
+}
+
+impl<H, I, O> TypedHandler<H, I, O>
+where
+    H: Handler<I, O>,
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+{
+    fn run(
+        &self,
+        cx: Context,
+        input: std::result::Result<I, serde_path_to_error::Error<serde_json::Error>>,
+    ) -> BoxFuture<'static, Result<Value>> {
         // The input already passed the schema; a serde failure here means the schema and the
         // type disagree (a custom Deserialize, say). Report the path, not the value.
-        let input: I = match serde_path_to_error::deserialize(input) {
+        let input: I = match input {
             Ok(input) => input,
             Err(e) => {
                 let path = crate::error::json_pointer(e.path());

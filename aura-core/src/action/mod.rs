@@ -312,10 +312,25 @@ impl Action {
     /// the context is cancelled) and returns its output as JSON. Errors name the action.
     pub async fn call(&self, cx: Context, input: Value) -> Result<Value> {
         self.validate_input(&input)?;
+        let run = self.inner.handler.call(cx.clone(), input);
+        self.finish(cx, run).await
+    }
+
+    /// [`Action::call`] on an input shared with the caller (the engine keeps it for the
+    /// record): a typed handler reads its input from it without copying it.
+    pub async fn call_shared(&self, cx: Context, input: Arc<Value>) -> Result<Value> {
+        self.validate_input(&input)?;
+        let run = self.inner.handler.call_shared(cx.clone(), input);
+        self.finish(cx, run).await
+    }
+
+    /// Runs a handler's future inside the context's span, stopping at once when the context
+    /// is cancelled; counts the call on the connection and names the action in errors.
+    async fn finish(&self, cx: Context, run: futures::future::BoxFuture<'static, Result<Value>>) -> Result<Value> {
         let span = cx.span().clone();
         let cancel = cx.cancellation().clone();
         let connection = cx.connection().cloned();
-        let run = self.inner.handler.call(cx, input).instrument(span);
+        let run = run.instrument(span);
         let result = tokio::select! {
             biased;
             () = cancel.cancelled() => Err(Error::cancelled("the action was cancelled")),

@@ -53,7 +53,7 @@ pub struct ExecutionHandle {
 #[derive(Debug)]
 pub(crate) enum Run {
     /// It ended inside `start` (taken by `wait`).
-    Done(Option<Result<ExecutionRecord>>),
+    Done(Option<Box<Result<ExecutionRecord>>>),
     /// It goes on in its own task.
     Task(JoinHandle<Result<ExecutionRecord>>),
 }
@@ -77,7 +77,7 @@ impl ExecutionHandle {
         match &mut self.run {
             Run::Done(done) => done
                 .take()
-                .unwrap_or_else(|| Err(Error::internal("the execution's record was taken already"))),
+                .map_or_else(|| Err(Error::internal("the execution's record was taken already")), |d| *d),
             Run::Task(task) => task
                 .await
                 .map_err(|e| Error::internal("the execution task failed").with_source(e))?,

@@ -34,7 +34,7 @@ use crate::action::Action;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Scope};
-use crate::node::{Node, NodeInfo, NodeOutput, NodeRole, PrepareContext};
+use crate::node::{Node, NodeInfo, NodeOutput, NodeRole, PrepareContext, SharedOutput};
 use crate::schema::Schema;
 use crate::trigger::Trigger;
 
@@ -118,6 +118,13 @@ impl Node for TriggerNode {
         }
         Ok(NodeOutput::next(input))
     }
+
+    async fn run_shared(&self, _cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        if let Some(trigger) = &self.resolved {
+            trigger.output_schema().validate(&input, "trigger data")?;
+        }
+        Ok(SharedOutput::next(input))
+    }
 }
 
 /// Calls an app action.
@@ -186,6 +193,14 @@ impl Node for ActionNode {
             .ok_or_else(|| Error::internal("the action node was not prepared"))?;
         Ok(NodeOutput::next(action.call(cx.clone(), input).await?))
     }
+
+    async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        let (action, _) = self
+            .resolved
+            .as_ref()
+            .ok_or_else(|| Error::internal("the action node was not prepared"))?;
+        Ok(SharedOutput::next(Arc::new(action.call_shared(cx.clone(), input).await?)))
+    }
 }
 
 /// Outputs its mapped input.
@@ -205,6 +220,10 @@ impl Node for SetNode {
 
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
         Ok(NodeOutput::next(input))
+    }
+
+    async fn run_shared(&self, _cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        Ok(SharedOutput::next(input))
     }
 }
 
@@ -260,6 +279,15 @@ impl Node for IfNode {
             "false"
         };
         Ok(NodeOutput::branch(input, route))
+    }
+
+    async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        let route = if holds(&self.compiled, cx, &input)? {
+            "true"
+        } else {
+            "false"
+        };
+        Ok(SharedOutput::branch(input, route))
     }
 }
 
@@ -403,6 +431,14 @@ impl Node for FilterNode {
             Ok(NodeOutput::stop(input))
         }
     }
+
+    async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        if holds(&self.compiled, cx, &input)? {
+            Ok(SharedOutput::next(input))
+        } else {
+            Ok(SharedOutput::stop(input))
+        }
+    }
 }
 
 /// Runs the nodes after it once per element of its input array.
@@ -478,6 +514,10 @@ impl Node for AggregateNode {
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
         Ok(NodeOutput::next(input))
     }
+
+    async fn run_shared(&self, _cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        Ok(SharedOutput::next(input))
+    }
 }
 
 /// Waits for every incoming branch.
@@ -497,6 +537,10 @@ impl Node for MergeNode {
 
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
         Ok(NodeOutput::next(input))
+    }
+
+    async fn run_shared(&self, _cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        Ok(SharedOutput::next(input))
     }
 }
 

@@ -12,8 +12,8 @@ impl Exec {
         self: &Arc<Self>,
         pass: &Pass,
         idx: usize,
-        input: &Value,
-    ) -> std::result::Result<(NodeOutput, u32), (Error, u32)> {
+        input: &Arc<Value>,
+    ) -> std::result::Result<(SharedOutput, u32), (Error, u32)> {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
         let key = {
@@ -101,7 +101,7 @@ impl Exec {
         builder.build()
     }
 
-    pub(super) async fn attempt(&self, cx: &Context, idx: usize, input: &Value, n: u32) -> Result<NodeOutput> {
+    pub(super) async fn attempt(&self, cx: &Context, idx: usize, input: &Arc<Value>, n: u32) -> Result<SharedOutput> {
         let node = &self.plan.nodes[idx];
         let cx = if n == 1 {
             cx.clone()
@@ -122,9 +122,9 @@ impl Exec {
         if let Some(key) = &cache_key
             && let Some(hit) = self.engine.cache.get(key)
         {
-            return Ok(NodeOutput::next((*hit).clone()));
+            return Ok(SharedOutput::next(hit));
         }
-        let run = node.node.run(&cx, input.clone());
+        let run = node.node.run_shared(&cx, input.clone());
         let out = match node.timeout {
             Some(limit) => tokio::select! {
                 out = run => out?,
@@ -135,7 +135,7 @@ impl Exec {
             None => run.await?,
         };
         if let (Some(key), Some(ttl)) = (cache_key, node.info.cache_ttl) {
-            self.engine.cache.put(key, Arc::new(out.value.clone()), ttl);
+            self.engine.cache.put(key, out.value.clone(), ttl);
         }
         Ok(out)
     }

@@ -40,7 +40,7 @@ use crate::compile::Plan;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::expr::{Scope, StepOutputs, step_value};
-use crate::node::{NodeOutput, Route};
+use crate::node::{Route, SharedOutput};
 use crate::scenario::OnError;
 use crate::scenario::nodes::{ResponseSlot, SubScenarioRunner, SubScenarios};
 use crate::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, PayloadKey};
@@ -150,7 +150,7 @@ pub(super) async fn start(
     let slot = Slot::take(&exec.plan).await;
     let mut run = Box::pin(exec.run(slot));
     let run = match futures::poll!(run.as_mut()) {
-        std::task::Poll::Ready(done) => Run::Done(Some(done)),
+        std::task::Poll::Ready(done) => Run::Done(Some(Box::new(done))),
         std::task::Poll::Pending => Run::Task(tokio::spawn(run)),
     };
     let (id, cancel, events, response, pause) = handle_parts;

@@ -82,7 +82,7 @@ impl Exec {
 
         match self.attempts(pass, idx, &input).await {
             Ok((out, attempts)) => {
-                let NodeOutput { value, route } = out;
+                let SharedOutput { value, route } = out;
                 let (targets, route_name) = match route {
                     Route::Next => (Targets::Next, None),
                     Route::Branch(r) => {
@@ -91,7 +91,6 @@ impl Exec {
                     }
                     Route::Stop => (Targets::None, None),
                 };
-                let value = Arc::new(value);
                 frame.set(idx, value.clone());
                 let (recorded, cleaned) = self.recorded(idx, item, &value).await?;
                 let recorded_input = self.redactor.clean(&input);
