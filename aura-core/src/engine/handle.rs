@@ -75,9 +75,10 @@ impl ExecutionHandle {
     pub async fn wait(mut self) -> Result<ExecutionRecord> {
         self.events.stop_keeping();
         match &mut self.run {
-            Run::Done(done) => done
-                .take()
-                .map_or_else(|| Err(Error::internal("the execution's record was taken already")), |d| *d),
+            Run::Done(done) => done.take().map_or_else(
+                || Err(Error::internal("the execution's record was taken already")),
+                |d| *d,
+            ),
             Run::Task(task) => task
                 .await
                 .map_err(|e| Error::internal("the execution task failed").with_source(e))?,

@@ -31,6 +31,7 @@
 
 mod events;
 mod handle;
+mod keep;
 mod limits;
 mod recover;
 mod redact;
@@ -46,6 +47,7 @@ use uuid::Uuid;
 
 pub use self::events::{EventKind, ExecutionEvent};
 pub use self::handle::{Events, ExecutionHandle};
+pub use self::keep::Keep;
 use self::limits::{RateLimiters, ResultCache};
 use crate::app::RateLimit;
 use crate::clock::{Clock, SystemClock};
@@ -73,6 +75,10 @@ pub(crate) struct Inner {
     subscribed: std::sync::atomic::AtomicBool,
     /// How many events a subscriber may fall behind (and an execution keeps for its handle).
     event_capacity: usize,
+    /// Which records go to the store.
+    keep: Keep,
+    /// Completed executions seen, for [`Keep::sampled`].
+    completed: std::sync::atomic::AtomicU64,
     limiters: RateLimiters,
     cache: ResultCache,
     /// The client the host gave; `None` leaves every context on the per-runtime default.
@@ -110,9 +116,19 @@ pub struct EngineBuilder {
     lease: std::time::Duration,
     max_depth: u32,
     late_binding: bool,
+    keep: Keep,
 }
 
 impl EngineBuilder {
+    /// Which executions' records go to the store (default [`Keep::all`]: every one,
+    /// checkpointed after each node). [`Keep::none`] and [`Keep::sampled`] spare the store's
+    /// work where crash resume is not wanted.
+    #[must_use]
+    pub fn keep(mut self, keep: Keep) -> Self {
+        self.keep = keep;
+        self
+    }
+
     /// Attaches a value to every node's context, found with [`crate::Context::extension`]: how
     /// custom nodes reach host services (an `aura_router::RouterHandle`, a connection pool …).
     #[must_use]
@@ -227,6 +243,8 @@ impl EngineBuilder {
                 events,
                 subscribed: std::sync::atomic::AtomicBool::new(false),
                 event_capacity: self.event_capacity,
+                keep: self.keep,
+                completed: std::sync::atomic::AtomicU64::new(0),
                 limiters: RateLimiters::new(self.rate_limits).with_clock(self.clock.clone()),
                 cache: ResultCache::new(self.cache_capacity),
                 http: self.http,
@@ -325,6 +343,7 @@ impl Engine {
             lease: std::time::Duration::from_secs(300),
             max_depth: 16,
             late_binding: false,
+            keep: Keep::all(),
         }
     }
 

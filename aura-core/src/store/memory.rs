@@ -306,7 +306,10 @@ impl ExecutionStore for MemoryStore {
     }
 
     async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
-        self.shard(execution_id).get(&execution_id).map(Entry::record).transpose()
+        self.shard(execution_id)
+            .get(&execution_id)
+            .map(Entry::record)
+            .transpose()
     }
 
     async fn list(&self, scenario_id: &str, page: PageRequest) -> Result<Page<ExecutionSummary>> {
@@ -341,12 +344,10 @@ impl ExecutionStore for MemoryStore {
         let mut out: Vec<ExecutionRecord> = Vec::new();
         for i in 0..SHARDS {
             let map = self.shard_at(i);
-            out.extend(
-                map.values().filter_map(|e| match e {
-                    Entry::Live(live) if !live.record.status.is_finished() => Some(live.record.clone()),
-                    _ => None,
-                }),
-            );
+            out.extend(map.values().filter_map(|e| match e {
+                Entry::Live(live) if !live.record.status.is_finished() => Some(live.record.clone()),
+                _ => None,
+            }));
         }
         out.sort_by_key(|r| r.id);
         Ok(out)
@@ -418,13 +419,10 @@ impl ExecutionStore for MemoryStore {
     }
 
     async fn exact(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {
-        Ok(self
-            .shard(execution_id)
-            .get(&execution_id)
-            .and_then(|e| match e {
-                Entry::Live(live) => live.exact.get(key).cloned(),
-                Entry::Kept(kept) => kept.exact.get(key).cloned(),
-            }))
+        Ok(self.shard(execution_id).get(&execution_id).and_then(|e| match e {
+            Entry::Live(live) => live.exact.get(key).cloned(),
+            Entry::Kept(kept) => kept.exact.get(key).cloned(),
+        }))
     }
 }
 

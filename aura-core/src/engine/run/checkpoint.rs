@@ -63,8 +63,10 @@ impl Exec {
                 })
                 .collect()
         };
-        for result in &stopped {
-            self.engine.store.save_node(self.id, result).await?;
+        if self.checkpoints {
+            for result in &stopped {
+                self.engine.store.save_node(self.id, result).await?;
+            }
         }
         Ok(())
     }
@@ -85,7 +87,11 @@ impl Exec {
                 node: self.plan.nodes[idx].id.clone(),
                 item,
             };
-            self.engine.store.save_exact(self.id, &key, value).await?;
+            if self.checkpoints {
+                self.engine.store.save_exact(self.id, &key, value).await?;
+            } else {
+                self.lock().exact.push((key, value.clone()));
+            }
         }
         Ok((recorded, cleaned))
     }
@@ -102,9 +108,12 @@ impl Exec {
             let slot = slot(&mut state, &self.plan, idx, item);
             let result = &mut state.record.nodes[slot];
             update(result);
-            result.clone()
+            self.checkpoints.then(|| result.clone())
         };
-        self.engine.store.save_node(self.id, &result).await
+        match result {
+            Some(result) => self.engine.store.save_node(self.id, &result).await,
+            None => Ok(()),
+        }
     }
 }
 

@@ -135,7 +135,7 @@ impl Exec {
             state.record.error = error.as_ref().map(|e| self.redactor.error(e));
             state.record.clone()
         };
-        let stored = self.engine.store.finish(&record).await;
+        let stored = self.store_end(&record).await;
         if let Some(pause) = &self.pause {
             pause.state.send_replace(Pause::Finished);
         }
@@ -157,6 +157,29 @@ impl Exec {
             self.run_error_scenario(&record);
         }
         Ok(record)
+    }
+
+    /// Records the end: the status with checkpoints, else the whole record if it is kept.
+    async fn store_end(&self, record: &ExecutionRecord) -> Result<()> {
+        let store = &self.engine.store;
+        if self.checkpoints {
+            return store.finish(record).await;
+        }
+        let completed = record.status == ExecutionStatus::Completed;
+        if !self.engine.keep.keeps(completed, &self.engine.completed) {
+            return Ok(());
+        }
+        let exact = std::mem::take(&mut self.lock().exact);
+        let mut running = record.clone();
+        running.status = ExecutionStatus::Running;
+        running.ended_at = None;
+        running.output = None;
+        running.error = None;
+        store.create(&running).await?;
+        for (key, value) in &exact {
+            store.save_exact(record.id, key, value).await?;
+        }
+        store.finish(record).await
     }
 
     pub(super) fn run_error_scenario(&self, record: &ExecutionRecord) {

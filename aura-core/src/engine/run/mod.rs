@@ -90,9 +90,11 @@ async fn prepare(
                 error: None,
                 rerun_of: options.rerun_of,
             };
-            engine.store.create(&record).await?;
-            if trigger_cleaned {
-                engine.store.save_exact(id, &PayloadKey::Trigger, &trigger).await?;
+            if engine.keep.checkpoints() {
+                engine.store.create(&record).await?;
+                if trigger_cleaned {
+                    engine.store.save_exact(id, &PayloadKey::Trigger, &trigger).await?;
+                }
             }
             record
         }
@@ -107,6 +109,11 @@ async fn prepare(
     let pause = options.breakpoint.is_some().then(|| Arc::new(PauseGate::default()));
     let events = (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity)));
     let id_str: Arc<str> = id.to_string().into();
+    let engine_keeps_checkpoints = engine.keep.checkpoints();
+    let deferred_trigger = match record.trigger_cleaned && !engine_keeps_checkpoints {
+        true => vec![(PayloadKey::Trigger, trigger.clone())],
+        false => Vec::new(),
+    };
     Ok(Arc::new(Exec {
         trigger_jinja: Arc::default(),
         sub: engine
@@ -122,7 +129,12 @@ async fn prepare(
         cancel,
         started_utc: Utc::now(),
         started_instant: Instant::now(),
-        state: Mutex::new(State { record, slots }),
+        state: Mutex::new(State {
+            exact: deferred_trigger,
+            record,
+            slots,
+        }),
+        checkpoints: engine_keeps_checkpoints,
         redactor,
         response,
         pause,
@@ -228,6 +240,9 @@ struct Exec {
     pause: Option<Arc<PauseGate>>,
     /// What the handle follows (`None`: run by `Engine::execute`, without a handle).
     events: Option<Arc<ExecutionEvents>>,
+    /// Whether each node's result goes to the store as it ends ([`super::Keep`]); otherwise
+    /// the record is written whole at the end, if kept.
+    checkpoints: bool,
 }
 
 struct State {
@@ -236,6 +251,8 @@ struct State {
     record: ExecutionRecord,
     /// Where each (node, item) result sits in `record.nodes`.
     slots: Slots,
+    /// Exact payloads waiting for the end, when nodes are not checkpointed.
+    exact: Vec<(PayloadKey, Arc<Value>)>,
 }
 
 /// Where each node's result sits in the record: a slot per node of the root frame, and a map
