@@ -89,6 +89,8 @@ pub(crate) struct ExecutionEvents {
     mode: std::sync::atomic::AtomicU8,
     log: std::sync::Mutex<Log>,
     capacity: usize,
+    execution_id: Uuid,
+    scenario_id: Arc<str>,
 }
 
 const BUFFERING: u8 = 0;
@@ -97,7 +99,8 @@ const OFF: u8 = 2;
 
 #[derive(Debug, Default)]
 struct Log {
-    kept: Vec<ExecutionEvent>,
+    /// What happened so far (the execution and scenario are the same for all).
+    kept: Vec<EventKind>,
     live: Option<tokio::sync::broadcast::Sender<ExecutionEvent>>,
     /// The `Finished` event, once sent: a subscriber after the end gets it alone.
     finished: Option<ExecutionEvent>,
@@ -106,11 +109,21 @@ struct Log {
 impl ExecutionEvents {
     /// Keeps events until asked for; `capacity` bounds how many (the oldest go first) and how
     /// far a live subscriber may fall behind.
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, execution_id: Uuid, scenario_id: Arc<str>) -> Self {
         Self {
             mode: std::sync::atomic::AtomicU8::new(BUFFERING),
             log: std::sync::Mutex::default(),
             capacity: capacity.max(1),
+            execution_id,
+            scenario_id,
+        }
+    }
+
+    fn event(&self, kind: EventKind) -> ExecutionEvent {
+        ExecutionEvent {
+            execution_id: self.execution_id,
+            scenario_id: self.scenario_id.clone(),
+            kind,
         }
     }
 
@@ -124,28 +137,28 @@ impl ExecutionEvents {
     }
 
     /// Keeps or sends one event.
-    pub(crate) fn push(&self, event: impl FnOnce() -> ExecutionEvent) {
+    pub(crate) fn push(&self, kind: EventKind) {
         if !self.wanted() {
             return;
         }
-        let event = event();
         let mut log = self.log();
-        if matches!(event.kind, EventKind::Finished { .. }) {
-            log.finished = Some(event.clone());
+        let finished = matches!(kind, EventKind::Finished { .. });
+        if finished {
+            log.finished = Some(self.event(kind.clone()));
         }
         match &log.live {
             // No receiver left is not an error: a later `events()` call subscribes again.
             Some(tx) => {
-                let _ = tx.send(event);
+                let _ = tx.send(self.event(kind));
             }
             None => {
                 if log.kept.len() == self.capacity {
                     log.kept.remove(0);
                 }
-                log.kept.push(event);
+                log.kept.push(kind);
             }
         }
-        if log.finished.is_some() {
+        if finished {
             // Closes the stream once its subscribers have read it.
             log.live = None;
         }
@@ -167,8 +180,8 @@ impl ExecutionEvents {
         }
         let kept = std::mem::take(&mut log.kept);
         let (tx, rx) = tokio::sync::broadcast::channel(self.capacity.max(kept.len()));
-        for event in kept {
-            let _ = tx.send(event);
+        for kind in kept {
+            let _ = tx.send(self.event(kind));
         }
         if log.finished.is_none() {
             log.live = Some(tx);

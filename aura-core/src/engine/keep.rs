@@ -75,7 +75,9 @@ impl Keep {
         match self.completed_one_in {
             0 => false,
             1 => true,
-            n => completed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % u64::from(n) == 0,
+            n => completed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .is_multiple_of(u64::from(n)),
         }
     }
 }

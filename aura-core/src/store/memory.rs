@@ -50,7 +50,7 @@ impl Default for MemoryStore {
 #[derive(Debug)]
 enum Entry {
     Live(Box<Live>),
-    Kept(Kept),
+    Kept(Box<Kept>),
 }
 
 /// A running execution's record and where each node result sits in it, so that saving a
@@ -58,6 +58,8 @@ enum Entry {
 #[derive(Debug)]
 struct Live {
     record: ExecutionRecord,
+    /// Where each node's result sits, once there are more than [`SCAN`] (fewer are found by
+    /// a scan, which is faster and allocates nothing).
     slots: HashMap<(Arc<str>, Option<usize>), usize>,
     exact: HashMap<PayloadKey, Arc<Value>>,
     lease: Option<Lease>,
@@ -71,21 +73,56 @@ struct Kept {
     exact: HashMap<PayloadKey, Arc<Value>>,
 }
 
+/// Up to this many node results, a result's place is found by a scan.
+const SCAN: usize = 16;
+
 impl Live {
     fn new(record: ExecutionRecord, exact: HashMap<PayloadKey, Arc<Value>>) -> Self {
-        let mut slots = HashMap::with_capacity(record.nodes.len());
-        slots.extend(
-            record
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| ((n.node_id.clone(), n.item), i)),
-        );
-        Self {
+        let mut live = Self {
             record,
-            slots,
+            slots: HashMap::new(),
             exact,
             lease: None,
+        };
+        if live.record.nodes.len() > SCAN {
+            live.index();
+        }
+        live
+    }
+
+    fn index(&mut self) {
+        self.slots = self
+            .record
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((n.node_id.clone(), n.item), i))
+            .collect();
+    }
+
+    /// Inserts or replaces one node's result.
+    fn save(&mut self, result: &NodeResult) {
+        let nodes = &mut self.record.nodes;
+        let found = if nodes.len() <= SCAN {
+            nodes
+                .iter()
+                .position(|n| n.item == result.item && n.node_id == result.node_id)
+        } else {
+            self.slots.get(&(result.node_id.clone(), result.item)).copied()
+        };
+        match found {
+            Some(i) => nodes[i] = result.clone(),
+            None => {
+                nodes.push(result.clone());
+                if nodes.len() > SCAN {
+                    if self.slots.is_empty() {
+                        self.index();
+                    } else {
+                        self.slots
+                            .insert((result.node_id.clone(), result.item), nodes.len() - 1);
+                    }
+                }
+            }
         }
     }
 }
@@ -148,11 +185,11 @@ impl Entry {
                 .with_context("execution", live.record.id.to_string())
                 .with_source(e)
         })?;
-        *self = Self::Kept(Kept {
+        *self = Self::Kept(Box::new(Kept {
             summary: live.record.summary(),
             json: json.into_boxed_slice(),
             exact: std::mem::take(&mut live.exact),
-        });
+        }));
         Ok(())
     }
 
@@ -265,15 +302,7 @@ impl ExecutionStore for MemoryStore {
         let mut map = self.shard(execution_id);
         let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;
         let finished = entry.is_finished();
-        let live = entry.live()?;
-        match live.slots.get(&(result.node_id.clone(), result.item)) {
-            Some(&i) => live.record.nodes[i] = result.clone(),
-            None => {
-                live.slots
-                    .insert((result.node_id.clone(), result.item), live.record.nodes.len());
-                live.record.nodes.push(result.clone());
-            }
-        }
+        entry.live()?.save(result);
         if finished {
             entry.keep()?;
         }

@@ -107,7 +107,8 @@ async fn prepare(
     // Channels only for what this execution can use.
     let response = plan.responds.then(|| ResponseSlot(Arc::new(watch::channel(None).0)));
     let pause = options.breakpoint.is_some().then(|| Arc::new(PauseGate::default()));
-    let events = (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity)));
+    let events =
+        (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.id.clone())));
     let id_str: Arc<str> = id.to_string().into();
     let engine_keeps_checkpoints = engine.keep.checkpoints();
     let deferred_trigger = match record.trigger_cleaned && !engine_keeps_checkpoints {
@@ -155,7 +156,9 @@ pub(super) async fn start(
     let handle_parts = (
         exec.id,
         exec.cancel.clone(),
-        exec.events.clone().unwrap_or_else(|| Arc::new(ExecutionEvents::new(1))),
+        exec.events
+            .clone()
+            .unwrap_or_else(|| Arc::new(ExecutionEvents::new(1, exec.id, exec.plan.id.clone()))),
         exec.response.as_ref().map(|r| r.0.subscribe()),
         exec.pause.clone(),
     );
@@ -306,17 +309,17 @@ impl Exec {
         if mine.is_none() && !engine_wide {
             return;
         }
-        let event = ExecutionEvent {
-            execution_id: self.id,
-            scenario_id: self.plan.id.clone(),
-            kind: kind(),
-        };
+        let kind = kind();
         if engine_wide {
             // No subscriber left is the normal case, not an error.
-            let _ = self.engine.events.send(event.clone());
+            let _ = self.engine.events.send(ExecutionEvent {
+                execution_id: self.id,
+                scenario_id: self.plan.id.clone(),
+                kind: kind.clone(),
+            });
         }
         if let Some(mine) = mine {
-            mine.push(|| event);
+            mine.push(kind);
         }
     }
 }
