@@ -7,6 +7,8 @@
 //! | `executor/linear_50` | the same with 50 action nodes | ≤ 1 µs per node (≤ 50 µs) |
 //! | `executor/in_flight_10k_x5` | 10,000 executions of a 5-node scenario (trigger → 4 actions that each yield to the runtime once) started with `engine.start`, then all waited for, multi-thread runtime; the whole batch | per execution within 1.5× of `one_at_a_time_10k_x5` |
 //! | `executor/one_at_a_time_10k_x5` | the same 10,000 executions, each `engine.execute`d after the previous one ended | (the baseline of the line above) |
+//! | `executor/webhook_flow` | the embedded-webhook benchmark's flow (`set` → `if` → `respond`) through `engine.start` + `handle.response()`, no HTTP, current-thread runtime | (tracked: the engine's share of `benches/webhook.rs`) |
+//! | `executor/webhook_flow_keep_none` | the same on an engine with `Keep::none()` | (tracked) |
 //! | `compile/50_nodes` | `engine.compile` of a 50-node linear scenario (trigger → 49 actions) | ≤ 1 ms |
 //!
 //! Every action node calls `bench.noop`, an action that returns its input (schemas `true`, so
@@ -132,6 +134,18 @@ fn check_linear(runtime: &Runtime, registry: &Arc<Registry>, actions: usize) {
     });
 }
 
+/// The embedded-webhook benchmark's flow: `hook → score → check → reply`.
+fn webhook_flow() -> Scenario {
+    Scenario::builder("webhook_flow", "Webhook flow")
+        .node(NodeBuilder::trigger("hook").next(["score"]))
+        .node(NodeBuilder::set("score", json!({ "score": "{{ trigger.value }}" })).next(["check"]))
+        .node(NodeBuilder::if_("check", "steps.score.output.score > 10").route("true", ["reply"]))
+        .node(
+            NodeBuilder::respond("reply", 200).input(json!({ "ok": true, "score": "{{ steps.score.output.score }}" })),
+        )
+        .build()
+}
+
 /// How many finished records the default `MemoryStore` keeps.
 const RETENTION: usize = 10_000;
 
@@ -165,6 +179,26 @@ fn executor(c: &mut Criterion) {
                     }
                     start.elapsed()
                 }
+            });
+        });
+    }
+
+    for (name, keep) in [
+        ("webhook_flow", aura_core::engine::Keep::all()),
+        ("webhook_flow_keep_none", aura_core::engine::Keep::none()),
+    ] {
+        let engine = Engine::builder(registry.clone()).keep(keep).build();
+        let plan = rt.block_on(engine.deploy(webhook_flow())).unwrap();
+        rt.block_on(async {
+            for _ in 0..RETENTION {
+                engine.execute(&plan, json!({ "value": 42 })).await.unwrap();
+            }
+        });
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut handle = engine.start(&plan, json!({ "value": 42 })).await.unwrap();
+                black_box(handle.response().await.unwrap());
             });
         });
     }
