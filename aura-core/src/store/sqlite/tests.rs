@@ -1,0 +1,1 @@
+//! Unit tests of the SQLite store: the file checks and the migrations.
