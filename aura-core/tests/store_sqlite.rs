@@ -146,3 +146,83 @@ async fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
     assert!(err.to_string().contains("not an SQLite database"), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "the file is untouched");
 }
+
+mod engine {
+    use aura_core::Registry;
+    use aura_core::engine::Engine;
+    use aura_core::scenario::{NodeBuilder, Scenario};
+    use aura_core::store::ExecutionRecord;
+    use aura_testkit::{MockAction, MockApp};
+
+    use super::*;
+
+    fn scenario() -> Scenario {
+        Scenario::builder("pair", "Pair")
+            .node(NodeBuilder::trigger("t").next(["first"]))
+            .node(NodeBuilder::action("first", "svc.first").next(["second"]))
+            .node(NodeBuilder::action("second", "svc.second"))
+            .build()
+    }
+
+    fn engine(store: SqliteStore, first: &MockAction, second: &MockAction) -> Engine {
+        let registry = Arc::new(Registry::new());
+        registry
+            .register(MockApp::new("svc").action(first.clone()).action(second.clone()))
+            .unwrap();
+        Engine::builder(registry).store(Arc::new(store)).build()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_execution_reads_back_from_the_file_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (MockAction::new("first").returns(json!({"a": 1})), MockAction::new("second"));
+        let store = open_in(&dir).await;
+        let engine = engine(store.clone(), &first, &second);
+        let plan = engine.compile(scenario()).await.unwrap();
+        let done = engine.execute(&plan, json!({"x": 1})).await.unwrap();
+        assert_eq!(done.status, ExecutionStatus::Completed, "{:?}", done.error);
+        store.close().await;
+        drop(engine);
+
+        let again = open_in(&dir).await;
+        let stored = again.get(done.id).await.unwrap().expect("stored");
+        assert_eq!(stored, done, "the file holds the record the engine returned");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupted_execution_resumes_from_the_file_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (MockAction::new("first").returns(json!({"a": 1})), MockAction::new("second"));
+        // What the file holds after a crash: the execution running, `t` and `first` done.
+        let store = open_in(&dir).await;
+        let mut record: ExecutionRecord = serde_json::from_value(json!({
+            "id": uuid::Uuid::now_v7(),
+            "scenario_id": "pair",
+            "scenario_version": 1,
+            "trigger": {"x": 1},
+            "status": "running",
+            "started_at": chrono::Utc::now(),
+            "ended_at": null,
+            "nodes": [],
+        }))
+        .unwrap();
+        let mut t = node("t", None, json!({"x": 1}));
+        t.input = Arc::new(json!({"x": 1}));
+        record.nodes.push(t);
+        record.nodes.push(node("first", None, json!({"a": 1})));
+        store.create(&record).await.unwrap();
+        drop(store);
+
+        let store = open_in(&dir).await;
+        let engine = engine(store.clone(), &first, &second);
+        engine.deploy(scenario()).await.unwrap();
+        let mut handles = engine.recover_all().await.unwrap();
+        assert_eq!(handles.len(), 1);
+        let done = handles.pop().unwrap().wait().await.unwrap();
+        assert_eq!(done.status, ExecutionStatus::Completed, "{:?}", done.error);
+        assert_eq!(first.call_count(), 0, "the checkpointed node did not run again");
+        assert_eq!(second.call_count(), 1);
+        assert!(store.unfinished().await.unwrap().is_empty());
+        assert_eq!(store.get(record.id).await.unwrap().unwrap().status, ExecutionStatus::Completed);
+    }
+}
