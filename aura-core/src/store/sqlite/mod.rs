@@ -28,7 +28,7 @@
 //! # Group commit
 //!
 //! One fsync costs about 0.2–0.3 ms, so one commit per write would cap the store at a few
-//! thousand writes a second. A writer task owns the only write connection: each write is sent
+//! thousand writes a second. A writer (a thread of its own) owns the only write connection: each write is sent
 //! to it and waits; the task takes everything queued (up to
 //! [`max_batch`](SqliteStoreBuilder::max_batch), optionally waiting a
 //! [`commit_window`](SqliteStoreBuilder::commit_window)), runs it in one transaction with
@@ -171,7 +171,7 @@ impl SqliteStore {
                 commit_window: builder.commit_window,
                 busy_timeout: builder.busy_timeout,
             },
-        );
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,

@@ -117,13 +117,23 @@ pub(super) struct Settings {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`; it ends when every [`Writer`] is dropped, after the
-    /// queued writes, and closes the connection.
-    pub(super) fn start(conn: SqliteConnection, settings: Settings) -> Self {
+    /// Starts the writer on `conn`, on a thread of its own; it ends when every [`Writer`] is
+    /// dropped (after the queued writes) or on [`Op::Close`], and closes the connection.
+    ///
+    /// Its own thread and runtime: on the caller's runtime the writer would wait behind every
+    /// ready task after each statement, and under load (thousands of executions) that wait,
+    /// not SQLite, would set the pace of every write.
+    pub(super) fn start(conn: SqliteConnection, settings: Settings) -> Result<Self> {
         let (tx, rx) = mpsc::channel(settings.max_batch.saturating_mul(4).max(64));
-        // Detached: it ends when the channel closes or on `Op::Close`.
-        drop(tokio::spawn(run(conn, rx, settings)));
-        Self { tx }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::internal("the SQLite writer's runtime could not start").with_source(e))?;
+        std::thread::Builder::new()
+            .name("aura-sqlite-writer".into())
+            .spawn(move || runtime.block_on(run(conn, rx, settings)))
+            .map_err(|e| Error::internal("the SQLite writer's thread could not start").with_source(e))?;
+        Ok(Self { tx })
     }
 
     /// Sends a write and waits until it is durable (or failed).
