@@ -203,7 +203,10 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let runs = env("AURA_BENCH_RUNS", 3).max(1);
     let executions = env("AURA_BENCH_EXECUTIONS", 10_000).max(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let registry = {
         let registry = Registry::new();
         registry.register(Bench).unwrap();

@@ -69,7 +69,10 @@ async fn every_acknowledged_write_is_there_after_a_reopen() {
             let mut r = record("durable");
             store.create(&r).await.unwrap();
             for n in 0..3 {
-                store.save_node(r.id, &node(&format!("n{n}"), None, json!(i))).await.unwrap();
+                store
+                    .save_node(r.id, &node(&format!("n{n}"), None, json!(i)))
+                    .await
+                    .unwrap();
             }
             if i % 2 == 0 {
                 r.status = ExecutionStatus::Completed;
@@ -114,7 +117,11 @@ async fn two_stores_on_one_file_never_report_database_is_locked() {
         .unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..400 {
-        let store: Arc<dyn ExecutionStore> = if i % 2 == 0 { Arc::new(a.clone()) } else { Arc::new(b.clone()) };
+        let store: Arc<dyn ExecutionStore> = if i % 2 == 0 {
+            Arc::new(a.clone())
+        } else {
+            Arc::new(b.clone())
+        };
         tasks.spawn(async move {
             let r = record("shared");
             store.create(&r).await?;
@@ -175,7 +182,10 @@ mod engine {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_execution_reads_back_from_the_file_after_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let (first, second) = (MockAction::new("first").returns(json!({"a": 1})), MockAction::new("second"));
+        let (first, second) = (
+            MockAction::new("first").returns(json!({"a": 1})),
+            MockAction::new("second"),
+        );
         let store = open_in(&dir).await;
         let engine = engine(store.clone(), &first, &second);
         let plan = engine.compile(scenario()).await.unwrap();
@@ -192,7 +202,10 @@ mod engine {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_interrupted_execution_resumes_from_the_file_after_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let (first, second) = (MockAction::new("first").returns(json!({"a": 1})), MockAction::new("second"));
+        let (first, second) = (
+            MockAction::new("first").returns(json!({"a": 1})),
+            MockAction::new("second"),
+        );
         // What the file holds after a crash: the execution running, `t` and `first` done.
         let store = open_in(&dir).await;
         let mut record: ExecutionRecord = serde_json::from_value(json!({
@@ -223,6 +236,9 @@ mod engine {
         assert_eq!(first.call_count(), 0, "the checkpointed node did not run again");
         assert_eq!(second.call_count(), 1);
         assert!(store.unfinished().await.unwrap().is_empty());
-        assert_eq!(store.get(record.id).await.unwrap().unwrap().status, ExecutionStatus::Completed);
+        assert_eq!(
+            store.get(record.id).await.unwrap().unwrap().status,
+            ExecutionStatus::Completed
+        );
     }
 }

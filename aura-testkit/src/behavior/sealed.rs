@@ -2,6 +2,9 @@
 //! [`MemorySealedStore`](aura_core::connection::MemorySealedStore) does it — and an
 //! [`EncryptedStore`] over it round-trips a connection.
 
+// A check fails by panicking with what went wrong, as a test does.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::any::Any;
 use std::sync::Arc;
 
@@ -19,7 +22,9 @@ pub struct SealedFixture {
 
 impl std::fmt::Debug for SealedFixture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedFixture").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("SealedFixture")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,15 +117,34 @@ pub async fn sealed_compare_and_swap_needs_the_nonce_read(f: &SealedFixture) {
     let r = sealed("c1", 1, 1);
     f.store.insert(r.clone()).await.expect("insert");
     let next = sealed("c1", 2, 2);
-    assert!(f.store.compare_and_swap(&r.id, &r.nonce, next.clone()).await.expect("swap"));
+    assert!(
+        f.store
+            .compare_and_swap(&r.id, &r.nonce, next.clone())
+            .await
+            .expect("swap")
+    );
     assert_eq!(f.store.get(&r.id).await.expect("get"), Some(next.clone()));
     let stale = sealed("c1", 3, 3);
-    assert!(!f.store.compare_and_swap(&r.id, &r.nonce, stale).await.expect("stale swap"), "stale nonce");
+    assert!(
+        !f.store
+            .compare_and_swap(&r.id, &r.nonce, stale)
+            .await
+            .expect("stale swap"),
+        "stale nonce"
+    );
     assert_eq!(f.store.get(&r.id).await.expect("get"), Some(next));
     let missing = sealed("nope", 1, 1);
-    assert!(!f.store.compare_and_swap(&missing.id, &missing.nonce, missing.clone()).await.expect("swap"));
     assert!(
-        f.store.compare_and_swap(&r.id, &[2; 12], sealed("other", 3, 3)).await.is_err(),
+        !f.store
+            .compare_and_swap(&missing.id, &missing.nonce, missing.clone())
+            .await
+            .expect("swap")
+    );
+    assert!(
+        f.store
+            .compare_and_swap(&r.id, &[2; 12], sealed("other", 3, 3))
+            .await
+            .is_err(),
         "a record under another id is refused"
     );
 }
@@ -153,7 +177,10 @@ pub async fn an_encrypted_store_over_it_round_trips(f: &SealedFixture) {
     let expected = record.version;
     record.version += 1;
     store.update(&record, expected).await.expect("update");
-    assert_eq!(store.get(&record.id).await.expect("get").expect("there").name, "renamed");
+    assert_eq!(
+        store.get(&record.id).await.expect("get").expect("there").name,
+        "renamed"
+    );
 }
 
 /// A shared backend as a backend of its own, for [`EncryptedStore::new`].
@@ -174,7 +201,12 @@ impl SealedStore for Shared {
         self.0.list().await
     }
 
-    async fn compare_and_swap(&self, id: &ConnectionId, expected: &[u8; 12], new: SealedRecord) -> aura_core::Result<bool> {
+    async fn compare_and_swap(
+        &self,
+        id: &ConnectionId,
+        expected: &[u8; 12],
+        new: SealedRecord,
+    ) -> aura_core::Result<bool> {
         self.0.compare_and_swap(id, expected, new).await
     }
 

@@ -5,6 +5,9 @@
 //! naming what failed. [`store_behavior!`](crate::store_behavior) writes one `#[tokio::test]`
 //! per check (on a two-thread runtime: the concurrency check is real).
 
+// A check fails by panicking with what went wrong, as a test does.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::any::Any;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -236,19 +239,33 @@ pub async fn save_node_upserts_by_node_and_item_in_first_save_order(f: &StoreFix
     let s = &f.store;
     s.save_node(r.id, &node("a", None, json!(1))).await.expect("save a");
     s.save_node(r.id, &node("b", None, json!(2))).await.expect("save b");
-    s.save_node(r.id, &node("it", Some(0), json!("zero"))).await.expect("save it[0]");
-    s.save_node(r.id, &node("it", Some(1), json!("one"))).await.expect("save it[1]");
-    s.save_node(r.id, &node("it", None, json!("whole"))).await.expect("save it");
+    s.save_node(r.id, &node("it", Some(0), json!("zero")))
+        .await
+        .expect("save it[0]");
+    s.save_node(r.id, &node("it", Some(1), json!("one")))
+        .await
+        .expect("save it[1]");
+    s.save_node(r.id, &node("it", None, json!("whole")))
+        .await
+        .expect("save it");
     let mut again = node("a", None, json!(10));
     again.attempts = 3;
     s.save_node(r.id, &again).await.expect("save a again");
-    s.save_node(r.id, &node("it", Some(0), json!("ZERO"))).await.expect("save it[0] again");
+    s.save_node(r.id, &node("it", Some(0), json!("ZERO")))
+        .await
+        .expect("save it[0] again");
 
     let back = get(f, r.id).await;
     let seen: Vec<(String, Option<usize>, Value)> = back
         .nodes
         .iter()
-        .map(|n| (n.node_id.to_string(), n.item, (**n.output.as_ref().expect("output")).clone()))
+        .map(|n| {
+            (
+                n.node_id.to_string(),
+                n.item,
+                (**n.output.as_ref().expect("output")).clone(),
+            )
+        })
         .collect();
     assert_eq!(
         seen,
@@ -304,7 +321,11 @@ pub async fn finish_of_an_unknown_execution_is_not_found(f: &StoreFixture) {
 pub async fn list_pages_newest_first_by_scenario(f: &StoreFixture) {
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(if i % 2 == 0 { finished(f, "s").await.id } else { created(f, "s").await.id });
+        ids.push(if i % 2 == 0 {
+            finished(f, "s").await.id
+        } else {
+            created(f, "s").await.id
+        });
     }
     finished(f, "other").await;
     let s = &f.store;
@@ -314,12 +335,18 @@ pub async fn list_pages_newest_first_by_scenario(f: &StoreFixture) {
     assert_eq!(first.items[0].status, ExecutionStatus::Completed);
     assert_eq!(first.items[1].status, ExecutionStatus::Running);
     let second = s
-        .list("s", PageRequest::first(2).after(first.next.clone().expect("a next page")))
+        .list(
+            "s",
+            PageRequest::first(2).after(first.next.clone().expect("a next page")),
+        )
         .await
         .expect("page 2");
     assert_eq!(second.items.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
     let third = s
-        .list("s", PageRequest::first(2).after(second.next.clone().expect("a third page")))
+        .list(
+            "s",
+            PageRequest::first(2).after(second.next.clone().expect("a third page")),
+        )
         .await
         .expect("page 3");
     assert_eq!(third.items.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[0]]);
@@ -337,7 +364,10 @@ pub async fn a_bad_cursor_is_invalid_input(f: &StoreFixture) {
     created(f, "s").await;
     let err = f
         .store
-        .list("s", PageRequest::first(2).after(Cursor::new("not a cursor ' OR 1=1 --")))
+        .list(
+            "s",
+            PageRequest::first(2).after(Cursor::new("not a cursor ' OR 1=1 --")),
+        )
         .await
         .expect_err("a bad cursor fails");
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
@@ -348,8 +378,14 @@ pub async fn unfinished_lists_running_executions_oldest_first_with_nodes(f: &Sto
     let a = created(f, "s").await;
     finished(f, "s").await;
     let b = created(f, "t").await;
-    f.store.save_node(b.id, &node("n", None, json!("x"))).await.expect("save");
-    f.store.save_node(b.id, &node("m", Some(1), json!("y"))).await.expect("save");
+    f.store
+        .save_node(b.id, &node("n", None, json!("x")))
+        .await
+        .expect("save");
+    f.store
+        .save_node(b.id, &node("m", Some(1), json!("y")))
+        .await
+        .expect("save");
     let open = f.store.unfinished().await.expect("unfinished");
     assert_eq!(open.iter().map(|r| r.id).collect::<Vec<_>>(), [a.id, b.id]);
     assert!(open[0].nodes.is_empty());
@@ -363,7 +399,10 @@ pub async fn unfinished_lists_running_executions_oldest_first_with_nodes(f: &Sto
 pub async fn prune_older_than_deletes_only_old_finished_executions(f: &StoreFixture) {
     let now = Utc::now();
     let old = finished_at(f, "s", now - chrono::Duration::days(10)).await;
-    f.store.save_node(old.id, &node("a", None, json!(1))).await.expect("save");
+    f.store
+        .save_node(old.id, &node("a", None, json!(1)))
+        .await
+        .expect("save");
     let recent = finished_at(f, "s", now).await;
     let gone = f
         .store
@@ -372,8 +411,15 @@ pub async fn prune_older_than_deletes_only_old_finished_executions(f: &StoreFixt
         .expect("prune");
     assert_eq!(gone, 1);
     assert!(f.store.get(old.id).await.expect("get").is_none(), "the old one went");
-    assert!(f.store.get(recent.id).await.expect("get").is_some(), "the recent one stayed");
-    assert_eq!(f.store.prune(Prune::new()).await.expect("no rule"), 0, "no rule deletes nothing");
+    assert!(
+        f.store.get(recent.id).await.expect("get").is_some(),
+        "the recent one stayed"
+    );
+    assert_eq!(
+        f.store.prune(Prune::new()).await.expect("no rule"),
+        0,
+        "no rule deletes nothing"
+    );
 }
 
 /// Pruning by count keeps the newest finished executions.
@@ -397,7 +443,11 @@ pub async fn prune_never_deletes_unfinished_executions(f: &StoreFixture) {
     finished(f, "s").await;
     let gone = f
         .store
-        .prune(Prune::new().keep_newest(0).older_than(Utc::now() + chrono::Duration::days(1)))
+        .prune(
+            Prune::new()
+                .keep_newest(0)
+                .older_than(Utc::now() + chrono::Duration::days(1)),
+        )
         .await
         .expect("prune");
     assert_eq!(gone, 1, "only the finished one");
@@ -429,7 +479,11 @@ pub async fn claim_is_exclusive_while_the_lease_lives(f: &StoreFixture) {
     assert!(!short.is_live(Utc::now() + chrono::Duration::milliseconds(1)));
     tokio::time::sleep(Duration::from_millis(5)).await;
     let taken = s.claim(other.id, "b", minute).await.expect("claim");
-    assert_eq!(taken.map(|l| l.owner), Some("b".to_owned()), "an expired lease can be taken");
+    assert_eq!(
+        taken.map(|l| l.owner),
+        Some("b".to_owned()),
+        "an expired lease can be taken"
+    );
 }
 
 /// Renewing and releasing work for the owner only; a lease taken over cannot be renewed.
@@ -437,7 +491,11 @@ pub async fn renew_and_release_need_the_owner(f: &StoreFixture) {
     let r = created(f, "s").await;
     let s = &f.store;
     let minute = Duration::from_secs(60);
-    let lease = s.claim(r.id, "a", Duration::from_secs(1)).await.expect("claim").expect("a");
+    let lease = s
+        .claim(r.id, "a", Duration::from_secs(1))
+        .await
+        .expect("claim")
+        .expect("a");
     let renewed = s.renew(&lease, minute).await.expect("renew").expect("still a's");
     assert!(renewed.until > lease.until);
 
@@ -448,10 +506,20 @@ pub async fn renew_and_release_need_the_owner(f: &StoreFixture) {
     assert_eq!(s.claim(r.id, "b", minute).await.expect("claim"), None, "still a's");
 
     s.release(&renewed).await.expect("release");
-    let b = s.claim(r.id, "b", minute).await.expect("claim").expect("free after release");
+    let b = s
+        .claim(r.id, "b", minute)
+        .await
+        .expect("claim")
+        .expect("free after release");
     assert_eq!(s.renew(&renewed, minute).await.expect("renew"), None, "a lost it");
-    s.release(&renewed).await.expect("a release of a lost lease does nothing");
-    assert_eq!(s.claim(r.id, "c", minute).await.expect("claim"), None, "b still holds it");
+    s.release(&renewed)
+        .await
+        .expect("a release of a lost lease does nothing");
+    assert_eq!(
+        s.claim(r.id, "c", minute).await.expect("claim"),
+        None,
+        "b still holds it"
+    );
     assert!(s.renew(&b, minute).await.expect("renew").is_some());
 }
 
@@ -474,7 +542,9 @@ pub async fn exact_payloads_are_kept_or_not_as_declared(f: &StoreFixture) {
         item: Some(3),
     };
     let s = &f.store;
-    s.save_exact(r.id, &PayloadKey::Trigger, &trigger).await.expect("save trigger");
+    s.save_exact(r.id, &PayloadKey::Trigger, &trigger)
+        .await
+        .expect("save trigger");
     s.save_exact(r.id, &out_key, &output).await.expect("save output");
     let got_trigger = s.exact(r.id, &PayloadKey::Trigger).await.expect("exact");
     let got_output = s.exact(r.id, &out_key).await.expect("exact");
@@ -483,7 +553,10 @@ pub async fn exact_payloads_are_kept_or_not_as_declared(f: &StoreFixture) {
         item: None,
     };
     assert_eq!(s.exact(r.id, &other_item).await.expect("exact"), None, "another key");
-    assert_eq!(s.exact(Uuid::now_v7(), &PayloadKey::Trigger).await.expect("exact"), None);
+    assert_eq!(
+        s.exact(Uuid::now_v7(), &PayloadKey::Trigger).await.expect("exact"),
+        None
+    );
     if !f.keeps_exact {
         assert_eq!(got_trigger, None, "a store that keeps no exact payloads returns none");
         assert_eq!(got_output, None);
@@ -499,7 +572,11 @@ pub async fn exact_payloads_are_kept_or_not_as_declared(f: &StoreFixture) {
     r.ended_at = Some(Utc::now());
     s.finish(&r).await.expect("finish");
     s.prune(Prune::new().keep_newest(0)).await.expect("prune");
-    assert_eq!(s.exact(r.id, &PayloadKey::Trigger).await.expect("exact"), None, "pruned with it");
+    assert_eq!(
+        s.exact(r.id, &PayloadKey::Trigger).await.expect("exact"),
+        None,
+        "pruned with it"
+    );
 }
 
 /// Many tasks saving node results of a few executions at once: every result is kept, none

@@ -45,18 +45,37 @@ pub(super) fn from_sqlx(e: sqlx::Error, what: &'static str, table: &'static str)
             ErrorKind::Unavailable,
             format!("{what}: the disk or the SQLite database is full; nothing of this write was kept"),
         ),
-        Some(code::IOERR) => (ErrorKind::Unavailable, format!("{what}: SQLite could not read or write its file")),
+        Some(code::IOERR) => (
+            ErrorKind::Unavailable,
+            format!("{what}: SQLite could not read or write its file"),
+        ),
         Some(code::NOMEM) => (ErrorKind::Unavailable, format!("{what}: SQLite ran out of memory")),
-        Some(code::READONLY) => (ErrorKind::Unavailable, format!("{what}: the SQLite database is read-only")),
-        Some(code::CANTOPEN) => (ErrorKind::Unavailable, format!("{what}: SQLite could not open its file")),
-        Some(code::CORRUPT) => (ErrorKind::Internal, format!("{what}: the SQLite database file is corrupt")),
-        Some(code::NOTADB) => (ErrorKind::InvalidDefinition, format!("{what}: the file is not an SQLite database")),
+        Some(code::READONLY) => (
+            ErrorKind::Unavailable,
+            format!("{what}: the SQLite database is read-only"),
+        ),
+        Some(code::CANTOPEN) => (
+            ErrorKind::Unavailable,
+            format!("{what}: SQLite could not open its file"),
+        ),
+        Some(code::CORRUPT) => (
+            ErrorKind::Internal,
+            format!("{what}: the SQLite database file is corrupt"),
+        ),
+        Some(code::NOTADB) => (
+            ErrorKind::InvalidDefinition,
+            format!("{what}: the file is not an SQLite database"),
+        ),
         Some(code::CONSTRAINT) => (ErrorKind::Conflict, format!("{what}: a constraint of the store failed")),
         _ => match &e {
-            sqlx::Error::Io(_) => (ErrorKind::Unavailable, format!("{what}: SQLite could not read or write its file")),
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
-                (ErrorKind::Unavailable, format!("{what}: no SQLite connection was available"))
-            }
+            sqlx::Error::Io(_) => (
+                ErrorKind::Unavailable,
+                format!("{what}: SQLite could not read or write its file"),
+            ),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => (
+                ErrorKind::Unavailable,
+                format!("{what}: no SQLite connection was available"),
+            ),
             sqlx::Error::ColumnDecode { index, .. } => (
                 ErrorKind::Internal,
                 format!("{what}: column {index} holds a value this version cannot read"),
@@ -81,6 +100,8 @@ pub(super) fn closed() -> Error {
 
 /// A stored value that does not read back (a file written by something else, or damaged).
 pub(super) fn unreadable(table: &'static str, column: &'static str) -> Error {
-    Error::internal(format!("the SQLite store holds a value in {table}.{column} that this version cannot read"))
-        .with_context("table", table)
+    Error::internal(format!(
+        "the SQLite store holds a value in {table}.{column} that this version cannot read"
+    ))
+    .with_context("table", table)
 }

@@ -54,9 +54,16 @@ impl ExactCipher {
         let aad = associated_data(execution_id, payload);
         let ciphertext = self
             .0
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| {
-                Error::internal("an exact payload could not be encrypted").with_context("execution", execution_id.to_string())
+                Error::internal("an exact payload could not be encrypted")
+                    .with_context("execution", execution_id.to_string())
             })?;
         Ok(SealedPayload { nonce, ciphertext })
     }

@@ -56,7 +56,10 @@ pub(super) async fn existing(conn: &mut SqliteConnection, ids: &[&str]) -> Resul
         .await
         .map_err(|e| from_sqlx(e, "looking executions up", "executions"))?;
     rows.iter()
-        .map(|r| r.try_get::<String, _>(0).map_err(|e| from_sqlx(e, "looking executions up", "executions")))
+        .map(|r| {
+            r.try_get::<String, _>(0)
+                .map_err(|e| from_sqlx(e, "looking executions up", "executions"))
+        })
         .collect()
 }
 
@@ -124,7 +127,8 @@ pub(super) async fn upsert_nodes(conn: &mut SqliteConnection, rows: &[&NodeRow])
 
 pub(super) async fn upsert_exact(conn: &mut SqliteConnection, rows: &[&ExactRow]) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO exact_payloads (execution_id, payload, nonce, ciphertext) ");
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO exact_payloads (execution_id, payload, nonce, ciphertext) ");
         q.push_values(chunk, |mut b, r| {
             b.push_bind(r.execution_id.as_str())
                 .push_bind(r.payload.as_str())
@@ -169,13 +173,12 @@ pub(super) async fn finish(conn: &mut SqliteConnection, rows: &[&FinishRow]) -> 
 /// leases go with them).
 pub(super) async fn delete(conn: &mut SqliteConnection, ids: &[String]) -> Result<Result<Reply>> {
     let list = serde_json::to_string(ids).map_err(|_| Error::internal("ids could not be serialized"))?;
-    let done = sqlx::query(
-        "DELETE FROM executions WHERE id IN (SELECT value FROM json_each(?1)) AND status <> 'running'",
-    )
-    .bind(list)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| from_sqlx(e, "pruning executions", "executions"))?;
+    let done =
+        sqlx::query("DELETE FROM executions WHERE id IN (SELECT value FROM json_each(?1)) AND status <> 'running'")
+            .bind(list)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| from_sqlx(e, "pruning executions", "executions"))?;
     Ok(Ok(Reply::Count(done.rows_affected())))
 }
 
@@ -203,7 +206,9 @@ impl SqliteStore {
             .bind(id)
             .fetch_all(&mut *conn)
             .await
-            .map_err(|e| from_sqlx(e, "reading node results", "node_results").with_context("execution", id.to_owned()))?;
+            .map_err(|e| {
+                from_sqlx(e, "reading node results", "node_results").with_context("execution", id.to_owned())
+            })?;
         found.iter().map(rows::node).collect()
     }
 
@@ -212,15 +217,16 @@ impl SqliteStore {
             return Ok(None);
         };
         let payload = payload_name(key)?;
-        let found = sqlx::query("SELECT nonce, ciphertext FROM exact_payloads WHERE execution_id = ?1 AND payload = ?2")
-            .bind(execution_id.to_string())
-            .bind(payload.as_str())
-            .fetch_optional(&self.inner.readers)
-            .await
-            .map_err(|e| {
-                from_sqlx(e, "reading an exact payload", "exact_payloads")
-                    .with_context("execution", execution_id.to_string())
-            })?;
+        let found =
+            sqlx::query("SELECT nonce, ciphertext FROM exact_payloads WHERE execution_id = ?1 AND payload = ?2")
+                .bind(execution_id.to_string())
+                .bind(payload.as_str())
+                .fetch_optional(&self.inner.readers)
+                .await
+                .map_err(|e| {
+                    from_sqlx(e, "reading an exact payload", "exact_payloads")
+                        .with_context("execution", execution_id.to_string())
+                })?;
         let Some(row) = found else { return Ok(None) };
         let unreadable = || super::error::unreadable("exact_payloads", "nonce");
         let nonce: Vec<u8> = row.try_get("nonce").map_err(|_| unreadable())?;
@@ -234,7 +240,8 @@ impl SqliteStore {
 
 fn parse_cursor(cursor: &Cursor) -> Result<Uuid> {
     Uuid::parse_str(cursor.as_str()).map_err(|_| {
-        Error::invalid_input("not a cursor of this store", Vec::new()).with_context("cursor", cursor.as_str().to_owned())
+        Error::invalid_input("not a cursor of this store", Vec::new())
+            .with_context("cursor", cursor.as_str().to_owned())
     })
 }
 
@@ -251,7 +258,11 @@ impl ExecutionStore for SqliteStore {
             .iter()
             .map(|n| NodeRow::new(&row.id, n))
             .collect::<Result<Vec<_>>>()?;
-        self.inner.writer.write(Op::Create(Box::new(row), nodes)).await.map(drop)
+        self.inner
+            .writer
+            .write(Op::Create(Box::new(row), nodes))
+            .await
+            .map(drop)
     }
 
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {

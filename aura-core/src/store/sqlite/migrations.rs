@@ -67,7 +67,9 @@ pub(super) async fn prepare(conn: &mut SqliteConnection, path: &str) -> Result<(
 
 /// The header's application id and how many tables the file has.
 async fn identity(conn: &mut SqliteConnection) -> std::result::Result<(i64, i64), sqlx::Error> {
-    let app_id: i64 = sqlx::query_scalar("PRAGMA application_id").fetch_one(&mut *conn).await?;
+    let app_id: i64 = sqlx::query_scalar("PRAGMA application_id")
+        .fetch_one(&mut *conn)
+        .await?;
     let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'")
         .fetch_one(&mut *conn)
         .await?;
@@ -122,7 +124,11 @@ async fn migrate(conn: &mut SqliteConnection, path: &str) -> Result<()> {
         ))
         .with_context("path", path.to_owned()));
     }
-    for (i, (description, sql)) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+    for (i, (description, sql)) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
         let version = i as i64 + 1;
         sqlx::raw_sql(*sql).execute(&mut *conn).await.map_err(fail)?;
         sqlx::query("INSERT INTO aura_schema (version, description, applied_at) VALUES (?1, ?2, datetime('now'))")

@@ -151,12 +151,10 @@ impl SqliteStore {
     async fn open_with(builder: SqliteStoreBuilder) -> Result<Self> {
         let path = builder.path.display().to_string();
         let options = builder.connect_options();
-        let mut conn: SqliteConnection = options
-            .clone()
-            .create_if_missing(true)
-            .connect()
-            .await
-            .map_err(|e| error::from_sqlx(e, "opening the store", "aura_schema").with_context("path", path.clone()))?;
+        let mut conn: SqliteConnection =
+            options.clone().create_if_missing(true).connect().await.map_err(|e| {
+                error::from_sqlx(e, "opening the store", "aura_schema").with_context("path", path.clone())
+            })?;
         migrations::prepare(&mut conn, &path).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(builder.readers)

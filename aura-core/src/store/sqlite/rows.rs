@@ -178,7 +178,9 @@ impl FinishRow {
 fn item_column(item: Option<usize>) -> Result<i64> {
     match item {
         None => Ok(-1),
-        Some(i) => i64::try_from(i).map_err(|_| Error::invalid_input("an iteration index too large to store", Vec::new())),
+        Some(i) => {
+            i64::try_from(i).map_err(|_| Error::invalid_input("an iteration index too large to store", Vec::new()))
+        }
     }
 }
 

@@ -95,7 +95,11 @@ fn record(row: &SqliteRow) -> Result<SealedRecord> {
 #[async_trait]
 impl SealedStore for SqliteStore {
     async fn insert(&self, record: SealedRecord) -> Result<()> {
-        self.inner.writer.write(Op::SealedInsert(Box::new(record))).await.map(drop)
+        self.inner
+            .writer
+            .write(Op::SealedInsert(Box::new(record)))
+            .await
+            .map(drop)
     }
 
     async fn get(&self, id: &ConnectionId) -> Result<Option<SealedRecord>> {

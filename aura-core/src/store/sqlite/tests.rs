@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
-use sqlx::{ConnectOptions, Connection};
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
 
 use super::SqliteStore;
 use crate::ErrorKind;
@@ -33,7 +33,10 @@ async fn a_schema_newer_than_this_build_is_refused_naming_both_versions() {
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     let message = err.to_string();
     assert!(message.contains("99"), "{message}");
-    assert!(message.contains(&format!("version {}", SqliteStore::schema_version())), "{message}");
+    assert!(
+        message.contains(&format!("version {}", SqliteStore::schema_version())),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -70,9 +73,15 @@ async fn opening_again_applies_nothing_twice_and_keeps_durable_settings() {
         .await
         .unwrap();
     assert_eq!(versions, (1..=SqliteStore::schema_version()).collect::<Vec<_>>());
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
-    let vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&mut conn).await.unwrap();
+    let vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(vacuum, 2, "incremental");
 }
 

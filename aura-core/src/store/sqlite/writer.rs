@@ -39,7 +39,12 @@ pub(super) enum Op {
     /// A sealed exact payload.
     SaveExact(Box<executions::ExactRow>),
     /// A claim: `until` and `now` in nanoseconds.
-    Claim { id: String, owner: String, until: i64, now: i64 },
+    Claim {
+        id: String,
+        owner: String,
+        until: i64,
+        now: i64,
+    },
     /// A renewal.
     Renew { id: String, owner: String, until: i64 },
     /// A release.
