@@ -1,69 +1,8 @@
 //! [`SqliteStore`]: executions and connection records in one SQLite file (feature
 //! `store-sqlite`).
 //!
-//! # What is durable when
-//!
-//! Every write — [`create`](ExecutionStore::create), [`save_node`](ExecutionStore::save_node),
-//! [`finish`](ExecutionStore::finish), a lease, a connection record — is committed to the file
-//! and fsynced before the call returns. So an execution the engine accepted is on disk before
-//! `start` returns, and a node's result is on disk before any successor starts. A write that
-//! returned an error left nothing behind.
-//!
-//! # WAL and `synchronous = FULL`
-//!
-//! The file is in WAL mode: readers (a small pool, 4 connections by default) never wait for
-//! the writer, nor the writer for them. `synchronous = FULL` makes SQLite fsync the WAL at
-//! every commit, so an acknowledged write survives a power cut, not only a crash of the
-//! process (with `NORMAL`, the last commits before a power cut can be lost). Foreign keys are
-//! on: an execution's node results, exact payloads and lease go with it. The file has
-//! incremental auto-vacuum: [`prune`](ExecutionStore::prune) deletes in batches of 500
-//! executions (short transactions) and gives the freed pages back.
-//!
-//! Another process holding the file's lock makes a write wait (the busy timeout, 5 s by
-//! default) and try again with back-off; SQLite's `database is locked` never reaches the
-//! caller: after six busy timeouts the write fails with
-//! [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable). A full disk fails the write with
-//! [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) and keeps nothing of it.
-//!
-//! # Group commit
-//!
-//! One fsync costs about 0.2–0.3 ms, so one commit per write would cap the store at a few
-//! thousand writes a second. A writer (a thread of its own) owns the only write connection: each write is sent
-//! to it and waits; the task takes everything queued (up to
-//! [`max_batch`](SqliteStoreBuilder::max_batch), optionally waiting a
-//! [`commit_window`](SqliteStoreBuilder::commit_window)), runs it in one transaction with
-//! multi-row statements, commits once, then answers each caller. Writes arriving during a
-//! commit form the next batch, so the batch grows with the load and a lone write is not
-//! delayed. A write that cannot apply (an unknown execution, a duplicate id) fails only its
-//! caller; a statement that fails (a full disk) rolls the batch back and each write is tried
-//! again alone, so that the error reaches only the callers it concerns.
-//!
-//! # Exact payloads
-//!
-//! Records hold redacted, possibly truncated payloads. The exact ones (for re-runs, see
-//! [`ExecutionStore::save_exact`]) are kept only when the builder has a key
-//! ([`SqliteStoreBuilder::exact_payload_key`]): then each is sealed with AES-256-GCM, bound to
-//! its execution and payload. Without a key they are not kept at all, never in plain text, and
-//! a re-run that needs one fails with a clear error.
-//!
-//! # Schema
-//!
-//! Migrations are embedded (`aura-core/migrations/sqlite/`) and run on open; the
-//! `aura_schema` table records the version. A file written by a newer Aura is refused
-//! ([`ErrorKind::Conflict`](crate::ErrorKind::Conflict), naming both versions); a file that
-//! is not SQLite, or is another program's database, is refused
-//! ([`ErrorKind::InvalidDefinition`](crate::ErrorKind::InvalidDefinition)) and left as it was.
-//!
-//! ```no_run
-//! # async fn run() -> aura_core::Result<()> {
-//! use std::sync::Arc;
-//! use aura_core::store::{ExecutionStore, SqliteStore};
-//!
-//! let store = SqliteStore::open("aura.db").await?;
-//! let store: Arc<dyn ExecutionStore> = Arc::new(store);
-//! // Engine::builder(registry).store(store).build()
-//! # Ok(()) }
-//! ```
+//! [`SqliteStore`]'s docs say what is durable when, why WAL and `synchronous = FULL`, how
+//! group commit works and what happens to exact payloads (`docs.md`).
 //!
 //! | file | idea |
 //! | --- | --- |
@@ -76,6 +15,7 @@
 //! | `exact.rs` | sealing exact payloads |
 //! | `sealed.rs` | connection records: the [`SealedStore`](crate::connection::SealedStore) impl |
 //! | `error.rs` | sqlx errors as Aura's |
+//! | `docs.md` | the user's guide, on [`SqliteStore`] |
 
 mod error;
 mod exact;
@@ -103,9 +43,10 @@ use crate::store::ExecutionStore;
 
 /// Executions and connection records in an SQLite file: the embedded durable store.
 ///
-/// Implements [`ExecutionStore`] and [`SealedStore`](crate::connection::SealedStore); see the
-/// [module docs](self) for what is durable when. Cheap to clone: clones share the file's
-/// connections and writer.
+/// Implements [`ExecutionStore`] and [`SealedStore`](crate::connection::SealedStore). Cheap to
+/// clone: clones share the file's connections and writer.
+///
+#[doc = include_str!("docs.md")]
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
