@@ -128,9 +128,5 @@ impl SqliteStoreBuilder {
             // checkpoints write much less; the WAL is truncated back to 64 MB after each.
             .pragma("wal_autocheckpoint", "10000")
             .pragma("journal_size_limit", "67108864")
-            // Up to 32 MiB of pages cached per connection (SQLite's default is 2 MiB): under
-            // load the recent index pages of thousands of executions in flight stay in memory
-            // instead of being read back for every write.
-            .pragma("cache_size", "-32768")
     }
 }
