@@ -46,11 +46,16 @@
 //! scripted §5.2 errors, revocation) with a protected resource, for testing connections and
 //! token refresh without a vendor.
 //!
+//! [`behavior`] holds the behaviour suites every store must pass: one set of checks per store
+//! trait ([`store_behavior!`] for execution stores, [`sealed_behavior!`] for connection
+//! backends), run against the memory and SQLite stores in aura-core's tests.
+//!
 //! Not here yet: general HTTP mocks for connector tests (use [`wiremock`] directly), local
-//! vendor mocks, and the behaviour suites that every store and every connector must pass.
-//! They come with the issues that add durable stores and connectors.
+//! vendor mocks, and the connector behaviour suite. They come with the issues that add
+//! connectors.
 
 mod app;
+pub mod behavior;
 mod failure;
 mod harness;
 mod mock_action;

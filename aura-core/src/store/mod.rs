@@ -4,9 +4,10 @@
 //! [`NodeResult`] per node run (input, output, error, attempts, times). The executor writes
 //! through an [`ExecutionStore`] after every node, so that a durable store holds each node's
 //! result before the next node starts and an interrupted execution can resume from its last
-//! completed node ([`crate::engine::Engine::recover`]). [`MemoryStore`] is the embedded
-//! default and, for now, the only one: durable stores (SQLite, PostgreSQL) come with the
-//! durable-stores issue and implement this same trait.
+//! completed node ([`crate::engine::Engine::recover`]). [`MemoryStore`] keeps them in memory
+//! (the default, and for tests); `SqliteStore` (feature `store-sqlite`) keeps them durably in
+//! one SQLite file, with group commit; PostgreSQL comes with the durable-stores issue and
+//! implements this same trait.
 //!
 //! Records are for people: secrets are redacted and big payloads truncated. What the engine
 //! re-reads (a re-run's reused outputs, a resume's trigger) must be exact, so when a stored
@@ -19,6 +20,8 @@ mod lease;
 mod memory;
 mod page;
 mod record;
+#[cfg(feature = "store-sqlite")]
+mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +36,8 @@ pub use self::page::{Cursor, Page, PageRequest, Prune};
 pub use self::record::{
     ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, NodeResult, NodeStatus, PayloadKey,
 };
+#[cfg(feature = "store-sqlite")]
+pub use self::sqlite::{SqliteStore, SqliteStoreBuilder};
 use crate::error::Result;
 
 /// Where execution records live.

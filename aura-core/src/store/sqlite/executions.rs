@@ -1,0 +1,445 @@
+//! Executions and their node results: the statements the writer batches, the reads, and the
+//! [`ExecutionStore`] implementation.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use uuid::Uuid;
+
+use super::error::from_sqlx;
+use super::exact::{SealedPayload, payload_name};
+use super::rows::{self, ExecutionRow, FinishRow, NodeRow};
+use super::writer::{Op, Reply};
+use super::{SqliteStore, leases};
+use crate::error::{Error, Result};
+use crate::store::{
+    Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest, PayloadKey, Prune,
+};
+
+/// Rows per multi-row statement: SQLite takes up to 32,766 parameters; 14 columns × 256 rows
+/// stays well below, and keeps the number of distinct prepared statements small.
+const ROWS_PER_STATEMENT: usize = 256;
+/// Executions deleted per write when pruning: short transactions, so writers never wait long.
+const PRUNE_BATCH: usize = 500;
+
+/// A sealed exact payload, ready to bind.
+#[derive(Debug)]
+pub(super) struct ExactRow {
+    pub(super) execution_id: String,
+    pub(super) payload: String,
+    pub(super) nonce: [u8; 12],
+    pub(super) ciphertext: Vec<u8>,
+}
+
+pub(super) fn missing(id: &str) -> Error {
+    Error::not_found("no such execution").with_context("execution", id.to_owned())
+}
+
+pub(super) fn duplicate(id: &str) -> Error {
+    Error::conflict("this execution exists already").with_context("execution", id.to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes (run by the writer, inside its transaction)
+// ---------------------------------------------------------------------------------------------
+
+/// Which of `ids` are executions.
+pub(super) async fn existing(conn: &mut SqliteConnection, ids: &[&str]) -> Result<HashSet<String>> {
+    let list = serde_json::to_string(ids).map_err(|_| Error::internal("ids could not be serialized"))?;
+    let rows = sqlx::query("SELECT id FROM executions WHERE id IN (SELECT value FROM json_each(?1))")
+        .bind(list)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "looking executions up", "executions"))?;
+    rows.iter()
+        .map(|r| {
+            r.try_get::<String, _>(0)
+                .map_err(|e| from_sqlx(e, "looking executions up", "executions"))
+        })
+        .collect()
+}
+
+pub(super) async fn insert(conn: &mut SqliteConnection, rows: &[&ExecutionRow]) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO executions (id, scenario_id, scenario_version, status, trigger, trigger_cleaned, \
+             started_at, ended_at, output, error, rerun_of) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id.as_str())
+                .push_bind(r.scenario_id.as_str())
+                .push_bind(r.scenario_version)
+                .push_bind(r.status)
+                .push_bind(r.trigger.as_str())
+                .push_bind(r.trigger_cleaned)
+                .push_bind(r.started_at)
+                .push_bind(r.ended_at)
+                .push_bind(r.output.as_deref())
+                .push_bind(r.error.as_deref())
+                .push_bind(r.rerun_of.as_deref());
+        });
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| from_sqlx(e, "creating executions", "executions"))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn upsert_nodes(conn: &mut SqliteConnection, rows: &[&NodeRow]) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO node_results (execution_id, node_id, item, status, input, output, error, \
+             output_cleaned, attempts, route, pinned, started_at, ended_at) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.execution_id.as_str())
+                .push_bind(r.node_id.as_str())
+                .push_bind(r.item)
+                .push_bind(r.status)
+                .push_bind(r.input.as_str())
+                .push_bind(r.output.as_deref())
+                .push_bind(r.error.as_deref())
+                .push_bind(r.output_cleaned)
+                .push_bind(r.attempts)
+                .push_bind(r.route.as_deref())
+                .push_bind(r.pinned)
+                .push_bind(r.started_at)
+                .push_bind(r.ended_at);
+        });
+        q.push(
+            " ON CONFLICT (execution_id, node_id, item) DO UPDATE SET status = excluded.status, \
+             input = excluded.input, output = excluded.output, error = excluded.error, \
+             output_cleaned = excluded.output_cleaned, attempts = excluded.attempts, route = excluded.route, \
+             pinned = excluded.pinned, started_at = excluded.started_at, ended_at = excluded.ended_at",
+        );
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| from_sqlx(e, "saving node results", "node_results"))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn upsert_exact(conn: &mut SqliteConnection, rows: &[&ExactRow]) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO exact_payloads (execution_id, payload, nonce, ciphertext) ");
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.execution_id.as_str())
+                .push_bind(r.payload.as_str())
+                .push_bind(&r.nonce[..])
+                .push_bind(r.ciphertext.as_slice());
+        });
+        q.push(
+            " ON CONFLICT (execution_id, payload) DO UPDATE SET nonce = excluded.nonce, \
+             ciphertext = excluded.ciphertext",
+        );
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| from_sqlx(e, "saving exact payloads", "exact_payloads"))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn finish(conn: &mut SqliteConnection, rows: &[&FinishRow]) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE executions SET status = v.column2, ended_at = v.column3, output = v.column4, \
+             error = v.column5 FROM (",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id.as_str())
+                .push_bind(r.status)
+                .push_bind(r.ended_at)
+                .push_bind(r.output.as_deref())
+                .push_bind(r.error.as_deref());
+        });
+        q.push(") AS v WHERE executions.id = v.column1");
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| from_sqlx(e, "finishing executions", "executions"))?;
+    }
+    Ok(())
+}
+
+/// Deletes the finished executions among `ids` (their node results, exact payloads and
+/// leases go with them).
+pub(super) async fn delete(conn: &mut SqliteConnection, ids: &[String]) -> Result<Result<Reply>> {
+    let list = serde_json::to_string(ids).map_err(|_| Error::internal("ids could not be serialized"))?;
+    let done =
+        sqlx::query("DELETE FROM executions WHERE id IN (SELECT value FROM json_each(?1)) AND status <> 'running'")
+            .bind(list)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| from_sqlx(e, "pruning executions", "executions"))?;
+    Ok(Ok(Reply::Count(done.rows_affected())))
+}
+
+/// Gives the pages freed by a prune back to the file system (the file has incremental
+/// auto-vacuum).
+pub(super) async fn vacuum(conn: &mut SqliteConnection) -> Result<Result<Reply>> {
+    sqlx::query("PRAGMA incremental_vacuum")
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "reclaiming space", "executions"))?;
+    Ok(Ok(Reply::Done))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads (on the read pool)
+// ---------------------------------------------------------------------------------------------
+
+impl SqliteStore {
+    async fn read_nodes(conn: &mut SqliteConnection, id: &str) -> Result<Vec<NodeResult>> {
+        let sql = format!(
+            "SELECT {} FROM node_results WHERE execution_id = ?1 ORDER BY seq",
+            rows::NODE_COLUMNS
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| {
+                from_sqlx(e, "reading node results", "node_results").with_context("execution", id.to_owned())
+            })?;
+        found.iter().map(rows::node).collect()
+    }
+
+    async fn read_exact(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {
+        let Some(cipher) = &self.inner.exact else {
+            return Ok(None);
+        };
+        let payload = payload_name(key)?;
+        let found =
+            sqlx::query("SELECT nonce, ciphertext FROM exact_payloads WHERE execution_id = ?1 AND payload = ?2")
+                .bind(execution_id.to_string())
+                .bind(payload.as_str())
+                .fetch_optional(&self.inner.readers)
+                .await
+                .map_err(|e| {
+                    from_sqlx(e, "reading an exact payload", "exact_payloads")
+                        .with_context("execution", execution_id.to_string())
+                })?;
+        let Some(row) = found else { return Ok(None) };
+        let unreadable = || super::error::unreadable("exact_payloads", "nonce");
+        let nonce: Vec<u8> = row.try_get("nonce").map_err(|_| unreadable())?;
+        let sealed = SealedPayload {
+            nonce: nonce.try_into().map_err(|_| unreadable())?,
+            ciphertext: row.try_get("ciphertext").map_err(|_| unreadable())?,
+        };
+        cipher.open(execution_id, &payload, &sealed).map(|v| Some(Arc::new(v)))
+    }
+}
+
+fn parse_cursor(cursor: &Cursor) -> Result<Uuid> {
+    Uuid::parse_str(cursor.as_str()).map_err(|_| {
+        Error::invalid_input("not a cursor of this store", Vec::new())
+            .with_context("cursor", cursor.as_str().to_owned())
+    })
+}
+
+fn reading(e: sqlx::Error, what: &'static str) -> Error {
+    from_sqlx(e, what, "executions")
+}
+
+#[async_trait]
+impl ExecutionStore for SqliteStore {
+    async fn create(&self, record: &ExecutionRecord) -> Result<()> {
+        let row = ExecutionRow::new(record)?;
+        let nodes = record
+            .nodes
+            .iter()
+            .map(|n| NodeRow::new(&row.id, n))
+            .collect::<Result<Vec<_>>>()?;
+        self.inner
+            .writer
+            .write(Op::Create(Box::new(row), nodes))
+            .await
+            .map(drop)
+    }
+
+    async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
+        let row = NodeRow::new(&execution_id.to_string(), result)?;
+        self.inner.writer.write(Op::SaveNode(Box::new(row))).await.map(drop)
+    }
+
+    async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
+        let row = FinishRow::new(record)?;
+        self.inner.writer.write(Op::Finish(Box::new(row))).await.map(drop)
+    }
+
+    async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
+        let id = execution_id.to_string();
+        // One read transaction: the record and its nodes from the same snapshot.
+        let mut tx = self
+            .inner
+            .readers
+            .begin()
+            .await
+            .map_err(|e| reading(e, "reading an execution"))?;
+        let sql = format!("SELECT {} FROM executions WHERE id = ?1", rows::EXECUTION_COLUMNS);
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| reading(e, "reading an execution").with_context("execution", id.clone()))?;
+        let Some(row) = found else { return Ok(None) };
+        let mut record = rows::execution(&row)?;
+        record.nodes = Self::read_nodes(&mut tx, &id).await?;
+        Ok(Some(record))
+    }
+
+    async fn list(&self, scenario_id: &str, page: PageRequest) -> Result<Page<ExecutionSummary>> {
+        let after = page.after.as_ref().map(parse_cursor).transpose()?;
+        let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {} FROM executions WHERE scenario_id = ?1 AND (?2 IS NULL OR id < ?2) \
+             ORDER BY id DESC LIMIT ?3",
+            rows::SUMMARY_COLUMNS
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(scenario_id)
+            .bind(after.map(|a| a.to_string()))
+            .bind(limit)
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(|e| reading(e, "listing executions").with_context("scenario", scenario_id.to_owned()))?;
+        let mut items = found.iter().map(rows::summary).collect::<Result<Vec<_>>>()?;
+        let more = items.len() > page.limit;
+        items.truncate(page.limit);
+        let next = match items.last() {
+            Some(last) if more => Some(Cursor::new(last.id.to_string())),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
+        let mut tx = self
+            .inner
+            .readers
+            .begin()
+            .await
+            .map_err(|e| reading(e, "listing unfinished executions"))?;
+        let sql = format!(
+            "SELECT {} FROM executions WHERE status = 'running' ORDER BY id",
+            rows::EXECUTION_COLUMNS
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| reading(e, "listing unfinished executions"))?;
+        let mut records = found.iter().map(rows::execution).collect::<Result<Vec<_>>>()?;
+        let sql = format!(
+            "SELECT {} FROM node_results WHERE execution_id IN \
+             (SELECT id FROM executions WHERE status = 'running') ORDER BY seq",
+            rows::NODE_COLUMNS
+        );
+        let nodes = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| from_sqlx(e, "listing unfinished executions", "node_results"))?;
+        let at: HashMap<String, usize> = records.iter().enumerate().map(|(i, r)| (r.id.to_string(), i)).collect();
+        for row in &nodes {
+            if let Some(&i) = at.get(&rows::node_execution(row)?) {
+                records[i].nodes.push(rows::node(row)?);
+            }
+        }
+        Ok(records)
+    }
+
+    async fn prune(&self, prune: Prune) -> Result<usize> {
+        let mut total = 0usize;
+        // keep_newest first, then older_than: the union of both rules over one listing.
+        if let Some(keep) = prune.keep_newest {
+            let offset = i64::try_from(keep).unwrap_or(i64::MAX);
+            total += self
+                .prune_where(
+                    "SELECT id FROM executions WHERE status <> 'running' ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+                    Some(offset),
+                )
+                .await?;
+        }
+        if let Some(time) = prune.older_than {
+            let before = rows::nanos(time).unwrap_or(if time.timestamp() < 0 { i64::MIN } else { i64::MAX });
+            total += self
+                .prune_where(
+                    "SELECT id FROM executions WHERE status <> 'running' AND started_at < ?2 LIMIT ?1",
+                    Some(before),
+                )
+                .await?;
+        }
+        if total > 0 {
+            self.inner.writer.write(Op::Vacuum).await?;
+        }
+        Ok(total)
+    }
+
+    async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
+        leases::claim_lease(self, execution_id, owner, lease).await
+    }
+
+    async fn renew(&self, lease: &Lease, extend: Duration) -> Result<Option<Lease>> {
+        leases::renew_lease(self, lease, extend).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        leases::release_lease(self, lease).await
+    }
+
+    async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
+        let Some(cipher) = &self.inner.exact else {
+            // No key: the exact payload is not kept at all (never in plain text).
+            return Ok(());
+        };
+        let payload = payload_name(key)?;
+        let sealed = cipher.seal(execution_id, &payload, value)?;
+        let row = ExactRow {
+            execution_id: execution_id.to_string(),
+            payload,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+        };
+        self.inner.writer.write(Op::SaveExact(Box::new(row))).await.map(drop)
+    }
+
+    async fn exact(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {
+        self.read_exact(execution_id, key).await
+    }
+}
+
+impl SqliteStore {
+    /// Deletes, batch after batch, the executions `select` names (`?1` is the batch size, `?2`
+    /// the rule's value) until it names none.
+    async fn prune_where(&self, select: &'static str, arg: Option<i64>) -> Result<usize> {
+        let mut total = 0usize;
+        loop {
+            let ids: Vec<String> = sqlx::query_scalar(select)
+                .bind(PRUNE_BATCH as i64)
+                .bind(arg)
+                .fetch_all(&self.inner.readers)
+                .await
+                .map_err(|e| reading(e, "pruning executions"))?;
+            if ids.is_empty() {
+                return Ok(total);
+            }
+            let listed = ids.len();
+            let gone = match self.inner.writer.write(Op::Delete(ids)).await? {
+                Reply::Count(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                _ => 0,
+            };
+            total += gone;
+            // Fewer than a batch listed: that was the last one.
+            if gone == 0 || listed < PRUNE_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+}

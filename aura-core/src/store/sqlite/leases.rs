@@ -1,0 +1,115 @@
+//! Leases on unfinished executions: one row per execution, taken or renewed by one statement.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::SqliteConnection;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::error::from_sqlx;
+use super::rows::nanos;
+use super::writer::{Op, Reply};
+use crate::error::Result;
+use crate::store::Lease;
+
+/// Takes the lease when the execution is unfinished and the lease is free, expired or already
+/// this owner's.
+const CLAIM: &str = "INSERT INTO leases (execution_id, owner, until) \
+     SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND status = 'running') \
+     ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+     WHERE leases.owner = excluded.owner OR leases.until <= ?4";
+
+pub(super) async fn claim(
+    conn: &mut SqliteConnection,
+    id: &str,
+    owner: &str,
+    until: i64,
+    now: i64,
+) -> Result<Result<Reply>> {
+    let done = sqlx::query(CLAIM)
+        .bind(id)
+        .bind(owner)
+        .bind(until)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "claiming an execution", "leases").with_context("execution", id.to_owned()))?;
+    Ok(Ok(Reply::Changed(done.rows_affected() == 1)))
+}
+
+pub(super) async fn renew(conn: &mut SqliteConnection, id: &str, owner: &str, until: i64) -> Result<Result<Reply>> {
+    let done = sqlx::query("UPDATE leases SET until = ?3 WHERE execution_id = ?1 AND owner = ?2")
+        .bind(id)
+        .bind(owner)
+        .bind(until)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "renewing a lease", "leases").with_context("execution", id.to_owned()))?;
+    Ok(Ok(Reply::Changed(done.rows_affected() == 1)))
+}
+
+pub(super) async fn release(conn: &mut SqliteConnection, id: &str, owner: &str) -> Result<Result<Reply>> {
+    sqlx::query("DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2")
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "releasing a lease", "leases").with_context("execution", id.to_owned()))?;
+    Ok(Ok(Reply::Done))
+}
+
+/// A lease for `owner` from now for `length` (capped at the latest storable time).
+fn lease_for(execution_id: Uuid, owner: &str, length: Duration) -> Lease {
+    let until = Utc::now() + chrono::Duration::from_std(length).unwrap_or(chrono::Duration::MAX);
+    Lease {
+        execution_id,
+        owner: owner.to_owned(),
+        until,
+    }
+}
+
+fn until_nanos(lease: &Lease) -> i64 {
+    nanos(lease.until).unwrap_or(i64::MAX)
+}
+
+pub(super) async fn claim_lease(
+    store: &SqliteStore,
+    execution_id: Uuid,
+    owner: &str,
+    length: Duration,
+) -> Result<Option<Lease>> {
+    let now = nanos(Utc::now()).unwrap_or(i64::MAX);
+    let lease = lease_for(execution_id, owner, length);
+    let op = Op::Claim {
+        id: execution_id.to_string(),
+        owner: owner.to_owned(),
+        until: until_nanos(&lease),
+        now,
+    };
+    Ok(match store.inner.writer.write(op).await? {
+        Reply::Changed(true) => Some(lease),
+        _ => None,
+    })
+}
+
+pub(super) async fn renew_lease(store: &SqliteStore, held: &Lease, extend: Duration) -> Result<Option<Lease>> {
+    let lease = lease_for(held.execution_id, &held.owner, extend);
+    let op = Op::Renew {
+        id: held.execution_id.to_string(),
+        owner: held.owner.clone(),
+        until: until_nanos(&lease),
+    };
+    Ok(match store.inner.writer.write(op).await? {
+        Reply::Changed(true) => Some(lease),
+        _ => None,
+    })
+}
+
+pub(super) async fn release_lease(store: &SqliteStore, held: &Lease) -> Result<()> {
+    let op = Op::Release {
+        id: held.execution_id.to_string(),
+        owner: held.owner.clone(),
+    };
+    store.inner.writer.write(op).await.map(drop)
+}

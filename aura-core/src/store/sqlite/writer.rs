@@ -1,0 +1,323 @@
+//! The group-commit writer: one task owns the write connection and makes many callers' writes
+//! durable with one commit.
+//!
+//! Callers send a [`Op`] with a reply channel and wait. The task takes the first request, then
+//! everything else already queued (up to `max_batch`, and for up to `commit_window`), runs them
+//! in one `BEGIN IMMEDIATE … COMMIT` and answers each caller after the commit, so that every
+//! answered write is on disk and one fsync serves the whole batch. Writes of the same kind are
+//! grouped into multi-row statements (one `INSERT` for every node result of the batch …).
+//!
+//! Every request in a batch was sent while the others were in flight, so any order among them
+//! is one their callers could have seen; the writer applies creates first, then node results,
+//! exact payloads and finishes, then the rest in arrival order. What a caller could get wrong
+//! (an unknown execution, a duplicate id) is checked before the statements run and answers
+//! only that caller. If a statement fails anyway (a full disk …), the transaction is rolled
+//! back and each request of the batch is tried again alone, so that the failure reaches only
+//! the callers it concerns (all of them, for a full disk), as a typed error.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sqlx::SqliteConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::{closed, from_sqlx, is_busy};
+use super::rows::{ExecutionRow, FinishRow, NodeRow};
+use super::{executions, leases, sealed};
+use crate::connection::SealedRecord;
+use crate::error::{Error, Result};
+
+/// One write.
+#[derive(Debug)]
+pub(super) enum Op {
+    /// A new execution, with the node results its record holds already.
+    Create(Box<ExecutionRow>, Vec<NodeRow>),
+    /// One node result, inserted or replaced.
+    SaveNode(Box<NodeRow>),
+    /// The end of an execution.
+    Finish(Box<FinishRow>),
+    /// A sealed exact payload.
+    SaveExact(Box<executions::ExactRow>),
+    /// A claim: `until` and `now` in nanoseconds.
+    Claim {
+        id: String,
+        owner: String,
+        until: i64,
+        now: i64,
+    },
+    /// A renewal.
+    Renew { id: String, owner: String, until: i64 },
+    /// A release.
+    Release { id: String, owner: String },
+    /// A batch of a prune: these executions go, if finished.
+    Delete(Vec<String>),
+    /// Gives free pages back to the file system.
+    Vacuum,
+    /// A new sealed connection record.
+    SealedInsert(Box<SealedRecord>),
+    /// A compare-and-swap of a sealed record.
+    SealedSwap {
+        id: String,
+        expected: [u8; 12],
+        new: Box<SealedRecord>,
+    },
+    /// A sealed record removed.
+    SealedDelete(String),
+    /// Stops the writer after this batch and closes the write connection.
+    Close,
+}
+
+impl Op {
+    /// The table a failure of this write concerns, for its error's context.
+    fn table(&self) -> &'static str {
+        match self {
+            Op::Create(..) | Op::Finish(_) | Op::Delete(_) | Op::Vacuum | Op::Close => "executions",
+            Op::SaveNode(_) => "node_results",
+            Op::SaveExact(_) => "exact_payloads",
+            Op::Claim { .. } | Op::Renew { .. } | Op::Release { .. } => "leases",
+            Op::SealedInsert(_) | Op::SealedSwap { .. } | Op::SealedDelete(_) => "connections",
+        }
+    }
+
+    /// The execution it writes, if it writes one (checked to exist first).
+    fn execution(&self) -> Option<&str> {
+        match self {
+            Op::Create(row, _) => Some(&row.id),
+            Op::SaveNode(row) => Some(&row.execution_id),
+            Op::Finish(row) => Some(&row.id),
+            Op::SaveExact(row) => Some(&row.execution_id),
+            _ => None,
+        }
+    }
+}
+
+/// What a write answers.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Reply {
+    /// Done.
+    Done,
+    /// Whether it changed something (a claim taken, a swap made, a record deleted …).
+    Changed(bool),
+    /// How many rows went.
+    Count(u64),
+}
+
+struct Request {
+    op: Op,
+    reply: oneshot::Sender<Result<Reply>>,
+}
+
+/// The sending side, held by the store.
+#[derive(Debug, Clone)]
+pub(super) struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+/// How the writer batches and waits.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settings {
+    pub(super) max_batch: usize,
+    pub(super) commit_window: Duration,
+    pub(super) busy_timeout: Duration,
+}
+
+impl Writer {
+    /// Starts the writer on `conn`, on a thread of its own; it ends when every [`Writer`] is
+    /// dropped (after the queued writes) or on [`Op::Close`], and closes the connection.
+    ///
+    /// Its own thread and runtime: on the caller's runtime the writer would wait behind every
+    /// ready task after each statement, and under load (thousands of executions) that wait,
+    /// not SQLite, would set the pace of every write.
+    pub(super) fn start(conn: SqliteConnection, settings: Settings) -> Result<Self> {
+        let (tx, rx) = mpsc::channel(settings.max_batch.saturating_mul(4).max(64));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::internal("the SQLite writer's runtime could not start").with_source(e))?;
+        std::thread::Builder::new()
+            .name("aura-sqlite-writer".into())
+            .spawn(move || runtime.block_on(run(conn, rx, settings)))
+            .map_err(|e| Error::internal("the SQLite writer's thread could not start").with_source(e))?;
+        Ok(Self { tx })
+    }
+
+    /// Sends a write and waits until it is durable (or failed).
+    pub(super) async fn write(&self, op: Op) -> Result<Reply> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Request { op, reply }).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>, settings: Settings) {
+    let mut batch: Vec<Request> = Vec::with_capacity(settings.max_batch);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        fill(&mut rx, &mut batch, settings).await;
+        let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
+        let closing = ops.iter().any(|op| matches!(op, Op::Close));
+        let answers = match apply(&mut conn, &ops, settings.busy_timeout).await {
+            Ok(answers) => answers,
+            Err(err) if ops.len() == 1 => vec![Err(err)],
+            Err(_) => {
+                // Each alone, so that a failure reaches only its own caller.
+                let mut answers = Vec::with_capacity(ops.len());
+                for op in &ops {
+                    answers.push(match apply(&mut conn, &[*op], settings.busy_timeout).await {
+                        Ok(mut one) => one.pop().unwrap_or(Ok(Reply::Done)),
+                        Err(err) => Err(err),
+                    });
+                }
+                answers
+            }
+        };
+        for (request, answer) in batch.drain(..).zip(answers) {
+            // A caller that stopped waiting does not mind: its write is done either way.
+            let _ = request.reply.send(answer);
+        }
+        if closing {
+            break;
+        }
+    }
+    let _ = sqlx::Connection::close(conn).await;
+}
+
+/// Takes what is queued, up to the batch size, waiting up to the commit window for more.
+async fn fill(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, settings: Settings) {
+    while batch.len() < settings.max_batch {
+        match rx.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(_) => break,
+        }
+    }
+    if settings.commit_window.is_zero() || batch.len() >= settings.max_batch {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + settings.commit_window;
+    while batch.len() < settings.max_batch {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(r)) => batch.push(r),
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
+
+/// Runs `ops` in one transaction and commits. `Err` means the transaction was rolled back and
+/// nothing of it was kept.
+async fn apply(conn: &mut SqliteConnection, ops: &[&Op], busy: Duration) -> Result<Vec<Result<Reply>>> {
+    let table = ops.first().map_or("executions", |op| op.table());
+    run_retrying(conn, "BEGIN IMMEDIATE", busy)
+        .await
+        .map_err(|e| from_sqlx(e, "starting a write", table))?;
+    match statements(conn, ops).await {
+        Ok(answers) => {
+            let committed = run_retrying(conn, "COMMIT", busy).await;
+            match committed {
+                Ok(()) => Ok(answers),
+                Err(e) => {
+                    rollback(conn).await;
+                    Err(from_sqlx(e, "committing a write", table))
+                }
+            }
+        }
+        Err(err) => {
+            rollback(conn).await;
+            Err(err)
+        }
+    }
+}
+
+async fn rollback(conn: &mut SqliteConnection) {
+    // SQLite may have rolled back already (a full disk does): then this fails, harmlessly.
+    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+}
+
+/// Runs `sql`, again while SQLite answers busy (another process holds the lock), with
+/// back-off, for up to six busy timeouts in all.
+async fn run_retrying(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    busy: Duration,
+) -> std::result::Result<(), sqlx::Error> {
+    let give_up = tokio::time::Instant::now() + busy.saturating_mul(6).max(Duration::from_secs(1));
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match sqlx::query(sql).execute(&mut *conn).await {
+            Err(e) if is_busy(&e) && tokio::time::Instant::now() < give_up => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// The statements of a batch, inside its transaction.
+async fn statements(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Result<Reply>>> {
+    let mut answers: Vec<Option<Result<Reply>>> = ops.iter().map(|_| None).collect();
+
+    // Which executions exist: one query for the whole batch.
+    let wanted: Vec<&str> = ops.iter().filter_map(|op| op.execution()).collect();
+    let mut known: HashSet<String> = if wanted.is_empty() {
+        HashSet::new()
+    } else {
+        executions::existing(conn, &wanted).await?
+    };
+
+    let mut creates: Vec<&ExecutionRow> = Vec::new();
+    let mut nodes: Vec<&NodeRow> = Vec::new();
+    let mut exacts: Vec<&executions::ExactRow> = Vec::new();
+    let mut finishes: Vec<&FinishRow> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Op::Create(row, with) = op {
+            if known.insert(row.id.clone()) {
+                creates.push(row);
+                nodes.extend(with.iter());
+                answers[i] = Some(Ok(Reply::Done));
+            } else {
+                answers[i] = Some(Err(executions::duplicate(&row.id)));
+            }
+        }
+    }
+    for (i, op) in ops.iter().enumerate() {
+        let Some(id) = op.execution() else { continue };
+        if matches!(op, Op::Create(..)) {
+            continue;
+        }
+        if !known.contains(id) {
+            answers[i] = Some(Err(executions::missing(id)));
+            continue;
+        }
+        match op {
+            Op::SaveNode(row) => nodes.push(row),
+            Op::SaveExact(row) => exacts.push(row),
+            Op::Finish(row) => finishes.push(row),
+            _ => continue,
+        }
+        answers[i] = Some(Ok(Reply::Done));
+    }
+    executions::insert(conn, &creates).await?;
+    executions::upsert_nodes(conn, &nodes).await?;
+    executions::upsert_exact(conn, &exacts).await?;
+    executions::finish(conn, &finishes).await?;
+
+    for (i, op) in ops.iter().enumerate() {
+        let answer = match op {
+            Op::Create(..) | Op::SaveNode(_) | Op::SaveExact(_) | Op::Finish(_) => continue,
+            Op::Claim { id, owner, until, now } => leases::claim(conn, id, owner, *until, *now).await?,
+            Op::Renew { id, owner, until } => leases::renew(conn, id, owner, *until).await?,
+            Op::Release { id, owner } => leases::release(conn, id, owner).await?,
+            Op::Delete(ids) => executions::delete(conn, ids).await?,
+            Op::Vacuum => executions::vacuum(conn).await?,
+            Op::SealedInsert(record) => sealed::insert(conn, record).await?,
+            Op::SealedSwap { id, expected, new } => sealed::swap(conn, id, expected, new).await?,
+            Op::SealedDelete(id) => sealed::delete(conn, id).await?,
+            Op::Close => Ok(Reply::Done),
+        };
+        answers[i] = Some(answer);
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(Error::internal("a write of the batch got no answer"))))
+        .collect())
+}

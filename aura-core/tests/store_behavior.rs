@@ -1,0 +1,22 @@
+//! The store behaviour suites (aura-testkit) on the in-memory stores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use std::sync::Arc;
+
+use aura_core::connection::MemorySealedStore;
+use aura_core::store::MemoryStore;
+use aura_testkit::behavior::sealed::SealedFixture;
+use aura_testkit::behavior::store::StoreFixture;
+
+mod memory {
+    use super::*;
+
+    aura_testkit::store_behavior!(async { StoreFixture::new(Arc::new(MemoryStore::new())).keeps_exact(true) });
+}
+
+mod memory_sealed {
+    use super::*;
+
+    aura_testkit::sealed_behavior!(async { SealedFixture::new(Arc::new(MemorySealedStore::new())) });
+}

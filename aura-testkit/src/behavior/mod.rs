@@ -1,0 +1,22 @@
+//! Behaviour suites: the same checks for every implementation of a store trait, each gated on
+//! what the implementation declares it supports (OpenDAL's model).
+//!
+//! | suite | trait | entry point |
+//! | --- | --- | --- |
+//! | [`store`] | [`ExecutionStore`](aura_core::store::ExecutionStore) | [`store_behavior!`](crate::store_behavior) |
+//! | [`sealed`] | [`SealedStore`](aura_core::connection::SealedStore) | [`sealed_behavior!`](crate::sealed_behavior) |
+//!
+//! A backend's test file names a fixture (how to make a fresh, empty store and what it
+//! supports) and invokes the macro, which writes one `#[tokio::test]` per check:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use aura_core::store::MemoryStore;
+//! use aura_testkit::behavior::store::StoreFixture;
+//!
+//! aura_testkit::store_behavior!(async { StoreFixture::new(Arc::new(MemoryStore::new())).keeps_exact(true) });
+//! # fn main() {}
+//! ```
+
+pub mod sealed;
+pub mod store;

@@ -1,0 +1,274 @@
+//! Durable executions per second: the engine on a `SqliteStore` in a file (WAL,
+//! `synchronous = FULL`, group commit), against the same run on the `MemoryStore`.
+//!
+//! Each run: a fresh file in a temporary directory, a 5-node scenario (trigger → 4 no-op
+//! actions, as in `benches/engine.rs`), 10,000 executions started with `engine.start` at once,
+//! then all awaited. Every execution's create, 5 node checkpoints and finish are durable (on
+//! disk, fsynced) before the engine goes on. Prints executions/s per run and the median, and
+//! the latency each checkpoint (`save_node`) adds, p50 and p99, as the engine sees it.
+//!
+//! Target (durable-stores issue): ≥ 5,000 durable executions/s on a 2-core machine.
+//!
+//! Run with `cargo bench --features store-sqlite --bench durable` (`AURA_BENCH_RUNS`, default
+//! 3; `AURA_BENCH_EXECUTIONS`, default 10,000).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aura_core::engine::Engine;
+use aura_core::scenario::{NodeBuilder, Scenario};
+use aura_core::semver::Version;
+use aura_core::store::{
+    Cursor, ExecutionRecord, ExecutionStatus, ExecutionStore, ExecutionSummary, Lease, MemoryStore, NodeResult, Page,
+    PageRequest, PayloadKey, Prune, SqliteStore,
+};
+use aura_core::{ActionDef, App, AppManifest, Registry};
+use samples::Samples;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// An app with one action that returns its input, with schemas that accept anything.
+struct Bench;
+
+#[aura_core::async_trait]
+impl App for Bench {
+    fn manifest(&self) -> AppManifest {
+        AppManifest::new("bench", "Bench", Version::new(1, 0, 0))
+    }
+
+    fn actions(&self) -> Vec<ActionDef> {
+        vec![ActionDef::from_json(
+            "noop",
+            json!(true),
+            json!(true),
+            |_cx, v| async move { Ok(v) },
+        )]
+    }
+}
+
+/// `trigger → n0 → n1 → n2 → n3`: 5 nodes.
+fn scenario() -> Scenario {
+    let mut builder = Scenario::builder("durable_5", "Durable").node(NodeBuilder::trigger("t").next(["n0"]));
+    for i in 0..4 {
+        let input = if i == 0 {
+            json!({ "x": "{{ trigger.x }}" })
+        } else {
+            json!({ "x": format!("{{{{ steps.n{}.output.x }}}}", i - 1) })
+        };
+        let mut node = NodeBuilder::action(format!("n{i}"), "bench.noop").input(input);
+        if i < 3 {
+            node = node.next([format!("n{}", i + 1)]);
+        }
+        builder = builder.node(node);
+    }
+    builder.build()
+}
+
+/// Latency samples in microseconds, from many tasks.
+mod samples {
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub(crate) struct Samples(Mutex<Vec<u32>>);
+
+    impl Samples {
+        pub(crate) fn push(&self, micros: u32) {
+            self.0.lock().unwrap().push(micros);
+        }
+
+        pub(crate) fn take(&self) -> Vec<u32> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+}
+
+/// A store that times each `save_node` of the store it wraps.
+struct Timed<S> {
+    inner: S,
+    checkpoints: Samples,
+}
+
+#[aura_core::async_trait]
+impl<S: ExecutionStore> ExecutionStore for Timed<S> {
+    async fn create(&self, record: &ExecutionRecord) -> aura_core::Result<()> {
+        self.inner.create(record).await
+    }
+
+    async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> aura_core::Result<()> {
+        let start = Instant::now();
+        let done = self.inner.save_node(execution_id, result).await;
+        self.checkpoints
+            .push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+        done
+    }
+
+    async fn finish(&self, record: &ExecutionRecord) -> aura_core::Result<()> {
+        self.inner.finish(record).await
+    }
+
+    async fn get(&self, execution_id: Uuid) -> aura_core::Result<Option<ExecutionRecord>> {
+        self.inner.get(execution_id).await
+    }
+
+    async fn list(&self, scenario_id: &str, page: PageRequest) -> aura_core::Result<Page<ExecutionSummary>> {
+        self.inner.list(scenario_id, page).await
+    }
+
+    async fn unfinished(&self) -> aura_core::Result<Vec<ExecutionRecord>> {
+        self.inner.unfinished().await
+    }
+
+    async fn prune(&self, prune: Prune) -> aura_core::Result<usize> {
+        self.inner.prune(prune).await
+    }
+
+    async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> aura_core::Result<Option<Lease>> {
+        self.inner.claim(execution_id, owner, lease).await
+    }
+
+    async fn renew(&self, lease: &Lease, extend: Duration) -> aura_core::Result<Option<Lease>> {
+        self.inner.renew(lease, extend).await
+    }
+
+    async fn release(&self, lease: &Lease) -> aura_core::Result<()> {
+        self.inner.release(lease).await
+    }
+
+    async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<Value>) -> aura_core::Result<()> {
+        self.inner.save_exact(execution_id, key, value).await
+    }
+
+    async fn exact(&self, execution_id: Uuid, key: &PayloadKey) -> aura_core::Result<Option<Arc<Value>>> {
+        self.inner.exact(execution_id, key).await
+    }
+}
+
+struct Run {
+    per_second: f64,
+    checkpoints: Vec<u32>,
+}
+
+/// Starts `executions` executions at once on an engine over `store`, waits for all.
+async fn run<S: ExecutionStore>(registry: &Arc<Registry>, store: Arc<Timed<S>>, executions: usize) -> Run {
+    let engine = Engine::builder(registry.clone()).store(store.clone()).build();
+    let plan = engine.compile(scenario()).await.unwrap();
+    // Warm-up: statements prepared, pages cached.
+    for _ in 0..200 {
+        engine.execute(&plan, json!({ "x": 1 })).await.unwrap();
+    }
+    store.checkpoints.take();
+
+    let start = Instant::now();
+    // Started concurrently: `start` returns once the execution is durable, so starting them one
+    // after another would measure one commit per start.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..executions {
+        let (engine, plan) = (engine.clone(), plan.clone());
+        tasks.spawn(async move {
+            let handle = engine.start(&plan, json!({ "x": i })).await.unwrap();
+            handle.wait().await.unwrap()
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let record = done.unwrap();
+        assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+    }
+    let elapsed = start.elapsed();
+    Run {
+        per_second: executions as f64 / elapsed.as_secs_f64(),
+        checkpoints: store.checkpoints.take(),
+    }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let runs = env("AURA_BENCH_RUNS", 3).max(1);
+    let executions = env("AURA_BENCH_EXECUTIONS", 10_000).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let registry = {
+        let registry = Registry::new();
+        registry.register(Bench).unwrap();
+        Arc::new(registry)
+    };
+    println!(
+        "durable: {executions} executions of a 5-node no-op scenario, started at once, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    runtime.block_on(async {
+        let mut memory = Vec::new();
+        for _ in 0..runs {
+            let store = Arc::new(Timed {
+                inner: MemoryStore::with_retention(executions * 2),
+                checkpoints: Samples::default(),
+            });
+            memory.push(run(&registry, store, executions).await.per_second);
+        }
+
+        let mut sqlite = Vec::new();
+        let mut p50s = Vec::new();
+        let mut p99s = Vec::new();
+        for i in 0..runs {
+            let dir = tempfile::tempdir().unwrap();
+            let inner = SqliteStore::open(dir.path().join("aura.db")).await.unwrap();
+            let store = Arc::new(Timed {
+                inner: inner.clone(),
+                checkpoints: Samples::default(),
+            });
+            let mut result = run(&registry, store, executions).await;
+            result.checkpoints.sort_unstable();
+            let (p50, p99) = (percentile(&result.checkpoints, 0.50), percentile(&result.checkpoints, 0.99));
+            println!(
+                "  sqlite run {}: {:>8.0} executions/s; checkpoint latency p50 {p50} µs, p99 {p99} µs ({} checkpoints)",
+                i + 1,
+                result.per_second,
+                result.checkpoints.len()
+            );
+            // Every execution is in the file.
+            let mut seen = 0;
+            let mut page = PageRequest::first(5_000);
+            loop {
+                let listed = inner.list("durable_5", page.clone()).await.unwrap();
+                seen += listed.items.len();
+                match listed.next {
+                    Some(next) => page = PageRequest::first(5_000).after(Cursor::new(next.as_str())),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, executions + 200, "every execution (and the warm-up's) is stored");
+            inner.close().await;
+            sqlite.push(result.per_second);
+            p50s.push(f64::from(p50));
+            p99s.push(f64::from(p99));
+        }
+        println!("  memory store: median {:>8.0} executions/s over {runs} runs", median(memory));
+        println!(
+            "  sqlite store: median {:>8.0} durable executions/s over {runs} runs; checkpoint latency median p50 {:.0} µs, p99 {:.0} µs",
+            median(sqlite),
+            median(p50s),
+            median(p99s)
+        );
+    });
+}
