@@ -127,6 +127,24 @@ impl Live {
     }
 }
 
+/// A record with nothing in it, standing in for one being encoded.
+fn placeholder(summary: &ExecutionSummary) -> ExecutionRecord {
+    ExecutionRecord {
+        id: summary.id,
+        scenario_id: String::new(),
+        scenario_version: 0,
+        trigger: Arc::new(Value::Null),
+        trigger_cleaned: false,
+        status: summary.status,
+        started_at: summary.started_at,
+        ended_at: summary.ended_at,
+        nodes: Vec::new(),
+        output: None,
+        error: None,
+        rerun_of: None,
+    }
+}
+
 impl Entry {
     fn summary(&self) -> ExecutionSummary {
         match self {
@@ -152,11 +170,9 @@ impl Entry {
     fn record(&self) -> Result<ExecutionRecord> {
         match self {
             Self::Live(live) => Ok(live.record.clone()),
-            Self::Kept(kept) => serde_json::from_slice(&kept.json).map_err(|e| {
-                Error::internal("a kept execution record could not be read back")
-                    .with_context("execution", kept.summary.id.to_string())
-                    .with_source(e)
-            }),
+            Self::Kept(kept) => {
+                super::compact::decode(&kept.json).map_err(|e| e.with_context("execution", kept.summary.id.to_string()))
+            }
         }
     }
 
@@ -180,17 +196,20 @@ impl Entry {
         if !live.record.status.is_finished() {
             return Ok(());
         }
-        let json = serde_json::to_vec(&live.record).map_err(|e| {
-            Error::internal("the execution record could not be written as JSON")
-                .with_context("execution", live.record.id.to_string())
-                .with_source(e)
-        })?;
-        *self = Self::Kept(Box::new(Kept {
-            summary: live.record.summary(),
-            json: json.into_boxed_slice(),
-            exact: std::mem::take(&mut live.exact),
-        }));
-        Ok(())
+        let summary = live.record.summary();
+        let record = std::mem::replace(&mut live.record, placeholder(&summary));
+        match super::compact::encode(record) {
+            Ok(json) => {
+                let exact = std::mem::take(&mut live.exact);
+                *self = Self::Kept(Box::new(Kept { summary, json, exact }));
+                Ok(())
+            }
+            Err((e, record)) => {
+                // Kept live instead: nothing is lost.
+                live.record = record;
+                Err(e)
+            }
+        }
     }
 
     fn exact(&mut self) -> &mut HashMap<PayloadKey, Arc<Value>> {

@@ -15,6 +15,7 @@
 //! [`ExecutionStore::save_exact`]; a store that does not keep it makes such re-runs fail with a
 //! clear error instead of feeding `"[redacted]"` to the next node.
 
+mod compact;
 mod error;
 mod lease;
 mod memory;

@@ -192,7 +192,7 @@ pub struct ExecutionSummary {
 
 /// A field that is present is `Some`, even when it is `null` (an absent one is `None` through
 /// `#[serde(default)]`): so that a `null` output survives a round trip through JSON.
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+pub(super) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
