@@ -145,17 +145,17 @@ impl From<Record> for ExecutionRecord {
 
 /// A finished record as bytes. Its parts are moved, not copied; on failure the record comes
 /// back whole with the error, so that nothing is lost.
-pub(crate) fn encode(record: ExecutionRecord) -> std::result::Result<Box<[u8]>, (Error, ExecutionRecord)> {
+pub(crate) fn encode(record: ExecutionRecord) -> std::result::Result<Box<[u8]>, Box<(Error, ExecutionRecord)>> {
     let id = record.id;
     let compact = Record::from(record);
     match serde_json::to_vec(&compact) {
         Ok(bytes) => Ok(bytes.into_boxed_slice()),
-        Err(e) => Err((
+        Err(e) => Err(Box::new((
             Error::internal("the execution record could not be written in its compact form")
                 .with_context("execution", id.to_string())
                 .with_source(e),
             compact.into(),
-        )),
+        ))),
     }
 }
 
@@ -200,7 +200,7 @@ mod tests {
             error: None,
             rerun_of: Some(Uuid::now_v7()),
         };
-        let back = decode(&encode(record.clone()).map_err(|(e, _)| e).unwrap()).unwrap();
+        let back = decode(&encode(record.clone()).map_err(|failed| failed.0).unwrap()).unwrap();
         assert_eq!(back, record);
     }
 }

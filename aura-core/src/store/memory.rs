@@ -204,8 +204,9 @@ impl Entry {
                 *self = Self::Kept(Box::new(Kept { summary, json, exact }));
                 Ok(())
             }
-            Err((e, record)) => {
+            Err(failed) => {
                 // Kept live instead: nothing is lost.
+                let (e, record) = *failed;
                 live.record = record;
                 Err(e)
             }
