@@ -22,6 +22,9 @@
 
 #![allow(clippy::print_stdout)]
 
+#[path = "support/rss.rs"]
+mod rss;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -32,7 +35,7 @@ use aura_core::store::{
     ExecutionRecord, ExecutionStatus, ExecutionStore, ExecutionSummary, Lease, MemoryStore, NodeResult, NodeStatus,
     Page, PageRequest, PayloadKey, Prune,
 };
-use aura_core::{Error, Registry, Result};
+use aura_core::{Registry, Result};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -103,18 +106,6 @@ impl ExecutionStore for CountingStore {
     }
 }
 
-/// The resident memory of this process, in bytes.
-fn resident_bytes() -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| Error::unavailable("cannot read /proc/self/status (Linux only)").with_source(e))?;
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .ok_or_else(|| Error::internal("no VmRSS line in /proc/self/status"))?;
-    Ok(kib * 1024)
-}
-
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -142,7 +133,7 @@ async fn main() -> Result<()> {
     warm.wait().await?;
     let parked_before = store.parked.load(Ordering::Relaxed);
 
-    let before = resident_bytes()?;
+    let before = rss::rss()?;
     let started = Instant::now();
     let mut handles = Vec::with_capacity(count);
     for _ in 0..count {
@@ -155,7 +146,7 @@ async fn main() -> Result<()> {
     let parked_time = started.elapsed();
     // Let the last tasks settle into their sleep.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let after = resident_bytes()?;
+    let after = rss::rss()?;
 
     let grown = after.saturating_sub(before);
     println!("executions parked on a {} s delay: {count}", 3600);

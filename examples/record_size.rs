@@ -12,6 +12,9 @@
 
 #![allow(clippy::print_stdout)]
 
+#[path = "support/rss.rs"]
+mod rss;
+
 use std::sync::Arc;
 
 use aura_core::engine::Engine;
@@ -32,17 +35,6 @@ fn flow() -> Scenario {
         .build()
 }
 
-fn rss() -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| Error::internal("cannot read /proc/self/status").with_source(e))?;
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .ok_or_else(|| Error::internal("no VmRSS line in /proc/self/status"))?;
-    Ok(kib * 1024)
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let kept: usize = std::env::var("KEPT")
@@ -56,11 +48,11 @@ async fn main() -> Result<()> {
     if first.status != ExecutionStatus::Completed {
         return Err(Error::internal(format!("the flow did not complete: {:?}", first.error)));
     }
-    let before = rss()?;
+    let before = rss::rss()?;
     for _ in 0..kept {
         engine.execute(&plan, json!({ "value": 42 })).await?;
     }
-    let after = rss()?;
+    let after = rss::rss()?;
     let per = after.saturating_sub(before) as f64 / kept as f64;
     println!("records kept: {}", store.len());
     println!(

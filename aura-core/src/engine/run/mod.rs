@@ -158,7 +158,7 @@ pub(super) async fn start(
         exec.cancel.clone(),
         exec.events
             .clone()
-            .unwrap_or_else(|| Arc::new(ExecutionEvents::new(1, exec.id, exec.plan.id.clone()))),
+            .ok_or_else(|| Error::internal("an execution started for a handle has no event log"))?,
         exec.response.as_ref().map(|r| r.0.subscribe()),
         exec.pause.clone(),
     );
