@@ -1,7 +1,7 @@
 //! [`Context`]: what an action, trigger or node gets to work with.
 
-use std::fmt;
-use std::sync::Arc;
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
@@ -32,12 +32,13 @@ pub struct Context {
 
 struct Inner {
     connection: Option<Arc<dyn Connection>>,
-    http: reqwest::Client,
+    /// The client given, or the shared one, looked up on first use (most nodes send nothing).
+    http: OnceLock<reqwest::Client>,
     /// No client was given: requests go through the current runtime's shared client.
     default_http: bool,
     cancel: CancellationToken,
     attempt: u32,
-    idempotency_key: Option<Arc<str>>,
+    idempotency_key: Key,
     span: tracing::Span,
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
@@ -78,9 +79,9 @@ impl Context {
         })
     }
 
-    /// The shared HTTP client (rustls, pooled).
+    /// The shared HTTP client (rustls, pooled), or the one the builder was given.
     pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+        self.inner.http.get_or_init(shared_http_client)
     }
 
     /// Cancelled when the execution is cancelled or times out.
@@ -101,7 +102,18 @@ impl Context {
     /// A key that stays the same across retries of the same step, for APIs that deduplicate
     /// writes (`Idempotency-Key` headers and the like).
     pub fn idempotency_key(&self) -> Option<&str> {
-        self.inner.idempotency_key.as_deref()
+        let i = &*self.inner;
+        match &i.idempotency_key {
+            Key::None => None,
+            Key::Given(key) => Some(key),
+            Key::Derived { item, key } => Some(key.get_or_init(|| {
+                derive_key(
+                    i.execution_id.as_deref().unwrap_or_default(),
+                    i.node_id.as_deref().unwrap_or_default(),
+                    *item,
+                )
+            })),
+        }
     }
 
     /// The tracing span of this step.
@@ -135,7 +147,7 @@ impl Context {
         let i = &*self.inner;
         ContextBuilder {
             connection: i.connection.clone(),
-            http: (!i.default_http).then(|| i.http.clone()),
+            http: (!i.default_http).then(|| self.http().clone()),
             cancel: Some(i.cancel.clone()),
             attempt: i.attempt,
             idempotency_key: i.idempotency_key.clone(),
@@ -199,7 +211,7 @@ impl Context {
         if self.inner.default_http {
             shared_http_client()
         } else {
-            self.inner.http.clone()
+            self.http().clone()
         }
     }
 
@@ -233,13 +245,39 @@ impl fmt::Debug for Context {
         f.debug_struct("Context")
             .field("connection", &i.connection.as_ref().map(|c| c.id().to_string()))
             .field("attempt", &i.attempt)
-            .field("idempotency_key", &i.idempotency_key)
+            .field("idempotency_key", &self.idempotency_key())
             .field("scenario_id", &i.scenario_id)
             .field("execution_id", &i.execution_id)
             .field("node_id", &i.node_id)
             .field("cancelled", &i.cancel.is_cancelled())
             .finish_non_exhaustive()
     }
+}
+
+/// The idempotency key: none, given, or derived from the execution and node ids (and the item
+/// inside an iterate body) when first read.
+#[derive(Clone, Default)]
+enum Key {
+    #[default]
+    None,
+    Given(Arc<str>),
+    Derived {
+        item: Option<usize>,
+        key: OnceLock<Arc<str>>,
+    },
+}
+
+/// `execution/node`, or `execution/node/item` for an element of an iterate body.
+fn derive_key(execution: &str, node: &str, item: Option<usize>) -> Arc<str> {
+    let mut key = String::with_capacity(execution.len() + node.len() + 8);
+    key.push_str(execution);
+    key.push('/');
+    key.push_str(node);
+    if let Some(i) = item {
+        // Writing to a String cannot fail.
+        let _ = write!(key, "/{i}");
+    }
+    key.into()
 }
 
 /// Builds a [`Context`].
@@ -249,7 +287,7 @@ pub struct ContextBuilder {
     http: Option<reqwest::Client>,
     cancel: Option<CancellationToken>,
     attempt: u32,
-    idempotency_key: Option<Arc<str>>,
+    idempotency_key: Key,
     span: Option<tracing::Span>,
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
@@ -289,7 +327,18 @@ impl ContextBuilder {
     /// The idempotency key.
     #[must_use]
     pub fn idempotency_key(mut self, key: impl Into<Arc<str>>) -> Self {
-        self.idempotency_key = Some(key.into());
+        self.idempotency_key = Key::Given(key.into());
+        self
+    }
+
+    /// The engine's key: `execution/node` (`execution/node/item` inside an iterate body), from
+    /// the ids given to [`Self::execution_id`] and [`Self::node_id`], built only when read.
+    #[must_use]
+    pub(crate) fn derived_idempotency_key(mut self, item: Option<usize>) -> Self {
+        self.idempotency_key = Key::Derived {
+            item,
+            key: OnceLock::new(),
+        };
         self
     }
 
@@ -342,7 +391,7 @@ impl ContextBuilder {
             inner: Arc::new(Inner {
                 connection: self.connection,
                 default_http: self.http.is_none(),
-                http: self.http.unwrap_or_else(shared_http_client),
+                http: self.http.map(OnceLock::from).unwrap_or_default(),
                 cancel: self.cancel.unwrap_or_default(),
                 attempt: self.attempt.max(1),
                 idempotency_key: self.idempotency_key,

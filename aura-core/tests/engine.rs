@@ -203,6 +203,30 @@ async fn iterate_runs_the_body_per_element_and_aggregate_collects_in_order() {
 }
 
 #[tokio::test]
+async fn the_idempotency_key_is_execution_node_and_item() {
+    let call = MockAction::new("call");
+    let each = MockAction::new("each");
+    let h = Harness::new().app(MockApp::new("svc").action(call.clone()).action(each.clone()));
+    let s = linear(
+        "keys",
+        vec![
+            NodeBuilder::trigger("t").next(["call"]),
+            NodeBuilder::action("call", "svc.call").next(["loop"]),
+            NodeBuilder::iterate("loop", 1)
+                .input(json!("{{ trigger.items }}"))
+                .next(["el"]),
+            NodeBuilder::action("el", "svc.each"),
+        ],
+    );
+    let r = run(&h, s, json!({ "items": [1, 2] })).await;
+    assert_eq!(r.status, ExecutionStatus::Completed, "{:?}", r.error);
+    let id = r.id;
+    assert_eq!(call.calls()[0].idempotency_key.as_deref(), Some(&*format!("{id}/call")));
+    let keys: Vec<_> = each.calls().iter().map(|c| c.idempotency_key.clone().unwrap()).collect();
+    assert_eq!(keys, [format!("{id}/el/0"), format!("{id}/el/1")]);
+}
+
+#[tokio::test]
 async fn an_element_a_filter_drops_right_before_the_aggregate_is_not_aggregated() {
     let h = Harness::new();
     let s = linear(

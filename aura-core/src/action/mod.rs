@@ -331,10 +331,16 @@ impl Action {
         let cancel = cx.cancellation().clone();
         let connection = cx.connection().cloned();
         let run = run.instrument(span);
-        let result = tokio::select! {
-            biased;
-            () = cancel.cancelled() => Err(Error::cancelled("the action was cancelled")),
-            result = run => result,
+        // Checked first, then the handler is polled before the token: an action that is done
+        // at its first poll never registers with the token (a lock and a waiter each).
+        let result = if cancel.is_cancelled() {
+            Err(Error::cancelled("the action was cancelled"))
+        } else {
+            tokio::select! {
+                biased;
+                result = run => result,
+                () = cancel.cancelled() => Err(Error::cancelled("the action was cancelled")),
+            }
         };
         if let Some(conn) = connection {
             conn.record_call(result.as_ref().map(|_| ()));

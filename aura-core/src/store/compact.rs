@@ -25,9 +25,9 @@ struct Record {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     trigger_cleaned: bool,
     status: ExecutionStatus,
-    #[serde(with = "chrono::serde::ts_nanoseconds")]
+    #[serde(with = "nanos")]
     started_at: DateTime<Utc>,
-    #[serde(default, with = "chrono::serde::ts_nanoseconds_option")]
+    #[serde(default, with = "nanos::option")]
     ended_at: Option<DateTime<Utc>>,
     nodes: Vec<Node>,
     /// `Some(null)` is an output: an absent field is `None`.
@@ -65,9 +65,9 @@ struct Node {
     route: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pinned: bool,
-    #[serde(default, with = "chrono::serde::ts_nanoseconds_option")]
+    #[serde(default, with = "nanos::option")]
     started_at: Option<DateTime<Utc>>,
-    #[serde(default, with = "chrono::serde::ts_nanoseconds_option")]
+    #[serde(default, with = "nanos::option")]
     ended_at: Option<DateTime<Utc>>,
 }
 
@@ -143,6 +143,47 @@ impl From<Record> for ExecutionRecord {
     }
 }
 
+/// Times as integer nanoseconds since the Unix epoch.
+///
+/// `chrono::serde::ts_nanoseconds` does the same, but builds its out-of-range error (a
+/// formatted message) before it knows whether it needs one: a third of the cost of writing a
+/// record went there.
+mod nanos {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    fn to_nanos<E: serde::ser::Error>(t: &DateTime<Utc>) -> Result<i64, E> {
+        t.timestamp_nanos_opt()
+            .ok_or_else(|| E::custom("a time outside the years 1677 to 2262 has no nanosecond timestamp"))
+    }
+
+    pub(super) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(to_nanos(t)?)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        Ok(DateTime::from_timestamp_nanos(i64::deserialize(d)?))
+    }
+
+    pub(super) mod option {
+        use super::*;
+
+        #[allow(clippy::ref_option)] // The signature serde's `with` asks for.
+        pub(in super::super) fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_some(&to_nanos::<S::Error>(t)?),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            Ok(Option::<i64>::deserialize(d)?.map(DateTime::from_timestamp_nanos))
+        }
+    }
+}
+
 /// A finished record as bytes. Its parts are moved, not copied; on failure the record comes
 /// back whole with the error, so that nothing is lost.
 pub(crate) fn encode(record: ExecutionRecord) -> std::result::Result<Box<[u8]>, Box<(Error, ExecutionRecord)>> {
@@ -202,5 +243,28 @@ mod tests {
         };
         let back = decode(&encode(record.clone()).map_err(|failed| failed.0).unwrap()).unwrap();
         assert_eq!(back, record);
+    }
+
+    #[test]
+    fn a_time_without_a_nanosecond_timestamp_fails_to_encode_and_gives_the_record_back() {
+        let far = DateTime::<Utc>::from_timestamp(20_000_000_000, 0).unwrap(); // the year 2603
+        let record = ExecutionRecord {
+            id: Uuid::now_v7(),
+            scenario_id: "s".into(),
+            scenario_version: 1,
+            trigger: Arc::new(Value::Null),
+            trigger_cleaned: false,
+            status: ExecutionStatus::Completed,
+            started_at: Utc::now(),
+            ended_at: Some(far),
+            nodes: Vec::new(),
+            output: None,
+            error: None,
+            rerun_of: None,
+        };
+        let failed = encode(record.clone()).unwrap_err();
+        let source = std::error::Error::source(&failed.0).map(ToString::to_string).unwrap_or_default();
+        assert!(source.contains("1677 to 2262"), "{source}");
+        assert_eq!(failed.1, record);
     }
 }

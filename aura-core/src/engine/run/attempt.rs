@@ -16,18 +16,7 @@ impl Exec {
     ) -> std::result::Result<(SharedOutput, u32), (Error, u32)> {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
-        let key = {
-            let mut key = String::with_capacity(self.id_str.len() + node.id.len() + 8);
-            key.push_str(&self.id_str);
-            key.push('/');
-            key.push_str(&node.id);
-            if let Some(i) = frame.item_index() {
-                key.push('/');
-                key.push_str(&i.to_string());
-            }
-            Arc::<str>::from(key)
-        };
-        let cx = self.context(pass, idx, key);
+        let cx = self.context(pass, idx);
         if node.retry.retries == 0 {
             // No policy asks for retries: one attempt, without the retry machinery.
             // Its retries (none) are spent: a retryable error leaves persistent, as below.
@@ -81,12 +70,14 @@ impl Exec {
         })
     }
 
-    pub(super) fn context(self: &Arc<Self>, pass: &Pass, idx: usize, key: Arc<str>) -> Context {
+    /// The node's context; its idempotency key (`execution/node[/item]`, the same across
+    /// attempts and resumes) is built only if the node reads it.
+    pub(super) fn context(self: &Arc<Self>, pass: &Pass, idx: usize) -> Context {
         let node = &self.plan.nodes[idx];
         let span = tracing::debug_span!("node", node = %node.id, reference = node.info.reference.as_deref(), item = pass.frame.item_index());
         let mut builder = Context::builder()
             .cancellation(self.cancel.clone())
-            .idempotency_key(key)
+            .derived_idempotency_key(pass.frame.item_index())
             .span(span)
             .scenario_id(self.plan.id.clone())
             .execution_id(self.id_str.clone())
