@@ -17,6 +17,8 @@
 
 mod compact;
 mod error;
+#[cfg(feature = "store-sqlite")]
+mod exact;
 mod lease;
 mod memory;
 mod page;
