@@ -24,6 +24,8 @@ mod migrations;
 mod options;
 mod rows;
 mod sealed;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::sync::Arc;
