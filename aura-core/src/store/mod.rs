@@ -6,8 +6,9 @@
 //! result before the next node starts and an interrupted execution can resume from its last
 //! completed node ([`crate::engine::Engine::recover`]). [`MemoryStore`] keeps them in memory
 //! (the default, and for tests); `SqliteStore` (feature `store-sqlite`) keeps them durably in
-//! one SQLite file, with group commit; PostgreSQL comes with the durable-stores issue and
-//! implements this same trait.
+//! one SQLite file, with group commit; `PostgresStore` (feature `store-postgres`) keeps them in
+//! a PostgreSQL database that any number of engine processes, on any number of machines, share
+//! (claims are atomic statements and lease times are on the database's clock).
 //!
 //! Records are for people: secrets are redacted and big payloads truncated. What the engine
 //! re-reads (a re-run's reused outputs, a resume's trigger) must be exact, so when a stored
@@ -17,9 +18,13 @@
 
 mod compact;
 mod error;
+#[cfg(any(feature = "store-sqlite", feature = "store-postgres"))]
+mod exact;
 mod lease;
 mod memory;
 mod page;
+#[cfg(feature = "store-postgres")]
+mod postgres;
 mod record;
 #[cfg(feature = "store-sqlite")]
 mod sqlite;
@@ -34,6 +39,8 @@ use uuid::Uuid;
 pub use self::lease::Lease;
 pub use self::memory::MemoryStore;
 pub use self::page::{Cursor, Page, PageRequest, Prune};
+#[cfg(feature = "store-postgres")]
+pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
 pub use self::record::{
     ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, NodeResult, NodeStatus, PayloadKey,
 };

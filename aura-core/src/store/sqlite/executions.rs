@@ -11,11 +11,11 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::error::from_sqlx;
-use super::exact::{SealedPayload, payload_name};
 use super::rows::{self, ExecutionRow, FinishRow, NodeRow};
 use super::writer::{Op, Reply};
 use super::{SqliteStore, leases};
 use crate::error::{Error, Result};
+use crate::store::exact::{SealedPayload, payload_name};
 use crate::store::{
     Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest, PayloadKey, Prune,
 };

@@ -12,13 +12,11 @@
 //! | `rows.rs` | records as rows and back |
 //! | `executions.rs` | executions and node results; the [`ExecutionStore`] impl |
 //! | `leases.rs` | leases |
-//! | `exact.rs` | sealing exact payloads |
 //! | `sealed.rs` | connection records: the [`SealedStore`](crate::connection::SealedStore) impl |
 //! | `error.rs` | sqlx errors as Aura's |
 //! | `docs.md` | the user's guide, on [`SqliteStore`] |
 
 mod error;
-mod exact;
 mod executions;
 mod leases;
 mod migrations;
@@ -56,7 +54,7 @@ struct Inner {
     path: String,
     writer: Writer,
     readers: SqlitePool,
-    exact: Option<exact::ExactCipher>,
+    exact: Option<crate::store::exact::ExactCipher>,
 }
 
 impl fmt::Debug for SqliteStore {

@@ -9,8 +9,8 @@ use secrecy::SecretBox;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 
 use super::SqliteStore;
-use super::exact::ExactCipher;
 use crate::error::Result;
+use crate::store::exact::ExactCipher;
 
 /// How a [`SqliteStore`] is opened. [`SqliteStore::builder`] starts one with durable defaults.
 ///

@@ -1,6 +1,6 @@
-//! Exact payloads, sealed: AES-256-GCM over the payload's JSON, bound to its execution and
-//! payload key by the associated data, so that a ciphertext copied onto another row does not
-//! open.
+//! Exact payloads, sealed (shared by the durable stores): AES-256-GCM over the payload's JSON,
+//! bound to its execution and payload key by the associated data, so that a ciphertext copied
+//! onto another row does not open.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ const AAD_DOMAIN: &[u8] = b"aura.exact-payload.v1";
 
 /// Seals and opens exact payloads with one key.
 #[derive(Clone)]
-pub(super) struct ExactCipher(Arc<Aes256Gcm>);
+pub(crate) struct ExactCipher(Arc<Aes256Gcm>);
 
 impl fmt::Debug for ExactCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,22 +28,22 @@ impl fmt::Debug for ExactCipher {
 }
 
 /// A sealed payload as stored.
-pub(super) struct SealedPayload {
-    pub(super) nonce: [u8; 12],
-    pub(super) ciphertext: Vec<u8>,
+pub(crate) struct SealedPayload {
+    pub(crate) nonce: [u8; 12],
+    pub(crate) ciphertext: Vec<u8>,
 }
 
 /// The payload key's stored text: its JSON (stable: an enum of plain fields).
-pub(super) fn payload_name(key: &PayloadKey) -> Result<String> {
+pub(crate) fn payload_name(key: &PayloadKey) -> Result<String> {
     serde_json::to_string(key).map_err(|_| Error::internal("a payload key could not be serialized"))
 }
 
 impl ExactCipher {
-    pub(super) fn new(key: &SecretBox<[u8; 32]>) -> Self {
+    pub(crate) fn new(key: &SecretBox<[u8; 32]>) -> Self {
         Self(Arc::new(Aes256Gcm::new(key.expose_secret().into())))
     }
 
-    pub(super) fn seal(&self, execution_id: Uuid, payload: &str, value: &Value) -> Result<SealedPayload> {
+    pub(crate) fn seal(&self, execution_id: Uuid, payload: &str, value: &Value) -> Result<SealedPayload> {
         // The plaintext is zeroized once sealed: it may hold the secrets the record redacts.
         let plaintext = secrecy::zeroize::Zeroizing::new(
             serde_json::to_vec(value).map_err(|_| Error::internal("an exact payload could not be serialized"))?,
@@ -68,7 +68,7 @@ impl ExactCipher {
         Ok(SealedPayload { nonce, ciphertext })
     }
 
-    pub(super) fn open(&self, execution_id: Uuid, payload: &str, sealed: &SealedPayload) -> Result<Value> {
+    pub(crate) fn open(&self, execution_id: Uuid, payload: &str, sealed: &SealedPayload) -> Result<Value> {
         let failed = |why: &str| {
             Error::internal(format!("the exact payload {payload} of execution {execution_id} {why}"))
                 .with_context("execution", execution_id.to_string())

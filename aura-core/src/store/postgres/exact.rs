@@ -1,0 +1,72 @@
+//! Exact payloads: sealed with the store's key ([`ExactCipher`](crate::store::exact)) before
+//! they are written, opened after they are read. Without a key nothing is written or read.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::PostgresStore;
+use super::error::{from_sqlx, is_foreign_key_violation, retrying, unreadable};
+use super::executions::missing;
+use crate::error::Result;
+use crate::store::PayloadKey;
+use crate::store::exact::{SealedPayload, payload_name};
+
+const TABLE: &str = "exact_payloads";
+
+impl PostgresStore {
+    pub(super) async fn save_exact_payload(&self, execution_id: Uuid, key: &PayloadKey, value: &Value) -> Result<()> {
+        let Some(cipher) = &self.inner.exact else {
+            // No key: the exact payload is not kept at all (never in plain text).
+            return Ok(());
+        };
+        let payload = payload_name(key)?;
+        let sealed = cipher.seal(execution_id, &payload, value)?;
+        retrying(|| {
+            sqlx::query(
+                "INSERT INTO exact_payloads (execution_id, payload, nonce, ciphertext) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (execution_id, payload) DO UPDATE SET nonce = excluded.nonce, \
+                 ciphertext = excluded.ciphertext",
+            )
+            .bind(execution_id)
+            .bind(payload.as_str())
+            .bind(&sealed.nonce[..])
+            .bind(sealed.ciphertext.as_slice())
+            .execute(&self.inner.pool)
+        })
+        .await
+        .map_err(|e| {
+            if is_foreign_key_violation(&e) {
+                missing(execution_id)
+            } else {
+                from_sqlx(e, "saving an exact payload", TABLE).with_context("execution", execution_id.to_string())
+            }
+        })?;
+        Ok(())
+    }
+
+    pub(super) async fn read_exact_payload(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {
+        let Some(cipher) = &self.inner.exact else {
+            return Ok(None);
+        };
+        let payload = payload_name(key)?;
+        let found =
+            sqlx::query("SELECT nonce, ciphertext FROM exact_payloads WHERE execution_id = $1 AND payload = $2")
+                .bind(execution_id)
+                .bind(payload.as_str())
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(|e| {
+                    from_sqlx(e, "reading an exact payload", TABLE).with_context("execution", execution_id.to_string())
+                })?;
+        let Some(row) = found else { return Ok(None) };
+        let nonce: Vec<u8> = row.try_get("nonce").map_err(|_| unreadable(TABLE, "nonce"))?;
+        let sealed = SealedPayload {
+            nonce: nonce.try_into().map_err(|_| unreadable(TABLE, "nonce"))?,
+            ciphertext: row.try_get("ciphertext").map_err(|_| unreadable(TABLE, "ciphertext"))?,
+        };
+        cipher.open(execution_id, &payload, &sealed).map(|v| Some(Arc::new(v)))
+    }
+}

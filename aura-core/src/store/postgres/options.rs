@@ -1,0 +1,182 @@
+//! [`PostgresStoreBuilder`]: which database, which schema, how many connections, and the key
+//! for exact payloads. The URL's password is kept only inside sqlx's connect options and never
+//! shown: `Debug` names the host, port, database and schema.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use sqlx::postgres::PgConnectOptions;
+
+use super::PostgresStore;
+use crate::error::{Error, Result};
+use crate::store::exact::ExactCipher;
+
+/// How a [`PostgresStore`] connects. [`PostgresStore::builder`] starts one from a connection
+/// URL (`postgres://user:password@host:5432/database?sslmode=verify-full`).
+///
+/// ```no_run
+/// # async fn run() -> aura_core::Result<()> {
+/// use std::time::Duration;
+/// use aura_core::store::PostgresStore;
+///
+/// let url = std::env::var("DATABASE_URL").unwrap_or_default();
+/// let store = PostgresStore::builder(url)
+///     .schema("aura")
+///     .max_connections(16)
+///     .acquire_timeout(Duration::from_secs(10))
+///     .open()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct PostgresStoreBuilder {
+    /// The parsed URL; `None` when it did not parse (reported by `open`, without the URL).
+    pub(super) connect: Option<PgConnectOptions>,
+    pub(super) schema: Option<String>,
+    pub(super) max_connections: u32,
+    pub(super) acquire_timeout: Duration,
+    pub(super) exact: Option<ExactCipher>,
+}
+
+impl fmt::Debug for PostgresStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the options themselves: their `Debug` shows the password.
+        let target = self.connect.as_ref().map(Target::of);
+        f.debug_struct("PostgresStoreBuilder")
+            .field("target", &target)
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("keeps_exact_payloads", &self.exact.is_some())
+            .finish()
+    }
+}
+
+/// Where a store connects, as shown in `Debug` and errors: host, port and database only.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct Target {
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) database: Option<String>,
+}
+
+impl Target {
+    pub(super) fn of(options: &PgConnectOptions) -> Self {
+        Self {
+            host: options.get_host().to_owned(),
+            port: options.get_port(),
+            database: options.get_database().map(str::to_owned),
+        }
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}/{}",
+            self.host,
+            self.port,
+            self.database.as_deref().unwrap_or("")
+        )
+    }
+}
+
+impl PostgresStoreBuilder {
+    pub(super) fn new(url: SecretString) -> Self {
+        Self {
+            // sqlx's parse error is dropped: it could quote the URL. `open` says it did not parse.
+            connect: PgConnectOptions::from_str(url.expose_secret()).ok(),
+            schema: None,
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(30),
+            exact: None,
+        }
+    }
+
+    /// Keeps the store's tables in this schema (created if missing) rather than in the
+    /// connection's default (normally `public`): several stores, or Aura beside a host's own
+    /// tables, in one database. Lowercase letters, digits and `_` only, not starting with a
+    /// digit, at most 63 bytes.
+    #[must_use]
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// At most this many connections to the server (10 by default; at least 1). Every call
+    /// takes one for the length of its statement or transaction; more engine tasks than
+    /// connections wait (see [`acquire_timeout`](Self::acquire_timeout)). Sum this over every
+    /// process sharing the database and keep it below the server's `max_connections`.
+    #[must_use]
+    pub fn max_connections(mut self, connections: u32) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// How long a call waits for a free connection (or for the server to accept a new one)
+    /// before failing with [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) (30 s by
+    /// default).
+    #[must_use]
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Keeps the exact payloads behind redacted or truncated records (for re-runs), sealed
+    /// with AES-256-GCM under this 256-bit key (the same kind of key
+    /// [`EncryptionKey::from_bytes`](crate::connection::EncryptionKey::from_bytes) takes).
+    /// Without a key the store does not keep them at all: never in plain text. Every process
+    /// sharing the database needs the same key to read the others' payloads.
+    #[must_use]
+    pub fn exact_payload_key(mut self, key: SecretBox<[u8; 32]>) -> Self {
+        self.exact = Some(ExactCipher::new(&key));
+        self
+    }
+
+    /// Connects, creates the schema if it is missing, checks it is not newer than this build,
+    /// applies the migrations it lacks and opens the connection pool.
+    pub async fn open(self) -> Result<PostgresStore> {
+        PostgresStore::open_with(self).await
+    }
+
+    /// The connect options with the schema as the search path, or why there are none.
+    pub(super) fn connect_options(&self) -> Result<PgConnectOptions> {
+        let options = self.connect.clone().ok_or_else(|| {
+            Error::invalid_definition(
+                "the PostgreSQL connection URL does not parse (expected postgres://user:password@host:port/database)",
+            )
+        })?;
+        let options = options.application_name("aura");
+        Ok(match &self.schema {
+            Some(schema) => {
+                check_schema_name(schema)?;
+                options.options([("search_path", schema.as_str())])
+            }
+            None => options,
+        })
+    }
+}
+
+/// A schema name the store can quote safely and that means the same quoted or not (PostgreSQL
+/// folds unquoted names to lowercase): `[a-z_][a-z0-9_]*`, at most 63 bytes.
+pub(super) fn check_schema_name(schema: &str) -> Result<()> {
+    let mut chars = schema.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if first_ok && schema.len() <= 63 && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        Ok(())
+    } else {
+        Err(Error::invalid_definition(
+            "a PostgreSQL schema name for the store is lowercase letters, digits and `_`, not starting with a digit, \
+             at most 63 bytes",
+        )
+        .with_context("schema", schema.to_owned()))
+    }
+}

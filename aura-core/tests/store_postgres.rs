@@ -1,0 +1,591 @@
+//! The PostgreSQL store: the behaviour suites (aura-testkit), durability across a reopen, two
+//! stores (as two processes would be) racing for leases on one database, the schema checks,
+//! and that the URL's password never shows.
+//!
+//! The tests that need a server are `#[ignore = "needs postgres: see .ci/run"]`: `.ci/run`
+//! starts one and sets `AURA_TEST_POSTGRES_URL`; run them by hand with
+//!
+//! ```text
+//! AURA_TEST_POSTGRES_URL=postgres://user:password@127.0.0.1:5432/db \
+//!   cargo test -p aura-core --features store-postgres --test store_postgres -- --include-ignored
+//! ```
+//!
+//! Without the variable they fail, saying so. Each test works in a schema of its own
+//! (`aura_t_<uuid>`, dropped at its end), so they run in parallel on one database.
+
+#![cfg(feature = "store-postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aura_core::ErrorKind;
+use aura_core::secrecy::SecretBox;
+use aura_core::store::{ExecutionStatus, ExecutionStore, PageRequest, PostgresStore, PostgresStoreBuilder};
+use aura_testkit::behavior::sealed::SealedFixture;
+use aura_testkit::behavior::store::{StoreFixture, node, record};
+use serde_json::json;
+use sqlx::Connection;
+
+/// The server's URL, from `AURA_TEST_POSTGRES_URL`; a test that needs it fails without it.
+fn server_url() -> String {
+    match std::env::var("AURA_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "AURA_TEST_POSTGRES_URL is not set: this test needs a PostgreSQL server \
+             (.ci/run starts one; or set it to postgres://user:password@host:port/database)"
+        ),
+    }
+}
+
+fn key() -> SecretBox<[u8; 32]> {
+    SecretBox::new(Box::new([7u8; 32]))
+}
+
+/// A schema of this test's own on the test server, dropped (with everything in it) when the
+/// guard goes.
+struct Schema {
+    url: String,
+    name: String,
+}
+
+impl Schema {
+    fn new() -> Self {
+        Self {
+            url: server_url(),
+            name: format!("aura_t_{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    fn builder(&self) -> PostgresStoreBuilder {
+        PostgresStore::builder(self.url.clone()).schema(self.name.clone())
+    }
+
+    async fn open(&self) -> PostgresStore {
+        self.builder().exact_payload_key(key()).open().await.unwrap()
+    }
+
+    /// A plain connection to the server, in this schema.
+    async fn raw(&self) -> sqlx::PgConnection {
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {}", self.name)))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Drop runs outside any runtime a test could lend: a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&url).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {name} CASCADE")))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("the test schema {} could not be dropped: {e}", self.name),
+            Err(_) => eprintln!("dropping the test schema {} panicked", self.name),
+        }
+    }
+}
+
+/// Writes one ignored `#[tokio::test]` per named check of an aura-testkit suite: the suites'
+/// own macros (`store_behavior!`, `sealed_behavior!`) cannot mark their tests as needing a
+/// server. `the_lists_name_every_check_of_the_suites` keeps these lists complete.
+macro_rules! behaviour_needing_postgres {
+    ($suite:ident, $fixture:ty, $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs postgres: see .ci/run"]
+            async fn $check() {
+                let fixture: $fixture = $make.await;
+                aura_testkit::behavior::$suite::$check(&fixture).await;
+            }
+        )*
+    };
+}
+
+/// The checks of `store_behavior!` (all of them).
+macro_rules! store_checks {
+    ($callback:ident!($($args:tt)*)) => {
+        $callback! { $($args)*;
+            create_then_get_round_trips,
+            get_of_an_unknown_execution_is_none,
+            create_twice_is_a_conflict,
+            save_node_upserts_by_node_and_item_in_first_save_order,
+            save_node_of_an_unknown_execution_is_not_found,
+            finish_records_the_end,
+            finish_of_an_unknown_execution_is_not_found,
+            list_pages_newest_first_by_scenario,
+            a_bad_cursor_is_invalid_input,
+            unfinished_lists_running_executions_oldest_first_with_nodes,
+            prune_older_than_deletes_only_old_finished_executions,
+            prune_keep_newest_keeps_the_newest_finished,
+            prune_never_deletes_unfinished_executions,
+            claim_is_exclusive_while_the_lease_lives,
+            renew_and_release_need_the_owner,
+            claim_of_a_finished_or_unknown_execution_is_none,
+            exact_payloads_are_kept_or_not_as_declared,
+            concurrent_node_saves_are_all_kept,
+        }
+    };
+}
+
+/// The checks of `sealed_behavior!` (all of them).
+macro_rules! sealed_checks {
+    ($callback:ident!($($args:tt)*)) => {
+        $callback! { $($args)*;
+            sealed_insert_get_round_trips,
+            sealed_insert_twice_is_a_conflict,
+            sealed_list_is_ordered_by_id,
+            sealed_compare_and_swap_needs_the_nonce_read,
+            sealed_delete_says_whether_there_was_one,
+            an_encrypted_store_over_it_round_trips,
+        }
+    };
+}
+
+/// The names a suite macro's default arm lists, read from aura-testkit's source.
+fn suite_checks(source: &str, suite_macro: &str) -> Vec<String> {
+    let start = source
+        .find(&format!("$crate::{suite_macro}!(@each $fixture;"))
+        .unwrap_or_else(|| panic!("{suite_macro}'s list of checks not found"));
+    let list = &source[start..];
+    let list = &list[list.find(';').unwrap() + 1..list.find(");").unwrap()];
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_lists_name_every_check_of_the_suites() {
+    macro_rules! names {
+        (; $($check:ident),* $(,)?) => {
+            vec![$(stringify!($check).to_owned()),*]
+        };
+    }
+    let store_source = include_str!("../../aura-testkit/src/behavior/store.rs");
+    let sealed_source = include_str!("../../aura-testkit/src/behavior/sealed.rs");
+    assert_eq!(
+        store_checks!(names!()),
+        suite_checks(store_source, "store_behavior"),
+        "store_checks! must list every check of store_behavior!"
+    );
+    assert_eq!(
+        sealed_checks!(names!()),
+        suite_checks(sealed_source, "sealed_behavior"),
+        "sealed_checks! must list every check of sealed_behavior!"
+    );
+}
+
+mod with_a_key {
+    use super::*;
+
+    store_checks!(behaviour_needing_postgres!(store, StoreFixture, async {
+        let schema = Schema::new();
+        let store = schema.open().await;
+        assert!(store.keeps_exact_payloads());
+        StoreFixture::new(Arc::new(store)).keeps_exact(true).guard(schema)
+    }));
+}
+
+mod without_a_key {
+    use super::*;
+
+    behaviour_needing_postgres!(store, StoreFixture, async {
+        let schema = Schema::new();
+        let store = schema.builder().open().await.unwrap();
+        assert!(!store.keeps_exact_payloads());
+        StoreFixture::new(Arc::new(store)).guard(schema)
+    }; exact_payloads_are_kept_or_not_as_declared, create_then_get_round_trips);
+}
+
+mod sealed {
+    use super::*;
+
+    sealed_checks!(behaviour_needing_postgres!(sealed, SealedFixture, async {
+        let schema = Schema::new();
+        SealedFixture::new(Arc::new(schema.open().await)).guard(schema)
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs postgres: see .ci/run"]
+async fn every_acknowledged_write_is_there_after_a_reopen() {
+    let schema = Schema::new();
+    let store = schema.open().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut r = record("durable");
+            store.create(&r).await.unwrap();
+            for n in 0..3 {
+                store
+                    .save_node(r.id, &node(&format!("n{n}"), None, json!(i)))
+                    .await
+                    .unwrap();
+            }
+            if i % 2 == 0 {
+                r.status = ExecutionStatus::Completed;
+                r.ended_at = Some(chrono::Utc::now());
+                r.output = Some(json!(i));
+                store.finish(&r).await.unwrap();
+            }
+            r.id
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(id) = tasks.join_next().await {
+        ids.push(id.unwrap());
+    }
+    store.close().await;
+    let err = store.create(&record("late")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "a closed store says so: {err}");
+
+    let again = schema.open().await;
+    for id in &ids {
+        let r = again.get(*id).await.unwrap().expect("an acknowledged create is there");
+        assert_eq!(r.nodes.len(), 3, "every acknowledged node result is there");
+    }
+    assert_eq!(again.unfinished().await.unwrap().len(), 100);
+    let all = again.list("durable", PageRequest::first(1000)).await.unwrap();
+    assert_eq!(all.items.len(), 200);
+}
+
+/// Two stores on one database (as two engine processes would be) claiming the same execution
+/// at the same moment, 50 times: exactly one wins each time, and the loser cannot renew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs postgres: see .ci/run"]
+async fn two_stores_racing_for_a_claim_never_both_win() {
+    let schema = Schema::new();
+    let a = schema.open().await;
+    let b = schema.open().await;
+    let minute = Duration::from_secs(60);
+    for round in 0..50 {
+        let r = record("race");
+        a.create(&r).await.unwrap();
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let (sa, sb) = (start.clone(), start);
+        let (ca, cb) = (a.clone(), b.clone());
+        let claim_a = tokio::spawn(async move {
+            sa.wait().await;
+            ca.claim(r.id, "process-a", minute).await
+        });
+        let claim_b = tokio::spawn(async move {
+            sb.wait().await;
+            cb.claim(r.id, "process-b", minute).await
+        });
+        let (got_a, got_b) = (claim_a.await.unwrap().unwrap(), claim_b.await.unwrap().unwrap());
+        let winners: Vec<_> = [got_a, got_b].into_iter().flatten().collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one claim wins: {winners:?}");
+        let winner = &winners[0];
+        let mut loser = winner.clone();
+        loser.owner = if winner.owner == "process-a" {
+            "process-b"
+        } else {
+            "process-a"
+        }
+        .to_owned();
+        assert_eq!(
+            a.renew(&loser, minute).await.unwrap(),
+            None,
+            "round {round}: the loser holds nothing"
+        );
+        assert!(
+            b.renew(winner, minute).await.unwrap().is_some(),
+            "round {round}: the winner holds it"
+        );
+    }
+}
+
+/// A lease that expired (its holder died) is taken by another process; the old holder then
+/// cannot renew it. Both processes see the execution as unfinished meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs postgres: see .ci/run"]
+async fn another_process_takes_over_an_expired_lease() {
+    let schema = Schema::new();
+    let a = schema.open().await;
+    let b = schema.open().await;
+    let r = record("takeover");
+    a.create(&r).await.unwrap();
+    a.save_node(r.id, &node("first", None, json!(1))).await.unwrap();
+    let seen_by_b = b.unfinished().await.unwrap();
+    assert_eq!(seen_by_b.iter().map(|u| u.id).collect::<Vec<_>>(), [r.id]);
+    assert_eq!(seen_by_b[0].nodes.len(), 1, "with its checkpoint");
+
+    let held = a
+        .claim(r.id, "process-a", Duration::from_millis(200))
+        .await
+        .unwrap()
+        .expect("a claims");
+    assert_eq!(b.claim(r.id, "process-b", Duration::from_secs(60)).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let taken = b
+        .claim(r.id, "process-b", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("b takes the expired lease");
+    assert_eq!(taken.owner, "process-b");
+    assert!(taken.until > held.until);
+    assert_eq!(
+        a.renew(&held, Duration::from_secs(60)).await.unwrap(),
+        None,
+        "a lost it"
+    );
+    assert_eq!(
+        a.claim(r.id, "process-a", Duration::from_secs(60)).await.unwrap(),
+        None,
+        "b's lease lives"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs postgres: see .ci/run"]
+async fn a_schema_newer_than_this_build_is_refused_naming_both_versions() {
+    let schema = Schema::new();
+    schema.open().await.close().await;
+    let mut conn = schema.raw().await;
+    sqlx::query("INSERT INTO aura_schema (version, description) VALUES (99, 'from the future')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let err = schema.open_err().await;
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("version 99"), "{message}");
+    assert!(
+        message.contains(&format!("version {}", PostgresStore::schema_version())),
+        "{message}"
+    );
+}
+
+impl Schema {
+    async fn open_err(&self) -> aura_core::Error {
+        self.builder().open().await.expect_err("the store refuses to open")
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs postgres: see .ci/run"]
+async fn opening_again_applies_nothing_twice() {
+    let schema = Schema::new();
+    // Two at once, as two processes starting together: the migration lock orders them.
+    let (one, two) = tokio::join!(schema.open(), schema.open());
+    one.close().await;
+    two.close().await;
+    schema.open().await.close().await;
+    let mut conn = schema.raw().await;
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM aura_schema ORDER BY version")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(versions, (1..=PostgresStore::schema_version()).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+#[ignore = "needs postgres: see .ci/run"]
+async fn another_programs_tables_are_refused_and_left_alone() {
+    let schema = Schema::new();
+    let mut conn = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA {0}; CREATE TABLE {0}.executions (id int PRIMARY KEY, total real)",
+        schema.name
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let err = schema.open_err().await;
+    assert_eq!(err.kind(), ErrorKind::InvalidDefinition, "{err}");
+    assert!(err.to_string().contains("another program"), "{err}");
+    let tables: Vec<String> = sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = $1")
+        .bind(&schema.name)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(tables, ["executions"], "nothing was added");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The password never shows
+// ---------------------------------------------------------------------------------------------
+
+/// `url` with its password replaced by `password`.
+fn with_password(url: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (userinfo, host) = rest.rsplit_once('@').unwrap_or(("aura", rest));
+    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+fn canary() -> String {
+    format!("canary-pw-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn assert_hidden(what: &str, shown: &str, canary: &str) {
+    assert!(!shown.contains(canary), "{what} shows the password: {shown}");
+    assert!(!shown.contains("canary-pw"), "{what} shows the password: {shown}");
+}
+
+/// No server needed: a refused connection, a URL that does not parse, and `Debug`.
+#[tokio::test]
+async fn the_password_never_shows_in_debug_or_a_failed_connect() {
+    let canary = canary();
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let url = format!("postgres://aura:{canary}@127.0.0.1:1/aura_db");
+    let builder = PostgresStore::builder(url.clone()).schema("aura");
+    let shown = format!("{builder:?}");
+    assert_hidden("the builder's Debug", &shown, &canary);
+    assert!(
+        shown.contains("127.0.0.1") && shown.contains("aura_db"),
+        "Debug names host and database: {shown}"
+    );
+
+    let err = builder
+        .acquire_timeout(Duration::from_secs(5))
+        .open()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable(), "a refused connection may succeed later: {err}");
+    assert_hidden("the error", &err.to_string(), &canary);
+    assert_hidden("the error's Debug", &format!("{err:?}"), &canary);
+    assert!(
+        err.to_string().contains("127.0.0.1:1/aura_db"),
+        "names the database: {err}"
+    );
+
+    let bad = format!("postgres://aura:{canary}@[not a host/db");
+    let err = PostgresStore::builder(bad).open().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidDefinition, "{err}");
+    assert_hidden("the parse error", &format!("{err} {err:?}"), &canary);
+}
+
+#[tokio::test]
+#[ignore = "needs postgres: see .ci/run"]
+async fn the_password_never_shows_in_a_refused_login_or_the_store() {
+    let schema = Schema::new();
+    let canary = canary();
+    let err = PostgresStore::builder(with_password(&schema.url, &canary))
+        .open()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    assert!(!err.is_retryable(), "{err}");
+    assert_hidden("the error", &format!("{err} {err:?}"), &canary);
+
+    let store = schema.open().await;
+    let password = schema
+        .url
+        .rsplit_once('@')
+        .and_then(|(userinfo, _)| userinfo.rsplit_once(':'))
+        .map(|(_, password)| password.to_owned())
+        .expect("the test URL has a password");
+    let shown = format!("{store:?}");
+    assert!(
+        !shown.contains(&password),
+        "the store's Debug shows the password: {shown}"
+    );
+    assert!(shown.contains(&schema.name), "{shown}");
+}
+
+mod engine {
+    use aura_core::Registry;
+    use aura_core::engine::Engine;
+    use aura_core::scenario::{NodeBuilder, Scenario};
+    use aura_core::store::ExecutionRecord;
+    use aura_testkit::{MockAction, MockApp};
+
+    use super::*;
+
+    fn scenario() -> Scenario {
+        Scenario::builder("pair", "Pair")
+            .node(NodeBuilder::trigger("t").next(["first"]))
+            .node(NodeBuilder::action("first", "svc.first").next(["second"]))
+            .node(NodeBuilder::action("second", "svc.second"))
+            .build()
+    }
+
+    fn engine(store: PostgresStore, owner: &str, first: &MockAction, second: &MockAction) -> Engine {
+        let registry = Arc::new(Registry::new());
+        registry
+            .register(MockApp::new("svc").action(first.clone()).action(second.clone()))
+            .unwrap();
+        Engine::builder(registry).store(Arc::new(store)).owner(owner).build()
+    }
+
+    /// What the database holds after a crash: the execution running, `t` and `first` done.
+    fn interrupted() -> ExecutionRecord {
+        let mut record: ExecutionRecord = serde_json::from_value(json!({
+            "id": uuid::Uuid::now_v7(),
+            "scenario_id": "pair",
+            "scenario_version": 1,
+            "trigger": {"x": 1},
+            "status": "running",
+            "started_at": chrono::Utc::now(),
+            "ended_at": null,
+            "nodes": [],
+        }))
+        .unwrap();
+        let mut t = node("t", None, json!({"x": 1}));
+        t.input = Arc::new(json!({"x": 1}));
+        record.nodes.push(t);
+        record.nodes.push(node("first", None, json!({"a": 1})));
+        record
+    }
+
+    /// Two engine processes starting at once on one database, each recovering what it can:
+    /// every interrupted execution is resumed exactly once, from its checkpoint.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs postgres: see .ci/run"]
+    async fn two_engines_recovering_at_once_resume_each_execution_once() {
+        let schema = Schema::new();
+        let seed = schema.open().await;
+        let mut ids = Vec::new();
+        for _ in 0..10 {
+            let record = interrupted();
+            seed.create(&record).await.unwrap();
+            ids.push(record.id);
+        }
+        let (first, second) = (
+            MockAction::new("first").returns(json!({"a": 1})),
+            MockAction::new("second"),
+        );
+        let a = engine(schema.open().await, "process-a", &first, &second);
+        let b = engine(schema.open().await, "process-b", &first, &second);
+        a.deploy(scenario()).await.unwrap();
+        b.deploy(scenario()).await.unwrap();
+        let (from_a, from_b) = tokio::join!(a.recover_all(), b.recover_all());
+        let handles: Vec<_> = from_a.unwrap().into_iter().chain(from_b.unwrap()).collect();
+        assert_eq!(handles.len(), ids.len(), "each execution is recovered by one engine");
+        for handle in handles {
+            let done = handle.wait().await.unwrap();
+            assert_eq!(done.status, ExecutionStatus::Completed, "{:?}", done.error);
+        }
+        assert_eq!(first.call_count(), 0, "the checkpointed node did not run again");
+        assert_eq!(
+            second.call_count() as usize,
+            ids.len(),
+            "the rest ran once per execution"
+        );
+        assert!(seed.unfinished().await.unwrap().is_empty());
+        for id in ids {
+            assert_eq!(seed.get(id).await.unwrap().unwrap().status, ExecutionStatus::Completed);
+        }
+    }
+}
