@@ -254,6 +254,44 @@ impl fmt::Debug for Context {
     }
 }
 
+/// What the engine gives a node's context, built in one step (not through the builder's
+/// chain of moves: this runs for every node).
+pub(crate) struct NodeContext {
+    pub(crate) connection: Option<Arc<dyn Connection>>,
+    pub(crate) http: Option<reqwest::Client>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) span: tracing::Span,
+    pub(crate) scenario_id: Arc<str>,
+    pub(crate) execution_id: Arc<str>,
+    pub(crate) node_id: Arc<str>,
+    /// The element's index inside an iterate body (part of the idempotency key).
+    pub(crate) item: Option<usize>,
+    pub(crate) extensions: Arc<http::Extensions>,
+}
+
+impl From<NodeContext> for Context {
+    fn from(n: NodeContext) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                connection: n.connection,
+                default_http: n.http.is_none(),
+                http: n.http.map(OnceLock::from).unwrap_or_default(),
+                cancel: n.cancel,
+                attempt: 1,
+                idempotency_key: Key::Derived {
+                    item: n.item,
+                    key: OnceLock::new(),
+                },
+                span: n.span,
+                scenario_id: Some(n.scenario_id),
+                execution_id: Some(n.execution_id),
+                node_id: Some(n.node_id),
+                extensions: n.extensions,
+            }),
+        }
+    }
+}
+
 /// The idempotency key: none, given, or derived from the execution and node ids (and the item
 /// inside an iterate body) when first read.
 #[derive(Clone, Default)]
@@ -328,17 +366,6 @@ impl ContextBuilder {
     #[must_use]
     pub fn idempotency_key(mut self, key: impl Into<Arc<str>>) -> Self {
         self.idempotency_key = Key::Given(key.into());
-        self
-    }
-
-    /// The engine's key: `execution/node` (`execution/node/item` inside an iterate body), from
-    /// the ids given to [`Self::execution_id`] and [`Self::node_id`], built only when read.
-    #[must_use]
-    pub(crate) fn derived_idempotency_key(mut self, item: Option<usize>) -> Self {
-        self.idempotency_key = Key::Derived {
-            item,
-            key: OnceLock::new(),
-        };
         self
     }
 

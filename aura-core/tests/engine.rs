@@ -222,7 +222,11 @@ async fn the_idempotency_key_is_execution_node_and_item() {
     assert_eq!(r.status, ExecutionStatus::Completed, "{:?}", r.error);
     let id = r.id;
     assert_eq!(call.calls()[0].idempotency_key.as_deref(), Some(&*format!("{id}/call")));
-    let keys: Vec<_> = each.calls().iter().map(|c| c.idempotency_key.clone().unwrap()).collect();
+    let keys: Vec<_> = each
+        .calls()
+        .iter()
+        .map(|c| c.idempotency_key.clone().unwrap())
+        .collect();
     assert_eq!(keys, [format!("{id}/el/0"), format!("{id}/el/1")]);
 }
 

@@ -6,7 +6,8 @@
 //! [`PlanNode::succ`] and [`PlanNode::preds`] hold each neighbour once, and every check here
 //! walks those, so a duplicate can never be counted twice.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use foldhash::HashMap;
+use std::collections::{BTreeSet, VecDeque};
 
 use super::problems::Problems;
 use super::{Body, PlanNode};
@@ -115,7 +116,7 @@ pub(super) fn check(problems: &mut Problems, nodes: &[PlanNode], triggers: &[usi
 
 /// Finds each iterate node's body and aggregate.
 pub(super) fn resolve_bodies(problems: &mut Problems, nodes: &mut [PlanNode], index: &HashMap<String, usize>) {
-    let mut aggregates: HashMap<usize, usize> = HashMap::new();
+    let mut aggregates: HashMap<usize, usize> = HashMap::default();
     for (i, n) in nodes.iter().enumerate() {
         if let NodeRole::Aggregate { iterate } = &n.info.role {
             match index.get(iterate) {

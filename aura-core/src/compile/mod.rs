@@ -29,7 +29,8 @@ mod problems;
 mod references;
 mod scenarios;
 
-use std::collections::{BTreeMap, HashMap};
+use foldhash::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -222,7 +223,7 @@ pub async fn compile_with(
     } = scenario;
 
     // Ids.
-    let mut index = HashMap::new();
+    let mut index = HashMap::default();
     for (i, def) in defs.iter().enumerate() {
         if def.id.is_empty() || def.id.contains('/') || def.id.contains('.') {
             problems.add(&def.id, "/id", "a node id is non-empty and has no '/' or '.'");

@@ -6,7 +6,8 @@
 //! (and in an aggregate); `input`, the node's own input, only in conditions. A problem's path
 //! is the expression's field: `/nodes/<node>/input/<field>` or `/nodes/<node>/config/condition`.
 
-use std::collections::{BTreeSet, HashMap};
+use foldhash::HashMap;
+use std::collections::BTreeSet;
 
 use super::PlanNode;
 use super::problems::Problems;

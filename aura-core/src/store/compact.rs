@@ -1,4 +1,5 @@
-//! The compact form of a finished record: JSON with times as integer nanoseconds (exact until the year 2262), written and
+//! The compact form of a finished record: JSON arrays (fields by position) with times as integer
+//! nanoseconds (exact until the year 2262), written and
 //! read only by the stores of this crate (so its shape may change between versions; it is never
 //! shown to users, who get [`ExecutionRecord`]s).
 //!
@@ -16,129 +17,162 @@ use uuid::Uuid;
 use super::{ErrorRecord, ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus};
 use crate::error::{Error, Result};
 
+/// A record as a JSON array: fields by position, not by name (a record is written once per
+/// execution, and every name would be escaped and stored again each time).
 #[derive(Serialize, Deserialize)]
-struct Record {
-    id: Uuid,
-    scenario_id: String,
-    scenario_version: u32,
-    trigger: Arc<Value>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    trigger_cleaned: bool,
-    status: ExecutionStatus,
-    #[serde(with = "nanos")]
-    started_at: DateTime<Utc>,
-    #[serde(default, with = "nanos::option")]
-    ended_at: Option<DateTime<Utc>>,
-    nodes: Vec<Node>,
-    /// `Some(null)` is an output: an absent field is `None`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "super::record::present"
-    )]
-    output: Option<Value>,
-    #[serde(default)]
-    error: Option<ErrorRecord>,
-    #[serde(default)]
-    rerun_of: Option<Uuid>,
-}
+struct Record(
+    Uuid,
+    String,
+    u32,
+    Arc<Value>,
+    /// [`TRIGGER_CLEANED`], [`OUTPUT_PRESENT`].
+    u8,
+    ExecutionStatus,
+    #[serde(with = "nanos")] DateTime<Utc>,
+    #[serde(with = "nanos::option")] Option<DateTime<Utc>>,
+    Vec<Node>,
+    /// The output, when [`OUTPUT_PRESENT`] (then `null` is an output).
+    Value,
+    Option<ErrorRecord>,
+    Option<Uuid>,
+);
 
+/// One node's result as a JSON array.
 #[derive(Serialize, Deserialize)]
-struct Node {
-    node_id: Arc<str>,
-    #[serde(default)]
-    item: Option<usize>,
-    status: NodeStatus,
-    input: Arc<Value>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "super::record::present"
-    )]
-    output: Option<Arc<Value>>,
-    #[serde(default)]
-    error: Option<ErrorRecord>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    output_cleaned: bool,
-    attempts: u32,
-    #[serde(default)]
-    route: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pinned: bool,
-    #[serde(default, with = "nanos::option")]
-    started_at: Option<DateTime<Utc>>,
-    #[serde(default, with = "nanos::option")]
-    ended_at: Option<DateTime<Utc>>,
+struct Node(
+    Arc<str>,
+    Option<usize>,
+    NodeStatus,
+    /// [`OUTPUT_PRESENT`], [`OUTPUT_CLEANED`], [`PINNED`].
+    u8,
+    u32,
+    #[serde(with = "nanos::option")] Option<DateTime<Utc>>,
+    #[serde(with = "nanos::option")] Option<DateTime<Utc>>,
+    Arc<Value>,
+    /// The output, when [`OUTPUT_PRESENT`].
+    Option<Arc<Value>>,
+    Option<ErrorRecord>,
+    Option<String>,
+);
+
+/// Flags of a record or node: the output is there (and may be `null`).
+const OUTPUT_PRESENT: u8 = 1;
+/// Flag of a record: its trigger data is a redacted or truncated copy.
+const TRIGGER_CLEANED: u8 = 2;
+/// Flag of a node: its output is a redacted or truncated copy.
+const OUTPUT_CLEANED: u8 = 2;
+/// Flag of a node: its output was pinned.
+const PINNED: u8 = 4;
+
+fn flag(on: bool, bit: u8) -> u8 {
+    if on { bit } else { 0 }
 }
 
 impl From<ExecutionRecord> for Record {
-    fn from(record: ExecutionRecord) -> Self {
-        Self {
-            id: record.id,
-            scenario_id: record.scenario_id,
-            scenario_version: record.scenario_version,
-            trigger: record.trigger,
-            trigger_cleaned: record.trigger_cleaned,
-            status: record.status,
-            started_at: record.started_at,
-            ended_at: record.ended_at,
-            nodes: record
-                .nodes
-                .into_iter()
-                .map(|n| Node {
-                    node_id: n.node_id,
-                    item: n.item,
-                    status: n.status,
-                    input: n.input,
-                    output: n.output,
-                    error: n.error,
-                    output_cleaned: n.output_cleaned,
-                    attempts: n.attempts,
-                    route: n.route,
-                    pinned: n.pinned,
-                    started_at: n.started_at,
-                    ended_at: n.ended_at,
-                })
-                .collect(),
-            output: record.output,
-            error: record.error,
-            rerun_of: record.rerun_of,
-        }
+    fn from(r: ExecutionRecord) -> Self {
+        let flags = flag(r.trigger_cleaned, TRIGGER_CLEANED) | flag(r.output.is_some(), OUTPUT_PRESENT);
+        let nodes = r
+            .nodes
+            .into_iter()
+            .map(|n| {
+                let flags = flag(n.output.is_some(), OUTPUT_PRESENT)
+                    | flag(n.output_cleaned, OUTPUT_CLEANED)
+                    | flag(n.pinned, PINNED);
+                Node(
+                    n.node_id,
+                    n.item,
+                    n.status,
+                    flags,
+                    n.attempts,
+                    n.started_at,
+                    n.ended_at,
+                    n.input,
+                    n.output,
+                    n.error,
+                    n.route,
+                )
+            })
+            .collect();
+        Self(
+            r.id,
+            r.scenario_id,
+            r.scenario_version,
+            r.trigger,
+            flags,
+            r.status,
+            r.started_at,
+            r.ended_at,
+            nodes,
+            r.output.unwrap_or(Value::Null),
+            r.error,
+            r.rerun_of,
+        )
     }
 }
 
 impl From<Record> for ExecutionRecord {
     fn from(r: Record) -> Self {
+        let Record(
+            id,
+            scenario_id,
+            scenario_version,
+            trigger,
+            flags,
+            status,
+            started_at,
+            ended_at,
+            nodes,
+            output,
+            error,
+            rerun_of,
+        ) = r;
         Self {
-            id: r.id,
-            scenario_id: r.scenario_id,
-            scenario_version: r.scenario_version,
-            trigger: r.trigger,
-            trigger_cleaned: r.trigger_cleaned,
-            status: r.status,
-            started_at: r.started_at,
-            ended_at: r.ended_at,
-            nodes: r
-                .nodes
+            id,
+            scenario_id,
+            scenario_version,
+            trigger,
+            trigger_cleaned: flags & TRIGGER_CLEANED != 0,
+            status,
+            started_at,
+            ended_at,
+            nodes: nodes
                 .into_iter()
-                .map(|n| NodeResult {
-                    node_id: n.node_id,
-                    item: n.item,
-                    status: n.status,
-                    input: n.input,
-                    output: n.output,
-                    error: n.error,
-                    output_cleaned: n.output_cleaned,
-                    attempts: n.attempts,
-                    route: n.route,
-                    pinned: n.pinned,
-                    started_at: n.started_at,
-                    ended_at: n.ended_at,
-                })
+                .map(
+                    |Node(
+                        node_id,
+                        item,
+                        status,
+                        flags,
+                        attempts,
+                        started_at,
+                        ended_at,
+                        input,
+                        output,
+                        error,
+                        route,
+                    )| {
+                        NodeResult {
+                            node_id,
+                            item,
+                            status,
+                            input,
+                            // `null` is an output when the flag says there is one.
+                            output: (flags & OUTPUT_PRESENT != 0)
+                                .then(|| output.unwrap_or_else(|| Arc::new(Value::Null))),
+                            error,
+                            output_cleaned: flags & OUTPUT_CLEANED != 0,
+                            attempts,
+                            route,
+                            pinned: flags & PINNED != 0,
+                            started_at,
+                            ended_at,
+                        }
+                    },
+                )
                 .collect(),
-            output: r.output,
-            error: r.error,
-            rerun_of: r.rerun_of,
+            output: (flags & OUTPUT_PRESENT != 0).then_some(output),
+            error,
+            rerun_of,
         }
     }
 }
@@ -188,9 +222,11 @@ mod nanos {
 /// back whole with the error, so that nothing is lost.
 pub(crate) fn encode(record: ExecutionRecord) -> std::result::Result<Box<[u8]>, Box<(Error, ExecutionRecord)>> {
     let id = record.id;
+    // Sized for a small record, so that writing it rarely grows the buffer.
+    let mut bytes = Vec::with_capacity(256 + 160 * record.nodes.len());
     let compact = Record::from(record);
-    match serde_json::to_vec(&compact) {
-        Ok(bytes) => Ok(bytes.into_boxed_slice()),
+    match serde_json::to_writer(&mut bytes, &compact) {
+        Ok(()) => Ok(bytes.into_boxed_slice()),
         Err(e) => Err(Box::new((
             Error::internal("the execution record could not be written in its compact form")
                 .with_context("execution", id.to_string())
@@ -243,6 +279,23 @@ mod tests {
         };
         let back = decode(&encode(record.clone()).map_err(|failed| failed.0).unwrap()).unwrap();
         assert_eq!(back, record);
+
+        // No output (not even `null`), nothing cleaned or pinned, no times.
+        let mut bare = record;
+        bare.output = None;
+        bare.trigger_cleaned = false;
+        bare.ended_at = None;
+        bare.rerun_of = None;
+        let mut node = bare.nodes[0].clone();
+        node.output = None;
+        node.pinned = false;
+        node.item = None;
+        node.route = None;
+        node.started_at = None;
+        node.status = NodeStatus::Skipped;
+        bare.nodes.push(node);
+        let back = decode(&encode(bare.clone()).map_err(|failed| failed.0).unwrap()).unwrap();
+        assert_eq!(back, bare);
     }
 
     #[test]
@@ -263,7 +316,9 @@ mod tests {
             rerun_of: None,
         };
         let failed = encode(record.clone()).unwrap_err();
-        let source = std::error::Error::source(&failed.0).map(ToString::to_string).unwrap_or_default();
+        let source = std::error::Error::source(&failed.0)
+            .map(ToString::to_string)
+            .unwrap_or_default();
         assert!(source.contains("1677 to 2262"), "{source}");
         assert_eq!(failed.1, record);
     }

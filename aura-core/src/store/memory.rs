@@ -1,6 +1,6 @@
 //! The embedded, in-memory store.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 
@@ -80,7 +80,7 @@ impl Live {
     fn new(record: ExecutionRecord, exact: HashMap<PayloadKey, Arc<Value>>) -> Self {
         let mut live = Self {
             record,
-            slots: HashMap::new(),
+            slots: HashMap::default(),
             exact,
             lease: None,
         };
@@ -312,7 +312,7 @@ impl ExecutionStore for MemoryStore {
         // Room for every node up front: saving a result never reallocates.
         copy.nodes
             .reserve(record.nodes.capacity().saturating_sub(copy.nodes.len()));
-        let mut entry = Entry::Live(Box::new(Live::new(copy, HashMap::new())));
+        let mut entry = Entry::Live(Box::new(Live::new(copy, HashMap::default())));
         entry.keep()?;
         map.insert(record.id, entry);
         Ok(())

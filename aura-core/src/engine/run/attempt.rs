@@ -75,21 +75,18 @@ impl Exec {
     pub(super) fn context(self: &Arc<Self>, pass: &Pass, idx: usize) -> Context {
         let node = &self.plan.nodes[idx];
         let span = tracing::debug_span!("node", node = %node.id, reference = node.info.reference.as_deref(), item = pass.frame.item_index());
-        let mut builder = Context::builder()
-            .cancellation(self.cancel.clone())
-            .derived_idempotency_key(pass.frame.item_index())
-            .span(span)
-            .scenario_id(self.plan.id.clone())
-            .execution_id(self.id_str.clone())
-            .node_id(node.id.clone())
-            .extensions(pass.extensions.clone());
-        if let Some(http) = &self.engine.http {
-            builder = builder.http(http.clone());
+        crate::context::NodeContext {
+            connection: node.connection.clone(),
+            http: self.engine.http.clone(),
+            cancel: self.cancel.clone(),
+            span,
+            scenario_id: self.plan.id.clone(),
+            execution_id: self.id_str.clone(),
+            node_id: node.id.clone(),
+            item: pass.frame.item_index(),
+            extensions: pass.extensions.clone(),
         }
-        if let Some(conn) = &node.connection {
-            builder = builder.connection(conn.clone());
-        }
-        builder.build()
+        .into()
     }
 
     pub(super) async fn attempt(&self, cx: &Context, idx: usize, input: &Arc<Value>, n: u32) -> Result<SharedOutput> {

@@ -58,9 +58,12 @@ impl Frame {
         self.outputs.lock().unwrap_or_else(PoisonError::into_inner)[node].clone()
     }
 
-    /// A node's output here or in an enclosing frame.
-    pub(super) fn lookup(&self, node: usize) -> Option<Output> {
-        self.own(node).or_else(|| self.parent.as_ref()?.lookup(node))
+    /// A node's output as JSON, here or in an enclosing frame (without its converted form).
+    pub(super) fn json(&self, node: usize) -> Option<Arc<Value>> {
+        let own = self.outputs.lock().unwrap_or_else(PoisonError::into_inner)[node]
+            .as_ref()
+            .map(|o| o.json.clone());
+        own.or_else(|| self.parent.as_ref()?.json(node))
     }
 
     /// `steps.<node>` here or in an enclosing frame, converted once.
@@ -98,7 +101,7 @@ impl StepOutputs for FrameSteps {
     }
 
     fn output_json(&self, node_id: &str) -> Option<Arc<Value>> {
-        Some(self.frame.lookup(*self.plan.index.get(node_id)?)?.json)
+        self.frame.json(*self.plan.index.get(node_id)?)
     }
 }
 

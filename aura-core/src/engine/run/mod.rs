@@ -16,7 +16,7 @@ mod node;
 mod sub;
 mod walk;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -269,7 +269,7 @@ impl Slots {
     fn new(plan: &Plan, record: &ExecutionRecord) -> Self {
         let mut slots = Self {
             root: vec![None; plan.nodes.len()],
-            items: HashMap::new(),
+            items: HashMap::default(),
         };
         for (i, n) in record.nodes.iter().enumerate() {
             if let Some(&idx) = plan.index.get(&*n.node_id) {

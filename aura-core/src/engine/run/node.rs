@@ -212,7 +212,7 @@ impl Exec {
             if Some(p) == frame.iterate {
                 return frame.item.as_ref().map(|(_, item, _)| item.clone());
             }
-            frame.lookup(p).map(|o| o.json)
+            frame.json(p)
         };
         match node.preds.as_slice() {
             [only] => from(*only).unwrap_or_else(|| Arc::new(Value::Null)),
