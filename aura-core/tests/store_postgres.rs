@@ -100,112 +100,24 @@ impl Drop for Schema {
     }
 }
 
-/// Writes one ignored `#[tokio::test]` per named check of an aura-testkit suite: the suites'
-/// own macros (`store_behavior!`, `sealed_behavior!`) cannot mark their tests as needing a
-/// server. `the_lists_name_every_check_of_the_suites` keeps these lists complete.
-macro_rules! behaviour_needing_postgres {
-    ($suite:ident, $fixture:ty, $make:expr; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs postgres: see .ci/run"]
-            async fn $check() {
-                let fixture: $fixture = $make.await;
-                aura_testkit::behavior::$suite::$check(&fixture).await;
-            }
-        )*
-    };
-}
-
-/// The checks of `store_behavior!` (all of them).
-macro_rules! store_checks {
-    ($callback:ident!($($args:tt)*)) => {
-        $callback! { $($args)*;
-            create_then_get_round_trips,
-            get_of_an_unknown_execution_is_none,
-            create_twice_is_a_conflict,
-            save_node_upserts_by_node_and_item_in_first_save_order,
-            save_node_of_an_unknown_execution_is_not_found,
-            finish_records_the_end,
-            finish_of_an_unknown_execution_is_not_found,
-            list_pages_newest_first_by_scenario,
-            a_bad_cursor_is_invalid_input,
-            unfinished_lists_running_executions_oldest_first_with_nodes,
-            prune_older_than_deletes_only_old_finished_executions,
-            prune_keep_newest_keeps_the_newest_finished,
-            prune_never_deletes_unfinished_executions,
-            claim_is_exclusive_while_the_lease_lives,
-            renew_and_release_need_the_owner,
-            claim_of_a_finished_or_unknown_execution_is_none,
-            exact_payloads_are_kept_or_not_as_declared,
-            concurrent_node_saves_are_all_kept,
-        }
-    };
-}
-
-/// The checks of `sealed_behavior!` (all of them).
-macro_rules! sealed_checks {
-    ($callback:ident!($($args:tt)*)) => {
-        $callback! { $($args)*;
-            sealed_insert_get_round_trips,
-            sealed_insert_twice_is_a_conflict,
-            sealed_list_is_ordered_by_id,
-            sealed_compare_and_swap_needs_the_nonce_read,
-            sealed_delete_says_whether_there_was_one,
-            an_encrypted_store_over_it_round_trips,
-        }
-    };
-}
-
-/// The names a suite macro's default arm lists, read from aura-testkit's source.
-fn suite_checks(source: &str, suite_macro: &str) -> Vec<String> {
-    let start = source
-        .find(&format!("$crate::{suite_macro}!(@each $fixture;"))
-        .unwrap_or_else(|| panic!("{suite_macro}'s list of checks not found"));
-    let list = &source[start..];
-    let list = &list[list.find(';').unwrap() + 1..list.find(");").unwrap()];
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-#[test]
-fn the_lists_name_every_check_of_the_suites() {
-    macro_rules! names {
-        (; $($check:ident),* $(,)?) => {
-            vec![$(stringify!($check).to_owned()),*]
-        };
-    }
-    let store_source = include_str!("../../aura-testkit/src/behavior/store.rs");
-    let sealed_source = include_str!("../../aura-testkit/src/behavior/sealed.rs");
-    assert_eq!(
-        store_checks!(names!()),
-        suite_checks(store_source, "store_behavior"),
-        "store_checks! must list every check of store_behavior!"
-    );
-    assert_eq!(
-        sealed_checks!(names!()),
-        suite_checks(sealed_source, "sealed_behavior"),
-        "sealed_checks! must list every check of sealed_behavior!"
-    );
-}
-
 mod with_a_key {
     use super::*;
 
-    store_checks!(behaviour_needing_postgres!(store, StoreFixture, async {
-        let schema = Schema::new();
-        let store = schema.open().await;
-        assert!(store.keeps_exact_payloads());
-        StoreFixture::new(Arc::new(store)).keeps_exact(true).guard(schema)
-    }));
+    aura_testkit::store_behavior!(
+        #[ignore = "needs postgres: see .ci/run"]
+        async {
+            let schema = Schema::new();
+            let store = schema.open().await;
+            assert!(store.keeps_exact_payloads());
+            StoreFixture::new(Arc::new(store)).keeps_exact(true).guard(schema)
+        }
+    );
 }
 
 mod without_a_key {
     use super::*;
 
-    behaviour_needing_postgres!(store, StoreFixture, async {
+    aura_testkit::store_behavior!(#[ignore = "needs postgres: see .ci/run"] @each async {
         let schema = Schema::new();
         let store = schema.builder().open().await.unwrap();
         assert!(!store.keeps_exact_payloads());
@@ -216,10 +128,13 @@ mod without_a_key {
 mod sealed {
     use super::*;
 
-    sealed_checks!(behaviour_needing_postgres!(sealed, SealedFixture, async {
-        let schema = Schema::new();
-        SealedFixture::new(Arc::new(schema.open().await)).guard(schema)
-    }));
+    aura_testkit::sealed_behavior!(
+        #[ignore = "needs postgres: see .ci/run"]
+        async {
+            let schema = Schema::new();
+            SealedFixture::new(Arc::new(schema.open().await)).guard(schema)
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,10 +45,39 @@ impl SealedFixture {
 /// Writes one `#[tokio::test]` per check of [`behavior::sealed`](crate::behavior::sealed),
 /// each on the fixture the expression (a future of a
 /// [`SealedFixture`](crate::behavior::sealed::SealedFixture)) makes afresh.
+///
+/// Attributes in front go on every test, so that a store which needs a server marks its suite
+/// as such; `@each` runs only the checks named after the `;`:
+///
+/// ```ignore
+/// aura_testkit::sealed_behavior!(#[ignore = "needs postgres: see .ci/run"] async { fixture().await });
+/// aura_testkit::sealed_behavior!(#[ignore = "needs postgres: see .ci/run"] @each async { fixture().await }; sealed_insert_get_round_trips);
+/// ```
 #[macro_export]
 macro_rules! sealed_behavior {
-    ($fixture:expr) => {
-        $crate::sealed_behavior!(@each $fixture;
+    // One test per check, each with the attributes gathered, one check at a time so that the
+    // attributes repeat for each.
+    (@run [$($attrs:tt)*] $fixture:expr; $check:ident $(, $rest:ident)* $(,)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $($attrs)*
+        async fn $check() {
+            let fixture: $crate::behavior::sealed::SealedFixture = $fixture.await;
+            $crate::behavior::sealed::$check(&fixture).await;
+        }
+        $crate::sealed_behavior!(@run [$($attrs)*] $fixture; $($rest),*);
+    };
+    (@run [$($attrs:tt)*] $fixture:expr; $(,)?) => {};
+    // The attributes in front, one by one (an expression may start with `#` too).
+    (@attrs [$($attrs:tt)*] #[$attr:meta] $($rest:tt)*) => {
+        $crate::sealed_behavior!(@attrs [$($attrs)* #[$attr]] $($rest)*);
+    };
+    // Some checks only.
+    (@attrs [$($attrs:tt)*] @each $fixture:expr; $($check:ident),* $(,)?) => {
+        $crate::sealed_behavior!(@run [$($attrs)*] $fixture; $($check),*);
+    };
+    // Every check.
+    (@attrs [$($attrs:tt)*] $fixture:expr) => {
+        $crate::sealed_behavior!(@run [$($attrs)*] $fixture;
             sealed_insert_get_round_trips,
             sealed_insert_twice_is_a_conflict,
             sealed_list_is_ordered_by_id,
@@ -57,14 +86,8 @@ macro_rules! sealed_behavior {
             an_encrypted_store_over_it_round_trips,
         );
     };
-    (@each $fixture:expr; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                let fixture: $crate::behavior::sealed::SealedFixture = $fixture.await;
-                $crate::behavior::sealed::$check(&fixture).await;
-            }
-        )*
+    ($($input:tt)*) => {
+        $crate::sealed_behavior!(@attrs [] $($input)*);
     };
 }
 

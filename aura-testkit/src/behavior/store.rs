@@ -73,10 +73,39 @@ impl StoreFixture {
 /// each on the fixture the expression (a future of a
 /// [`StoreFixture`](crate::behavior::store::StoreFixture)) makes afresh. The calling crate
 /// needs `tokio` with `macros` and `rt-multi-thread` (as a dev-dependency).
+///
+/// Attributes in front go on every test, so that a store which needs a server marks its suite
+/// as such; `@each` runs only the checks named after the `;`:
+///
+/// ```ignore
+/// aura_testkit::store_behavior!(#[ignore = "needs postgres: see .ci/run"] async { fixture().await });
+/// aura_testkit::store_behavior!(#[ignore = "needs postgres: see .ci/run"] @each async { fixture().await }; create_then_get_round_trips);
+/// ```
 #[macro_export]
 macro_rules! store_behavior {
-    ($fixture:expr) => {
-        $crate::store_behavior!(@each $fixture;
+    // One test per check, each with the attributes gathered, one check at a time so that the
+    // attributes repeat for each.
+    (@run [$($attrs:tt)*] $fixture:expr; $check:ident $(, $rest:ident)* $(,)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $($attrs)*
+        async fn $check() {
+            let fixture: $crate::behavior::store::StoreFixture = $fixture.await;
+            $crate::behavior::store::$check(&fixture).await;
+        }
+        $crate::store_behavior!(@run [$($attrs)*] $fixture; $($rest),*);
+    };
+    (@run [$($attrs:tt)*] $fixture:expr; $(,)?) => {};
+    // The attributes in front, one by one (an expression may start with `#` too).
+    (@attrs [$($attrs:tt)*] #[$attr:meta] $($rest:tt)*) => {
+        $crate::store_behavior!(@attrs [$($attrs)* #[$attr]] $($rest)*);
+    };
+    // Some checks only.
+    (@attrs [$($attrs:tt)*] @each $fixture:expr; $($check:ident),* $(,)?) => {
+        $crate::store_behavior!(@run [$($attrs)*] $fixture; $($check),*);
+    };
+    // Every check.
+    (@attrs [$($attrs:tt)*] $fixture:expr) => {
+        $crate::store_behavior!(@run [$($attrs)*] $fixture;
             create_then_get_round_trips,
             get_of_an_unknown_execution_is_none,
             create_twice_is_a_conflict,
@@ -97,14 +126,8 @@ macro_rules! store_behavior {
             concurrent_node_saves_are_all_kept,
         );
     };
-    (@each $fixture:expr; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                let fixture: $crate::behavior::store::StoreFixture = $fixture.await;
-                $crate::behavior::store::$check(&fixture).await;
-            }
-        )*
+    ($($input:tt)*) => {
+        $crate::store_behavior!(@attrs [] $($input)*);
     };
 }
 

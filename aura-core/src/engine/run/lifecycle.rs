@@ -133,7 +133,12 @@ impl Exec {
             state.record.ended_at = Some(Utc::now());
             state.record.output = output.map(|o| Arc::unwrap_or_clone(self.redactor.clean(&Arc::new(o))));
             state.record.error = error.as_ref().map(|e| self.redactor.error(e));
-            state.record.clone()
+            // The walk is over: the node results move out (nothing reads them here again),
+            // only the header is copied.
+            let nodes = std::mem::take(&mut state.record.nodes);
+            let mut record = state.record.clone();
+            record.nodes = nodes;
+            record
         };
         let stored = self.store_end(&record).await;
         if let Some(pause) = &self.pause {
