@@ -103,7 +103,7 @@ async fn aura(State(app): State<Arc<Aura>>, Json(body): Json<Value>) -> Response
     match h.response().await {
         Some(r) => {
             let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, Json(r.body)).into_response()
+            (status, Json(&*r.body)).into_response()
         }
         None => (StatusCode::INTERNAL_SERVER_ERROR, "no response").into_response(),
     }

@@ -212,6 +212,16 @@ impl From<NodeOutput> for SharedOutput {
     }
 }
 
+impl From<SharedOutput> for NodeOutput {
+    /// The output taken out of its `Arc` (copied only if it is shared).
+    fn from(out: SharedOutput) -> Self {
+        Self {
+            value: Arc::unwrap_or_clone(out.value),
+            route: out.route,
+        }
+    }
+}
+
 /// A node's result: its output and where the execution goes next.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeOutput {

@@ -375,7 +375,7 @@ async fn respond_answers_the_webhook_caller_before_the_end() {
     let mut handle = h.engine().start(&plan, json!({ "id": "evt_1" })).await.unwrap();
     let response = handle.response().await.unwrap();
     assert_eq!(response.status, 202);
-    assert_eq!(response.body, json!({ "received": "evt_1" }));
+    assert_eq!(*response.body, json!({ "received": "evt_1" }));
     gate.notify_one();
     let r = handle.wait().await.unwrap();
     assert_eq!(r.status, ExecutionStatus::Completed);

@@ -619,8 +619,8 @@ impl Node for DelayNode {
 pub struct Response {
     /// The HTTP status.
     pub status: u16,
-    /// The body.
-    pub body: Value,
+    /// The body: shared with the respond node's input, not copied (read it through `*`).
+    pub body: Arc<Value>,
 }
 
 /// The context extension a [`RespondNode`] writes to; the engine exposes it on the execution
@@ -660,12 +660,18 @@ impl Node for RespondNode {
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
+        self.run_shared(cx, Arc::new(input)).await.map(NodeOutput::from)
+    }
+
+    /// The response shares the input; the node's output (`{"status", "body"}`) is the one copy.
+    async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        let output = json!({ "status": self.status, "body": *input });
         if let Some(slot) = cx.extension::<ResponseSlot>() {
             slot.0.send_replace(Some(Response {
                 status: self.status,
-                body: input.clone(),
+                body: input,
             }));
         }
-        Ok(NodeOutput::next(json!({ "status": self.status, "body": input })))
+        Ok(SharedOutput::next(Arc::new(output)))
     }
 }

@@ -100,7 +100,7 @@ impl Exec {
         if let Some(slot) = &self.response
             && let Some(r) = slot.0.borrow().as_ref()
         {
-            return r.body.clone();
+            return (*r.body).clone();
         }
         let leaves: Vec<(usize, Output)> = self
             .plan
