@@ -54,22 +54,24 @@ impl App for Crash {
 
     fn actions(&self) -> Vec<ActionDef> {
         let calls = self.calls.clone();
-        vec![ActionDef::from_json("step", json!(true), json!(true), move |cx, v: Value| {
-            let calls = calls.clone();
-            async move {
-                let line = format!(
-                    "{} {} {}\n",
-                    cx.execution_id().unwrap_or("-"),
-                    cx.node_id().unwrap_or("-"),
-                    cx.idempotency_key().unwrap_or("-"),
-                );
-                append(&calls, &line).map_err(|e| Error::unavailable(format!("call log: {e}")))?;
-                tokio::time::sleep(STEP_TIME).await;
-                let n = number(&v["n"]).ok_or_else(|| Error::invalid_definition(format!("no number in {v}")))?;
-                Ok(json!({ "n": n + 1 }))
-            }
-        })
-        .idempotent(true)]
+        vec![
+            ActionDef::from_json("step", json!(true), json!(true), move |cx, v: Value| {
+                let calls = calls.clone();
+                async move {
+                    let line = format!(
+                        "{} {} {}\n",
+                        cx.execution_id().unwrap_or("-"),
+                        cx.node_id().unwrap_or("-"),
+                        cx.idempotency_key().unwrap_or("-"),
+                    );
+                    append(&calls, &line).map_err(|e| Error::unavailable(format!("call log: {e}")))?;
+                    tokio::time::sleep(STEP_TIME).await;
+                    let n = number(&v["n"]).ok_or_else(|| Error::invalid_definition(format!("no number in {v}")))?;
+                    Ok(json!({ "n": n + 1 }))
+                }
+            })
+            .idempotent(true),
+        ]
     }
 }
 
@@ -264,7 +266,10 @@ fn sigkill_at_random_points_loses_no_execution_and_reruns_only_the_nodes_in_flig
     let mut rounds = 0;
     while kills < KILLS {
         rounds += 1;
-        assert!(rounds <= 4 * KILLS, "only {kills} kills hit a running child in {rounds} rounds");
+        assert!(
+            rounds <= 4 * KILLS,
+            "only {kills} kills hit a running child in {rounds} rounds"
+        );
         let new = 1 + rng.below(6);
         let delay = Duration::from_millis(rng.below(40));
         let calls_before = file_len(&files.calls);
@@ -326,7 +331,10 @@ fn sigkill_at_random_points_loses_no_execution_and_reruns_only_the_nodes_in_flig
     let calls = calls(&files.calls);
     rt.block_on(async {
         let store = SqliteStore::open(&files.db).await.unwrap();
-        assert!(store.unfinished().await.unwrap().is_empty(), "nothing is left unfinished");
+        assert!(
+            store.unfinished().await.unwrap().is_empty(),
+            "nothing is left unfinished"
+        );
         let mut ids = BTreeSet::new();
         let mut page = PageRequest::first(500);
         loop {
@@ -382,7 +390,10 @@ fn sigkill_at_random_points_loses_no_execution_and_reruns_only_the_nodes_in_flig
             began.elapsed().as_secs_f64()
         );
         assert!(ids.len() >= started.len() && !started.is_empty());
-        assert!(kills_mid_node * 2 >= kills, "most kills caught nodes in flight: {kills_mid_node} of {kills}");
+        assert!(
+            kills_mid_node * 2 >= kills,
+            "most kills caught nodes in flight: {kills_mid_node} of {kills}"
+        );
         store.close().await;
     });
 
