@@ -242,3 +242,57 @@ mod engine {
         );
     }
 }
+
+/// On a durable store, an action that is not idempotent is saved as running before it is
+/// called (so that a resume knows it may have run); an idempotent one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_that_is_not_idempotent_is_saved_as_running_before_it_is_called() {
+    use aura_core::engine::Engine;
+    use aura_core::scenario::{NodeBuilder, Scenario};
+    use aura_core::store::NodeStatus;
+    use aura_testkit::{MockAction, MockApp};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open_in(&dir).await);
+    assert!(store.is_durable());
+    let charge = MockAction::new("charge").latency(Duration::from_secs(3600));
+    let lookup = MockAction::new("lookup")
+        .idempotent(true)
+        .latency(Duration::from_secs(3600));
+    let registry = Arc::new(aura_core::Registry::new());
+    registry
+        .register(MockApp::new("svc").action(charge.clone()).action(lookup.clone()))
+        .unwrap();
+    let engine = Engine::builder(registry).store(store.clone()).build();
+    for (id, action) in [("pay", "svc.charge"), ("find", "svc.lookup")] {
+        let scenario = Scenario::builder(id, id)
+            .node(NodeBuilder::trigger("t").next(["call"]))
+            .node(NodeBuilder::action("call", action).input(json!({ "token": "tok_canary_42" })))
+            .build();
+        let plan = engine.deploy(scenario).await.unwrap();
+        let handle = engine.start(&plan, json!({})).await.unwrap();
+        let mock = if id == "pay" { &charge } else { &lookup };
+        for _ in 0..500 {
+            if mock.in_flight() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(mock.in_flight(), 1, "{id}: the action was called");
+        let stored = store.get(handle.id()).await.unwrap().unwrap();
+        match id {
+            "pay" => {
+                let call = stored.node("call").expect("saved before the call");
+                assert_eq!(call.status, NodeStatus::Running);
+                assert!(!call.input.to_string().contains("tok_canary_42"), "{}", call.input);
+            }
+            _ => assert!(
+                stored.node("call").is_none(),
+                "an idempotent action is not saved in flight"
+            ),
+        }
+        handle.cancel();
+        let done = handle.wait().await.unwrap();
+        assert_eq!(done.status, ExecutionStatus::Cancelled);
+    }
+}

@@ -277,6 +277,9 @@ pub struct ExecuteOptions {
     pub(crate) depth: u32,
     /// Whether this execution is an error scenario handling another's failure.
     pub(crate) handles_error: bool,
+    /// On recovery: the nodes (and elements) that were saved as running, not idempotent, when
+    /// the process stopped: they may have run.
+    pub(crate) in_flight: std::collections::HashSet<(Arc<str>, Option<usize>)>,
 }
 
 #[derive(Clone, Debug)]

@@ -25,6 +25,8 @@ impl Engine {
         let trigger = self.exact_trigger(&record).await?;
         let options = ExecuteOptions {
             rerun_of: Some(execution_id),
+            // A re-run is asked for by someone who checked: nothing is held back.
+            in_flight: std::collections::HashSet::new(),
             ..options
         };
         run::start(self.inner.clone(), plan, trigger, options, None).await
@@ -115,6 +117,9 @@ impl Engine {
                 .with_context("scenario", record.scenario_id.clone())
         })?;
         let mut options = ExecuteOptions::default();
+        for n in record.nodes.iter().filter(|n| n.status == NodeStatus::Running) {
+            options.in_flight.insert((n.node_id.clone(), n.item));
+        }
         for n in record.nodes.iter().filter(|n| n.status == NodeStatus::Completed) {
             let output = if n.output_cleaned {
                 let key = PayloadKey::Output {

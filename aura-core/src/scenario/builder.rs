@@ -86,6 +86,14 @@ impl ScenarioBuilder {
         self
     }
 
+    /// Sets whether an action that is not idempotent and was in flight when the process
+    /// stopped is called again on recovery ([`ErrorPolicy::rerun_in_flight`](super::ErrorPolicy::rerun_in_flight)).
+    #[must_use]
+    pub fn rerun_in_flight(mut self, rerun: bool) -> Self {
+        self.scenario.settings.error_policy.rerun_in_flight = rerun;
+        self
+    }
+
     /// Sets the scenario run with a failed execution's details.
     #[must_use]
     pub fn error_scenario(mut self, id: impl Into<String>) -> Self {

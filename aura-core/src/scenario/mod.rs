@@ -179,6 +179,12 @@ pub struct ErrorPolicy {
     /// A scenario to run with the failed execution's details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_scenario: Option<String>,
+    /// Whether an action that is not idempotent, and was in flight when the process stopped,
+    /// is called again when the execution is recovered. Default `false`: it may have run, so
+    /// the node fails with an error saying so (kind `Conflict`, context `may_have_run`); check
+    /// the service, then [`rerun`](crate::engine::Engine::rerun) the execution.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rerun_in_flight: bool,
 }
 
 /// One node of a scenario: what it is (`kind` + `config`), its connection, how its input is

@@ -318,6 +318,11 @@ impl ExecutionStore for MemoryStore {
         Ok(())
     }
 
+    /// Nothing of it outlives the process.
+    fn is_durable(&self) -> bool {
+        false
+    }
+
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
         let mut map = self.shard(execution_id);
         let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;

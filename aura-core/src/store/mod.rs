@@ -54,10 +54,20 @@ use crate::error::Result;
 /// `save_node` each time a node ends (completed, failed, skipped, or stopped by a cancel or the
 /// max duration; a node that is re-run after a resume is saved again under the same key), then
 /// `finish`. A durable store must make each call durable before it returns. Nodes in flight are
-/// not written: they show in the event stream, and after a crash they run again on resume with
-/// the same idempotency key.
+/// not written (they show in the event stream, and after a crash they run again on resume with
+/// the same idempotency key), except a node that is not idempotent on a
+/// [durable](ExecutionStore::is_durable) store: it is saved as running before it is called, so
+/// that a resume knows the call may have happened (see
+/// [`ErrorPolicy::rerun_in_flight`](crate::scenario::ErrorPolicy::rerun_in_flight)).
 #[async_trait]
 pub trait ExecutionStore: Send + Sync + 'static {
+    /// Whether what this store keeps outlives the process (a file, a database): then the engine
+    /// saves a node that is not idempotent as running before calling it. `true` unless the
+    /// store says otherwise ([`MemoryStore`] does: nothing of it is left to resume).
+    fn is_durable(&self) -> bool {
+        true
+    }
+
     /// Records a new execution (status running, no node results yet).
     async fn create(&self, record: &ExecutionRecord) -> Result<()>;
 

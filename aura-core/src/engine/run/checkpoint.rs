@@ -31,6 +31,19 @@ impl Exec {
         r.started_at = Some(started_at);
     }
 
+    /// Saves a running node (its input redacted) before it is called: after a crash, the
+    /// resume knows that this call may have happened.
+    pub(super) async fn save_running(&self, idx: usize, item: Option<usize>) -> Result<()> {
+        let result = {
+            let mut state = self.lock();
+            let slot = slot(&mut state, &self.plan, idx, item);
+            let mut result = state.record.nodes[slot].clone();
+            result.input = self.redactor.clean(&result.input);
+            result
+        };
+        self.engine.store.save_node(self.id, &result).await
+    }
+
     /// Counts another attempt of a running node.
     pub(super) fn count_attempt(&self, idx: usize, item: Option<usize>, attempt: u32) {
         let mut state = self.lock();

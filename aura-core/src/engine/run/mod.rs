@@ -111,6 +111,7 @@ async fn prepare(
         (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.id.clone())));
     let id_str: Arc<str> = id.to_string().into();
     let engine_keeps_checkpoints = engine.keep.checkpoints();
+    let mark_in_flight = engine_keeps_checkpoints && engine.store.is_durable();
     let deferred_trigger = match record.trigger_cleaned && !engine_keeps_checkpoints {
         true => vec![(PayloadKey::Trigger, trigger.clone())],
         false => Vec::new(),
@@ -136,6 +137,7 @@ async fn prepare(
             slots,
         }),
         checkpoints: engine_keeps_checkpoints,
+        mark_in_flight,
         redactor,
         response,
         pause,
@@ -246,6 +248,9 @@ struct Exec {
     /// Whether each node's result goes to the store as it ends ([`super::Keep`]); otherwise
     /// the record is written whole at the end, if kept.
     checkpoints: bool,
+    /// Whether a node that is not idempotent is saved as running before it is called (with
+    /// checkpoints, on a durable store).
+    mark_in_flight: bool,
 }
 
 struct State {

@@ -76,9 +76,26 @@ impl Exec {
             Ok(input) => input,
             Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
         };
+        if !node.info.idempotent && self.options.in_flight.contains(&(node.id.clone(), item)) {
+            if !self.plan.settings().error_policy.rerun_in_flight {
+                let err = Error::conflict(
+                    "the node may have run: it was in flight when the process stopped and is not idempotent, \
+                     so it is not called again (check the service, then rerun the execution, or set \
+                     error_policy.rerun_in_flight)",
+                )
+                .with_context("may_have_run", "true")
+                .persistent();
+                return self.failed(frame, idx, input, err, 0, started_at).await;
+            }
+            tracing::warn!(node = %node.id, execution = %self.id, "a node that may have run before the process stopped runs again (rerun_in_flight)");
+        }
         // The result is checkpointed when the node ends; while it runs, the record holds it as
-        // running (not in the store), so that a cancel or the max duration can record it.
+        // running (not in the store, unless the call may not be repeated), so that a cancel or
+        // the max duration can record it.
         self.begin(idx, item, started_at, &input);
+        if self.mark_in_flight && !node.info.idempotent {
+            self.save_running(idx, item).await?;
+        }
 
         match self.attempts(pass, idx, &input).await {
             Ok((out, attempts)) => {
