@@ -39,12 +39,12 @@ impl App for Bench {
     }
 
     fn actions(&self) -> Vec<ActionDef> {
-        vec![ActionDef::from_json(
-            "noop",
-            json!(true),
-            json!(true),
-            |_cx, v| async move { Ok(v) },
-        )]
+        vec![
+            ActionDef::from_json("noop", json!(true), json!(true), |_cx, v| async move { Ok(v) })
+                // A no-op may be repeated; an action that is not idempotent adds one durable write
+                // (its "running" row) before each call.
+                .idempotent(true),
+        ]
     }
 }
 
