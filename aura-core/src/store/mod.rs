@@ -16,6 +16,8 @@
 //! [`ExecutionStore::save_exact`]; a store that does not keep it makes such re-runs fail with a
 //! clear error instead of feeding `"[redacted]"` to the next node.
 
+#[cfg(any(feature = "store-sqlite", feature = "store-postgres"))]
+mod columns;
 mod compact;
 mod error;
 #[cfg(any(feature = "store-sqlite", feature = "store-postgres"))]

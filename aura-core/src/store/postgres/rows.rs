@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::Row;
@@ -12,8 +10,10 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::error::unreadable;
-use crate::error::{Error, Result};
-use crate::store::{ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, NodeResult, NodeStatus};
+use crate::error::Result;
+pub(super) use crate::store::columns::{error_json, execution_status, json, nanos, time};
+use crate::store::columns::{execution_status_from, item_column, node_status, node_status_from};
+use crate::store::{ExecutionRecord, ExecutionStatus, ExecutionSummary, NodeResult, NodeStatus};
 
 /// An execution's columns, ready to bind.
 #[derive(Debug)]
@@ -48,70 +48,16 @@ pub(super) struct NodeRow {
     pub(super) ended_at: Option<i64>,
 }
 
-/// A time as nanoseconds since the epoch.
-pub(super) fn nanos(t: DateTime<Utc>) -> Result<i64> {
-    t.timestamp_nanos_opt()
-        .ok_or_else(|| Error::invalid_input("a time outside 1677–2262 cannot be stored", Vec::new()))
-}
-
-pub(super) fn time(n: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_nanos(n)
-}
-
-pub(super) fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|_| Error::internal("a record could not be serialized to JSON"))
-}
-
 fn parse<T: DeserializeOwned>(text: &str, table: &'static str, column: &'static str) -> Result<T> {
     serde_json::from_str(text).map_err(|_| unreadable(table, column))
 }
 
-pub(super) fn execution_status(s: ExecutionStatus) -> &'static str {
-    match s {
-        ExecutionStatus::Running => "running",
-        ExecutionStatus::Completed => "completed",
-        ExecutionStatus::Failed => "failed",
-        ExecutionStatus::Cancelled => "cancelled",
-    }
-}
-
 fn parse_execution_status(s: &str) -> Result<ExecutionStatus> {
-    Ok(match s {
-        "running" => ExecutionStatus::Running,
-        "completed" => ExecutionStatus::Completed,
-        "failed" => ExecutionStatus::Failed,
-        "cancelled" => ExecutionStatus::Cancelled,
-        _ => return Err(unreadable("executions", "status")),
-    })
-}
-
-fn node_status(s: NodeStatus) -> &'static str {
-    match s {
-        NodeStatus::Pending => "pending",
-        NodeStatus::Running => "running",
-        NodeStatus::Completed => "completed",
-        NodeStatus::Failed => "failed",
-        NodeStatus::Skipped => "skipped",
-        NodeStatus::Cancelled => "cancelled",
-        NodeStatus::TimedOut => "timed_out",
-    }
+    execution_status_from(s).ok_or_else(|| unreadable("executions", "status"))
 }
 
 fn parse_node_status(s: &str) -> Result<NodeStatus> {
-    Ok(match s {
-        "pending" => NodeStatus::Pending,
-        "running" => NodeStatus::Running,
-        "completed" => NodeStatus::Completed,
-        "failed" => NodeStatus::Failed,
-        "skipped" => NodeStatus::Skipped,
-        "cancelled" => NodeStatus::Cancelled,
-        "timed_out" => NodeStatus::TimedOut,
-        _ => return Err(unreadable("node_results", "status")),
-    })
-}
-
-pub(super) fn error_json(e: Option<&ErrorRecord>) -> Result<Option<String>> {
-    e.map(json).transpose()
+    node_status_from(s).ok_or_else(|| unreadable("node_results", "status"))
 }
 
 impl ExecutionRow {
@@ -148,16 +94,6 @@ impl NodeRow {
             started_at: n.started_at.map(nanos).transpose()?,
             ended_at: n.ended_at.map(nanos).transpose()?,
         })
-    }
-}
-
-/// The `item` column: -1 outside iterate bodies (a unique key treats NULLs as distinct).
-fn item_column(item: Option<usize>) -> Result<i64> {
-    match item {
-        None => Ok(-1),
-        Some(i) => {
-            i64::try_from(i).map_err(|_| Error::invalid_input("an iteration index too large to store", Vec::new()))
-        }
     }
 }
 

@@ -1,0 +1,81 @@
+//! How the SQL stores write a record's values into columns and read them back: times as
+//! integer nanoseconds, JSON as text, statuses as words, the root frame's item as -1. One
+//! definition for SQLite and PostgreSQL, so that both hold the same values.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::store::{ErrorRecord, ExecutionStatus, NodeStatus};
+
+pub(crate) fn nanos(t: DateTime<Utc>) -> Result<i64> {
+    t.timestamp_nanos_opt()
+        .ok_or_else(|| Error::invalid_input("a time outside 1677–2262 cannot be stored", Vec::new()))
+}
+
+pub(crate) fn time(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(n)
+}
+
+pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|_| Error::internal("a record could not be serialized to JSON"))
+}
+
+pub(crate) fn execution_status(s: ExecutionStatus) -> &'static str {
+    match s {
+        ExecutionStatus::Running => "running",
+        ExecutionStatus::Completed => "completed",
+        ExecutionStatus::Failed => "failed",
+        ExecutionStatus::Cancelled => "cancelled",
+    }
+}
+
+pub(crate) fn node_status(s: NodeStatus) -> &'static str {
+    match s {
+        NodeStatus::Pending => "pending",
+        NodeStatus::Running => "running",
+        NodeStatus::Completed => "completed",
+        NodeStatus::Failed => "failed",
+        NodeStatus::Skipped => "skipped",
+        NodeStatus::Cancelled => "cancelled",
+        NodeStatus::TimedOut => "timed_out",
+    }
+}
+
+pub(crate) fn error_json(e: Option<&ErrorRecord>) -> Result<Option<String>> {
+    e.map(json).transpose()
+}
+
+pub(crate) fn item_column(item: Option<usize>) -> Result<i64> {
+    match item {
+        None => Ok(-1),
+        Some(i) => {
+            i64::try_from(i).map_err(|_| Error::invalid_input("an iteration index too large to store", Vec::new()))
+        }
+    }
+}
+
+/// The status written by [`execution_status`], read back.
+pub(crate) fn execution_status_from(s: &str) -> Option<ExecutionStatus> {
+    Some(match s {
+        "running" => ExecutionStatus::Running,
+        "completed" => ExecutionStatus::Completed,
+        "failed" => ExecutionStatus::Failed,
+        "cancelled" => ExecutionStatus::Cancelled,
+        _ => return None,
+    })
+}
+
+/// The status written by [`node_status`], read back.
+pub(crate) fn node_status_from(s: &str) -> Option<NodeStatus> {
+    Some(match s {
+        "pending" => NodeStatus::Pending,
+        "running" => NodeStatus::Running,
+        "completed" => NodeStatus::Completed,
+        "failed" => NodeStatus::Failed,
+        "skipped" => NodeStatus::Skipped,
+        "cancelled" => NodeStatus::Cancelled,
+        "timed_out" => NodeStatus::TimedOut,
+        _ => return None,
+    })
+}
