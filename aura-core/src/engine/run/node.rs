@@ -76,7 +76,11 @@ impl Exec {
             Ok(input) => input,
             Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
         };
-        if !node.info.idempotent && self.options.in_flight.contains(&(node.id.clone(), item)) {
+        // Only a recovery has nodes in flight: no lookup (nor key) otherwise.
+        if !node.info.idempotent
+            && !self.options.in_flight.is_empty()
+            && self.options.in_flight.contains(&(node.id.clone(), item))
+        {
             if !self.plan.settings().error_policy.rerun_in_flight {
                 let err = Error::conflict(
                     "the node may have run: it was in flight when the process stopped and is not idempotent, \
