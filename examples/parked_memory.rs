@@ -12,10 +12,13 @@
 //!
 //! "Reached the delay node": a thin wrapper around the default `MemoryStore` counts the trigger
 //! node's `completed` checkpoints; the executor starts the delay node right after that
-//! checkpoint, without awaiting anything else, and the program then waits a little more (the
-//! executor does not checkpoint a node's `running` state in the store, so that cannot be
-//! counted). What is counted: the running task, the execution's state, its `ExecutionHandle`,
-//! its record in the default `MemoryStore` and the timer.
+//! checkpoint, without awaiting anything else, and the program then waits a little more. A
+//! delay of an hour is far above the engine's `park_after` (1 s by default), so each execution
+//! is *parked*: its walk's future is dropped and only its state waits, with one timer. What is
+//! counted: the parked execution (its outputs so far, its record as it grows, its concurrency
+//! slot), its small driving task and timer, its `ExecutionHandle` with the events kept for it,
+//! and its record in the default `MemoryStore`. The trigger data is the program's own (one
+//! `Value` per execution, about 600 bytes).
 //!
 //! `PARKED` sets the number of executions (`PARKED=10000 cargo run --release --example
 //! parked_memory`).

@@ -39,6 +39,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -201,6 +202,14 @@ impl SharedOutput {
             route: Route::Stop,
         }
     }
+
+    /// Default edges once `wait` has passed, with this output (see [`Route::Wait`]).
+    pub fn after(value: Arc<Value>, wait: Duration) -> Self {
+        Self {
+            value,
+            route: Route::Wait(wait),
+        }
+    }
 }
 
 impl From<NodeOutput> for SharedOutput {
@@ -255,6 +264,15 @@ impl NodeOutput {
             route: Route::Stop,
         }
     }
+
+    /// Go on to every successor once `wait` has passed (a delay): the engine does the waiting,
+    /// see [`Route::Wait`].
+    pub fn after(value: Value, wait: Duration) -> Self {
+        Self {
+            value,
+            route: Route::Wait(wait),
+        }
+    }
 }
 
 /// Which outgoing edges of a node the execution follows.
@@ -266,4 +284,12 @@ pub enum Route {
     Branch(Cow<'static, str>),
     /// None: this branch ends.
     Stop,
+    /// Every default edge, once this long has passed on the engine's
+    /// [`Clock`](crate::clock::Clock). The node stays running while the engine waits (a cancel
+    /// or the execution's max duration stops it there), and ends completed with its output
+    /// when the wait is over. A wait of at least
+    /// [`EngineBuilder::park_after`](crate::engine::EngineBuilder::park_after) on an execution
+    /// with nothing else in flight is *parked*: the execution's running state is set aside and
+    /// only a timer is left, so that many executions waiting a long time take little memory.
+    Wait(Duration),
 }

@@ -92,6 +92,8 @@ pub(crate) struct Inner {
     owner: String,
     /// How deep sub-scenarios may nest.
     max_depth: u32,
+    /// The shortest wait that parks an execution ([`EngineBuilder::park_after`]).
+    park_after: std::time::Duration,
     /// How long a claim on an execution to recover lasts.
     lease: std::time::Duration,
     /// Whether scenarios may refer to scenarios not deployed yet ([`EngineBuilder::late_binding`]).
@@ -117,6 +119,7 @@ pub struct EngineBuilder {
     max_depth: u32,
     late_binding: bool,
     keep: Keep,
+    park_after: std::time::Duration,
 }
 
 impl EngineBuilder {
@@ -187,8 +190,8 @@ impl EngineBuilder {
         self
     }
 
-    /// The clock retry back-off sleeps and max durations follow (default: [`SystemClock`]);
-    /// tests drive time with a [`crate::clock::ManualClock`].
+    /// The clock retry back-off sleeps, delays and max durations follow (default:
+    /// [`SystemClock`]); tests drive time with a [`crate::clock::ManualClock`].
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -231,6 +234,23 @@ impl EngineBuilder {
         self
     }
 
+    /// The shortest wait (a `delay` node, any node that returns
+    /// [`Route::Wait`](crate::node::Route::Wait)) that *parks* its execution (default 1 s).
+    ///
+    /// A parked execution holds no running future while it waits: only its state (the
+    /// outputs so far, its record, its handle) and a timer, about a third of the memory of an
+    /// execution waiting in place (`cargo run --release --example parked_memory`). It goes on
+    /// when the wait is over, or ends at once when it is cancelled or its max duration is
+    /// spent. An execution parks only when nothing else of it is in flight (a wait in one of
+    /// two concurrent branches, or inside an iterate body, waits in place); waking one costs a
+    /// few microseconds, so short waits are better waited in place. `Duration::MAX` never
+    /// parks.
+    #[must_use]
+    pub fn park_after(mut self, wait: std::time::Duration) -> Self {
+        self.park_after = wait;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         let (events, _) = broadcast::channel(self.event_capacity);
@@ -255,6 +275,7 @@ impl EngineBuilder {
                 lease: self.lease,
                 max_depth: self.max_depth,
                 late_binding: self.late_binding,
+                park_after: self.park_after,
                 sub_scenarios: std::sync::OnceLock::new(),
             }),
         }
@@ -347,6 +368,7 @@ impl Engine {
             max_depth: 16,
             late_binding: false,
             keep: Keep::all(),
+            park_after: std::time::Duration::from_secs(1),
         }
     }
 

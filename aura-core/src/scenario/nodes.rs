@@ -605,12 +605,16 @@ impl Node for DelayNode {
         }
     }
 
-    async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
+    /// Passes its input on after the delay: the engine waits, on its clock (see
+    /// [`Route::Wait`](crate::node::Route::Wait): a long delay is parked).
+    async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
         let wait = Duration::try_from_secs_f64(self.seconds).unwrap_or_default();
-        tokio::select! {
-            () = cx.cancellation().cancelled() => Err(Error::cancelled("cancelled during a delay")),
-            () = tokio::time::sleep(wait) => Ok(NodeOutput::next(input)),
-        }
+        Ok(NodeOutput::after(input, wait))
+    }
+
+    async fn run_shared(&self, _cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        let wait = Duration::try_from_secs_f64(self.seconds).unwrap_or_default();
+        Ok(SharedOutput::after(input, wait))
     }
 }
 

@@ -51,7 +51,7 @@ struct Node(
     Arc<Value>,
     /// The output, when [`OUTPUT_PRESENT`].
     Option<Arc<Value>>,
-    Option<ErrorRecord>,
+    Option<Box<ErrorRecord>>,
     Option<String>,
 );
 

@@ -311,7 +311,7 @@ impl ExecutionStore for MemoryStore {
         let mut copy = record.clone();
         // Room for every node up front: saving a result never reallocates.
         copy.nodes
-            .reserve(record.nodes.capacity().saturating_sub(copy.nodes.len()));
+            .reserve_exact(record.nodes.capacity().saturating_sub(copy.nodes.len()));
         let mut entry = Entry::Live(Box::new(Live::new(copy, HashMap::default())));
         entry.keep()?;
         map.insert(record.id, entry);

@@ -68,9 +68,9 @@ pub struct NodeResult {
     /// no output is an absent field.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub output: Option<Arc<Value>>,
-    /// Its error.
+    /// Its error (boxed: most results have none, and a result stays small).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorRecord>,
+    pub error: Option<Box<ErrorRecord>>,
     /// Whether `output` is not the real output (secrets redacted, or truncated): the real one
     /// was handed to [`crate::store::ExecutionStore::save_exact`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

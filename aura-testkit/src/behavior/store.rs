@@ -227,7 +227,7 @@ pub async fn create_then_get_round_trips(f: &StoreFixture) {
     let mut failed = node("b", Some(2), Value::Null);
     failed.status = NodeStatus::Failed;
     failed.output = None;
-    failed.error = Some(error_record());
+    failed.error = Some(Box::new(error_record()));
     failed.attempts = 4;
     failed.started_at = None;
     failed.ended_at = None;

@@ -70,7 +70,7 @@ impl Exec {
                     error.context.push(("node".to_owned(), r.node_id.to_string()));
                     r.status = status;
                     r.input = self.redactor.clean(&r.input);
-                    r.error = Some(error);
+                    r.error = Some(Box::new(error));
                     r.ended_at = Some(now);
                     r.clone()
                 })

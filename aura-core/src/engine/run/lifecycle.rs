@@ -2,8 +2,51 @@
 
 use super::*;
 
+/// How a run of an execution's walk ended.
+pub(super) enum Ended {
+    /// The execution finished (or could not be recorded).
+    Finished(Result<ExecutionRecord>),
+    /// It waits, parked: nothing of its walk is held but this.
+    Parked(Box<Parked>),
+}
+
+/// An execution waiting at a parked node: what it holds while it waits.
+pub(super) struct Parked {
+    held: Held,
+    walk: Box<WalkState>,
+}
+
+/// What an execution holds from its start to its end, parked or not.
+struct Held {
+    /// Its concurrency slot (a waiting execution still counts against its scenario's limit).
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Its lease's renewal, for a recovered execution.
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
+    root: Arc<Frame>,
+    /// When the walk started, on the engine's clock (the max duration counts from there).
+    started: Duration,
+}
+
+impl Parked {
+    /// Waits until the parked node's wait is over, the execution is cancelled, or its max
+    /// duration is spent, whichever comes first (the resumed walk tells which). One timer, to
+    /// the earlier of the wait's end and the max duration's.
+    pub(super) async fn wait(&self, exec: &Exec) {
+        let clock = &exec.engine.clock;
+        let now = clock.now();
+        let max = exec.plan.settings().max_duration;
+        let left = max.saturating_sub(now.saturating_sub(self.held.started));
+        let wait = self.walk.waiting.until.saturating_sub(now).min(left);
+        tokio::select! {
+            biased;
+            () = exec.cancel.cancelled() => {}
+            () = clock.sleep(wait) => {}
+        }
+    }
+}
+
 impl Exec {
-    pub(super) async fn run(self: Arc<Self>, slot: Slot) -> Result<ExecutionRecord> {
+    pub(super) async fn run(self: Arc<Self>, slot: Slot) -> Ended {
         let span = tracing::info_span!("execution", scenario = %self.plan.id(), execution = %self.id);
         let this = self.clone();
         async move {
@@ -13,56 +56,84 @@ impl Exec {
                 permit = slot.wait() => permit,
             };
             let Some(permit) = permit else {
-                return this
-                    .finish(Err(Error::cancelled("cancelled while waiting for a concurrency slot")))
-                    .await;
+                return Ended::Finished(
+                    this.finish(Err(Error::cancelled("cancelled while waiting for a concurrency slot")))
+                        .await,
+                );
             };
             this.emit(|| EventKind::Started);
-            let heartbeat = this.renew_lease();
-            let max = this.plan.settings().max_duration;
-            let root = Arc::new(Frame::root(this.plan.nodes.len()));
-            let outcome = tokio::select! {
-                biased;
-                () = this.cancel.cancelled() => Err(Stop::Cancelled),
-                walked = this.walk(&root, Entry::Root) => walked.map_err(Stop::Failed),
-                () = this.engine.clock.deadline(max) => {
-                    this.cancel.cancel();
-                    Err(Stop::OutOfTime)
-                }
+            let held = Held {
+                permit,
+                heartbeat: this.renew_lease(),
+                root: Arc::new(Frame::root(this.plan.nodes.len())),
+                started: this.engine.clock.now(),
             };
-            // The walk is dropped: record the nodes it stopped.
-            let outcome = match outcome {
-                Ok(()) => Ok(()),
-                Err(Stop::Failed(e)) => {
-                    // Nodes still in flight in other branches stopped with it.
-                    let stopped = Error::cancelled("stopped: another node of the execution failed");
-                    this.record_stopped(NodeStatus::Cancelled, &stopped).await;
-                    Err(e)
-                }
-                Err(Stop::Cancelled) => {
-                    let e = Error::cancelled("the execution was cancelled");
-                    this.record_stopped(NodeStatus::Cancelled, &e).await;
-                    Err(e)
-                }
-                Err(Stop::OutOfTime) => {
-                    let e = Error::timeout(format!("the execution ran longer than its max duration ({max:?})"));
-                    this.record_stopped(NodeStatus::TimedOut, &e).await;
-                    Err(e)
-                }
-            };
-            let outcome = outcome.map(|()| this.output(&root));
-            drop(permit);
-            let finished = this.finish(outcome).await;
-            if let Some(heartbeat) = heartbeat {
-                heartbeat.abort();
-            }
-            if let Some(lease) = &this.options.lease {
-                this.engine.store.release(lease).await?;
-            }
-            finished
+            this.walk_on(held, Entry::Root).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Goes on with a parked execution, once [`Parked::wait`] is over.
+    pub(super) async fn resume(self: Arc<Self>, parked: Box<Parked>) -> Ended {
+        let span = tracing::info_span!("execution", scenario = %self.plan.id(), execution = %self.id);
+        let Parked { held, walk } = *parked;
+        self.walk_on(held, Entry::Resume(walk)).instrument(span).await
+    }
+
+    /// Walks the root frame from `entry` until the end (or the next park), then finishes.
+    async fn walk_on(self: &Arc<Self>, held: Held, entry: Entry) -> Ended {
+        let max = self.plan.settings().max_duration;
+        let left = max.saturating_sub(self.engine.clock.now().saturating_sub(held.started));
+        let root = held.root.clone();
+        let outcome = if left.is_zero() {
+            // Spent while parked: the parked node is stopped where it waited.
+            self.cancel.cancel();
+            Err(Stop::OutOfTime)
+        } else {
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => Err(Stop::Cancelled),
+                walked = self.walk(&root, entry) => walked.map_err(Stop::Failed),
+                () = self.engine.clock.deadline(left) => {
+                    self.cancel.cancel();
+                    Err(Stop::OutOfTime)
+                }
+            }
+        };
+        // The walk is dropped: record the nodes it stopped.
+        let outcome = match outcome {
+            Ok(Walked::Parked(walk)) => return Ended::Parked(Box::new(Parked { held, walk })),
+            Ok(Walked::Done) => Ok(()),
+            Err(Stop::Failed(e)) => {
+                // Nodes still in flight in other branches stopped with it.
+                let stopped = Error::cancelled("stopped: another node of the execution failed");
+                self.record_stopped(NodeStatus::Cancelled, &stopped).await;
+                Err(e)
+            }
+            Err(Stop::Cancelled) => {
+                let e = Error::cancelled("the execution was cancelled");
+                self.record_stopped(NodeStatus::Cancelled, &e).await;
+                Err(e)
+            }
+            Err(Stop::OutOfTime) => {
+                let e = Error::timeout(format!("the execution ran longer than its max duration ({max:?})"));
+                self.record_stopped(NodeStatus::TimedOut, &e).await;
+                Err(e)
+            }
+        };
+        let outcome = outcome.map(|()| self.output(&root));
+        drop(held.permit);
+        let finished = self.finish(outcome).await;
+        if let Some(heartbeat) = held.heartbeat {
+            heartbeat.abort();
+        }
+        if let Some(lease) = &self.options.lease
+            && let Err(e) = self.engine.store.release(lease).await
+        {
+            return Ended::Finished(Err(e));
+        }
+        Ended::Finished(finished)
     }
 
     /// Keeps a recovered execution's lease alive while it runs (renewed at a third of its

@@ -46,8 +46,10 @@ use crate::scenario::nodes::{ResponseSlot, SubScenarioRunner, SubScenarios};
 use crate::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, PayloadKey};
 
 use self::frame::{Frame, Output, Pass};
+use self::lifecycle::{Ended, Parked};
+use self::node::Done;
 use self::sub::Runner;
-use self::walk::{Entry, Step, Targets};
+use self::walk::{Entry, Step, Targets, Waiting, WalkState, Walked};
 
 /// How a started execution is followed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -165,10 +167,11 @@ pub(super) async fn start(
         exec.pause.clone(),
     );
     let slot = Slot::take(&exec.plan).await;
-    let mut run = Box::pin(exec.run(slot));
+    let mut run: BoxFuture<'static, Ended> = Box::pin(exec.clone().run(slot));
     let run = match futures::poll!(run.as_mut()) {
-        std::task::Poll::Ready(done) => Run::Done(Some(Box::new(done))),
-        std::task::Poll::Pending => Run::Task(tokio::spawn(run)),
+        std::task::Poll::Ready(Ended::Finished(done)) => Run::Done(Some(Box::new(done))),
+        std::task::Poll::Ready(Ended::Parked(parked)) => Run::Task(tokio::spawn(drive(exec, Next::Parked(parked)))),
+        std::task::Poll::Pending => Run::Task(tokio::spawn(drive(exec, Next::Run(run)))),
     };
     let (id, cancel, events, response, pause) = handle_parts;
     Ok(ExecutionHandle {
@@ -190,7 +193,33 @@ pub(super) async fn execute(
 ) -> Result<ExecutionRecord> {
     let exec = prepare(engine, plan, trigger, options, None, Follow::Inline).await?;
     let slot = Slot::take(&exec.plan).await;
-    exec.run(slot).await
+    let run = Box::pin(exec.clone().run(slot));
+    drive(exec, Next::Run(run)).await
+}
+
+/// What [`drive`] does next.
+enum Next {
+    /// Runs (or goes on running) the execution's walk.
+    Run(BoxFuture<'static, Ended>),
+    /// Waits for a parked execution's wait to end.
+    Parked(Box<Parked>),
+}
+
+/// Runs an execution to its end: its walk, and each time it parks, the wait and the walk that
+/// goes on after it. The walk is boxed, so that while the execution is parked its future is
+/// gone: only [`Parked`] and this small future are held.
+async fn drive(exec: Arc<Exec>, mut next: Next) -> Result<ExecutionRecord> {
+    loop {
+        let parked = match next {
+            Next::Run(run) => match run.await {
+                Ended::Finished(record) => return record,
+                Ended::Parked(parked) => parked,
+            },
+            Next::Parked(parked) => parked,
+        };
+        parked.wait(&exec).await;
+        next = Next::Run(Box::pin(exec.clone().resume(parked)));
+    }
 }
 
 /// A place among the scenario's concurrent executions: taken (or queued for) when the

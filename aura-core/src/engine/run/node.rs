@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// What a node that ended well leaves for [`Exec::complete`].
+pub(super) struct Done {
+    value: Arc<Value>,
+    input: Arc<Value>,
+    route: Route,
+    attempts: u32,
+    started_at: chrono::DateTime<Utc>,
+    /// When it started, on the monotonic clock its duration is measured with.
+    clock: Instant,
+}
+
 impl Exec {
     /// The output given for a node in this frame: pinned by the caller (outside iterate
     /// bodies), or reused by a re-run or resume (for one element, inside them).
@@ -14,7 +25,9 @@ impl Exec {
         }
     }
 
-    pub(super) async fn run_node(self: &Arc<Self>, pass: &Pass, idx: usize) -> Result<Step> {
+    /// Runs one node of the pass. `may_park`: nothing else of the execution is in flight, so
+    /// that a long wait ([`Route::Wait`]) may park the execution instead of holding its task.
+    pub(super) async fn run_node(self: &Arc<Self>, pass: &Pass, idx: usize, may_park: bool) -> Result<Step> {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
         let item = frame.item_index();
@@ -104,48 +117,86 @@ impl Exec {
         match self.attempts(pass, idx, &input).await {
             Ok((out, attempts)) => {
                 let SharedOutput { value, route } = out;
-                let (targets, route_name) = match route {
-                    Route::Next => (Targets::Next, None),
-                    Route::Branch(r) => {
-                        let r = r.into_owned();
-                        (Targets::Route(r.clone()), Some(r))
-                    }
-                    Route::Stop => (Targets::None, None),
+                let mut done = Done {
+                    value,
+                    input,
+                    route,
+                    attempts,
+                    started_at,
+                    clock,
                 };
-                frame.set(idx, value.clone());
-                let (recorded, cleaned) = self.recorded(idx, item, &value).await?;
-                let recorded_input = self.redactor.clean(&input);
-                let elapsed = clock.elapsed();
-                let ended_at = started_at + elapsed;
-                self.save(idx, item, |r| {
-                    r.status = NodeStatus::Completed;
-                    r.input = recorded_input;
-                    r.started_at = Some(started_at);
-                    r.output = Some(recorded);
-                    r.output_cleaned = cleaned;
-                    r.attempts = attempts;
-                    r.route = route_name;
-                    r.ended_at = Some(ended_at);
-                })
-                .await?;
-                self.emit(|| EventKind::NodeCompleted {
-                    node: node.id.clone(),
-                    item,
-                    duration: elapsed,
-                });
-                node.duration_metric.record(elapsed.as_secs_f64());
-                self.breakpoint(idx).await;
-                if node.body.is_some() {
-                    return self.iterate(frame, idx, &value).await;
+                if let Route::Wait(wait) = done.route {
+                    done.route = Route::Next;
+                    if may_park && wait >= self.engine.park_after {
+                        let until = self.engine.clock.now() + wait;
+                        tracing::debug!(node = %node.id, execution = %self.id, ?wait, "parked");
+                        return Ok(Step {
+                            from: idx,
+                            targets: Targets::Parked(Box::new(Waiting { idx, done, until })),
+                            also_skip: None,
+                        });
+                    }
+                    // A cancel or the max duration stops the walk, and this wait with it.
+                    self.engine.clock.sleep(wait).await;
                 }
-                Ok(Step {
-                    from: idx,
-                    targets,
-                    also_skip: None,
-                })
+                self.complete(pass, idx, done).await
             }
             Err((e, attempts)) => self.failed(frame, idx, input, e, attempts, started_at).await,
         }
+    }
+
+    /// A node ended well: its output set, its result checkpointed, its edges chosen.
+    pub(super) async fn complete(self: &Arc<Self>, pass: &Pass, idx: usize, done: Done) -> Result<Step> {
+        let frame = &pass.frame;
+        let node = &self.plan.nodes[idx];
+        let item = frame.item_index();
+        let Done {
+            value,
+            input,
+            route,
+            attempts,
+            started_at,
+            clock,
+        } = done;
+        let (targets, route_name) = match route {
+            Route::Next | Route::Wait(_) => (Targets::Next, None),
+            Route::Branch(r) => {
+                let r = r.into_owned();
+                (Targets::Route(r.clone()), Some(r))
+            }
+            Route::Stop => (Targets::None, None),
+        };
+        frame.set(idx, value.clone());
+        let (recorded, cleaned) = self.recorded(idx, item, &value).await?;
+        let recorded_input = self.redactor.clean(&input);
+        let elapsed = clock.elapsed();
+        let ended_at = started_at + elapsed;
+        self.save(idx, item, |r| {
+            r.status = NodeStatus::Completed;
+            r.input = recorded_input;
+            r.started_at = Some(started_at);
+            r.output = Some(recorded);
+            r.output_cleaned = cleaned;
+            r.attempts = attempts;
+            r.route = route_name;
+            r.ended_at = Some(ended_at);
+        })
+        .await?;
+        self.emit(|| EventKind::NodeCompleted {
+            node: node.id.clone(),
+            item,
+            duration: elapsed,
+        });
+        node.duration_metric.record(elapsed.as_secs_f64());
+        self.breakpoint(idx).await;
+        if node.body.is_some() {
+            return self.iterate(frame, idx, &value).await;
+        }
+        Ok(Step {
+            from: idx,
+            targets,
+            also_skip: None,
+        })
     }
 
     pub(super) async fn failed(
@@ -176,7 +227,7 @@ impl Exec {
         self.save(idx, item, |r| {
             r.status = NodeStatus::Failed;
             r.input = recorded_input;
-            r.error = Some(record.clone());
+            r.error = Some(Box::new(record.clone()));
             r.output = continues.then(|| error_output.clone());
             r.attempts = attempts;
             r.started_at.get_or_insert(started_at);

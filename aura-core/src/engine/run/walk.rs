@@ -24,6 +24,32 @@ pub(super) enum Targets {
     Error,
     /// A given list (the body entries of an iterate).
     List(Vec<usize>),
+    /// None yet: the node waits, parked ([`Route::Wait`](crate::node::Route::Wait)); its
+    /// edges are followed when it ends.
+    Parked(Box<Waiting>),
+}
+
+/// A node that waits, parked: what its end needs.
+pub(super) struct Waiting {
+    pub(super) idx: usize,
+    pub(super) done: Done,
+    /// When the wait ends, on the engine's clock.
+    pub(super) until: Duration,
+}
+
+/// How a walk ended.
+pub(super) enum Walked {
+    /// Every node that could run has.
+    Done,
+    /// It stopped at a parked node, with nothing else in flight: what it needs to go on.
+    Parked(Box<WalkState>),
+}
+
+/// Where a walk of the root frame stood when it parked.
+pub(super) struct WalkState {
+    pending: Vec<usize>,
+    taken: Vec<bool>,
+    pub(super) waiting: Box<Waiting>,
 }
 
 impl Targets {
@@ -34,6 +60,7 @@ impl Targets {
             Self::Route(r) => node.routes.get(r).map_or(&[], Vec::as_slice),
             Self::Error => &node.error_route,
             Self::List(list) => list,
+            Self::Parked(_) => &[],
         }
     }
 }
@@ -41,6 +68,8 @@ impl Targets {
 pub(super) enum Entry {
     Root,
     Body(usize),
+    /// A parked walk of the root frame, going on once its node's wait is over.
+    Resume(Box<WalkState>),
 }
 
 impl Exec {
@@ -48,7 +77,7 @@ impl Exec {
         self.plan.nodes[node].in_body_of == frame.iterate
     }
 
-    pub(super) fn walk<'a>(self: &'a Arc<Self>, frame: &'a Arc<Frame>, entry: Entry) -> BoxFuture<'a, Result<()>> {
+    pub(super) fn walk<'a>(self: &'a Arc<Self>, frame: &'a Arc<Frame>, entry: Entry) -> BoxFuture<'a, Result<Walked>> {
         Box::pin(async move {
             let scope = self.scope(frame);
             let mut extensions = self.engine.extensions.clone();
@@ -67,38 +96,59 @@ impl Exec {
             };
             let pass = &pass;
             let nodes = &self.plan.nodes;
-            let mut pending: Vec<usize> = nodes
-                .iter()
-                .map(|n| {
-                    n.preds
-                        .iter()
-                        .filter(|&&p| self.in_frame(frame, p) || Some(p) == frame.iterate)
-                        .count()
-                })
-                .collect();
-            let mut taken = vec![false; nodes.len()];
+            let counts = || -> Vec<usize> {
+                nodes
+                    .iter()
+                    .map(|n| {
+                        n.preds
+                            .iter()
+                            .filter(|&&p| self.in_frame(frame, p) || Some(p) == frame.iterate)
+                            .count()
+                    })
+                    .collect()
+            };
             let mut ready = Vec::new();
-            match entry {
-                Entry::Root => ready.push(self.plan.root),
-                Entry::Body(it) => {
-                    let entries = Targets::List(nodes[it].succ.clone());
-                    self.propagate(frame, it, &entries, &mut pending, &mut taken, &mut ready)
-                        .await?;
+            let mut resumed = None;
+            let (mut pending, mut taken) = match entry {
+                Entry::Resume(state) => {
+                    let WalkState {
+                        pending,
+                        taken,
+                        waiting,
+                    } = *state;
+                    resumed = Some(waiting);
+                    (pending, taken)
                 }
-            }
+                entry => {
+                    let mut pending = counts();
+                    let mut taken = vec![false; nodes.len()];
+                    match entry {
+                        Entry::Body(it) => {
+                            let entries = Targets::List(nodes[it].succ.clone());
+                            self.propagate(frame, it, &entries, &mut pending, &mut taken, &mut ready)
+                                .await?;
+                        }
+                        _ => ready.push(self.plan.root),
+                    }
+                    (pending, taken)
+                }
+            };
             // Created only when two nodes run at once: a linear chain never needs it.
             let mut running: Option<FuturesUnordered<_>> = None;
             loop {
-                // A lone ready node with nothing else in flight (a linear chain) runs inline,
-                // without a task slot.
-                let step = if running.as_ref().is_none_or(FuturesUnordered::is_empty) && ready.len() == 1 {
+                let step = if let Some(waiting) = resumed.take() {
+                    // The parked node's wait is over: it ends first.
+                    self.complete(pass, waiting.idx, waiting.done).await
+                } else if running.as_ref().is_none_or(FuturesUnordered::is_empty) && ready.len() == 1 {
+                    // A lone ready node with nothing else in flight (a linear chain) runs
+                    // inline, without a task slot; in the root frame, its wait may park.
                     let node = ready.pop().unwrap_or_default();
-                    self.run_node(pass, node).await
+                    self.run_node(pass, node, frame.iterate.is_none()).await
                 } else {
                     for node in ready.drain(..) {
                         running
                             .get_or_insert_with(FuturesUnordered::new)
-                            .push(self.run_node(pass, node));
+                            .push(self.run_node(pass, node, false));
                     }
                     let Some(running) = running.as_mut() else { break };
                     match running.next().await {
@@ -107,6 +157,13 @@ impl Exec {
                     }
                 };
                 let step = step?;
+                if let Targets::Parked(waiting) = step.targets {
+                    return Ok(Walked::Parked(Box::new(WalkState {
+                        pending,
+                        taken,
+                        waiting,
+                    })));
+                }
                 self.propagate(frame, step.from, &step.targets, &mut pending, &mut taken, &mut ready)
                     .await?;
                 if let Some(skip) = step.also_skip {
@@ -114,7 +171,7 @@ impl Exec {
                         .await?;
                 }
             }
-            Ok(())
+            Ok(Walked::Done)
         })
     }
 

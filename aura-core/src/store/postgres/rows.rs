@@ -86,7 +86,7 @@ impl NodeRow {
             status: node_status(n.status),
             input: json(&*n.input)?,
             output: n.output.as_deref().map(json).transpose()?,
-            error: error_json(n.error.as_ref())?,
+            error: error_json(n.error.as_deref())?,
             output_cleaned: n.output_cleaned,
             attempts: i64::from(n.attempts),
             route: n.route.clone(),
