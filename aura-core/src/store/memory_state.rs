@@ -146,6 +146,7 @@ impl TriggerStateStore for MemoryStore {
     }
 
     async fn commit_poll(&self, commit: &PollCommit) -> Result<PollOutcome> {
+        crate::store::triggers::check_ids(commit)?;
         let mut triggers = self.state.triggers.lock().await;
         let keys = || commit.items.iter().map(|i| i.dedupe_key.as_str());
         let fresh = triggers.fresh(&commit.key, &distinct(keys()), commit.now);

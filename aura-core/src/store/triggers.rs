@@ -162,3 +162,19 @@ pub(crate) fn mark<'a>(keys: impl IntoIterator<Item = &'a str>, fresh: &std::col
     let mut seen = std::collections::HashSet::new();
     keys.into_iter().map(|k| seen.insert(k) && fresh.contains(k)).collect()
 }
+
+/// Refuses a commit whose items (of distinct keys) share an execution id: a
+/// [`Conflict`](crate::ErrorKind::Conflict) before anything is written, in every store alike.
+pub(crate) fn check_ids(commit: &PollCommit) -> Result<()> {
+    let mut keys = std::collections::HashSet::new();
+    let mut ids = std::collections::HashSet::new();
+    for item in &commit.items {
+        if keys.insert(item.dedupe_key.as_str()) && !ids.insert(item.execution.id) {
+            return Err(crate::error::Error::conflict("two items of the poll have the same execution id")
+                .with_context("execution", item.execution.id.to_string())
+                .with_context("scenario", commit.key.scenario_id.clone())
+                .with_context("trigger", commit.key.trigger_id.clone()));
+        }
+    }
+    Ok(())
+}

@@ -123,12 +123,14 @@ impl ScenarioStore for SqliteStore {
     }
 
     async fn scenario_versions(&self, scenario_id: &str) -> Result<Vec<u32>> {
-        let sql = format!("SELECT {COLUMNS} FROM scenarios WHERE id = ?1 ORDER BY version");
-        Ok(self
-            .scenarios_where(sql, Some(scenario_id), None)
-            .await?
+        let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM scenarios WHERE id = ?1 ORDER BY version")
+            .bind(scenario_id)
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(|e| from_sqlx(e, "reading deployed scenarios", TABLE))?;
+        versions
             .into_iter()
-            .map(|d| d.version)
-            .collect())
+            .map(|v| u32::try_from(v).map_err(|_| unreadable(TABLE, "version")))
+            .collect()
     }
 }

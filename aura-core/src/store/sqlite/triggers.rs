@@ -248,6 +248,7 @@ impl TriggerStateStore for SqliteStore {
     }
 
     async fn commit_poll(&self, commit: &PollCommit) -> Result<PollOutcome> {
+        crate::store::triggers::check_ids(commit)?;
         let keys = || commit.items.iter().map(|i| i.dedupe_key.as_str());
         let wanted = distinct(keys()).into_iter().map(str::to_owned).collect();
         let dedupe = DedupeRows::new(&commit.key, wanted, commit.expires_at, commit.now)?;
