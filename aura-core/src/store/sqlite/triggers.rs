@@ -171,7 +171,8 @@ pub(super) async fn commit(conn: &mut SqliteConnection, poll: &PollRows) -> Resu
 
 pub(super) async fn prune(conn: &mut SqliteConnection, now: i64, limit: i64) -> Result<Result<Reply>> {
     let done = sqlx::query(
-        "DELETE FROM dedupe_keys WHERE rowid IN (SELECT rowid FROM dedupe_keys WHERE expires_at <= ?1 LIMIT ?2)",
+        "DELETE FROM dedupe_keys WHERE (scenario_id, trigger_id, key) IN \
+         (SELECT scenario_id, trigger_id, key FROM dedupe_keys WHERE expires_at <= ?1 LIMIT ?2)",
     )
     .bind(now)
     .bind(limit)
