@@ -57,5 +57,8 @@ async fn the_memory_store_bounds_its_dedupe_keys() {
     let again = ["a", "b", "c", "d"].map(str::to_owned);
     let until = now + chrono::Duration::hours(1);
     // `a` (the soonest to expire) went to make room for `d`.
-    assert_eq!(store.remember(&key, &again, until, now).await.unwrap(), [true, false, false, false]);
+    assert_eq!(
+        store.remember(&key, &again, until, now).await.unwrap(),
+        [true, false, false, false]
+    );
 }

@@ -98,28 +98,37 @@ impl Drop for Schema {
 mod triggers {
     use super::*;
 
-    aura_testkit::trigger_state_behavior!(#[ignore = "needs postgres: see .ci/run"] async {
-        let schema = Schema::new();
-        TriggerFixture::new(Arc::new(schema.open().await)).guard(schema)
-    });
+    aura_testkit::trigger_state_behavior!(
+        #[ignore = "needs postgres: see .ci/run"]
+        async {
+            let schema = Schema::new();
+            TriggerFixture::new(Arc::new(schema.open().await)).guard(schema)
+        }
+    );
 }
 
 mod audit {
     use super::*;
 
-    aura_testkit::audit_behavior!(#[ignore = "needs postgres: see .ci/run"] async {
-        let schema = Schema::new();
-        AuditFixture::new(Arc::new(schema.open().await)).guard(schema)
-    });
+    aura_testkit::audit_behavior!(
+        #[ignore = "needs postgres: see .ci/run"]
+        async {
+            let schema = Schema::new();
+            AuditFixture::new(Arc::new(schema.open().await)).guard(schema)
+        }
+    );
 }
 
 mod scenarios {
     use super::*;
 
-    aura_testkit::scenario_store_behavior!(#[ignore = "needs postgres: see .ci/run"] async {
-        let schema = Schema::new();
-        ScenarioFixture::new(Arc::new(schema.open().await)).guard(schema)
-    });
+    aura_testkit::scenario_store_behavior!(
+        #[ignore = "needs postgres: see .ci/run"]
+        async {
+            let schema = Schema::new();
+            ScenarioFixture::new(Arc::new(schema.open().await)).guard(schema)
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,10 +162,12 @@ async fn reruns_run_the_recorded_version() {
 async fn a_version_1_schema_is_upgraded_to_version_2() {
     let schema = Schema::new();
     let mut conn = schema.raw().await;
-    sqlx::raw_sql(include_str!("../migrations/postgres/0001_executions_and_connections.sql"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(include_str!(
+        "../migrations/postgres/0001_executions_and_connections.sql"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
     sqlx::raw_sql(
         "CREATE TABLE aura_schema (version bigint PRIMARY KEY, description text NOT NULL, \
          applied_at timestamptz NOT NULL DEFAULT now()); \
@@ -181,4 +192,16 @@ async fn a_version_1_schema_is_upgraded_to_version_2() {
         .await
         .unwrap();
     assert_eq!(versions, [1, 2], "version 2 recorded once, after version 1");
+}
+
+/// Polls committed at once on loopback: prints the rates (a measurement, run by hand with
+/// `-- --ignored --nocapture measure`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand"]
+async fn measure_poll_commits() {
+    let schema = Schema::new();
+    let store = Arc::new(schema.open().await);
+    for _ in 0..3 {
+        common::measure_poll_commits("postgres", store.clone(), 32, 50, 5).await;
+    }
 }

@@ -73,7 +73,9 @@ async fn the_audit_trail_records_a_connections_life_and_never_its_secret() {
     store.close().await;
     let bytes = file_bytes(&dir);
     assert!(
-        bytes.windows(b"credentials_replaced".len()).any(|w| w == b"credentials_replaced"),
+        bytes
+            .windows(b"credentials_replaced".len())
+            .any(|w| w == b"credentials_replaced"),
         "the trail is in the file (so the search below looks at the right bytes)"
     );
     common::assert_no_canary(&bytes, "the SQLite file");
@@ -151,7 +153,12 @@ async fn a_committed_poll_is_there_after_a_reopen() {
         assert!(again.get(item.execution.id).await.unwrap().is_some());
     }
     let seen = again
-        .remember(&key, &["k1".to_owned(), "k2".to_owned()], now + chrono::Duration::hours(1), now)
+        .remember(
+            &key,
+            &["k1".to_owned(), "k2".to_owned()],
+            now + chrono::Duration::hours(1),
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(seen, [false, false], "the dedupe keys were kept with the executions");
@@ -211,4 +218,16 @@ async fn a_version_1_file_is_upgraded_to_version_2() {
         .await
         .unwrap();
     assert_eq!(versions, [1, 2], "version 2 recorded once, after version 1");
+}
+
+/// Polls committed at once on a file with durable settings: prints the rates (a measurement,
+/// run by hand with `-- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand"]
+async fn measure_poll_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open_in(&dir).await);
+    for _ in 0..3 {
+        common::measure_poll_commits("sqlite", store.clone(), 64, 50, 5).await;
+    }
 }

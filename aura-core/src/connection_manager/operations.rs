@@ -227,7 +227,8 @@ impl ConnectionManager {
             fields.push("metadata");
         }
         let detail = serde_json::json!({ "fields": fields, "version": record.version });
-        self.audit(AuditAction::ConnectionUpdated, id, &record.app_id, detail).await;
+        self.audit(AuditAction::ConnectionUpdated, id, &record.app_id, detail)
+            .await;
         Ok((*record).clone())
     }
 
@@ -335,7 +336,8 @@ impl ConnectionManager {
         tracing::info!(connection = %id, "connection deleted");
         self.shared.emit(id, &record.app_id, ConnectionEventKind::Deleted);
         let detail = serde_json::json!({ "version": record.version });
-        self.audit(AuditAction::ConnectionDeleted, id, &record.app_id, detail).await;
+        self.audit(AuditAction::ConnectionDeleted, id, &record.app_id, detail)
+            .await;
         Ok(())
     }
 

@@ -56,7 +56,9 @@ use crate::connection::{ConnectionId, Connections};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::scenario::Scenario;
-use crate::store::{DeployedScenario, ExecutionRecord, ExecutionStatus, ExecutionStore, Lease, MemoryStore, ScenarioStore};
+use crate::store::{
+    DeployedScenario, ExecutionRecord, ExecutionStatus, ExecutionStore, Lease, MemoryStore, ScenarioStore,
+};
 
 /// Runs scenarios. Cheap to clone; clones share everything.
 #[derive(Clone)]

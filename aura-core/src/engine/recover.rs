@@ -27,26 +27,40 @@ impl Engine {
     /// version of every scenario kept there, and returns their plans (none without a scenario
     /// store). Call it at start-up, before [`Engine::recover_all`], so that the executions to
     /// recover find their scenarios. Scenarios deployed in this engine already are replaced by
-    /// the store's latest version; nothing is written to the store.
+    /// the store's latest version; nothing is written to the store. When one fails to compile
+    /// (an app it uses is not registered …), the error names its scenario and version, and
+    /// none is deployed.
     pub async fn load_deployed(&self) -> Result<Vec<Arc<Plan>>> {
         let Some(store) = &self.inner.scenarios else {
             return Ok(Vec::new());
         };
         let latest = store.latest_scenarios().await?;
         let mut known: Vec<String> = latest.iter().map(|d| d.scenario_id.clone()).collect();
-        known.extend(self.inner.plans.read().unwrap_or_else(PoisonError::into_inner).keys().cloned());
+        known.extend(
+            self.inner
+                .plans
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keys()
+                .cloned(),
+        );
         let mut plans = Vec::with_capacity(latest.len());
         for deployed in &latest {
             // Each may call the others, whatever their order: all are known.
             let options = CompileOptions::new()
                 .known_scenarios(known.iter().cloned())
                 .late_binding(self.inner.late_binding);
-            let plan = compile_with(deployed.scenario()?, &self.inner.registry, &self.inner.connections, &options)
-                .await
-                .map_err(|e| {
-                    e.with_context("scenario", deployed.scenario_id.clone())
-                        .with_context("version", deployed.version.to_string())
-                })?;
+            let plan = compile_with(
+                deployed.scenario()?,
+                &self.inner.registry,
+                &self.inner.connections,
+                &options,
+            )
+            .await
+            .map_err(|e| {
+                e.with_context("scenario", deployed.scenario_id.clone())
+                    .with_context("version", deployed.version.to_string())
+            })?;
             plans.push(Arc::new(plan));
         }
         // Their cycles were checked when they were deployed.
@@ -72,7 +86,13 @@ impl Engine {
             });
         };
         let key = (id.clone(), version);
-        let kept = self.inner.versions.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let kept = self
+            .inner
+            .versions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
         if let Some(plan) = kept {
             return Ok(plan);
         }

@@ -148,7 +148,9 @@ pub struct Auditor {
 
 impl fmt::Debug for Auditor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auditor").field("actor", &self.actor).finish_non_exhaustive()
+        f.debug_struct("Auditor")
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
     }
 }
 

@@ -81,7 +81,9 @@ impl Triggers {
         }
         // Still too many: the soonest to expire go (bounded memory beats a perfect memory).
         while self.dedupe.len() > self.capacity {
-            let Some((_, dedupe)) = self.by_expiry.pop_first() else { break };
+            let Some((_, dedupe)) = self.by_expiry.pop_first() else {
+                break;
+            };
             self.dedupe.remove(&dedupe);
         }
     }
@@ -93,7 +95,9 @@ impl Triggers {
                 Some((until, _)) if *until <= now => {}
                 _ => break,
             }
-            let Some((_, dedupe)) = self.by_expiry.pop_first() else { break };
+            let Some((_, dedupe)) = self.by_expiry.pop_first() else {
+                break;
+            };
             self.dedupe.remove(&dedupe);
             gone += 1;
         }

@@ -158,7 +158,10 @@ pub(crate) fn distinct<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a s
 
 /// Per key of `keys`, whether it is new: in `fresh` (the keys the store found new) and the
 /// first of its kind. Shared by the stores, so that all treat a repeated key alike.
-pub(crate) fn mark<'a>(keys: impl IntoIterator<Item = &'a str>, fresh: &std::collections::HashSet<String>) -> Vec<bool> {
+pub(crate) fn mark<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+    fresh: &std::collections::HashSet<String>,
+) -> Vec<bool> {
     let mut seen = std::collections::HashSet::new();
     keys.into_iter().map(|k| seen.insert(k) && fresh.contains(k)).collect()
 }
@@ -170,10 +173,12 @@ pub(crate) fn check_ids(commit: &PollCommit) -> Result<()> {
     let mut ids = std::collections::HashSet::new();
     for item in &commit.items {
         if keys.insert(item.dedupe_key.as_str()) && !ids.insert(item.execution.id) {
-            return Err(crate::error::Error::conflict("two items of the poll have the same execution id")
-                .with_context("execution", item.execution.id.to_string())
-                .with_context("scenario", commit.key.scenario_id.clone())
-                .with_context("trigger", commit.key.trigger_id.clone()));
+            return Err(
+                crate::error::Error::conflict("two items of the poll have the same execution id")
+                    .with_context("execution", item.execution.id.to_string())
+                    .with_context("scenario", commit.key.scenario_id.clone())
+                    .with_context("trigger", commit.key.trigger_id.clone()),
+            );
         }
     }
     Ok(())

@@ -178,7 +178,11 @@ pub(crate) async fn reruns_run_the_recorded_version<S: ExecutionStore + Scenario
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert_eq!(err.context_value("scenario"), Some("greet"));
     assert_eq!(err.context_value("version"), Some("1"));
-    assert_eq!(engine.plan("greet").unwrap().version(), 2, "the refused deploy changed nothing");
+    assert_eq!(
+        engine.plan("greet").unwrap().version(),
+        2,
+        "the refused deploy changed nothing"
+    );
 
     let rerun = engine.rerun(failed.id).await.unwrap().wait().await.unwrap();
     assert_eq!(rerun.status, ExecutionStatus::Completed, "{:?}", rerun.error);
@@ -191,6 +195,64 @@ pub(crate) async fn reruns_run_the_recorded_version<S: ExecutionStore + Scenario
     assert!(restarted.plan("greet").is_none());
     let loaded = restarted.load_deployed().await.unwrap();
     assert_eq!(loaded.len(), 1);
-    assert_eq!(restarted.plan("greet").unwrap().version(), 2, "the latest is deployed again");
+    assert_eq!(
+        restarted.plan("greet").unwrap().version(),
+        2,
+        "the latest is deployed again"
+    );
     assert_eq!(store.scenario_versions("greet").await.unwrap(), [1, 2]);
+}
+
+/// Measures polls committed at once by `tasks` callers, `items` new items each: prints the
+/// commits and executions per second and the median and p99 time of a commit. A measurement,
+/// not a check: it asserts only that every item was new.
+pub(crate) async fn measure_poll_commits<S>(label: &str, store: Arc<S>, tasks: usize, polls: usize, items: usize)
+where
+    S: aura_core::store::TriggerStateStore,
+{
+    use aura_core::store::{Arrival, PollCommit, TriggerKey};
+    let started = std::time::Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let store = store.clone();
+        set.spawn(async move {
+            let key = TriggerKey::new("bench", format!("poll-{t}-{}", uuid::Uuid::new_v4().simple()));
+            let mut times = Vec::with_capacity(polls);
+            for p in 0..polls {
+                let now = chrono::Utc::now();
+                let commit = PollCommit {
+                    key: key.clone(),
+                    cursor: Some(json!({ "page": p })),
+                    items: (0..items)
+                        .map(|i| Arrival {
+                            dedupe_key: format!("{p}-{i}"),
+                            execution: aura_testkit::behavior::store::record("bench"),
+                        })
+                        .collect(),
+                    expires_at: now + chrono::Duration::hours(1),
+                    now,
+                };
+                let one = std::time::Instant::now();
+                let outcome = store.commit_poll(&commit).await.unwrap();
+                times.push(one.elapsed());
+                assert!(outcome.new.iter().all(|n| *n));
+            }
+            times
+        });
+    }
+    let mut times = Vec::new();
+    while let Some(done) = set.join_next().await {
+        times.extend(done.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    times.sort();
+    let commits = (tasks * polls) as f64;
+    println!(
+        "{label}: {tasks} callers x {polls} polls x {items} items: {:.0} commits/s, {:.0} executions/s, \
+         commit median {:?}, p99 {:?}",
+        commits / elapsed,
+        commits * items as f64 / elapsed,
+        times[times.len() / 2],
+        times[times.len() * 99 / 100],
+    );
 }

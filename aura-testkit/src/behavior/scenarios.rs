@@ -123,7 +123,11 @@ pub async fn the_same_version_again_is_kept_once_or_refused(f: &ScenarioFixture)
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert_eq!(err.context_value("scenario"), Some("leads"), "{err}");
     assert_eq!(err.context_value("version"), Some("4"), "{err}");
-    assert_eq!(f.store.scenario("leads", 4).await.unwrap(), Some(d), "the first one stays");
+    assert_eq!(
+        f.store.scenario("leads", 4).await.unwrap(),
+        Some(d),
+        "the first one stays"
+    );
 }
 
 /// The latest version is the highest, whatever the order of deploys; listings are by id.

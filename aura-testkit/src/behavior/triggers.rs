@@ -119,11 +119,19 @@ fn poll(key: &TriggerKey, items: &[&str], cursor: Option<serde_json::Value>, now
 /// A cursor is kept per trigger, replaced by the next one, and absent until set.
 pub async fn cursor_round_trips_per_trigger(f: &TriggerFixture) {
     let (a, b) = (TriggerKey::new("s", "poll"), TriggerKey::new("s", "other"));
-    assert_eq!(f.triggers.cursor(&a).await.unwrap(), None, "no cursor before one is set");
+    assert_eq!(
+        f.triggers.cursor(&a).await.unwrap(),
+        None,
+        "no cursor before one is set"
+    );
     let cursor = json!({ "since": "2026-01-01T00:00:00Z", "page": [1, 2.5, null], "ü": "\"quoted\"" });
     f.triggers.set_cursor(&a, &cursor).await.unwrap();
     assert_eq!(f.triggers.cursor(&a).await.unwrap(), Some(cursor));
-    assert_eq!(f.triggers.cursor(&b).await.unwrap(), None, "another trigger has its own");
+    assert_eq!(
+        f.triggers.cursor(&b).await.unwrap(),
+        None,
+        "another trigger has its own"
+    );
     f.triggers.set_cursor(&a, &json!(42)).await.unwrap();
     assert_eq!(f.triggers.cursor(&a).await.unwrap(), Some(json!(42)), "replaced");
 }
@@ -132,7 +140,11 @@ pub async fn cursor_round_trips_per_trigger(f: &TriggerFixture) {
 pub async fn remember_says_which_keys_are_new(f: &TriggerFixture) {
     let (a, b) = (TriggerKey::new("s", "poll"), TriggerKey::new("t", "poll"));
     let (until, now) = (t0() + Duration::hours(1), t0());
-    let first = f.triggers.remember(&a, &keys(&["x", "y", "x"]), until, now).await.unwrap();
+    let first = f
+        .triggers
+        .remember(&a, &keys(&["x", "y", "x"]), until, now)
+        .await
+        .unwrap();
     assert_eq!(first, [true, true, false]);
     let again = f.triggers.remember(&a, &keys(&["x", "z"]), until, now).await.unwrap();
     assert_eq!(again, [false, true], "x was seen, z is new");
@@ -145,7 +157,10 @@ pub async fn remember_says_which_keys_are_new(f: &TriggerFixture) {
 pub async fn an_expired_key_counts_as_new(f: &TriggerFixture) {
     let key = TriggerKey::new("s", "poll");
     let until = t0() + Duration::seconds(10);
-    assert_eq!(f.triggers.remember(&key, &keys(&["k"]), until, t0()).await.unwrap(), [true]);
+    assert_eq!(
+        f.triggers.remember(&key, &keys(&["k"]), until, t0()).await.unwrap(),
+        [true]
+    );
     let before = t0() + Duration::seconds(5);
     assert_eq!(
         f.triggers.remember(&key, &keys(&["k"]), until, before).await.unwrap(),
@@ -196,7 +211,10 @@ pub async fn prune_dedupe_deletes_expired_keys_in_batches(f: &TriggerFixture) {
     }
     assert_eq!(batches, [2, 2, 1], "five expired keys, two per batch");
     assert_eq!(
-        f.triggers.remember(&key, &long, t0() + Duration::hours(1), now).await.unwrap(),
+        f.triggers
+            .remember(&key, &long, t0() + Duration::hours(1), now)
+            .await
+            .unwrap(),
         [false, false],
         "keys that had not expired are kept"
     );
@@ -219,7 +237,10 @@ pub async fn commit_poll_creates_the_new_items_executions_and_advances_the_curso
     let second = poll(&key, &["k2", "k3"], Some(json!({ "after": 3 })), t0());
     let outcome = f.triggers.commit_poll(&second).await.unwrap();
     assert_eq!(outcome.new, [false, true], "k2 was seen");
-    assert_eq!(outcome.created(&second).collect::<Vec<_>>(), [second.items[1].execution.id]);
+    assert_eq!(
+        outcome.created(&second).collect::<Vec<_>>(),
+        [second.items[1].execution.id]
+    );
     assert!(
         f.executions.get(second.items[0].execution.id).await.unwrap().is_none(),
         "no execution for an item seen before"
@@ -250,7 +271,11 @@ pub async fn a_commit_that_fails_keeps_nothing(f: &TriggerFixture) {
     commit.items[1].execution = existing.clone();
     let err = f.triggers.commit_poll(&commit).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
-    assert_eq!(f.triggers.cursor(&key).await.unwrap(), Some(json!("before")), "cursor kept");
+    assert_eq!(
+        f.triggers.cursor(&key).await.unwrap(),
+        Some(json!("before")),
+        "cursor kept"
+    );
     assert!(
         f.executions.get(commit.items[0].execution.id).await.unwrap().is_none(),
         "the other item's execution was not kept"
@@ -263,7 +288,11 @@ pub async fn a_commit_that_fails_keeps_nothing(f: &TriggerFixture) {
         [true, true],
         "no dedupe key was kept"
     );
-    assert_eq!(f.executions.get(existing.id).await.unwrap(), Some(existing), "untouched");
+    assert_eq!(
+        f.executions.get(existing.id).await.unwrap(),
+        Some(existing),
+        "untouched"
+    );
     // Two items with one execution id: refused alike.
     let mut twice = poll(&key, &["k3", "k4"], None, t0());
     twice.items[1].execution.id = twice.items[0].execution.id;
@@ -286,14 +315,26 @@ pub async fn a_delivery_creates_its_execution_once(f: &TriggerFixture) {
     let key = TriggerKey::new("s", "hook");
     let (first, second) = (record("s"), record("s"));
     let until = t0() + Duration::days(1);
-    assert!(f.triggers.commit_delivery(&key, "dlv_1", &first, until, t0()).await.unwrap());
     assert!(
-        !f.triggers.commit_delivery(&key, "dlv_1", &second, until, t0()).await.unwrap(),
+        f.triggers
+            .commit_delivery(&key, "dlv_1", &first, until, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.triggers
+            .commit_delivery(&key, "dlv_1", &second, until, t0())
+            .await
+            .unwrap(),
         "a redelivery is a duplicate"
     );
     assert!(f.executions.get(first.id).await.unwrap().is_some());
     assert!(f.executions.get(second.id).await.unwrap().is_none());
-    assert_eq!(f.triggers.cursor(&key).await.unwrap(), None, "a delivery sets no cursor");
+    assert_eq!(
+        f.triggers.cursor(&key).await.unwrap(),
+        None,
+        "a delivery sets no cursor"
+    );
 }
 
 /// Several commits of one item at once (workers racing, a redelivery storm): one wins.
@@ -315,5 +356,9 @@ pub async fn concurrent_commits_of_one_item_create_one_execution(f: &TriggerFixt
         }
     }
     assert_eq!(winners.len(), 1, "exactly one commit found the item new");
-    assert_eq!(f.executions.unfinished().await.unwrap().len(), 1, "one execution created");
+    assert_eq!(
+        f.executions.unfinished().await.unwrap().len(),
+        1,
+        "one execution created"
+    );
 }

@@ -179,7 +179,9 @@ impl<B: SealedStore> EncryptedStore<B> {
                 "already_current": report.already_current,
                 "unreadable": report.unreadable.len(),
             });
-            auditor.record(auditor.entry(AuditAction::KeyRotated).detail(detail)).await;
+            auditor
+                .record(auditor.entry(AuditAction::KeyRotated).detail(detail))
+                .await;
         }
         Ok(report)
     }

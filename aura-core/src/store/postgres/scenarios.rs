@@ -28,7 +28,12 @@ fn deployed(row: &PgRow) -> Result<DeployedScenario> {
 }
 
 impl PostgresStore {
-    async fn scenarios_where(&self, sql: String, id: Option<&str>, version: Option<u32>) -> Result<Vec<DeployedScenario>> {
+    async fn scenarios_where(
+        &self,
+        sql: String,
+        id: Option<&str>,
+        version: Option<u32>,
+    ) -> Result<Vec<DeployedScenario>> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         if let Some(id) = id {
             q = q.bind(id.to_owned());
@@ -60,7 +65,9 @@ impl ScenarioStore for PostgresStore {
             .execute(&self.inner.pool)
         })
         .await
-        .map_err(|e| from_sqlx(e, "keeping a deployed scenario", TABLE).with_context("scenario", d.scenario_id.clone()))?;
+        .map_err(|e| {
+            from_sqlx(e, "keeping a deployed scenario", TABLE).with_context("scenario", d.scenario_id.clone())
+        })?;
         if done.rows_affected() == 1 {
             return Ok(true);
         }

@@ -39,6 +39,10 @@ async fn keep_fresh(
     if keys.is_empty() {
         return Ok(HashSet::new());
     }
+    // In one order for every caller: two commits sharing keys lock them in the same order and
+    // cannot deadlock.
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
     let rows = sqlx::query(
         "INSERT INTO dedupe_keys (scenario_id, trigger_id, key, expires_at) \
          SELECT $1, $2, k, $3 FROM unnest($4::text[]) AS k \
@@ -48,7 +52,7 @@ async fn keep_fresh(
     .bind(key.scenario_id.as_str())
     .bind(key.trigger_id.as_str())
     .bind(expires_at)
-    .bind(keys)
+    .bind(&keys)
     .bind(now)
     .fetch_all(&mut *conn)
     .await?;
@@ -222,15 +226,23 @@ impl TriggerStateStore for PostgresStore {
         for item in &commit.items {
             if first.insert(item.dedupe_key.as_str()) {
                 let row = ExecutionRow::new(&item.execution)?;
-                let nodes = item.execution.nodes.iter().map(NodeRow::new).collect::<Result<Vec<_>>>()?;
+                let nodes = item
+                    .execution
+                    .nodes
+                    .iter()
+                    .map(NodeRow::new)
+                    .collect::<Result<Vec<_>>>()?;
                 rows.push((item.dedupe_key.as_str(), (row, nodes)));
             }
         }
         let outcome = retrying(|| async {
             let mut tx = self.inner.pool.begin().await?;
             let fresh = keep_fresh(&mut tx, &commit.key, &wanted, expires_at, now).await?;
-            let creating: Vec<&(ExecutionRow, Vec<NodeRow>)> =
-                rows.iter().filter(|(k, _)| fresh.contains(*k)).map(|(_, r)| r).collect();
+            let creating: Vec<&(ExecutionRow, Vec<NodeRow>)> = rows
+                .iter()
+                .filter(|(k, _)| fresh.contains(*k))
+                .map(|(_, r)| r)
+                .collect();
             if let Some(id) = create_in(&mut tx, &creating).await? {
                 // Dropping the transaction rolls it back: nothing was kept.
                 return Ok(Committed::Duplicate(id));

@@ -58,7 +58,9 @@ pub(super) async fn append(conn: &mut SqliteConnection, row: &AuditRow) -> Resul
     if done.rows_affected() == 1 {
         Ok(Ok(Reply::Done))
     } else {
-        Ok(Err(Error::conflict("this audit entry exists already").with_context("key", row.id.clone())))
+        Ok(Err(
+            Error::conflict("this audit entry exists already").with_context("key", row.id.clone())
+        ))
     }
 }
 

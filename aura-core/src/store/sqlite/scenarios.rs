@@ -55,7 +55,10 @@ pub(super) async fn save(conn: &mut SqliteConnection, row: &ScenarioRow) -> Resu
     if kept == row.definition {
         Ok(Ok(Reply::Changed(false)))
     } else {
-        Ok(Err(version_conflict(&row.id, u32::try_from(row.version).unwrap_or(u32::MAX))))
+        Ok(Err(version_conflict(
+            &row.id,
+            u32::try_from(row.version).unwrap_or(u32::MAX),
+        )))
     }
 }
 
@@ -72,7 +75,12 @@ fn deployed(row: &SqliteRow) -> Result<DeployedScenario> {
 }
 
 impl SqliteStore {
-    async fn scenarios_where(&self, sql: String, id: Option<&str>, version: Option<u32>) -> Result<Vec<DeployedScenario>> {
+    async fn scenarios_where(
+        &self,
+        sql: String,
+        id: Option<&str>,
+        version: Option<u32>,
+    ) -> Result<Vec<DeployedScenario>> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         if let Some(id) = id {
             q = q.bind(id.to_owned());
@@ -100,7 +108,9 @@ impl ScenarioStore for SqliteStore {
         };
         match self.inner.writer.write(Op::SaveScenario(Box::new(row))).await? {
             Reply::Changed(new) => Ok(new),
-            _ => Err(Error::internal("the SQLite writer answered a scenario write with something else")),
+            _ => Err(Error::internal(
+                "the SQLite writer answered a scenario write with something else",
+            )),
         }
     }
 

@@ -185,7 +185,9 @@ pub(super) async fn prune(conn: &mut SqliteConnection, now: i64, limit: i64) -> 
 fn fresh_of(reply: Reply) -> Result<HashSet<String>> {
     match reply {
         Reply::Fresh(keys) => Ok(keys.into_iter().collect()),
-        _ => Err(Error::internal("the SQLite writer answered a dedupe write with something else")),
+        _ => Err(Error::internal(
+            "the SQLite writer answered a dedupe write with something else",
+        )),
     }
 }
 
@@ -244,7 +246,9 @@ impl TriggerStateStore for SqliteStore {
         };
         match self.inner.writer.write(op).await? {
             Reply::Count(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
-            _ => Err(Error::internal("the SQLite writer answered a prune with something else")),
+            _ => Err(Error::internal(
+                "the SQLite writer answered a prune with something else",
+            )),
         }
     }
 
