@@ -161,6 +161,7 @@ impl EngineBuilder {
     /// again with [`Engine::load_deployed`]; and a re-run or a recovery runs the version its
     /// execution recorded, compiled from the store, when that is not the deployed one. A
     /// `SqliteStore` or `PostgresStore` serves as both stores: pass it to both.
+    #[must_use]
     pub fn scenarios(mut self, store: Arc<dyn ScenarioStore>) -> Self {
         self.scenarios = Some(store);
         self

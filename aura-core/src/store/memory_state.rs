@@ -183,12 +183,16 @@ fn audit_cursor(cursor: &Cursor) -> Result<uuid::Uuid> {
 impl AuditLog for MemoryStore {
     async fn append(&self, entry: &AuditEntry) -> Result<()> {
         let mut audit = self.state.audit.lock();
-        if audit.iter().any(|e| e.id == entry.id) {
-            return Err(Error::conflict("this audit entry exists already").with_context("key", entry.id.to_string()));
+        // Kept in id order (time order): the entry goes where its id sorts (the end, nearly
+        // always).
+        match audit.binary_search_by(|e| e.id.cmp(&entry.id)) {
+            Ok(_) => {
+                return Err(
+                    Error::conflict("this audit entry exists already").with_context("key", entry.id.to_string())
+                );
+            }
+            Err(at) => audit.insert(at, entry.clone()),
         }
-        // Ids are time-ordered: the entry goes where its id sorts (the end, nearly always).
-        let at = audit.partition_point(|e| e.id < entry.id);
-        audit.insert(at, entry.clone());
         while audit.len() > self.state.audit_capacity {
             audit.pop_front();
         }
