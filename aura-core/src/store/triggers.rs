@@ -17,6 +17,45 @@
 //! ([`TriggerStateStore::commit_delivery`]): its delivery id is the dedupe key, so a
 //! redelivered webhook creates no second execution.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use aura_core::store::{Arrival, ExecutionStore, MemoryStore, PollCommit, TriggerKey, TriggerStateStore};
+//! # use aura_core::store::{ExecutionRecord, ExecutionStatus};
+//! # fn execution_for(item: &serde_json::Value) -> ExecutionRecord {
+//! #     ExecutionRecord { id: uuid::Uuid::now_v7(), scenario_id: "leads".into(), scenario_version: 1,
+//! #         trigger: Arc::new(item.clone()), trigger_cleaned: false, status: ExecutionStatus::Running,
+//! #         started_at: chrono::Utc::now(), ended_at: None, nodes: Vec::new(), output: None, error: None,
+//! #         rerun_of: None }
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> aura_core::Result<()> {
+//! let store = MemoryStore::new(); // or a SqliteStore / PostgresStore: the same calls
+//! let key = TriggerKey::new("leads", "new_contact");
+//! let found = [serde_json::json!({ "id": "c1" }), serde_json::json!({ "id": "c2" })];
+//! let now = chrono::Utc::now();
+//! let commit = PollCommit {
+//!     key: key.clone(),
+//!     cursor: Some(serde_json::json!({ "after": "c2" })),
+//!     items: found
+//!         .iter()
+//!         .map(|item| Arrival { dedupe_key: item["id"].to_string(), execution: execution_for(item) })
+//!         .collect(),
+//!     expires_at: now + chrono::Duration::days(7),
+//!     now,
+//! };
+//! let outcome = store.commit_poll(&commit).await?;
+//! assert_eq!(outcome.new, [true, true]);
+//! // The same items again (a poll that overlapped the last one): nothing new, nothing created.
+//! let items = found
+//!     .iter()
+//!     .map(|item| Arrival { dedupe_key: item["id"].to_string(), execution: execution_for(item) })
+//!     .collect();
+//! let again = PollCommit { items, ..commit.clone() };
+//! assert_eq!(store.commit_poll(&again).await?.new, [false, false]);
+//! assert_eq!(store.cursor(&key).await?, Some(serde_json::json!({ "after": "c2" })));
+//! # Ok(()) }
+//! ```
+//!
 //! Times (`now`, `expires_at`) are given by the caller, on its clock, so that expiry follows
 //! the engine's [`Clock`](crate::clock::Clock) (and tests need no sleeps). Expired keys count
 //! as new; they are deleted by [`TriggerStateStore::prune_dedupe`], in batches.
