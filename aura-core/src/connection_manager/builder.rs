@@ -12,6 +12,7 @@ use super::shared::Shared;
 use crate::clock::{Clock, SystemClock};
 use crate::connection::{Connections, CredentialStore, MemoryCredentialStore, OAuth2Client};
 use crate::registry::Registry;
+use crate::store::{AuditLog, Auditor};
 
 /// Builds a [`ConnectionManager`].
 pub struct ConnectionManagerBuilder {
@@ -22,6 +23,8 @@ pub struct ConnectionManagerBuilder {
     pub(super) leeway: Duration,
     pub(super) http: Option<reqwest::Client>,
     pub(super) clock: Option<Arc<dyn Clock>>,
+    pub(super) audit: Option<Arc<dyn AuditLog>>,
+    pub(super) actor: Option<String>,
 }
 
 impl ConnectionManagerBuilder {
@@ -72,10 +75,37 @@ impl ConnectionManagerBuilder {
         self
     }
 
+    /// Where the audit trail goes (default: none): after each create, update, replacement of
+    /// credentials, disconnect and delete has succeeded, an entry (who, what, which
+    /// connection, when; never a credential) is appended. A `SqliteStore` or `PostgresStore`
+    /// serves, as does a [`MemoryStore`](crate::store::MemoryStore).
+    #[must_use]
+    pub fn audit(mut self, log: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(log);
+        self
+    }
+
+    /// Who the audit trail names for this manager's operations (default
+    /// [`DEFAULT_ACTOR`](crate::store::DEFAULT_ACTOR)); per request, use
+    /// [`ConnectionManager::acting_as`].
+    #[must_use]
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
     /// Builds the manager. Call [`ConnectionManager::load`] to bring stored connections back.
     pub fn build(self) -> ConnectionManager {
         let (events, _) = broadcast::channel(1024);
+        let auditor = self.audit.map(|log| {
+            let auditor = Auditor::new(log);
+            match self.actor {
+                Some(actor) => auditor.actor(actor),
+                None => auditor,
+            }
+        });
         ConnectionManager {
+            auditor,
             shared: Arc::new(Shared {
                 registry: self.registry,
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryCredentialStore::new())),

@@ -22,6 +22,7 @@ use crate::connection::{
 use crate::context::Context;
 use crate::error::{ErrorKind, Result};
 use crate::registry::Registry;
+use crate::store::{AuditAction, Auditor};
 
 /// Manages connections: checks and tests them on creation, keeps them in a
 /// [`CredentialStore`](crate::connection::CredentialStore), hands them to the engine through [`Connections`], refreshes OAuth2
@@ -63,6 +64,8 @@ use crate::registry::Registry;
 #[derive(Clone)]
 pub struct ConnectionManager {
     pub(super) shared: Arc<Shared>,
+    /// Where the audit trail goes and whom it names (none: no trail).
+    pub(super) auditor: Option<Auditor>,
 }
 
 impl fmt::Debug for ConnectionManager {
@@ -71,6 +74,7 @@ impl fmt::Debug for ConnectionManager {
             .field("store", &self.shared.store)
             .field("connections", &self.shared.managed.read().len())
             .field("oauth2_apps", &self.shared.oauth2.read().keys().collect::<Vec<_>>())
+            .field("audit", &self.auditor)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +90,27 @@ impl ConnectionManager {
             leeway: Duration::from_secs(60),
             http: None,
             clock: None,
+            audit: None,
+            actor: None,
+        }
+    }
+
+    /// The same manager (sharing everything), naming `actor` in the audit trail: for a host
+    /// that acts for several users, `manager.acting_as(user).delete(&id)`.
+    #[must_use]
+    pub fn acting_as(&self, actor: impl Into<String>) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            auditor: self.auditor.clone().map(|a| a.actor(actor)),
+        }
+    }
+
+    /// Appends an entry about connection `id` of `app_id` to the audit trail, if there is one.
+    /// `detail` holds nothing secret: versions, statuses, field names, credential kinds.
+    pub(super) async fn audit(&self, action: AuditAction, id: &ConnectionId, app_id: &str, detail: serde_json::Value) {
+        if let Some(auditor) = &self.auditor {
+            let entry = auditor.entry(action).connection(id.as_str(), app_id).detail(detail);
+            auditor.record(entry).await;
         }
     }
 
@@ -144,6 +169,13 @@ impl ConnectionManager {
         tracing::info!(connection = %record.id, app = %record.app_id, "connection created");
         self.shared
             .emit(&record.id, &record.app_id, ConnectionEventKind::Created);
+        let detail = serde_json::json!({
+            "name": record.name,
+            "version": record.version,
+            "credentials": record.credentials.kind(),
+        });
+        self.audit(AuditAction::ConnectionCreated, &record.id, &record.app_id, detail)
+            .await;
         Ok(record)
     }
 
@@ -187,6 +219,16 @@ impl ConnectionManager {
             })
             .await?;
         self.shared.emit(id, &record.app_id, ConnectionEventKind::Updated);
+        let mut fields = Vec::new();
+        if update.name.is_some() {
+            fields.push("name");
+        }
+        if update.metadata.is_some() {
+            fields.push("metadata");
+        }
+        let detail = serde_json::json!({ "fields": fields, "version": record.version });
+        self.audit(AuditAction::ConnectionUpdated, id, &record.app_id, detail)
+            .await;
         Ok((*record).clone())
     }
 
@@ -224,6 +266,12 @@ impl ConnectionManager {
                 version: record.version,
             },
         );
+        let detail = serde_json::json!({
+            "version": record.version,
+            "credentials": record.credentials.kind(),
+        });
+        self.audit(AuditAction::CredentialsReplaced, id, &record.app_id, detail)
+            .await;
         if from != ConnectionStatus::Active {
             self.shared.emit(
                 id,
@@ -241,6 +289,9 @@ impl ConnectionManager {
     /// credentials are replaced. Nothing is deleted.
     pub async fn disconnect(&self, id: &ConnectionId) -> Result<ConnectionRecord> {
         let record = self.shared.set_status(id, ConnectionStatus::Disconnected).await?;
+        let detail = serde_json::json!({ "version": record.version });
+        self.audit(AuditAction::ConnectionDisconnected, id, &record.app_id, detail)
+            .await;
         Ok((*record).clone())
     }
 
@@ -284,6 +335,9 @@ impl ConnectionManager {
         self.shared.live.remove(id);
         tracing::info!(connection = %id, "connection deleted");
         self.shared.emit(id, &record.app_id, ConnectionEventKind::Deleted);
+        let detail = serde_json::json!({ "version": record.version });
+        self.audit(AuditAction::ConnectionDeleted, id, &record.app_id, detail)
+            .await;
         Ok(())
     }
 

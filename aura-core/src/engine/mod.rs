@@ -56,7 +56,9 @@ use crate::connection::{ConnectionId, Connections};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::scenario::Scenario;
-use crate::store::{ExecutionRecord, ExecutionStatus, ExecutionStore, Lease, MemoryStore};
+use crate::store::{
+    DeployedScenario, ExecutionRecord, ExecutionStatus, ExecutionStore, Lease, MemoryStore, ScenarioStore,
+};
 
 /// Runs scenarios. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -69,6 +71,11 @@ pub(crate) struct Inner {
     connections: Arc<Connections>,
     store: Arc<dyn ExecutionStore>,
     plans: RwLock<HashMap<String, Arc<Plan>>>,
+    /// Where deployed scenarios are kept, versioned ([`EngineBuilder::scenarios`]).
+    scenarios: Option<Arc<dyn ScenarioStore>>,
+    /// Plans of versions older than the deployed one, compiled from the scenario store for
+    /// re-runs and recoveries of executions that recorded them.
+    versions: RwLock<HashMap<(String, u32), Arc<Plan>>>,
     /// Every execution's events, for [`Engine::subscribe`].
     events: broadcast::Sender<ExecutionEvent>,
     /// Whether anyone ever subscribed to `events`: until then, nothing is sent there.
@@ -107,6 +114,7 @@ pub struct EngineBuilder {
     registry: Arc<Registry>,
     connections: Arc<Connections>,
     store: Arc<dyn ExecutionStore>,
+    scenarios: Option<Arc<dyn ScenarioStore>>,
     rate_limits: HashMap<ConnectionId, RateLimit>,
     event_capacity: usize,
     cache_capacity: u64,
@@ -144,6 +152,21 @@ impl EngineBuilder {
     #[must_use]
     pub fn connections(mut self, connections: Arc<Connections>) -> Self {
         self.connections = connections;
+        self
+    }
+
+    /// Where deployed scenarios are kept (default: nowhere, they live in memory only).
+    ///
+    /// With a scenario store, [`Engine::deploy`] keeps each deployed definition under its id
+    /// and declared version before it answers (see [`crate::store::ScenarioStore`] for what a
+    /// version is: a version deployed again with another definition is a
+    /// [`Conflict`](crate::ErrorKind::Conflict)); a new engine on the same store deploys them
+    /// again with [`Engine::load_deployed`]; and a re-run or a recovery runs the version its
+    /// execution recorded, compiled from the store, when that is not the deployed one. A
+    /// `SqliteStore` or `PostgresStore` serves as both stores: pass it to both.
+    #[must_use]
+    pub fn scenarios(mut self, store: Arc<dyn ScenarioStore>) -> Self {
+        self.scenarios = Some(store);
         self
     }
 
@@ -260,6 +283,8 @@ impl EngineBuilder {
                 connections: self.connections,
                 store: self.store,
                 plans: RwLock::default(),
+                scenarios: self.scenarios,
+                versions: RwLock::default(),
                 events,
                 subscribed: std::sync::atomic::AtomicBool::new(false),
                 event_capacity: self.event_capacity,
@@ -356,6 +381,7 @@ impl Engine {
             registry,
             connections: Arc::new(Connections::new()),
             store: Arc::new(MemoryStore::new()),
+            scenarios: None,
             rate_limits: HashMap::new(),
             event_capacity: 4096,
             cache_capacity: 10_000,
@@ -412,8 +438,27 @@ impl Engine {
     /// itself), and a deploy that would close a cycle of sub-scenario calls (`a -> b -> a`) is
     /// refused with an [`crate::ErrorKind::InvalidDefinition`] error listing the cycle (context
     /// `cycle`), unless the engine allows late binding ([`EngineBuilder::late_binding`]).
+    ///
+    /// With a scenario store ([`EngineBuilder::scenarios`]), the definition is kept there under
+    /// its id and version before the deploy answers; the same version with another definition
+    /// is refused with a [`crate::ErrorKind::Conflict`] naming the scenario and the version, and
+    /// the deployed plan stays as it was.
     pub async fn deploy(&self, scenario: Scenario) -> Result<Arc<Plan>> {
+        let deployed = match &self.inner.scenarios {
+            Some(_) => Some(DeployedScenario::of(&scenario)?),
+            None => None,
+        };
         let plan = self.compile(scenario).await?;
+        if let (Some(store), Some(deployed)) = (&self.inner.scenarios, &deployed) {
+            // Refused before it is kept, when it closes a cycle.
+            if !self.inner.late_binding {
+                let plans = self.inner.plans.read().unwrap_or_else(PoisonError::into_inner);
+                if let Some(cycle) = call_cycle(&plan, &plans) {
+                    return Err(cycle_error(&plan, &cycle));
+                }
+            }
+            store.save_scenario(deployed).await?;
+        }
         let mut plans = self.inner.plans.write().unwrap_or_else(PoisonError::into_inner);
         // Checked under the write lock, so two deploys cannot close a cycle between them.
         if let Some(cycle) = call_cycle(&plan, &plans) {

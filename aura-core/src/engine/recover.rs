@@ -5,18 +5,114 @@
 //! a redacted or truncated copy, the exact value comes from the store
 //! ([`crate::store::ExecutionStore::exact`]); a store that does not keep it makes the re-run
 //! fail with an error that says so, rather than feed `"[redacted]"` to the next node.
+//!
+//! Both run the scenario version the execution recorded: the deployed plan when its version is
+//! that one; otherwise, with a scenario store ([`super::EngineBuilder::scenarios`]), that
+//! version's definition from the store, compiled once and kept. Without a scenario store they
+//! run the plan deployed now. A restarted engine calls [`Engine::load_deployed`] first, then
+//! [`Engine::recover_all`].
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Engine, ExecuteOptions, ExecutionHandle, Pinned, run};
-use crate::compile::Plan;
+use crate::compile::{CompileOptions, Plan, compile_with};
 use crate::error::{Error, Result};
 use crate::store::{ExecutionRecord, NodeStatus, PayloadKey};
 
 impl Engine {
+    /// Deploys again, from the scenario store ([`super::EngineBuilder::scenarios`]), the latest
+    /// version of every scenario kept there, and returns their plans (none without a scenario
+    /// store). Call it at start-up, before [`Engine::recover_all`], so that the executions to
+    /// recover find their scenarios. Scenarios deployed in this engine already are replaced by
+    /// the store's latest version; nothing is written to the store. When one fails to compile
+    /// (an app it uses is not registered …), the error names its scenario and version, and
+    /// none is deployed.
+    pub async fn load_deployed(&self) -> Result<Vec<Arc<Plan>>> {
+        let Some(store) = &self.inner.scenarios else {
+            return Ok(Vec::new());
+        };
+        let latest = store.latest_scenarios().await?;
+        let mut known: Vec<String> = latest.iter().map(|d| d.scenario_id.clone()).collect();
+        known.extend(
+            self.inner
+                .plans
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keys()
+                .cloned(),
+        );
+        let mut plans = Vec::with_capacity(latest.len());
+        for deployed in &latest {
+            // Each may call the others, whatever their order: all are known.
+            let options = CompileOptions::new()
+                .known_scenarios(known.iter().cloned())
+                .late_binding(self.inner.late_binding);
+            let plan = compile_with(
+                deployed.scenario()?,
+                &self.inner.registry,
+                &self.inner.connections,
+                &options,
+            )
+            .await
+            .map_err(|e| {
+                e.with_context("scenario", deployed.scenario_id.clone())
+                    .with_context("version", deployed.version.to_string())
+            })?;
+            plans.push(Arc::new(plan));
+        }
+        // Their cycles were checked when they were deployed.
+        let mut deployed = self.inner.plans.write().unwrap_or_else(PoisonError::into_inner);
+        for plan in &plans {
+            deployed.insert(plan.id().to_owned(), plan.clone());
+        }
+        Ok(plans)
+    }
+
+    /// The plan of the scenario version `record` ran (see the module docs).
+    async fn plan_for(&self, record: &ExecutionRecord) -> Result<Arc<Plan>> {
+        let (id, version) = (&record.scenario_id, record.scenario_version);
+        let current = self.plan(id);
+        if let Some(plan) = &current
+            && plan.version() == version
+        {
+            return Ok(plan.clone());
+        }
+        let Some(store) = &self.inner.scenarios else {
+            return current.ok_or_else(|| {
+                Error::not_found("the execution's scenario is not deployed").with_context("scenario", id.clone())
+            });
+        };
+        let key = (id.clone(), version);
+        let kept = self
+            .inner
+            .versions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(plan) = kept {
+            return Ok(plan);
+        }
+        let deployed = store.scenario(id, version).await?.ok_or_else(|| {
+            Error::not_found(format!(
+                "version {version} of scenario {id}, which the execution ran, is not in the scenario store"
+            ))
+            .with_context("scenario", id.clone())
+            .with_context("version", version.to_string())
+            .with_context("execution", record.id.to_string())
+        })?;
+        let plan = self.compile(deployed.scenario()?).await?;
+        self.inner
+            .versions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, plan.clone());
+        Ok(plan)
+    }
+
     /// Runs a failed (or cancelled) execution again as a new execution: the nodes that had
     /// completed are not called again (inside iterate bodies: per element), their recorded
     /// outputs are reused exactly; the run starts over from the node that failed.
@@ -112,10 +208,7 @@ impl Engine {
             self.inner.store.get(execution_id).await?.ok_or_else(|| {
                 Error::not_found("no such execution").with_context("execution", execution_id.to_string())
             })?;
-        let plan = self.plan(&record.scenario_id).ok_or_else(|| {
-            Error::not_found("the execution's scenario is not deployed")
-                .with_context("scenario", record.scenario_id.clone())
-        })?;
+        let plan = self.plan_for(&record).await?;
         let mut options = ExecuteOptions::default();
         for n in record.nodes.iter().filter(|n| n.status == NodeStatus::Running) {
             options.in_flight.insert((n.node_id.clone(), n.item));

@@ -35,6 +35,8 @@ pub struct MemoryStore {
     shards: Box<[Mutex<HashMap<Uuid, Entry>>]>,
     finished: Mutex<std::collections::VecDeque<Uuid>>,
     retain: usize,
+    /// Trigger state, the audit trail and deployed scenarios (`memory_state.rs`).
+    pub(super) state: super::memory_state::State,
 }
 
 /// How many shards: a few per core is plenty.
@@ -234,6 +236,7 @@ impl MemoryStore {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             finished: Mutex::default(),
             retain: finished,
+            state: super::memory_state::State::default(),
         }
     }
 
@@ -263,7 +266,7 @@ fn missing(id: Uuid) -> Error {
 
 impl MemoryStore {
     /// Removes executions, and their place in the finished queue.
-    fn remove(&self, ids: &[Uuid]) {
+    pub(super) fn remove(&self, ids: &[Uuid]) {
         for id in ids {
             self.shard(*id).remove(id);
         }

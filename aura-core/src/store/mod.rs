@@ -15,7 +15,14 @@
 //! payload is not the real one the executor also hands the real one to
 //! [`ExecutionStore::save_exact`]; a store that does not keep it makes such re-runs fail with a
 //! clear error instead of feeding `"[redacted]"` to the next node.
+//!
+//! Beside executions, every store keeps what the rest of the runtime needs to survive a
+//! restart, each behind a trait of its own: trigger state ([`TriggerStateStore`]: cursors,
+//! dedupe keys, the atomic commit of a poll), the audit trail ([`AuditLog`]) and the deployed
+//! scenarios, versioned ([`ScenarioStore`]). One `SqliteStore` or `PostgresStore` implements
+//! them all, so one file or database serves everything.
 
+mod audit;
 #[cfg(any(feature = "store-sqlite", feature = "store-postgres"))]
 mod columns;
 mod compact;
@@ -24,12 +31,15 @@ mod error;
 mod exact;
 mod lease;
 mod memory;
+mod memory_state;
 mod page;
 #[cfg(feature = "store-postgres")]
 mod postgres;
 mod record;
+mod scenarios;
 #[cfg(feature = "store-sqlite")]
 mod sqlite;
+mod triggers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +48,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use self::audit::{AuditAction, AuditEntry, AuditLog, Auditor, DEFAULT_ACTOR};
 pub use self::lease::Lease;
 pub use self::memory::MemoryStore;
 pub use self::page::{Cursor, Page, PageRequest, Prune};
@@ -46,8 +57,10 @@ pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
 pub use self::record::{
     ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, NodeResult, NodeStatus, PayloadKey,
 };
+pub use self::scenarios::{DeployedScenario, ScenarioStore};
 #[cfg(feature = "store-sqlite")]
 pub use self::sqlite::{SqliteStore, SqliteStoreBuilder};
+pub use self::triggers::{Arrival, PollCommit, PollOutcome, TriggerKey, TriggerStateStore};
 use crate::error::Result;
 
 /// Where execution records live.

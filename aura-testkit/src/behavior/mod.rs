@@ -5,6 +5,9 @@
 //! | --- | --- | --- |
 //! | [`store`] | [`ExecutionStore`](aura_core::store::ExecutionStore) | [`store_behavior!`](crate::store_behavior) |
 //! | [`sealed`] | [`SealedStore`](aura_core::connection::SealedStore) | [`sealed_behavior!`](crate::sealed_behavior) |
+//! | [`triggers`] | [`TriggerStateStore`](aura_core::store::TriggerStateStore) | [`trigger_state_behavior!`](crate::trigger_state_behavior) |
+//! | [`audit`] | [`AuditLog`](aura_core::store::AuditLog) | [`audit_behavior!`](crate::audit_behavior) |
+//! | [`scenarios`] | [`ScenarioStore`](aura_core::store::ScenarioStore) | [`scenario_store_behavior!`](crate::scenario_store_behavior) |
 //!
 //! A backend's test file names a fixture (how to make a fresh, empty store and what it
 //! supports) and invokes the macro, which writes one `#[tokio::test]` per check:
@@ -18,5 +21,8 @@
 //! # fn main() {}
 //! ```
 
+pub mod audit;
+pub mod scenarios;
 pub mod sealed;
 pub mod store;
+pub mod triggers;

@@ -10,6 +10,7 @@ use super::{KeyId, KeyProvider, MemorySealedStore, SealedRecord, SealedStore};
 use crate::connection::store::{conflict, not_found};
 use crate::connection::{ConnectionId, ConnectionRecord, CredentialStore, Listing, UnreadableRecord};
 use crate::error::{Error, Result};
+use crate::store::{AuditAction, Auditor};
 
 /// How many times an update retries after losing a compare-and-swap to a key rotation.
 const CAS_ATTEMPTS: usize = 32;
@@ -85,12 +86,27 @@ pub struct RotationReport {
 pub struct EncryptedStore<B: SealedStore = MemorySealedStore> {
     backend: B,
     keys: Arc<dyn KeyProvider>,
+    audit: Option<Auditor>,
 }
 
 impl<B: SealedStore> EncryptedStore<B> {
     /// A store sealing records into `backend` with keys from `keys`.
     pub fn new(backend: B, keys: Arc<dyn KeyProvider>) -> Self {
-        Self { backend, keys }
+        Self {
+            backend,
+            keys,
+            audit: None,
+        }
+    }
+
+    /// Appends a [`KeyRotated`](AuditAction::KeyRotated) entry to `auditor`'s log after each
+    /// [`rotate_key`](Self::rotate_key) run that succeeded (the key id and the counts; never a
+    /// key). Record-level operations are audited by the
+    /// [`ConnectionManager`](crate::connection::ConnectionManager) above the store.
+    #[must_use]
+    pub fn with_audit(mut self, auditor: Auditor) -> Self {
+        self.audit = Some(auditor);
+        self
     }
 
     /// The backend, holding only sealed records.
@@ -155,6 +171,17 @@ impl<B: SealedStore> EncryptedStore<B> {
                     None => break, // deleted meanwhile
                 }
             }
+        }
+        if let Some(auditor) = &self.audit {
+            let detail = serde_json::json!({
+                "key_id": report.key_id.as_str(),
+                "rotated": report.rotated,
+                "already_current": report.already_current,
+                "unreadable": report.unreadable.len(),
+            });
+            auditor
+                .record(auditor.entry(AuditAction::KeyRotated).detail(detail))
+                .await;
         }
         Ok(report)
     }

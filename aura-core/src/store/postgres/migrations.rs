@@ -15,14 +15,30 @@ use crate::error::{Error, Result};
 const MIGRATION_LOCK: i64 = 0x4155_5241_5343_4845;
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "executions and connections",
-    include_str!("../../../migrations/postgres/0001_executions_and_connections.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "executions and connections",
+        include_str!("../../../migrations/postgres/0001_executions_and_connections.sql"),
+    ),
+    (
+        "trigger state, audit trail, deployed scenarios",
+        include_str!("../../../migrations/postgres/0002_trigger_state_audit_scenarios.sql"),
+    ),
+];
 
 /// The tables of the schema: a schema holding one of them but no `aura_schema` is another
 /// program's.
-const TABLES: &[&str] = &["executions", "node_results", "exact_payloads", "leases", "connections"];
+const TABLES: &[&str] = &[
+    "executions",
+    "node_results",
+    "exact_payloads",
+    "leases",
+    "connections",
+    "trigger_cursors",
+    "dedupe_keys",
+    "audit_log",
+    "scenarios",
+];
 
 /// The newest schema version this build knows.
 pub(super) fn latest() -> i64 {

@@ -13,9 +13,13 @@
 //! | `leases.rs` | leases, on the database's clock |
 //! | `exact.rs` | exact payloads, sealed |
 //! | `sealed.rs` | connection records: the [`SealedStore`](crate::connection::SealedStore) impl |
+//! | `triggers.rs` | cursors, dedupe keys, a poll's commit: the [`TriggerStateStore`](crate::store::TriggerStateStore) impl |
+//! | `audit.rs` | the audit trail: the [`AuditLog`](crate::store::AuditLog) impl |
+//! | `scenarios.rs` | deployed scenarios, versioned: the [`ScenarioStore`](crate::store::ScenarioStore) impl |
 //! | `error.rs` | sqlx errors as Aura's; the bounded retry of serialization failures |
 //! | `docs.md` | the user's guide, on [`PostgresStore`] |
 
+mod audit;
 mod error;
 mod exact;
 mod executions;
@@ -23,9 +27,11 @@ mod leases;
 mod migrations;
 mod options;
 mod rows;
+mod scenarios;
 mod sealed;
 #[cfg(test)]
 mod tests;
+mod triggers;
 
 use std::fmt;
 use std::sync::Arc;

@@ -17,10 +17,16 @@ use crate::error::{Error, Result};
 pub(super) const APPLICATION_ID: i64 = 0x4155_5241;
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "executions and connections",
-    include_str!("../../../migrations/sqlite/0001_executions_and_connections.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "executions and connections",
+        include_str!("../../../migrations/sqlite/0001_executions_and_connections.sql"),
+    ),
+    (
+        "trigger state, audit trail, deployed scenarios",
+        include_str!("../../../migrations/sqlite/0002_trigger_state_audit_scenarios.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
 pub(super) fn latest() -> i64 {

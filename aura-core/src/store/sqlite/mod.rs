@@ -13,18 +13,24 @@
 //! | `executions.rs` | executions and node results; the [`ExecutionStore`] impl |
 //! | `leases.rs` | leases |
 //! | `sealed.rs` | connection records: the [`SealedStore`](crate::connection::SealedStore) impl |
+//! | `triggers.rs` | cursors, dedupe keys, a poll's commit: the [`TriggerStateStore`](crate::store::TriggerStateStore) impl |
+//! | `audit.rs` | the audit trail: the [`AuditLog`](crate::store::AuditLog) impl |
+//! | `scenarios.rs` | deployed scenarios, versioned: the [`ScenarioStore`](crate::store::ScenarioStore) impl |
 //! | `error.rs` | sqlx errors as Aura's |
 //! | `docs.md` | the user's guide, on [`SqliteStore`] |
 
+mod audit;
 mod error;
 mod executions;
 mod leases;
 mod migrations;
 mod options;
 mod rows;
+mod scenarios;
 mod sealed;
 #[cfg(test)]
 mod tests;
+mod triggers;
 mod writer;
 
 use std::fmt;

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::{closed, from_sqlx, is_busy};
 use super::rows::{ExecutionRow, FinishRow, NodeRow};
-use super::{executions, leases, sealed};
+use super::{audit, executions, leases, scenarios, sealed, triggers};
 use crate::connection::SealedRecord;
 use crate::error::{Error, Result};
 
@@ -63,6 +63,23 @@ pub(super) enum Op {
     },
     /// A sealed record removed.
     SealedDelete(String),
+    /// A trigger's cursor set: `now` in nanoseconds.
+    SetCursor {
+        scenario_id: String,
+        trigger_id: String,
+        cursor: String,
+        now: i64,
+    },
+    /// Dedupe keys remembered: answers the new ones.
+    Remember(Box<triggers::DedupeRows>),
+    /// Up to `limit` expired dedupe keys deleted.
+    PruneDedupe { now: i64, limit: i64 },
+    /// A poll's commit (keys, executions, cursor): answers the new keys.
+    CommitPoll(Box<triggers::PollRows>),
+    /// An audit entry appended.
+    Audit(Box<audit::AuditRow>),
+    /// A deployed scenario version kept.
+    SaveScenario(Box<scenarios::ScenarioRow>),
     /// Stops the writer after this batch and closes the write connection.
     Close,
 }
@@ -76,6 +93,10 @@ impl Op {
             Op::SaveExact(_) => "exact_payloads",
             Op::Claim { .. } | Op::Renew { .. } | Op::Release { .. } => "leases",
             Op::SealedInsert(_) | Op::SealedSwap { .. } | Op::SealedDelete(_) => "connections",
+            Op::SetCursor { .. } => "trigger_cursors",
+            Op::Remember(_) | Op::PruneDedupe { .. } | Op::CommitPoll(_) => "dedupe_keys",
+            Op::Audit(_) => "audit_log",
+            Op::SaveScenario(_) => "scenarios",
         }
     }
 
@@ -100,6 +121,8 @@ pub(super) enum Reply {
     Changed(bool),
     /// How many rows went.
     Count(u64),
+    /// Which dedupe keys were new.
+    Fresh(Vec<String>),
 }
 
 struct Request {
@@ -312,6 +335,19 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Resu
             Op::SealedInsert(record) => sealed::insert(conn, record).await?,
             Op::SealedSwap { id, expected, new } => sealed::swap(conn, id, expected, new).await?,
             Op::SealedDelete(id) => sealed::delete(conn, id).await?,
+            Op::SetCursor {
+                scenario_id,
+                trigger_id,
+                cursor,
+                now,
+            } => triggers::set_cursor(conn, scenario_id, trigger_id, cursor, *now)
+                .await
+                .map(|()| Ok(Reply::Done))?,
+            Op::Remember(rows) => triggers::remember(conn, rows).await?,
+            Op::PruneDedupe { now, limit } => triggers::prune(conn, *now, *limit).await?,
+            Op::CommitPoll(poll) => triggers::commit(conn, poll).await?,
+            Op::Audit(row) => audit::append(conn, row).await?,
+            Op::SaveScenario(row) => scenarios::save(conn, row).await?,
             Op::Close => Ok(Reply::Done),
         };
         answers[i] = Some(answer);
