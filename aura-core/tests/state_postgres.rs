@@ -193,15 +193,3 @@ async fn a_version_1_schema_is_upgraded_to_version_2() {
         .unwrap();
     assert_eq!(versions, [1, 2], "version 2 recorded once, after version 1");
 }
-
-/// Polls committed at once on loopback: prints the rates (a measurement, run by hand with
-/// `-- --ignored --nocapture measure`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: run by hand"]
-async fn measure_poll_commits() {
-    let schema = Schema::new();
-    let store = Arc::new(schema.open().await);
-    for _ in 0..3 {
-        common::measure_poll_commits("postgres", store.clone(), 32, 50, 5).await;
-    }
-}

@@ -219,15 +219,3 @@ async fn a_version_1_file_is_upgraded_to_version_2() {
         .unwrap();
     assert_eq!(versions, [1, 2], "version 2 recorded once, after version 1");
 }
-
-/// Polls committed at once on a file with durable settings: prints the rates (a measurement,
-/// run by hand with `-- --ignored --nocapture`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: run by hand"]
-async fn measure_poll_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open_in(&dir).await);
-    for _ in 0..3 {
-        common::measure_poll_commits("sqlite", store.clone(), 64, 50, 5).await;
-    }
-}

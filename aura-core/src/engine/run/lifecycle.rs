@@ -3,6 +3,8 @@
 use super::*;
 
 /// How a run of an execution's walk ended.
+// `Finished` is what nearly every run ends with: not boxed, so that it costs no allocation.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Ended {
     /// The execution finished (or could not be recorded).
     Finished(Result<ExecutionRecord>),
