@@ -344,7 +344,6 @@ fn a_worker_killed_mid_run_leaves_everything_to_the_other_with_exactly_once_effe
         assert!(a.try_wait().unwrap().is_none(), "worker A ended before it was killed");
         std::thread::sleep(Duration::from_millis(1));
     }
-    drop(claimed_by_a);
     rt.block_on(watch.close()).unwrap();
     let mut b = spawn_child(dir.path(), "b", &schema);
     std::thread::sleep(Duration::from_millis(10 + seed % 60));
