@@ -1,5 +1,6 @@
 //! Durable executions per second: the engine on a `SqliteStore` in a file (WAL,
-//! `synchronous = FULL`, group commit), against the same run on the `MemoryStore`.
+//! `synchronous = FULL`, group commit) and on a `PostgresStore` (group commit, the server's
+//! default `synchronous_commit = on`), against the same run on the `MemoryStore`.
 //!
 //! Each run: a fresh file in a temporary directory, a 5-node scenario (trigger → 4 no-op
 //! actions, as in `benches/engine.rs`), 10,000 executions started with `engine.start` at once,
@@ -7,10 +8,14 @@
 //! disk, fsynced) before the engine goes on. Prints executions/s per run and the median, and
 //! the latency each checkpoint (`save_node`) adds, p50 and p99, as the engine sees it.
 //!
-//! Target (durable-stores issue): ≥ 5,000 durable executions/s on a 2-core machine.
+//! Targets (durable-stores issue), on a 2-core machine: ≥ 5,000 durable executions/s on
+//! SQLite, ≥ 2,000/s on PostgreSQL over loopback.
 //!
-//! Run with `cargo bench --features store-sqlite --bench durable` (`AURA_BENCH_RUNS`, default
-//! 3; `AURA_BENCH_EXECUTIONS`, default 10,000).
+//! Run with `cargo bench --features store-sqlite,store-postgres --bench durable`
+//! (`AURA_BENCH_RUNS`, default 3; `AURA_BENCH_EXECUTIONS`, default 10,000;
+//! `AURA_BENCH_POSTGRES_URL`, `postgres://user:password@host:port/database`, for the PostgreSQL
+//! part, skipped with a note when unset; `AURA_BENCH_STORES`, a comma-separated subset of
+//! `memory,sqlite,postgres`). Each PostgreSQL run works in a fresh schema, dropped after it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
 
@@ -199,10 +204,91 @@ fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// What one store's runs measured.
+#[derive(Default)]
+struct Report {
+    per_second: Vec<f64>,
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+}
+
+impl Report {
+    fn add(&mut self, store: &str, i: usize, mut result: Run) {
+        result.checkpoints.sort_unstable();
+        let (p50, p99) = (
+            percentile(&result.checkpoints, 0.50),
+            percentile(&result.checkpoints, 0.99),
+        );
+        println!(
+            "  {store} run {}: {:>8.0} executions/s; checkpoint latency p50 {p50} µs, p99 {p99} µs ({} checkpoints)",
+            i + 1,
+            result.per_second,
+            result.checkpoints.len()
+        );
+        self.per_second.push(result.per_second);
+        self.p50.push(f64::from(p50));
+        self.p99.push(f64::from(p99));
+    }
+
+    fn print(self, store: &str, runs: usize) {
+        if self.per_second.is_empty() {
+            return;
+        }
+        println!(
+            "  {store} store: median {:>8.0} durable executions/s over {runs} runs; checkpoint latency median p50 {:.0} µs, p99 {:.0} µs",
+            median(self.per_second),
+            median(self.p50),
+            median(self.p99)
+        );
+    }
+}
+
+/// Every execution (and the warm-up's) is in the store.
+async fn assert_all_stored<S: ExecutionStore>(store: &S, executions: usize) {
+    let mut seen = 0;
+    let mut page = PageRequest::first(5_000);
+    loop {
+        let listed = store.list("durable_5", page.clone()).await.unwrap();
+        seen += listed.items.len();
+        match listed.next {
+            Some(next) => page = PageRequest::first(5_000).after(Cursor::new(next.as_str())),
+            None => break,
+        }
+    }
+    assert_eq!(seen, executions + 200, "every execution (and the warm-up's) is stored");
+}
+
+#[cfg(feature = "store-postgres")]
+mod postgres {
+    use aura_core::store::PostgresStore;
+
+    /// A store in a fresh schema of the server at `url`.
+    pub(crate) async fn open(url: &str, schema: &str) -> PostgresStore {
+        PostgresStore::builder(url.to_owned())
+            .schema(schema)
+            .open()
+            .await
+            .unwrap()
+    }
+
+    /// Drops a run's schema.
+    pub(crate) async fn drop_schema(url: &str, schema: &str) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let runs = env("AURA_BENCH_RUNS", 3).max(1);
     let executions = env("AURA_BENCH_EXECUTIONS", 10_000).max(1);
+    let stores = std::env::var("AURA_BENCH_STORES").unwrap_or_else(|_| "memory,sqlite,postgres".to_owned());
+    let wants = |store: &str| stores.split(',').any(|s| s.trim() == store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -220,6 +306,9 @@ fn main() {
     runtime.block_on(async {
         let mut memory = Vec::new();
         for _ in 0..runs {
+            if !wants("memory") {
+                break;
+            }
             let store = Arc::new(Timed {
                 inner: MemoryStore::with_retention(executions * 2),
                 checkpoints: Samples::default(),
@@ -227,48 +316,55 @@ fn main() {
             memory.push(run(&registry, store, executions).await.per_second);
         }
 
-        let mut sqlite = Vec::new();
-        let mut p50s = Vec::new();
-        let mut p99s = Vec::new();
+        let mut sqlite = Report::default();
         for i in 0..runs {
+            if !wants("sqlite") {
+                break;
+            }
             let dir = tempfile::tempdir().unwrap();
             let inner = SqliteStore::open(dir.path().join("aura.db")).await.unwrap();
             let store = Arc::new(Timed {
                 inner: inner.clone(),
                 checkpoints: Samples::default(),
             });
-            let mut result = run(&registry, store, executions).await;
-            result.checkpoints.sort_unstable();
-            let (p50, p99) = (percentile(&result.checkpoints, 0.50), percentile(&result.checkpoints, 0.99));
-            println!(
-                "  sqlite run {}: {:>8.0} executions/s; checkpoint latency p50 {p50} µs, p99 {p99} µs ({} checkpoints)",
-                i + 1,
-                result.per_second,
-                result.checkpoints.len()
-            );
-            // Every execution is in the file.
-            let mut seen = 0;
-            let mut page = PageRequest::first(5_000);
-            loop {
-                let listed = inner.list("durable_5", page.clone()).await.unwrap();
-                seen += listed.items.len();
-                match listed.next {
-                    Some(next) => page = PageRequest::first(5_000).after(Cursor::new(next.as_str())),
-                    None => break,
-                }
-            }
-            assert_eq!(seen, executions + 200, "every execution (and the warm-up's) is stored");
+            let result = run(&registry, store, executions).await;
+            sqlite.add("sqlite", i, result);
+            assert_all_stored(&inner, executions).await;
             inner.close().await;
-            sqlite.push(result.per_second);
-            p50s.push(f64::from(p50));
-            p99s.push(f64::from(p99));
         }
-        println!("  memory store: median {:>8.0} executions/s over {runs} runs", median(memory));
-        println!(
-            "  sqlite store: median {:>8.0} durable executions/s over {runs} runs; checkpoint latency median p50 {:.0} µs, p99 {:.0} µs",
-            median(sqlite),
-            median(p50s),
-            median(p99s)
-        );
+
+        let mut postgres = Report::default();
+        let url = std::env::var("AURA_BENCH_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+        if wants("postgres") {
+            match url {
+                #[cfg(feature = "store-postgres")]
+                Some(url) => {
+                    for i in 0..runs {
+                        let schema = format!("aura_bench_{}", Uuid::now_v7().simple());
+                        let inner = postgres::open(&url, &schema).await;
+                        let store = Arc::new(Timed {
+                            inner: inner.clone(),
+                            checkpoints: Samples::default(),
+                        });
+                        let result = run(&registry, store, executions).await;
+                        postgres.add("postgres", i, result);
+                        assert_all_stored(&inner, executions).await;
+                        inner.close().await;
+                        postgres::drop_schema(&url, &schema).await;
+                    }
+                }
+                #[cfg(not(feature = "store-postgres"))]
+                Some(_) => println!("  postgres: skipped (build with --features store-postgres)"),
+                None => println!("  postgres: skipped (set AURA_BENCH_POSTGRES_URL to a server's URL)"),
+            }
+        }
+        if !memory.is_empty() {
+            println!(
+                "  memory store: median {:>8.0} executions/s over {runs} runs",
+                median(memory)
+            );
+        }
+        sqlite.print("sqlite", runs);
+        postgres.print("postgres", runs);
     });
 }

@@ -504,3 +504,199 @@ mod engine {
         }
     }
 }
+
+/// The group-commit writer: many executions' writes share transactions, every answered write
+/// is committed, and a bad write in a batch fails only its own caller.
+mod group_commit {
+    use aura_core::Registry;
+    use aura_core::engine::Engine;
+    use aura_core::scenario::{NodeBuilder, Scenario};
+    use aura_testkit::{MockAction, MockApp};
+
+    use super::*;
+
+    fn scenario() -> Scenario {
+        Scenario::builder("chain", "Chain")
+            .node(NodeBuilder::trigger("t").next(["a"]))
+            .node(NodeBuilder::action("a", "svc.a").next(["b"]))
+            .node(NodeBuilder::action("b", "svc.b").next(["c"]))
+            .node(NodeBuilder::action("c", "svc.c"))
+            .build()
+    }
+
+    /// A store whose one writer waits a little for more writes: writes sent together share a
+    /// batch (the outcome asserted does not depend on whether they did).
+    async fn batching(schema: &Schema) -> PostgresStore {
+        schema
+            .builder()
+            .writers(1)
+            .max_batch(512)
+            .commit_window(Duration::from_millis(20))
+            .open()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs postgres: see .ci/run"]
+    async fn many_concurrent_executions_are_all_durable_and_complete() {
+        let schema = Schema::new();
+        let store = schema.builder().max_batch(64).open().await.unwrap();
+        let registry = Arc::new(Registry::new());
+        let (a, b, c) = (MockAction::new("a"), MockAction::new("b"), MockAction::new("c"));
+        registry
+            .register(
+                MockApp::new("svc")
+                    .action(a.clone())
+                    .action(b.clone())
+                    .action(c.clone()),
+            )
+            .unwrap();
+        let engine = Engine::builder(registry).store(Arc::new(store.clone())).build();
+        let plan = engine.deploy(scenario()).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..400 {
+            let (engine, plan) = (engine.clone(), plan.clone());
+            tasks.spawn(async move {
+                let handle = engine.start(&plan, json!({ "i": i })).await.unwrap();
+                handle.wait().await.unwrap()
+            });
+        }
+        let mut ids = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let record = done.unwrap();
+            assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+            ids.push(record.id);
+        }
+        assert_eq!(a.call_count(), 400);
+        store.close().await;
+
+        let again = schema.open().await;
+        for id in &ids {
+            let record = again.get(*id).await.unwrap().expect("an accepted execution is stored");
+            assert_eq!(record.status, ExecutionStatus::Completed);
+            let nodes: Vec<&str> = record.nodes.iter().map(|n| &*n.node_id).collect();
+            assert_eq!(
+                nodes,
+                ["t", "a", "b", "c"],
+                "every checkpoint, in the order the nodes ran"
+            );
+        }
+        assert!(again.unfinished().await.unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs postgres: see .ci/run"]
+    async fn an_unknown_execution_or_a_duplicate_id_in_a_batch_fails_only_its_caller() {
+        let schema = Schema::new();
+        let store = batching(&schema).await;
+        let existing = record("batch");
+        store.create(&existing).await.unwrap();
+        let good: Vec<_> = (0..20).map(|_| record("batch")).collect();
+        let unknown = uuid::Uuid::now_v7();
+
+        let (early, first, second) = (
+            node("early", None, json!(1)),
+            node("n", None, json!(1)),
+            node("n", None, json!(2)),
+        );
+        let creates = futures::future::join_all(good.iter().map(|r| store.create(r)));
+        // Sent with the creates: each may find its execution created or not yet, never fails
+        // any other write.
+        let saves = futures::future::join_all(good.iter().map(|r| store.save_node(r.id, &early)));
+        let mut finished_unknown = record("batch");
+        finished_unknown.id = unknown;
+        finished_unknown.status = ExecutionStatus::Completed;
+        let (created, _, duplicate, orphan, finish_unknown, existing_node) = tokio::join!(
+            creates,
+            saves,
+            store.create(&existing),
+            store.save_node(unknown, &first),
+            store.finish(&finished_unknown),
+            store.save_node(existing.id, &second),
+        );
+        assert!(created.iter().all(Result::is_ok), "the good creates: {created:?}");
+        assert_eq!(duplicate.unwrap_err().kind(), ErrorKind::Conflict, "the duplicate id");
+        let orphan = orphan.unwrap_err();
+        assert_eq!(orphan.kind(), ErrorKind::NotFound, "{orphan}");
+        assert_eq!(orphan.context_value("execution"), Some(unknown.to_string().as_str()));
+        assert_eq!(finish_unknown.unwrap_err().kind(), ErrorKind::NotFound);
+        existing_node.unwrap();
+
+        for r in &good {
+            let stored = store.get(r.id).await.unwrap().expect("a good create is committed");
+            assert_eq!(stored.status, ExecutionStatus::Running);
+            assert!(stored.nodes.len() <= 1);
+        }
+        let stored = store.get(existing.id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.nodes.len(),
+            1,
+            "the good node result beside the bad ones is committed"
+        );
+        assert!(
+            store.get(unknown).await.unwrap().is_none(),
+            "nothing of the bad writes is kept"
+        );
+    }
+
+    /// A write that passes the checks but that PostgreSQL refuses (a node id with a NUL byte,
+    /// which `text` cannot hold) fails the batch's transaction: the batch is tried again write
+    /// by write, so only that write fails and every other is committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs postgres: see .ci/run"]
+    async fn a_write_the_server_refuses_fails_only_its_caller() {
+        let schema = Schema::new();
+        let store = batching(&schema).await;
+        let records: Vec<_> = (0..10).map(|_| record("refused")).collect();
+        for r in &records {
+            store.create(r).await.unwrap();
+        }
+        let (fine, refused) = (node("fine", None, json!(1)), node("bad\0id", None, json!(1)));
+        let good = futures::future::join_all(records.iter().map(|r| store.save_node(r.id, &fine)));
+        let bad = store.save_node(records[0].id, &refused);
+        let (good, bad) = tokio::join!(good, bad);
+        assert!(good.iter().all(Result::is_ok), "the good writes: {good:?}");
+        let bad = bad.unwrap_err();
+        assert_eq!(bad.context_value("table"), Some("node_results"), "{bad}");
+        for r in &records {
+            let stored = store.get(r.id).await.unwrap().unwrap();
+            let nodes: Vec<&str> = stored.nodes.iter().map(|n| &*n.node_id).collect();
+            assert_eq!(nodes, ["fine"]);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs postgres: see .ci/run"]
+    async fn leases_go_through_the_writer_with_the_same_answers() {
+        let schema = Schema::new();
+        let (one, two) = (batching(&schema).await, batching(&schema).await);
+        let r = record("leased");
+        one.create(&r).await.unwrap();
+        let (a, b) = tokio::join!(
+            one.claim(r.id, "one", Duration::from_secs(60)),
+            two.claim(r.id, "two", Duration::from_secs(60)),
+        );
+        let (won, lost) = match (a.unwrap(), b.unwrap()) {
+            (Some(lease), None) => (lease, &two),
+            (None, Some(lease)) => (lease, &one),
+            other => panic!("exactly one claim wins: {other:?}"),
+        };
+        let winner = if won.owner == "one" { &one } else { &two };
+        let renewed = winner.renew(&won, Duration::from_secs(120)).await.unwrap();
+        assert!(renewed.is_some_and(|l| l.until > won.until));
+        winner.release(&won).await.unwrap();
+        let owner = if won.owner == "one" { "two" } else { "one" };
+        assert!(
+            lost.claim(r.id, owner, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let missing = one
+            .claim(uuid::Uuid::now_v7(), "one", Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(missing.is_none(), "an unknown execution is not claimed");
+    }
+}

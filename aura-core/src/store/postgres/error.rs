@@ -43,11 +43,6 @@ fn is_transient(e: &sqlx::Error) -> bool {
     )
 }
 
-/// Whether the error is a foreign key violation (a row naming an execution that is not there).
-pub(super) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
-    sqlstate(e).as_deref() == Some(sqlstate::FOREIGN_KEY_VIOLATION)
-}
-
 /// Runs `attempt` again (with a short back-off) while PostgreSQL answers a serialization
 /// failure or a deadlock, up to [`TRIES`] times in all; any other outcome is returned as is.
 /// `attempt` must be a whole transaction (or one statement): each try starts afresh.

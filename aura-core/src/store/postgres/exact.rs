@@ -8,8 +8,9 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::PostgresStore;
-use super::error::{from_sqlx, is_foreign_key_violation, retrying, unreadable};
-use super::executions::missing;
+use super::error::{from_sqlx, unreadable};
+use super::executions::ExactRow;
+use super::writer::Op;
 use crate::error::Result;
 use crate::store::PayloadKey;
 use crate::store::exact::{SealedPayload, payload_name};
@@ -24,27 +25,13 @@ impl PostgresStore {
         };
         let payload = payload_name(key)?;
         let sealed = cipher.seal(execution_id, &payload, value)?;
-        retrying(|| {
-            sqlx::query(
-                "INSERT INTO exact_payloads (execution_id, payload, nonce, ciphertext) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (execution_id, payload) DO UPDATE SET nonce = excluded.nonce, \
-                 ciphertext = excluded.ciphertext",
-            )
-            .bind(execution_id)
-            .bind(payload.as_str())
-            .bind(&sealed.nonce[..])
-            .bind(sealed.ciphertext.as_slice())
-            .execute(&self.inner.pool)
-        })
-        .await
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                missing(execution_id)
-            } else {
-                from_sqlx(e, "saving an exact payload", TABLE).with_context("execution", execution_id.to_string())
-            }
-        })?;
-        Ok(())
+        let row = ExactRow {
+            execution_id,
+            payload,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+        };
+        self.inner.writer.write(Op::SaveExact(Box::new(row))).await.map(drop)
     }
 
     pub(super) async fn read_exact_payload(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {

@@ -1,103 +1,187 @@
-//! Executions and their node results: one statement (or one short transaction) per call, and
-//! the [`ExecutionStore`] implementation.
+//! Executions and their node results: the statements the writer batches (one statement over
+//! arrays per kind of write), the reads, and the [`ExecutionStore`] implementation.
 //!
-//! Every write is committed before the call returns (the server's `synchronous_commit`, `on` by
-//! default, decides whether that means flushed to its disk: see `docs.md`).
+//! Every write goes through the group-commit writer (`writer.rs`) and is committed before the
+//! call returns (the server's `synchronous_commit`, `on` by default, decides whether that means
+//! flushed to its disk: see `docs.md`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
-use super::error::{from_sqlx, is_foreign_key_violation, retrying};
-use super::rows::{self, ExecutionRow, NodeRow};
+use super::error::{from_sqlx, retrying};
+use super::rows::{self, ExecutionRow, FinishRow, NodeRow};
+use super::writer::Op;
 use super::{PostgresStore, leases};
 use crate::error::{Error, Result};
 use crate::store::{
     Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest, PayloadKey, Prune,
 };
 
-/// Node rows per multi-row statement: 13 parameters each, far below PostgreSQL's 65,535.
-const ROWS_PER_STATEMENT: usize = 256;
 /// Executions deleted per statement when pruning: short transactions, so writers never wait long.
 const PRUNE_BATCH: i64 = 500;
+
+/// A sealed exact payload, ready to bind.
+#[derive(Debug)]
+pub(super) struct ExactRow {
+    pub(super) execution_id: Uuid,
+    pub(super) payload: String,
+    pub(super) nonce: [u8; 12],
+    pub(super) ciphertext: Vec<u8>,
+}
 
 pub(super) fn missing(id: Uuid) -> Error {
     Error::not_found("no such execution").with_context("execution", id.to_string())
 }
 
-fn duplicate(id: Uuid) -> Error {
+pub(super) fn duplicate(id: Uuid) -> Error {
     Error::conflict("this execution exists already").with_context("execution", id.to_string())
 }
 
-/// The upsert of node results (keyed by execution, node and item); `seq` keeps the first
-/// save's place.
-const NODE_UPSERT: &str = " ON CONFLICT (execution_id, node_id, item) DO UPDATE SET status = excluded.status, \
-     input = excluded.input, output = excluded.output, error = excluded.error, \
-     output_cleaned = excluded.output_cleaned, attempts = excluded.attempts, route = excluded.route, \
-     pinned = excluded.pinned, started_at = excluded.started_at, ended_at = excluded.ended_at";
+// ---------------------------------------------------------------------------------------------
+// Writes (run by the writer, inside its transaction): one statement per kind, whatever the
+// batch's size, each row's columns bound as arrays and turned back into rows by `unnest`.
+// ---------------------------------------------------------------------------------------------
 
-/// Inserts or replaces `nodes` of execution `id`, a multi-row statement per chunk.
-async fn upsert_nodes(conn: &mut PgConnection, id: Uuid, nodes: &[NodeRow]) -> std::result::Result<(), sqlx::Error> {
-    for chunk in nodes.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO node_results (execution_id, node_id, item, status, input, output, error, \
-             output_cleaned, attempts, route, pinned, started_at, ended_at) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(id)
-                .push_bind(r.node_id.as_str())
-                .push_bind(r.item)
-                .push_bind(r.status)
-                .push_bind(r.input.as_str())
-                .push_bind(r.output.as_deref())
-                .push_bind(r.error.as_deref())
-                .push_bind(r.output_cleaned)
-                .push_bind(r.attempts)
-                .push_bind(r.route.as_deref())
-                .push_bind(r.pinned)
-                .push_bind(r.started_at)
-                .push_bind(r.ended_at);
-        });
-        q.push(NODE_UPSERT);
-        q.build().execute(&mut *conn).await?;
+/// Which of `ids` are executions.
+pub(super) async fn existing(conn: &mut PgConnection, ids: &[Uuid]) -> std::result::Result<HashSet<Uuid>, sqlx::Error> {
+    let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM executions WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
+pub(super) async fn insert(conn: &mut PgConnection, rows: &[&ExecutionRow]) -> std::result::Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
     }
+    sqlx::query(
+        "INSERT INTO executions (id, scenario_id, scenario_version, status, trigger, trigger_cleaned, \
+         started_at, ended_at, output, error, rerun_of) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::boolean[], \
+         $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::uuid[])",
+    )
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.scenario_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.scenario_version).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.trigger.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.trigger_cleaned).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.ended_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.output.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.rerun_of).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
-/// Creates the execution with its nodes in one transaction: `false` when the id exists.
-async fn insert(pool: &sqlx::PgPool, row: &ExecutionRow, nodes: &[NodeRow]) -> std::result::Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query(
-        "INSERT INTO executions (id, scenario_id, scenario_version, status, trigger, trigger_cleaned, \
-         started_at, ended_at, output, error, rerun_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(row.id)
-    .bind(row.scenario_id.as_str())
-    .bind(row.scenario_version)
-    .bind(row.status)
-    .bind(row.trigger.as_str())
-    .bind(row.trigger_cleaned)
-    .bind(row.started_at)
-    .bind(row.ended_at)
-    .bind(row.output.as_deref())
-    .bind(row.error.as_deref())
-    .bind(row.rerun_of)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        // Dropping the transaction rolls it back: nothing was written.
-        return Ok(false);
+/// The later of each group of writes to one row (by `key`), at the place of the first: an
+/// `ON CONFLICT DO UPDATE` may not touch a row twice in one statement, and the first save of a
+/// node keeps its place (`seq`).
+fn last_per_key<T: Copy, K: std::hash::Hash + Eq>(rows: &[T], key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut at: HashMap<K, usize> = HashMap::with_capacity(rows.len());
+    let mut out: Vec<T> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match at.entry(key(row)) {
+            std::collections::hash_map::Entry::Occupied(i) => out[*i.get()] = *row,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(out.len());
+                out.push(*row);
+            }
+        }
     }
-    upsert_nodes(&mut tx, row.id, nodes).await?;
-    tx.commit().await?;
-    Ok(true)
+    out
 }
+
+/// Inserts or replaces node results (keyed by execution, node and item); `seq` keeps the first
+/// save's place.
+pub(super) async fn upsert_nodes(
+    conn: &mut PgConnection,
+    rows: &[(Uuid, &NodeRow)],
+) -> std::result::Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let rows = last_per_key(rows, |(id, r)| (*id, r.node_id.as_str(), r.item));
+    sqlx::query(
+        "INSERT INTO node_results (execution_id, node_id, item, status, input, output, error, \
+         output_cleaned, attempts, route, pinned, started_at, ended_at) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
+         $7::text[], $8::boolean[], $9::bigint[], $10::text[], $11::boolean[], $12::bigint[], $13::bigint[]) \
+         ON CONFLICT (execution_id, node_id, item) DO UPDATE SET status = excluded.status, \
+         input = excluded.input, output = excluded.output, error = excluded.error, \
+         output_cleaned = excluded.output_cleaned, attempts = excluded.attempts, route = excluded.route, \
+         pinned = excluded.pinned, started_at = excluded.started_at, ended_at = excluded.ended_at",
+    )
+    .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.node_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.item).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.status).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.input.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.output.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.error.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.output_cleaned).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.attempts).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.route.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.pinned).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.started_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, r)| r.ended_at).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn upsert_exact(conn: &mut PgConnection, rows: &[&ExactRow]) -> std::result::Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let rows = last_per_key(rows, |r| (r.execution_id, r.payload.as_str()));
+    sqlx::query(
+        "INSERT INTO exact_payloads (execution_id, payload, nonce, ciphertext) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[]) \
+         ON CONFLICT (execution_id, payload) DO UPDATE SET nonce = excluded.nonce, \
+         ciphertext = excluded.ciphertext",
+    )
+    .bind(rows.iter().map(|r| r.execution_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.payload.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| &r.nonce[..]).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.ciphertext.as_slice()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn finish(conn: &mut PgConnection, rows: &[&FinishRow]) -> std::result::Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let rows = last_per_key(rows, |r| r.id);
+    sqlx::query(
+        "UPDATE executions SET status = v.status, ended_at = v.ended_at, output = v.output, error = v.error \
+         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[]) \
+         AS v (id, status, ended_at, output, error) WHERE executions.id = v.id",
+    )
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.ended_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.output.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads (on the pool)
+// ---------------------------------------------------------------------------------------------
 
 impl PostgresStore {
     /// A read-only transaction on one snapshot: a record and its nodes agree.
@@ -147,51 +231,25 @@ impl ExecutionStore for PostgresStore {
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
         let row = ExecutionRow::new(record)?;
         let nodes = record.nodes.iter().map(NodeRow::new).collect::<Result<Vec<_>>>()?;
-        let created = retrying(|| insert(&self.inner.pool, &row, &nodes)).await.map_err(|e| {
-            from_sqlx(e, "creating an execution", "executions").with_context("execution", row.id.to_string())
-        })?;
-        if created { Ok(()) } else { Err(duplicate(row.id)) }
+        self.inner
+            .writer
+            .write(Op::Create(Box::new(row), nodes))
+            .await
+            .map(drop)
     }
 
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
         let row = NodeRow::new(result)?;
-        let nodes = std::slice::from_ref(&row);
-        retrying(|| async {
-            let mut conn = self.inner.pool.acquire().await?;
-            upsert_nodes(&mut conn, execution_id, nodes).await
-        })
-        .await
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                missing(execution_id)
-            } else {
-                from_sqlx(e, "saving a node result", "node_results").with_context("execution", execution_id.to_string())
-            }
-        })
+        self.inner
+            .writer
+            .write(Op::SaveNode(execution_id, Box::new(row)))
+            .await
+            .map(drop)
     }
 
     async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
-        let output = record.output.as_ref().map(rows::json).transpose()?;
-        let error = rows::error_json(record.error.as_ref())?;
-        let ended_at = record.ended_at.map(rows::nanos).transpose()?;
-        let status = rows::execution_status(record.status);
-        let done = retrying(|| {
-            sqlx::query("UPDATE executions SET status = $2, ended_at = $3, output = $4, error = $5 WHERE id = $1")
-                .bind(record.id)
-                .bind(status)
-                .bind(ended_at)
-                .bind(output.as_deref())
-                .bind(error.as_deref())
-                .execute(&self.inner.pool)
-        })
-        .await
-        .map_err(|e| {
-            from_sqlx(e, "finishing an execution", "executions").with_context("execution", record.id.to_string())
-        })?;
-        if done.rows_affected() == 0 {
-            return Err(missing(record.id));
-        }
-        Ok(())
+        let row = FinishRow::new(record)?;
+        self.inner.writer.write(Op::Finish(Box::new(row))).await.map(drop)
     }
 
     async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {

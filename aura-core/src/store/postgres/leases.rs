@@ -1,5 +1,6 @@
 //! Leases on unfinished executions: one row per execution, taken, renewed and released by one
-//! atomic statement each, on the database's clock.
+//! atomic statement each (run by the group-commit writer, in its batch's transaction), on the
+//! database's clock.
 //!
 //! The claim is an `INSERT … ON CONFLICT DO UPDATE … WHERE`: PostgreSQL locks the existing
 //! lease row (waiting for a concurrent claimer's transaction to end) and checks the condition
@@ -11,12 +12,12 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::PostgresStore;
-use super::error::{from_sqlx, retrying};
 use super::rows::time;
+use super::writer::{Op, Reply};
 use crate::error::Result;
 use crate::store::Lease;
 
@@ -54,18 +55,63 @@ fn length_nanos(length: Duration) -> i64 {
     i64::try_from(length.as_nanos()).unwrap_or(CENTURY).min(CENTURY)
 }
 
+/// Claims `id` for `owner` for `length` nanoseconds, inside the writer's transaction: the
+/// lease's new end, or `None` when another owner's lease lives or the execution is not
+/// unfinished.
+pub(super) async fn claim_in(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner: &str,
+    length: i64,
+) -> std::result::Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(CLAIM)
+        .bind(id)
+        .bind(owner)
+        .bind(length)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Extends `owner`'s lease on `id` to `length` nanoseconds from now, inside the writer's
+/// transaction: its new end, or `None` when it was lost.
+pub(super) async fn renew_in(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner: &str,
+    length: i64,
+) -> std::result::Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(RENEW)
+        .bind(id)
+        .bind(owner)
+        .bind(length)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Gives `owner`'s lease on `id` up, inside the writer's transaction.
+pub(super) async fn release_in(conn: &mut PgConnection, id: Uuid, owner: &str) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(RELEASE)
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+}
+
+fn until(reply: Reply) -> Option<i64> {
+    match reply {
+        Reply::Until(until) => until,
+        Reply::Done => None,
+    }
+}
+
 pub(super) async fn claim(store: &PostgresStore, id: Uuid, owner: &str, length: Duration) -> Result<Option<Lease>> {
-    let length = length_nanos(length);
-    let until = retrying(|| {
-        sqlx::query(CLAIM)
-            .bind(id)
-            .bind(owner)
-            .bind(length)
-            .fetch_optional(&store.inner.pool)
-    })
-    .await
-    .and_then(|row| row.map(|r| r.try_get::<i64, _>("until")).transpose())
-    .map_err(|e| from_sqlx(e, "claiming an execution", "leases").with_context("execution", id.to_string()))?;
+    let op = Op::Claim {
+        id,
+        owner: owner.to_owned(),
+        length: length_nanos(length),
+    };
+    let until = until(store.inner.writer.write(op).await?);
     Ok(until.map(|until| Lease {
         execution_id: id,
         owner: owner.to_owned(),
@@ -74,17 +120,12 @@ pub(super) async fn claim(store: &PostgresStore, id: Uuid, owner: &str, length: 
 }
 
 pub(super) async fn renew(store: &PostgresStore, held: &Lease, extend: Duration) -> Result<Option<Lease>> {
-    let length = length_nanos(extend);
-    let until = retrying(|| {
-        sqlx::query(RENEW)
-            .bind(held.execution_id)
-            .bind(held.owner.as_str())
-            .bind(length)
-            .fetch_optional(&store.inner.pool)
-    })
-    .await
-    .and_then(|row| row.map(|r| r.try_get::<i64, _>("until")).transpose())
-    .map_err(|e| from_sqlx(e, "renewing a lease", "leases").with_context("execution", held.execution_id.to_string()))?;
+    let op = Op::Renew {
+        id: held.execution_id,
+        owner: held.owner.clone(),
+        length: length_nanos(extend),
+    };
+    let until = until(store.inner.writer.write(op).await?);
     Ok(until.map(|until| Lease {
         execution_id: held.execution_id,
         owner: held.owner.clone(),
@@ -93,15 +134,9 @@ pub(super) async fn renew(store: &PostgresStore, held: &Lease, extend: Duration)
 }
 
 pub(super) async fn release(store: &PostgresStore, held: &Lease) -> Result<()> {
-    retrying(|| {
-        sqlx::query(RELEASE)
-            .bind(held.execution_id)
-            .bind(held.owner.as_str())
-            .execute(&store.inner.pool)
-    })
-    .await
-    .map_err(|e| {
-        from_sqlx(e, "releasing a lease", "leases").with_context("execution", held.execution_id.to_string())
-    })?;
-    Ok(())
+    let op = Op::Release {
+        id: held.execution_id,
+        owner: held.owner.clone(),
+    };
+    store.inner.writer.write(op).await.map(drop)
 }

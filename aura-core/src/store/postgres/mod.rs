@@ -9,6 +9,7 @@
 //! | `options.rs` | [`PostgresStoreBuilder`], the connection options, what `Debug` shows |
 //! | `migrations.rs` | the embedded migrations, the version table, the schema checks |
 //! | `rows.rs` | records as rows and back |
+//! | `writer.rs` | the group-commit writer |
 //! | `executions.rs` | executions and node results; the [`ExecutionStore`] impl |
 //! | `leases.rs` | leases, on the database's clock |
 //! | `exact.rs` | exact payloads, sealed |
@@ -32,6 +33,7 @@ mod sealed;
 #[cfg(test)]
 mod tests;
 mod triggers;
+mod writer;
 
 use std::fmt;
 use std::sync::Arc;
@@ -42,6 +44,7 @@ use sqlx::{ConnectOptions, Connection};
 
 pub use self::options::PostgresStoreBuilder;
 use self::options::Target;
+use self::writer::Writer;
 use crate::error::{Error, Result};
 use crate::store::ExecutionStore;
 use crate::store::exact::ExactCipher;
@@ -63,6 +66,7 @@ struct Inner {
     target: Target,
     schema: Option<String>,
     pool: PgPool,
+    writer: Writer,
     exact: Option<ExactCipher>,
 }
 
@@ -122,6 +126,15 @@ impl PostgresStore {
         // A close that fails only drops a connection the server will drop too.
         let _ = conn.close().await;
         migrated?;
+        let writer = Writer::start(
+            options.clone(),
+            writer::Settings {
+                max_batch: builder.max_batch,
+                commit_window: builder.commit_window,
+                writers: builder.writers,
+                acquire_timeout: builder.acquire_timeout,
+            },
+        )?;
         let pool = PgPoolOptions::new()
             .max_connections(builder.max_connections)
             .min_connections(0)
@@ -132,14 +145,17 @@ impl PostgresStore {
                 target,
                 schema: builder.schema,
                 pool,
+                writer,
                 exact: builder.exact,
             }),
         })
     }
 
-    /// Closes the pool: calls in progress finish, every later call (on this store or a clone)
-    /// fails with [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable).
+    /// Closes the store: the writes sent before are committed, calls in progress finish, every
+    /// later call (on this store or a clone) fails with
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable).
     pub async fn close(&self) {
+        let _ = self.inner.writer.write(writer::Op::Close).await;
         self.inner.pool.close().await;
     }
 }

@@ -36,6 +36,9 @@ pub struct PostgresStoreBuilder {
     pub(super) schema: Option<String>,
     pub(super) max_connections: u32,
     pub(super) acquire_timeout: Duration,
+    pub(super) max_batch: usize,
+    pub(super) commit_window: Duration,
+    pub(super) writers: u32,
     pub(super) exact: Option<ExactCipher>,
 }
 
@@ -48,6 +51,9 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("max_batch", &self.max_batch)
+            .field("commit_window", &self.commit_window)
+            .field("writers", &self.writers)
             .field("keeps_exact_payloads", &self.exact.is_some())
             .finish()
     }
@@ -97,6 +103,9 @@ impl PostgresStoreBuilder {
             schema: None,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
+            max_batch: 1024,
+            commit_window: Duration::ZERO,
+            writers: 2,
             exact: None,
         }
     }
@@ -111,8 +120,9 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// At most this many connections to the server (10 by default; at least 1). Every call
-    /// takes one for the length of its statement or transaction; more engine tasks than
+    /// At most this many connections to the server for reads, prunes and connection records
+    /// (10 by default; at least 1; the writes of executions have [`writers`](Self::writers) of
+    /// their own). Every such call takes one for the length of its statement or transaction; more engine tasks than
     /// connections wait (see [`acquire_timeout`](Self::acquire_timeout)). Sum this over every
     /// process sharing the database and keep it below the server's `max_connections`.
     #[must_use]
@@ -127,6 +137,36 @@ impl PostgresStoreBuilder {
     #[must_use]
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// At most this many writes share one transaction (1,024 by default; at least 1). Every
+    /// write (a create, a node result, a finish, an exact payload, a lease operation) goes
+    /// through the store's group-commit writer, which commits many callers' writes at once and
+    /// answers each after the commit.
+    #[must_use]
+    pub fn max_batch(mut self, writes: usize) -> Self {
+        self.max_batch = writes.max(1);
+        self
+    }
+
+    /// How long a writer waits for more writes before it commits a batch that is not full
+    /// (zero by default: it takes what is queued, and writes arriving during a commit form the
+    /// next batch, which groups them well under load without delaying a lone write).
+    #[must_use]
+    pub fn commit_window(mut self, window: Duration) -> Self {
+        self.commit_window = window;
+        self
+    }
+
+    /// How many writer connections take turns at the queue of writes (2 by default; at least
+    /// 1): while one commits a batch, the next collects and writes the next batch. They are
+    /// connections of their own, besides [`max_connections`](Self::max_connections) (which
+    /// serves reads, prunes and connection records): count both against the server's
+    /// `max_connections`.
+    #[must_use]
+    pub fn writers(mut self, connections: u32) -> Self {
+        self.writers = connections.max(1);
         self
     }
 

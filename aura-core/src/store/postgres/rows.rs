@@ -48,6 +48,16 @@ pub(super) struct NodeRow {
     pub(super) ended_at: Option<i64>,
 }
 
+/// What `finish` changes.
+#[derive(Debug)]
+pub(super) struct FinishRow {
+    pub(super) id: Uuid,
+    pub(super) status: &'static str,
+    pub(super) ended_at: Option<i64>,
+    pub(super) output: Option<String>,
+    pub(super) error: Option<String>,
+}
+
 fn parse<T: DeserializeOwned>(text: &str, table: &'static str, column: &'static str) -> Result<T> {
     serde_json::from_str(text).map_err(|_| unreadable(table, column))
 }
@@ -93,6 +103,18 @@ impl NodeRow {
             pinned: n.pinned,
             started_at: n.started_at.map(nanos).transpose()?,
             ended_at: n.ended_at.map(nanos).transpose()?,
+        })
+    }
+}
+
+impl FinishRow {
+    pub(super) fn new(r: &ExecutionRecord) -> Result<Self> {
+        Ok(Self {
+            id: r.id,
+            status: execution_status(r.status),
+            ended_at: r.ended_at.map(nanos).transpose()?,
+            output: r.output.as_ref().map(json).transpose()?,
+            error: error_json(r.error.as_ref())?,
         })
     }
 }

@@ -1,0 +1,354 @@
+//! The group-commit writer: a few tasks make many callers' writes durable with one commit
+//! each, as the SQLite store's writer does.
+//!
+//! Callers send an [`Op`] with a reply channel and wait. A writer task takes the first request,
+//! then everything else already queued (up to `max_batch`, and for up to `commit_window`),
+//! runs them in one transaction and answers each caller after `COMMIT`, so that every answered
+//! write is committed (flushed to the server's disk under the default `synchronous_commit =
+//! on`) and one flush serves the whole batch. Writes of the same kind are grouped into one
+//! statement over arrays (`INSERT … SELECT * FROM unnest($1, $2, …)`): the same prepared
+//! statement whatever the batch's size.
+//!
+//! Several tasks (`writers`, 2 by default) take turns at the queue, so that one batch's
+//! statements and commit overlap the next one's: each has a connection of its own, from a
+//! small pool apart from the readers'. Every request in a batch was sent while the others were
+//! in flight, so any order among them is one their callers could have seen; a batch applies
+//! creates first, then node results, exact payloads and finishes, then lease operations in
+//! arrival order. Two writes of the same row in one batch (which no caller waits for both of)
+//! are applied as the later one.
+//!
+//! What a caller could get wrong (an unknown execution, a duplicate id) is checked before the
+//! statements run and answers only that caller. If the batch fails anyway, it is rolled back:
+//! a serialization failure or deadlock is tried again whole; an error that would reach every
+//! write (the server gone, its disk full) answers every caller; any other is narrowed by
+//! trying each request again alone, so that it reaches only the callers it concerns.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::error::{from_sqlx, retrying};
+use super::executions::{self, ExactRow};
+use super::leases;
+use super::rows::{ExecutionRow, FinishRow, NodeRow};
+use crate::error::{Error, ErrorKind, Result};
+
+/// One write.
+#[derive(Debug)]
+pub(super) enum Op {
+    /// A new execution, with the node results its record holds already.
+    Create(Box<ExecutionRow>, Vec<NodeRow>),
+    /// One node result of an execution, inserted or replaced.
+    SaveNode(Uuid, Box<NodeRow>),
+    /// The end of an execution.
+    Finish(Box<FinishRow>),
+    /// A sealed exact payload.
+    SaveExact(Box<ExactRow>),
+    /// A claim for `length` nanoseconds on the server's clock.
+    Claim { id: Uuid, owner: String, length: i64 },
+    /// A renewal for `length` nanoseconds from the server's now.
+    Renew { id: Uuid, owner: String, length: i64 },
+    /// A release.
+    Release { id: Uuid, owner: String },
+    /// Stops the writer: the writes queued before are done, every later one fails.
+    Close,
+}
+
+impl Op {
+    /// What the write does, for its error's message.
+    fn what(&self) -> &'static str {
+        match self {
+            Op::Create(..) => "creating an execution",
+            Op::SaveNode(..) => "saving a node result",
+            Op::Finish(_) => "finishing an execution",
+            Op::SaveExact(_) => "saving an exact payload",
+            Op::Claim { .. } => "claiming an execution",
+            Op::Renew { .. } => "renewing a lease",
+            Op::Release { .. } => "releasing a lease",
+            Op::Close => "closing the store",
+        }
+    }
+
+    /// The table a failure of this write concerns, for its error's context.
+    fn table(&self) -> &'static str {
+        match self {
+            Op::Create(..) | Op::Finish(_) | Op::Close => "executions",
+            Op::SaveNode(..) => "node_results",
+            Op::SaveExact(_) => "exact_payloads",
+            Op::Claim { .. } | Op::Renew { .. } | Op::Release { .. } => "leases",
+        }
+    }
+
+    /// The execution it writes (checked to exist first, or not to, for a create).
+    fn execution(&self) -> Option<Uuid> {
+        match self {
+            Op::Create(row, _) => Some(row.id),
+            Op::SaveNode(id, _) => Some(*id),
+            Op::Finish(row) => Some(row.id),
+            Op::SaveExact(row) => Some(row.execution_id),
+            _ => None,
+        }
+    }
+
+    /// The execution it concerns, for its error's context.
+    fn concerns(&self) -> Option<Uuid> {
+        match self {
+            Op::Claim { id, .. } | Op::Renew { id, .. } | Op::Release { id, .. } => Some(*id),
+            _ => self.execution(),
+        }
+    }
+}
+
+/// What a write answers.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Reply {
+    /// Done.
+    Done,
+    /// A lease's new end (server nanoseconds), or `None` when it was not taken or renewed.
+    Until(Option<i64>),
+}
+
+struct Request {
+    op: Op,
+    reply: oneshot::Sender<Result<Reply>>,
+}
+
+/// How the writer batches and waits.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settings {
+    pub(super) max_batch: usize,
+    pub(super) commit_window: Duration,
+    pub(super) writers: u32,
+    pub(super) acquire_timeout: Duration,
+}
+
+/// The sending side, held by the store.
+#[derive(Debug, Clone)]
+pub(super) struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Starts the writer tasks with connections of their own to the server `options` name, on
+    /// a thread of their own; they end when every [`Writer`] is dropped (after the queued
+    /// writes) or on [`Op::Close`], and close their connections.
+    ///
+    /// Their own thread and runtime: on the caller's runtime a writer would wait behind every
+    /// ready task after each statement, and under load (thousands of executions) that wait,
+    /// not PostgreSQL, would set the pace of every write.
+    pub(super) fn start(options: PgConnectOptions, settings: Settings) -> Result<Self> {
+        let (tx, rx) = mpsc::channel(settings.max_batch.saturating_mul(4).max(64));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::internal("the PostgreSQL writer's runtime could not start").with_source(e))?;
+        std::thread::Builder::new()
+            .name("aura-postgres-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let pool = PgPoolOptions::new()
+                        .max_connections(settings.writers)
+                        .min_connections(0)
+                        .acquire_timeout(settings.acquire_timeout)
+                        .connect_lazy_with(options);
+                    let rx = Arc::new(Mutex::new(rx));
+                    let tasks: Vec<_> = (0..settings.writers)
+                        .map(|_| tokio::spawn(run(pool.clone(), rx.clone(), settings)))
+                        .collect();
+                    for task in tasks {
+                        // A writer task that panicked has answered nothing more: its callers
+                        // see the store closed.
+                        let _ = task.await;
+                    }
+                    pool.close().await;
+                });
+            })
+            .map_err(|e| Error::internal("the PostgreSQL writer's thread could not start").with_source(e))?;
+        Ok(Self { tx })
+    }
+
+    /// Sends a write and waits until it is committed (or failed).
+    pub(super) async fn write(&self, op: Op) -> Result<Reply> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Request { op, reply }).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+/// The error of a write sent to a closed store.
+fn closed() -> Error {
+    Error::unavailable("the PostgreSQL store is closed")
+}
+
+/// One writer task: takes a batch off the queue (the others wait their turn), writes it,
+/// answers, again.
+async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Request>>>, settings: Settings) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            batch.push(first);
+            fill(&mut rx, &mut batch, settings).await;
+            if batch.iter().any(|r| matches!(r.op, Op::Close)) {
+                // What is queued still runs (then `recv` answers `None`); nothing more is
+                // accepted.
+                rx.close();
+            }
+        }
+        let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
+        let answers = write_batch(&pool, &ops).await;
+        for (request, answer) in batch.into_iter().zip(answers) {
+            // A caller that stopped waiting does not mind: its write is done either way.
+            let _ = request.reply.send(answer);
+        }
+    }
+}
+
+/// Takes what is queued, up to the batch size, waiting up to the commit window for more.
+async fn fill(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, settings: Settings) {
+    while batch.len() < settings.max_batch {
+        match rx.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(_) => break,
+        }
+    }
+    if settings.commit_window.is_zero() || batch.len() >= settings.max_batch {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + settings.commit_window;
+    while batch.len() < settings.max_batch {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(r)) => batch.push(r),
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
+
+/// Writes `ops` in one transaction (tried again whole on a serialization failure or a
+/// deadlock) and answers each; on a failure, narrows it to the requests it concerns.
+async fn write_batch(pool: &PgPool, ops: &[&Op]) -> Vec<Result<Reply>> {
+    let failed = match retrying(|| apply(pool, ops)).await {
+        Ok(answers) => return answers,
+        Err(e) => e,
+    };
+    let first = ops.first().copied().unwrap_or(&Op::Close);
+    let err = with_execution(from_sqlx(failed, first.what(), first.table()), first);
+    if ops.len() == 1 {
+        return vec![Err(err)];
+    }
+    if err.kind() == ErrorKind::Unavailable {
+        // The server is gone, full or read-only: every write would fail alike.
+        return ops.iter().map(|op| Err(like(&err, op))).collect();
+    }
+    let mut answers = Vec::with_capacity(ops.len());
+    for op in ops {
+        answers.push(match retrying(|| apply(pool, std::slice::from_ref(op))).await {
+            Ok(mut one) => one.pop().unwrap_or(Ok(Reply::Done)),
+            Err(e) => Err(with_execution(from_sqlx(e, op.what(), op.table()), op)),
+        });
+    }
+    answers
+}
+
+fn with_execution(err: Error, op: &Op) -> Error {
+    match op.concerns() {
+        Some(id) => err.with_context("execution", id.to_string()),
+        None => err,
+    }
+}
+
+/// `err` again, for another write of the batch (errors are not `Clone`: their sources are not).
+fn like(err: &Error, op: &Op) -> Error {
+    let mut copy = Error::new(err.kind(), err.message().to_owned());
+    for (key, value) in err.context() {
+        if *key != "execution" {
+            copy = copy.with_context(key, value.clone());
+        }
+    }
+    with_execution(copy, op)
+}
+
+/// Runs `ops` in one transaction and commits. `Err` means it was rolled back (or, when the
+/// commit itself failed, that its outcome is unknown to this process).
+async fn apply(pool: &PgPool, ops: &[&Op]) -> std::result::Result<Vec<Result<Reply>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let answers = statements(&mut tx, ops).await?;
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// The statements of a batch, inside its transaction.
+async fn statements(
+    conn: &mut sqlx::PgConnection,
+    ops: &[&Op],
+) -> std::result::Result<Vec<Result<Reply>>, sqlx::Error> {
+    let mut answers: Vec<Option<Result<Reply>>> = ops.iter().map(|_| None).collect();
+
+    // Which executions exist: one query for the whole batch.
+    let wanted: Vec<Uuid> = ops.iter().filter_map(|op| op.execution()).collect();
+    let mut known: HashSet<Uuid> = if wanted.is_empty() {
+        HashSet::new()
+    } else {
+        executions::existing(conn, &wanted).await?
+    };
+
+    let mut creates: Vec<&ExecutionRow> = Vec::new();
+    let mut nodes: Vec<(Uuid, &NodeRow)> = Vec::new();
+    let mut exacts: Vec<&ExactRow> = Vec::new();
+    let mut finishes: Vec<&FinishRow> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Op::Create(row, with) = op {
+            if known.insert(row.id) {
+                creates.push(row);
+                nodes.extend(with.iter().map(|n| (row.id, n)));
+                answers[i] = Some(Ok(Reply::Done));
+            } else {
+                answers[i] = Some(Err(executions::duplicate(row.id)));
+            }
+        }
+    }
+    for (i, op) in ops.iter().enumerate() {
+        let Some(id) = op.execution() else { continue };
+        if matches!(op, Op::Create(..)) {
+            continue;
+        }
+        if !known.contains(&id) {
+            answers[i] = Some(Err(executions::missing(id)));
+            continue;
+        }
+        match op {
+            Op::SaveNode(id, row) => nodes.push((*id, row)),
+            Op::SaveExact(row) => exacts.push(row),
+            Op::Finish(row) => finishes.push(row),
+            _ => continue,
+        }
+        answers[i] = Some(Ok(Reply::Done));
+    }
+    executions::insert(conn, &creates).await?;
+    executions::upsert_nodes(conn, &nodes).await?;
+    executions::upsert_exact(conn, &exacts).await?;
+    executions::finish(conn, &finishes).await?;
+
+    for (i, op) in ops.iter().enumerate() {
+        let answer = match op {
+            Op::Claim { id, owner, length } => Reply::Until(leases::claim_in(conn, *id, owner, *length).await?),
+            Op::Renew { id, owner, length } => Reply::Until(leases::renew_in(conn, *id, owner, *length).await?),
+            Op::Release { id, owner } => {
+                leases::release_in(conn, *id, owner).await?;
+                Reply::Done
+            }
+            Op::Close => Reply::Done,
+            Op::Create(..) | Op::SaveNode(..) | Op::SaveExact(_) | Op::Finish(_) => continue,
+        };
+        answers[i] = Some(Ok(answer));
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(Error::internal("a write of the batch got no answer"))))
+        .collect())
+}
