@@ -103,6 +103,7 @@
 
 pub mod action;
 pub mod app;
+mod audit;
 pub mod clock;
 pub mod compile;
 pub mod connection;
@@ -115,6 +116,7 @@ pub mod expr;
 mod http_client;
 pub mod key;
 pub mod node;
+mod page;
 pub mod rate_limit;
 pub mod registry;
 pub mod scenario;

@@ -9,10 +9,10 @@ use tokio::sync::broadcast;
 
 use super::ConnectionManager;
 use super::shared::Shared;
+use crate::audit::{AuditLog, Auditor};
 use crate::clock::{Clock, SystemClock};
 use crate::connection::{Connections, CredentialStore, MemoryCredentialStore, OAuth2Client};
 use crate::registry::Registry;
-use crate::store::{AuditLog, Auditor};
 
 /// Builds a [`ConnectionManager`].
 pub struct ConnectionManagerBuilder {

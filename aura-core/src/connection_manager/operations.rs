@@ -14,6 +14,7 @@ use super::{
     ConnectionEvent, ConnectionEventKind, ConnectionManagerBuilder, ConnectionUpdate, ConnectionUsage, LoadReport,
     NewConnection,
 };
+use crate::audit::{AuditAction, Auditor};
 use crate::connection::store::not_found;
 use crate::connection::{
     Connection, ConnectionId, ConnectionRecord, ConnectionStatus, Connections, Credentials, Listing, OAuth2Client,
@@ -22,7 +23,6 @@ use crate::connection::{
 use crate::context::Context;
 use crate::error::{ErrorKind, Result};
 use crate::registry::Registry;
-use crate::store::{AuditAction, Auditor};
 
 /// Manages connections: checks and tests them on creation, keeps them in a
 /// [`CredentialStore`](crate::connection::CredentialStore), hands them to the engine through [`Connections`], refreshes OAuth2

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::audit::{AuditEntry, AuditLog};
 use super::scenarios::{DeployedScenario, ScenarioStore, version_conflict};
 use super::triggers::{PollCommit, PollOutcome, TriggerKey, TriggerStateStore, distinct, mark};
 use super::{Cursor, ExecutionStore, MemoryStore, Page, PageRequest};
+use crate::audit::{AuditEntry, AuditLog};
 use crate::error::{Error, Result};
 
 /// Dedupe keys kept at most, by default: past it, the soonest to expire go first.

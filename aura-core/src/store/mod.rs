@@ -22,7 +22,6 @@
 //! scenarios, versioned ([`ScenarioStore`]). One `SqliteStore` or `PostgresStore` implements
 //! them all, so one file or database serves everything.
 
-mod audit;
 #[cfg(any(feature = "store-sqlite", feature = "store-postgres"))]
 mod columns;
 mod compact;
@@ -32,7 +31,6 @@ mod exact;
 mod lease;
 mod memory;
 mod memory_state;
-mod page;
 #[cfg(feature = "store-postgres")]
 mod postgres;
 mod record;
@@ -48,10 +46,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use self::audit::{AuditAction, AuditEntry, AuditLog, Auditor, DEFAULT_ACTOR};
 pub use self::lease::Lease;
 pub use self::memory::MemoryStore;
-pub use self::page::{Cursor, Page, PageRequest, Prune};
 #[cfg(feature = "store-postgres")]
 pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
 pub use self::record::{
@@ -61,7 +57,9 @@ pub use self::scenarios::{DeployedScenario, ScenarioStore};
 #[cfg(feature = "store-sqlite")]
 pub use self::sqlite::{SqliteStore, SqliteStoreBuilder};
 pub use self::triggers::{Arrival, PollCommit, PollOutcome, TriggerKey, TriggerStateStore};
+pub use crate::audit::{AuditAction, AuditEntry, AuditLog, Auditor, DEFAULT_ACTOR};
 use crate::error::Result;
+pub use crate::page::{Cursor, Page, PageRequest, Prune};
 
 /// Where execution records live.
 ///

@@ -7,10 +7,10 @@ use async_trait::async_trait;
 
 use super::cipher::{open, seal};
 use super::{KeyId, KeyProvider, MemorySealedStore, SealedRecord, SealedStore};
+use crate::audit::{AuditAction, Auditor};
 use crate::connection::store::{conflict, not_found};
 use crate::connection::{ConnectionId, ConnectionRecord, CredentialStore, Listing, UnreadableRecord};
 use crate::error::{Error, Result};
-use crate::store::{AuditAction, Auditor};
 
 /// How many times an update retries after losing a compare-and-swap to a key rotation.
 const CAS_ATTEMPTS: usize = 32;

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Page, PageRequest};
 use crate::error::Result;
+use crate::page::{Page, PageRequest};
 
 /// The actor named when the host names none.
 pub const DEFAULT_ACTOR: &str = "aura";
