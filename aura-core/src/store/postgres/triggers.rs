@@ -10,18 +10,15 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use super::PostgresStore;
 use super::error::{from_sqlx, retrying, unreadable};
 use super::rows::{ExecutionRow, NodeRow, json, nanos};
+use super::{PostgresStore, executions};
 use crate::error::{Error, Result};
 use crate::store::triggers::{distinct, mark};
 use crate::store::{PollCommit, PollOutcome, TriggerKey, TriggerStateStore};
-
-/// Rows per multi-row statement: at most 13 parameters each, far below PostgreSQL's 65,535.
-const ROWS_PER_STATEMENT: usize = 256;
 
 fn context(err: Error, key: &TriggerKey) -> Error {
     err.with_context("scenario", key.scenario_id.clone())
@@ -78,68 +75,27 @@ async fn set_cursor_in(
     .map(drop)
 }
 
-/// Creates `rows` (with their nodes): the id of one that exists already, when one does (then
-/// the caller rolls back).
+/// Creates `rows` (with their nodes) with the statements the writer uses: the id of one that
+/// exists already, when one does (then the caller rolls back).
 async fn create_in(
     conn: &mut PgConnection,
     rows: &[&(ExecutionRow, Vec<NodeRow>)],
 ) -> std::result::Result<Option<Uuid>, sqlx::Error> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO executions (id, scenario_id, scenario_version, status, trigger, trigger_cleaned, \
-             started_at, ended_at, output, error, rerun_of) ",
-        );
-        q.push_values(chunk, |mut b, (r, _)| {
-            b.push_bind(r.id)
-                .push_bind(r.scenario_id.as_str())
-                .push_bind(r.scenario_version)
-                .push_bind(r.status)
-                .push_bind(r.trigger.as_str())
-                .push_bind(r.trigger_cleaned)
-                .push_bind(r.started_at)
-                .push_bind(r.ended_at)
-                .push_bind(r.output.as_deref())
-                .push_bind(r.error.as_deref())
-                .push_bind(r.rerun_of);
-        });
-        q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        let made: HashSet<Uuid> = q
-            .build()
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<Uuid, _>(0))
-            .collect::<std::result::Result<_, _>>()?;
-        if let Some((r, _)) = chunk.iter().find(|(r, _)| !made.contains(&r.id)) {
-            return Ok(Some(r.id));
-        }
+    if rows.is_empty() {
+        return Ok(None);
     }
+    let ids: Vec<Uuid> = rows.iter().map(|(r, _)| r.id).collect();
+    let found = executions::existing(conn, &ids).await?;
+    if let Some(id) = ids.iter().find(|id| found.contains(id)) {
+        return Ok(Some(*id));
+    }
+    let executions: Vec<&ExecutionRow> = rows.iter().map(|(r, _)| r).collect();
+    executions::insert(conn, &executions).await?;
     let nodes: Vec<(Uuid, &NodeRow)> = rows
         .iter()
         .flat_map(|(r, nodes)| nodes.iter().map(move |n| (r.id, n)))
         .collect();
-    for chunk in nodes.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO node_results (execution_id, node_id, item, status, input, output, error, \
-             output_cleaned, attempts, route, pinned, started_at, ended_at) ",
-        );
-        q.push_values(chunk, |mut b, (id, r)| {
-            b.push_bind(*id)
-                .push_bind(r.node_id.as_str())
-                .push_bind(r.item)
-                .push_bind(r.status)
-                .push_bind(r.input.as_str())
-                .push_bind(r.output.as_deref())
-                .push_bind(r.error.as_deref())
-                .push_bind(r.output_cleaned)
-                .push_bind(r.attempts)
-                .push_bind(r.route.as_deref())
-                .push_bind(r.pinned)
-                .push_bind(r.started_at)
-                .push_bind(r.ended_at);
-        });
-        q.build().execute(&mut *conn).await?;
-    }
+    executions::upsert_nodes(conn, &nodes).await?;
     Ok(None)
 }
 
