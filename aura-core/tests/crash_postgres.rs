@@ -54,15 +54,9 @@ const SEEDED: usize = 20;
 /// Executions each worker starts.
 const STARTS: usize = 40;
 
-fn server_url() -> String {
-    match std::env::var("AURA_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "AURA_TEST_POSTGRES_URL is not set: this test needs a PostgreSQL server \
-             (.ci/run starts one; or set it to postgres://user:password@host:port/database)"
-        ),
-    }
-}
+mod postgres_schema;
+
+use postgres_schema::server_url;
 
 /// The app: one action that logs its call and returns `n + 1`.
 struct Crash {

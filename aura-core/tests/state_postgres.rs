@@ -24,76 +24,10 @@ use aura_testkit::behavior::audit::AuditFixture;
 use aura_testkit::behavior::scenarios::ScenarioFixture;
 use aura_testkit::behavior::triggers::TriggerFixture;
 use serde_json::json;
-use sqlx::Connection;
 
-fn server_url() -> String {
-    match std::env::var("AURA_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "AURA_TEST_POSTGRES_URL is not set: this test needs a PostgreSQL server \
-             (.ci/run starts one; or set it to postgres://user:password@host:port/database)"
-        ),
-    }
-}
+mod postgres_schema;
 
-/// A schema of this test's own, dropped (with everything in it) when the guard goes.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Schema {
-    fn new() -> Self {
-        Self {
-            url: server_url(),
-            name: format!("aura_s_{}", uuid::Uuid::new_v4().simple()),
-        }
-    }
-
-    async fn open(&self) -> PostgresStore {
-        PostgresStore::builder(self.url.clone())
-            .schema(self.name.clone())
-            .open()
-            .await
-            .unwrap()
-    }
-
-    async fn raw(&self) -> sqlx::PgConnection {
-        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE SCHEMA IF NOT EXISTS {0}; SET search_path TO {0}",
-            self.name
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        // Drop runs outside any runtime a test could lend: a thread with its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&url).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {name} CASCADE")))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("the test schema {} could not be dropped: {e}", self.name),
-            Err(_) => eprintln!("dropping the test schema {} panicked", self.name),
-        }
-    }
-}
+use postgres_schema::Schema;
 
 mod triggers {
     use super::*;
