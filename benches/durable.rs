@@ -333,6 +333,7 @@ fn main() {
             inner.close().await;
         }
 
+        #[cfg_attr(not(feature = "store-postgres"), allow(unused_mut))]
         let mut postgres = Report::default();
         let url = std::env::var("AURA_BENCH_POSTGRES_URL").ok().filter(|u| !u.is_empty());
         if wants("postgres") {

@@ -1,7 +1,7 @@
 //! An execution interrupted by SIGKILL and finished after a restart, on a SQLite file.
 //!
 //! ```text
-//! cargo run --example durable_restart --features store-sqlite
+//! cargo run --example durable_restart
 //! ```
 //!
 //! ```text

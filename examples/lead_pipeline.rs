@@ -13,9 +13,11 @@
 //! Two small apps are written here the way real connectors are: typed actions (serde +
 //! schemars structs wrapped in `ActionDef::new`), a manifest, and for the CRM an API-key
 //! authentication method, so that its nodes must run through a connection. The "services" are
-//! in memory: no network, no setup. The scenario is built with the builder, deployed, and run
-//! twice: once for a hot lead, once for a cold one, whose follow-up node is skipped. Each
-//! execution record is printed as a table.
+//! in memory: no network, no setup. The records go to the embedded default store, a SQLite file
+//! (here in a temporary directory): each node's result is on disk before the next node starts.
+//! The scenario is built with the builder, deployed, and run twice: once for a hot lead, once
+//! for a cold one, whose follow-up node is skipped. Each execution record is printed as a
+//! table, then read back from the file.
 
 #![allow(clippy::print_stdout)]
 
@@ -30,6 +32,7 @@ use aura_core::engine::Engine;
 use aura_core::scenario::{NodeBuilder, Scenario};
 use aura_core::secrecy::ExposeSecret;
 use aura_core::semver::Version;
+use aura_core::store::{ExecutionStore, PageRequest, SqliteStore};
 use aura_core::{ActionDef, App, AppManifest, Context, Error, Registry, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -346,16 +349,24 @@ async fn main() -> Result<()> {
         .with_id("crm-main"),
     );
 
-    // 3. The engine; deploying compiles the scenario: every action, connection, mapping and
+    // 3. The store: a SQLite file (WAL, fsynced commits, migrations run on open).
+    let dir = tempfile::tempdir().map_err(|e| Error::internal(format!("no temporary directory: {e}")))?;
+    let path = dir.path().join("aura.db");
+    let store = Arc::new(SqliteStore::open(&path).await?);
+
+    // 4. The engine; deploying compiles the scenario: every action, connection, mapping and
     //    condition is checked before anything runs.
-    let engine = Engine::builder(registry).connections(connections).build();
+    let engine = Engine::builder(registry)
+        .connections(connections)
+        .store(store.clone())
+        .build();
     let plan = engine.deploy(lead_pipeline()).await?;
     println!(
         "deployed {:?}: form → create_contact → add_to_nurture → hot_lead (score ≥ {HOT_LEAD_SCORE}) → follow_up",
         plan.id()
     );
 
-    // 4. Two form submissions.
+    // 5. Two form submissions.
     let hot = json!({ "name": "Ada Lovelace", "email": "Ada@Analytical.Engines", "company": "Analytical Engines Ltd", "score": 92 });
     let cold = json!({ "name": "Charles Babbage", "email": "charles@difference.works", "company": "Difference Works", "score": 35 });
 
@@ -367,5 +378,13 @@ async fn main() -> Result<()> {
 
     let (contacts, tasks) = crm.counts();
     println!("\nCRM now holds {contacts} contact(s) and {tasks} task(s).");
+
+    // 6. What the file holds.
+    let kept = store.list(plan.id(), PageRequest::first(10)).await?;
+    println!("{} holds {} execution record(s):", path.display(), kept.items.len());
+    for summary in &kept.items {
+        println!("  {}  {:?}", summary.id, summary.status);
+    }
+    store.close().await;
     Ok(())
 }
