@@ -13,18 +13,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests fail loudly by design.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aura_core::Registry;
 use aura_core::engine::Engine;
-use aura_core::scenario::{NodeBuilder, Scenario};
-use aura_core::semver::Version;
 use aura_core::store::{ExecutionStatus, ExecutionStore, NodeStatus, PageRequest, SqliteStore};
-use aura_core::{ActionDef, App, AppManifest, Error, Registry};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 /// This test's name, for `--exact` when the binary runs itself as the child.
@@ -33,78 +30,14 @@ const TEST_NAME: &str = "sigkill_at_random_points_loses_no_execution_and_reruns_
 const CHILD_DIR: &str = "AURA_CRASH_CHILD";
 /// Set in the child: how many new executions it starts after recovering.
 const CHILD_NEW: &str = "AURA_CRASH_NEW";
-/// The scenario's action nodes, in order.
-const STEPS: [&str; 4] = ["s1", "s2", "s3", "s4"];
 /// How long each action call takes: long enough that kills land inside calls.
 const STEP_TIME: Duration = Duration::from_millis(4);
 /// At least this many SIGKILLs that hit a running child.
 const KILLS: usize = 24;
 
-/// The app: one action that appends `execution node idempotency-key` to the call log (one
-/// `write` of one line, so a kill leaves whole lines), waits a little, and returns `n + 1`.
-struct Crash {
-    calls: PathBuf,
-}
+mod crash_app;
 
-#[aura_core::async_trait]
-impl App for Crash {
-    fn manifest(&self) -> AppManifest {
-        AppManifest::new("crash", "Crash", Version::new(1, 0, 0))
-    }
-
-    fn actions(&self) -> Vec<ActionDef> {
-        let calls = self.calls.clone();
-        vec![
-            ActionDef::from_json("step", json!(true), json!(true), move |cx, v: Value| {
-                let calls = calls.clone();
-                async move {
-                    let line = format!(
-                        "{} {} {}\n",
-                        cx.execution_id().unwrap_or("-"),
-                        cx.node_id().unwrap_or("-"),
-                        cx.idempotency_key().unwrap_or("-"),
-                    );
-                    append(&calls, &line).map_err(|e| Error::unavailable(format!("call log: {e}")))?;
-                    tokio::time::sleep(STEP_TIME).await;
-                    let n = number(&v["n"]).ok_or_else(|| Error::invalid_definition(format!("no number in {v}")))?;
-                    Ok(json!({ "n": n + 1 }))
-                }
-            })
-            .idempotent(true),
-        ]
-    }
-}
-
-/// A number, or a number rendered as text by a template.
-fn number(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str()?.parse().ok())
-}
-
-fn append(path: &Path, line: &str) -> std::io::Result<()> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?
-        .write_all(line.as_bytes())
-}
-
-/// `t → s1 → s2 → s3 → s4`, each step adding one to the previous one's `n`.
-fn scenario() -> Scenario {
-    let mut builder = Scenario::builder("crash", "Crash").node(NodeBuilder::trigger("t").next([STEPS[0]]));
-    for (i, step) in STEPS.iter().enumerate() {
-        let input = if i == 0 {
-            json!({ "n": "{{ trigger.n }}" })
-        } else {
-            json!({ "n": format!("{{{{ steps.{}.output.n }}}}", STEPS[i - 1]) })
-        };
-        let mut node = NodeBuilder::action(*step, "crash.step").input(input);
-        if let Some(next) = STEPS.get(i + 1) {
-            node = node.next([*next]);
-        }
-        builder = builder.node(node);
-    }
-    builder.build()
-}
+use crash_app::{Crash, STEPS, append, number, scenario};
 
 struct Files {
     db: PathBuf,
@@ -140,6 +73,7 @@ fn child(dir: &Path) {
         let registry = Arc::new(Registry::new());
         registry
             .register(Crash {
+                step_time: STEP_TIME,
                 calls: files.calls.clone(),
             })
             .unwrap();
