@@ -101,6 +101,10 @@ impl<S: ExecutionStore> ExecutionStore for Timed<S> {
         self.inner.create(record).await
     }
 
+    async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> aura_core::Result<Lease> {
+        self.inner.create_leased(record, owner, length).await
+    }
+
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> aura_core::Result<()> {
         let start = Instant::now();
         let done = self.inner.save_node(execution_id, result).await;
@@ -109,8 +113,29 @@ impl<S: ExecutionStore> ExecutionStore for Timed<S> {
         done
     }
 
+    /// The engine's checkpoints (every execution it runs is leased): timed.
+    async fn save_node_leased(&self, lease: &Lease, result: &NodeResult) -> aura_core::Result<()> {
+        let start = Instant::now();
+        let done = self.inner.save_node_leased(lease, result).await;
+        self.checkpoints
+            .push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+        done
+    }
+
     async fn finish(&self, record: &ExecutionRecord) -> aura_core::Result<()> {
         self.inner.finish(record).await
+    }
+
+    async fn finish_leased(&self, lease: &Lease, record: &ExecutionRecord) -> aura_core::Result<()> {
+        self.inner.finish_leased(lease, record).await
+    }
+
+    async fn save_exact_leased(&self, lease: &Lease, key: &PayloadKey, value: &Arc<Value>) -> aura_core::Result<()> {
+        self.inner.save_exact_leased(lease, key, value).await
+    }
+
+    async fn renew_owned(&self, owner: &str, extend: Duration) -> aura_core::Result<u64> {
+        self.inner.renew_owned(owner, extend).await
     }
 
     async fn get(&self, execution_id: Uuid) -> aura_core::Result<Option<ExecutionRecord>> {

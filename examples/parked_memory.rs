@@ -100,6 +100,10 @@ impl ExecutionStore for CountingStore {
         self.inner.release(lease).await
     }
 
+    async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
+        self.inner.renew_owned(owner, extend).await
+    }
+
     async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<serde_json::Value>) -> Result<()> {
         self.inner.save_exact(execution_id, key, value).await
     }

@@ -103,6 +103,10 @@ impl ExecutionStore for RecordsOnly {
     async fn release(&self, lease: &Lease) -> Result<()> {
         self.0.release(lease).await
     }
+
+    async fn renew_owned(&self, owner: &str, extend: std::time::Duration) -> Result<u64> {
+        self.0.renew_owned(owner, extend).await
+    }
 }
 
 #[tokio::test]

@@ -36,6 +36,7 @@ mod limits;
 mod recover;
 mod redact;
 mod run;
+mod worker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -49,6 +50,7 @@ pub use self::events::{EventKind, ExecutionEvent};
 pub use self::handle::{Events, ExecutionHandle};
 pub use self::keep::Keep;
 use self::limits::{RateLimiters, ResultCache};
+pub use self::worker::WorkReport;
 use crate::app::RateLimit;
 use crate::clock::{Clock, SystemClock};
 use crate::compile::{CompileOptions, Plan, call_cycle, compile_with, cycle_error};
@@ -101,8 +103,16 @@ pub(crate) struct Inner {
     max_depth: u32,
     /// The shortest wait that parks an execution ([`EngineBuilder::park_after`]).
     park_after: std::time::Duration,
-    /// How long a claim on an execution to recover lasts.
+    /// How long a lease on an execution lasts (renewed by the heartbeat while it runs).
     lease: std::time::Duration,
+    /// The heartbeat that renews this engine's leases, started with its first lease.
+    heartbeat: std::sync::OnceLock<()>,
+    /// Wakes this engine's workers when it enqueues work.
+    work: tokio::sync::Notify,
+    /// The most executions one worker runs at once ([`EngineBuilder::worker_capacity`]).
+    worker_capacity: usize,
+    /// How often an idle worker looks for work without being woken.
+    poll_interval: std::time::Duration,
     /// Whether scenarios may refer to scenarios not deployed yet ([`EngineBuilder::late_binding`]).
     late_binding: bool,
     /// How sub-scenario nodes reach this engine (made on first use: it points back here).
@@ -124,6 +134,8 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     owner: String,
     lease: std::time::Duration,
+    worker_capacity: usize,
+    poll_interval: std::time::Duration,
     max_depth: u32,
     late_binding: bool,
     keep: Keep,
@@ -221,19 +233,42 @@ impl EngineBuilder {
         self
     }
 
-    /// Who this engine is when it claims unfinished executions to recover (default: a random
-    /// id per engine). Processes sharing a store need different owners.
+    /// Who this engine is in the store's leases (default: a random id per engine). Every
+    /// execution the engine runs with checkpoints is leased to its owner from its creation to
+    /// its end, so that no other process, nor a worker of this one, takes it up meanwhile.
+    /// Processes sharing a store need different owners. On PostgreSQL, give each process a
+    /// stable owner (a host name, a pod name): a process restarted under the same owner takes
+    /// up its own executions at once, while another owner waits for their leases to run out.
+    /// (A SQLite file serves one process at a time: leases from an earlier opening of the file
+    /// do not count, whatever the owner.)
     #[must_use]
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
         self
     }
 
-    /// How long a claim on an execution being recovered lasts (default 5 minutes); the engine
-    /// renews it while the execution runs and gives it up at the end.
+    /// How long a lease on an execution lasts unless renewed (default 30 seconds). One
+    /// heartbeat per engine renews all of its leases every third of this, so this is how long
+    /// the executions of a process that died wait before another process takes them up.
     #[must_use]
     pub fn lease(mut self, lease: std::time::Duration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// The most executions one call of [`Engine::work`] runs at once (default 64).
+    #[must_use]
+    pub fn worker_capacity(mut self, executions: usize) -> Self {
+        self.worker_capacity = executions.max(1);
+        self
+    }
+
+    /// How often an idle worker ([`Engine::work`]) looks for work without being woken
+    /// (default 1 second): the fallback for stores without a signal of new work, and for
+    /// executions left by a process that died (their leases run out without a signal).
+    #[must_use]
+    pub fn poll_interval(mut self, interval: std::time::Duration) -> Self {
+        self.poll_interval = interval;
         self
     }
 
@@ -298,6 +333,10 @@ impl EngineBuilder {
                 clock: self.clock,
                 owner: self.owner,
                 lease: self.lease,
+                heartbeat: std::sync::OnceLock::new(),
+                work: tokio::sync::Notify::new(),
+                worker_capacity: self.worker_capacity,
+                poll_interval: self.poll_interval,
                 max_depth: self.max_depth,
                 late_binding: self.late_binding,
                 park_after: self.park_after,
@@ -317,7 +356,8 @@ pub struct ExecuteOptions {
     pub(crate) parent_cancel: Option<CancellationToken>,
     /// Outputs a re-run or resume reuses inside iterate bodies, per (node, element).
     pub(crate) reused: HashMap<(Arc<str>, usize), Pinned>,
-    /// The lease a resume holds on its execution, given up when it ends.
+    /// The lease the execution runs under (taken at its creation, or by the claim of a
+    /// resume), given up when it ends.
     pub(crate) lease: Option<Lease>,
     /// How deep in sub-scenarios this execution runs (0: top level).
     pub(crate) depth: u32,
@@ -390,7 +430,9 @@ impl Engine {
             extensions: http::Extensions::new(),
             clock: Arc::new(SystemClock::new()),
             owner: Uuid::now_v7().to_string(),
-            lease: std::time::Duration::from_secs(300),
+            lease: std::time::Duration::from_secs(30),
+            worker_capacity: 64,
+            poll_interval: std::time::Duration::from_secs(1),
             max_depth: 16,
             late_binding: false,
             keep: Keep::all(),

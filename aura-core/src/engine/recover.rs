@@ -149,7 +149,13 @@ impl Engine {
         recovered
     }
 
-    async fn recover_claimed(&self, execution_id: Uuid, lease: crate::store::Lease) -> Result<ExecutionHandle> {
+    /// Recovers an execution this engine has claimed (`lease`), keeping the lease alive.
+    pub(super) async fn recover_claimed(
+        &self,
+        execution_id: Uuid,
+        lease: crate::store::Lease,
+    ) -> Result<ExecutionHandle> {
+        super::worker::heartbeat(&self.inner);
         let (plan, record, options) = self.recovery(execution_id).await?;
         if record.status.is_finished() {
             return Err(Error::conflict("this execution has finished; use rerun")

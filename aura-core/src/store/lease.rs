@@ -14,6 +14,14 @@ pub struct Lease {
     pub owner: String,
     /// When it ends unless renewed.
     pub until: DateTime<Utc>,
+    /// The fencing token: a store that several processes share (PostgreSQL) raises it each
+    /// time the execution is claimed, and writes made under a lease
+    /// ([`crate::store::ExecutionStore::save_node_leased`] …) go through only while the lease
+    /// in the store still has this owner and this token, so that a process that lost its lease
+    /// (paused past its end while another claimed the execution) cannot write over the new
+    /// holder's checkpoints. Stores of one process leave it 0.
+    #[serde(default)]
+    pub token: i64,
 }
 
 impl Lease {

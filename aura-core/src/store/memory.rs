@@ -299,6 +299,7 @@ fn lease_for(execution_id: Uuid, owner: &str, lease: Duration) -> Lease {
         execution_id,
         owner: owner.to_owned(),
         until,
+        token: 0,
     }
 }
 
@@ -318,6 +319,25 @@ impl ExecutionStore for MemoryStore {
         let mut entry = Entry::Live(Box::new(Live::new(copy, HashMap::default())));
         entry.keep()?;
         map.insert(record.id, entry);
+        Ok(())
+    }
+
+    async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {
+        self.create(record).await?;
+        let lease = lease_for(record.id, owner, length);
+        if let Some(Entry::Live(live)) = self.shard(record.id).get_mut(&record.id) {
+            live.lease = Some(lease.clone());
+        }
+        Ok(lease)
+    }
+
+    async fn finish_leased(&self, _lease: &Lease, record: &ExecutionRecord) -> Result<()> {
+        // A finished execution is compacted, its lease dropped with its live state.
+        self.finish(record).await?;
+        let mut map = self.shard(record.id);
+        if let Some(Entry::Live(live)) = map.get_mut(&record.id) {
+            live.lease = None;
+        }
         Ok(())
     }
 
@@ -456,6 +476,24 @@ impl ExecutionStore for MemoryStore {
             }
             _ => Ok(None),
         }
+    }
+
+    async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
+        let until = lease_for(Uuid::nil(), owner, extend).until;
+        let mut renewed = 0;
+        for shard in &self.shards {
+            let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            for entry in map.values_mut() {
+                if let Entry::Live(live) = entry
+                    && let Some(held) = &mut live.lease
+                    && held.owner == owner
+                {
+                    held.until = until;
+                    renewed += 1;
+                }
+            }
+        }
+        Ok(renewed)
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {

@@ -58,7 +58,7 @@ pub use self::scenarios::{DeployedScenario, ScenarioStore};
 pub use self::sqlite::{SqliteStore, SqliteStoreBuilder};
 pub use self::triggers::{Arrival, PollCommit, PollOutcome, TriggerKey, TriggerStateStore};
 pub use crate::audit::{AuditAction, AuditEntry, AuditLog, Auditor, DEFAULT_ACTOR};
-use crate::error::Result;
+use crate::error::{Error, Result};
 pub use crate::page::{Cursor, Page, PageRequest, Prune};
 
 /// Where execution records live.
@@ -113,6 +113,73 @@ pub trait ExecutionStore: Send + Sync + 'static {
 
     /// Gives a lease up (nothing happens when it was lost already).
     async fn release(&self, lease: &Lease) -> Result<()>;
+
+    /// Renews every lease `owner` holds, by `extend` from now, in one write: the heartbeat of
+    /// an engine, which keeps each execution it runs leased without a timer per execution.
+    /// Returns how many leases it renewed. A lease another owner has claimed meanwhile is not
+    /// renewed (its writes are then fenced out: see [`Lease::token`]).
+    async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64>;
+
+    /// Records a new execution already leased to `owner` for `length`: the execution is never
+    /// seen unleased, so no other process (nor a worker of this one) takes it up while it runs.
+    /// The engine creates every execution it checkpoints in a [durable](Self::is_durable) store
+    /// this way. The default creates, then claims: a store that several processes share must
+    /// do both in one write.
+    async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {
+        self.create(record).await?;
+        self.claim(record.id, owner, length).await?.ok_or_else(|| {
+            Error::conflict("a new execution could not be leased").with_context("execution", record.id.to_string())
+        })
+    }
+
+    /// [`save_node`](Self::save_node) under `lease`: written only while the store still gives
+    /// the execution to this lease's owner and [token](Lease::token); otherwise nothing is
+    /// written and the error is a [`Conflict`](crate::ErrorKind::Conflict) saying the lease was
+    /// lost. The default does not check (a store of one process has no other writer to fence
+    /// out).
+    async fn save_node_leased(&self, lease: &Lease, result: &NodeResult) -> Result<()> {
+        self.save_node(lease.execution_id, result).await
+    }
+
+    /// [`save_exact`](Self::save_exact) under `lease`, fenced as
+    /// [`save_node_leased`](Self::save_node_leased) is.
+    async fn save_exact_leased(&self, lease: &Lease, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
+        self.save_exact(lease.execution_id, key, value).await
+    }
+
+    /// [`finish`](Self::finish) under `lease`, fenced as
+    /// [`save_node_leased`](Self::save_node_leased) is, giving the lease up in the same write.
+    /// The default finishes, then releases.
+    async fn finish_leased(&self, lease: &Lease, record: &ExecutionRecord) -> Result<()> {
+        self.finish(record).await?;
+        self.release(lease).await
+    }
+
+    /// Claims up to `limit` unfinished executions that no live lease holds (enqueued ones, and
+    /// those a stopped process left), oldest first, for `owner` for `length`: a worker's take
+    /// from the queue ([`crate::engine::Engine::work`]). Two processes claiming at once never
+    /// get the same execution, and neither waits for the other (PostgreSQL: `FOR UPDATE SKIP
+    /// LOCKED`). The default reads [`unfinished`](Self::unfinished) and claims them one by one:
+    /// right for a store of one process.
+    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
+        let mut claimed = Vec::new();
+        for record in self.unfinished().await? {
+            if claimed.len() >= limit {
+                break;
+            }
+            if let Some(lease) = self.claim(record.id, owner, length).await? {
+                claimed.push(lease);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Wakes the workers of this process when another process enqueued work in the store
+    /// (PostgreSQL: `LISTEN`/`NOTIFY`); `None` when the store has no such signal, and the
+    /// workers poll. Work enqueued through an engine of this process wakes its workers anyway.
+    fn work_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 
     /// Keeps the exact value of a payload whose record holds a redacted or truncated copy
     /// (see the module docs). The default keeps nothing: re-runs that need it then fail with

@@ -41,7 +41,16 @@ impl Exec {
             result.input = self.redactor.clean(&result.input);
             result
         };
-        self.engine.store.save_node(self.id, &result).await
+        self.store_node(&result).await
+    }
+
+    /// Writes a node's result: under the execution's lease when it has one (so that a process
+    /// that lost it cannot write).
+    async fn store_node(&self, result: &NodeResult) -> Result<()> {
+        match &self.options.lease {
+            Some(lease) => self.engine.store.save_node_leased(lease, result).await,
+            None => self.engine.store.save_node(self.id, result).await,
+        }
     }
 
     /// Counts another attempt of a running node.
@@ -78,7 +87,7 @@ impl Exec {
         };
         if self.checkpoints {
             for result in &stopped {
-                self.engine.store.save_node(self.id, result).await?;
+                self.store_node(result).await?;
             }
         }
         Ok(())
@@ -101,7 +110,10 @@ impl Exec {
                 item,
             };
             if self.checkpoints {
-                self.engine.store.save_exact(self.id, &key, value).await?;
+                match &self.options.lease {
+                    Some(lease) => self.engine.store.save_exact_leased(lease, &key, value).await?,
+                    None => self.engine.store.save_exact(self.id, &key, value).await?,
+                }
             } else {
                 self.lock().exact.push((key, value.clone()));
             }
@@ -124,7 +136,7 @@ impl Exec {
             self.checkpoints.then(|| result.clone())
         };
         match result {
-            Some(result) => self.engine.store.save_node(self.id, &result).await,
+            Some(result) => self.store_node(&result).await,
             None => Ok(()),
         }
     }

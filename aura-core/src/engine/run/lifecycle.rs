@@ -22,8 +22,6 @@ pub(super) struct Parked {
 struct Held {
     /// Its concurrency slot (a waiting execution still counts against its scenario's limit).
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// Its lease's renewal, for a recovered execution.
-    heartbeat: Option<tokio::task::JoinHandle<()>>,
     root: Arc<Frame>,
     /// When the walk started, on the engine's clock (the max duration counts from there).
     started: Duration,
@@ -66,7 +64,6 @@ impl Exec {
             this.emit(|| EventKind::Started);
             let held = Held {
                 permit,
-                heartbeat: this.renew_lease(),
                 root: Arc::new(Frame::root(this.plan.nodes.len())),
                 started: this.engine.clock.now(),
             };
@@ -126,38 +123,7 @@ impl Exec {
         };
         let outcome = outcome.map(|()| self.output(&root));
         drop(held.permit);
-        let finished = self.finish(outcome).await;
-        if let Some(heartbeat) = held.heartbeat {
-            heartbeat.abort();
-        }
-        if let Some(lease) = &self.options.lease
-            && let Err(e) = self.engine.store.release(lease).await
-        {
-            return Ended::Finished(Err(e));
-        }
-        Ended::Finished(finished)
-    }
-
-    /// Keeps a recovered execution's lease alive while it runs (renewed at a third of its
-    /// length, on tokio's clock: a lease is about real time between processes).
-    fn renew_lease(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let lease = self.options.lease.clone()?;
-        let store = self.engine.store.clone();
-        let length = self.engine.lease;
-        Some(tokio::spawn(async move {
-            let mut lease = lease;
-            loop {
-                tokio::time::sleep(length / 3).await;
-                match store.renew(&lease, length).await {
-                    Ok(Some(renewed)) => lease = renewed,
-                    Ok(None) => {
-                        tracing::warn!(execution = %lease.execution_id, "the execution's lease was lost");
-                        return;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "the execution's lease could not be renewed"),
-                }
-            }
-        }))
+        Ended::Finished(self.finish(outcome).await)
     }
 
     /// Records the nodes a stop left in flight; a store failure here is logged, so that the
@@ -237,11 +203,15 @@ impl Exec {
         Ok(record)
     }
 
-    /// Records the end: the status with checkpoints, else the whole record if it is kept.
+    /// Records the end: the status with checkpoints (giving the lease up in the same write),
+    /// else the whole record if it is kept.
     async fn store_end(&self, record: &ExecutionRecord) -> Result<()> {
         let store = &self.engine.store;
         if self.checkpoints {
-            return store.finish(record).await;
+            return match &self.options.lease {
+                Some(lease) => store.finish_leased(lease, record).await,
+                None => store.finish(record).await,
+            };
         }
         let completed = record.status == ExecutionStatus::Completed;
         if !self.engine.keep.keeps(completed, &self.engine.completed) {

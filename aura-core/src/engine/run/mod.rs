@@ -60,43 +60,67 @@ pub(super) enum Follow {
     Inline,
 }
 
+/// What hides an execution's secrets and truncates its big payloads in its record.
+pub(super) fn redactor(engine: &Inner, plan: &Plan) -> Redactor {
+    let connections = plan.nodes.iter().filter_map(|n| n.connection.clone()).collect();
+    Redactor::new(connections, engine.payload_limit)
+}
+
+/// The record of a new execution, running, with its trigger as records keep it (redacted,
+/// truncated: `trigger_cleaned` says whether that is not the trigger itself).
+pub(super) fn new_record(
+    redactor: &Redactor,
+    plan: &Plan,
+    id: Uuid,
+    trigger: &Arc<Value>,
+    rerun_of: Option<Uuid>,
+) -> ExecutionRecord {
+    let recorded_trigger = redactor.clean(trigger);
+    let trigger_cleaned = !Arc::ptr_eq(&recorded_trigger, trigger);
+    ExecutionRecord {
+        id,
+        scenario_id: plan.id().to_owned(),
+        scenario_version: plan.version(),
+        trigger: recorded_trigger,
+        trigger_cleaned,
+        status: ExecutionStatus::Running,
+        started_at: Utc::now(),
+        ended_at: None,
+        nodes: Vec::with_capacity(plan.nodes.len()),
+        output: None,
+        error: None,
+        rerun_of,
+    }
+}
+
 /// Records a new execution (or takes up an existing one) and makes it ready to run.
 async fn prepare(
     engine: Arc<Inner>,
     plan: Arc<Plan>,
     trigger: Value,
-    options: ExecuteOptions,
+    mut options: ExecuteOptions,
     existing: Option<ExecutionRecord>,
     follow: Follow,
 ) -> Result<Arc<Exec>> {
     let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
     let trigger = Arc::new(trigger);
-    let connections = plan.nodes.iter().filter_map(|n| n.connection.clone()).collect();
-    let redactor = Redactor::new(connections, engine.payload_limit);
+    let redactor = redactor(&engine, &plan);
     let record = match existing {
         Some(record) => record,
         None => {
-            let recorded_trigger = redactor.clean(&trigger);
-            let trigger_cleaned = !Arc::ptr_eq(&recorded_trigger, &trigger);
-            let record = ExecutionRecord {
-                id,
-                scenario_id: plan.id().to_owned(),
-                scenario_version: plan.version(),
-                trigger: recorded_trigger,
-                trigger_cleaned,
-                status: ExecutionStatus::Running,
-                started_at: Utc::now(),
-                ended_at: None,
-                nodes: Vec::with_capacity(plan.nodes.len()),
-                output: None,
-                error: None,
-                rerun_of: options.rerun_of,
-            };
+            let record = new_record(&redactor, &plan, id, &trigger, options.rerun_of);
+            let trigger_cleaned = record.trigger_cleaned;
             if engine.keep.checkpoints() {
-                engine.store.create(&record).await?;
+                // Leased from its creation: nobody else takes it up while it runs.
+                let lease = engine.store.create_leased(&record, &engine.owner, engine.lease).await?;
+                super::worker::heartbeat(&engine);
                 if trigger_cleaned {
-                    engine.store.save_exact(id, &PayloadKey::Trigger, &trigger).await?;
+                    engine
+                        .store
+                        .save_exact_leased(&lease, &PayloadKey::Trigger, &trigger)
+                        .await?;
                 }
+                options.lease = Some(lease);
             }
             record
         }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::PostgresStore;
 use super::error::{from_sqlx, unreadable};
 use super::executions::ExactRow;
-use super::writer::Op;
+use super::writer::{Fence, Op};
 use crate::error::Result;
 use crate::store::PayloadKey;
 use crate::store::exact::{SealedPayload, payload_name};
@@ -18,7 +18,14 @@ use crate::store::exact::{SealedPayload, payload_name};
 const TABLE: &str = "exact_payloads";
 
 impl PostgresStore {
-    pub(super) async fn save_exact_payload(&self, execution_id: Uuid, key: &PayloadKey, value: &Value) -> Result<()> {
+    /// Seals and writes an exact payload (under `fence`'s lease, if given).
+    pub(super) async fn save_exact_payload(
+        &self,
+        execution_id: Uuid,
+        key: &PayloadKey,
+        value: &Value,
+        fence: Option<Fence>,
+    ) -> Result<()> {
         let Some(cipher) = &self.inner.exact else {
             // No key: the exact payload is not kept at all (never in plain text).
             return Ok(());
@@ -31,7 +38,11 @@ impl PostgresStore {
             nonce: sealed.nonce,
             ciphertext: sealed.ciphertext,
         };
-        self.inner.writer.write(Op::SaveExact(Box::new(row))).await.map(drop)
+        self.inner
+            .writer
+            .write(Op::SaveExact(Box::new(row), fence))
+            .await
+            .map(drop)
     }
 
     pub(super) async fn read_exact_payload(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {

@@ -16,12 +16,20 @@ use uuid::Uuid;
 
 use super::error::{from_sqlx, retrying};
 use super::rows::{self, ExecutionRow, FinishRow, NodeRow};
-use super::writer::Op;
+use super::writer::{Fence, Op, Reply};
 use super::{PostgresStore, leases};
 use crate::error::{Error, Result};
 use crate::store::{
     Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest, PayloadKey, Prune,
 };
+
+/// The fence of writes made under `lease`.
+fn fence(lease: &Lease) -> Fence {
+    Fence {
+        owner: lease.owner.clone(),
+        token: lease.token,
+    }
+}
 
 /// Executions deleted per statement when pruning: short transactions, so writers never wait long.
 const PRUNE_BATCH: i64 = 500;
@@ -233,23 +241,72 @@ impl ExecutionStore for PostgresStore {
         let nodes = record.nodes.iter().map(NodeRow::new).collect::<Result<Vec<_>>>()?;
         self.inner
             .writer
-            .write(Op::Create(Box::new(row), nodes))
+            .write(Op::Create(Box::new(row), nodes, None))
             .await
             .map(drop)
+    }
+
+    async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {
+        let row = ExecutionRow::new(record)?;
+        let nodes = record.nodes.iter().map(NodeRow::new).collect::<Result<Vec<_>>>()?;
+        let op = Op::Create(
+            Box::new(row),
+            nodes,
+            Some((owner.to_owned(), leases::length_nanos(length))),
+        );
+        match self.inner.writer.write(op).await? {
+            Reply::Lease(Some((until, token))) => Ok(Lease {
+                execution_id: record.id,
+                owner: owner.to_owned(),
+                until: rows::time(until),
+                token,
+            }),
+            _ => Err(Error::internal("a new execution's lease was not taken")
+                .with_context("execution", record.id.to_string())),
+        }
     }
 
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
         let row = NodeRow::new(result)?;
         self.inner
             .writer
-            .write(Op::SaveNode(execution_id, Box::new(row)))
+            .write(Op::SaveNode(execution_id, Box::new(row), None))
             .await
             .map(drop)
     }
 
+    async fn save_node_leased(&self, lease: &Lease, result: &NodeResult) -> Result<()> {
+        let row = NodeRow::new(result)?;
+        let op = Op::SaveNode(lease.execution_id, Box::new(row), Some(fence(lease)));
+        self.inner.writer.write(op).await.map(drop)
+    }
+
     async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
         let row = FinishRow::new(record)?;
-        self.inner.writer.write(Op::Finish(Box::new(row))).await.map(drop)
+        self.inner.writer.write(Op::Finish(Box::new(row), None)).await.map(drop)
+    }
+
+    async fn finish_leased(&self, lease: &Lease, record: &ExecutionRecord) -> Result<()> {
+        let row = FinishRow::new(record)?;
+        let op = Op::Finish(Box::new(row), Some(fence(lease)));
+        self.inner.writer.write(op).await.map(drop)
+    }
+
+    async fn save_exact_leased(&self, lease: &Lease, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
+        self.save_exact_payload(lease.execution_id, key, value, Some(fence(lease)))
+            .await
+    }
+
+    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
+        leases::claim_next(self, owner, length, limit).await
+    }
+
+    async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
+        leases::renew_owned(self, owner, extend).await
+    }
+
+    fn work_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.work_notify())
     }
 
     async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
@@ -370,7 +427,7 @@ impl ExecutionStore for PostgresStore {
     }
 
     async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
-        self.save_exact_payload(execution_id, key, value).await
+        self.save_exact_payload(execution_id, key, value, None).await
     }
 
     async fn exact(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {

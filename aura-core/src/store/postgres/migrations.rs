@@ -24,6 +24,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "trigger state, audit trail, deployed scenarios",
         include_str!("../../../migrations/postgres/0002_trigger_state_audit_scenarios.sql"),
     ),
+    (
+        "the shared queue: fencing tokens on leases",
+        include_str!("../../../migrations/postgres/0003_queue.sql"),
+    ),
 ];
 
 /// The tables of the schema: a schema holding one of them but no `aura_schema` is another

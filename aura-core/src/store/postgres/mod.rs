@@ -68,6 +68,10 @@ struct Inner {
     pool: PgPool,
     writer: Writer,
     exact: Option<ExactCipher>,
+    /// Where enqueued work is announced (`NOTIFY`), per schema.
+    channel: String,
+    /// Woken by each announcement, once something listens (`work_notify`).
+    work: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -126,6 +130,7 @@ impl PostgresStore {
         // A close that fails only drops a connection the server will drop too.
         let _ = conn.close().await;
         migrated?;
+        let channel = work_channel(builder.schema.as_deref());
         let writer = Writer::start(
             options.clone(),
             writer::Settings {
@@ -133,6 +138,7 @@ impl PostgresStore {
                 commit_window: builder.commit_window,
                 writers: builder.writers,
                 acquire_timeout: builder.acquire_timeout,
+                channel: channel.clone(),
             },
         )?;
         let pool = PgPoolOptions::new()
@@ -147,8 +153,28 @@ impl PostgresStore {
                 pool,
                 writer,
                 exact: builder.exact,
+                channel,
+                work: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// The signal of enqueued work: on first use, a task `LISTEN`s on the store's channel (one
+    /// connection of the pool, given back when the store closes) and wakes every waiting
+    /// worker at each `NOTIFY`. A lost connection is reopened; notifications sent meanwhile
+    /// are missed, which the workers' polling makes up for.
+    fn work_notify(&self) -> Arc<tokio::sync::Notify> {
+        self.inner
+            .work
+            .get_or_init(|| {
+                let notify = Arc::new(tokio::sync::Notify::new());
+                let woken = Arc::downgrade(&notify);
+                let pool = self.inner.pool.clone();
+                let channel = self.inner.channel.clone();
+                tokio::spawn(listen(pool, channel, woken));
+                notify
+            })
+            .clone()
     }
 
     /// Closes the store: the writes sent before are committed, calls in progress finish, every
@@ -157,6 +183,51 @@ impl PostgresStore {
     pub async fn close(&self) {
         let _ = self.inner.writer.write(writer::Op::Close).await;
         self.inner.pool.close().await;
+    }
+}
+
+/// The notification channel of a schema's queue (an identifier of at most 63 bytes: schema
+/// names are ASCII, checked by the builder).
+fn work_channel(schema: Option<&str>) -> String {
+    let mut channel = format!("aura_work_{}", schema.unwrap_or("default"));
+    channel.truncate(63);
+    channel
+}
+
+/// Wakes `woken`'s waiters at each notification on `channel`, until the pool closes or
+/// nobody holds the signal any more.
+async fn listen(pool: PgPool, channel: String, woken: std::sync::Weak<tokio::sync::Notify>) {
+    let mut listener = loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(&channel).await {
+                Ok(()) => break listener,
+                Err(e) => tracing::warn!(error = %e, "the PostgreSQL store could not listen for work; retrying"),
+            },
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => tracing::warn!(error = %e, "the PostgreSQL store could not listen for work; retrying"),
+        }
+        if woken.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    loop {
+        match listener.recv().await {
+            Ok(_) => match woken.upgrade() {
+                Some(notify) => notify.notify_waiters(),
+                None => return,
+            },
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => {
+                // `recv` reconnects on its next call; wait a little so that a server that is
+                // gone is not hammered.
+                tracing::warn!(error = %e, "the PostgreSQL store's work listener lost its connection");
+                if woken.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 

@@ -37,23 +37,42 @@ use super::leases;
 use super::rows::{ExecutionRow, FinishRow, NodeRow};
 use crate::error::{Error, ErrorKind, Result};
 
+/// The lease a write is made under: it goes through only while the lease row still has this
+/// owner and token.
+#[derive(Debug)]
+pub(super) struct Fence {
+    pub(super) owner: String,
+    pub(super) token: i64,
+}
+
 /// One write.
 #[derive(Debug)]
 pub(super) enum Op {
-    /// A new execution, with the node results its record holds already.
-    Create(Box<ExecutionRow>, Vec<NodeRow>),
+    /// A new execution, with the node results its record holds already, and the lease it is
+    /// created under (owner, length in nanoseconds), if any. One created without a lease is
+    /// work for any worker: the batch notifies the store's channel.
+    Create(Box<ExecutionRow>, Vec<NodeRow>, Option<(String, i64)>),
     /// One node result of an execution, inserted or replaced.
-    SaveNode(Uuid, Box<NodeRow>),
-    /// The end of an execution.
-    Finish(Box<FinishRow>),
+    SaveNode(Uuid, Box<NodeRow>, Option<Fence>),
+    /// The end of an execution (under a lease, which ends with it).
+    Finish(Box<FinishRow>, Option<Fence>),
     /// A sealed exact payload.
-    SaveExact(Box<ExactRow>),
+    SaveExact(Box<ExactRow>, Option<Fence>),
     /// A claim for `length` nanoseconds on the server's clock.
     Claim { id: Uuid, owner: String, length: i64 },
+    /// Claims of free work, up to `limit`.
+    ClaimNext { owner: String, length: i64, limit: i64 },
     /// A renewal for `length` nanoseconds from the server's now.
-    Renew { id: Uuid, owner: String, length: i64 },
+    Renew {
+        id: Uuid,
+        owner: String,
+        length: i64,
+        token: i64,
+    },
+    /// Every live lease of an owner renewed.
+    RenewOwned { owner: String, length: i64 },
     /// A release.
-    Release { id: Uuid, owner: String },
+    Release { id: Uuid, owner: String, token: i64 },
     /// Stops the writer: the writes queued before are done, every later one fails.
     Close,
 }
@@ -64,9 +83,11 @@ impl Op {
         match self {
             Op::Create(..) => "creating an execution",
             Op::SaveNode(..) => "saving a node result",
-            Op::Finish(_) => "finishing an execution",
-            Op::SaveExact(_) => "saving an exact payload",
+            Op::Finish(..) => "finishing an execution",
+            Op::SaveExact(..) => "saving an exact payload",
             Op::Claim { .. } => "claiming an execution",
+            Op::ClaimNext { .. } => "claiming work",
+            Op::RenewOwned { .. } => "renewing an owner's leases",
             Op::Renew { .. } => "renewing a lease",
             Op::Release { .. } => "releasing a lease",
             Op::Close => "closing the store",
@@ -76,20 +97,30 @@ impl Op {
     /// The table a failure of this write concerns, for its error's context.
     fn table(&self) -> &'static str {
         match self {
-            Op::Create(..) | Op::Finish(_) | Op::Close => "executions",
+            Op::Create(..) | Op::Finish(..) | Op::Close => "executions",
             Op::SaveNode(..) => "node_results",
-            Op::SaveExact(_) => "exact_payloads",
-            Op::Claim { .. } | Op::Renew { .. } | Op::Release { .. } => "leases",
+            Op::SaveExact(..) => "exact_payloads",
+            Op::Claim { .. } | Op::ClaimNext { .. } | Op::Renew { .. } | Op::RenewOwned { .. } | Op::Release { .. } => {
+                "leases"
+            }
         }
     }
 
     /// The execution it writes (checked to exist first, or not to, for a create).
     fn execution(&self) -> Option<Uuid> {
         match self {
-            Op::Create(row, _) => Some(row.id),
-            Op::SaveNode(id, _) => Some(*id),
-            Op::Finish(row) => Some(row.id),
-            Op::SaveExact(row) => Some(row.execution_id),
+            Op::Create(row, ..) => Some(row.id),
+            Op::SaveNode(id, ..) => Some(*id),
+            Op::Finish(row, _) => Some(row.id),
+            Op::SaveExact(row, _) => Some(row.execution_id),
+            _ => None,
+        }
+    }
+
+    /// The lease it is made under, if any.
+    fn fence(&self) -> Option<&Fence> {
+        match self {
+            Op::SaveNode(_, _, fence) | Op::Finish(_, fence) | Op::SaveExact(_, fence) => fence.as_ref(),
             _ => None,
         }
     }
@@ -108,8 +139,13 @@ impl Op {
 pub(super) enum Reply {
     /// Done.
     Done,
-    /// A lease's new end (server nanoseconds), or `None` when it was not taken or renewed.
-    Until(Option<i64>),
+    /// A lease's new end (server nanoseconds) and token, or `None` when it was not taken or
+    /// renewed.
+    Lease(Option<(i64, i64)>),
+    /// Claimed work: (execution, end, token) each.
+    Claimed(Vec<(Uuid, i64, i64)>),
+    /// How many rows a write changed.
+    Count(u64),
 }
 
 struct Request {
@@ -118,12 +154,14 @@ struct Request {
 }
 
 /// How the writer batches and waits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Settings {
     pub(super) max_batch: usize,
     pub(super) commit_window: Duration,
     pub(super) writers: u32,
     pub(super) acquire_timeout: Duration,
+    /// The channel executions created without a lease (enqueued work) are announced on.
+    pub(super) channel: String,
 }
 
 /// The sending side, held by the store.
@@ -157,7 +195,7 @@ impl Writer {
                         .connect_lazy_with(options);
                     let rx = Arc::new(Mutex::new(rx));
                     let tasks: Vec<_> = (0..settings.writers)
-                        .map(|_| tokio::spawn(run(pool.clone(), rx.clone(), settings)))
+                        .map(|_| tokio::spawn(run(pool.clone(), rx.clone(), settings.clone())))
                         .collect();
                     for task in tasks {
                         // A writer task that panicked has answered nothing more: its callers
@@ -193,7 +231,7 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Request>>>, settings: Se
             let mut rx = rx.lock().await;
             let Some(first) = rx.recv().await else { return };
             batch.push(first);
-            fill(&mut rx, &mut batch, settings).await;
+            fill(&mut rx, &mut batch, &settings).await;
             if batch.iter().any(|r| matches!(r.op, Op::Close)) {
                 // What is queued still runs (then `recv` answers `None`); nothing more is
                 // accepted.
@@ -201,7 +239,7 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Request>>>, settings: Se
             }
         }
         let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
-        let answers = write_batch(&pool, &ops).await;
+        let answers = write_batch(&pool, &ops, &settings.channel).await;
         for (request, answer) in batch.into_iter().zip(answers) {
             // A caller that stopped waiting does not mind: its write is done either way.
             let _ = request.reply.send(answer);
@@ -210,7 +248,7 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Request>>>, settings: Se
 }
 
 /// Takes what is queued, up to the batch size, waiting up to the commit window for more.
-async fn fill(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, settings: Settings) {
+async fn fill(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, settings: &Settings) {
     while batch.len() < settings.max_batch {
         match rx.try_recv() {
             Ok(r) => batch.push(r),
@@ -231,8 +269,8 @@ async fn fill(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, settin
 
 /// Writes `ops` in one transaction (tried again whole on a serialization failure or a
 /// deadlock) and answers each; on a failure, narrows it to the requests it concerns.
-async fn write_batch(pool: &PgPool, ops: &[&Op]) -> Vec<Result<Reply>> {
-    let failed = match retrying(|| apply(pool, ops)).await {
+async fn write_batch(pool: &PgPool, ops: &[&Op], channel: &str) -> Vec<Result<Reply>> {
+    let failed = match retrying(|| apply(pool, ops, channel)).await {
         Ok(answers) => return answers,
         Err(e) => e,
     };
@@ -247,10 +285,12 @@ async fn write_batch(pool: &PgPool, ops: &[&Op]) -> Vec<Result<Reply>> {
     }
     let mut answers = Vec::with_capacity(ops.len());
     for op in ops {
-        answers.push(match retrying(|| apply(pool, std::slice::from_ref(op))).await {
-            Ok(mut one) => one.pop().unwrap_or(Ok(Reply::Done)),
-            Err(e) => Err(with_execution(from_sqlx(e, op.what(), op.table()), op)),
-        });
+        answers.push(
+            match retrying(|| apply(pool, std::slice::from_ref(op), channel)).await {
+                Ok(mut one) => one.pop().unwrap_or(Ok(Reply::Done)),
+                Err(e) => Err(with_execution(from_sqlx(e, op.what(), op.table()), op)),
+            },
+        );
     }
     answers
 }
@@ -275,9 +315,9 @@ fn like(err: &Error, op: &Op) -> Error {
 
 /// Runs `ops` in one transaction and commits. `Err` means it was rolled back (or, when the
 /// commit itself failed, that its outcome is unknown to this process).
-async fn apply(pool: &PgPool, ops: &[&Op]) -> std::result::Result<Vec<Result<Reply>>, sqlx::Error> {
+async fn apply(pool: &PgPool, ops: &[&Op], channel: &str) -> std::result::Result<Vec<Result<Reply>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let answers = statements(&mut tx, ops).await?;
+    let answers = statements(&mut tx, ops, channel).await?;
     tx.commit().await?;
     Ok(answers)
 }
@@ -286,6 +326,7 @@ async fn apply(pool: &PgPool, ops: &[&Op]) -> std::result::Result<Vec<Result<Rep
 async fn statements(
     conn: &mut sqlx::PgConnection,
     ops: &[&Op],
+    channel: &str,
 ) -> std::result::Result<Vec<Result<Reply>>, sqlx::Error> {
     let mut answers: Vec<Option<Result<Reply>>> = ops.iter().map(|_| None).collect();
 
@@ -297,15 +338,30 @@ async fn statements(
         executions::existing(conn, &wanted).await?
     };
 
+    // Who holds the executions written under a lease: the lease rows locked until COMMIT.
+    let fenced: Vec<Uuid> = ops
+        .iter()
+        .filter(|op| op.fence().is_some())
+        .filter_map(|op| op.execution())
+        .collect();
+    let holders = leases::holders_in(conn, &fenced).await?;
+
     let mut creates: Vec<&ExecutionRow> = Vec::new();
+    let mut leased: Vec<(Uuid, &str, i64)> = Vec::new();
+    let mut enqueued = false;
     let mut nodes: Vec<(Uuid, &NodeRow)> = Vec::new();
     let mut exacts: Vec<&ExactRow> = Vec::new();
     let mut finishes: Vec<&FinishRow> = Vec::new();
+    let mut ended: Vec<Uuid> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Op::Create(row, with) = op {
+        if let Op::Create(row, with, lease) = op {
             if known.insert(row.id) {
                 creates.push(row);
                 nodes.extend(with.iter().map(|n| (row.id, n)));
+                match lease {
+                    Some((owner, length)) => leased.push((row.id, owner, *length)),
+                    None => enqueued = true,
+                }
                 answers[i] = Some(Ok(Reply::Done));
             } else {
                 answers[i] = Some(Err(executions::duplicate(row.id)));
@@ -321,10 +377,21 @@ async fn statements(
             answers[i] = Some(Err(executions::missing(id)));
             continue;
         }
+        if let Some(fence) = op.fence()
+            && holders.get(&id) != Some(&(fence.owner.clone(), fence.token))
+        {
+            answers[i] = Some(Err(leases::lost(id, &fence.owner)));
+            continue;
+        }
         match op {
-            Op::SaveNode(id, row) => nodes.push((*id, row)),
-            Op::SaveExact(row) => exacts.push(row),
-            Op::Finish(row) => finishes.push(row),
+            Op::SaveNode(id, row, _) => nodes.push((*id, row)),
+            Op::SaveExact(row, _) => exacts.push(row),
+            Op::Finish(row, fence) => {
+                finishes.push(row);
+                if fence.is_some() {
+                    ended.push(row.id);
+                }
+            }
             _ => continue,
         }
         answers[i] = Some(Ok(Reply::Done));
@@ -333,17 +400,46 @@ async fn statements(
     executions::upsert_nodes(conn, &nodes).await?;
     executions::upsert_exact(conn, &exacts).await?;
     executions::finish(conn, &finishes).await?;
+    let taken = leases::take_new_in(conn, &leased).await?;
+    leases::expire_in(conn, &ended).await?;
+    if enqueued {
+        // Delivered at COMMIT, to every process listening.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(channel)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (i, op) in ops.iter().enumerate() {
+        if let Op::Create(row, _, Some(_)) = op
+            && let Some(Ok(_)) = &answers[i]
+        {
+            answers[i] = Some(Ok(Reply::Lease(taken.get(&row.id).map(|until| (*until, 1)))));
+        }
+    }
 
     for (i, op) in ops.iter().enumerate() {
         let answer = match op {
-            Op::Claim { id, owner, length } => Reply::Until(leases::claim_in(conn, *id, owner, *length).await?),
-            Op::Renew { id, owner, length } => Reply::Until(leases::renew_in(conn, *id, owner, *length).await?),
-            Op::Release { id, owner } => {
-                leases::release_in(conn, *id, owner).await?;
+            Op::Claim { id, owner, length } => Reply::Lease(leases::claim_in(conn, *id, owner, *length).await?),
+            Op::ClaimNext { owner, length, limit } => {
+                Reply::Claimed(leases::claim_next_in(conn, owner, *length, *limit).await?)
+            }
+            Op::Renew {
+                id,
+                owner,
+                length,
+                token,
+            } => Reply::Lease(
+                leases::renew_in(conn, *id, owner, *length, *token)
+                    .await?
+                    .map(|until| (until, *token)),
+            ),
+            Op::RenewOwned { owner, length } => Reply::Count(leases::renew_owned_in(conn, owner, *length).await?),
+            Op::Release { id, owner, token } => {
+                leases::release_in(conn, *id, owner, *token).await?;
                 Reply::Done
             }
             Op::Close => Reply::Done,
-            Op::Create(..) | Op::SaveNode(..) | Op::SaveExact(_) | Op::Finish(_) => continue,
+            Op::Create(..) | Op::SaveNode(..) | Op::SaveExact(..) | Op::Finish(..) => continue,
         };
         answers[i] = Some(Ok(answer));
     }

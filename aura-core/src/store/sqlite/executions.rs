@@ -260,9 +260,34 @@ impl ExecutionStore for SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         self.inner
             .writer
-            .write(Op::Create(Box::new(row), nodes))
+            .write(Op::Create(Box::new(row), nodes, None))
             .await
             .map(drop)
+    }
+
+    async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {
+        let row = ExecutionRow::new(record)?;
+        let nodes = record
+            .nodes
+            .iter()
+            .map(|n| NodeRow::new(&row.id, n))
+            .collect::<Result<Vec<_>>>()?;
+        let (held, lease) = leases::new_lease(record.id, owner, length);
+        self.inner
+            .writer
+            .write(Op::Create(Box::new(row), nodes, Some(held)))
+            .await?;
+        Ok(lease)
+    }
+
+    async fn finish_leased(&self, lease: &Lease, record: &ExecutionRecord) -> Result<()> {
+        let row = FinishRow::new(record)?;
+        let op = Op::Finish(Box::new(row), Some(lease.owner.clone()));
+        self.inner.writer.write(op).await.map(drop)
+    }
+
+    async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
+        leases::renew_owned_leases(self, owner, extend).await
     }
 
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
@@ -272,7 +297,7 @@ impl ExecutionStore for SqliteStore {
 
     async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
         let row = FinishRow::new(record)?;
-        self.inner.writer.write(Op::Finish(Box::new(row))).await.map(drop)
+        self.inner.writer.write(Op::Finish(Box::new(row), None)).await.map(drop)
     }
 
     async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {

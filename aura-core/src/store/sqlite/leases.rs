@@ -59,6 +59,28 @@ pub(super) async fn release(conn: &mut SqliteConnection, id: &str, owner: &str) 
     Ok(Ok(Reply::Done))
 }
 
+/// Leases a new execution (created in the same transaction) to `owner` until `until`.
+pub(super) async fn take(conn: &mut SqliteConnection, id: &str, owner: &str, until: i64) -> Result<()> {
+    sqlx::query("INSERT OR REPLACE INTO leases (execution_id, owner, until) VALUES (?1, ?2, ?3)")
+        .bind(id)
+        .bind(owner)
+        .bind(until)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "leasing a new execution", "leases").with_context("execution", id.to_owned()))?;
+    Ok(())
+}
+
+pub(super) async fn renew_owned(conn: &mut SqliteConnection, owner: &str, until: i64) -> Result<Result<Reply>> {
+    let done = sqlx::query("UPDATE leases SET until = ?2 WHERE owner = ?1")
+        .bind(owner)
+        .bind(until)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "renewing an owner's leases", "leases"))?;
+    Ok(Ok(Reply::Count(done.rows_affected())))
+}
+
 /// A lease for `owner` from now for `length` (capped at the latest storable time).
 fn lease_for(execution_id: Uuid, owner: &str, length: Duration) -> Lease {
     let until = Utc::now() + chrono::Duration::from_std(length).unwrap_or(chrono::Duration::MAX);
@@ -66,6 +88,7 @@ fn lease_for(execution_id: Uuid, owner: &str, length: Duration) -> Lease {
         execution_id,
         owner: owner.to_owned(),
         until,
+        token: 0,
     }
 }
 
@@ -112,4 +135,22 @@ pub(super) async fn release_lease(store: &SqliteStore, held: &Lease) -> Result<(
         owner: held.owner.clone(),
     };
     store.inner.writer.write(op).await.map(drop)
+}
+
+pub(super) async fn renew_owned_leases(store: &SqliteStore, owner: &str, extend: Duration) -> Result<u64> {
+    let lease = lease_for(Uuid::nil(), owner, extend);
+    let op = Op::RenewOwned {
+        owner: owner.to_owned(),
+        until: until_nanos(&lease),
+    };
+    Ok(match store.inner.writer.write(op).await? {
+        Reply::Count(n) => n,
+        _ => 0,
+    })
+}
+
+/// The lease a new execution is created under, as the writer takes it, and as the caller gets it.
+pub(super) fn new_lease(execution_id: Uuid, owner: &str, length: Duration) -> ((String, i64), Lease) {
+    let lease = lease_for(execution_id, owner, length);
+    ((owner.to_owned(), until_nanos(&lease)), lease)
 }

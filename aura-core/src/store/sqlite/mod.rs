@@ -101,6 +101,13 @@ impl SqliteStore {
                 error::from_sqlx(e, "opening the store", "aura_schema").with_context("path", path.clone())
             })?;
         migrations::prepare(&mut conn, &path).await?;
+        // A SQLite file serves one process at a time: a lease in it now was held by a process
+        // that is gone, so it ends here and a restarted process recovers at once, whatever its
+        // owner id.
+        sqlx::query("UPDATE leases SET until = 0")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| error::from_sqlx(e, "opening the store", "leases").with_context("path", path.clone()))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(builder.readers)
             .min_connections(1)

@@ -30,12 +30,13 @@ use crate::error::{Error, Result};
 /// One write.
 #[derive(Debug)]
 pub(super) enum Op {
-    /// A new execution, with the node results its record holds already.
-    Create(Box<ExecutionRow>, Vec<NodeRow>),
+    /// A new execution, with the node results its record holds already, and the lease it
+    /// is created under (owner, end in nanoseconds), if any.
+    Create(Box<ExecutionRow>, Vec<NodeRow>, Option<(String, i64)>),
     /// One node result, inserted or replaced.
     SaveNode(Box<NodeRow>),
-    /// The end of an execution.
-    Finish(Box<FinishRow>),
+    /// The end of an execution, and the owner whose lease on it ends with it, if any.
+    Finish(Box<FinishRow>, Option<String>),
     /// A sealed exact payload.
     SaveExact(Box<executions::ExactRow>),
     /// A claim: `until` and `now` in nanoseconds.
@@ -49,6 +50,8 @@ pub(super) enum Op {
     Renew { id: String, owner: String, until: i64 },
     /// A release.
     Release { id: String, owner: String },
+    /// Every lease of an owner renewed: answers how many.
+    RenewOwned { owner: String, until: i64 },
     /// A batch of a prune: these executions go, if finished.
     Delete(Vec<String>),
     /// Gives free pages back to the file system.
@@ -88,10 +91,10 @@ impl Op {
     /// The table a failure of this write concerns, for its error's context.
     fn table(&self) -> &'static str {
         match self {
-            Op::Create(..) | Op::Finish(_) | Op::Delete(_) | Op::Vacuum | Op::Close => "executions",
+            Op::Create(..) | Op::Finish(..) | Op::Delete(_) | Op::Vacuum | Op::Close => "executions",
             Op::SaveNode(_) => "node_results",
             Op::SaveExact(_) => "exact_payloads",
-            Op::Claim { .. } | Op::Renew { .. } | Op::Release { .. } => "leases",
+            Op::Claim { .. } | Op::Renew { .. } | Op::Release { .. } | Op::RenewOwned { .. } => "leases",
             Op::SealedInsert(_) | Op::SealedSwap { .. } | Op::SealedDelete(_) => "connections",
             Op::SetCursor { .. } => "trigger_cursors",
             Op::Remember(_) | Op::PruneDedupe { .. } | Op::CommitPoll(_) => "dedupe_keys",
@@ -103,9 +106,9 @@ impl Op {
     /// The execution it writes, if it writes one (checked to exist first).
     fn execution(&self) -> Option<&str> {
         match self {
-            Op::Create(row, _) => Some(&row.id),
+            Op::Create(row, ..) => Some(&row.id),
             Op::SaveNode(row) => Some(&row.execution_id),
-            Op::Finish(row) => Some(&row.id),
+            Op::Finish(row, _) => Some(&row.id),
             Op::SaveExact(row) => Some(&row.execution_id),
             _ => None,
         }
@@ -292,7 +295,7 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Resu
     let mut exacts: Vec<&executions::ExactRow> = Vec::new();
     let mut finishes: Vec<&FinishRow> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Op::Create(row, with) = op {
+        if let Op::Create(row, with, _) = op {
             if known.insert(row.id.clone()) {
                 creates.push(row);
                 nodes.extend(with.iter());
@@ -314,7 +317,7 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Resu
         match op {
             Op::SaveNode(row) => nodes.push(row),
             Op::SaveExact(row) => exacts.push(row),
-            Op::Finish(row) => finishes.push(row),
+            Op::Finish(row, _) => finishes.push(row),
             _ => continue,
         }
         answers[i] = Some(Ok(Reply::Done));
@@ -326,7 +329,17 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Resu
 
     for (i, op) in ops.iter().enumerate() {
         let answer = match op {
-            Op::Create(..) | Op::SaveNode(_) | Op::SaveExact(_) | Op::Finish(_) => continue,
+            // A new execution's lease, an ended one's release: in the same transaction.
+            Op::Create(row, _, Some((owner, until))) if answers[i].as_ref().is_some_and(|a| a.is_ok()) => {
+                leases::take(conn, &row.id, owner, *until).await?;
+                continue;
+            }
+            Op::Finish(row, Some(owner)) if answers[i].as_ref().is_some_and(|a| a.is_ok()) => {
+                leases::release(conn, &row.id, owner).await??;
+                continue;
+            }
+            Op::Create(..) | Op::SaveNode(_) | Op::SaveExact(_) | Op::Finish(..) => continue,
+            Op::RenewOwned { owner, until } => leases::renew_owned(conn, owner, *until).await?,
             Op::Claim { id, owner, until, now } => leases::claim(conn, id, owner, *until, *now).await?,
             Op::Renew { id, owner, until } => leases::renew(conn, id, owner, *until).await?,
             Op::Release { id, owner } => leases::release(conn, id, owner).await?,

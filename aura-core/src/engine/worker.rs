@@ -1,0 +1,175 @@
+//! The queue: executions enqueued in the store ([`Engine::enqueue`]) and the workers that take
+//! them up ([`Engine::work`]), in this process or in any other sharing the store; and the
+//! heartbeat that keeps an engine's leases alive.
+//!
+//! Every execution an engine runs with checkpoints is leased to the engine's owner from its
+//! creation (or its claim) to its end, so that no other process, nor a worker of this one,
+//! takes it up meanwhile. One heartbeat per engine renews all of them in one write
+//! ([`ExecutionStore::renew_owned`](crate::store::ExecutionStore::renew_owned)) every third of
+//! the lease's length. A process that dies stops renewing: its leases run out and the workers
+//! of the other processes take its executions up from their last checkpoints. A process that
+//! only paused past its leases' end and finds them taken cannot write any more: on a shared
+//! store every write made under a lease is fenced by the lease's token.
+//!
+//! On PostgreSQL the queue is the `executions` table: a worker claims free work with `FOR NO
+//! KEY UPDATE SKIP LOCKED` (many workers, on many machines, never take the same execution and
+//! never wait for each other), and an enqueue `NOTIFY`s the store's channel so that idle
+//! workers wake at once; they also look every [`EngineBuilder::poll_interval`](super::EngineBuilder::poll_interval),
+//! for the executions of dead processes. SQLite and the in-memory store offer the same API in
+//! one process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Engine, Inner, run};
+use crate::compile::Plan;
+use crate::error::Result;
+use crate::store::PayloadKey;
+
+/// What one call of [`Engine::work`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkReport {
+    /// Executions it claimed and ran to their end (whatever their status).
+    pub ran: u64,
+    /// Executions it claimed but could not run (their scenario is not deployed here, the
+    /// store failed …): their leases run out and a worker tries again later.
+    pub failed_to_start: u64,
+}
+
+/// Starts the engine's heartbeat, once: a task renewing every lease of the engine's owner
+/// every third of the lease's length, until the engine is dropped. (Tokio's clock: a lease is
+/// about real time between processes.)
+pub(super) fn heartbeat(engine: &Arc<Inner>) {
+    engine.heartbeat.get_or_init(|| {
+        let weak = Arc::downgrade(engine);
+        let every = (engine.lease / 3).max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(engine) = weak.upgrade() else { return };
+                if let Err(e) = engine.store.renew_owned(&engine.owner, engine.lease).await {
+                    tracing::warn!(error = %e, owner = %engine.owner, "the engine's leases could not be renewed");
+                }
+            }
+        });
+    });
+}
+
+impl Engine {
+    /// Puts an execution of `plan` in the store's queue without running it, and returns its
+    /// id: a worker ([`Engine::work`]) of this process or of any other sharing the store runs
+    /// it. The execution is durable (on a durable store) before this returns; its trigger data
+    /// is kept as [`Engine::start`] keeps it (redacted in the record, exact in the store's
+    /// sealed payloads when the store keeps them).
+    ///
+    /// The scenario must be deployed in the workers that may take it up (with a scenario
+    /// store, [`Engine::load_deployed`] brings every deployed version to a new worker).
+    pub async fn enqueue(&self, plan: &Arc<Plan>, trigger: Value) -> Result<Uuid> {
+        let engine = &self.inner;
+        let id = Uuid::now_v7();
+        let trigger = Arc::new(trigger);
+        let record = run::new_record(&run::redactor(engine, plan), plan, id, &trigger, None);
+        if record.trigger_cleaned {
+            // Held until its exact trigger is stored too: no worker may take it up without.
+            let lease = engine.store.create_leased(&record, &engine.owner, engine.lease).await?;
+            heartbeat(engine);
+            engine
+                .store
+                .save_exact_leased(&lease, &PayloadKey::Trigger, &trigger)
+                .await?;
+            engine.store.release(&lease).await?;
+        } else {
+            engine.store.create(&record).await?;
+        }
+        engine.work.notify_waiters();
+        Ok(id)
+    }
+
+    /// Runs this engine as a worker of the store's queue until `shutdown` is cancelled: it
+    /// claims executions no live lease holds (enqueued ones, and those of processes that died),
+    /// up to [`EngineBuilder::worker_capacity`](super::EngineBuilder::worker_capacity) at a
+    /// time, and runs each from its last checkpoint; when there is none, it waits for the
+    /// store's signal of new work or the poll interval. On shutdown it claims nothing more and
+    /// returns once the executions it runs have ended.
+    ///
+    /// Call it from a task of its own; several calls (in one process or many) share the work.
+    /// An execution that cannot start here (its scenario is not deployed in this engine …) is
+    /// logged and left leased until its lease runs out, then claimed again.
+    pub async fn work(&self, shutdown: CancellationToken) -> Result<WorkReport> {
+        let engine = &self.inner;
+        let signal = engine.store.work_signal();
+        let capacity = engine.worker_capacity;
+        let slots = Arc::new(tokio::sync::Semaphore::new(capacity));
+        let mut running = tokio::task::JoinSet::new();
+        let mut report = WorkReport::default();
+        loop {
+            // Armed before the claim, so that work enqueued during it still wakes this loop.
+            let local = engine.work.notified();
+            let remote = async {
+                match &signal {
+                    Some(signal) => signal.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(local, remote);
+            local.as_mut().enable();
+            while let Some(ended) = running.try_join_next() {
+                report.ran += u64::from(ended.is_ok());
+            }
+            let free = slots.available_permits();
+            let claimed = if shutdown.is_cancelled() || free == 0 {
+                Vec::new()
+            } else {
+                engine.store.claim_next(&engine.owner, engine.lease, free).await?
+            };
+            let full = !claimed.is_empty() && claimed.len() == free;
+            for lease in claimed {
+                let id = lease.execution_id;
+                heartbeat(engine);
+                let handle = match self.recover_claimed(id, lease).await {
+                    Ok(handle) => handle,
+                    Err(e) => {
+                        report.failed_to_start += 1;
+                        tracing::warn!(execution = %id, error = %e, "a claimed execution could not start; its lease will run out");
+                        continue;
+                    }
+                };
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                running.spawn(async move {
+                    if let Err(e) = handle.wait().await {
+                        tracing::warn!(execution = %id, error = %e, "a claimed execution ended with an error of the engine");
+                    }
+                    drop(permit);
+                });
+            }
+            if shutdown.is_cancelled() {
+                while let Some(ended) = running.join_next().await {
+                    report.ran += u64::from(ended.is_ok());
+                }
+                return Ok(report);
+            }
+            if full {
+                // There may be more: claim again once a slot is free.
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    Some(ended) = running.join_next() => report.ran += u64::from(ended.is_ok()),
+                }
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = &mut local => {}
+                () = &mut remote => {}
+                Some(ended) = running.join_next() => report.ran += u64::from(ended.is_ok()),
+                () = tokio::time::sleep(engine.poll_interval) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The queue in one process: executions enqueued and run by workers ([`Engine::enqueue`],
+//! [`Engine::work`]) on the in-memory and SQLite stores, and the leases that keep a running
+//! execution from being taken up twice.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aura_core::engine::Engine;
+use aura_core::store::{ExecutionStatus, ExecutionStore, MemoryStore};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+mod queue_app;
+
+use queue_app::{Calls, engine};
+
+/// Enqueues `count` executions through `producer`, runs `workers` until all are done, and
+/// checks that each completed with the right output and each step ran exactly once.
+async fn enqueued_work_runs_once(store: Arc<dyn ExecutionStore>, count: u64) {
+    let calls = Calls::default();
+    let producer = engine(store.clone(), "producer", &calls, Duration::ZERO, |b| b).await;
+    let worker = engine(store.clone(), "worker", &calls, Duration::from_millis(1), |b| {
+        b.worker_capacity(3)
+    })
+    .await;
+    let shutdown = CancellationToken::new();
+    let working = tokio::spawn({
+        let (worker, shutdown) = (worker.clone(), shutdown.clone());
+        async move { worker.work(shutdown).await }
+    });
+    let plan = producer.plan("queued").unwrap();
+    let mut ids = Vec::new();
+    for n in 0..count {
+        ids.push(producer.enqueue(&plan, json!({ "n": n })).await.unwrap());
+    }
+    // Every enqueued execution ends; the worker is woken by each enqueue.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !store.unfinished().await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker did not run the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shutdown.cancel();
+    let report = working.await.unwrap().unwrap();
+    assert_eq!(report.ran, count, "the worker ran every enqueued execution");
+    assert_eq!(report.failed_to_start, 0);
+    for (n, id) in ids.iter().enumerate() {
+        let record = store.get(*id).await.unwrap().unwrap();
+        assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+        assert_eq!(record.output, Some(json!({ "n": n as u64 + 2 })));
+    }
+    let by_key = calls.by_key();
+    assert_eq!(by_key.len() as u64, count * 2, "two steps per execution");
+    for (key, owners) in &by_key {
+        assert_eq!(owners, &["worker"], "{key}: called once, by the worker");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueued_executions_run_once_on_a_worker_in_memory() {
+    enqueued_work_runs_once(Arc::new(MemoryStore::new()), 20).await;
+}
+
+/// A running execution is leased to its engine from its creation: another engine's recovery
+/// and workers leave it alone, and it ends once.
+async fn a_running_execution_is_never_taken_up(store: Arc<dyn ExecutionStore>) {
+    let calls = Calls::default();
+    let a = engine(store.clone(), "a", &calls, Duration::from_millis(200), |b| b).await;
+    let b = engine(store.clone(), "b", &calls, Duration::ZERO, |b| b).await;
+    let handle = a.start(&a.plan("queued").unwrap(), json!({ "n": 1 })).await.unwrap();
+    assert!(b.recover_all().await.unwrap().is_empty(), "a holds the lease");
+    let claimed = store.claim_next("b", Duration::from_secs(30), 10).await.unwrap();
+    assert!(claimed.is_empty(), "nothing free to claim: {claimed:?}");
+    let shutdown = CancellationToken::new();
+    let working = tokio::spawn({
+        let (b, shutdown) = (b.clone(), shutdown.clone());
+        async move { b.work(shutdown).await }
+    });
+    let record = handle.wait().await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+    shutdown.cancel();
+    assert_eq!(working.await.unwrap().unwrap().ran, 0, "b's worker took nothing");
+    let owners: BTreeSet<String> = calls.by_key().into_values().flatten().collect();
+    assert_eq!(owners, BTreeSet::from(["a".to_owned()]));
+    assert_eq!(calls.by_key().len(), 2, "each step ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_execution_is_never_taken_up_in_memory() {
+    a_running_execution_is_never_taken_up(Arc::new(MemoryStore::new())).await;
+}
+
+/// Shutdown: the worker claims nothing more and returns once what it runs has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_shuts_down_after_its_executions_end() {
+    let store: Arc<dyn ExecutionStore> = Arc::new(MemoryStore::new());
+    let calls = Calls::default();
+    let worker = engine(store.clone(), "w", &calls, Duration::from_millis(50), |b| b).await;
+    let plan = worker.plan("queued").unwrap();
+    let id = worker.enqueue(&plan, json!({ "n": 1 })).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let working = tokio::spawn({
+        let (worker, shutdown) = (worker.clone(), shutdown.clone());
+        async move { worker.work(shutdown).await }
+    });
+    // Once the execution runs, shut down: it still ends, completed.
+    while calls.by_key().is_empty() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    shutdown.cancel();
+    let report = working.await.unwrap().unwrap();
+    assert_eq!(report.ran, 1);
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+    // Enqueued after the shutdown: left in the queue.
+    let later = worker.enqueue(&plan, json!({ "n": 2 })).await.unwrap();
+    assert_eq!(
+        store.get(later).await.unwrap().unwrap().status,
+        ExecutionStatus::Running
+    );
+    let _: &Engine = &worker;
+}
+
+#[cfg(feature = "store-sqlite")]
+mod sqlite {
+    use super::*;
+    use aura_core::store::SqliteStore;
+
+    async fn open(dir: &tempfile::TempDir) -> SqliteStore {
+        SqliteStore::open(dir.path().join("aura.db")).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn enqueued_executions_run_once_on_a_worker_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        enqueued_work_runs_once(Arc::new(open(&dir).await), 20).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_execution_is_never_taken_up_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        a_running_execution_is_never_taken_up(Arc::new(open(&dir).await)).await;
+    }
+
+    /// A SQLite file serves one process at a time: a lease left in it by a process that is
+    /// gone ends when the file is opened again, whatever the new owner.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn leases_left_in_the_file_end_when_it_opens_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir).await;
+        let calls = Calls::default();
+        let first = engine(Arc::new(store.clone()), "first", &calls, Duration::ZERO, |b| b).await;
+        let plan = first.plan("queued").unwrap();
+        let id = first.enqueue(&plan, json!({ "n": 1 })).await.unwrap();
+        let held = store.claim(id, "first", Duration::from_secs(3600)).await.unwrap();
+        assert!(held.is_some());
+        assert!(
+            store
+                .claim(id, "second", Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store.close().await;
+
+        let store = open(&dir).await;
+        let claimed = store.claim_next("second", Duration::from_secs(60), 10).await.unwrap();
+        assert_eq!(claimed.iter().map(|l| l.execution_id).collect::<Vec<_>>(), [id]);
+        store.close().await;
+    }
+}
