@@ -104,6 +104,10 @@ impl ExecutionStore for CountingStore {
         self.inner.renew_owned(owner, extend).await
     }
 
+    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
+        self.inner.claim_next(owner, length, limit).await
+    }
+
     async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<serde_json::Value>) -> Result<()> {
         self.inner.save_exact(execution_id, key, value).await
     }

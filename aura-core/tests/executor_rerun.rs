@@ -107,6 +107,10 @@ impl ExecutionStore for RecordsOnly {
     async fn renew_owned(&self, owner: &str, extend: std::time::Duration) -> Result<u64> {
         self.0.renew_owned(owner, extend).await
     }
+
+    async fn claim_next(&self, owner: &str, length: std::time::Duration, limit: usize) -> Result<Vec<Lease>> {
+        self.0.claim_next(owner, length, limit).await
+    }
 }
 
 #[tokio::test]

@@ -444,6 +444,39 @@ impl ExecutionStore for MemoryStore {
         Ok(gone.len())
     }
 
+    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
+        let now = Utc::now();
+        let free = |live: &Live| {
+            !live.record.status.is_finished() && live.lease.as_ref().is_none_or(|held| !held.is_live(now))
+        };
+        let mut candidates: Vec<Uuid> = Vec::new();
+        for shard in &self.shards {
+            let map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            candidates.extend(map.iter().filter_map(|(id, entry)| match entry {
+                Entry::Live(live) if free(live) => Some(*id),
+                _ => None,
+            }));
+        }
+        // UUID v7: oldest first.
+        candidates.sort_unstable();
+        let mut claimed = Vec::new();
+        for id in candidates {
+            if claimed.len() >= limit {
+                break;
+            }
+            let mut map = self.shard(id);
+            // Checked again under the lock: another claimer may have been faster.
+            if let Some(Entry::Live(live)) = map.get_mut(&id)
+                && free(live)
+            {
+                let lease = lease_for(id, owner, length);
+                live.lease = Some(lease.clone());
+                claimed.push(lease);
+            }
+        }
+        Ok(claimed)
+    }
+
     async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
         let mut map = self.shard(execution_id);
         let Some(Entry::Live(entry)) = map.get_mut(&execution_id) else {

@@ -155,24 +155,12 @@ pub trait ExecutionStore: Send + Sync + 'static {
         self.release(lease).await
     }
 
-    /// Claims up to `limit` unfinished executions that no live lease holds (enqueued ones, and
-    /// those a stopped process left), oldest first, for `owner` for `length`: a worker's take
-    /// from the queue ([`crate::engine::Engine::work`]). Two processes claiming at once never
-    /// get the same execution, and neither waits for the other (PostgreSQL: `FOR UPDATE SKIP
-    /// LOCKED`). The default reads [`unfinished`](Self::unfinished) and claims them one by one:
-    /// right for a store of one process.
-    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
-        let mut claimed = Vec::new();
-        for record in self.unfinished().await? {
-            if claimed.len() >= limit {
-                break;
-            }
-            if let Some(lease) = self.claim(record.id, owner, length).await? {
-                claimed.push(lease);
-            }
-        }
-        Ok(claimed)
-    }
+    /// Claims up to `limit` unfinished executions that no live lease holds, whoever its owner
+    /// (enqueued ones, and those a stopped process left), oldest first, for `owner` for
+    /// `length`: a worker's take from the queue ([`crate::engine::Engine::work`]). Two
+    /// processes claiming at once never get the same execution, and neither waits for the
+    /// other (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>>;
 
     /// Wakes the workers of this process when another process enqueued work in the store
     /// (PostgreSQL: `LISTEN`/`NOTIFY`); `None` when the store has no such signal, and the

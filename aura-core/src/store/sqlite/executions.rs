@@ -290,6 +290,10 @@ impl ExecutionStore for SqliteStore {
         leases::renew_owned_leases(self, owner, extend).await
     }
 
+    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
+        leases::claim_next_leases(self, owner, length, limit).await
+    }
+
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
         let row = NodeRow::new(&execution_id.to_string(), result)?;
         self.inner.writer.write(Op::SaveNode(Box::new(row))).await.map(drop)

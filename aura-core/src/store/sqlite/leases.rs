@@ -59,6 +59,33 @@ pub(super) async fn release(conn: &mut SqliteConnection, id: &str, owner: &str) 
     Ok(Ok(Reply::Done))
 }
 
+/// Claims up to `?4` unfinished executions without a live lease (whoever held it), oldest
+/// first. (One writer: no other claim runs meanwhile.)
+const CLAIM_NEXT: &str = "INSERT INTO leases (execution_id, owner, until) \
+     SELECT e.id, ?1, ?2 FROM executions e WHERE e.status = 'running' \
+     AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.execution_id = e.id AND l.until > ?3) \
+     ORDER BY e.id LIMIT ?4 \
+     ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+     RETURNING execution_id";
+
+pub(super) async fn claim_next(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    until: i64,
+    now: i64,
+    limit: i64,
+) -> Result<Result<Reply>> {
+    let claimed: Vec<String> = sqlx::query_scalar(CLAIM_NEXT)
+        .bind(owner)
+        .bind(until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "claiming work", "leases"))?;
+    Ok(Ok(Reply::Claimed(claimed)))
+}
+
 /// Leases a new execution (created in the same transaction) to `owner` until `until`.
 pub(super) async fn take(conn: &mut SqliteConnection, id: &str, owner: &str, until: i64) -> Result<()> {
     sqlx::query("INSERT OR REPLACE INTO leases (execution_id, owner, until) VALUES (?1, ?2, ?3)")
@@ -153,4 +180,38 @@ pub(super) async fn renew_owned_leases(store: &SqliteStore, owner: &str, extend:
 pub(super) fn new_lease(execution_id: Uuid, owner: &str, length: Duration) -> ((String, i64), Lease) {
     let lease = lease_for(execution_id, owner, length);
     ((owner.to_owned(), until_nanos(&lease)), lease)
+}
+
+pub(super) async fn claim_next_leases(
+    store: &SqliteStore,
+    owner: &str,
+    length: Duration,
+    limit: usize,
+) -> Result<Vec<Lease>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let now = nanos(Utc::now()).unwrap_or(i64::MAX);
+    let lease = lease_for(Uuid::nil(), owner, length);
+    let op = Op::ClaimNext {
+        owner: owner.to_owned(),
+        until: until_nanos(&lease),
+        now,
+        limit: i64::try_from(limit).unwrap_or(i64::MAX),
+    };
+    let Reply::Claimed(ids) = store.inner.writer.write(op).await? else {
+        return Ok(Vec::new());
+    };
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let execution_id = Uuid::parse_str(&id).map_err(|_| {
+            crate::error::Error::internal("the store holds an execution id that is not a UUID")
+                .with_context("execution", id)
+        })?;
+        claimed.push(Lease {
+            execution_id,
+            ..lease.clone()
+        });
+    }
+    Ok(claimed)
 }

@@ -52,6 +52,13 @@ pub(super) enum Op {
     Release { id: String, owner: String },
     /// Every lease of an owner renewed: answers how many.
     RenewOwned { owner: String, until: i64 },
+    /// Claims of free work (no live lease), up to `limit`: answers the executions claimed.
+    ClaimNext {
+        owner: String,
+        until: i64,
+        now: i64,
+        limit: i64,
+    },
     /// A batch of a prune: these executions go, if finished.
     Delete(Vec<String>),
     /// Gives free pages back to the file system.
@@ -94,7 +101,9 @@ impl Op {
             Op::Create(..) | Op::Finish(..) | Op::Delete(_) | Op::Vacuum | Op::Close => "executions",
             Op::SaveNode(_) => "node_results",
             Op::SaveExact(_) => "exact_payloads",
-            Op::Claim { .. } | Op::Renew { .. } | Op::Release { .. } | Op::RenewOwned { .. } => "leases",
+            Op::Claim { .. } | Op::Renew { .. } | Op::Release { .. } | Op::RenewOwned { .. } | Op::ClaimNext { .. } => {
+                "leases"
+            }
             Op::SealedInsert(_) | Op::SealedSwap { .. } | Op::SealedDelete(_) => "connections",
             Op::SetCursor { .. } => "trigger_cursors",
             Op::Remember(_) | Op::PruneDedupe { .. } | Op::CommitPoll(_) => "dedupe_keys",
@@ -126,6 +135,8 @@ pub(super) enum Reply {
     Count(u64),
     /// Which dedupe keys were new.
     Fresh(Vec<String>),
+    /// Which executions were claimed.
+    Claimed(Vec<String>),
 }
 
 struct Request {
@@ -340,6 +351,12 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Resu
             }
             Op::Create(..) | Op::SaveNode(_) | Op::SaveExact(_) | Op::Finish(..) => continue,
             Op::RenewOwned { owner, until } => leases::renew_owned(conn, owner, *until).await?,
+            Op::ClaimNext {
+                owner,
+                until,
+                now,
+                limit,
+            } => leases::claim_next(conn, owner, *until, *now, *limit).await?,
             Op::Claim { id, owner, until, now } => leases::claim(conn, id, owner, *until, *now).await?,
             Op::Renew { id, owner, until } => leases::renew(conn, id, owner, *until).await?,
             Op::Release { id, owner } => leases::release(conn, id, owner).await?,
