@@ -7,8 +7,8 @@
 //! earlier process would leave them); worker A recovers them (so it holds their leases, short
 //! ones) and starts executions of its own; worker B starts executions of its own. A is
 //! SIGKILLed at a random point while it runs; the parent then tells B, which recovers what is
-//! unfinished until nothing is: A's own executions at once (nobody holds them), the ones A had
-//! claimed once their leases expire. The action appends `execution node idempotency-key` to a
+//! unfinished until nothing is, once A's leases expire (A held every execution it ran, its own
+//! from their creation, the seeded ones from its claims). The action appends `execution node idempotency-key` to a
 //! shared call log (one `write` per line): the side-effect counter of an idempotency-key-aware
 //! service, which applies each key once. At the end every execution is completed with the
 //! right output, each (execution, node) had one idempotency key across both workers, and a node
@@ -132,8 +132,8 @@ fn child(dir: &Path) {
                 assert!(Instant::now() < deadline, "worker A was never killed");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            // What A left: its own executions at once, those it had claimed once the leases
-            // expire (claims fail until then).
+            // What A left, once its leases expire (claims fail until then): A leased its own
+            // executions from their creation and the seeded ones by its claims.
             while !store.unfinished().await.unwrap().is_empty() {
                 assert!(Instant::now() < deadline, "B did not finish A's executions in time");
                 for handle in engine.recover_all().await.unwrap() {
@@ -260,7 +260,11 @@ fn a_worker_killed_mid_run_leaves_everything_to_the_other_with_exactly_once_effe
     // starts too; A is killed a random moment later, while it runs.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut watch = rt.block_on(sqlx::PgConnection::connect(&url)).unwrap();
-    let sql = format!("SELECT count(*) FROM {schema}.leases WHERE owner = 'worker-a'");
+    // Live leases only: a released lease stays as an expired row.
+    let sql = format!(
+        "SELECT count(*) FROM {schema}.leases WHERE owner = 'worker-a' \
+         AND until > (extract(epoch FROM now()) * 1000000000)::bigint"
+    );
     let mut claimed_by_a = || -> i64 {
         let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()));
         rt.block_on(query.fetch_one(&mut watch)).unwrap()

@@ -139,12 +139,18 @@ async fn a_worker_that_lost_its_lease_cannot_write() {
         .enqueue(&producer.plan("queued").unwrap(), json!({ "n": 1 }))
         .await
         .unwrap();
-    let old = a.claim(id, "a", Duration::from_millis(50)).await.unwrap().unwrap();
+    let old = a.claim(id, "a", Duration::from_secs(60)).await.unwrap().unwrap();
     assert!(
         b.claim(id, "b", Duration::from_secs(60)).await.unwrap().is_none(),
         "a's lease lives"
     );
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // a pauses past its lease's end (its heartbeat stopped): the lease runs out.
+    let mut raw = schema.raw().await;
+    sqlx::query("UPDATE leases SET until = 0 WHERE execution_id = $1")
+        .bind(id)
+        .execute(&mut raw)
+        .await
+        .unwrap();
     let new = b.claim(id, "b", Duration::from_secs(60)).await.unwrap().unwrap();
     assert!(
         new.token > old.token,
