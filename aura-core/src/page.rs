@@ -51,14 +51,39 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
-/// Which finished executions [`crate::store::ExecutionStore::prune`] deletes: those older
-/// than `older_than`, and those beyond the newest `keep_newest`. Unset fields delete nothing.
+/// Which finished executions [`crate::store::ExecutionStore::prune`] deletes.
+///
+/// Each rule names executions to delete; a prune deletes their union:
+///
+/// - [`older_than`](Self::older_than): those that started before a time;
+/// - [`keep_newest`](Self::keep_newest): those beyond the newest N of the whole store;
+/// - [`keep_newest_per_scenario`](Self::keep_newest_per_scenario): those beyond the newest N
+///   of their scenario.
+///
+/// "Newest" goes by id (UUID v7: creation order). Only finished executions count and go: an
+/// unfinished one is never pruned, whatever its age, and does not take a place among the
+/// newest N. No rule set deletes nothing. The SQL stores delete in short batches, so that a
+/// large prune never holds up the executions being written. To prune on a schedule, give the
+/// engine a [`Retention`](crate::engine::Retention).
+///
+/// ```
+/// use aura_core::store::Prune;
+/// use chrono::{Duration, Utc};
+///
+/// // The last 100 executions of every scenario, and nothing older than 30 days.
+/// let prune = Prune::new()
+///     .keep_newest_per_scenario(100)
+///     .older_than(Utc::now() - Duration::days(30));
+/// assert_eq!(prune.keep_per_scenario, Some(100));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Prune {
     /// Delete finished executions that started before this time.
     pub older_than: Option<DateTime<Utc>>,
-    /// Keep at most this many finished executions (the newest).
+    /// Keep at most this many finished executions (the newest), over all scenarios.
     pub keep_newest: Option<usize>,
+    /// Keep at most this many finished executions (the newest) of each scenario.
+    pub keep_per_scenario: Option<usize>,
 }
 
 impl Prune {
@@ -74,10 +99,22 @@ impl Prune {
         self
     }
 
-    /// Keeps only the newest `count` finished executions.
+    /// Keeps only the newest `count` finished executions of the whole store.
     #[must_use]
     pub fn keep_newest(mut self, count: usize) -> Self {
         self.keep_newest = Some(count);
         self
+    }
+
+    /// Keeps only the newest `count` finished executions of each scenario.
+    #[must_use]
+    pub fn keep_newest_per_scenario(mut self, count: usize) -> Self {
+        self.keep_per_scenario = Some(count);
+        self
+    }
+
+    /// Whether it has no rule (then it deletes nothing).
+    pub fn is_empty(&self) -> bool {
+        self.older_than.is_none() && self.keep_newest.is_none() && self.keep_per_scenario.is_none()
     }
 }

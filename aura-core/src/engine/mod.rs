@@ -35,6 +35,7 @@ mod keep;
 mod limits;
 mod recover;
 mod redact;
+mod retention;
 mod run;
 mod worker;
 
@@ -50,6 +51,7 @@ pub use self::events::{EventKind, ExecutionEvent};
 pub use self::handle::{Events, ExecutionHandle};
 pub use self::keep::Keep;
 use self::limits::{RateLimiters, ResultCache};
+pub use self::retention::Retention;
 pub use self::worker::WorkReport;
 use crate::app::RateLimit;
 use crate::clock::{Clock, SystemClock};
@@ -117,6 +119,8 @@ pub(crate) struct Inner {
     late_binding: bool,
     /// How sub-scenario nodes reach this engine (made on first use: it points back here).
     sub_scenarios: std::sync::OnceLock<crate::scenario::nodes::SubScenarios>,
+    /// Stops the retention task ([`EngineBuilder::retention`]) when the engine is dropped.
+    _retention: Option<tokio_util::sync::DropGuard>,
 }
 
 /// Builds an [`Engine`].
@@ -140,6 +144,7 @@ pub struct EngineBuilder {
     late_binding: bool,
     keep: Keep,
     park_after: std::time::Duration,
+    retention: Option<Retention>,
 }
 
 impl EngineBuilder {
@@ -309,9 +314,43 @@ impl EngineBuilder {
         self
     }
 
+    /// Prunes finished executions from the store as `retention` says, on a task of the
+    /// engine's, so that the host need not call [`ExecutionStore::prune`] itself (default: no
+    /// retention, nothing is pruned; the [`MemoryStore`] still keeps only its newest 10,000).
+    ///
+    /// The task starts with [`build`](Self::build), which must then run inside a tokio runtime
+    /// (outside one, a warning is logged and nothing is pruned), prunes at once and then every
+    /// interval on the engine's [`clock`](Self::clock), and ends when the engine is dropped.
+    /// See [`Retention`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aura_core::engine::{Engine, Retention};
+    /// use aura_core::Registry;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // The newest 500 finished executions of each scenario, checked every 10 minutes.
+    /// let engine = Engine::builder(Arc::new(Registry::new()))
+    ///     .retention(Retention::new().keep_per_scenario(500))
+    ///     .build();
+    /// # drop(engine);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         let (events, _) = broadcast::channel(self.event_capacity);
+        let retention = self.retention.map(|retention| {
+            let stop = CancellationToken::new();
+            retention.spawn(self.store.clone(), self.clock.clone(), stop.clone());
+            stop.drop_guard()
+        });
         Engine {
             inner: Arc::new(Inner {
                 registry: self.registry,
@@ -341,6 +380,7 @@ impl EngineBuilder {
                 late_binding: self.late_binding,
                 park_after: self.park_after,
                 sub_scenarios: std::sync::OnceLock::new(),
+                _retention: retention,
             }),
         }
     }
@@ -437,6 +477,7 @@ impl Engine {
             late_binding: false,
             keep: Keep::all(),
             park_after: std::time::Duration::from_secs(1),
+            retention: None,
         }
     }
 

@@ -162,10 +162,11 @@ impl Entry {
         }
     }
 
-    fn id_and_start(&self) -> (Uuid, chrono::DateTime<Utc>) {
+    /// What pruning looks at: id, start and scenario.
+    fn prune_key(&self) -> (Uuid, chrono::DateTime<Utc>, &str) {
         match self {
-            Self::Live(live) => (live.record.id, live.record.started_at),
-            Self::Kept(kept) => (kept.summary.id, kept.summary.started_at),
+            Self::Live(live) => (live.record.id, live.record.started_at, &live.record.scenario_id),
+            Self::Kept(kept) => (kept.summary.id, kept.summary.started_at, &kept.summary.scenario_id),
         }
     }
 
@@ -277,18 +278,16 @@ impl MemoryStore {
             .retain(|id| !gone.contains(id));
     }
 
-    /// Every finished execution's id and start, newest first.
-    fn finished_ids(&self) -> Vec<(Uuid, chrono::DateTime<Utc>)> {
+    /// Every finished execution's id, start and scenario, newest first.
+    fn finished_ids(&self) -> Vec<(Uuid, chrono::DateTime<Utc>, String)> {
         let mut out = Vec::new();
         for i in 0..SHARDS {
-            out.extend(
-                self.shard_at(i)
-                    .values()
-                    .filter(|e| e.is_finished())
-                    .map(Entry::id_and_start),
-            );
+            out.extend(self.shard_at(i).values().filter(|e| e.is_finished()).map(|e| {
+                let (id, started, scenario) = e.prune_key();
+                (id, started, scenario.to_owned())
+            }));
         }
-        out.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+        out.sort_by_key(|(id, ..)| std::cmp::Reverse(*id));
         out
     }
 }
@@ -431,14 +430,24 @@ impl ExecutionStore for MemoryStore {
     }
 
     async fn prune(&self, prune: Prune) -> Result<usize> {
+        if prune.is_empty() {
+            return Ok(0);
+        }
         let finished = self.finished_ids();
+        // How many of each scenario's were seen so far, newest first.
+        let mut seen: HashMap<&str, usize> = HashMap::default();
         let gone: Vec<Uuid> = finished
             .iter()
             .enumerate()
-            .filter(|(i, (_, started))| {
-                prune.keep_newest.is_some_and(|keep| *i >= keep) || prune.older_than.is_some_and(|t| *started < t)
+            .filter(|(i, (_, started, scenario))| {
+                let rank = seen.entry(scenario.as_str()).or_default();
+                let beyond_scenario = prune.keep_per_scenario.is_some_and(|keep| *rank >= keep);
+                *rank += 1;
+                beyond_scenario
+                    || prune.keep_newest.is_some_and(|keep| *i >= keep)
+                    || prune.older_than.is_some_and(|t| *started < t)
             })
-            .map(|(_, (id, _))| *id)
+            .map(|(_, (id, ..))| *id)
             .collect();
         self.remove(&gone);
         Ok(gone.len())

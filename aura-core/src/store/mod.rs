@@ -99,8 +99,9 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// Executions that never finished (the process stopped while they ran), oldest first.
     async fn unfinished(&self) -> Result<Vec<ExecutionRecord>>;
 
-    /// Deletes finished executions as `prune` says (older than a time, beyond the newest N);
-    /// returns how many went. Unfinished executions are never pruned.
+    /// Deletes finished executions as `prune` says (the union of its rules: older than a time,
+    /// beyond the newest N, beyond the newest N of their scenario); returns how many went.
+    /// Unfinished executions are never pruned.
     async fn prune(&self, prune: Prune) -> Result<usize>;
 
     /// Claims an unfinished execution for `owner` for `lease`, so that only one process resumes

@@ -3,7 +3,8 @@
 //!
 //! Each check is an async function over a fresh [`StoreFixture`] and panics with a message
 //! naming what failed. [`store_behavior!`](crate::store_behavior) writes one `#[tokio::test]`
-//! per check (on a two-thread runtime: the concurrency check is real).
+//! per check (on a two-thread runtime: the concurrency check is real). The pruning checks live
+//! in `store/prune.rs` and are re-exported here with the others.
 
 // A check fails by panicking with what went wrong, as a test does.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -21,6 +22,14 @@ use aura_core::store::{
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+mod prune;
+
+pub use self::prune::{
+    prune_goes_on_past_one_batch, prune_keep_newest_keeps_the_newest_finished,
+    prune_keep_per_scenario_keeps_the_newest_of_each_scenario, prune_never_deletes_unfinished_executions,
+    prune_older_than_deletes_only_old_finished_executions, prune_rules_delete_their_union,
+};
 
 /// A fresh, empty store under test and what it supports.
 pub struct StoreFixture {
@@ -118,6 +127,9 @@ macro_rules! store_behavior {
             unfinished_lists_running_executions_oldest_first_with_nodes,
             prune_older_than_deletes_only_old_finished_executions,
             prune_keep_newest_keeps_the_newest_finished,
+            prune_keep_per_scenario_keeps_the_newest_of_each_scenario,
+            prune_rules_delete_their_union,
+            prune_goes_on_past_one_batch,
             prune_never_deletes_unfinished_executions,
             claim_is_exclusive_while_the_lease_lives,
             renew_and_release_need_the_owner,
@@ -415,73 +427,6 @@ pub async fn unfinished_lists_running_executions_oldest_first_with_nodes(f: &Sto
     let names: Vec<&str> = open[1].nodes.iter().map(|n| &*n.node_id).collect();
     assert_eq!(names, ["n", "m"]);
     assert_eq!(open[1], get(f, b.id).await);
-}
-
-/// Pruning by age deletes the finished executions that started before the time, and
-/// nothing else.
-pub async fn prune_older_than_deletes_only_old_finished_executions(f: &StoreFixture) {
-    let now = Utc::now();
-    let old = finished_at(f, "s", now - chrono::Duration::days(10)).await;
-    f.store
-        .save_node(old.id, &node("a", None, json!(1)))
-        .await
-        .expect("save");
-    let recent = finished_at(f, "s", now).await;
-    let gone = f
-        .store
-        .prune(Prune::new().older_than(now - chrono::Duration::days(1)))
-        .await
-        .expect("prune");
-    assert_eq!(gone, 1);
-    assert!(f.store.get(old.id).await.expect("get").is_none(), "the old one went");
-    assert!(
-        f.store.get(recent.id).await.expect("get").is_some(),
-        "the recent one stayed"
-    );
-    assert_eq!(
-        f.store.prune(Prune::new()).await.expect("no rule"),
-        0,
-        "no rule deletes nothing"
-    );
-}
-
-/// Pruning by count keeps the newest finished executions.
-pub async fn prune_keep_newest_keeps_the_newest_finished(f: &StoreFixture) {
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        ids.push(finished(f, "s").await.id);
-    }
-    let gone = f.store.prune(Prune::new().keep_newest(2)).await.expect("prune");
-    assert_eq!(gone, 3);
-    for (i, id) in ids.iter().enumerate() {
-        let kept = f.store.get(*id).await.expect("get").is_some();
-        assert_eq!(kept, i >= 3, "execution {i} of 5");
-    }
-    assert_eq!(f.store.prune(Prune::new().keep_newest(2)).await.expect("again"), 0);
-}
-
-/// Neither rule ever deletes an unfinished execution.
-pub async fn prune_never_deletes_unfinished_executions(f: &StoreFixture) {
-    let old_running = created_at(f, Utc::now() - chrono::Duration::days(30)).await;
-    finished(f, "s").await;
-    let gone = f
-        .store
-        .prune(
-            Prune::new()
-                .keep_newest(0)
-                .older_than(Utc::now() + chrono::Duration::days(1)),
-        )
-        .await
-        .expect("prune");
-    assert_eq!(gone, 1, "only the finished one");
-    assert!(f.store.get(old_running.id).await.expect("get").is_some());
-    assert_eq!(f.store.unfinished().await.expect("unfinished").len(), 1);
-}
-
-async fn created_at(f: &StoreFixture, started_at: DateTime<Utc>) -> ExecutionRecord {
-    let r = record_at("s", started_at);
-    f.store.create(&r).await.expect("create");
-    r
 }
 
 /// A claim holds against other owners while it lives; the same owner claiming again renews;

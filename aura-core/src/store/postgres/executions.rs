@@ -202,23 +202,65 @@ impl PostgresStore {
     }
 
     /// Deletes, batch after batch, the finished executions `delete` names (`$1` is the batch
-    /// size, `$2` the rule's value) until a batch deletes fewer than a batch.
-    async fn prune_where(&self, delete: &'static str, arg: i64) -> Result<usize> {
+    /// size, `$2` the rule's value, `$3` the scenario when there is one) until a batch deletes
+    /// fewer than a batch.
+    async fn prune_where(&self, delete: &'static str, arg: i64, scenario: Option<&str>) -> Result<usize> {
         let mut total = 0usize;
         loop {
             let done = retrying(|| {
-                sqlx::query(delete)
-                    .bind(PRUNE_BATCH)
-                    .bind(arg)
-                    .execute(&self.inner.pool)
+                let query = sqlx::query(delete).bind(PRUNE_BATCH).bind(arg);
+                match scenario {
+                    Some(scenario) => query.bind(scenario),
+                    None => query,
+                }
+                .execute(&self.inner.pool)
             })
             .await
-            .map_err(|e| from_sqlx(e, "pruning executions", "executions"))?;
+            .map_err(|e| {
+                let err = from_sqlx(e, "pruning executions", "executions");
+                match scenario {
+                    Some(s) => err.with_context("scenario", s.to_owned()),
+                    None => err,
+                }
+            })?;
             let gone = done.rows_affected();
             total = total.saturating_add(usize::try_from(gone).unwrap_or(usize::MAX));
             if gone < PRUNE_BATCH as u64 {
                 return Ok(total);
             }
+        }
+    }
+
+    /// Deletes the finished executions beyond the newest `keep` of each scenario: one scenario
+    /// after the other (each found by a step along the `(scenario_id, id)` index), each in
+    /// batches walking that index from its newest.
+    async fn prune_per_scenario(&self, keep: usize) -> Result<usize> {
+        let offset = i64::try_from(keep).unwrap_or(i64::MAX);
+        let mut total = 0usize;
+        let mut scenario: Option<String> = None;
+        loop {
+            let next: Option<String> = retrying(|| {
+                match &scenario {
+                    None => sqlx::query_scalar("SELECT scenario_id FROM executions ORDER BY scenario_id LIMIT 1"),
+                    Some(after) => sqlx::query_scalar(
+                        "SELECT scenario_id FROM executions WHERE scenario_id > $1 ORDER BY scenario_id LIMIT 1",
+                    )
+                    .bind(after.as_str()),
+                }
+                .fetch_optional(&self.inner.pool)
+            })
+            .await
+            .map_err(|e| reading(e, "pruning executions"))?;
+            let Some(current) = next else { return Ok(total) };
+            total += self
+                .prune_where(
+                    "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE scenario_id = $3 \
+                     AND status <> 'running' ORDER BY id DESC LIMIT $1 OFFSET $2)",
+                    offset,
+                    Some(&current),
+                )
+                .await?;
+            scenario = Some(current);
         }
     }
 }
@@ -390,7 +432,7 @@ impl ExecutionStore for PostgresStore {
 
     async fn prune(&self, prune: Prune) -> Result<usize> {
         let mut total = 0usize;
-        // keep_newest first, then older_than: the union of both rules.
+        // One rule after the other: what each leaves, the next may delete, so the union goes.
         if let Some(keep) = prune.keep_newest {
             let offset = i64::try_from(keep).unwrap_or(i64::MAX);
             total += self
@@ -398,8 +440,12 @@ impl ExecutionStore for PostgresStore {
                     "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE status <> 'running' \
                      ORDER BY id DESC LIMIT $1 OFFSET $2)",
                     offset,
+                    None,
                 )
                 .await?;
+        }
+        if let Some(keep) = prune.keep_per_scenario {
+            total += self.prune_per_scenario(keep).await?;
         }
         if let Some(time) = prune.older_than {
             let before = rows::nanos(time).unwrap_or(if time.timestamp() < 0 { i64::MIN } else { i64::MAX });
@@ -408,6 +454,7 @@ impl ExecutionStore for PostgresStore {
                     "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE status <> 'running' \
                      AND started_at < $2 LIMIT $1)",
                     before,
+                    None,
                 )
                 .await?;
         }

@@ -386,22 +386,27 @@ impl ExecutionStore for SqliteStore {
 
     async fn prune(&self, prune: Prune) -> Result<usize> {
         let mut total = 0usize;
-        // keep_newest first, then older_than: the union of both rules over one listing.
+        // One rule after the other: what each leaves, the next may delete, so the union goes.
         if let Some(keep) = prune.keep_newest {
             let offset = i64::try_from(keep).unwrap_or(i64::MAX);
             total += self
                 .prune_where(
                     "SELECT id FROM executions WHERE status <> 'running' ORDER BY id DESC LIMIT ?1 OFFSET ?2",
-                    Some(offset),
+                    offset,
+                    None,
                 )
                 .await?;
+        }
+        if let Some(keep) = prune.keep_per_scenario {
+            total += self.prune_per_scenario(keep).await?;
         }
         if let Some(time) = prune.older_than {
             let before = rows::nanos(time).unwrap_or(if time.timestamp() < 0 { i64::MIN } else { i64::MAX });
             total += self
                 .prune_where(
                     "SELECT id FROM executions WHERE status <> 'running' AND started_at < ?2 LIMIT ?1",
-                    Some(before),
+                    before,
+                    None,
                 )
                 .await?;
         }
@@ -446,16 +451,21 @@ impl ExecutionStore for SqliteStore {
 
 impl SqliteStore {
     /// Deletes, batch after batch, the executions `select` names (`?1` is the batch size, `?2`
-    /// the rule's value) until it names none.
-    async fn prune_where(&self, select: &'static str, arg: Option<i64>) -> Result<usize> {
+    /// the rule's value, `?3` the scenario when there is one) until it names none.
+    async fn prune_where(&self, select: &'static str, arg: i64, scenario: Option<&str>) -> Result<usize> {
         let mut total = 0usize;
         loop {
-            let ids: Vec<String> = sqlx::query_scalar(select)
-                .bind(PRUNE_BATCH as i64)
-                .bind(arg)
-                .fetch_all(&self.inner.readers)
-                .await
-                .map_err(|e| reading(e, "pruning executions"))?;
+            let mut query = sqlx::query_scalar(select).bind(PRUNE_BATCH as i64).bind(arg);
+            if let Some(scenario) = scenario {
+                query = query.bind(scenario);
+            }
+            let ids: Vec<String> = query.fetch_all(&self.inner.readers).await.map_err(|e| {
+                let err = reading(e, "pruning executions");
+                match scenario {
+                    Some(s) => err.with_context("scenario", s.to_owned()),
+                    None => err,
+                }
+            })?;
             if ids.is_empty() {
                 return Ok(total);
             }
@@ -469,6 +479,37 @@ impl SqliteStore {
             if gone == 0 || listed < PRUNE_BATCH {
                 return Ok(total);
             }
+        }
+    }
+
+    /// Deletes the finished executions beyond the newest `keep` of each scenario: one scenario
+    /// after the other (each found by a step along the `(scenario_id, id)` index), each in
+    /// batches walking that index from its newest.
+    async fn prune_per_scenario(&self, keep: usize) -> Result<usize> {
+        let offset = i64::try_from(keep).unwrap_or(i64::MAX);
+        let mut total = 0usize;
+        let mut scenario: Option<String> = None;
+        loop {
+            let next: Option<String> = match &scenario {
+                None => sqlx::query_scalar("SELECT scenario_id FROM executions ORDER BY scenario_id LIMIT 1"),
+                Some(after) => sqlx::query_scalar(
+                    "SELECT scenario_id FROM executions WHERE scenario_id > ?1 ORDER BY scenario_id LIMIT 1",
+                )
+                .bind(after.as_str()),
+            }
+            .fetch_optional(&self.inner.readers)
+            .await
+            .map_err(|e| reading(e, "pruning executions"))?;
+            let Some(current) = next else { return Ok(total) };
+            total += self
+                .prune_where(
+                    "SELECT id FROM executions WHERE scenario_id = ?3 AND status <> 'running' \
+                     ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+                    offset,
+                    Some(&current),
+                )
+                .await?;
+            scenario = Some(current);
         }
     }
 }
