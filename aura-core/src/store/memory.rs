@@ -302,9 +302,9 @@ fn lease_for(execution_id: Uuid, owner: &str, lease: Duration) -> Lease {
     }
 }
 
-#[async_trait]
-impl ExecutionStore for MemoryStore {
-    async fn create(&self, record: &ExecutionRecord) -> Result<()> {
+impl MemoryStore {
+    /// Adds a new execution's record, leased or not.
+    fn insert(&self, record: &ExecutionRecord, lease: Option<Lease>) -> Result<()> {
         let mut map = self.shard(record.id);
         if map.contains_key(&record.id) {
             return Err(
@@ -315,37 +315,16 @@ impl ExecutionStore for MemoryStore {
         // Room for every node up front: saving a result never reallocates.
         copy.nodes
             .reserve_exact(record.nodes.capacity().saturating_sub(copy.nodes.len()));
-        let mut entry = Entry::Live(Box::new(Live::new(copy, HashMap::default())));
+        let mut live = Live::new(copy, HashMap::default());
+        live.lease = lease;
+        let mut entry = Entry::Live(Box::new(live));
         entry.keep()?;
         map.insert(record.id, entry);
         Ok(())
     }
 
-    async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {
-        self.create(record).await?;
-        let lease = lease_for(record.id, owner, length);
-        if let Some(Entry::Live(live)) = self.shard(record.id).get_mut(&record.id) {
-            live.lease = Some(lease.clone());
-        }
-        Ok(lease)
-    }
-
-    async fn finish_leased(&self, _lease: &Lease, record: &ExecutionRecord) -> Result<()> {
-        // A finished execution is compacted, its lease dropped with its live state.
-        self.finish(record).await?;
-        let mut map = self.shard(record.id);
-        if let Some(Entry::Live(live)) = map.get_mut(&record.id) {
-            live.lease = None;
-        }
-        Ok(())
-    }
-
-    /// Nothing of it outlives the process.
-    fn is_durable(&self) -> bool {
-        false
-    }
-
-    async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
+    /// Inserts or replaces a node's result.
+    fn save(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
         let mut map = self.shard(execution_id);
         let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;
         let finished = entry.is_finished();
@@ -356,7 +335,17 @@ impl ExecutionStore for MemoryStore {
         Ok(())
     }
 
-    async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
+    /// Keeps an exact payload.
+    fn keep_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
+        let mut map = self.shard(execution_id);
+        let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;
+        entry.exact().insert(key.clone(), value.clone());
+        Ok(())
+    }
+
+    /// Records an execution's end; a finished one is compacted (its lease goes with its live
+    /// state) and the oldest finished beyond the retention are dropped.
+    fn end(&self, record: &ExecutionRecord) -> Result<()> {
         let mut map = self.shard(record.id);
         let entry = map.get_mut(&record.id).ok_or_else(|| missing(record.id))?;
         let newly_finished = !entry.is_finished() && record.status.is_finished();
@@ -379,6 +368,42 @@ impl ExecutionStore for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for MemoryStore {
+    async fn create(&self, record: &ExecutionRecord) -> Result<()> {
+        self.insert(record, None)
+    }
+
+    async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {
+        let lease = lease_for(record.id, owner, length);
+        self.insert(record, Some(lease.clone()))?;
+        Ok(lease)
+    }
+
+    async fn finish_leased(&self, _lease: &Lease, record: &ExecutionRecord) -> Result<()> {
+        // A finished execution is compacted: its lease goes with its live state.
+        self.end(record)
+    }
+
+    /// Nothing of it outlives the process.
+    fn is_durable(&self) -> bool {
+        false
+    }
+
+    async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
+        self.save(execution_id, result)
+    }
+
+    /// In one process: nobody to fence out.
+    async fn save_node_leased(&self, lease: &Lease, result: &NodeResult) -> Result<()> {
+        self.save(lease.execution_id, result)
+    }
+
+    async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
+        self.end(record)
     }
 
     async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
@@ -549,10 +574,11 @@ impl ExecutionStore for MemoryStore {
     }
 
     async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
-        let mut map = self.shard(execution_id);
-        let entry = map.get_mut(&execution_id).ok_or_else(|| missing(execution_id))?;
-        entry.exact().insert(key.clone(), value.clone());
-        Ok(())
+        self.keep_exact(execution_id, key, value)
+    }
+
+    async fn save_exact_leased(&self, lease: &Lease, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
+        self.keep_exact(lease.execution_id, key, value)
     }
 
     async fn exact(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<Value>>> {
