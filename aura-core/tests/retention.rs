@@ -93,6 +93,14 @@ impl ExecutionStore for Watched {
     async fn release(&self, lease: &Lease) -> Result<()> {
         self.inner.release(lease).await
     }
+
+    async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
+        self.inner.renew_owned(owner, extend).await
+    }
+
+    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
+        self.inner.claim_next(owner, length, limit).await
+    }
 }
 
 fn engine(store: Arc<dyn ExecutionStore>, clock: &ManualClock, retention: Retention) -> Engine {

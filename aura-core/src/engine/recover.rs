@@ -142,24 +142,32 @@ impl Engine {
                 Error::conflict("the execution is finished, unknown, or claimed by another process")
                     .with_context("execution", execution_id.to_string())
             })?;
-        let recovered = self.recover_claimed(execution_id, lease.clone()).await;
-        if recovered.is_err() {
-            self.inner.store.release(&lease).await?;
+        match self.recover_claimed(execution_id, lease.clone()).await {
+            Ok(Some(handle)) => Ok(handle),
+            Ok(None) => {
+                self.inner.store.release(&lease).await?;
+                Err(Error::conflict("this execution has finished; use rerun")
+                    .with_context("execution", execution_id.to_string()))
+            }
+            Err(e) => {
+                self.inner.store.release(&lease).await?;
+                Err(e)
+            }
         }
-        recovered
     }
 
-    /// Recovers an execution this engine has claimed (`lease`), keeping the lease alive.
+    /// Recovers an execution this engine has claimed (`lease`), keeping the lease alive;
+    /// `None` when it has finished meanwhile (its process finished it between another's
+    /// listing and claim): nothing to run.
     pub(super) async fn recover_claimed(
         &self,
         execution_id: Uuid,
         lease: crate::store::Lease,
-    ) -> Result<ExecutionHandle> {
+    ) -> Result<Option<ExecutionHandle>> {
         super::worker::heartbeat(&self.inner);
         let (plan, record, options) = self.recovery(execution_id).await?;
         if record.status.is_finished() {
-            return Err(Error::conflict("this execution has finished; use rerun")
-                .with_context("execution", execution_id.to_string()));
+            return Ok(None);
         }
         let trigger = self.exact_trigger(&record).await?;
         let options = ExecuteOptions {
@@ -167,7 +175,9 @@ impl Engine {
             lease: Some(lease),
             ..options
         };
-        run::start(self.inner.clone(), plan, trigger, options, Some(record)).await
+        run::start(self.inner.clone(), plan, trigger, options, Some(record))
+            .await
+            .map(Some)
     }
 
     /// Recovers every unfinished execution this engine can claim (call once at start-up; the
@@ -184,7 +194,8 @@ impl Engine {
                 continue;
             };
             match self.recover_claimed(record.id, lease.clone()).await {
-                Ok(handle) => handles.push(handle),
+                Ok(Some(handle)) => handles.push(handle),
+                Ok(None) => self.inner.store.release(&lease).await?,
                 Err(e) => {
                     self.inner.store.release(&lease).await?;
                     return Err(e);

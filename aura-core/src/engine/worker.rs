@@ -39,6 +39,9 @@ pub struct WorkReport {
     /// Executions it claimed but could not run (their scenario is not deployed here, the
     /// store failed …): their leases run out and a worker tries again later.
     pub failed_to_start: u64,
+    /// Claims that failed (the store was unreachable …): the worker waited a poll interval
+    /// and tried again each time.
+    pub claim_errors: u64,
 }
 
 /// Starts the engine's heartbeat, once: a task renewing every lease of the engine's owner
@@ -100,6 +103,10 @@ impl Engine {
     /// Call it from a task of its own; several calls (in one process or many) share the work.
     /// An execution that cannot start here (its scenario is not deployed in this engine …) is
     /// logged and left leased until its lease runs out, then claimed again.
+    ///
+    /// A store that fails (a PostgreSQL restart, a network blip) does not stop the worker: a
+    /// failed claim is logged (`tracing` warning) and tried again after the poll interval,
+    /// and counted in [`WorkReport::claim_errors`].
     pub async fn work(&self, shutdown: CancellationToken) -> Result<WorkReport> {
         let engine = &self.inner;
         let signal = engine.store.work_signal();
@@ -125,14 +132,30 @@ impl Engine {
             let claimed = if shutdown.is_cancelled() || free == 0 {
                 Vec::new()
             } else {
-                engine.store.claim_next(&engine.owner, engine.lease, free).await?
+                match engine.store.claim_next(&engine.owner, engine.lease, free).await {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        // The store is away (a restart, a network blip): the worker waits a
+                        // poll interval and tries again; nothing was claimed.
+                        report.claim_errors += 1;
+                        tracing::warn!(error = %e, owner = %engine.owner, "the worker could not claim work; trying again");
+                        Vec::new()
+                    }
+                }
             };
             let full = !claimed.is_empty() && claimed.len() == free;
             for lease in claimed {
                 let id = lease.execution_id;
                 heartbeat(engine);
-                let handle = match self.recover_claimed(id, lease).await {
-                    Ok(handle) => handle,
+                let handle = match self.recover_claimed(id, lease.clone()).await {
+                    Ok(Some(handle)) => handle,
+                    Ok(None) => {
+                        // Finished between the claim's look and its lock: nothing to run.
+                        if let Err(e) = engine.store.release(&lease).await {
+                            tracing::warn!(execution = %id, error = %e, "a lease could not be given up; it will run out");
+                        }
+                        continue;
+                    }
                     Err(e) => {
                         report.failed_to_start += 1;
                         tracing::warn!(execution = %id, error = %e, "a claimed execution could not start; its lease will run out");

@@ -22,7 +22,7 @@ use crate::store::{
 
 /// Rows per multi-row statement: SQLite takes up to 32,766 parameters; 14 columns × 256 rows
 /// stays well below, and keeps the number of distinct prepared statements small.
-const ROWS_PER_STATEMENT: usize = 256;
+pub(super) const ROWS_PER_STATEMENT: usize = 256;
 /// Executions deleted per write when pruning: short transactions, so writers never wait long.
 const PRUNE_BATCH: usize = 500;
 

@@ -3,14 +3,15 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::SqliteStore;
 use super::error::from_sqlx;
+use super::executions::ROWS_PER_STATEMENT;
 use super::rows::nanos;
 use super::writer::{Op, Reply};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::Lease;
 
 /// Takes the lease when the execution is unfinished and the lease is free, expired or already
@@ -86,15 +87,35 @@ pub(super) async fn claim_next(
     Ok(Ok(Reply::Claimed(claimed)))
 }
 
-/// Leases a new execution (created in the same transaction) to `owner` until `until`.
-pub(super) async fn take(conn: &mut SqliteConnection, id: &str, owner: &str, until: i64) -> Result<()> {
-    sqlx::query("INSERT OR REPLACE INTO leases (execution_id, owner, until) VALUES (?1, ?2, ?3)")
-        .bind(id)
-        .bind(owner)
-        .bind(until)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| from_sqlx(e, "leasing a new execution", "leases").with_context("execution", id.to_owned()))?;
+/// Leases new executions (created in the same transaction): (execution, owner, end) each.
+pub(super) async fn take_many(conn: &mut SqliteConnection, new: &[(&str, &str, i64)]) -> Result<()> {
+    for chunk in new.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT OR REPLACE INTO leases (execution_id, owner, until) ");
+        q.push_values(chunk, |mut b, (id, owner, until)| {
+            b.push_bind(*id).push_bind(*owner).push_bind(*until);
+        });
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| from_sqlx(e, "leasing new executions", "leases"))?;
+    }
+    Ok(())
+}
+
+/// Ends the leases of executions that end in the same transaction: (execution, owner) each.
+pub(super) async fn release_many(conn: &mut SqliteConnection, ended: &[(&str, &str)]) -> Result<()> {
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let pairs = serde_json::to_string(ended).map_err(|_| Error::internal("leases could not be serialized"))?;
+    sqlx::query(
+        "DELETE FROM leases WHERE (execution_id, owner) IN \
+         (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1))",
+    )
+    .bind(pairs)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| from_sqlx(e, "releasing leases", "leases"))?;
     Ok(())
 }
 

@@ -337,18 +337,25 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Resu
     executions::upsert_nodes(conn, &nodes).await?;
     executions::upsert_exact(conn, &exacts).await?;
     executions::finish(conn, &finishes).await?;
+    // A new execution's lease, an ended one's release: in the same transaction, one
+    // statement each for the batch.
+    let mut takes: Vec<(&str, &str, i64)> = Vec::new();
+    let mut releases: Vec<(&str, &str)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if !answers[i].as_ref().is_some_and(|a| a.is_ok()) {
+            continue;
+        }
+        match op {
+            Op::Create(row, _, Some((owner, until))) => takes.push((&row.id, owner, *until)),
+            Op::Finish(row, Some(owner)) => releases.push((&row.id, owner)),
+            _ => {}
+        }
+    }
+    leases::take_many(conn, &takes).await?;
+    leases::release_many(conn, &releases).await?;
 
     for (i, op) in ops.iter().enumerate() {
         let answer = match op {
-            // A new execution's lease, an ended one's release: in the same transaction.
-            Op::Create(row, _, Some((owner, until))) if answers[i].as_ref().is_some_and(|a| a.is_ok()) => {
-                leases::take(conn, &row.id, owner, *until).await?;
-                continue;
-            }
-            Op::Finish(row, Some(owner)) if answers[i].as_ref().is_some_and(|a| a.is_ok()) => {
-                leases::release(conn, &row.id, owner).await??;
-                continue;
-            }
             Op::Create(..) | Op::SaveNode(_) | Op::SaveExact(_) | Op::Finish(..) => continue,
             Op::RenewOwned { owner, until } => leases::renew_owned(conn, owner, *until).await?,
             Op::ClaimNext {
