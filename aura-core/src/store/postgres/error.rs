@@ -43,6 +43,20 @@ fn is_transient(e: &sqlx::Error) -> bool {
     )
 }
 
+/// Whether the server could not be reached (no connection, a connection that broke, a server
+/// shutting down or starting): a transaction that failed so before its `COMMIT` changed
+/// nothing and can be run again once the server is back.
+pub(super) fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(_) => matches!(
+            sqlstate(e).as_deref(),
+            Some(code) if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        ),
+        _ => false,
+    }
+}
+
 /// Runs `attempt` again (with a short back-off) while PostgreSQL answers a serialization
 /// failure or a deadlock, up to [`TRIES`] times in all; any other outcome is returned as is.
 /// `attempt` must be a whole transaction (or one statement): each try starts afresh.

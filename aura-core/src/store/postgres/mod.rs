@@ -138,6 +138,7 @@ impl PostgresStore {
                 commit_window: builder.commit_window,
                 writers: builder.writers,
                 acquire_timeout: builder.acquire_timeout,
+                outage: builder.outage,
                 channel: channel.clone(),
             },
         )?;

@@ -39,6 +39,7 @@ pub struct PostgresStoreBuilder {
     pub(super) max_batch: usize,
     pub(super) commit_window: Duration,
     pub(super) writers: u32,
+    pub(super) outage: Duration,
     pub(super) exact: Option<ExactCipher>,
 }
 
@@ -54,6 +55,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("max_batch", &self.max_batch)
             .field("commit_window", &self.commit_window)
             .field("writers", &self.writers)
+            .field("outage", &self.outage)
             .field("keeps_exact_payloads", &self.exact.is_some())
             .finish()
     }
@@ -106,6 +108,7 @@ impl PostgresStoreBuilder {
             max_batch: 1024,
             commit_window: Duration::ZERO,
             writers: 2,
+            outage: Duration::from_secs(30),
             exact: None,
         }
     }
@@ -167,6 +170,20 @@ impl PostgresStoreBuilder {
     #[must_use]
     pub fn writers(mut self, connections: u32) -> Self {
         self.writers = connections.max(1);
+        self
+    }
+
+    /// How long the writer rides out a server that cannot be reached (a restart, a failover,
+    /// a network blip) before it fails the writes waiting for it (30 s by default). Meanwhile
+    /// a batch that failed for want of the server is tried again with exponential back-off
+    /// (from 100 ms to 5 s), each try logged as a `tracing` warning, and its callers (the
+    /// engine's executions) just wait: nothing accepted is lost. A batch whose `COMMIT` got no
+    /// answer is looked up once the server answers (`txid_status`): if it committed, its
+    /// writes are done; if not, it is made again. Past the timeout the writes fail with
+    /// [`Unavailable`](crate::ErrorKind::Unavailable). `Duration::ZERO` fails at once.
+    #[must_use]
+    pub fn outage_timeout(mut self, timeout: Duration) -> Self {
+        self.outage = timeout;
         self
     }
 

@@ -31,7 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::error::{from_sqlx, retrying};
+use super::error::{from_sqlx, is_outage, retrying};
 use super::executions::{self, ExactRow};
 use super::leases;
 use super::rows::{ExecutionRow, FinishRow, NodeRow};
@@ -160,6 +160,8 @@ pub(super) struct Settings {
     pub(super) commit_window: Duration,
     pub(super) writers: u32,
     pub(super) acquire_timeout: Duration,
+    /// How long a server that cannot be reached is waited for.
+    pub(super) outage: Duration,
     /// The channel executions created without a lease (enqueued work) are announced on.
     pub(super) channel: String,
 }
@@ -239,7 +241,7 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Request>>>, settings: Se
             }
         }
         let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
-        let answers = write_batch(&pool, &ops, &settings.channel).await;
+        let answers = write_batch(&pool, &ops, &settings).await;
         for (request, answer) in batch.into_iter().zip(answers) {
             // A caller that stopped waiting does not mind: its write is done either way.
             let _ = request.reply.send(answer);
@@ -269,8 +271,9 @@ async fn fill(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, settin
 
 /// Writes `ops` in one transaction (tried again whole on a serialization failure or a
 /// deadlock) and answers each; on a failure, narrows it to the requests it concerns.
-async fn write_batch(pool: &PgPool, ops: &[&Op], channel: &str) -> Vec<Result<Reply>> {
-    let failed = match retrying(|| apply(pool, ops, channel)).await {
+async fn write_batch(pool: &PgPool, ops: &[&Op], settings: &Settings) -> Vec<Result<Reply>> {
+    let channel = settings.channel.as_str();
+    let failed = match ride_out(pool, ops, settings).await {
         Ok(answers) => return answers,
         Err(e) => e,
     };
@@ -287,8 +290,10 @@ async fn write_batch(pool: &PgPool, ops: &[&Op], channel: &str) -> Vec<Result<Re
     for op in ops {
         answers.push(
             match retrying(|| apply(pool, std::slice::from_ref(op), channel)).await {
-                Ok(mut one) => one.pop().unwrap_or(Ok(Reply::Done)),
-                Err(e) => Err(with_execution(from_sqlx(e, op.what(), op.table()), op)),
+                Ok(Applied::Committed(mut one)) => one.pop().unwrap_or(Ok(Reply::Done)),
+                Ok(Applied::Unknown { error: e, .. }) | Err(e) => {
+                    Err(with_execution(from_sqlx(e, op.what(), op.table()), op))
+                }
             },
         );
     }
@@ -313,13 +318,117 @@ fn like(err: &Error, op: &Op) -> Error {
     with_execution(copy, op)
 }
 
-/// Runs `ops` in one transaction and commits. `Err` means it was rolled back (or, when the
-/// commit itself failed, that its outcome is unknown to this process).
-async fn apply(pool: &PgPool, ops: &[&Op], channel: &str) -> std::result::Result<Vec<Result<Reply>>, sqlx::Error> {
+/// How a transaction of the writer ended.
+enum Applied {
+    /// Committed: each write's answer.
+    Committed(Vec<Result<Reply>>),
+    /// `COMMIT` was sent and got no answer: the transaction `xid` may or may not have
+    /// committed; the answers hold if it did.
+    Unknown {
+        xid: i64,
+        answers: Vec<Result<Reply>>,
+        error: sqlx::Error,
+    },
+}
+
+/// Writes the batch, riding out a server that cannot be reached, for up to the outage
+/// timeout, with back-off: a try that failed before its `COMMIT` was sent is made again; one
+/// whose `COMMIT` got no answer is looked up once the server answers again (`txid_status`):
+/// committed, its answers stand; aborted, it is made again. `Err` is the last failure.
+async fn ride_out(
+    pool: &PgPool,
+    ops: &[&Op],
+    settings: &Settings,
+) -> std::result::Result<Vec<Result<Reply>>, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + settings.outage;
+    let mut backoff = backon::BackoffBuilder::build(
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(5))
+            .with_jitter()
+            .without_max_times(),
+    );
+    let mut tries = 0u32;
+    // A transaction whose outcome is not known yet: the answers it would give.
+    let mut unknown: Option<(i64, Vec<Result<Reply>>)> = None;
+    loop {
+        let failed = match unknown.take() {
+            Some((xid, answers)) => match outcome(pool, xid).await {
+                Ok(Some(true)) => return Ok(answers),
+                // Rolled back: made again below, on the next turn.
+                Ok(Some(false)) => None,
+                Ok(None) => {
+                    unknown = Some((xid, answers));
+                    None
+                }
+                Err(e) => {
+                    unknown = Some((xid, answers));
+                    Some(e)
+                }
+            },
+            None => match retrying(|| apply(pool, ops, &settings.channel)).await {
+                Ok(Applied::Committed(answers)) => {
+                    if tries > 0 {
+                        tracing::info!(
+                            tries,
+                            "the PostgreSQL server is back: the writes waiting for it are done"
+                        );
+                    }
+                    return Ok(answers);
+                }
+                Ok(Applied::Unknown { xid, answers, error }) => {
+                    unknown = Some((xid, answers));
+                    Some(error)
+                }
+                Err(e) => Some(e),
+            },
+        };
+        if let Some(e) = &failed
+            && !is_outage(e)
+        {
+            return Err(failed.unwrap_or(sqlx::Error::PoolClosed));
+        }
+        if failed.is_none() && unknown.is_none() {
+            continue;
+        }
+        let pause = backoff.next().unwrap_or(Duration::from_secs(5));
+        if tokio::time::Instant::now() + pause > deadline {
+            return Err(failed.unwrap_or(sqlx::Error::PoolTimedOut));
+        }
+        tries += 1;
+        match &failed {
+            Some(e) => tracing::warn!(error = %e, tries, writes = ops.len(),
+                "the PostgreSQL server cannot be reached: the writes wait and are tried again"),
+            None => tracing::debug!(tries, "a commit's outcome is not known yet"),
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Whether transaction `xid` committed: `Some(true)`, `Some(false)` (rolled back, or too old
+/// to tell, which cannot be for a transaction of seconds ago), `None` while in progress.
+async fn outcome(pool: &PgPool, xid: i64) -> std::result::Result<Option<bool>, sqlx::Error> {
+    let status: Option<String> = sqlx::query_scalar("SELECT txid_status($1)")
+        .bind(xid)
+        .fetch_one(pool)
+        .await?;
+    Ok(match status.as_deref() {
+        Some("committed") => Some(true),
+        Some("in progress") => None,
+        _ => Some(false),
+    })
+}
+
+/// Runs `ops` in one transaction and commits. `Err` means it was rolled back before `COMMIT`
+/// was sent.
+async fn apply(pool: &PgPool, ops: &[&Op], channel: &str) -> std::result::Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let xid: i64 = sqlx::query_scalar("SELECT txid_current()").fetch_one(&mut *tx).await?;
     let answers = statements(&mut tx, ops, channel).await?;
-    tx.commit().await?;
-    Ok(answers)
+    Ok(match tx.commit().await {
+        Ok(()) => Applied::Committed(answers),
+        Err(error) => Applied::Unknown { xid, answers, error },
+    })
 }
 
 /// The statements of a batch, inside its transaction.
