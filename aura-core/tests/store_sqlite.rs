@@ -296,3 +296,59 @@ async fn an_action_that_is_not_idempotent_is_saved_as_running_before_it_is_calle
         assert_eq!(done.status, ExecutionStatus::Cancelled);
     }
 }
+
+/// A full store (its size cap reached, as a full disk would be): the write that does not fit
+/// fails with a typed error and keeps nothing of it; what was written before stays intact;
+/// pruning makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_store_refuses_what_does_not_fit_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aura.db");
+    let store = SqliteStore::builder(&path).max_size(256 * 1024).open().await.unwrap();
+    let padding = "x".repeat(4096);
+    let mut kept = Vec::new();
+    let (refused, err) = loop {
+        let mut r = record("full");
+        r.trigger = Arc::new(json!({ "padding": padding, "n": kept.len() }));
+        match store.create(&r).await {
+            Ok(()) => kept.push(r),
+            Err(e) => break (r, e),
+        }
+        assert!(kept.len() < 1_000, "the cap was never reached");
+    };
+    assert!(!kept.is_empty(), "some fit before the cap");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.message().contains("full"), "the error says why: {err}");
+    assert!(!err.to_string().contains(&padding), "never the payload in the error");
+    assert!(
+        store.get(refused.id).await.unwrap().is_none(),
+        "nothing of the refused write"
+    );
+    for r in &kept {
+        let stored = store.get(r.id).await.unwrap().expect("what fit is kept");
+        assert_eq!(stored.trigger, r.trigger);
+    }
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+
+    // Finished and pruned, the first half leaves room: a new write fits again.
+    for r in &kept[..kept.len() / 2] {
+        let mut done = r.clone();
+        done.status = ExecutionStatus::Completed;
+        done.ended_at = Some(chrono::Utc::now());
+        store.finish(&done).await.unwrap();
+    }
+    let gone = store
+        .prune(aura_core::store::Prune::new().keep_newest(0))
+        .await
+        .unwrap();
+    assert_eq!(gone, kept.len() / 2);
+    store.create(&refused).await.expect("room again after a prune");
+    store.close().await;
+}

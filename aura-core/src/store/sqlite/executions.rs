@@ -171,6 +171,25 @@ pub(super) async fn finish(conn: &mut SqliteConnection, rows: &[&FinishRow]) -> 
 
 /// Deletes the finished executions among `ids` (their node results, exact payloads and
 /// leases go with them).
+/// The pages of the file in use (its pages less the free ones).
+pub(super) async fn pages_in_use(conn: &mut SqliteConnection) -> Result<i64> {
+    sqlx::query_scalar(
+        "SELECT (SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count())",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| from_sqlx(e, "measuring the file", "executions"))
+}
+
+/// The error of a new execution refused near the size cap.
+pub(super) fn full(id: &str) -> Error {
+    Error::unavailable(
+        "creating an execution: the SQLite database is full (its size cap): new executions are refused \
+         until a prune makes room; the running ones go on",
+    )
+    .with_context("execution", id.to_owned())
+}
+
 pub(super) async fn delete(conn: &mut SqliteConnection, ids: &[String]) -> Result<Result<Reply>> {
     let list = serde_json::to_string(ids).map_err(|_| Error::internal("ids could not be serialized"))?;
     let done =

@@ -101,6 +101,25 @@ impl SqliteStore {
                 error::from_sqlx(e, "opening the store", "aura_schema").with_context("path", path.clone())
             })?;
         migrations::prepare(&mut conn, &path).await?;
+        let mut room_for_new = None;
+        if let Some(bytes) = builder.max_size {
+            // Per connection: only the writer's writes grow the file.
+            let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| {
+                    error::from_sqlx(e, "opening the store", "executions").with_context("path", path.clone())
+                })?;
+            let pages = (i64::try_from(bytes).unwrap_or(i64::MAX) / page.max(1)).max(1);
+            // A tenth of the cap (at least 16 pages) is kept for the executions running.
+            room_for_new = Some(pages - (pages / 10).max(16));
+            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| {
+                    error::from_sqlx(e, "opening the store", "executions").with_context("path", path.clone())
+                })?;
+        }
         // A SQLite file serves one process at a time: a lease in it now was held by a process
         // that is gone, so it ends here and a restarted process recovers at once, whatever its
         // owner id.
@@ -120,6 +139,7 @@ impl SqliteStore {
                 max_batch: builder.max_batch,
                 commit_window: builder.commit_window,
                 busy_timeout: builder.busy_timeout,
+                room_for_new,
             },
         )?;
         Ok(Self {

@@ -32,6 +32,7 @@ pub struct SqliteStoreBuilder {
     pub(super) max_batch: usize,
     pub(super) commit_window: Duration,
     pub(super) readers: u32,
+    pub(super) max_size: Option<u64>,
     pub(super) exact: Option<ExactCipher>,
 }
 
@@ -43,6 +44,7 @@ impl fmt::Debug for SqliteStoreBuilder {
             .field("max_batch", &self.max_batch)
             .field("commit_window", &self.commit_window)
             .field("readers", &self.readers)
+            .field("max_size", &self.max_size)
             .field("keeps_exact_payloads", &self.exact.is_some())
             .finish()
     }
@@ -56,6 +58,7 @@ impl SqliteStoreBuilder {
             max_batch: 2048,
             commit_window: Duration::ZERO,
             readers: 4,
+            max_size: None,
             exact: None,
         }
     }
@@ -91,6 +94,21 @@ impl SqliteStoreBuilder {
     #[must_use]
     pub fn readers(mut self, connections: u32) -> Self {
         self.readers = connections.max(1);
+        self
+    }
+
+    /// Caps the database file at about `bytes` (no cap by default), a guard against a store
+    /// that grows until it fills the disk. Once nine tenths of the cap are in use, new
+    /// executions are refused with an [`Unavailable`](crate::ErrorKind::Unavailable) error
+    /// saying the database is full, and nothing of them is kept; the last tenth is left to the
+    /// executions already running, so that they checkpoint and finish (nothing accepted is
+    /// lost). A write that would still pass the cap fails alike and is rolled back whole.
+    /// What was written stays intact and readable, and a prune makes room again (freed pages
+    /// are reused). The WAL beside the file is bounded apart (truncated to 64 MB after each
+    /// checkpoint). A file already larger than the cap keeps its size as the cap.
+    #[must_use]
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
         self
     }
 

@@ -156,6 +156,9 @@ pub(super) struct Settings {
     pub(super) max_batch: usize,
     pub(super) commit_window: Duration,
     pub(super) busy_timeout: Duration,
+    /// With a size cap: the pages in use past which new executions are refused, so that the
+    /// room left lets the running ones checkpoint and finish.
+    pub(super) room_for_new: Option<i64>,
 }
 
 impl Writer {
@@ -193,14 +196,14 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Request>, settin
         fill(&mut rx, &mut batch, settings).await;
         let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
         let closing = ops.iter().any(|op| matches!(op, Op::Close));
-        let answers = match apply(&mut conn, &ops, settings.busy_timeout).await {
+        let answers = match apply(&mut conn, &ops, settings).await {
             Ok(answers) => answers,
             Err(err) if ops.len() == 1 => vec![Err(err)],
             Err(_) => {
                 // Each alone, so that a failure reaches only its own caller.
                 let mut answers = Vec::with_capacity(ops.len());
                 for op in &ops {
-                    answers.push(match apply(&mut conn, &[*op], settings.busy_timeout).await {
+                    answers.push(match apply(&mut conn, &[*op], settings).await {
                         Ok(mut one) => one.pop().unwrap_or(Ok(Reply::Done)),
                         Err(err) => Err(err),
                     });
@@ -241,12 +244,13 @@ async fn fill(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, settin
 
 /// Runs `ops` in one transaction and commits. `Err` means the transaction was rolled back and
 /// nothing of it was kept.
-async fn apply(conn: &mut SqliteConnection, ops: &[&Op], busy: Duration) -> Result<Vec<Result<Reply>>> {
+async fn apply(conn: &mut SqliteConnection, ops: &[&Op], settings: Settings) -> Result<Vec<Result<Reply>>> {
+    let busy = settings.busy_timeout;
     let table = ops.first().map_or("executions", |op| op.table());
     run_retrying(conn, "BEGIN IMMEDIATE", busy)
         .await
         .map_err(|e| from_sqlx(e, "starting a write", table))?;
-    match statements(conn, ops).await {
+    match statements(conn, ops, settings.room_for_new).await {
         Ok(answers) => {
             let committed = run_retrying(conn, "COMMIT", busy).await;
             match committed {
@@ -290,8 +294,16 @@ async fn run_retrying(
 }
 
 /// The statements of a batch, inside its transaction.
-async fn statements(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Result<Reply>>> {
+async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Option<i64>) -> Result<Vec<Result<Reply>>> {
     let mut answers: Vec<Option<Result<Reply>>> = ops.iter().map(|_| None).collect();
+
+    // Near the size cap, new executions wait for a prune: the rest is kept for those running.
+    let full = match room_for_new {
+        Some(limit) if ops.iter().any(|op| matches!(op, Op::Create(..))) => {
+            executions::pages_in_use(conn).await? >= limit
+        }
+        _ => false,
+    };
 
     // Which executions exist: one query for the whole batch.
     let wanted: Vec<&str> = ops.iter().filter_map(|op| op.execution()).collect();
@@ -307,7 +319,9 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Resu
     let mut finishes: Vec<&FinishRow> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if let Op::Create(row, with, _) = op {
-            if known.insert(row.id.clone()) {
+            if full {
+                answers[i] = Some(Err(executions::full(&row.id)));
+            } else if known.insert(row.id.clone()) {
                 creates.push(row);
                 nodes.extend(with.iter());
                 answers[i] = Some(Ok(Reply::Done));
