@@ -14,6 +14,7 @@
 //! | Mapping: how a node's input is built | [`expr`]: minijinja expressions and templates |
 //! | Plan: a compiled scenario | [`compile::Plan`], [`compile::compile`] |
 //! | Execution: one run, with a record per node | [`engine::Engine`], [`store::ExecutionRecord`], [`store::ExecutionStore`] |
+//! | A queue many workers share (one process, or many on PostgreSQL) | [`engine::Engine::enqueue`], [`engine::Engine::work`], [`store::Lease`] (leases with fencing tokens) |
 //! | What outlives a restart besides executions | [`store::TriggerStateStore`] (cursors, dedupe keys, a poll's atomic commit), [`store::AuditLog`] (who did what to which connection), [`store::ScenarioStore`] (deployed scenarios, versioned) |
 //! | The catalogue | [`Registry`] |
 //! | Keys and `app.key` references | [`Key`], [`Reference`] ([`key`]) |

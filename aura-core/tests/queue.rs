@@ -272,3 +272,47 @@ async fn a_worker_rides_out_a_store_that_is_away() {
     assert_eq!(report.ran, 1);
     assert_eq!(calls.by_key().len(), 2, "each step ran once");
 }
+
+/// An idle worker that polls once an hour takes up work another engine on the same store
+/// enqueued at once: the store's signal wakes it.
+async fn an_idle_worker_wakes_when_another_engine_enqueues(store: Arc<dyn ExecutionStore>) {
+    let calls = Calls::default();
+    let worker = engine(store.clone(), "w", &calls, Duration::ZERO, |b| {
+        b.poll_interval(Duration::from_secs(3600))
+    })
+    .await;
+    let producer = engine(store.clone(), "producer", &calls, Duration::ZERO, |b| b).await;
+    let shutdown = CancellationToken::new();
+    let working = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { worker.work(shutdown).await }
+    });
+    // The worker finds the queue empty and waits.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let id = producer
+        .enqueue(&producer.plan("queued").unwrap(), json!({ "n": 3 }))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !store.get(id).await.unwrap().unwrap().status.is_finished() {
+        assert!(tokio::time::Instant::now() < deadline, "the worker was not woken");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shutdown.cancel();
+    assert_eq!(working.await.unwrap().unwrap().ran, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_wakes_when_another_engine_enqueues_in_memory() {
+    an_idle_worker_wakes_when_another_engine_enqueues(Arc::new(MemoryStore::new())).await;
+}
+
+#[cfg(feature = "store-sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_wakes_when_another_engine_enqueues_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = aura_core::store::SqliteStore::open(dir.path().join("aura.db"))
+        .await
+        .unwrap();
+    an_idle_worker_wakes_when_another_engine_enqueues(Arc::new(store)).await;
+}

@@ -44,7 +44,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use self::events::{EventKind, ExecutionEvent};
@@ -63,6 +62,8 @@ use crate::scenario::Scenario;
 use crate::store::{
     DeployedScenario, ExecutionRecord, ExecutionStatus, ExecutionStore, Lease, MemoryStore, ScenarioStore,
 };
+/// The token that stops a worker ([`Engine::work`]): re-exported from `tokio-util`.
+pub use tokio_util::sync::CancellationToken;
 
 /// Runs scenarios. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -109,8 +110,6 @@ pub(crate) struct Inner {
     lease: std::time::Duration,
     /// The heartbeat that renews this engine's leases, started with its first lease.
     heartbeat: std::sync::OnceLock<()>,
-    /// Wakes this engine's workers when it enqueues work.
-    work: tokio::sync::Notify,
     /// The most executions one worker runs at once ([`EngineBuilder::worker_capacity`]).
     worker_capacity: usize,
     /// How often an idle worker looks for work without being woken.
@@ -373,7 +372,6 @@ impl EngineBuilder {
                 owner: self.owner,
                 lease: self.lease,
                 heartbeat: std::sync::OnceLock::new(),
-                work: tokio::sync::Notify::new(),
                 worker_capacity: self.worker_capacity,
                 poll_interval: self.poll_interval,
                 max_depth: self.max_depth,

@@ -16,7 +16,7 @@
 //! never wait for each other), and an enqueue `NOTIFY`s the store's channel so that idle
 //! workers wake at once; they also look every [`EngineBuilder::poll_interval`](super::EngineBuilder::poll_interval),
 //! for the executions of dead processes. SQLite and the in-memory store offer the same API in
-//! one process.
+//! one process, where an enqueue through any engine on the store wakes its workers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +89,6 @@ impl Engine {
         } else {
             engine.store.create(&record).await?;
         }
-        engine.work.notify_waiters();
         Ok(id)
     }
 
@@ -107,6 +106,24 @@ impl Engine {
     /// A store that fails (a PostgreSQL restart, a network blip) does not stop the worker: a
     /// failed claim is logged (`tracing` warning) and tried again after the poll interval,
     /// and counted in [`WorkReport::claim_errors`].
+    ///
+    /// ```no_run
+    /// # async fn run(engine: aura_core::engine::Engine, plan: std::sync::Arc<aura_core::compile::Plan>) -> aura_core::Result<()> {
+    /// use aura_core::engine::CancellationToken;
+    ///
+    /// let shutdown = CancellationToken::new();
+    /// let worker = tokio::spawn({
+    ///     let (engine, shutdown) = (engine.clone(), shutdown.clone());
+    ///     async move { engine.work(shutdown).await }
+    /// });
+    /// // Anywhere, in this process or another sharing the store:
+    /// let id = engine.enqueue(&plan, serde_json::json!({ "number": 42 })).await?;
+    /// // At shutdown: no more claims; returns once the running executions have ended.
+    /// shutdown.cancel();
+    /// let report = worker.await.expect("the worker task")?;
+    /// println!("ran {} executions", report.ran);
+    /// # Ok(()) }
+    /// ```
     pub async fn work(&self, shutdown: CancellationToken) -> Result<WorkReport> {
         let engine = &self.inner;
         let signal = engine.store.work_signal();
@@ -116,15 +133,17 @@ impl Engine {
         let mut report = WorkReport::default();
         loop {
             // Armed before the claim, so that work enqueued during it still wakes this loop.
-            let local = engine.work.notified();
-            let remote = async {
-                match &signal {
-                    Some(signal) => signal.notified().await,
+            let woken = signal.as_ref().map(|signal| signal.notified());
+            let woken = async move {
+                match woken {
+                    Some(notified) => notified.await,
                     None => std::future::pending().await,
                 }
             };
-            tokio::pin!(local, remote);
-            local.as_mut().enable();
+            tokio::pin!(woken);
+            // Polled once: registers the waiter now (a `Notified` waits only once polled or
+            // enabled), so that a notification during the claim below is not missed.
+            let woke = futures::poll!(woken.as_mut()).is_ready();
             while let Some(ended) = running.try_join_next() {
                 report.ran += u64::from(ended.is_ok());
             }
@@ -186,10 +205,13 @@ impl Engine {
                 }
                 continue;
             }
+            if woke {
+                // New work was signalled already: claim again at once.
+                continue;
+            }
             tokio::select! {
                 () = shutdown.cancelled() => {}
-                () = &mut local => {}
-                () = &mut remote => {}
+                () = &mut woken => {}
                 Some(ended) = running.join_next() => report.ran += u64::from(ended.is_ok()),
                 () = tokio::time::sleep(engine.poll_interval) => {}
             }

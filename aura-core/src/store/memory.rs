@@ -37,6 +37,8 @@ pub struct MemoryStore {
     retain: usize,
     /// Trigger state, the audit trail and deployed scenarios (`memory_state.rs`).
     pub(super) state: super::memory_state::State,
+    /// Woken when an execution is created without a lease: work for the workers.
+    work: Arc<tokio::sync::Notify>,
 }
 
 /// How many shards: a few per core is plenty.
@@ -238,6 +240,7 @@ impl MemoryStore {
             finished: Mutex::default(),
             retain: finished,
             state: super::memory_state::State::default(),
+            work: Arc::default(),
         }
     }
 
@@ -374,7 +377,13 @@ impl MemoryStore {
 #[async_trait]
 impl ExecutionStore for MemoryStore {
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
-        self.insert(record, None)
+        self.insert(record, None)?;
+        self.work.notify_waiters();
+        Ok(())
+    }
+
+    fn work_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.work.clone())
     }
 
     async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {

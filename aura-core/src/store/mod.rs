@@ -163,9 +163,10 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// other (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
     async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>>;
 
-    /// Wakes the workers of this process when another process enqueued work in the store
-    /// (PostgreSQL: `LISTEN`/`NOTIFY`); `None` when the store has no such signal, and the
-    /// workers poll. Work enqueued through an engine of this process wakes its workers anyway.
+    /// Wakes the workers of this process when work is enqueued in the store (an execution
+    /// [created](Self::create) without a lease), through any engine of this process or, for a
+    /// store several processes share, of another one (PostgreSQL: `LISTEN`/`NOTIFY`); `None`
+    /// when the store has no such signal, and the workers only poll.
     fn work_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
     }

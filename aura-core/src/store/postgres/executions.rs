@@ -23,6 +23,14 @@ use crate::store::{
     Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest, PayloadKey, Prune,
 };
 
+/// The write that creates `record` (with the node results it holds), under a lease (owner,
+/// length in nanoseconds) if given.
+fn creation(record: &ExecutionRecord, lease: Option<(String, i64)>) -> Result<Op> {
+    let row = ExecutionRow::new(record)?;
+    let nodes = record.nodes.iter().map(NodeRow::new).collect::<Result<Vec<_>>>()?;
+    Ok(Op::Create(Box::new(row), nodes, lease))
+}
+
 /// The fence of writes made under `lease`.
 fn fence(lease: &Lease) -> Fence {
     Fence {
@@ -279,23 +287,11 @@ fn reading(e: sqlx::Error, what: &'static str) -> Error {
 #[async_trait]
 impl ExecutionStore for PostgresStore {
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
-        let row = ExecutionRow::new(record)?;
-        let nodes = record.nodes.iter().map(NodeRow::new).collect::<Result<Vec<_>>>()?;
-        self.inner
-            .writer
-            .write(Op::Create(Box::new(row), nodes, None))
-            .await
-            .map(drop)
+        self.inner.writer.write(creation(record, None)?).await.map(drop)
     }
 
     async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {
-        let row = ExecutionRow::new(record)?;
-        let nodes = record.nodes.iter().map(NodeRow::new).collect::<Result<Vec<_>>>()?;
-        let op = Op::Create(
-            Box::new(row),
-            nodes,
-            Some((owner.to_owned(), leases::length_nanos(length))),
-        );
+        let op = creation(record, Some((owner.to_owned(), leases::length_nanos(length))))?;
         match self.inner.writer.write(op).await? {
             Reply::Lease(Some((until, token))) => Ok(Lease {
                 execution_id: record.id,

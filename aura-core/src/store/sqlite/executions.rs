@@ -268,34 +268,32 @@ fn reading(e: sqlx::Error, what: &'static str) -> Error {
     from_sqlx(e, what, "executions")
 }
 
+/// The write that creates `record` (with the node results it holds), under `lease` if given.
+fn creation(record: &ExecutionRecord, lease: Option<(String, i64)>) -> Result<Op> {
+    let row = ExecutionRow::new(record)?;
+    let nodes = record
+        .nodes
+        .iter()
+        .map(|n| NodeRow::new(&row.id, n))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Op::Create(Box::new(row), nodes, lease))
+}
+
 #[async_trait]
 impl ExecutionStore for SqliteStore {
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
-        let row = ExecutionRow::new(record)?;
-        let nodes = record
-            .nodes
-            .iter()
-            .map(|n| NodeRow::new(&row.id, n))
-            .collect::<Result<Vec<_>>>()?;
-        self.inner
-            .writer
-            .write(Op::Create(Box::new(row), nodes, None))
-            .await
-            .map(drop)
+        self.inner.writer.write(creation(record, None)?).await?;
+        self.inner.work.notify_waiters();
+        Ok(())
+    }
+
+    fn work_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.inner.work.clone())
     }
 
     async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {
-        let row = ExecutionRow::new(record)?;
-        let nodes = record
-            .nodes
-            .iter()
-            .map(|n| NodeRow::new(&row.id, n))
-            .collect::<Result<Vec<_>>>()?;
         let (held, lease) = leases::new_lease(record.id, owner, length);
-        self.inner
-            .writer
-            .write(Op::Create(Box::new(row), nodes, Some(held)))
-            .await?;
+        self.inner.writer.write(creation(record, Some(held))?).await?;
         Ok(lease)
     }
 

@@ -61,6 +61,8 @@ struct Inner {
     writer: Writer,
     readers: SqlitePool,
     exact: Option<crate::store::exact::ExactCipher>,
+    /// Woken when an execution is created without a lease: work for the workers.
+    work: Arc<tokio::sync::Notify>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -148,6 +150,7 @@ impl SqliteStore {
                 writer,
                 readers,
                 exact: builder.exact,
+                work: Arc::default(),
             }),
         })
     }
