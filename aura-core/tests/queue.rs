@@ -316,3 +316,48 @@ async fn an_idle_worker_wakes_when_another_engine_enqueues_on_sqlite() {
         .unwrap();
     an_idle_worker_wakes_when_another_engine_enqueues(Arc::new(store)).await;
 }
+
+/// A worker that cannot run what it claimed (the scenario is not deployed in its engine)
+/// gives it up again: a worker that can runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_a_worker_cannot_start_is_given_up_for_another() {
+    let store: Arc<dyn ExecutionStore> = Arc::new(MemoryStore::new());
+    let calls = Calls::default();
+    let producer = engine(store.clone(), "producer", &calls, Duration::ZERO, |b| b).await;
+    let id = producer
+        .enqueue(&producer.plan("queued").unwrap(), json!({ "n": 4 }))
+        .await
+        .unwrap();
+    // An engine without the scenario.
+    let unable = Engine::builder(Arc::new(aura_core::Registry::new()))
+        .store(store.clone())
+        .owner("unable")
+        .poll_interval(Duration::from_millis(5))
+        .build();
+    let shutdown = CancellationToken::new();
+    let first = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { unable.work(shutdown).await }
+    });
+    // Let it fail at least once, then a worker that can joins.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let able = engine(store.clone(), "able", &calls, Duration::ZERO, |b| {
+        b.poll_interval(Duration::from_millis(5))
+    })
+    .await;
+    let second = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { able.work(shutdown).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !store.get(id).await.unwrap().unwrap().status.is_finished() {
+        assert!(tokio::time::Instant::now() < deadline, "the execution was never run");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shutdown.cancel();
+    let (first, second) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
+    assert!(first.failed_to_start >= 1, "{first:?}");
+    assert_eq!((first.ran, second.ran), (0, 1));
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+}

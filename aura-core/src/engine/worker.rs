@@ -37,7 +37,8 @@ pub struct WorkReport {
     /// Executions it claimed and ran to their end (whatever their status).
     pub ran: u64,
     /// Executions it claimed but could not run (their scenario is not deployed here, the
-    /// store failed …): their leases run out and a worker tries again later.
+    /// store failed …): each was given up again, for a later claim (here at the next poll,
+    /// or by another worker).
     pub failed_to_start: u64,
     /// Claims that failed (the store was unreachable …): the worker waited a poll interval
     /// and tried again each time.
@@ -81,10 +82,21 @@ impl Engine {
             // Held until its exact trigger is stored too: no worker may take it up without.
             let lease = engine.store.create_leased(&record, &engine.owner, engine.lease).await?;
             heartbeat(engine);
-            engine
+            if let Err(e) = engine
                 .store
                 .save_exact_leased(&lease, &PayloadKey::Trigger, &trigger)
-                .await?;
+                .await
+            {
+                // Without its exact trigger it could never run: recorded as failed, not queued.
+                let mut failed = record;
+                failed.status = crate::store::ExecutionStatus::Failed;
+                failed.ended_at = Some(chrono::Utc::now());
+                failed.error = Some(run::redactor(engine, plan).error(&e));
+                if let Err(end) = engine.store.finish_leased(&lease, &failed).await {
+                    tracing::warn!(execution = %id, error = %end, "an enqueued execution could not be recorded as failed");
+                }
+                return Err(e);
+            }
             engine.store.release(&lease).await?;
         } else {
             engine.store.create(&record).await?;
@@ -101,7 +113,8 @@ impl Engine {
     ///
     /// Call it from a task of its own; several calls (in one process or many) share the work.
     /// An execution that cannot start here (its scenario is not deployed in this engine …) is
-    /// logged and left leased until its lease runs out, then claimed again.
+    /// logged, counted in [`WorkReport::failed_to_start`] and given up again, for a later
+    /// claim.
     ///
     /// A store that fails (a PostgreSQL restart, a network blip) does not stop the worker: a
     /// failed claim is logged (`tracing` warning) and tried again after the poll interval,
@@ -176,8 +189,13 @@ impl Engine {
                         continue;
                     }
                     Err(e) => {
+                        // Given up (the heartbeat would keep it leased otherwise): claimed
+                        // again at a later look, here or by another worker.
                         report.failed_to_start += 1;
-                        tracing::warn!(execution = %id, error = %e, "a claimed execution could not start; its lease will run out");
+                        tracing::warn!(execution = %id, error = %e, "a claimed execution could not start; it is left to a later claim");
+                        if let Err(e) = engine.store.release(&lease).await {
+                            tracing::warn!(execution = %id, error = %e, "a lease could not be given up; it will run out");
+                        }
                         continue;
                     }
                 };
