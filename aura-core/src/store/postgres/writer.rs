@@ -17,6 +17,12 @@
 //! arrival order. Two writes of the same row in one batch (which no caller waits for both of)
 //! are applied as the later one.
 //!
+//! A write made under a lease carries its fence (owner, token): the batch locks those lease
+//! rows `FOR SHARE` and answers a write whose lease was lost with a `Conflict`, writing
+//! nothing of it. A new execution created without a lease is work for any worker: the batch
+//! `NOTIFY`s the store's channel, delivered at `COMMIT`. A server that cannot be reached is
+//! ridden out for up to the outage timeout (see [`ride_out`]).
+//!
 //! What a caller could get wrong (an unknown execution, a duplicate id) is checked before the
 //! statements run and answers only that caller. If the batch fails anyway, it is rolled back:
 //! a serialization failure or deadlock is tried again whole; an error that would reach every
