@@ -142,28 +142,33 @@ impl Engine {
                 Error::conflict("the execution is finished, unknown, or claimed by another process")
                     .with_context("execution", execution_id.to_string())
             })?;
-        match self.recover_claimed(execution_id, lease.clone()).await {
-            Ok(Some(handle)) => Ok(handle),
-            Ok(None) => {
-                self.inner.store.release(&lease).await?;
-                Err(Error::conflict("this execution has finished; use rerun")
-                    .with_context("execution", execution_id.to_string()))
-            }
-            Err(e) => {
-                self.inner.store.release(&lease).await?;
-                Err(e)
-            }
-        }
+        self.recover_claimed(execution_id, lease).await?.ok_or_else(|| {
+            Error::conflict("this execution has finished; use rerun")
+                .with_context("execution", execution_id.to_string())
+        })
     }
 
-    /// Recovers an execution this engine has claimed (`lease`), keeping the lease alive;
-    /// `None` when it has finished meanwhile (its process finished it between another's
-    /// listing and claim): nothing to run.
+    /// Recovers an execution this engine has claimed (`lease`), keeping the lease alive while
+    /// it runs; `None` when it has finished meanwhile (its process finished it between
+    /// another's listing and this claim). When it does not start, the lease is given up
+    /// again, so that a later claim (here or elsewhere) can take it.
     pub(super) async fn recover_claimed(
         &self,
         execution_id: Uuid,
         lease: crate::store::Lease,
     ) -> Result<Option<ExecutionHandle>> {
+        let started = self.start_claimed(execution_id, lease.clone()).await;
+        if !matches!(started, Ok(Some(_)))
+            && let Err(e) = self.inner.store.release(&lease).await
+        {
+            // The heartbeat renews every lease of this engine: this one stays held until the
+            // engine stops.
+            tracing::warn!(execution = %execution_id, error = %e, "a claimed execution's lease could not be given up");
+        }
+        started
+    }
+
+    async fn start_claimed(&self, execution_id: Uuid, lease: crate::store::Lease) -> Result<Option<ExecutionHandle>> {
         super::worker::heartbeat(&self.inner);
         let (plan, record, options) = self.recovery(execution_id).await?;
         if record.status.is_finished() {
@@ -193,13 +198,8 @@ impl Engine {
             else {
                 continue;
             };
-            match self.recover_claimed(record.id, lease.clone()).await {
-                Ok(Some(handle)) => handles.push(handle),
-                Ok(None) => self.inner.store.release(&lease).await?,
-                Err(e) => {
-                    self.inner.store.release(&lease).await?;
-                    return Err(e);
-                }
+            if let Some(handle) = self.recover_claimed(record.id, lease).await? {
+                handles.push(handle);
             }
         }
         Ok(handles)

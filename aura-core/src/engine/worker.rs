@@ -77,7 +77,8 @@ impl Engine {
         let engine = &self.inner;
         let id = Uuid::now_v7();
         let trigger = Arc::new(trigger);
-        let record = run::new_record(&run::redactor(engine, plan), plan, id, &trigger, None);
+        let redactor = run::redactor(engine, plan);
+        let record = run::new_record(&redactor, plan, id, &trigger, None);
         if record.trigger_cleaned {
             // Held until its exact trigger is stored too: no worker may take it up without.
             let lease = engine.store.create_leased(&record, &engine.owner, engine.lease).await?;
@@ -91,7 +92,7 @@ impl Engine {
                 let mut failed = record;
                 failed.status = crate::store::ExecutionStatus::Failed;
                 failed.ended_at = Some(chrono::Utc::now());
-                failed.error = Some(run::redactor(engine, plan).error(&e));
+                failed.error = Some(redactor.error(&e));
                 if let Err(end) = engine.store.finish_leased(&lease, &failed).await {
                     tracing::warn!(execution = %id, error = %end, "an enqueued execution could not be recorded as failed");
                 }
@@ -178,24 +179,14 @@ impl Engine {
             let full = !claimed.is_empty() && claimed.len() == free;
             for lease in claimed {
                 let id = lease.execution_id;
-                heartbeat(engine);
-                let handle = match self.recover_claimed(id, lease.clone()).await {
+                // Not started, the lease was given up again, for a later claim.
+                let handle = match self.recover_claimed(id, lease).await {
                     Ok(Some(handle)) => handle,
-                    Ok(None) => {
-                        // Finished between the claim's look and its lock: nothing to run.
-                        if let Err(e) = engine.store.release(&lease).await {
-                            tracing::warn!(execution = %id, error = %e, "a lease could not be given up; it will run out");
-                        }
-                        continue;
-                    }
+                    // Finished between the claim's look and its lock: nothing to run.
+                    Ok(None) => continue,
                     Err(e) => {
-                        // Given up (the heartbeat would keep it leased otherwise): claimed
-                        // again at a later look, here or by another worker.
                         report.failed_to_start += 1;
                         tracing::warn!(execution = %id, error = %e, "a claimed execution could not start; it is left to a later claim");
-                        if let Err(e) = engine.store.release(&lease).await {
-                            tracing::warn!(execution = %id, error = %e, "a lease could not be given up; it will run out");
-                        }
                         continue;
                     }
                 };
@@ -231,6 +222,8 @@ impl Engine {
                 () = shutdown.cancelled() => {}
                 () = &mut woken => {}
                 Some(ended) = running.join_next() => report.ran += u64::from(ended.is_ok()),
+                // Tokio's clock, as the heartbeat's: polling is about real time between
+                // processes.
                 () = tokio::time::sleep(engine.poll_interval) => {}
             }
         }

@@ -53,6 +53,14 @@ impl Exec {
         }
     }
 
+    /// Writes an exact payload, under the execution's lease when it has one.
+    async fn store_exact(&self, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
+        match &self.options.lease {
+            Some(lease) => self.engine.store.save_exact_leased(lease, key, value).await,
+            None => self.engine.store.save_exact(self.id, key, value).await,
+        }
+    }
+
     /// Counts another attempt of a running node.
     pub(super) fn count_attempt(&self, idx: usize, item: Option<usize>, attempt: u32) {
         let mut state = self.lock();
@@ -110,10 +118,7 @@ impl Exec {
                 item,
             };
             if self.checkpoints {
-                match &self.options.lease {
-                    Some(lease) => self.engine.store.save_exact_leased(lease, &key, value).await?,
-                    None => self.engine.store.save_exact(self.id, &key, value).await?,
-                }
+                self.store_exact(&key, value).await?;
             } else {
                 self.lock().exact.push((key, value.clone()));
             }
