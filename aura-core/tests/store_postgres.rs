@@ -39,7 +39,10 @@ mod with_a_key {
             let schema = Schema::new();
             let store = schema.open().await;
             assert!(store.keeps_exact_payloads());
-            StoreFixture::new(Arc::new(store)).keeps_exact(true).guard(schema)
+            StoreFixture::new(Arc::new(store))
+                .keeps_exact(true)
+                .parks(true)
+                .guard(schema)
         }
     );
 }

@@ -34,7 +34,10 @@ mod with_a_key {
         let dir = tempfile::tempdir().unwrap();
         let store = open_in(&dir).await;
         assert!(store.keeps_exact_payloads());
-        StoreFixture::new(Arc::new(store)).keeps_exact(true).guard(dir)
+        StoreFixture::new(Arc::new(store))
+            .keeps_exact(true)
+            .parks(true)
+            .guard(dir)
     });
 }
 

@@ -106,6 +106,9 @@ pub(crate) struct Inner {
     max_depth: u32,
     /// The shortest wait that parks an execution ([`EngineBuilder::park_after`]).
     park_after: std::time::Duration,
+    /// The shortest wait that parks an execution in the store
+    /// ([`EngineBuilder::park_in_store_after`]).
+    park_in_store_after: std::time::Duration,
     /// How long a lease on an execution lasts (renewed by the heartbeat while it runs).
     lease: std::time::Duration,
     /// The heartbeat that renews this engine's leases, started with its first lease.
@@ -118,8 +121,10 @@ pub(crate) struct Inner {
     late_binding: bool,
     /// How sub-scenario nodes reach this engine (made on first use: it points back here).
     sub_scenarios: std::sync::OnceLock<crate::scenario::nodes::SubScenarios>,
-    /// Stops the retention task ([`EngineBuilder::retention`]) when the engine is dropped.
-    _retention: Option<tokio_util::sync::DropGuard>,
+    /// Cancelled when the engine is dropped: the end of the engine's own tasks (retention,
+    /// the follow of an execution parked in the store).
+    pub(crate) stopped: CancellationToken,
+    _stop: tokio_util::sync::DropGuard,
 }
 
 /// Builds an [`Engine`].
@@ -143,6 +148,9 @@ pub struct EngineBuilder {
     late_binding: bool,
     keep: Keep,
     park_after: std::time::Duration,
+    /// The shortest wait that parks an execution in the store
+    /// ([`EngineBuilder::park_in_store_after`]).
+    park_in_store_after: std::time::Duration,
     retention: Option<Retention>,
 }
 
@@ -244,10 +252,14 @@ impl EngineBuilder {
     /// stable owner (a host name, a pod name): a process restarted under the same owner takes
     /// up its own executions at once, while another owner waits for their leases to run out.
     /// (A SQLite file serves one process at a time: leases from an earlier opening of the file
-    /// do not count, whatever the owner.)
+    /// do not count, whatever the owner.) An empty owner is nobody's (it marks an execution
+    /// [parked in the store](Self::park_in_store_after)): it keeps the random default.
     #[must_use]
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
-        self.owner = owner.into();
+        let owner = owner.into();
+        if !owner.is_empty() {
+            self.owner = owner;
+        }
         self
     }
 
@@ -313,6 +325,31 @@ impl EngineBuilder {
         self
     }
 
+    /// The shortest wait that parks an execution *in the store* (default 1 minute): its state
+    /// leaves memory altogether, and only the store holds it until it wakes.
+    ///
+    /// This needs an engine that checkpoints (the default [`Keep`]) on a durable store that
+    /// can park ([`ExecutionStore::park_leased`]: `SqliteStore`, `PostgresStore`). A waiting
+    /// node is then saved as [`NodeStatus::Waiting`](crate::store::NodeStatus::Waiting) with
+    /// its output and the time its wait ends; when the wait is at least this long, the
+    /// execution's lease is handed to nobody until then, and the engine lets it go. When it
+    /// wakes, any process takes it up: this engine (which claims it at once, so that the
+    /// [`ExecutionHandle`] that started it follows it to its end), or a worker
+    /// ([`Engine::work`]) of any process sharing the store, or [`Engine::recover_all`] after a
+    /// restart. It goes on from its waiting node, which is not called again. What it held in
+    /// memory (its outputs, its record) is read back from the store. While parked in the
+    /// store, an execution holds no concurrency slot of its scenario, and its max duration
+    /// does not run: a delay of a day needs no max duration of a day (a wait in memory counts).
+    /// A cancel through its handle ends it at once, without waiting for the wake. An execution
+    /// that waits in an iterate body or beside another branch in flight, or that runs with a
+    /// breakpoint or as a sub-scenario, waits in memory ([`park_after`](Self::park_after)).
+    /// `Duration::MAX` never parks in the store.
+    #[must_use]
+    pub fn park_in_store_after(mut self, wait: std::time::Duration) -> Self {
+        self.park_in_store_after = wait;
+        self
+    }
+
     /// Prunes finished executions from the store as `retention` says, on a task of the
     /// engine's, so that the host need not call [`ExecutionStore::prune`] itself (default: no
     /// retention, nothing is pruned; the [`MemoryStore`] still keeps only its newest 10,000).
@@ -345,11 +382,10 @@ impl EngineBuilder {
     /// The engine.
     pub fn build(self) -> Engine {
         let (events, _) = broadcast::channel(self.event_capacity);
-        let retention = self.retention.map(|retention| {
-            let stop = CancellationToken::new();
-            retention.spawn(self.store.clone(), self.clock.clone(), stop.clone());
-            stop.drop_guard()
-        });
+        let stopped = CancellationToken::new();
+        if let Some(retention) = self.retention {
+            retention.spawn(self.store.clone(), self.clock.clone(), stopped.clone());
+        }
         Engine {
             inner: Arc::new(Inner {
                 registry: self.registry,
@@ -377,8 +413,10 @@ impl EngineBuilder {
                 max_depth: self.max_depth,
                 late_binding: self.late_binding,
                 park_after: self.park_after,
+                park_in_store_after: self.park_in_store_after,
                 sub_scenarios: std::sync::OnceLock::new(),
-                _retention: retention,
+                _stop: stopped.clone().drop_guard(),
+                stopped,
             }),
         }
     }
@@ -404,12 +442,18 @@ pub struct ExecuteOptions {
     /// On recovery: the nodes (and elements) that were saved as running, not idempotent, when
     /// the process stopped: they may have run.
     pub(crate) in_flight: std::collections::HashSet<(Arc<str>, Option<usize>)>,
+    /// An execution taken up after it parked in the store by the engine whose handle follows
+    /// it: that handle's event log and response slot, so that the handle sees its end.
+    pub(crate) followed: Option<run::Followed>,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct Pinned {
     pub(crate) output: Arc<Value>,
     pub(crate) route: Option<String>,
+    /// A resumed [waiting](crate::store::NodeStatus::Waiting) node: when its wait ends. The
+    /// node is not called again; its successors run once this time has come.
+    pub(crate) wakes_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl ExecuteOptions {
@@ -426,6 +470,7 @@ impl ExecuteOptions {
             Pinned {
                 output: Arc::new(output),
                 route: None,
+                wakes_at: None,
             },
         );
         self
@@ -439,6 +484,7 @@ impl ExecuteOptions {
             Pinned {
                 output: Arc::new(output),
                 route: Some(route.into()),
+                wakes_at: None,
             },
         );
         self
@@ -475,6 +521,7 @@ impl Engine {
             late_binding: false,
             keep: Keep::all(),
             park_after: std::time::Duration::from_secs(1),
+            park_in_store_after: std::time::Duration::from_secs(60),
             retention: None,
         }
     }

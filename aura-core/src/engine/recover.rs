@@ -185,6 +185,47 @@ impl Engine {
             .map(Some)
     }
 
+    /// Takes up an execution this engine parked in the store and has claimed again (`lease`),
+    /// and runs it to its end for the handle that followed it (`followed`, `cancel`): `None`
+    /// when it has finished meanwhile. When it does not start, the lease is given up again.
+    pub(super) async fn resume_parked(
+        &self,
+        execution_id: Uuid,
+        lease: crate::store::Lease,
+        followed: run::Followed,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<Option<ExecutionRecord>> {
+        super::worker::heartbeat(&self.inner);
+        let prepared = async {
+            let (plan, record, options) = self.recovery(execution_id).await?;
+            if record.status.is_finished() {
+                return Ok(None);
+            }
+            let trigger = self.exact_trigger(&record).await?;
+            Ok(Some((plan, record, options, trigger)))
+        }
+        .await;
+        let (plan, record, options, trigger) = match prepared {
+            Ok(Some(prepared)) => prepared,
+            not_started => {
+                if let Err(e) = self.inner.store.release(&lease).await {
+                    tracing::warn!(execution = %execution_id, error = %e, "a claimed execution's lease could not be given up");
+                }
+                return not_started.map(|_| None);
+            }
+        };
+        let options = ExecuteOptions {
+            execution_id: Some(execution_id),
+            lease: Some(lease),
+            followed: Some(followed),
+            parent_cancel: Some(cancel),
+            ..options
+        };
+        run::resume_parked(self.inner.clone(), plan, trigger, options, record)
+            .await
+            .map(Some)
+    }
+
     /// Recovers every unfinished execution this engine can claim (call once at start-up; the
     /// ones another process holds are left to it).
     pub async fn recover_all(&self) -> Result<Vec<ExecutionHandle>> {
@@ -230,7 +271,11 @@ impl Engine {
         for n in record.nodes.iter().filter(|n| n.status == NodeStatus::Running) {
             options.in_flight.insert((n.node_id.clone(), n.item));
         }
-        for n in record.nodes.iter().filter(|n| n.status == NodeStatus::Completed) {
+        for n in record
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.status, NodeStatus::Completed | NodeStatus::Waiting))
+        {
             let output = if n.output_cleaned {
                 let key = PayloadKey::Output {
                     node: n.node_id.clone(),
@@ -253,6 +298,7 @@ impl Engine {
             let pinned = Pinned {
                 output,
                 route: n.route.clone(),
+                wakes_at: (n.status == NodeStatus::Waiting).then(|| n.ended_at.unwrap_or_else(chrono::Utc::now)),
             };
             match n.item {
                 None => {

@@ -156,6 +156,27 @@ pub trait ExecutionStore: Send + Sync + 'static {
         self.release(lease).await
     }
 
+    /// Parks an execution in the store: gives `lease` up to nobody until `wake_in` from now,
+    /// fenced as [`save_node_leased`](Self::save_node_leased) is. Until then no claim takes the
+    /// execution and no heartbeat renews it; from then on any claim does
+    /// ([`claim`](Self::claim), [`claim_next`](Self::claim_next)), in this process or another.
+    /// The engine parks an execution that waits long (a `delay` node …) this way, so that its
+    /// state leaves memory ([`crate::engine::EngineBuilder::park_in_store_after`]).
+    ///
+    /// Returns whether it parked. The default parks nothing (`false`): the engine then keeps
+    /// the execution in memory while it waits.
+    async fn park_leased(&self, lease: &Lease, wake_in: Duration) -> Result<bool> {
+        let _ = (lease, wake_in);
+        Ok(false)
+    }
+
+    /// [`claim`](Self::claim), which also takes an execution [parked](Self::park_leased) in
+    /// the store before it wakes: to end it early (a cancel). The default is `claim` (a store
+    /// that parks nothing has nothing to wake).
+    async fn wake(&self, execution_id: Uuid, owner: &str, length: Duration) -> Result<Option<Lease>> {
+        self.claim(execution_id, owner, length).await
+    }
+
     /// Claims up to `limit` unfinished executions that no live lease holds, whoever its owner
     /// (enqueued ones, and those a stopped process left), oldest first, for `owner` for
     /// `length`: a worker's take from the queue ([`crate::engine::Engine::work`]). Two

@@ -40,6 +40,11 @@ pub enum NodeStatus {
     Running,
     /// Done; its output is recorded.
     Completed,
+    /// Its call ended and its output is recorded, but it waits
+    /// ([`Route::Wait`](crate::node::Route::Wait): a `delay` node …) before the nodes after
+    /// it run: until its `ended_at`. Saved only by an engine that checkpoints on a durable
+    /// store, so that an execution resumed after a crash waits out only what was left.
+    Waiting,
     /// Failed; its error is recorded.
     Failed,
     /// Not run: no route led to it.
@@ -85,7 +90,7 @@ pub struct NodeResult {
     pub pinned: bool,
     /// When it started.
     pub started_at: Option<DateTime<Utc>>,
-    /// When it ended.
+    /// When it ended (for a [waiting](NodeStatus::Waiting) node: when its wait ends).
     pub ended_at: Option<DateTime<Utc>>,
 }
 

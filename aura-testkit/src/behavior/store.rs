@@ -24,17 +24,23 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod prune;
+mod queue;
 
 pub use self::prune::{
     prune_goes_on_past_one_batch, prune_keep_newest_keeps_the_newest_finished,
     prune_keep_per_scenario_keeps_the_newest_of_each_scenario, prune_never_deletes_unfinished_executions,
     prune_older_than_deletes_only_old_finished_executions, prune_rules_delete_their_union,
 };
+pub use self::queue::{
+    a_parked_execution_is_nobodys_until_it_wakes, a_waiting_node_round_trips,
+    claim_next_takes_free_work_oldest_first_once, create_leased_holds_the_execution_until_finish_leased,
+};
 
 /// A fresh, empty store under test and what it supports.
 pub struct StoreFixture {
     store: Arc<dyn ExecutionStore>,
     keeps_exact: bool,
+    parks: bool,
     _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
@@ -42,19 +48,28 @@ impl std::fmt::Debug for StoreFixture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreFixture")
             .field("keeps_exact", &self.keeps_exact)
+            .field("parks", &self.parks)
             .finish_non_exhaustive()
     }
 }
 
 impl StoreFixture {
-    /// A fixture over `store`, which keeps no exact payloads (say so with
-    /// [`keeps_exact`](Self::keeps_exact) if it does).
+    /// A fixture over `store`, which keeps no exact payloads and does not park (say so with
+    /// [`keeps_exact`](Self::keeps_exact) and [`parks`](Self::parks) if it does).
     pub fn new(store: Arc<dyn ExecutionStore>) -> Self {
         Self {
             store,
             keeps_exact: false,
+            parks: false,
             _guard: None,
         }
+    }
+
+    /// Whether the store parks executions ([`ExecutionStore::park_leased`] answers `true`).
+    #[must_use]
+    pub fn parks(mut self, parks: bool) -> Self {
+        self.parks = parks;
+        self
     }
 
     /// Whether the store keeps the exact payloads given to `save_exact` (then `exact` must
@@ -134,6 +149,10 @@ macro_rules! store_behavior {
             claim_is_exclusive_while_the_lease_lives,
             renew_and_release_need_the_owner,
             claim_of_a_finished_or_unknown_execution_is_none,
+            create_leased_holds_the_execution_until_finish_leased,
+            claim_next_takes_free_work_oldest_first_once,
+            a_waiting_node_round_trips,
+            a_parked_execution_is_nobodys_until_it_wakes,
             exact_payloads_are_kept_or_not_as_declared,
             concurrent_node_saves_are_all_kept,
         );

@@ -81,7 +81,7 @@ impl Exec {
                 .record
                 .nodes
                 .iter_mut()
-                .filter(|r| r.status == NodeStatus::Running)
+                .filter(|r| matches!(r.status, NodeStatus::Running | NodeStatus::Waiting))
                 .map(|r| {
                     let mut error = error.clone();
                     error.context.push(("node".to_owned(), r.node_id.to_string()));
@@ -148,7 +148,7 @@ impl Exec {
 }
 
 /// The slot of a node's result in the record, added (pending) when it has none yet.
-fn slot(state: &mut State, plan: &Plan, idx: usize, item: Option<usize>) -> usize {
+pub(super) fn slot(state: &mut State, plan: &Plan, idx: usize, item: Option<usize>) -> usize {
     if let Some(i) = state.slots.get(idx, item) {
         return i;
     }

@@ -45,6 +45,30 @@ impl Parked {
     }
 }
 
+impl Parked {
+    /// How long the execution waits, when it parks in the store rather than in memory
+    /// ([`super::super::EngineBuilder::park_in_store_after`]): a top-level execution,
+    /// checkpointed on a durable store under a lease, without a breakpoint, whose wait is that
+    /// long.
+    pub(super) fn store_wait(&self, exec: &Exec) -> Option<Duration> {
+        if !exec.mark_in_flight
+            || exec.options.lease.is_none()
+            || exec.options.depth > 0
+            || exec.options.breakpoint.is_some()
+        {
+            return None;
+        }
+        let wait = self.walk.waiting.until.saturating_sub(exec.engine.clock.now());
+        (wait >= exec.engine.park_in_store_after).then_some(wait)
+    }
+
+    /// How much of its max duration the execution has spent (a wait parked in the store does
+    /// not count: the execution goes on with the rest).
+    pub(super) fn spent(&self, exec: &Exec) -> Duration {
+        exec.engine.clock.now().saturating_sub(self.held.started)
+    }
+}
+
 impl Exec {
     pub(super) async fn run(self: Arc<Self>, slot: Slot) -> Ended {
         let span = tracing::info_span!("execution", scenario = %self.plan.id(), execution = %self.id);
@@ -56,16 +80,25 @@ impl Exec {
                 permit = slot.wait() => permit,
             };
             let Some(permit) = permit else {
-                return Ended::Finished(
-                    this.finish(Err(Error::cancelled("cancelled while waiting for a concurrency slot")))
-                        .await,
-                );
+                let e = if this.options.followed.is_some() {
+                    Error::cancelled("the execution was cancelled while it was parked in the store")
+                } else {
+                    Error::cancelled("cancelled while waiting for a concurrency slot")
+                };
+                // A resumed execution's record may hold a waiting node: it stops there.
+                this.record_stopped(NodeStatus::Cancelled, &e).await;
+                return Ended::Finished(this.finish(Err(e)).await);
             };
             this.emit(|| EventKind::Started);
             let held = Held {
                 permit,
                 root: Arc::new(Frame::root(this.plan.nodes.len())),
-                started: this.engine.clock.now(),
+                // Taken up after a park in the store: what it had spent before counts.
+                started: this
+                    .engine
+                    .clock
+                    .now()
+                    .saturating_sub(this.options.followed.as_ref().map_or(Duration::ZERO, |f| f.spent)),
             };
             this.walk_on(held, Entry::Root).await
         }

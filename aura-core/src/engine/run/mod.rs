@@ -13,6 +13,7 @@ mod frame;
 mod iterate;
 mod lifecycle;
 mod node;
+mod parked;
 mod sub;
 mod walk;
 
@@ -48,6 +49,7 @@ use crate::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, Pay
 use self::frame::{Frame, Output, Pass};
 use self::lifecycle::{Ended, Parked};
 use self::node::Done;
+pub(crate) use self::parked::Followed;
 use self::sub::Runner;
 use self::walk::{Entry, Step, Targets, Waiting, WalkState, Walked};
 
@@ -130,11 +132,18 @@ async fn prepare(
         .parent_cancel
         .as_ref()
         .map_or_else(CancellationToken::new, CancellationToken::child_token);
-    // Channels only for what this execution can use.
-    let response = plan.responds.then(|| ResponseSlot(Arc::new(watch::channel(None).0)));
+    // Channels only for what this execution can use: those of the handle that follows it
+    // from before it parked in the store, if one does.
+    let followed = options.followed.clone().unwrap_or_default();
+    let response = plan.responds.then(|| {
+        followed
+            .response
+            .unwrap_or_else(|| ResponseSlot(Arc::new(watch::channel(None).0)))
+    });
     let pause = options.breakpoint.is_some().then(|| Arc::new(PauseGate::default()));
-    let events =
-        (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.id.clone())));
+    let events = followed.events.or_else(|| {
+        (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.id.clone())))
+    });
     let id_str: Arc<str> = id.to_string().into();
     let engine_keeps_checkpoints = engine.keep.checkpoints();
     let mark_in_flight = engine_keeps_checkpoints && engine.store.is_durable();
@@ -221,6 +230,21 @@ pub(super) async fn execute(
     drive(exec, Next::Run(run)).await
 }
 
+/// Takes up an execution parked in the store that this engine has claimed, and runs it to its
+/// end on the caller's task (for the handle that followed it before it parked).
+pub(super) async fn resume_parked(
+    engine: Arc<Inner>,
+    plan: Arc<Plan>,
+    trigger: Value,
+    options: ExecuteOptions,
+    record: ExecutionRecord,
+) -> Result<ExecutionRecord> {
+    let exec = prepare(engine, plan, trigger, options, Some(record), Follow::Inline).await?;
+    let slot = Slot::take(&exec.plan).await;
+    let run = Box::pin(exec.clone().run(slot));
+    drive(exec, Next::Run(run)).await
+}
+
 /// What [`drive`] does next.
 enum Next {
     /// Runs (or goes on running) the execution's walk.
@@ -241,6 +265,14 @@ async fn drive(exec: Arc<Exec>, mut next: Next) -> Result<ExecutionRecord> {
             },
             Next::Parked(parked) => parked,
         };
+        if let Some(wait) = parked.store_wait(&exec)
+            && let Some(parted) = exec.park_in_store(wait, parked.spent(&exec)).await
+        {
+            // Its state goes: only the store holds the execution until it wakes.
+            drop(parked);
+            drop(exec);
+            return parted.follow(wait).await;
+        }
         parked.wait(&exec).await;
         next = Next::Run(Box::pin(exec.clone().resume(parked)));
     }

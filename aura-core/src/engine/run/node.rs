@@ -33,6 +33,9 @@ impl Exec {
         let item = frame.item_index();
 
         if let Some(pinned) = self.pinned(frame, idx) {
+            if let Some(wakes_at) = pinned.wakes_at {
+                return self.wait_on(pass, idx, pinned.output.clone(), wakes_at, may_park).await;
+            }
             let output = pinned.output.clone();
             frame.set(idx, output.clone());
             let route = pinned.route.clone();
@@ -127,22 +130,94 @@ impl Exec {
                 };
                 if let Route::Wait(wait) = done.route {
                     done.route = Route::Next;
-                    if may_park && wait >= self.engine.park_after {
-                        let until = self.engine.clock.now() + wait;
-                        tracing::debug!(node = %node.id, execution = %self.id, ?wait, "parked");
-                        return Ok(Step {
-                            from: idx,
-                            targets: Targets::Parked(Box::new(Waiting { idx, done, until })),
-                            also_skip: None,
-                        });
-                    }
-                    // A cancel or the max duration stops the walk, and this wait with it.
-                    self.engine.clock.sleep(wait).await;
+                    return self.wait_out(pass, idx, done, wait, may_park).await;
                 }
                 self.complete(pass, idx, done).await
             }
             Err((e, attempts)) => self.failed(frame, idx, input, e, attempts, started_at).await,
         }
+    }
+
+    /// A node ended well but waits (`wait`) before its successors run: parked when it may
+    /// park and the wait is long, waited in place otherwise; then completed. A long wait of an
+    /// execution checkpointed on a durable store is saved first ([`NodeStatus::Waiting`]), so
+    /// that a resume after a crash waits out only what is left of it.
+    async fn wait_out(
+        self: &Arc<Self>,
+        pass: &Pass,
+        idx: usize,
+        done: Done,
+        wait: Duration,
+        may_park: bool,
+    ) -> Result<Step> {
+        let long = wait >= self.engine.park_after;
+        if long && self.mark_in_flight {
+            self.save_waiting(pass.frame.item_index(), idx, &done, wait).await?;
+        }
+        if may_park && long {
+            let until = self.engine.clock.now().saturating_add(wait);
+            tracing::debug!(node = %self.plan.nodes[idx].id, execution = %self.id, ?wait, "parked");
+            return Ok(Step {
+                from: idx,
+                targets: Targets::Parked(Box::new(Waiting { idx, done, until })),
+                also_skip: None,
+            });
+        }
+        // A cancel or the max duration stops the walk, and this wait with it.
+        self.engine.clock.sleep(wait).await;
+        self.complete(pass, idx, done).await
+    }
+
+    /// Saves a node whose wait has begun: its output, and when the wait ends.
+    async fn save_waiting(&self, item: Option<usize>, idx: usize, done: &Done, wait: Duration) -> Result<()> {
+        let (recorded, cleaned) = self.recorded(idx, item, &done.value).await?;
+        let recorded_input = self.redactor.clean(&done.input);
+        let wakes_at = chrono::Duration::from_std(wait)
+            .ok()
+            .and_then(|w| Utc::now().checked_add_signed(w))
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+        let attempts = done.attempts;
+        self.save(idx, item, |r| {
+            r.status = NodeStatus::Waiting;
+            r.input = recorded_input;
+            r.output = Some(recorded);
+            r.output_cleaned = cleaned;
+            r.attempts = attempts;
+            r.ended_at = Some(wakes_at);
+        })
+        .await
+    }
+
+    /// A waiting node taken up again (by a resume): it is not called again; what is left of
+    /// its wait is waited out (or parked), then it completes with its recorded output.
+    async fn wait_on(
+        self: &Arc<Self>,
+        pass: &Pass,
+        idx: usize,
+        value: Arc<Value>,
+        wakes_at: chrono::DateTime<Utc>,
+        may_park: bool,
+    ) -> Result<Step> {
+        let item = pass.frame.item_index();
+        let (input, attempts, started_at) = {
+            let mut state = self.lock();
+            let slot = super::checkpoint::slot(&mut state, &self.plan, idx, item);
+            let r = &state.record.nodes[slot];
+            (r.input.clone(), r.attempts, r.started_at.unwrap_or_else(Utc::now))
+        };
+        let now = Utc::now();
+        let since = (now - started_at).to_std().unwrap_or_default();
+        let done = Done {
+            value,
+            input,
+            route: Route::Next,
+            attempts,
+            started_at,
+            // Its duration counts from when it started, before the resume.
+            clock: Instant::now().checked_sub(since).unwrap_or_else(Instant::now),
+        };
+        let wait = (wakes_at - now).to_std().unwrap_or_default();
+        self.wait_out(pass, idx, done, wait, may_park).await
     }
 
     /// A node ended well: its output set, its result checkpointed, its edges chosen.

@@ -343,6 +343,10 @@ impl ExecutionStore for PostgresStore {
         leases::renew_owned(self, owner, extend).await
     }
 
+    async fn park_leased(&self, lease: &Lease, wake_in: Duration) -> Result<bool> {
+        leases::park(self, lease, wake_in).await
+    }
+
     fn work_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
         Some(self.work_notify())
     }
@@ -458,7 +462,11 @@ impl ExecutionStore for PostgresStore {
     }
 
     async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
-        leases::claim(self, execution_id, owner, lease).await
+        leases::claim(self, execution_id, owner, lease, false).await
+    }
+
+    async fn wake(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
+        leases::claim(self, execution_id, owner, lease, true).await
     }
 
     async fn renew(&self, lease: &Lease, extend: Duration) -> Result<Option<Lease>> {

@@ -35,8 +35,8 @@ macro_rules! now_nanos {
 }
 
 /// Takes the lease when the execution is unfinished and the lease is free, expired or already
-/// this owner's; raises the fencing token; returns the new end and token. (`excluded.until -
-/// $3` is the server's `now()`.)
+/// this owner's (or, with `$4`, parked: nobody's); raises the fencing token; returns the new
+/// end and token. (`excluded.until - $3` is the server's `now()`.)
 const CLAIM: &str = concat!(
     "INSERT INTO leases (execution_id, owner, until, token) SELECT id, $2, ",
     now_nanos!(),
@@ -44,7 +44,7 @@ const CLAIM: &str = concat!(
      ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, until = excluded.until, \
      token = leases.token + 1 \
      WHERE leases.owner = excluded.owner OR leases.until <= excluded.until - $3 \
-     RETURNING until, token"
+     OR ($4 AND leases.owner = '') RETURNING until, token"
 );
 
 /// Claims up to `$3` unfinished executions without a live lease, oldest first, for `$1` for
@@ -83,6 +83,14 @@ const RENEW_OWNED: &str = concat!(
 /// Ends the lease (its row stays, expired, so that the next claim raises its token).
 const RELEASE: &str = "UPDATE leases SET until = 0 WHERE execution_id = $1 AND owner = $2 AND token = $3";
 
+/// Gives the lease to nobody (owner `''`) until `$3` nanoseconds from now, if this owner still
+/// holds it under this token: no claim takes it before then, no heartbeat renews it.
+const PARK: &str = concat!(
+    "UPDATE leases SET owner = '', until = ",
+    now_nanos!(),
+    " + $3 WHERE execution_id = $1 AND owner = $2 AND token = $4"
+);
+
 /// Leases new executions (created in the same transaction), token 1.
 const TAKE_NEW: &str = concat!(
     "INSERT INTO leases (execution_id, owner, until, token) SELECT v.id, v.owner, ",
@@ -112,11 +120,13 @@ pub(super) async fn claim_in(
     id: Uuid,
     owner: &str,
     length: i64,
+    wake: bool,
 ) -> std::result::Result<Option<(i64, i64)>, sqlx::Error> {
     sqlx::query_as(CLAIM)
         .bind(id)
         .bind(owner)
         .bind(length)
+        .bind(wake)
         .fetch_optional(&mut *conn)
         .await
 }
@@ -184,6 +194,25 @@ pub(super) async fn release_in(
         .map(drop)
 }
 
+/// Parks `id` for `length` nanoseconds, inside the writer's transaction: how many leases it
+/// parked (0 when the lease was lost).
+pub(super) async fn park_in(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner: &str,
+    length: i64,
+    token: i64,
+) -> std::result::Result<u64, sqlx::Error> {
+    let done = sqlx::query(PARK)
+        .bind(id)
+        .bind(owner)
+        .bind(length)
+        .bind(token)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Leases executions created in this transaction: (execution, owner, length) each; answers
 /// each one's end.
 pub(super) async fn take_new_in(
@@ -248,11 +277,18 @@ fn lease(id: Uuid, owner: &str, reply: Reply) -> Option<Lease> {
     }
 }
 
-pub(super) async fn claim(store: &PostgresStore, id: Uuid, owner: &str, length: Duration) -> Result<Option<Lease>> {
+pub(super) async fn claim(
+    store: &PostgresStore,
+    id: Uuid,
+    owner: &str,
+    length: Duration,
+    wake: bool,
+) -> Result<Option<Lease>> {
     let op = Op::Claim {
         id,
         owner: owner.to_owned(),
         length: length_nanos(length),
+        wake,
     };
     Ok(lease(id, owner, store.inner.writer.write(op).await?))
 }
@@ -319,4 +355,14 @@ pub(super) async fn release(store: &PostgresStore, held: &Lease) -> Result<()> {
         token: held.token,
     };
     store.inner.writer.write(op).await.map(drop)
+}
+
+pub(super) async fn park(store: &PostgresStore, held: &Lease, wake_in: Duration) -> Result<bool> {
+    let op = Op::Park {
+        id: held.execution_id,
+        owner: held.owner.clone(),
+        length: length_nanos(wake_in),
+        token: held.token,
+    };
+    Ok(matches!(store.inner.writer.write(op).await?, Reply::Count(1)))
 }

@@ -64,8 +64,14 @@ pub(super) enum Op {
     Finish(Box<FinishRow>, Option<Fence>),
     /// A sealed exact payload.
     SaveExact(Box<ExactRow>, Option<Fence>),
-    /// A claim for `length` nanoseconds on the server's clock.
-    Claim { id: Uuid, owner: String, length: i64 },
+    /// A claim for `length` nanoseconds on the server's clock; `wake`: of a parked execution
+    /// too.
+    Claim {
+        id: Uuid,
+        owner: String,
+        length: i64,
+        wake: bool,
+    },
     /// Claims of free work, up to `limit`.
     ClaimNext { owner: String, length: i64, limit: i64 },
     /// A renewal for `length` nanoseconds from the server's now.
@@ -79,6 +85,13 @@ pub(super) enum Op {
     RenewOwned { owner: String, length: i64 },
     /// A release.
     Release { id: Uuid, owner: String, token: i64 },
+    /// A park: the lease given to nobody for `length` nanoseconds from the server's now.
+    Park {
+        id: Uuid,
+        owner: String,
+        length: i64,
+        token: i64,
+    },
     /// Stops the writer: the writes queued before are done, every later one fails.
     Close,
 }
@@ -96,6 +109,7 @@ impl Op {
             Op::RenewOwned { .. } => "renewing an owner's leases",
             Op::Renew { .. } => "renewing a lease",
             Op::Release { .. } => "releasing a lease",
+            Op::Park { .. } => "parking an execution",
             Op::Close => "closing the store",
         }
     }
@@ -106,9 +120,12 @@ impl Op {
             Op::Create(..) | Op::Finish(..) | Op::Close => "executions",
             Op::SaveNode(..) => "node_results",
             Op::SaveExact(..) => "exact_payloads",
-            Op::Claim { .. } | Op::ClaimNext { .. } | Op::Renew { .. } | Op::RenewOwned { .. } | Op::Release { .. } => {
-                "leases"
-            }
+            Op::Claim { .. }
+            | Op::ClaimNext { .. }
+            | Op::Renew { .. }
+            | Op::RenewOwned { .. }
+            | Op::Release { .. }
+            | Op::Park { .. } => "leases",
         }
     }
 
@@ -134,7 +151,7 @@ impl Op {
     /// The execution it concerns, for its error's context.
     fn concerns(&self) -> Option<Uuid> {
         match self {
-            Op::Claim { id, .. } | Op::Renew { id, .. } | Op::Release { id, .. } => Some(*id),
+            Op::Claim { id, .. } | Op::Renew { id, .. } | Op::Release { id, .. } | Op::Park { id, .. } => Some(*id),
             _ => self.execution(),
         }
     }
@@ -534,7 +551,12 @@ async fn statements(
 
     for (i, op) in ops.iter().enumerate() {
         let answer = match op {
-            Op::Claim { id, owner, length } => Reply::Lease(leases::claim_in(conn, *id, owner, *length).await?),
+            Op::Claim {
+                id,
+                owner,
+                length,
+                wake,
+            } => Reply::Lease(leases::claim_in(conn, *id, owner, *length, *wake).await?),
             Op::ClaimNext { owner, length, limit } => {
                 Reply::Claimed(leases::claim_next_in(conn, owner, *length, *limit).await?)
             }
@@ -553,6 +575,12 @@ async fn statements(
                 leases::release_in(conn, *id, owner, *token).await?;
                 Reply::Done
             }
+            Op::Park {
+                id,
+                owner,
+                length,
+                token,
+            } => Reply::Count(leases::park_in(conn, *id, owner, *length, *token).await?),
             Op::Close => Reply::Done,
             Op::Create(..) | Op::SaveNode(..) | Op::SaveExact(..) | Op::Finish(..) => continue,
         };

@@ -307,6 +307,10 @@ impl ExecutionStore for SqliteStore {
         leases::renew_owned_leases(self, owner, extend).await
     }
 
+    async fn park_leased(&self, lease: &Lease, wake_in: Duration) -> Result<bool> {
+        leases::park_lease(self, lease, wake_in).await
+    }
+
     async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
         leases::claim_next_leases(self, owner, length, limit).await
     }
@@ -434,7 +438,11 @@ impl ExecutionStore for SqliteStore {
     }
 
     async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
-        leases::claim_lease(self, execution_id, owner, lease).await
+        leases::claim_lease(self, execution_id, owner, lease, false).await
+    }
+
+    async fn wake(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
+        leases::claim_lease(self, execution_id, owner, lease, true).await
     }
 
     async fn renew(&self, lease: &Lease, extend: Duration) -> Result<Option<Lease>> {

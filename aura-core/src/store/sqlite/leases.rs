@@ -15,24 +15,25 @@ use crate::error::{Error, Result};
 use crate::store::Lease;
 
 /// Takes the lease when the execution is unfinished and the lease is free, expired or already
-/// this owner's.
+/// this owner's (or, with `?5`, parked: nobody's).
 const CLAIM: &str = "INSERT INTO leases (execution_id, owner, until) \
      SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM executions WHERE id = ?1 AND status = 'running') \
      ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
-     WHERE leases.owner = excluded.owner OR leases.until <= ?4";
+     WHERE leases.owner = excluded.owner OR leases.until <= ?4 OR (?5 AND leases.owner = '')";
 
 pub(super) async fn claim(
     conn: &mut SqliteConnection,
     id: &str,
     owner: &str,
-    until: i64,
-    now: i64,
+    (until, now): (i64, i64),
+    wake: bool,
 ) -> Result<Result<Reply>> {
     let done = sqlx::query(CLAIM)
         .bind(id)
         .bind(owner)
         .bind(until)
         .bind(now)
+        .bind(wake)
         .execute(&mut *conn)
         .await
         .map_err(|e| from_sqlx(e, "claiming an execution", "leases").with_context("execution", id.to_owned()))?;
@@ -58,6 +59,19 @@ pub(super) async fn release(conn: &mut SqliteConnection, id: &str, owner: &str) 
         .await
         .map_err(|e| from_sqlx(e, "releasing a lease", "leases").with_context("execution", id.to_owned()))?;
     Ok(Ok(Reply::Done))
+}
+
+/// Gives an owner's lease to nobody (owner `''`) until `wake`: no claim takes it before then,
+/// no heartbeat renews it, and opening the file does not end it.
+pub(super) async fn park(conn: &mut SqliteConnection, id: &str, owner: &str, wake: i64) -> Result<Result<Reply>> {
+    let done = sqlx::query("UPDATE leases SET owner = '', until = ?3 WHERE execution_id = ?1 AND owner = ?2")
+        .bind(id)
+        .bind(owner)
+        .bind(wake)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| from_sqlx(e, "parking an execution", "leases").with_context("execution", id.to_owned()))?;
+    Ok(Ok(Reply::Changed(done.rows_affected() == 1)))
 }
 
 /// Claims up to `?4` unfinished executions without a live lease (whoever held it), oldest
@@ -149,6 +163,7 @@ pub(super) async fn claim_lease(
     execution_id: Uuid,
     owner: &str,
     length: Duration,
+    wake: bool,
 ) -> Result<Option<Lease>> {
     let now = nanos(Utc::now()).unwrap_or(i64::MAX);
     let lease = lease_for(execution_id, owner, length);
@@ -157,6 +172,7 @@ pub(super) async fn claim_lease(
         owner: owner.to_owned(),
         until: until_nanos(&lease),
         now,
+        wake,
     };
     Ok(match store.inner.writer.write(op).await? {
         Reply::Changed(true) => Some(lease),
@@ -183,6 +199,16 @@ pub(super) async fn release_lease(store: &SqliteStore, held: &Lease) -> Result<(
         owner: held.owner.clone(),
     };
     store.inner.writer.write(op).await.map(drop)
+}
+
+pub(super) async fn park_lease(store: &SqliteStore, held: &Lease, wake_in: Duration) -> Result<bool> {
+    let wake = lease_for(held.execution_id, "", wake_in);
+    let op = Op::Park {
+        id: held.execution_id.to_string(),
+        owner: held.owner.clone(),
+        wake: until_nanos(&wake),
+    };
+    Ok(matches!(store.inner.writer.write(op).await?, Reply::Changed(true)))
 }
 
 pub(super) async fn renew_owned_leases(store: &SqliteStore, owner: &str, extend: Duration) -> Result<u64> {

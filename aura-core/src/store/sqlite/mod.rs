@@ -124,8 +124,8 @@ impl SqliteStore {
         }
         // A SQLite file serves one process at a time: a lease in it now was held by a process
         // that is gone, so it ends here and a restarted process recovers at once, whatever its
-        // owner id.
-        sqlx::query("UPDATE leases SET until = 0")
+        // owner id. A parked execution (nobody's lease, until it wakes) stays parked.
+        sqlx::query("UPDATE leases SET until = 0 WHERE owner <> ''")
             .execute(&mut conn)
             .await
             .map_err(|e| error::from_sqlx(e, "opening the store", "leases").with_context("path", path.clone()))?;

@@ -39,17 +39,20 @@ pub(super) enum Op {
     Finish(Box<FinishRow>, Option<String>),
     /// A sealed exact payload.
     SaveExact(Box<executions::ExactRow>),
-    /// A claim: `until` and `now` in nanoseconds.
+    /// A claim: `until` and `now` in nanoseconds; `wake`: of a parked execution too.
     Claim {
         id: String,
         owner: String,
         until: i64,
         now: i64,
+        wake: bool,
     },
     /// A renewal.
     Renew { id: String, owner: String, until: i64 },
     /// A release.
     Release { id: String, owner: String },
+    /// A park: the owner's lease given to nobody until `wake` (nanoseconds).
+    Park { id: String, owner: String, wake: i64 },
     /// Every lease of an owner renewed: answers how many.
     RenewOwned { owner: String, until: i64 },
     /// Claims of free work (no live lease), up to `limit`: answers the executions claimed.
@@ -101,9 +104,12 @@ impl Op {
             Op::Create(..) | Op::Finish(..) | Op::Delete(_) | Op::Vacuum | Op::Close => "executions",
             Op::SaveNode(_) => "node_results",
             Op::SaveExact(_) => "exact_payloads",
-            Op::Claim { .. } | Op::Renew { .. } | Op::Release { .. } | Op::RenewOwned { .. } | Op::ClaimNext { .. } => {
-                "leases"
-            }
+            Op::Claim { .. }
+            | Op::Renew { .. }
+            | Op::Release { .. }
+            | Op::Park { .. }
+            | Op::RenewOwned { .. }
+            | Op::ClaimNext { .. } => "leases",
             Op::SealedInsert(_) | Op::SealedSwap { .. } | Op::SealedDelete(_) => "connections",
             Op::SetCursor { .. } => "trigger_cursors",
             Op::Remember(_) | Op::PruneDedupe { .. } | Op::CommitPoll(_) => "dedupe_keys",
@@ -378,9 +384,16 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
                 now,
                 limit,
             } => leases::claim_next(conn, owner, *until, *now, *limit).await?,
-            Op::Claim { id, owner, until, now } => leases::claim(conn, id, owner, *until, *now).await?,
+            Op::Claim {
+                id,
+                owner,
+                until,
+                now,
+                wake,
+            } => leases::claim(conn, id, owner, (*until, *now), *wake).await?,
             Op::Renew { id, owner, until } => leases::renew(conn, id, owner, *until).await?,
             Op::Release { id, owner } => leases::release(conn, id, owner).await?,
+            Op::Park { id, owner, wake } => leases::park(conn, id, owner, *wake).await?,
             Op::Delete(ids) => executions::delete(conn, ids).await?,
             Op::Vacuum => executions::vacuum(conn).await?,
             Op::SealedInsert(record) => sealed::insert(conn, record).await?,
