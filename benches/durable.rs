@@ -138,8 +138,14 @@ impl<S: ExecutionStore> ExecutionStore for Timed<S> {
         self.inner.renew_owned(owner, extend).await
     }
 
-    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> aura_core::Result<Vec<Lease>> {
-        self.inner.claim_next(owner, length, limit).await
+    async fn claim_next(
+        &self,
+        owner: &str,
+        length: Duration,
+        limit: usize,
+        limits: &aura_core::store::ConcurrencyLimits,
+    ) -> aura_core::Result<Vec<Lease>> {
+        self.inner.claim_next(owner, length, limit, limits).await
     }
 
     async fn get(&self, execution_id: Uuid) -> aura_core::Result<Option<ExecutionRecord>> {

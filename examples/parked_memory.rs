@@ -104,8 +104,14 @@ impl ExecutionStore for CountingStore {
         self.inner.renew_owned(owner, extend).await
     }
 
-    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
-        self.inner.claim_next(owner, length, limit).await
+    async fn claim_next(
+        &self,
+        owner: &str,
+        length: Duration,
+        limit: usize,
+        limits: &aura_core::store::ConcurrencyLimits,
+    ) -> Result<Vec<Lease>> {
+        self.inner.claim_next(owner, length, limit, limits).await
     }
 
     async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<serde_json::Value>) -> Result<()> {

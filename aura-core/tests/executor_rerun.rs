@@ -108,8 +108,14 @@ impl ExecutionStore for RecordsOnly {
         self.0.renew_owned(owner, extend).await
     }
 
-    async fn claim_next(&self, owner: &str, length: std::time::Duration, limit: usize) -> Result<Vec<Lease>> {
-        self.0.claim_next(owner, length, limit).await
+    async fn claim_next(
+        &self,
+        owner: &str,
+        length: std::time::Duration,
+        limit: usize,
+        limits: &aura_core::store::ConcurrencyLimits,
+    ) -> Result<Vec<Lease>> {
+        self.0.claim_next(owner, length, limit, limits).await
     }
 }
 

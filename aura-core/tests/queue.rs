@@ -81,7 +81,15 @@ async fn a_running_execution_is_never_taken_up(store: Arc<dyn ExecutionStore>) {
     let b = engine(store.clone(), "b", &calls, Duration::ZERO, |b| b).await;
     let handle = a.start(&a.plan("queued").unwrap(), json!({ "n": 1 })).await.unwrap();
     assert!(b.recover_all().await.unwrap().is_empty(), "a holds the lease");
-    let claimed = store.claim_next("b", Duration::from_secs(30), 10).await.unwrap();
+    let claimed = store
+        .claim_next(
+            "b",
+            Duration::from_secs(30),
+            10,
+            &aura_core::store::ConcurrencyLimits::new(),
+        )
+        .await
+        .unwrap();
     assert!(claimed.is_empty(), "nothing free to claim: {claimed:?}");
     let shutdown = CancellationToken::new();
     let working = tokio::spawn({
@@ -103,6 +111,29 @@ async fn a_running_execution_is_never_taken_up_in_memory() {
 }
 
 /// Shutdown: the worker claims nothing more and returns once what it runs has ended.
+/// Two workers, each allowed 4 at once, run a scenario limited to 2: never more than 2 run
+/// at once between them (the limit holds in the store, not per engine).
+async fn a_concurrency_limit_holds_across_workers(store: Arc<dyn ExecutionStore>) {
+    let calls = Calls::default();
+    let producer = engine(store.clone(), "producer", &calls, Duration::ZERO, |b| b).await;
+    let mut workers = Vec::new();
+    for owner in ["w1", "w2"] {
+        workers.push(
+            engine(store.clone(), owner, &calls, Duration::from_millis(15), |b| {
+                b.worker_capacity(4).poll_interval(Duration::from_millis(10))
+            })
+            .await,
+        );
+    }
+    let peak = queue_app::run_limited(&producer, workers, 2, 24, &calls).await;
+    assert!(peak <= 2, "at most 2 ran at once, not {peak}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_limit_holds_across_workers_in_memory() {
+    a_concurrency_limit_holds_across_workers(Arc::new(MemoryStore::new())).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_shuts_down_after_its_executions_end() {
     let store: Arc<dyn ExecutionStore> = Arc::new(MemoryStore::new());
@@ -143,6 +174,12 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_concurrency_limit_holds_across_workers_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        a_concurrency_limit_holds_across_workers(Arc::new(open(&dir).await)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn enqueued_executions_run_once_on_a_worker_on_sqlite() {
         let dir = tempfile::tempdir().unwrap();
         enqueued_work_runs_once(Arc::new(open(&dir).await), 20).await;
@@ -176,7 +213,15 @@ mod sqlite {
         store.close().await;
 
         let store = open(&dir).await;
-        let claimed = store.claim_next("second", Duration::from_secs(60), 10).await.unwrap();
+        let claimed = store
+            .claim_next(
+                "second",
+                Duration::from_secs(60),
+                10,
+                &aura_core::store::ConcurrencyLimits::new(),
+            )
+            .await
+            .unwrap();
         assert_eq!(claimed.iter().map(|l| l.execution_id).collect::<Vec<_>>(), [id]);
         store.close().await;
     }
@@ -227,7 +272,13 @@ impl ExecutionStore for Flaky {
     async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
         self.inner.renew_owned(owner, extend).await
     }
-    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
+    async fn claim_next(
+        &self,
+        owner: &str,
+        length: Duration,
+        limit: usize,
+        limits: &aura_core::store::ConcurrencyLimits,
+    ) -> Result<Vec<Lease>> {
         let fail = self
             .failing
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -235,7 +286,7 @@ impl ExecutionStore for Flaky {
         if fail {
             return Err(Error::unavailable("the store is down (as the test said)"));
         }
-        self.inner.claim_next(owner, length, limit).await
+        self.inner.claim_next(owner, length, limit, limits).await
     }
 }
 

@@ -22,6 +22,31 @@ mod queue_app;
 use postgres_schema::Schema;
 use queue_app::{Calls, engine};
 
+/// Two workers, each on a store of its own and allowed 4 at once, run a scenario limited to
+/// 2: never more than 2 run at once between them (the limit holds in the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs postgres: see .ci/run"]
+async fn a_concurrency_limit_holds_across_workers_on_postgres() {
+    let schema = Schema::new();
+    let calls = Calls::default();
+    let producer = engine(Arc::new(schema.open().await), "producer", &calls, Duration::ZERO, |b| b).await;
+    let mut workers = Vec::new();
+    for owner in ["w1", "w2"] {
+        workers.push(
+            engine(
+                Arc::new(schema.open().await),
+                owner,
+                &calls,
+                Duration::from_millis(15),
+                |b| b.worker_capacity(4).poll_interval(Duration::from_millis(10)),
+            )
+            .await,
+        );
+    }
+    let peak = queue_app::run_limited(&producer, workers, 2, 24, &calls).await;
+    assert!(peak <= 2, "at most 2 ran at once, not {peak}");
+}
+
 /// Two workers, each on a store of its own, run what a third engine enqueued: every
 /// execution completes, every step runs exactly once, and both workers take a share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +128,12 @@ async fn concurrent_claims_take_disjoint_sets() {
             let mut mine = Vec::new();
             loop {
                 let claimed = store
-                    .claim_next(&format!("c{i}"), Duration::from_secs(60), 7)
+                    .claim_next(
+                        &format!("c{i}"),
+                        Duration::from_secs(60),
+                        7,
+                        &aura_core::store::ConcurrencyLimits::new(),
+                    )
                     .await
                     .unwrap();
                 if claimed.is_empty() {
@@ -238,7 +268,12 @@ async fn a_started_execution_is_leased_to_its_engine() {
     let other = PostgresStore::clone(&store);
     assert!(
         other
-            .claim_next("b", Duration::from_secs(60), 10)
+            .claim_next(
+                "b",
+                Duration::from_secs(60),
+                10,
+                &aura_core::store::ConcurrencyLimits::new()
+            )
             .await
             .unwrap()
             .is_empty(),

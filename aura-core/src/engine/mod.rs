@@ -26,7 +26,8 @@
 //! with exponential backoff and jitter (backon), honouring `Retry-After`; each attempt may have
 //! a timeout; calls through a connection respect its rate limit (`crate::rate_limit`); cacheable actions
 //! reuse results. Per scenario: at most `max_concurrent` executions run (extra ones wait, in
-//! order) and each may run `max_duration`. Independent branches run concurrently. Every node's
+//! order; across processes, workers claim within the limit: [`ExecutionStore::claim_next`])
+//! and each may run `max_duration`. Independent branches run concurrently. Every node's
 //! result is checkpointed in the [`ExecutionStore`] before its successors start.
 
 mod events;

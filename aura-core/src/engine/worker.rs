@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::{Engine, Inner, run};
 use crate::compile::Plan;
 use crate::error::Result;
-use crate::store::PayloadKey;
+use crate::store::{ConcurrencyLimits, PayloadKey};
 
 /// What one call of [`Engine::work`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +62,18 @@ pub(super) fn heartbeat(engine: &Arc<Inner>) {
             }
         });
     });
+}
+
+/// The `max_concurrent` of each scenario deployed in the engine, which a claim honours across
+/// every process sharing the store.
+fn concurrency_limits(engine: &Inner) -> ConcurrencyLimits {
+    engine
+        .plans
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .values()
+        .filter_map(|plan| Some((plan.id().to_owned(), plan.settings().max_concurrent?)))
+        .collect()
 }
 
 impl Engine {
@@ -113,6 +125,10 @@ impl Engine {
     /// returns once the executions it runs have ended.
     ///
     /// Call it from a task of its own; several calls (in one process or many) share the work.
+    /// A scenario's `max_concurrent` holds across all of them: a claim takes an execution of a
+    /// limited scenario only while fewer than its max run anywhere (in the store's count of
+    /// live leases, which includes the executions engines started themselves), so that N
+    /// workers never run more than the max between them.
     /// An execution that cannot start here (its scenario is not deployed in this engine …) is
     /// logged, counted in [`WorkReport::failed_to_start`] and given up again, for a later
     /// claim.
@@ -165,7 +181,12 @@ impl Engine {
             let claimed = if shutdown.is_cancelled() || free == 0 {
                 Vec::new()
             } else {
-                match engine.store.claim_next(&engine.owner, engine.lease, free).await {
+                let limits = concurrency_limits(engine);
+                match engine
+                    .store
+                    .claim_next(&engine.owner, engine.lease, free, &limits)
+                    .await
+                {
                     Ok(claimed) => claimed,
                     Err(e) => {
                         // The store is away (a restart, a network blip): the worker waits a

@@ -147,6 +147,9 @@ pub struct Settings {
     )]
     pub max_duration: Duration,
     /// At most this many executions run at once; extra ones wait, in order (default: no limit).
+    /// In one engine, started ones wait for a slot; across processes sharing a store, workers
+    /// ([`crate::engine::Engine::work`]) claim queued ones only while fewer than this many run
+    /// anywhere (see [`crate::store::ConcurrencyLimits`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent: Option<u32>,
     /// What happens on errors.

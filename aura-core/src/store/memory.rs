@@ -12,7 +12,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
-    Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest, PayloadKey, Prune,
+    ConcurrencyLimits, Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest,
+    PayloadKey, Prune,
 };
 use crate::error::{Error, Result};
 
@@ -39,6 +40,8 @@ pub struct MemoryStore {
     pub(super) state: super::memory_state::State,
     /// Woken when an execution is created without a lease: work for the workers.
     work: Arc<tokio::sync::Notify>,
+    /// Held by a `claim_next`, so that two never count the same room of a limited scenario.
+    claiming: Mutex<()>,
 }
 
 /// How many shards: a few per core is plenty.
@@ -241,6 +244,7 @@ impl MemoryStore {
             retain: finished,
             state: super::memory_state::State::default(),
             work: Arc::default(),
+            claiming: Mutex::default(),
         }
     }
 
@@ -487,25 +491,48 @@ impl ExecutionStore for MemoryStore {
         Ok(gone.len())
     }
 
-    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
+    async fn claim_next(
+        &self,
+        owner: &str,
+        length: Duration,
+        limit: usize,
+        limits: &ConcurrencyLimits,
+    ) -> Result<Vec<Lease>> {
+        // One claim at a time: the room of each limited scenario is counted, then taken.
+        let _claiming = self.claiming.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Utc::now();
-        let free = |live: &Live| {
-            !live.record.status.is_finished() && live.lease.as_ref().is_none_or(|held| !held.is_live(now))
-        };
-        let mut candidates: Vec<Uuid> = Vec::new();
+        let unfinished = |live: &Live| !live.record.status.is_finished();
+        let free = |live: &Live| unfinished(live) && live.lease.as_ref().is_none_or(|held| !held.is_live(now));
+        let mut candidates: Vec<(Uuid, Option<String>)> = Vec::new();
+        // Room left per limited scenario: its max less the executions holding a live lease.
+        let mut room: HashMap<String, u32> = limits.iter().map(|(s, max)| (s.to_owned(), max)).collect();
         for shard in &self.shards {
             let map = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            candidates.extend(map.iter().filter_map(|(id, entry)| match entry {
-                Entry::Live(live) if free(live) => Some(*id),
-                _ => None,
-            }));
+            for (id, entry) in map.iter() {
+                let Entry::Live(live) = entry else { continue };
+                let limited = room.contains_key(&live.record.scenario_id);
+                if free(live) {
+                    candidates.push((*id, limited.then(|| live.record.scenario_id.clone())));
+                } else if limited
+                    && unfinished(live)
+                    && live.lease.as_ref().is_some_and(|held| !held.owner.is_empty())
+                    && let Some(left) = room.get_mut(&live.record.scenario_id)
+                {
+                    *left = left.saturating_sub(1);
+                }
+            }
         }
         // UUID v7: oldest first.
         candidates.sort_unstable();
         let mut claimed = Vec::new();
-        for id in candidates {
+        for (id, scenario) in candidates {
             if claimed.len() >= limit {
                 break;
+            }
+            if let Some(scenario) = &scenario
+                && room.get(scenario).is_some_and(|left| *left == 0)
+            {
+                continue;
             }
             let mut map = self.shard(id);
             // Checked again under the lock: another claimer may have been faster.
@@ -515,6 +542,9 @@ impl ExecutionStore for MemoryStore {
                 let lease = lease_for(id, owner, length);
                 live.lease = Some(lease.clone());
                 claimed.push(lease);
+                if let Some(left) = scenario.as_ref().and_then(|s| room.get_mut(s)) {
+                    *left -= 1;
+                }
             }
         }
         Ok(claimed)

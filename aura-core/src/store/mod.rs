@@ -29,6 +29,7 @@ mod error;
 #[cfg(any(feature = "store-sqlite", feature = "store-postgres"))]
 mod exact;
 mod lease;
+mod limits;
 mod memory;
 mod memory_state;
 #[cfg(feature = "store-postgres")]
@@ -47,6 +48,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub use self::lease::Lease;
+pub use self::limits::ConcurrencyLimits;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "store-postgres")]
 pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
@@ -182,7 +184,17 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// `length`: a worker's take from the queue ([`crate::engine::Engine::work`]). Two
     /// processes claiming at once never get the same execution, and neither waits for the
     /// other (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
-    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>>;
+    ///
+    /// An execution of a scenario in `limits` is taken only while fewer than its max of that
+    /// scenario run (hold a live lease, whoever holds it), counting the ones this claim takes;
+    /// two processes claiming at once never take more than the room left between them.
+    async fn claim_next(
+        &self,
+        owner: &str,
+        length: Duration,
+        limit: usize,
+        limits: &ConcurrencyLimits,
+    ) -> Result<Vec<Lease>>;
 
     /// Wakes the workers of this process when work is enqueued in the store (an execution
     /// [created](Self::create) without a lease), through any engine of this process or, for a

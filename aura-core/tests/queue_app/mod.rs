@@ -5,6 +5,7 @@
 #![allow(dead_code)] // Each binary uses its part.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,13 +16,22 @@ use aura_core::store::ExecutionStore;
 use aura_core::{ActionDef, App, AppManifest, Registry};
 use serde_json::{Value, json};
 
-/// Calls seen: idempotency key → the owners of the workers that made them.
+/// Calls seen: idempotency key → the owners of the workers that made them; and how many ran
+/// at once, at most (over every engine sharing these calls).
 #[derive(Clone, Default)]
-pub(crate) struct Calls(Arc<Mutex<HashMap<String, Vec<String>>>>);
+pub(crate) struct Calls(
+    Arc<Mutex<HashMap<String, Vec<String>>>>,
+    Arc<(AtomicUsize, AtomicUsize)>,
+);
 
 impl Calls {
     pub(crate) fn by_key(&self) -> HashMap<String, Vec<String>> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// The most calls that ran at once.
+    pub(crate) fn peak(&self) -> usize {
+        self.1.1.load(Ordering::SeqCst)
     }
 }
 
@@ -46,7 +56,11 @@ impl App for Queue {
                 async move {
                     let key = cx.idempotency_key().unwrap_or("-").to_owned();
                     calls.0.lock().unwrap().entry(key).or_default().push(owner);
+                    let (running, peak) = &*calls.1;
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
                     tokio::time::sleep(step_time).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
                     let n = v["n"].as_u64().or_else(|| v["n"].as_str()?.parse().ok()).unwrap_or(0);
                     Ok(json!({ "n": n + 1 }))
                 }
@@ -67,6 +81,58 @@ pub(crate) fn scenario() -> Scenario {
         )
         .node(NodeBuilder::action("b", "queue.step").input(json!({ "n": "{{ steps.a.output.n }}" })))
         .build()
+}
+
+/// `trigger → a`, at most `max` executions at once (`max_concurrent`).
+pub(crate) fn limited(max: u32) -> Scenario {
+    Scenario::builder("limited", "Limited")
+        .max_concurrent(max)
+        .node(NodeBuilder::trigger("t").next(["a"]))
+        .node(NodeBuilder::action("a", "queue.step").input(json!({ "n": "{{ trigger.n }}" })))
+        .build()
+}
+
+/// Runs `workers` (their engines each deploy [`limited`]`(max)`) until the executions
+/// `producer` enqueues (`count`) have all ended, and returns how many ran at once at most.
+pub(crate) async fn run_limited(producer: &Engine, workers: Vec<Engine>, max: u32, count: u64, calls: &Calls) -> usize {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut running = Vec::new();
+    for worker in workers {
+        worker.deploy(limited(max)).await.unwrap();
+        let shutdown = shutdown.clone();
+        running.push(tokio::spawn(async move { worker.work(shutdown).await }));
+    }
+    let plan = producer.deploy(limited(max)).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..count {
+        ids.push(producer.enqueue(&plan, json!({ "n": n })).await.unwrap());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for id in &ids {
+        loop {
+            let record = producer.store().get(*id).await.unwrap().unwrap();
+            if record.status.is_finished() {
+                assert_eq!(
+                    record.output,
+                    Some(json!({ "n": record.trigger["n"].as_u64().unwrap() + 1 }))
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the workers did not run the queue"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    shutdown.cancel();
+    let mut ran = 0;
+    for worker in running {
+        ran += worker.await.unwrap().unwrap().ran;
+    }
+    assert_eq!(ran, count, "each execution ran once");
+    assert_eq!(calls.by_key().len() as u64, count, "one call each");
+    calls.peak()
 }
 
 /// An engine over `store` as `owner`, its calls counted in `calls`, the scenario deployed.

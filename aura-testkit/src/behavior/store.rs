@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use aura_core::ErrorKind;
 use aura_core::store::{
-    Cursor, ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionStore, NodeResult, NodeStatus, PageRequest,
-    PayloadKey, Prune,
+    ConcurrencyLimits, Cursor, ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionStore, NodeResult, NodeStatus,
+    PageRequest, PayloadKey, Prune,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -32,7 +32,7 @@ pub use self::prune::{
     prune_older_than_deletes_only_old_finished_executions, prune_rules_delete_their_union,
 };
 pub use self::queue::{
-    a_parked_execution_is_nobodys_until_it_wakes, a_waiting_node_round_trips,
+    a_parked_execution_is_nobodys_until_it_wakes, a_waiting_node_round_trips, claim_next_honours_concurrency_limits,
     claim_next_takes_free_work_oldest_first_once, create_leased_holds_the_execution_until_finish_leased,
 };
 
@@ -151,6 +151,7 @@ macro_rules! store_behavior {
             claim_of_a_finished_or_unknown_execution_is_none,
             create_leased_holds_the_execution_until_finish_leased,
             claim_next_takes_free_work_oldest_first_once,
+            claim_next_honours_concurrency_limits,
             a_waiting_node_round_trips,
             a_parked_execution_is_nobodys_until_it_wakes,
             exact_payloads_are_kept_or_not_as_declared,

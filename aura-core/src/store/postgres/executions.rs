@@ -20,7 +20,8 @@ use super::writer::{Fence, Op, Reply};
 use super::{PostgresStore, leases};
 use crate::error::{Error, Result};
 use crate::store::{
-    Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest, PayloadKey, Prune,
+    ConcurrencyLimits, Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest,
+    PayloadKey, Prune,
 };
 
 /// The write that creates `record` (with the node results it holds), under a lease (owner,
@@ -335,8 +336,14 @@ impl ExecutionStore for PostgresStore {
             .await
     }
 
-    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
-        leases::claim_next(self, owner, length, limit).await
+    async fn claim_next(
+        &self,
+        owner: &str,
+        length: Duration,
+        limit: usize,
+        limits: &ConcurrencyLimits,
+    ) -> Result<Vec<Lease>> {
+        leases::claim_next(self, owner, length, limit, limits).await
     }
 
     async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {

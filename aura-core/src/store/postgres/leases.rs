@@ -25,7 +25,7 @@ use super::PostgresStore;
 use super::rows::time;
 use super::writer::{Op, Reply};
 use crate::error::{Error, Result};
-use crate::store::Lease;
+use crate::store::{ConcurrencyLimits, Lease};
 
 /// The server's clock, in nanoseconds since the epoch (microsecond precision).
 macro_rules! now_nanos {
@@ -64,6 +64,39 @@ const CLAIM_NEXT: &str = concat!(
      token = leases.token + 1 WHERE leases.until <= excluded.until - $2 \
      RETURNING execution_id, until, token"
 );
+
+/// [`CLAIM_NEXT`] within the room each limited scenario has left (`$4`, `$5`: scenarios and
+/// their max): its max less its executions holding a live lease (not a parked one). Scenarios
+/// without room are passed over; of the first `$6` free executions of the others, locked with
+/// `SKIP LOCKED`, each scenario's oldest are taken up to its room. Run under
+/// [`CLAIM_LIMITED_LOCK`], so that two processes never count the same room.
+const CLAIM_NEXT_LIMITED: &str = concat!(
+    "WITH lim AS (SELECT * FROM unnest($4::text[], $5::bigint[]) AS l (scenario, max)), \
+     room AS (SELECT lim.scenario, lim.max - (SELECT count(*) FROM leases l \
+     JOIN executions r ON r.id = l.execution_id WHERE r.scenario_id = lim.scenario \
+     AND r.status = 'running' AND l.until > ",
+    now_nanos!(),
+    " AND l.owner <> '') AS left_over FROM lim), \
+     free AS (SELECT e.id, e.scenario_id FROM executions e WHERE e.status = 'running' \
+     AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.execution_id = e.id AND l.until > ",
+    now_nanos!(),
+    ") AND NOT EXISTS (SELECT 1 FROM room WHERE room.scenario = e.scenario_id AND room.left_over <= 0) \
+     ORDER BY e.id LIMIT $6 FOR NO KEY UPDATE OF e SKIP LOCKED), \
+     ranked AS (SELECT f.id, f.scenario_id, \
+     row_number() OVER (PARTITION BY f.scenario_id ORDER BY f.id) AS rank FROM free f), \
+     chosen AS (SELECT r.id FROM ranked r LEFT JOIN room ON room.scenario = r.scenario_id \
+     WHERE room.left_over IS NULL OR r.rank <= room.left_over ORDER BY r.id LIMIT $3) \
+     INSERT INTO leases (execution_id, owner, until, token) SELECT id, $1, ",
+    now_nanos!(),
+    " + $2, 1 FROM chosen \
+     ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, until = excluded.until, \
+     token = leases.token + 1 WHERE leases.until <= excluded.until - $2 \
+     RETURNING execution_id, until, token"
+);
+
+/// Serializes the claims that honour concurrency limits, per schema, until their transaction
+/// ends.
+const CLAIM_LIMITED_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('aura.claim_limited.' || current_schema()))";
 
 /// Extends the lease if this owner still holds it under this token; returns the new end.
 const RENEW: &str = concat!(
@@ -131,17 +164,33 @@ pub(super) async fn claim_in(
         .await
 }
 
-/// Claims free work inside the writer's transaction: (execution, end, token) per claim.
+/// Claims free work inside the writer's transaction, within `limits` (scenario, max) if any:
+/// (execution, end, token) per claim.
 pub(super) async fn claim_next_in(
     conn: &mut PgConnection,
     owner: &str,
     length: i64,
     limit: i64,
+    limits: &[(String, i64)],
 ) -> std::result::Result<Vec<(Uuid, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(CLAIM_NEXT)
+    if limits.is_empty() {
+        return sqlx::query_as(CLAIM_NEXT)
+            .bind(owner)
+            .bind(length)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await;
+    }
+    sqlx::query(CLAIM_LIMITED_LOCK).execute(&mut *conn).await?;
+    sqlx::query_as(CLAIM_NEXT_LIMITED)
         .bind(owner)
         .bind(length)
         .bind(limit)
+        .bind(limits.iter().map(|l| l.0.as_str()).collect::<Vec<_>>())
+        .bind(limits.iter().map(|l| l.1).collect::<Vec<_>>())
+        // A window of candidates wider than the claim, so that the oldest executions of a
+        // scenario with little room do not crowd the others out.
+        .bind(limit.saturating_mul(4))
         .fetch_all(&mut *conn)
         .await
 }
@@ -298,6 +347,7 @@ pub(super) async fn claim_next(
     owner: &str,
     length: Duration,
     limit: usize,
+    limits: &ConcurrencyLimits,
 ) -> Result<Vec<Lease>> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -306,6 +356,7 @@ pub(super) async fn claim_next(
         owner: owner.to_owned(),
         length: length_nanos(length),
         limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        limits: limits.iter().map(|(s, max)| (s.to_owned(), i64::from(max))).collect(),
     };
     Ok(match store.inner.writer.write(op).await? {
         Reply::Claimed(claimed) => claimed

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "the shared queue: fencing tokens on leases",
         include_str!("../../../migrations/postgres/0003_queue.sql"),
     ),
+    (
+        "live leases indexed, for concurrency limits",
+        include_str!("../../../migrations/postgres/0004_live_leases.sql"),
+    ),
 ];
 
 /// The tables of the schema: a schema holding one of them but no `aura_schema` is another

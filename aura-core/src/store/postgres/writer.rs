@@ -72,8 +72,13 @@ pub(super) enum Op {
         length: i64,
         wake: bool,
     },
-    /// Claims of free work, up to `limit`.
-    ClaimNext { owner: String, length: i64, limit: i64 },
+    /// Claims of free work, up to `limit`, within concurrency limits (scenario, max).
+    ClaimNext {
+        owner: String,
+        length: i64,
+        limit: i64,
+        limits: Vec<(String, i64)>,
+    },
     /// A renewal for `length` nanoseconds from the server's now.
     Renew {
         id: Uuid,
@@ -557,9 +562,12 @@ async fn statements(
                 length,
                 wake,
             } => Reply::Lease(leases::claim_in(conn, *id, owner, *length, *wake).await?),
-            Op::ClaimNext { owner, length, limit } => {
-                Reply::Claimed(leases::claim_next_in(conn, owner, *length, *limit).await?)
-            }
+            Op::ClaimNext {
+                owner,
+                length,
+                limit,
+                limits,
+            } => Reply::Claimed(leases::claim_next_in(conn, owner, *length, *limit, limits).await?),
             Op::Renew {
                 id,
                 owner,

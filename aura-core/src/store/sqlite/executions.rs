@@ -17,7 +17,8 @@ use super::{SqliteStore, leases};
 use crate::error::{Error, Result};
 use crate::store::exact::{SealedPayload, payload_name};
 use crate::store::{
-    Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest, PayloadKey, Prune,
+    ConcurrencyLimits, Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest,
+    PayloadKey, Prune,
 };
 
 /// Rows per multi-row statement: SQLite takes up to 32,766 parameters; 14 columns × 256 rows
@@ -311,8 +312,14 @@ impl ExecutionStore for SqliteStore {
         leases::park_lease(self, lease, wake_in).await
     }
 
-    async fn claim_next(&self, owner: &str, length: Duration, limit: usize) -> Result<Vec<Lease>> {
-        leases::claim_next_leases(self, owner, length, limit).await
+    async fn claim_next(
+        &self,
+        owner: &str,
+        length: Duration,
+        limit: usize,
+        limits: &ConcurrencyLimits,
+    ) -> Result<Vec<Lease>> {
+        leases::claim_next_leases(self, owner, length, limit, limits).await
     }
 
     async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {

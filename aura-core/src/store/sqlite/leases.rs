@@ -12,7 +12,7 @@ use super::executions::ROWS_PER_STATEMENT;
 use super::rows::nanos;
 use super::writer::{Op, Reply};
 use crate::error::{Error, Result};
-use crate::store::Lease;
+use crate::store::{ConcurrencyLimits, Lease};
 
 /// Takes the lease when the execution is unfinished and the lease is free, expired or already
 /// this owner's (or, with `?5`, parked: nobody's).
@@ -83,18 +83,45 @@ const CLAIM_NEXT: &str = "INSERT INTO leases (execution_id, owner, until) \
      ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
      RETURNING execution_id";
 
+/// [`CLAIM_NEXT`] within the room each limited scenario has left (`?5`: a JSON list of
+/// `[scenario, max]`): its max less its executions holding a live lease (not a parked one),
+/// taken oldest first.
+const CLAIM_NEXT_LIMITED: &str = "WITH lim (scenario, max) AS \
+     (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?5)), \
+     room (scenario, left) AS (SELECT lim.scenario, lim.max - (SELECT count(*) FROM leases l \
+     JOIN executions r ON r.id = l.execution_id WHERE r.scenario_id = lim.scenario \
+     AND r.status = 'running' AND l.until > ?3 AND l.owner <> '') FROM lim), \
+     free (id, scenario, rank) AS (SELECT e.id, e.scenario_id, \
+     row_number() OVER (PARTITION BY e.scenario_id ORDER BY e.id) FROM executions e \
+     WHERE e.status = 'running' \
+     AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.execution_id = e.id AND l.until > ?3)) \
+     INSERT INTO leases (execution_id, owner, until) \
+     SELECT f.id, ?1, ?2 FROM free f LEFT JOIN room ON room.scenario = f.scenario \
+     WHERE room.left IS NULL OR f.rank <= room.left ORDER BY f.id LIMIT ?4 \
+     ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+     RETURNING execution_id";
+
 pub(super) async fn claim_next(
     conn: &mut SqliteConnection,
     owner: &str,
-    until: i64,
-    now: i64,
+    (until, now): (i64, i64),
     limit: i64,
+    limits: Option<&str>,
 ) -> Result<Result<Reply>> {
-    let claimed: Vec<String> = sqlx::query_scalar(CLAIM_NEXT)
-        .bind(owner)
-        .bind(until)
-        .bind(now)
-        .bind(limit)
+    let query = sqlx::query_scalar(if limits.is_some() {
+        CLAIM_NEXT_LIMITED
+    } else {
+        CLAIM_NEXT
+    })
+    .bind(owner)
+    .bind(until)
+    .bind(now)
+    .bind(limit);
+    let query = match limits {
+        Some(limits) => query.bind(limits),
+        None => query,
+    };
+    let claimed: Vec<String> = query
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| from_sqlx(e, "claiming work", "leases"))?;
@@ -234,6 +261,7 @@ pub(super) async fn claim_next_leases(
     owner: &str,
     length: Duration,
     limit: usize,
+    limits: &ConcurrencyLimits,
 ) -> Result<Vec<Lease>> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -245,6 +273,10 @@ pub(super) async fn claim_next_leases(
         until: until_nanos(&lease),
         now,
         limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        limits: (!limits.is_empty())
+            .then(|| serde_json::to_string(&limits.iter().collect::<Vec<_>>()))
+            .transpose()
+            .map_err(|_| Error::internal("concurrency limits could not be serialized"))?,
     };
     let Reply::Claimed(ids) = store.inner.writer.write(op).await? else {
         return Ok(Vec::new());

@@ -55,12 +55,14 @@ pub(super) enum Op {
     Park { id: String, owner: String, wake: i64 },
     /// Every lease of an owner renewed: answers how many.
     RenewOwned { owner: String, until: i64 },
-    /// Claims of free work (no live lease), up to `limit`: answers the executions claimed.
+    /// Claims of free work (no live lease), up to `limit`, within the concurrency limits
+    /// (JSON, if any): answers the executions claimed.
     ClaimNext {
         owner: String,
         until: i64,
         now: i64,
         limit: i64,
+        limits: Option<String>,
     },
     /// A batch of a prune: these executions go, if finished.
     Delete(Vec<String>),
@@ -383,7 +385,8 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
                 until,
                 now,
                 limit,
-            } => leases::claim_next(conn, owner, *until, *now, *limit).await?,
+                limits,
+            } => leases::claim_next(conn, owner, (*until, *now), *limit, limits.as_deref()).await?,
             Op::Claim {
                 id,
                 owner,

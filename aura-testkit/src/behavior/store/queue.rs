@@ -15,7 +15,10 @@ pub async fn create_leased_holds_the_execution_until_finish_leased(f: &StoreFixt
     assert!(lease.is_live(Utc::now()));
     assert_eq!(s.claim(r.id, "b", minute).await.expect("claim"), None, "b is refused");
     assert!(
-        s.claim_next("b", minute, 10).await.expect("claim_next").is_empty(),
+        s.claim_next("b", minute, 10, &ConcurrencyLimits::new())
+            .await
+            .expect("claim_next")
+            .is_empty(),
         "a leased execution is not free work"
     );
     assert_eq!(
@@ -51,14 +54,25 @@ pub async fn claim_next_takes_free_work_oldest_first_once(f: &StoreFixture) {
     let second = created(f, "s").await;
     let third = created(f, "s").await;
     let done = finished(f, "s").await;
-    let taken = s.claim_next("a", minute, 2).await.expect("claim_next");
+    let taken = s
+        .claim_next("a", minute, 2, &ConcurrencyLimits::new())
+        .await
+        .expect("claim_next");
     let ids: Vec<Uuid> = taken.iter().map(|l| l.execution_id).collect();
     assert_eq!(ids, [first.id, second.id], "the oldest two");
     assert!(taken.iter().all(|l| l.owner == "a" && l.is_live(Utc::now())));
-    let rest = s.claim_next("b", minute, 10).await.expect("claim_next");
+    let rest = s
+        .claim_next("b", minute, 10, &ConcurrencyLimits::new())
+        .await
+        .expect("claim_next");
     let ids: Vec<Uuid> = rest.iter().map(|l| l.execution_id).collect();
     assert_eq!(ids, [third.id], "what is left, and never a finished one ({})", done.id);
-    assert!(s.claim_next("c", minute, 10).await.expect("claim_next").is_empty());
+    assert!(
+        s.claim_next("c", minute, 10, &ConcurrencyLimits::new())
+            .await
+            .expect("claim_next")
+            .is_empty()
+    );
 }
 
 /// A node result waiting ([`NodeStatus::Waiting`]) reads back as saved, with the end of its
@@ -108,7 +122,12 @@ pub async fn a_parked_execution_is_nobodys_until_it_wakes(f: &StoreFixture) {
         None,
         "not even a"
     );
-    assert!(s.claim_next("b", minute, 10).await.expect("claim_next").is_empty());
+    assert!(
+        s.claim_next("b", minute, 10, &ConcurrencyLimits::new())
+            .await
+            .expect("claim_next")
+            .is_empty()
+    );
 
     let woken = s.wake(later.execution_id, "c", minute).await.expect("wake");
     assert_eq!(woken.map(|l| l.owner), Some("c".to_owned()), "wake takes it early");
@@ -119,7 +138,79 @@ pub async fn a_parked_execution_is_nobodys_until_it_wakes(f: &StoreFixture) {
     );
 
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let due = s.claim_next("b", minute, 10).await.expect("claim_next");
+    let due = s
+        .claim_next("b", minute, 10, &ConcurrencyLimits::new())
+        .await
+        .expect("claim_next");
     let ids: Vec<Uuid> = due.iter().map(|l| l.execution_id).collect();
     assert_eq!(ids, [soon.execution_id], "once it wakes, it is free work");
+}
+
+/// `claim_next` takes executions of a limited scenario only while fewer than its max hold a
+/// live lease (whoever holds it; a parked one does not count), oldest first, and never limits
+/// the others.
+pub async fn claim_next_honours_concurrency_limits(f: &StoreFixture) {
+    let s = &f.store;
+    let minute = Duration::from_secs(60);
+    let limits = ConcurrencyLimits::new().with("limited", 2);
+    let running = s
+        .create_leased(&record("limited"), "elsewhere", minute)
+        .await
+        .expect("create_leased");
+    let queued: Vec<Uuid> = {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(created(f, "limited").await.id);
+        }
+        ids
+    };
+    let free: Vec<Uuid> = vec![created(f, "free").await.id, created(f, "free").await.id];
+
+    let taken = s.claim_next("a", minute, 10, &limits).await.expect("claim_next");
+    let mut ids: Vec<Uuid> = taken.iter().map(|l| l.execution_id).collect();
+    ids.sort();
+    let mut expected = vec![queued[0], free[0], free[1]];
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "one more of the limited scenario (one runs), every other"
+    );
+    assert!(
+        s.claim_next("b", minute, 10, &limits)
+            .await
+            .expect("claim_next")
+            .is_empty(),
+        "the limited scenario runs its max"
+    );
+    assert_eq!(
+        s.claim_next("b", minute, 10, &ConcurrencyLimits::new())
+            .await
+            .expect("claim_next")
+            .len(),
+        2,
+        "without limits, the rest is free work"
+    );
+
+    // The one running elsewhere ends, and the ones just taken without limits are given back.
+    let mut ended = record("limited");
+    ended.id = running.execution_id;
+    ended.status = ExecutionStatus::Completed;
+    ended.ended_at = Some(Utc::now());
+    s.finish_leased(&running, &ended).await.expect("finish_leased");
+    for id in &queued[1..] {
+        let lease = s.claim(*id, "b", minute).await.expect("claim").expect("b holds it");
+        s.release(&lease).await.expect("release");
+    }
+    let taken = s.claim_next("c", minute, 10, &limits).await.expect("claim_next");
+    let ids: Vec<Uuid> = taken.iter().map(|l| l.execution_id).collect();
+    assert_eq!(ids, [queued[1]], "room for one: the oldest waiting");
+
+    if f.parks {
+        // A parked execution holds no room: parking one of the two running makes room.
+        let lease = taken.into_iter().next().expect("one taken");
+        assert!(s.park_leased(&lease, Duration::from_secs(3600)).await.expect("park"));
+        let taken = s.claim_next("d", minute, 10, &limits).await.expect("claim_next");
+        let ids: Vec<Uuid> = taken.iter().map(|l| l.execution_id).collect();
+        assert_eq!(ids, [queued[2]], "the parked one left its room");
+    }
 }
