@@ -90,6 +90,20 @@ impl RateLimit {
     pub fn interval(&self) -> Duration {
         self.per.checked_div(self.requests.max(1)).unwrap_or(self.per)
     }
+
+    /// One step of the GCRA, in nanoseconds of any clock: with `tat` the theoretical arrival
+    /// time of the next call, a call at `now` is allowed when `tat` is at most a burst ahead
+    /// of `now`, and the next `tat` is returned; otherwise the time from which it would be.
+    /// Every limiter of Aura takes this step: [`RateLimiter`] on one atomic, a store that
+    /// shares limits between processes ([`crate::store::RateLimitStore`]) on a locked row.
+    pub fn step(&self, tat: u64, now: u64) -> Result<u64, u64> {
+        let interval = to_nanos(self.interval()).max(1);
+        let tolerance = interval.saturating_mul(u64::from(self.burst.max(1) - 1));
+        if tat > now.saturating_add(tolerance) {
+            return Err(tat - tolerance);
+        }
+        Ok(tat.max(now).saturating_add(interval))
+    }
 }
 
 /// The running state of a [`RateLimit`]: the theoretical arrival time of the next call (GCRA),
@@ -98,8 +112,6 @@ impl RateLimit {
 #[derive(Debug)]
 pub struct RateLimiter {
     limit: RateLimit,
-    /// Nanoseconds between calls at the steady rate.
-    interval: u64,
     /// How far ahead of `now` the theoretical arrival time may run (the burst).
     tolerance: u64,
     /// The theoretical arrival time of the next call, nanoseconds on the owner's clock.
@@ -112,7 +124,6 @@ impl RateLimiter {
         let interval = to_nanos(limit.interval()).max(1);
         Self {
             limit,
-            interval,
             tolerance: interval.saturating_mul(u64::from(limit.burst.max(1) - 1)),
             tat: AtomicU64::new(0),
         }
@@ -133,10 +144,7 @@ impl RateLimiter {
         let now = to_nanos(now);
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
-            if tat > now.saturating_add(self.tolerance) {
-                return Err(Duration::from_nanos(tat - self.tolerance));
-            }
-            let next = tat.max(now).saturating_add(self.interval);
+            let next = self.limit.step(tat, now).map_err(Duration::from_nanos)?;
             match self
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Relaxed)

@@ -20,3 +20,18 @@ mod memory_sealed {
 
     aura_testkit::sealed_behavior!(async { SealedFixture::new(Arc::new(MemorySealedStore::new())) });
 }
+
+mod memory_rates {
+    use super::*;
+    use aura_testkit::behavior::rates;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limits_space_calls_per_key() {
+        rates::rate_limits_space_calls_per_key(Arc::new(MemoryStore::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_takes_never_exceed_the_limit() {
+        rates::concurrent_takes_never_exceed_the_limit(Arc::new(MemoryStore::new())).await;
+    }
+}

@@ -633,3 +633,22 @@ mod group_commit {
         assert!(missing.is_none(), "an unknown execution is not claimed");
     }
 }
+
+mod rates {
+    use super::*;
+    use aura_testkit::behavior::rates;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs postgres: see .ci/run"]
+    async fn rate_limits_space_calls_per_key() {
+        let schema = Schema::new();
+        rates::rate_limits_space_calls_per_key(Arc::new(schema.open().await)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs postgres: see .ci/run"]
+    async fn concurrent_takes_never_exceed_the_limit() {
+        let schema = Schema::new();
+        rates::concurrent_takes_never_exceed_the_limit(Arc::new(schema.open().await)).await;
+    }
+}

@@ -355,3 +355,20 @@ async fn a_full_store_refuses_what_does_not_fit_and_keeps_the_rest() {
     store.create(&refused).await.expect("room again after a prune");
     store.close().await;
 }
+
+mod rates {
+    use super::*;
+    use aura_testkit::behavior::rates;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limits_space_calls_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        rates::rate_limits_space_calls_per_key(Arc::new(open_in(&dir).await)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_takes_never_exceed_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        rates::concurrent_takes_never_exceed_the_limit(Arc::new(open_in(&dir).await)).await;
+    }
+}

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::clock::{Clock, SystemClock};
 use crate::connection::ConnectionId;
 use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::store::RateLimitStore;
 
 /// One [`RateLimiter`] per connection (Aura's one GCRA, the router's too), created on first
 /// use, read against one [`Clock`].
@@ -16,6 +17,8 @@ pub(crate) struct RateLimiters {
     overrides: HashMap<ConnectionId, RateLimit>,
     limiters: Mutex<HashMap<ConnectionId, Arc<RateLimiter>>>,
     clock: Arc<dyn Clock>,
+    /// Where limits are shared with other engines, if they are.
+    shared: Option<Arc<dyn RateLimitStore>>,
 }
 
 impl RateLimiters {
@@ -25,7 +28,15 @@ impl RateLimiters {
             overrides,
             limiters: Mutex::default(),
             clock: Arc::new(SystemClock::new()),
+            shared: None,
         }
+    }
+
+    /// The same limiters kept in `shared`, with every engine using it.
+    #[must_use]
+    pub(crate) fn shared(mut self, shared: Option<Arc<dyn RateLimitStore>>) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The same limiters on `clock` (a [`ManualClock`](crate::clock::ManualClock) in tests).
@@ -45,6 +56,20 @@ impl RateLimiters {
         };
         if limit.requests == 0 || limit.per.is_zero() {
             return;
+        }
+        if let Some(shared) = &self.shared {
+            // On the store's clock (real time, shared by every process).
+            loop {
+                match shared.take_rate(connection.as_str(), limit).await {
+                    Ok(Ok(())) => return,
+                    Ok(Err(wait)) => tokio::time::sleep(wait).await,
+                    Err(e) => {
+                        // The store is away: this engine limits its own calls meanwhile.
+                        tracing::warn!(connection = %connection, error = %e, "the shared rate limit could not be read; limiting this engine's calls alone");
+                        break;
+                    }
+                }
+            }
         }
         let limiter = {
             let mut map = self.limiters.lock().unwrap_or_else(PoisonError::into_inner);

@@ -61,7 +61,8 @@ use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::scenario::Scenario;
 use crate::store::{
-    DeployedScenario, ExecutionRecord, ExecutionStatus, ExecutionStore, Lease, MemoryStore, ScenarioStore,
+    DeployedScenario, ExecutionRecord, ExecutionStatus, ExecutionStore, Lease, MemoryStore, RateLimitStore,
+    ScenarioStore,
 };
 /// The token that stops a worker ([`Engine::work`]): re-exported from `tokio-util`.
 pub use tokio_util::sync::CancellationToken;
@@ -135,6 +136,7 @@ pub struct EngineBuilder {
     store: Arc<dyn ExecutionStore>,
     scenarios: Option<Arc<dyn ScenarioStore>>,
     rate_limits: HashMap<ConnectionId, RateLimit>,
+    shared_rate_limits: Option<Arc<dyn RateLimitStore>>,
     event_capacity: usize,
     cache_capacity: u64,
     payload_limit: usize,
@@ -206,6 +208,35 @@ impl EngineBuilder {
     #[must_use]
     pub fn rate_limit(mut self, connection: impl Into<ConnectionId>, limit: RateLimit) -> Self {
         self.rate_limits.insert(connection.into(), limit);
+        self
+    }
+
+    /// Keeps the connections' rate limits in `store`, shared with every engine that uses it
+    /// (default: each engine limits its own calls). With N workers on N machines sharing a
+    /// `PostgresStore`, pass it here too, so that a connection makes at most its documented
+    /// rate between all of them rather than N times it.
+    ///
+    /// Each limited call then takes its room in the store (on PostgreSQL, one short
+    /// transaction on a row of that connection), on the store's clock: real time, not the
+    /// engine's [`clock`](Self::clock). When the store cannot answer, the engine logs a
+    /// warning and limits its own calls meanwhile.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aura_core::engine::Engine;
+    /// use aura_core::store::MemoryStore;
+    /// use aura_core::Registry;
+    ///
+    /// let store = Arc::new(MemoryStore::new());
+    /// let engine = Engine::builder(Arc::new(Registry::new()))
+    ///     .store(store.clone())
+    ///     .shared_rate_limits(store)
+    ///     .build();
+    /// # drop(engine);
+    /// ```
+    #[must_use]
+    pub fn shared_rate_limits(mut self, store: Arc<dyn RateLimitStore>) -> Self {
+        self.shared_rate_limits = Some(store);
         self
     }
 
@@ -400,7 +431,9 @@ impl EngineBuilder {
                 event_capacity: self.event_capacity,
                 keep: self.keep,
                 completed: std::sync::atomic::AtomicU64::new(0),
-                limiters: RateLimiters::new(self.rate_limits).with_clock(self.clock.clone()),
+                limiters: RateLimiters::new(self.rate_limits)
+                    .with_clock(self.clock.clone())
+                    .shared(self.shared_rate_limits),
                 cache: ResultCache::new(self.cache_capacity),
                 http: self.http,
                 payload_limit: self.payload_limit,
@@ -508,6 +541,7 @@ impl Engine {
             store: Arc::new(MemoryStore::new()),
             scenarios: None,
             rate_limits: HashMap::new(),
+            shared_rate_limits: None,
             event_capacity: 4096,
             cache_capacity: 10_000,
             payload_limit: 256 * 1024,

@@ -27,6 +27,8 @@ pub(crate) struct State {
     audit: parking_lot::Mutex<VecDeque<AuditEntry>>,
     audit_capacity: usize,
     scenarios: parking_lot::Mutex<BTreeMap<(String, u32), DeployedScenario>>,
+    /// Rate limits shared by the engines using the store.
+    rates: super::LocalRates,
 }
 
 impl Default for State {
@@ -38,6 +40,7 @@ impl Default for State {
             }),
             audit: parking_lot::Mutex::default(),
             audit_capacity: AUDIT_CAPACITY,
+            rates: super::LocalRates::default(),
             scenarios: parking_lot::Mutex::default(),
         }
     }
@@ -177,6 +180,17 @@ fn audit_cursor(cursor: &Cursor) -> Result<uuid::Uuid> {
         Error::invalid_input("not a cursor of this store", Vec::new())
             .with_context("cursor", cursor.as_str().to_owned())
     })
+}
+
+#[async_trait]
+impl super::RateLimitStore for MemoryStore {
+    async fn take_rate(
+        &self,
+        key: &str,
+        limit: crate::rate_limit::RateLimit,
+    ) -> Result<std::result::Result<(), std::time::Duration>> {
+        Ok(self.state.rates.take(key, limit))
+    }
 }
 
 #[async_trait]

@@ -34,6 +34,7 @@ mod memory;
 mod memory_state;
 #[cfg(feature = "store-postgres")]
 mod postgres;
+mod rates;
 mod record;
 mod scenarios;
 #[cfg(feature = "store-sqlite")]
@@ -52,6 +53,8 @@ pub use self::limits::ConcurrencyLimits;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "store-postgres")]
 pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
+pub(crate) use self::rates::LocalRates;
+pub use self::rates::RateLimitStore;
 pub use self::record::{
     ErrorRecord, ExecutionRecord, ExecutionStatus, ExecutionSummary, NodeResult, NodeStatus, PayloadKey,
 };

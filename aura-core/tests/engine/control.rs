@@ -299,6 +299,72 @@ async fn the_per_connection_rate_limit_holds_calls_back() {
     assert_eq!(second.wait().await.unwrap().status, ExecutionStatus::Cancelled);
 }
 
+/// Two engines (two workers) sharing their rate limits through one store: the second call on
+/// the connection waits, though it is the second engine's first.
+#[tokio::test]
+async fn a_shared_rate_limit_holds_across_engines() {
+    let api = MockAction::new("call").returns(json!("ok"));
+    let registry = Arc::new(aura_core::Registry::new());
+    registry
+        .register(
+            MockApp::new("svc")
+                .auth(aura_core::app::AuthMethod::Bearer)
+                .action(api.clone()),
+        )
+        .unwrap();
+    let connections = Arc::new(aura_core::connection::Connections::new());
+    connections.insert_record(
+        aura_core::ConnectionRecord::new("svc", "main", Credentials::bearer("t0k3n-abc")).with_id("main"),
+    );
+    let shared = Arc::new(aura_core::store::MemoryStore::new());
+    let engine = |shared: Option<Arc<aura_core::store::MemoryStore>>| {
+        let builder = Engine::builder(registry.clone())
+            .connections(connections.clone())
+            .rate_limit("main", RateLimit::new(1, Duration::from_secs(3600)));
+        match shared {
+            Some(store) => builder.shared_rate_limits(store),
+            None => builder,
+        }
+        .build()
+    };
+    let s = || {
+        linear(
+            "rl",
+            vec![
+                NodeBuilder::trigger("t").next(["call"]),
+                NodeBuilder::action("call", "svc.call").connection("main"),
+            ],
+        )
+    };
+    let (first, second) = (engine(Some(shared.clone())), engine(Some(shared)));
+    let plan = first.deploy(s()).await.unwrap();
+    assert_eq!(
+        first.execute(&plan, json!({})).await.unwrap().status,
+        ExecutionStatus::Completed
+    );
+    let plan = second.deploy(s()).await.unwrap();
+    let waiting = second.start(&plan, json!({})).await.unwrap();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        api.call_count(),
+        1,
+        "the second engine's call waits for the shared limit"
+    );
+    waiting.cancel();
+    assert_eq!(waiting.wait().await.unwrap().status, ExecutionStatus::Cancelled);
+
+    // Without sharing, an engine of its own limits only its own calls: it calls at once.
+    let alone = engine(None);
+    let plan = alone.deploy(s()).await.unwrap();
+    assert_eq!(
+        alone.execute(&plan, json!({})).await.unwrap().status,
+        ExecutionStatus::Completed
+    );
+    assert_eq!(api.call_count(), 2);
+}
+
 #[tokio::test]
 async fn max_concurrent_executions_wait_in_order() {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));

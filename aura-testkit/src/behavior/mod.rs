@@ -8,6 +8,7 @@
 //! | [`triggers`] | [`TriggerStateStore`](aura_core::store::TriggerStateStore) | [`trigger_state_behavior!`](crate::trigger_state_behavior) |
 //! | [`audit`] | [`AuditLog`](aura_core::store::AuditLog) | [`audit_behavior!`](crate::audit_behavior) |
 //! | [`scenarios`] | [`ScenarioStore`](aura_core::store::ScenarioStore) | [`scenario_store_behavior!`](crate::scenario_store_behavior) |
+//! | [`rates`] | [`RateLimitStore`](aura_core::store::RateLimitStore) | its two check functions, called from a test |
 //!
 //! A backend's test file names a fixture (how to make a fresh, empty store and what it
 //! supports) and invokes the macro, which writes one `#[tokio::test]` per check:
@@ -22,6 +23,7 @@
 //! ```
 
 pub mod audit;
+pub mod rates;
 pub mod scenarios;
 pub mod sealed;
 pub mod store;

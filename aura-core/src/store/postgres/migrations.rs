@@ -29,8 +29,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/postgres/0003_queue.sql"),
     ),
     (
-        "live leases indexed, for concurrency limits",
-        include_str!("../../../migrations/postgres/0004_live_leases.sql"),
+        "limits across processes: live leases indexed, shared rate limits",
+        include_str!("../../../migrations/postgres/0004_limits.sql"),
     ),
 ];
 
@@ -46,6 +46,7 @@ const TABLES: &[&str] = &[
     "dedupe_keys",
     "audit_log",
     "scenarios",
+    "rate_limits",
 ];
 
 /// The newest schema version this build knows.

@@ -63,6 +63,8 @@ struct Inner {
     exact: Option<crate::store::exact::ExactCipher>,
     /// Woken when an execution is created without a lease: work for the workers.
     work: Arc<tokio::sync::Notify>,
+    /// Rate limits shared by the engines using the store (in memory: one process per file).
+    rates: crate::store::LocalRates,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -151,6 +153,7 @@ impl SqliteStore {
                 readers,
                 exact: builder.exact,
                 work: Arc::default(),
+                rates: crate::store::LocalRates::default(),
             }),
         })
     }
@@ -170,3 +173,14 @@ const _: fn() = || {
     fn is_store<T: ExecutionStore>() {}
     is_store::<SqliteStore>();
 };
+
+#[async_trait::async_trait]
+impl crate::store::RateLimitStore for SqliteStore {
+    async fn take_rate(
+        &self,
+        key: &str,
+        limit: crate::rate_limit::RateLimit,
+    ) -> Result<std::result::Result<(), std::time::Duration>> {
+        Ok(self.inner.rates.take(key, limit))
+    }
+}
