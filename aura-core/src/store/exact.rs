@@ -12,18 +12,27 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::store::PayloadKey;
+use crate::store::{PayloadKey, PayloadStore};
 
 /// Prefixes the associated data: changes if the sealed format ever does.
 const AAD_DOMAIN: &[u8] = b"aura.exact-payload.v1";
 
-/// Seals and opens exact payloads with one key.
+/// Seals and opens exact payloads with one key; keeps the big ones out of line, if told where.
 #[derive(Clone)]
-pub(crate) struct ExactCipher(Arc<Aes256Gcm>);
+pub(crate) struct ExactCipher(Arc<Aes256Gcm>, Option<OutOfLine>);
+
+/// Where sealed payloads bigger than `above` bytes go instead of their row.
+#[derive(Clone, Debug)]
+pub(crate) struct OutOfLine {
+    pub(crate) store: Arc<dyn PayloadStore>,
+    pub(crate) above: usize,
+}
 
 impl fmt::Debug for ExactCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ExactCipher(..)")
+        f.debug_struct("ExactCipher")
+            .field("out_of_line", &self.1)
+            .finish_non_exhaustive()
     }
 }
 
@@ -40,7 +49,77 @@ pub(crate) fn payload_name(key: &PayloadKey) -> Result<String> {
 
 impl ExactCipher {
     pub(crate) fn new(key: &SecretBox<[u8; 32]>) -> Self {
-        Self(Arc::new(Aes256Gcm::new(key.expose_secret().into())))
+        Self(Arc::new(Aes256Gcm::new(key.expose_secret().into())), None)
+    }
+
+    /// The same cipher, keeping sealed payloads out of line as `out` says.
+    #[must_use]
+    pub(crate) fn out_of_line(mut self, out: Option<OutOfLine>) -> Self {
+        self.1 = out;
+        self
+    }
+
+    /// Seals `value` for its row; a big one goes to the payload store first (durably), and the
+    /// row then holds only its nonce (an empty ciphertext, which AES-GCM never makes: its tag
+    /// alone is 16 bytes).
+    pub(crate) async fn seal_stored(&self, execution_id: Uuid, payload: &str, value: &Value) -> Result<SealedPayload> {
+        let sealed = self.seal(execution_id, payload, value)?;
+        match &self.1 {
+            Some(out) if sealed.ciphertext.len() > out.above => {
+                out.store
+                    .put(&blob_name(execution_id, &sealed.nonce), sealed.ciphertext)
+                    .await
+                    .map_err(|e| e.with_context("execution", execution_id.to_string()))?;
+                Ok(SealedPayload {
+                    nonce: sealed.nonce,
+                    ciphertext: Vec::new(),
+                })
+            }
+            _ => Ok(sealed),
+        }
+    }
+
+    /// Opens a payload as its row holds it, fetching it from the payload store when it is out
+    /// of line.
+    pub(crate) async fn open_stored(&self, execution_id: Uuid, payload: &str, sealed: SealedPayload) -> Result<Value> {
+        if !sealed.ciphertext.is_empty() {
+            return self.open(execution_id, payload, &sealed);
+        }
+        let name = blob_name(execution_id, &sealed.nonce);
+        let missing = |why: &str| {
+            Error::not_found(format!("the exact payload {payload} is kept out of line, {why}"))
+                .with_context("execution", execution_id.to_string())
+                .with_context("name", name.clone())
+        };
+        let Some(out) = &self.1 else {
+            return Err(missing("but the store has no payload store"));
+        };
+        let ciphertext = out
+            .store
+            .get(&name)
+            .await?
+            .ok_or_else(|| missing("and the payload store lost it"))?;
+        self.open(
+            execution_id,
+            payload,
+            &SealedPayload {
+                nonce: sealed.nonce,
+                ciphertext,
+            },
+        )
+    }
+
+    /// Deletes the out-of-line payloads of pruned executions (`(execution, nonce)` each); a
+    /// failure is logged: the executions are gone already, and a payload left behind is
+    /// unreadable without its row.
+    pub(crate) async fn forget(&self, out_of_line: &[(Uuid, [u8; 12])]) {
+        let (Some(out), false) = (&self.1, out_of_line.is_empty()) else {
+            return;
+        };
+        let names: Vec<String> = out_of_line.iter().map(|(id, nonce)| blob_name(*id, nonce)).collect();
+        if let Err(e) = out.store.delete(&names).await {
+            tracing::warn!(error = %e, count = names.len(), "payloads of pruned executions could not be deleted");
+        }
     }
 
     pub(crate) fn seal(&self, execution_id: Uuid, payload: &str, value: &Value) -> Result<SealedPayload> {
@@ -88,6 +167,13 @@ impl ExactCipher {
         // The parser's error could quote the plaintext: it is dropped.
         serde_json::from_slice(&plaintext).map_err(|_| failed("decrypted to something that is not JSON"))
     }
+}
+
+/// The name of an out-of-line payload in the payload store: its execution, and its nonce
+/// (random: each sealing gets a name of its own, so a write never replaces another's bytes).
+fn blob_name(execution_id: Uuid, nonce: &[u8; 12]) -> String {
+    let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}/{hex}", execution_id.simple())
 }
 
 fn associated_data(execution_id: Uuid, payload: &str) -> Vec<u8> {

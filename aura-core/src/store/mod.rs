@@ -32,6 +32,7 @@ mod lease;
 mod limits;
 mod memory;
 mod memory_state;
+mod payloads;
 #[cfg(feature = "store-postgres")]
 mod postgres;
 mod rates;
@@ -51,6 +52,7 @@ use uuid::Uuid;
 pub use self::lease::Lease;
 pub use self::limits::ConcurrencyLimits;
 pub use self::memory::MemoryStore;
+pub use self::payloads::{DirPayloadStore, PayloadStore};
 #[cfg(feature = "store-postgres")]
 pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
 pub(crate) use self::rates::LocalRates;

@@ -31,7 +31,7 @@ impl PostgresStore {
             return Ok(());
         };
         let payload = payload_name(key)?;
-        let sealed = cipher.seal(execution_id, &payload, value)?;
+        let sealed = cipher.seal_stored(execution_id, &payload, value).await?;
         let row = ExactRow {
             execution_id,
             payload,
@@ -65,6 +65,9 @@ impl PostgresStore {
             nonce: nonce.try_into().map_err(|_| unreadable(TABLE, "nonce"))?,
             ciphertext: row.try_get("ciphertext").map_err(|_| unreadable(TABLE, "ciphertext"))?,
         };
-        cipher.open(execution_id, &payload, &sealed).map(|v| Some(Arc::new(v)))
+        cipher
+            .open_stored(execution_id, &payload, sealed)
+            .await
+            .map(|v| Some(Arc::new(v)))
     }
 }

@@ -215,14 +215,22 @@ impl PostgresStore {
     /// fewer than a batch.
     async fn prune_where(&self, delete: &'static str, arg: i64, scenario: Option<&str>) -> Result<usize> {
         let mut total = 0usize;
+        // What went, with the nonce of each of its out-of-line payloads (read in the delete's
+        // snapshot, before the cascade), so that the payload store lets them go too.
+        let delete = format!(
+            "WITH gone AS ({delete} RETURNING id) SELECT gone.id, p.nonce FROM gone \
+             LEFT JOIN exact_payloads p ON p.execution_id = gone.id AND octet_length(p.ciphertext) = 0"
+        );
         loop {
-            let done = retrying(|| {
-                let query = sqlx::query(delete).bind(PRUNE_BATCH).bind(arg);
+            let rows: Vec<(Uuid, Option<Vec<u8>>)> = retrying(|| {
+                let query = sqlx::query_as(sqlx::AssertSqlSafe(delete.as_str()))
+                    .bind(PRUNE_BATCH)
+                    .bind(arg);
                 match scenario {
                     Some(scenario) => query.bind(scenario),
                     None => query,
                 }
-                .execute(&self.inner.pool)
+                .fetch_all(&self.inner.pool)
             })
             .await
             .map_err(|e| {
@@ -232,7 +240,18 @@ impl PostgresStore {
                     None => err,
                 }
             })?;
-            let gone = done.rows_affected();
+            let gone = rows
+                .iter()
+                .map(|(id, _)| *id)
+                .collect::<std::collections::HashSet<_>>()
+                .len() as u64;
+            if let Some(cipher) = &self.inner.exact {
+                let out_of_line: Vec<(Uuid, [u8; 12])> = rows
+                    .into_iter()
+                    .filter_map(|(id, nonce)| Some((id, nonce?.try_into().ok()?)))
+                    .collect();
+                cipher.forget(&out_of_line).await;
+            }
             total = total.saturating_add(usize::try_from(gone).unwrap_or(usize::MAX));
             if gone < PRUNE_BATCH as u64 {
                 return Ok(total);

@@ -108,7 +108,8 @@ impl PostgresStore {
         migrations::latest()
     }
 
-    async fn open_with(builder: PostgresStoreBuilder) -> Result<Self> {
+    async fn open_with(mut builder: PostgresStoreBuilder) -> Result<Self> {
+        let exact = builder.cipher();
         let options = builder.connect_options()?;
         let target = Target::of(&options);
         let shown = target.to_string();
@@ -154,7 +155,7 @@ impl PostgresStore {
                 schema: builder.schema,
                 pool,
                 writer,
-                exact: builder.exact,
+                exact,
                 channel,
                 work: std::sync::OnceLock::new(),
             }),

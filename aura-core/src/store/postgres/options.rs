@@ -41,6 +41,8 @@ pub struct PostgresStoreBuilder {
     pub(super) writers: u32,
     pub(super) outage: Duration,
     pub(super) exact: Option<ExactCipher>,
+    pub(super) payload_store: Option<std::sync::Arc<dyn crate::store::PayloadStore>>,
+    pub(super) out_of_line_above: usize,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -57,6 +59,8 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("writers", &self.writers)
             .field("outage", &self.outage)
             .field("keeps_exact_payloads", &self.exact.is_some())
+            .field("payload_store", &self.payload_store)
+            .field("out_of_line_above", &self.out_of_line_above)
             .finish()
     }
 }
@@ -110,6 +114,8 @@ impl PostgresStoreBuilder {
             writers: 2,
             outage: Duration::from_secs(30),
             exact: None,
+            payload_store: None,
+            out_of_line_above: 64 * 1024,
         }
     }
 
@@ -196,6 +202,37 @@ impl PostgresStoreBuilder {
     pub fn exact_payload_key(mut self, key: SecretBox<[u8; 32]>) -> Self {
         self.exact = Some(ExactCipher::new(&key));
         self
+    }
+
+    /// Keeps the big exact payloads out of the database, in `store` (a directory:
+    /// [`DirPayloadStore`](crate::store::DirPayloadStore); object storage: an implementation
+    /// of [`PayloadStore`](crate::store::PayloadStore)); the database keeps a reference. Only
+    /// sealed bytes leave (they are opened with the [exact-payload
+    /// key](Self::exact_payload_key), without which nothing is kept anywhere), and only those
+    /// over [`out_of_line_above`](Self::out_of_line_above). A payload goes to `store` durably
+    /// before its reference is written, and goes from it when its execution is pruned.
+    #[must_use]
+    pub fn payload_store(mut self, store: std::sync::Arc<dyn crate::store::PayloadStore>) -> Self {
+        self.payload_store = Some(store);
+        self
+    }
+
+    /// The size (of the sealed payload, in bytes) above which a [payload
+    /// store](Self::payload_store) keeps an exact payload instead of the database (default
+    /// 64 KiB).
+    #[must_use]
+    pub fn out_of_line_above(mut self, bytes: usize) -> Self {
+        self.out_of_line_above = bytes;
+        self
+    }
+
+    /// The exact-payload cipher as the store uses it: with its payload store, if any.
+    pub(super) fn cipher(&mut self) -> Option<ExactCipher> {
+        let out = self.payload_store.take().map(|store| crate::store::exact::OutOfLine {
+            store,
+            above: self.out_of_line_above,
+        });
+        self.exact.take().map(|cipher| cipher.out_of_line(out))
     }
 
     /// Connects, creates the schema if it is missing, checks it is not newer than this build,

@@ -254,7 +254,10 @@ impl SqliteStore {
             nonce: nonce.try_into().map_err(|_| unreadable())?,
             ciphertext: row.try_get("ciphertext").map_err(|_| unreadable())?,
         };
-        cipher.open(execution_id, &payload, &sealed).map(|v| Some(Arc::new(v)))
+        cipher
+            .open_stored(execution_id, &payload, sealed)
+            .await
+            .map(|v| Some(Arc::new(v)))
     }
 }
 
@@ -466,7 +469,7 @@ impl ExecutionStore for SqliteStore {
             return Ok(());
         };
         let payload = payload_name(key)?;
-        let sealed = cipher.seal(execution_id, &payload, value)?;
+        let sealed = cipher.seal_stored(execution_id, &payload, value).await?;
         let row = ExactRow {
             execution_id: execution_id.to_string(),
             payload,
@@ -502,16 +505,41 @@ impl SqliteStore {
                 return Ok(total);
             }
             let listed = ids.len();
+            let out_of_line = self.out_of_line_of(&ids).await?;
             let gone = match self.inner.writer.write(Op::Delete(ids)).await? {
                 Reply::Count(n) => usize::try_from(n).unwrap_or(usize::MAX),
                 _ => 0,
             };
+            if let Some(cipher) = &self.inner.exact {
+                cipher.forget(&out_of_line).await;
+            }
             total += gone;
             // Fewer than a batch listed: that was the last one.
             if gone == 0 || listed < PRUNE_BATCH {
                 return Ok(total);
             }
         }
+    }
+
+    /// The out-of-line payloads of executions about to be pruned: (execution, nonce) each.
+    /// (The writer deletes only finished executions, and a finished one writes no payload.)
+    async fn out_of_line_of(&self, ids: &[String]) -> Result<Vec<(Uuid, [u8; 12])>> {
+        if self.inner.exact.is_none() {
+            return Ok(Vec::new());
+        }
+        let list = serde_json::to_string(ids).map_err(|_| Error::internal("ids could not be serialized"))?;
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT execution_id, nonce FROM exact_payloads WHERE length(ciphertext) = 0 \
+             AND execution_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(list)
+        .fetch_all(&self.inner.readers)
+        .await
+        .map_err(|e| from_sqlx(e, "pruning executions", "exact_payloads"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, nonce)| Some((Uuid::parse_str(&id).ok()?, nonce.try_into().ok()?)))
+            .collect())
     }
 
     /// Deletes the finished executions beyond the newest `keep` of each scenario: one scenario

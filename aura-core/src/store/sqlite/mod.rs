@@ -97,7 +97,7 @@ impl SqliteStore {
         migrations::latest()
     }
 
-    async fn open_with(builder: SqliteStoreBuilder) -> Result<Self> {
+    async fn open_with(mut builder: SqliteStoreBuilder) -> Result<Self> {
         let path = builder.path.display().to_string();
         let options = builder.connect_options();
         let mut conn: SqliteConnection =
@@ -151,7 +151,7 @@ impl SqliteStore {
                 path,
                 writer,
                 readers,
-                exact: builder.exact,
+                exact: builder.cipher(),
                 work: Arc::default(),
                 rates: crate::store::LocalRates::default(),
             }),
