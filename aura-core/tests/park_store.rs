@@ -2,6 +2,7 @@
 //! saved as waiting with the time its wait ends, the execution leaves memory, and it goes on
 //! from that node (not called again) when it wakes: in the engine whose handle follows it, in a
 //! worker of another engine, or after a restart, waiting out only what was left of its wait.
+//! A retry due after a long back-off parks alike.
 
 #![cfg(any(feature = "store-sqlite", feature = "store-postgres"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
@@ -319,6 +320,166 @@ async fn a_resumed_waiting_node_waits_out_only_what_was_left(store: Store) {
     );
 }
 
+/// `flaky.call`: its first `fails` calls answer 429 with `Retry-After: 1.5 s`, then it
+/// returns `{ "ok": attempt }`; every call is counted.
+#[derive(Clone)]
+struct Flaky {
+    fails: u32,
+    calls: Arc<std::sync::atomic::AtomicU32>,
+}
+
+#[aura_core::async_trait]
+impl aura_core::App for Flaky {
+    fn manifest(&self) -> aura_core::AppManifest {
+        aura_core::AppManifest::new("flaky", "Flaky", aura_core::semver::Version::new(1, 0, 0))
+    }
+
+    fn actions(&self) -> Vec<aura_core::ActionDef> {
+        let this = self.clone();
+        vec![
+            aura_core::ActionDef::from_json("call", json!(true), json!(true), move |cx, _v: serde_json::Value| {
+                let this = this.clone();
+                async move {
+                    let n = this.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if n <= this.fails {
+                        return Err(aura_core::Error::rate_limited(
+                            "slow down",
+                            Some(Duration::from_millis(1500)),
+                        ));
+                    }
+                    Ok(json!({ "ok": cx.attempt() }))
+                }
+            })
+            .idempotent(true),
+        ]
+    }
+}
+
+/// `trigger → call` (`flaky.call`, 3 retries).
+fn retrying() -> Scenario {
+    Scenario::builder("retries", "Retries")
+        .node(NodeBuilder::trigger("t").next(["call"]))
+        .node(NodeBuilder::action("call", "flaky.call").retry(aura_core::scenario::RetryPolicy::new(3)))
+        .build()
+}
+
+async fn flaky_engine(store: &Store, fails: u32, tune: impl FnOnce(EngineBuilder) -> EngineBuilder) -> (Engine, Flaky) {
+    let flaky = Flaky {
+        fails,
+        calls: Arc::default(),
+    };
+    let registry = Arc::new(aura_core::Registry::new());
+    registry.register(flaky.clone()).unwrap();
+    let engine = tune(Engine::builder(registry).store(store.clone()).owner("flaky")).build();
+    engine.deploy(retrying()).await.unwrap();
+    (engine, flaky)
+}
+
+/// A retry due after a long back-off (`Retry-After`) parks the execution in the store: the
+/// node waits with its last error and attempts, and is called again when the retry is due.
+async fn a_long_retry_back_off_parks_in_the_store(store: Store) {
+    let (engine, flaky) = flaky_engine(&store, 1, |b| {
+        b.park_after(Duration::from_millis(100))
+            .park_in_store_after(Duration::from_millis(500))
+            .poll_interval(Duration::from_millis(20))
+    })
+    .await;
+    let handle = engine.start(&engine.plan("retries").unwrap(), json!({})).await.unwrap();
+    let id = handle.id();
+    let waiting = until_node(&store, id, "call", NodeStatus::Waiting).await;
+    assert_eq!(waiting.attempts, 1);
+    assert!(waiting.output.is_none(), "a parked retry has no output");
+    assert_eq!(waiting.error.as_ref().map(|e| e.kind.as_str()), Some("rate_limited"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.renew_owned("flaky", Duration::from_secs(30)).await.unwrap() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retry never parked in the store"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let record = tokio::time::timeout(Duration::from_secs(20), handle.wait())
+        .await
+        .expect("the retry ran when due")
+        .unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+    let call = record.node("call").unwrap();
+    assert_eq!(call.attempts, 2, "the attempt before the park counts");
+    assert!(call.error.is_none(), "the parked attempt's error is not the node's end");
+    assert_eq!(call.output.as_deref(), Some(&json!({ "ok": 2 })));
+    assert_eq!(flaky.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// A process stopped while a retry was parked: the restarted engine calls the node again when
+/// the retry is due, counting the attempts made before.
+async fn a_resumed_parked_retry_runs_when_due(store: Store) {
+    let clock = ManualClock::new();
+    let (engine, flaky) = flaky_engine(&store, 0, |b| b.clock(clock.shared())).await;
+    let id = Uuid::now_v7();
+    let started = Utc::now() - chrono::Duration::minutes(5);
+    let record = ExecutionRecord {
+        id,
+        scenario_id: "retries".into(),
+        scenario_version: engine.plan("retries").unwrap().version(),
+        trigger: Arc::new(json!({})),
+        trigger_cleaned: false,
+        status: ExecutionStatus::Running,
+        started_at: started,
+        ended_at: None,
+        nodes: Vec::new(),
+        output: None,
+        error: None,
+        rerun_of: None,
+    };
+    store.create(&record).await.unwrap();
+    let result = |node: &str, status, output: Option<serde_json::Value>, attempts, ended| NodeResult {
+        node_id: node.into(),
+        item: None,
+        status,
+        input: Arc::new(json!({})),
+        output: output.map(Arc::new),
+        error: None,
+        output_cleaned: false,
+        attempts,
+        route: None,
+        pinned: false,
+        started_at: Some(started),
+        ended_at: Some(ended),
+    };
+    store
+        .save_node(id, &result("t", NodeStatus::Completed, Some(json!({})), 1, started))
+        .await
+        .unwrap();
+    let due = Utc::now() + chrono::Duration::seconds(2);
+    store
+        .save_node(id, &result("call", NodeStatus::Waiting, None, 2, due))
+        .await
+        .unwrap();
+
+    let handle = engine.recover_all().await.unwrap().pop().expect("recovered");
+    assert_eq!(
+        flaky.calls.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "not before it is due"
+    );
+    let ticking = tokio::spawn(async move {
+        for _ in 0..600 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            clock.advance(Duration::from_secs(1));
+        }
+    });
+    let record = tokio::time::timeout(Duration::from_secs(20), handle.wait())
+        .await
+        .expect("the retry ran")
+        .unwrap();
+    ticking.abort();
+    assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+    let call = record.node("call").unwrap();
+    assert_eq!(call.attempts, 3, "two attempts before the stop, the third now");
+    assert_eq!(call.output.as_deref(), Some(&json!({ "ok": 3 })));
+    assert_eq!(flaky.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 #[cfg(feature = "store-sqlite")]
 mod sqlite {
     use super::*;
@@ -351,6 +512,18 @@ mod sqlite {
     async fn a_resumed_waiting_node_waits_out_only_what_was_left_of_its_wait() {
         let dir = tempfile::tempdir().unwrap();
         a_resumed_waiting_node_waits_out_only_what_was_left(open(&dir).await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_retry_back_off_parks_in_the_store_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        a_long_retry_back_off_parks_in_the_store(open(&dir).await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resumed_parked_retry_runs_when_due_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        a_resumed_parked_retry_runs_when_due(open(&dir).await).await;
     }
 
     /// A restart of the process (the file opened again) ends every lease but not a park.
@@ -425,6 +598,20 @@ mod postgres {
     async fn cancelling_a_parked_execution_ends_it_at_once_on_postgres() {
         let schema = Schema::new();
         cancelling_a_parked_execution_ends_it_at_once(Arc::new(schema.open().await)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs postgres: see .ci/run"]
+    async fn a_long_retry_back_off_parks_in_the_store_on_postgres() {
+        let schema = Schema::new();
+        a_long_retry_back_off_parks_in_the_store(Arc::new(schema.open().await)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs postgres: see .ci/run"]
+    async fn a_resumed_parked_retry_runs_when_due_on_postgres() {
+        let schema = Schema::new();
+        a_resumed_parked_retry_runs_when_due(Arc::new(schema.open().await)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

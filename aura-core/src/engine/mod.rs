@@ -358,7 +358,12 @@ impl EngineBuilder {
     }
 
     /// The shortest wait that parks an execution *in the store* (default 1 minute): its state
-    /// leaves memory altogether, and only the store holds it until it wakes.
+    /// leaves memory altogether, and only the store holds it until it wakes. Two waits park
+    /// so: a node's own wait (a `delay` node …), and the back-off before a failed node's next
+    /// retry (a service's long `Retry-After` …): the node is then saved as
+    /// [`NodeStatus::Waiting`](crate::store::NodeStatus::Waiting) without an output, with its
+    /// last error and attempts, and is called again when the retry is due, the attempts made
+    /// before counting against its retry policy.
     ///
     /// This needs an engine that checkpoints (the default [`Keep`]) on a durable store that
     /// can park ([`ExecutionStore::park_leased`]: `SqliteStore`, `PostgresStore`). A waiting
@@ -479,7 +484,13 @@ pub struct ExecuteOptions {
     /// An execution taken up after it parked in the store by the engine whose handle follows
     /// it: that handle's event log and response slot, so that the handle sees its end.
     pub(crate) followed: Option<run::Followed>,
+    /// On recovery: the nodes (and elements) whose retry was parked, with when it is due and
+    /// the attempts made so far.
+    pub(crate) retry_at: HashMap<(Arc<str>, Option<usize>), ParkedRetry>,
 }
+
+/// A retry parked in a record: when it is due, and the attempts made before.
+pub(crate) type ParkedRetry = (chrono::DateTime<chrono::Utc>, u32);
 
 #[derive(Clone, Debug)]
 pub(crate) struct Pinned {

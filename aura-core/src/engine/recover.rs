@@ -271,10 +271,19 @@ impl Engine {
         for n in record.nodes.iter().filter(|n| n.status == NodeStatus::Running) {
             options.in_flight.insert((n.node_id.clone(), n.item));
         }
+        // A waiting node without an output waits for its retry.
         for n in record
             .nodes
             .iter()
-            .filter(|n| matches!(n.status, NodeStatus::Completed | NodeStatus::Waiting))
+            .filter(|n| n.status == NodeStatus::Waiting && n.output.is_none())
+        {
+            let due = n.ended_at.unwrap_or_else(chrono::Utc::now);
+            options.retry_at.insert((n.node_id.clone(), n.item), (due, n.attempts));
+        }
+        for n in record
+            .nodes
+            .iter()
+            .filter(|n| n.status == NodeStatus::Completed || (n.status == NodeStatus::Waiting && n.output.is_some()))
         {
             let output = if n.output_cleaned {
                 let key = PayloadKey::Output {

@@ -40,10 +40,11 @@ pub enum NodeStatus {
     Running,
     /// Done; its output is recorded.
     Completed,
-    /// Its call ended and its output is recorded, but it waits
-    /// ([`Route::Wait`](crate::node::Route::Wait): a `delay` node …) before the nodes after
-    /// it run: until its `ended_at`. Saved only by an engine that checkpoints on a durable
-    /// store, so that an execution resumed after a crash waits out only what was left.
+    /// It waits until its `ended_at`: with an output, its call ended and it waits
+    /// ([`Route::Wait`](crate::node::Route::Wait): a `delay` node …) before the nodes after it
+    /// run; without one, its last attempt failed (its `error`) and its next retry is due then.
+    /// Saved only by an engine that checkpoints on a durable store, so that an execution
+    /// resumed after a crash waits out only what was left.
     Waiting,
     /// Failed; its error is recorded.
     Failed,

@@ -2,37 +2,59 @@
 
 use super::*;
 
+/// How a node's attempts ended.
+pub(super) enum Attempted {
+    /// One succeeded: its output, and how many attempts it took in all.
+    Done(SharedOutput, u32),
+    /// They failed (for good, or with the retries spent): the last error, the attempts.
+    Failed(Error, u32),
+    /// One failed and the next is due only after a back-off long enough to park the execution
+    /// in the store: the error, the attempts so far, the back-off.
+    Later(Error, u32, Duration),
+}
+
 impl Exec {
     /// Runs the node, retrying retryable errors. A node that is not idempotent is retried only
     /// when the failed request cannot have been accepted ([`Error::may_have_been_accepted`]: the
     /// one rule the router follows too). An error whose retries are spent leaves marked
     /// [persistent](Error::persistent), so that an outer layer (a parent scenario) does not
     /// run the whole retried operation again.
+    ///
+    /// `done`: the attempts made before (a retry taken up after a park), which count against
+    /// the policy's retries. `park`: a back-off at least this long is not slept here but
+    /// answered as [`Attempted::Later`], so that the execution parks in the store.
     pub(super) async fn attempts(
         self: &Arc<Self>,
         pass: &Pass,
         idx: usize,
         input: &Arc<Value>,
-    ) -> std::result::Result<(SharedOutput, u32), (Error, u32)> {
+        done: u32,
+        park: Option<Duration>,
+    ) -> Attempted {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
         let cx = self.context(pass, idx);
-        if node.retry.retries == 0 {
-            // No policy asks for retries: one attempt, without the retry machinery.
-            // Its retries (none) are spent: a retryable error leaves persistent, as below.
-            return match self.attempt(&cx, idx, input, 1).await {
-                Ok(out) => Ok((out, 1)),
-                Err(e) if e.is_retryable() => Err((e.persistent(), 1)),
-                Err(e) => Err((e, 1)),
+        let retries = node.retry.retries.saturating_sub(done);
+        if retries == 0 {
+            // No retry left (or none asked for): one attempt, without the retry machinery.
+            // Its retries are spent: a retryable error leaves persistent, as below.
+            let n = done + 1;
+            return match self.attempt(&cx, idx, input, n).await {
+                Ok(out) => Attempted::Done(out, n),
+                Err(e) if e.is_retryable() => Attempted::Failed(e.persistent(), n),
+                Err(e) => Attempted::Failed(e, n),
             };
         }
-        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let attempts = std::sync::atomic::AtomicU32::new(done);
         let attempts = &attempts;
+        // A back-off long enough to park: the retries stop here, and the execution parks.
+        let later = std::sync::Mutex::new(None::<Duration>);
+        let later = &later;
         let item = frame.item_index();
         let backoff = ExponentialBuilder::default()
             .with_min_delay(node.retry.base_delay)
             .with_max_delay(node.retry.max_delay)
-            .with_max_times(node.retry.retries as usize)
+            .with_max_times(retries as usize)
             .with_jitter();
         let idempotent = node.info.idempotent;
         let sleeper = ClockSleeper(self.engine.clock.clone());
@@ -46,9 +68,16 @@ impl Exec {
         // Jitter never takes a wait past `max_delay`; a service's `Retry-After` may.
         .adjust(|e: &Error, delay: Option<Duration>| {
             let capped = delay.map(|d| d.min(node.retry.max_delay));
-            match (e.retry_after(), capped) {
+            let delay = match (e.retry_after(), capped) {
                 (Some(after), Some(d)) => Some(after.max(d)),
                 (_, d) => d,
+            };
+            match (delay, park) {
+                (Some(d), Some(threshold)) if d >= threshold => {
+                    *later.lock().unwrap_or_else(PoisonError::into_inner) = Some(d);
+                    None
+                }
+                _ => delay,
             }
         })
         .notify(|e: &Error, delay: Duration| {
@@ -63,11 +92,16 @@ impl Exec {
         })
         .await;
         let n = attempts.load(std::sync::atomic::Ordering::Relaxed);
-        let spent = n > node.retry.retries;
-        result.map(|out| (out, n)).map_err(|e| {
-            let e = if spent && e.is_retryable() { e.persistent() } else { e };
-            (e, n)
-        })
+        match result {
+            Ok(out) => Attempted::Done(out, n),
+            Err(e) => {
+                if let Some(wait) = *later.lock().unwrap_or_else(PoisonError::into_inner) {
+                    return Attempted::Later(e, n, wait);
+                }
+                let spent = n > node.retry.retries;
+                Attempted::Failed(if spent && e.is_retryable() { e.persistent() } else { e }, n)
+            }
+        }
     }
 
     /// The node's context; its idempotency key (`execution/node[/item]`, the same across

@@ -46,12 +46,13 @@ use crate::scenario::OnError;
 use crate::scenario::nodes::{ResponseSlot, SubScenarioRunner, SubScenarios};
 use crate::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, PayloadKey};
 
+use self::attempt::Attempted;
 use self::frame::{Frame, Output, Pass};
 use self::lifecycle::{Ended, Parked};
 use self::node::Done;
 pub(crate) use self::parked::Followed;
 use self::sub::Runner;
-use self::walk::{Entry, Step, Targets, Waiting, WalkState, Walked};
+use self::walk::{Entry, Step, Targets, Then, Waiting, WalkState, Walked};
 
 /// How a started execution is followed.
 #[derive(Clone, Copy, PartialEq, Eq)]

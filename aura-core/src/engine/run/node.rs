@@ -28,6 +28,18 @@ impl Exec {
     /// Runs one node of the pass. `may_park`: nothing else of the execution is in flight, so
     /// that a long wait ([`Route::Wait`]) may park the execution instead of holding its task.
     pub(super) async fn run_node(self: &Arc<Self>, pass: &Pass, idx: usize, may_park: bool) -> Result<Step> {
+        self.run_node_after(pass, idx, may_park, None).await
+    }
+
+    /// [`run_node`](Self::run_node), with `done` attempts made before when its retry was
+    /// parked (`None`: a first run, or a resume, which finds a parked retry in the record).
+    pub(super) async fn run_node_after(
+        self: &Arc<Self>,
+        pass: &Pass,
+        idx: usize,
+        may_park: bool,
+        mut done: Option<u32>,
+    ) -> Result<Step> {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
         let item = frame.item_index();
@@ -81,6 +93,19 @@ impl Exec {
             });
         }
 
+        // A resume finds a retry parked in the record: it waits out what is left of the
+        // back-off (parked again, if long), then goes on counting the attempts made.
+        if done.is_none()
+            && !self.options.retry_at.is_empty()
+            && let Some(&(at, attempts)) = self.options.retry_at.get(&(node.id.clone(), item))
+        {
+            let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            if may_park && wait >= self.engine.park_after {
+                return Ok(self.retry_parked(idx, attempts, wait));
+            }
+            self.engine.clock.sleep(wait).await;
+            done = Some(attempts);
+        }
         let clock = Instant::now();
         // One clock read: wall time from the execution's start plus the monotonic offset.
         let started_at = self.started_utc + (clock - self.started_instant);
@@ -117,8 +142,11 @@ impl Exec {
             self.save_running(idx, item).await?;
         }
 
-        match self.attempts(pass, idx, &input).await {
-            Ok((out, attempts)) => {
+        match self
+            .attempts(pass, idx, &input, done.unwrap_or(0), self.parks_retries(may_park))
+            .await
+        {
+            Attempted::Done(out, attempts) => {
                 let SharedOutput { value, route } = out;
                 let mut done = Done {
                     value,
@@ -134,8 +162,73 @@ impl Exec {
                 }
                 self.complete(pass, idx, done).await
             }
-            Err((e, attempts)) => self.failed(frame, idx, input, e, attempts, started_at).await,
+            Attempted::Failed(e, attempts) => self.failed(frame, idx, input, e, attempts, started_at).await,
+            Attempted::Later(e, attempts, wait) => {
+                let kind = e.kind().as_str();
+                tracing::debug!(node = %node.id, execution = %self.id, ?wait, error = kind, "a retry parks");
+                self.save_retry(idx, item, &input, e, attempts, wait).await?;
+                self.emit(|| EventKind::NodeRetrying {
+                    node: node.id.clone(),
+                    attempt: attempts,
+                    delay: wait,
+                    error: kind,
+                });
+                Ok(self.retry_parked(idx, attempts, wait))
+            }
         }
+    }
+
+    /// The back-off from which a failed node's retry parks the execution in the store rather
+    /// than sleeping, when this node may park: see
+    /// [`EngineBuilder::park_in_store_after`](crate::engine::EngineBuilder::park_in_store_after).
+    fn parks_retries(&self, may_park: bool) -> Option<Duration> {
+        let eligible = may_park
+            && self.mark_in_flight
+            && self.options.lease.is_some()
+            && self.options.depth == 0
+            && self.options.breakpoint.is_none()
+            && self.engine.park_in_store_after != Duration::MAX;
+        eligible.then_some(self.engine.park_in_store_after)
+    }
+
+    /// The step of a node whose retry waits parked, `wait` from now.
+    fn retry_parked(&self, idx: usize, attempts: u32, wait: Duration) -> Step {
+        Step {
+            from: idx,
+            targets: Targets::Parked(Box::new(Waiting {
+                idx,
+                then: Then::Retry { attempts },
+                until: self.engine.clock.now().saturating_add(wait),
+            })),
+            also_skip: None,
+        }
+    }
+
+    /// Saves a node whose retry is parked: waiting, with its last error and attempts, until
+    /// the retry is due (its `ended_at`), so that a resume goes on from there.
+    async fn save_retry(
+        &self,
+        idx: usize,
+        item: Option<usize>,
+        input: &Arc<Value>,
+        err: Error,
+        attempts: u32,
+        wait: Duration,
+    ) -> Result<()> {
+        let recorded_input = self.redactor.clean(input);
+        let record = self
+            .redactor
+            .error(&err.with_context("node", self.plan.nodes[idx].id.to_string()));
+        let due = wakes_at(wait);
+        self.save(idx, item, |r| {
+            r.status = NodeStatus::Waiting;
+            r.input = recorded_input;
+            r.output = None;
+            r.error = Some(Box::new(record));
+            r.attempts = attempts;
+            r.ended_at = Some(due);
+        })
+        .await
     }
 
     /// A node ended well but waits (`wait`) before its successors run: parked when it may
@@ -159,7 +252,11 @@ impl Exec {
             tracing::debug!(node = %self.plan.nodes[idx].id, execution = %self.id, ?wait, "parked");
             return Ok(Step {
                 from: idx,
-                targets: Targets::Parked(Box::new(Waiting { idx, done, until })),
+                targets: Targets::Parked(Box::new(Waiting {
+                    idx,
+                    then: Then::Complete(done),
+                    until,
+                })),
                 also_skip: None,
             });
         }
@@ -172,10 +269,7 @@ impl Exec {
     async fn save_waiting(&self, item: Option<usize>, idx: usize, done: &Done, wait: Duration) -> Result<()> {
         let (recorded, cleaned) = self.recorded(idx, item, &done.value).await?;
         let recorded_input = self.redactor.clean(&done.input);
-        let wakes_at = chrono::Duration::from_std(wait)
-            .ok()
-            .and_then(|w| Utc::now().checked_add_signed(w))
-            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+        let wakes_at = wakes_at(wait);
         let attempts = done.attempts;
         self.save(idx, item, |r| {
             r.status = NodeStatus::Waiting;
@@ -249,6 +343,8 @@ impl Exec {
         self.save(idx, item, |r| {
             r.status = NodeStatus::Completed;
             r.input = recorded_input;
+            // (An error of an attempt whose retry parked is not this node's end.)
+            r.error = None;
             r.started_at = Some(started_at);
             r.output = Some(recorded);
             r.output_cleaned = cleaned;
@@ -370,4 +466,12 @@ impl Exec {
             )),
         }
     }
+}
+
+/// When a wait of `wait` from now ends, on the wall clock.
+fn wakes_at(wait: Duration) -> chrono::DateTime<Utc> {
+    chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|w| Utc::now().checked_add_signed(w))
+        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
 }

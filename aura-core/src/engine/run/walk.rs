@@ -29,12 +29,21 @@ pub(super) enum Targets {
     Parked(Box<Waiting>),
 }
 
-/// A node that waits, parked: what its end needs.
+/// A node that waits, parked: what comes after its wait.
 pub(super) struct Waiting {
     pub(super) idx: usize,
-    pub(super) done: Done,
+    pub(super) then: Then,
     /// When the wait ends, on the engine's clock.
     pub(super) until: Duration,
+}
+
+/// What a parked node does when its wait ends.
+pub(super) enum Then {
+    /// It ended well and waits before its successors run ([`Route::Wait`]): it completes.
+    Complete(Done),
+    /// Its call failed and its retry is due after a long back-off: it is called again, its
+    /// attempts so far counted.
+    Retry { attempts: u32 },
 }
 
 /// How a walk ended.
@@ -137,8 +146,14 @@ impl Exec {
             let mut running: Option<FuturesUnordered<_>> = None;
             loop {
                 let step = if let Some(waiting) = resumed.take() {
-                    // The parked node's wait is over: it ends first.
-                    self.complete(pass, waiting.idx, waiting.done).await
+                    // The parked node's wait is over: it ends (or is tried again) first.
+                    match waiting.then {
+                        Then::Complete(done) => self.complete(pass, waiting.idx, done).await,
+                        Then::Retry { attempts } => {
+                            self.run_node_after(pass, waiting.idx, frame.iterate.is_none(), Some(attempts))
+                                .await
+                        }
+                    }
                 } else if running.as_ref().is_none_or(FuturesUnordered::is_empty) && ready.len() == 1 {
                     // A lone ready node with nothing else in flight (a linear chain) runs
                     // inline, without a task slot; in the root frame, its wait may park.
