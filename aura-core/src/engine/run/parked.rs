@@ -82,9 +82,10 @@ impl Parted {
             match inner.store.wake(self.id, &inner.owner, inner.lease).await {
                 Ok(Some(lease)) => {
                     let engine = super::super::Engine { inner: inner.clone() };
-                    let resumed = engine
-                        .resume_parked(self.id, lease, self.followed.clone(), self.cancel.clone())
-                        .await?;
+                    // Boxed: while the execution sleeps in the store, this future stays small.
+                    let resumed: BoxFuture<'_, _> =
+                        Box::pin(engine.resume_parked(self.id, lease, self.followed.clone(), self.cancel.clone()));
+                    let resumed = resumed.await?;
                     if let Some(record) = resumed {
                         return Ok(record);
                     }
