@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aura_core::store::{ExecutionStatus, ExecutionStore};
+use aura_core::engine::EventKind;
+use aura_core::store::{ExecutionStatus, ExecutionStore, StoreAvailability};
 use serde_json::json;
 
 mod postgres_schema;
@@ -33,6 +34,17 @@ async fn executions_ride_out_connections_the_server_drops() {
     let calls = Calls::default();
     let engine = engine(store.clone(), "rider", &calls, Duration::from_millis(2), |b| b).await;
     let plan = engine.plan("queued").unwrap();
+    // The engine's subscribers hear of the outages: the store's events carry the nil id.
+    let mut events = engine.subscribe();
+    let store_events = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Ok(event) = events.recv().await {
+            if event.execution_id.is_nil() {
+                seen.push(event.kind);
+            }
+        }
+        seen
+    });
 
     let mut killer = schema.raw().await;
     let mut handles = Vec::new();
@@ -62,4 +74,23 @@ async fn executions_ride_out_connections_the_server_drops() {
     let by_key = calls.by_key();
     assert_eq!(by_key.len(), 200 * 2, "two steps per execution");
     assert!(by_key.values().all(|owners| owners.len() == 1), "each step called once");
+
+    assert_eq!(
+        *store.availability().expect("PostgreSQL reports its availability").borrow(),
+        StoreAvailability::Available
+    );
+    drop(engine);
+    let seen = store_events.await.unwrap();
+    assert!(
+        seen.iter().any(|k| matches!(k, EventKind::StoreAway { .. })),
+        "the outages were reported: {seen:?}"
+    );
+    for pair in seen.windows(2) {
+        assert_ne!(
+            matches!(pair[0], EventKind::StoreAway { .. }),
+            matches!(pair[1], EventKind::StoreAway { .. }),
+            "away and back alternate: {seen:?}"
+        );
+    }
+    assert_eq!(seen.last(), Some(&EventKind::StoreBack), "it ended back: {seen:?}");
 }

@@ -337,7 +337,7 @@ impl EngineBuilder {
         if let Some(retention) = self.retention {
             retention.spawn(self.store.clone(), self.clock.clone(), stopped.clone());
         }
-        Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 registry: self.registry,
                 connections: self.connections,
@@ -371,6 +371,8 @@ impl EngineBuilder {
                 _stop: stopped.clone().drop_guard(),
                 stopped,
             }),
-        }
+        };
+        super::events::watch_store(&engine.inner);
+        engine
     }
 }

@@ -77,6 +77,16 @@ pub enum EventKind {
         /// How.
         status: ExecutionStatus,
     },
+    /// The store's server cannot be reached: writes wait and are tried again (see
+    /// [`ExecutionStore::availability`](crate::store::ExecutionStore::availability)). An event
+    /// about the store, not one execution: sent to [`Engine::subscribe`](super::Engine::subscribe)
+    /// only, with the nil execution id and an empty scenario id.
+    StoreAway {
+        /// What the store's last try met.
+        reason: String,
+    },
+    /// The store's server answers again: the writes that waited are done.
+    StoreBack,
 }
 
 /// One execution's events for its handle: kept from the start until the handle asks for them
@@ -198,4 +208,39 @@ impl ExecutionEvents {
             log.kept = Vec::new();
         }
     }
+}
+
+/// Reports the store's availability to the engine's subscribers
+/// ([`EventKind::StoreAway`], [`EventKind::StoreBack`]), on a task that ends with the engine;
+/// nothing for a store without a server (or outside a tokio runtime, with a warning).
+pub(super) fn watch_store(engine: &Arc<super::Inner>) {
+    let Some(mut availability) = engine.store.availability() else {
+        return;
+    };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("the engine was built outside a tokio runtime: the store's outages are not reported as events");
+        return;
+    };
+    let (weak, stopped) = (Arc::downgrade(engine), engine.stopped.clone());
+    runtime.spawn(async move {
+        loop {
+            tokio::select! {
+                () = stopped.cancelled() => return,
+                changed = availability.changed() => if changed.is_err() { return },
+            }
+            let kind = match &*availability.borrow_and_update() {
+                crate::store::StoreAvailability::Away { reason, .. } => EventKind::StoreAway { reason: reason.clone() },
+                _ => EventKind::StoreBack,
+            };
+            let Some(engine) = weak.upgrade() else { return };
+            if engine.subscribed.load(std::sync::atomic::Ordering::Relaxed) {
+                // No subscriber left is the normal case, not an error.
+                let _ = engine.events.send(ExecutionEvent {
+                    execution_id: Uuid::nil(),
+                    scenario_id: Arc::from(""),
+                    kind,
+                });
+            }
+        }
+    });
 }

@@ -22,6 +22,7 @@
 //! scenarios, versioned ([`ScenarioStore`]). One `SqliteStore` or `PostgresStore` implements
 //! them all, so one file or database serves everything.
 
+mod availability;
 #[cfg(any(feature = "store-sqlite", feature = "store-postgres"))]
 mod columns;
 mod compact;
@@ -49,6 +50,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use self::availability::StoreAvailability;
 pub use self::lease::Lease;
 pub use self::limits::ConcurrencyLimits;
 pub use self::memory::MemoryStore;
@@ -206,6 +208,15 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// store several processes share, of another one (PostgreSQL: `LISTEN`/`NOTIFY`); `None`
     /// when the store has no such signal, and the workers only poll.
     fn work_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// Whether the store's server can be reached, as its writes last found, for a store that
+    /// talks to one and rides its outages out (`PostgresStore`): the engine reports each
+    /// change to its subscribers ([`EventKind::StoreAway`](crate::engine::EventKind::StoreAway),
+    /// [`EventKind::StoreBack`](crate::engine::EventKind::StoreBack)). `None` (the default) for
+    /// a store with no server to lose.
+    fn availability(&self) -> Option<tokio::sync::watch::Receiver<StoreAvailability>> {
         None
     }
 

@@ -377,6 +377,10 @@ impl ExecutionStore for PostgresStore {
         Some(self.work_notify())
     }
 
+    fn availability(&self) -> Option<tokio::sync::watch::Receiver<crate::store::StoreAvailability>> {
+        Some(self.inner.availability.subscribe())
+    }
+
     async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
         let mut tx = self.snapshot("reading an execution").await?;
         let sql = format!("SELECT {} FROM executions WHERE id = $1", rows::EXECUTION_COLUMNS);

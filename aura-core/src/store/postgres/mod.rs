@@ -69,6 +69,8 @@ struct Inner {
     pool: PgPool,
     writer: Writer,
     exact: Option<ExactCipher>,
+    /// Whether the server can be reached, as the writer last found.
+    availability: Arc<tokio::sync::watch::Sender<crate::store::StoreAvailability>>,
     /// Where enqueued work is announced (`NOTIFY`), per schema.
     channel: String,
     /// Woken by each announcement, once something listens (`work_notify`).
@@ -133,6 +135,9 @@ impl PostgresStore {
         let _ = conn.close().await;
         migrated?;
         let channel = work_channel(builder.schema.as_deref());
+        let availability = Arc::new(tokio::sync::watch::Sender::new(
+            crate::store::StoreAvailability::Available,
+        ));
         let writer = Writer::start(
             options.clone(),
             writer::Settings {
@@ -142,6 +147,7 @@ impl PostgresStore {
                 acquire_timeout: builder.acquire_timeout,
                 outage: builder.outage,
                 channel: channel.clone(),
+                availability: availability.clone(),
             },
         )?;
         let pool = PgPoolOptions::new()
@@ -156,6 +162,7 @@ impl PostgresStore {
                 pool,
                 writer,
                 exact,
+                availability,
                 channel,
                 work: std::sync::OnceLock::new(),
             }),

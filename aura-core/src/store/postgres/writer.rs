@@ -37,6 +37,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::store::StoreAvailability;
+
 use super::error::{from_sqlx, is_outage, retrying};
 use super::executions::{self, ExactRow};
 use super::leases;
@@ -192,6 +194,8 @@ pub(super) struct Settings {
     pub(super) outage: Duration,
     /// The channel executions created without a lease (enqueued work) are announced on.
     pub(super) channel: String,
+    /// Told when the server cannot be reached, and when it answers again.
+    pub(super) availability: Arc<tokio::sync::watch::Sender<StoreAvailability>>,
 }
 
 /// The sending side, held by the store.
@@ -401,6 +405,11 @@ async fn ride_out(
                             tries,
                             "the PostgreSQL server is back: the writes waiting for it are done"
                         );
+                        settings.availability.send_if_modified(|now| {
+                            let away = matches!(now, StoreAvailability::Away { .. });
+                            *now = StoreAvailability::Available;
+                            away
+                        });
                     }
                     return Ok(answers);
                 }
@@ -424,6 +433,18 @@ async fn ride_out(
             return Err(failed.unwrap_or(sqlx::Error::PoolTimedOut));
         }
         tries += 1;
+        if let Some(e) = &failed {
+            settings.availability.send_if_modified(|now| match now {
+                StoreAvailability::Available => {
+                    *now = StoreAvailability::Away {
+                        since: chrono::Utc::now(),
+                        reason: e.to_string(),
+                    };
+                    true
+                }
+                _ => false,
+            });
+        }
         match &failed {
             Some(e) => tracing::warn!(error = %e, tries, writes = ops.len(),
                 "the PostgreSQL server cannot be reached: the writes wait and are tried again"),
