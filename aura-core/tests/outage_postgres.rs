@@ -76,7 +76,10 @@ async fn executions_ride_out_connections_the_server_drops() {
     assert!(by_key.values().all(|owners| owners.len() == 1), "each step called once");
 
     assert_eq!(
-        *store.availability().expect("PostgreSQL reports its availability").borrow(),
+        *store
+            .availability()
+            .expect("PostgreSQL reports its availability")
+            .borrow(),
         StoreAvailability::Available
     );
     drop(engine);
