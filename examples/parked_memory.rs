@@ -10,7 +10,7 @@
 //! the cost per execution, then cancels every execution through its handle and checks that each
 //! ended `cancelled`.
 //!
-//! "Reached the delay node": a thin wrapper around the default `MemoryStore` counts the trigger
+//! "Reached the delay node": a `HookedStore` around the default `MemoryStore` counts the trigger
 //! node's `completed` checkpoints; the executor starts the delay node right after that
 //! checkpoint, without awaiting anything else, and the program then waits a little more. A
 //! delay of an hour is far above the engine's `park_after` (1 s by default), so each execution
@@ -34,94 +34,16 @@ use std::time::{Duration, Instant};
 
 use aura_core::engine::Engine;
 use aura_core::scenario::{NodeBuilder, Scenario};
-use aura_core::store::{
-    ExecutionRecord, ExecutionStatus, ExecutionStore, ExecutionSummary, Lease, MemoryStore, NodeResult, NodeStatus,
-    Page, PageRequest, PayloadKey, Prune,
-};
+use aura_core::store::{ExecutionStatus, MemoryStore, NodeStatus};
 use aura_core::{Registry, Result};
+use aura_testkit::{HookedStore, StoreCall};
 use serde_json::json;
-use uuid::Uuid;
 
 /// The id of the trigger node.
 const TRIGGER: &str = "start";
 
 /// The id of the delay node.
 const DELAY: &str = "wait";
-
-/// The default `MemoryStore`, counting the executions whose trigger node completed.
-#[derive(Default)]
-struct CountingStore {
-    inner: MemoryStore,
-    parked: AtomicUsize,
-}
-
-#[aura_core::async_trait]
-impl ExecutionStore for CountingStore {
-    async fn create(&self, record: &ExecutionRecord) -> Result<()> {
-        self.inner.create(record).await
-    }
-
-    async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
-        if &*result.node_id == TRIGGER && result.status == NodeStatus::Completed {
-            self.parked.fetch_add(1, Ordering::Relaxed);
-        }
-        self.inner.save_node(execution_id, result).await
-    }
-
-    async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
-        self.inner.finish(record).await
-    }
-
-    async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
-        self.inner.get(execution_id).await
-    }
-
-    async fn list(&self, scenario_id: &str, page: PageRequest) -> Result<Page<ExecutionSummary>> {
-        self.inner.list(scenario_id, page).await
-    }
-
-    async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
-        self.inner.unfinished().await
-    }
-
-    async fn prune(&self, prune: Prune) -> Result<usize> {
-        self.inner.prune(prune).await
-    }
-
-    async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
-        self.inner.claim(execution_id, owner, lease).await
-    }
-
-    async fn renew(&self, lease: &Lease, extend: Duration) -> Result<Option<Lease>> {
-        self.inner.renew(lease, extend).await
-    }
-
-    async fn release(&self, lease: &Lease) -> Result<()> {
-        self.inner.release(lease).await
-    }
-
-    async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
-        self.inner.renew_owned(owner, extend).await
-    }
-
-    async fn claim_next(
-        &self,
-        owner: &str,
-        length: Duration,
-        limit: usize,
-        limits: &aura_core::store::ConcurrencyLimits,
-    ) -> Result<Vec<Lease>> {
-        self.inner.claim_next(owner, length, limit, limits).await
-    }
-
-    async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<serde_json::Value>) -> Result<()> {
-        self.inner.save_exact(execution_id, key, value).await
-    }
-
-    async fn exact(&self, execution_id: Uuid, key: &PayloadKey) -> Result<Option<Arc<serde_json::Value>>> {
-        self.inner.exact(execution_id, key).await
-    }
-}
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
@@ -134,8 +56,19 @@ async fn main() -> Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
 
-    let store = Arc::new(CountingStore::default());
-    let engine = Engine::builder(Arc::new(Registry::new())).store(store.clone()).build();
+    // The default `MemoryStore`, counting the executions whose trigger node completed.
+    let parked = Arc::new(AtomicUsize::new(0));
+    let counted = parked.clone();
+    let store = Arc::new(HookedStore::new(Arc::new(MemoryStore::new()), move |call| {
+        if let StoreCall::SaveNode(_, result) = call
+            && &*result.node_id == TRIGGER
+            && result.status == NodeStatus::Completed
+        {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }));
+    let engine = Engine::builder(Arc::new(Registry::new())).store(store).build();
     let scenario = Scenario::builder("parked", "Parked on a delay")
         .max_duration(Duration::from_secs(7200))
         .node(NodeBuilder::trigger(TRIGGER).next([DELAY]))
@@ -148,7 +81,7 @@ async fn main() -> Result<()> {
     let warm = engine.start(&plan, trigger.clone()).await?;
     warm.cancel();
     warm.wait().await?;
-    let parked_before = store.parked.load(Ordering::Relaxed);
+    let parked_before = parked.load(Ordering::Relaxed);
 
     let before = rss::rss()?;
     let started = Instant::now();
@@ -157,7 +90,7 @@ async fn main() -> Result<()> {
         handles.push(engine.start(&plan, trigger.clone()).await?);
     }
     let start_time = started.elapsed();
-    while store.parked.load(Ordering::Relaxed) - parked_before < count {
+    while parked.load(Ordering::Relaxed) - parked_before < count {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let parked_time = started.elapsed();

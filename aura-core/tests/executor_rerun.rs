@@ -8,14 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use aura_core::engine::Engine;
 use aura_core::scenario::{NodeBuilder, Scenario};
-use aura_core::store::{
-    ExecutionRecord, ExecutionStatus, ExecutionStore, ExecutionSummary, Lease, MemoryStore, NodeResult, Page,
-    PageRequest, Prune,
-};
-use aura_core::{Error, ErrorKind, Registry, Result};
-use aura_testkit::{Failure, MockAction, MockApp};
+use aura_core::store::{ExecutionStatus, ExecutionStore, MemoryStore};
+use aura_core::{Error, ErrorKind, Registry};
+use aura_testkit::{Failure, HookedStore, MockAction, MockApp};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 fn scenario() -> Scenario {
     Scenario::builder("s", "S")
@@ -67,62 +63,18 @@ async fn a_rerun_feeds_the_next_node_the_real_output_and_trigger() {
     assert!(again.node("first").unwrap().pinned);
 }
 
-/// A store that keeps records but not the exact payloads behind redacted ones.
-#[derive(Default)]
-struct RecordsOnly(MemoryStore);
-
-#[aura_core::async_trait]
-impl ExecutionStore for RecordsOnly {
-    async fn create(&self, record: &ExecutionRecord) -> Result<()> {
-        self.0.create(record).await
-    }
-    async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
-        self.0.save_node(execution_id, result).await
-    }
-    async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
-        self.0.finish(record).await
-    }
-    async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
-        self.0.get(execution_id).await
-    }
-    async fn list(&self, scenario_id: &str, page: PageRequest) -> Result<Page<ExecutionSummary>> {
-        self.0.list(scenario_id, page).await
-    }
-    async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
-        self.0.unfinished().await
-    }
-    async fn prune(&self, prune: Prune) -> Result<usize> {
-        self.0.prune(prune).await
-    }
-    async fn claim(&self, execution_id: Uuid, owner: &str, lease: std::time::Duration) -> Result<Option<Lease>> {
-        self.0.claim(execution_id, owner, lease).await
-    }
-    async fn renew(&self, lease: &Lease, extend: std::time::Duration) -> Result<Option<Lease>> {
-        self.0.renew(lease, extend).await
-    }
-    async fn release(&self, lease: &Lease) -> Result<()> {
-        self.0.release(lease).await
-    }
-
-    async fn renew_owned(&self, owner: &str, extend: std::time::Duration) -> Result<u64> {
-        self.0.renew_owned(owner, extend).await
-    }
-
-    async fn claim_next(
-        &self,
-        owner: &str,
-        length: std::time::Duration,
-        limit: usize,
-        limits: &aura_core::store::ConcurrencyLimits,
-    ) -> Result<Vec<Lease>> {
-        self.0.claim_next(owner, length, limit, limits).await
-    }
-}
-
 #[tokio::test]
 async fn a_rerun_that_needs_data_the_store_did_not_keep_is_refused() {
     let second = MockAction::new("second").fail_on_call(1, Failure::upstream(400));
-    let engine = engine(Arc::new(RecordsOnly::default()), &second);
+    let engine = engine(
+        // A durable store that keeps records but not the exact payloads behind redacted ones.
+        Arc::new(
+            HookedStore::new(Arc::new(MemoryStore::new()), |_| Ok(()))
+                .durable(true)
+                .keeps_exact(false),
+        ),
+        &second,
+    );
     let plan = engine.deploy(scenario()).await.unwrap();
     let first = engine.execute(&plan, trigger()).await.unwrap();
     assert_eq!(first.status, ExecutionStatus::Failed);

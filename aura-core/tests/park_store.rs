@@ -414,7 +414,11 @@ async fn a_long_retry_back_off_parks_in_the_store(store: Store) {
 /// the retry is due, counting the attempts made before.
 async fn a_resumed_parked_retry_runs_when_due(store: Store) {
     let clock = ManualClock::new();
-    let (engine, flaky) = flaky_engine(&store, 0, |b| b.clock(clock.shared())).await;
+    // In memory, on the engine's clock (a park in the store would wait real time).
+    let (engine, flaky) = flaky_engine(&store, 0, |b| {
+        b.clock(clock.shared()).park_in_store_after(Duration::MAX)
+    })
+    .await;
     let id = Uuid::now_v7();
     let started = Utc::now() - chrono::Duration::minutes(5);
     let record = ExecutionRecord {
@@ -450,7 +454,9 @@ async fn a_resumed_parked_retry_runs_when_due(store: Store) {
         .save_node(id, &result("t", NodeStatus::Completed, Some(json!({})), 1, started))
         .await
         .unwrap();
-    let due = Utc::now() + chrono::Duration::seconds(2);
+    // Due in four minutes (within the max duration; far enough that a loaded machine does not
+    // reach it in real time before the engine's clock does).
+    let due = Utc::now() + chrono::Duration::minutes(4);
     store
         .save_node(id, &result("call", NodeStatus::Waiting, None, 2, due))
         .await
@@ -465,7 +471,7 @@ async fn a_resumed_parked_retry_runs_when_due(store: Store) {
     let ticking = tokio::spawn(async move {
         for _ in 0..600 {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            clock.advance(Duration::from_secs(1));
+            clock.advance(Duration::from_secs(10));
         }
     });
     let record = tokio::time::timeout(Duration::from_secs(20), handle.wait())

@@ -10,17 +10,15 @@ use std::time::Duration;
 
 use std::sync::atomic::Ordering;
 
+use aura_core::Error;
 use aura_core::engine::Engine;
-use aura_core::store::{
-    ExecutionRecord, ExecutionStatus, ExecutionStore, ExecutionSummary, Lease, MemoryStore, NodeResult, Page,
-    PageRequest, Prune,
-};
-use aura_core::{Error, Result};
+use aura_core::store::{ExecutionStatus, ExecutionStore, MemoryStore};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 mod queue_app;
+
+use aura_testkit::{HookedStore, StoreCall};
 
 use queue_app::{Calls, engine};
 
@@ -227,77 +225,25 @@ mod sqlite {
     }
 }
 
-/// A store whose claims fail a given number of times (a database restarting), the rest
-/// passed to a `MemoryStore`.
-struct Flaky {
-    inner: MemoryStore,
-    failing: std::sync::atomic::AtomicUsize,
-}
-
-#[aura_core::async_trait]
-impl ExecutionStore for Flaky {
-    fn is_durable(&self) -> bool {
-        false
-    }
-    async fn create(&self, record: &ExecutionRecord) -> Result<()> {
-        self.inner.create(record).await
-    }
-    async fn save_node(&self, execution_id: Uuid, result: &NodeResult) -> Result<()> {
-        self.inner.save_node(execution_id, result).await
-    }
-    async fn finish(&self, record: &ExecutionRecord) -> Result<()> {
-        self.inner.finish(record).await
-    }
-    async fn get(&self, execution_id: Uuid) -> Result<Option<ExecutionRecord>> {
-        self.inner.get(execution_id).await
-    }
-    async fn list(&self, scenario_id: &str, page: PageRequest) -> Result<Page<ExecutionSummary>> {
-        self.inner.list(scenario_id, page).await
-    }
-    async fn unfinished(&self) -> Result<Vec<ExecutionRecord>> {
-        self.inner.unfinished().await
-    }
-    async fn prune(&self, prune: Prune) -> Result<usize> {
-        self.inner.prune(prune).await
-    }
-    async fn claim(&self, execution_id: Uuid, owner: &str, lease: Duration) -> Result<Option<Lease>> {
-        self.inner.claim(execution_id, owner, lease).await
-    }
-    async fn renew(&self, lease: &Lease, extend: Duration) -> Result<Option<Lease>> {
-        self.inner.renew(lease, extend).await
-    }
-    async fn release(&self, lease: &Lease) -> Result<()> {
-        self.inner.release(lease).await
-    }
-    async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
-        self.inner.renew_owned(owner, extend).await
-    }
-    async fn claim_next(
-        &self,
-        owner: &str,
-        length: Duration,
-        limit: usize,
-        limits: &aura_core::store::ConcurrencyLimits,
-    ) -> Result<Vec<Lease>> {
-        let fail = self
-            .failing
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if fail {
-            return Err(Error::unavailable("the store is down (as the test said)"));
-        }
-        self.inner.claim_next(owner, length, limit, limits).await
-    }
-}
-
 /// A store that is away for a while does not stop a worker: each failed claim is counted and
 /// tried again after the poll interval, and what was enqueued still runs, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_rides_out_a_store_that_is_away() {
-    let store = Arc::new(Flaky {
-        inner: MemoryStore::new(),
-        failing: std::sync::atomic::AtomicUsize::new(3),
-    });
+    // Its first three claims fail (a database restarting).
+    let failing = std::sync::atomic::AtomicUsize::new(3);
+    let store = Arc::new(
+        HookedStore::new(Arc::new(MemoryStore::new()), move |call| match call {
+            StoreCall::ClaimNext(_)
+                if failing
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok() =>
+            {
+                Err(Error::unavailable("the store is down (as the test said)"))
+            }
+            _ => Ok(()),
+        })
+        .durable(false),
+    );
     let calls = Calls::default();
     let worker = engine(store.clone(), "w", &calls, Duration::ZERO, |b| {
         b.poll_interval(Duration::from_millis(5))
