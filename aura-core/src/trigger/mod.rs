@@ -19,6 +19,7 @@
 
 mod polling;
 mod schedule;
+pub mod verify;
 mod webhook;
 
 use std::fmt;
@@ -31,6 +32,7 @@ use serde_json::Value;
 use self::polling::ErasedPolling;
 pub use self::polling::{Poll, PollingTrigger};
 pub use self::schedule::{Schedule, ScheduleTick};
+pub use self::verify::{HmacScheme, SignatureEncoding, Verified, WebhookVerifier};
 use self::webhook::ErasedWebhook;
 pub use self::webhook::{WebhookReply, WebhookRequest, WebhookRequestBuilder, WebhookTrigger};
 use crate::context::Context;
