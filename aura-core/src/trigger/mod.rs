@@ -32,7 +32,7 @@ use serde_json::Value;
 use self::polling::ErasedPolling;
 pub use self::polling::{Poll, PollingTrigger};
 pub use self::schedule::{Schedule, ScheduleTick};
-pub use self::verify::{HmacScheme, SignatureEncoding, Verified, WebhookVerifier};
+pub use self::verify::{HmacScheme, IpAllowlist, SignatureEncoding, Verified, WebhookVerifier};
 use self::webhook::ErasedWebhook;
 pub use self::webhook::{WebhookReply, WebhookRequest, WebhookRequestBuilder, WebhookTrigger};
 use crate::context::Context;

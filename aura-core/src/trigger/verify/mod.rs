@@ -12,6 +12,9 @@
 //! | [`WebhookVerifier::Slack`] | `X-Slack-Signature: v0=<hex>` over `v0:timestamp:body`, within 5 minutes of `X-Slack-Request-Timestamp` |
 //! | [`WebhookVerifier::StandardWebhooks`] | `webhook-signature: v1,<base64> …` over `id.timestamp.body`, `whsec_` secrets, within a tolerance |
 //!
+//! Before any of them, an [`IpAllowlist`] may hold the request to the networks a service
+//! sends from (GitHub's and Stripe's published ranges …).
+//!
 //! Every comparison of a signature or token is constant-time (HMAC's own `verify_slice`, or a
 //! comparison of MACs); a refusal is an [`Unauthorized`](crate::ErrorKind::Unauthorized) error
 //! saying what was wrong (missing header, bad format, too old, no signature matches) and never
@@ -20,6 +23,7 @@
 //! scheme has one (`X-GitHub-Delivery`, Stripe's event `id`, `webhook-id`), the key for
 //! dropping a delivery the service retried.
 
+mod allow;
 mod schemes;
 #[cfg(test)]
 mod tests;
@@ -31,6 +35,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+pub use self::allow::IpAllowlist;
 use super::{WebhookReply, WebhookRequest};
 use crate::error::{Error, Result};
 
