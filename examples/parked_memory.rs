@@ -25,6 +25,8 @@
 
 #![allow(clippy::print_stdout)]
 
+#[path = "support/parked.rs"]
+mod parked;
 #[path = "support/rss.rs"]
 mod rss;
 
@@ -34,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use aura_core::engine::Engine;
 use aura_core::scenario::{NodeBuilder, Scenario};
-use aura_core::store::{ExecutionStatus, MemoryStore, NodeStatus};
+use aura_core::store::{MemoryStore, NodeStatus};
 use aura_core::{Registry, Result};
 use aura_testkit::{HookedStore, StoreCall};
 use serde_json::json;
@@ -44,10 +46,6 @@ const TRIGGER: &str = "start";
 
 /// The id of the delay node.
 const DELAY: &str = "wait";
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
@@ -98,29 +96,9 @@ async fn main() -> Result<()> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = rss::rss()?;
 
-    let grown = after.saturating_sub(before);
     println!("executions parked on a {} s delay: {count}", 3600);
     println!("started in {start_time:.2?}, all parked after {parked_time:.2?}");
-    println!("resident before: {:>8.1} MiB", mib(before));
-    println!("resident after:  {:>8.1} MiB", mib(after));
-    println!(
-        "grown:           {:>8.1} MiB ({:.0} bytes per execution)",
-        mib(grown),
-        grown as f64 / count as f64
-    );
-    let verdict = if after <= 500 * 1024 * 1024 { "within" } else { "over" };
-    println!("target: ≤ 500 MiB resident: {verdict}");
-
-    let cancelling = Instant::now();
-    for handle in &handles {
-        handle.cancel();
-    }
-    let mut cancelled = 0;
-    for handle in handles {
-        if handle.wait().await?.status == ExecutionStatus::Cancelled {
-            cancelled += 1;
-        }
-    }
-    println!("cancelled {cancelled}/{count} in {:.2?}", cancelling.elapsed());
+    parked::report(count, before, after);
+    parked::cancel_all(handles).await?;
     Ok(())
 }

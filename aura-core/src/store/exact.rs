@@ -23,9 +23,9 @@ pub(crate) struct ExactCipher(Arc<Aes256Gcm>, Option<OutOfLine>);
 
 /// Where sealed payloads bigger than `above` bytes go instead of their row.
 #[derive(Clone, Debug)]
-pub(crate) struct OutOfLine {
-    pub(crate) store: Arc<dyn PayloadStore>,
-    pub(crate) above: usize,
+struct OutOfLine {
+    store: Arc<dyn PayloadStore>,
+    above: usize,
 }
 
 impl fmt::Debug for ExactCipher {
@@ -52,11 +52,12 @@ impl ExactCipher {
         Self(Arc::new(Aes256Gcm::new(key.expose_secret().into())), None)
     }
 
-    /// The same cipher, keeping sealed payloads out of line as `out` says.
-    #[must_use]
-    pub(crate) fn out_of_line(mut self, out: Option<OutOfLine>) -> Self {
-        self.1 = out;
-        self
+    /// The cipher a store builder was given (if any), keeping sealed payloads over `above`
+    /// bytes in `payloads` (if given): what both SQL stores keep exact payloads with.
+    pub(crate) fn keeping(cipher: Option<Self>, payloads: Option<Arc<dyn PayloadStore>>, above: usize) -> Option<Self> {
+        let mut cipher = cipher?;
+        cipher.1 = payloads.map(|store| OutOfLine { store, above });
+        Some(cipher)
     }
 
     /// Seals `value` for its row; a big one goes to the payload store first (durably), and the

@@ -228,11 +228,7 @@ impl PostgresStoreBuilder {
 
     /// The exact-payload cipher as the store uses it: with its payload store, if any.
     pub(super) fn cipher(&mut self) -> Option<ExactCipher> {
-        let out = self.payload_store.take().map(|store| crate::store::exact::OutOfLine {
-            store,
-            above: self.out_of_line_above,
-        });
-        self.exact.take().map(|cipher| cipher.out_of_line(out))
+        ExactCipher::keeping(self.exact.take(), self.payload_store.take(), self.out_of_line_above)
     }
 
     /// Connects, creates the schema if it is missing, checks it is not newer than this build,

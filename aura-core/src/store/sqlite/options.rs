@@ -152,11 +152,7 @@ impl SqliteStoreBuilder {
 
     /// The exact-payload cipher as the store uses it: with its payload store, if any.
     pub(super) fn cipher(&mut self) -> Option<ExactCipher> {
-        let out = self.payload_store.take().map(|store| crate::store::exact::OutOfLine {
-            store,
-            above: self.out_of_line_above,
-        });
-        self.exact.take().map(|cipher| cipher.out_of_line(out))
+        ExactCipher::keeping(self.exact.take(), self.payload_store.take(), self.out_of_line_above)
     }
 
     /// Opens (or creates) the database, checks it is Aura's and not newer than this build,
