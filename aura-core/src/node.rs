@@ -104,6 +104,12 @@ pub trait Node: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
+    /// For a trigger node: how the trigger runtime starts the scenario (a webhook route, a
+    /// schedule, a poll). Default: none (the built-in `trigger` node gives its setup).
+    fn trigger_setup(&self) -> Option<crate::trigger::TriggerSetup> {
+        None
+    }
+
     /// Runs the step.
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput>;
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 use aura_core::Result;
 use aura_core::store::{
     ConcurrencyLimits, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest,
-    PayloadKey, Prune, StoreAvailability,
+    PayloadKey, PollCommit, PollOutcome, Prune, StoreAvailability, TriggerKey, TriggerStateStore,
 };
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -45,6 +46,14 @@ pub enum StoreCall<'a> {
     SaveExact(Uuid, &'a PayloadKey),
     /// [`ExecutionStore::exact`].
     Exact(Uuid, &'a PayloadKey),
+    /// [`TriggerStateStore::cursor`] or [`TriggerStateStore::set_cursor`] of this trigger.
+    Cursor(&'a TriggerKey),
+    /// [`TriggerStateStore::remember`] or [`TriggerStateStore::prune_dedupe`].
+    Remember,
+    /// [`TriggerStateStore::commit_poll`] or [`TriggerStateStore::commit_delivery`]: a
+    /// poll's (or a delivery's) items and cursor, committed at once (an error from the hook
+    /// plays a crash before the commit: nothing of it is kept).
+    CommitPoll(&'a PollCommit),
 }
 
 type Hook = dyn Fn(&StoreCall<'_>) -> Result<()> + Send + Sync;
@@ -235,6 +244,11 @@ impl ExecutionStore for HookedStore {
         self.inner.availability()
     }
 
+    fn trigger_state(&self) -> Option<&dyn TriggerStateStore> {
+        // Its calls pass the hook too, when the wrapped store keeps trigger state.
+        self.inner.trigger_state().map(|_| self as &dyn TriggerStateStore)
+    }
+
     async fn save_exact(&self, execution_id: Uuid, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
         self.see(&StoreCall::SaveExact(execution_id, key))?;
         if !self.keeps_exact {
@@ -297,5 +311,47 @@ mod tests {
             "kept none"
         );
         assert_eq!(*seen.lock().unwrap(), ["Create", "Get", "SaveExact", "Exact"]);
+    }
+}
+
+/// The wrapped store's trigger state, which [`ExecutionStore::trigger_state`] offers only when
+/// the wrapped store keeps one.
+fn state(inner: &Arc<dyn ExecutionStore>) -> Result<&dyn TriggerStateStore> {
+    inner
+        .trigger_state()
+        .ok_or_else(|| aura_core::Error::internal("the wrapped store keeps no trigger state"))
+}
+
+#[async_trait::async_trait]
+impl TriggerStateStore for HookedStore {
+    async fn cursor(&self, key: &TriggerKey) -> Result<Option<Value>> {
+        self.see(&StoreCall::Cursor(key))?;
+        state(&self.inner)?.cursor(key).await
+    }
+
+    async fn set_cursor(&self, key: &TriggerKey, cursor: &Value) -> Result<()> {
+        self.see(&StoreCall::Cursor(key))?;
+        state(&self.inner)?.set_cursor(key, cursor).await
+    }
+
+    async fn remember(
+        &self,
+        key: &TriggerKey,
+        keys: &[String],
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        self.see(&StoreCall::Remember)?;
+        state(&self.inner)?.remember(key, keys, expires_at, now).await
+    }
+
+    async fn prune_dedupe(&self, now: DateTime<Utc>, batch: usize) -> Result<usize> {
+        self.see(&StoreCall::Remember)?;
+        state(&self.inner)?.prune_dedupe(now, batch).await
+    }
+
+    async fn commit_poll(&self, commit: &PollCommit) -> Result<PollOutcome> {
+        self.see(&StoreCall::CommitPoll(commit))?;
+        state(&self.inner)?.commit_poll(commit).await
     }
 }

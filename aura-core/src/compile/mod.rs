@@ -46,13 +46,14 @@ use crate::error::Result;
 use crate::expr::Mapping;
 use crate::node::{Node, NodeInfo, NodeRole, PrepareContext};
 use crate::registry::Registry;
-use crate::scenario::{OnError, RetryPolicy, Scenario, Settings};
+use crate::scenario::{OnError, RetryPolicy, Scenario, ScenarioStatus, Settings};
 
 /// A compiled scenario, ready to run many times at once. Cheap to share (`Arc<Plan>`).
 pub struct Plan {
     pub(crate) id: Arc<str>,
     pub(crate) name: String,
     pub(crate) version: u32,
+    pub(crate) status: ScenarioStatus,
     pub(crate) settings: Settings,
     pub(crate) nodes: Vec<PlanNode>,
     pub(crate) index: HashMap<String, usize>,
@@ -62,6 +63,19 @@ pub struct Plan {
     pub(crate) responds: bool,
     /// The sub-scenarios its nodes run.
     pub(crate) calls: Vec<ScenarioCall>,
+}
+
+/// A plan's trigger node, as [`Plan::trigger`] gives it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PlanTrigger<'a> {
+    /// The node's id.
+    pub node_id: &'a str,
+    /// The node's connection (where a webhook verifier's secret comes from).
+    pub connection: Option<&'a Arc<dyn Connection>>,
+    /// How the runtime starts the scenario; `None` for a node that says nothing (started
+    /// only by direct calls).
+    pub setup: Option<crate::trigger::TriggerSetup>,
 }
 
 /// A node that runs another scenario.
@@ -133,6 +147,23 @@ impl Plan {
     /// The scenario's settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The scenario's status: the trigger runtime activates only an
+    /// [`Active`](ScenarioStatus::Active) one.
+    pub fn status(&self) -> ScenarioStatus {
+        self.status
+    }
+
+    /// The trigger node: its id, its connection, and how the trigger runtime starts the
+    /// scenario (see [`crate::trigger::TriggerSetup`]).
+    pub fn trigger(&self) -> PlanTrigger<'_> {
+        let node = &self.nodes[self.root];
+        PlanTrigger {
+            node_id: &node.id,
+            connection: node.connection.as_ref(),
+            setup: node.node.trigger_setup(),
+        }
     }
 
     /// The scenarios its `sub_scenario` nodes run, each once, in node order.
@@ -217,6 +248,7 @@ pub async fn compile_with(
         id: scenario_id,
         name,
         version,
+        status,
         settings,
         nodes: defs,
         ..
@@ -394,6 +426,7 @@ pub async fn compile_with(
         id: scenario_id.into(),
         name,
         version,
+        status,
         settings,
         nodes,
         index,

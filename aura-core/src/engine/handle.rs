@@ -71,6 +71,11 @@ impl ExecutionHandle {
         self.id
     }
 
+    /// Whether the execution ended inside `start` (nothing goes on in a task).
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.run, Run::Done(_))
+    }
+
     /// Waits for the end and returns the record.
     pub async fn wait(mut self) -> Result<ExecutionRecord> {
         self.events.stop_keeping();

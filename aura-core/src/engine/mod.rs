@@ -30,6 +30,7 @@
 //! and each may run `max_duration`. Independent branches run concurrently. Every node's
 //! result is checkpointed in the [`ExecutionStore`] before its successors start.
 
+mod arrival;
 mod builder;
 mod events;
 mod handle;

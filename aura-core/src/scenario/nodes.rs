@@ -37,6 +37,7 @@ use crate::expr::{Expr, Scope};
 use crate::node::{Node, NodeInfo, NodeOutput, NodeRole, PrepareContext, SharedOutput};
 use crate::schema::Schema;
 use crate::trigger::Trigger;
+use crate::trigger::setup::{PollSetup, ScheduleSetup, TriggerSetup, WebhookSetup};
 
 fn scope(cx: &Context) -> Result<&Scope> {
     cx.extension::<Scope>()
@@ -63,15 +64,26 @@ fn holds(condition: &Option<Expr>, cx: &Context, input: &Value) -> Result<bool> 
     expr.eval_bool(&scope(cx)?.clone().with_input(input))
 }
 
-/// The entry of a scenario.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The entry of a scenario: what starts it (see [`crate::trigger::setup`]).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerNode {
     /// An app trigger (`"forms.submission"`) whose output schema the data must fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// Served as a webhook by the trigger runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSetup>,
+    /// Fired on a schedule by the trigger runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSetup>,
+    /// How the trigger runtime polls the app trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollSetup>,
     #[serde(skip)]
     resolved: Option<Trigger>,
+    #[serde(skip)]
+    setup: Option<TriggerSetup>,
 }
 
 impl TriggerNode {
@@ -79,7 +91,7 @@ impl TriggerNode {
     pub fn new(trigger: Option<String>) -> Self {
         Self {
             trigger,
-            resolved: None,
+            ..Self::default()
         }
     }
 }
@@ -96,7 +108,17 @@ impl Node for TriggerNode {
                     .map_err(|e| e.with_context("field", "/config/trigger"))?,
             );
         }
+        self.setup = crate::trigger::setup::check(
+            self.webhook.as_ref(),
+            self.schedule.as_ref(),
+            self.poll.as_ref(),
+            self.resolved.as_ref(),
+        )?;
         Ok(())
+    }
+
+    fn trigger_setup(&self) -> Option<TriggerSetup> {
+        self.setup.clone()
     }
 
     fn info(&self) -> NodeInfo {

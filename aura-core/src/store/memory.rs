@@ -380,6 +380,10 @@ impl MemoryStore {
 
 #[async_trait]
 impl ExecutionStore for MemoryStore {
+    fn trigger_state(&self) -> Option<&dyn crate::store::TriggerStateStore> {
+        Some(self)
+    }
+
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
         self.insert(record, None)?;
         self.work.notify_waiters();

@@ -220,6 +220,15 @@ pub trait ExecutionStore: Send + Sync + 'static {
         None
     }
 
+    /// The store's trigger state (cursors, dedupe keys, the atomic commit of a poll), for a
+    /// store that keeps it beside its executions, so that one transaction holds both: what
+    /// the trigger runtime's schedules, polls and deduplicated webhooks need. `None` (the
+    /// default) for a store that keeps none. [`MemoryStore`], `SqliteStore` and
+    /// `PostgresStore` keep it.
+    fn trigger_state(&self) -> Option<&dyn TriggerStateStore> {
+        None
+    }
+
     /// Keeps the exact value of a payload whose record holds a redacted or truncated copy
     /// (see the module docs). The default keeps nothing: re-runs that need it then fail with
     /// an error saying so. A durable store keeping it must protect it like credentials.

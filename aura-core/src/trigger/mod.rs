@@ -18,7 +18,9 @@
 //! and passes each item's data to [`crate::engine::Engine::execute`] (or `start`).
 
 mod polling;
+pub mod runtime;
 mod schedule;
+pub mod setup;
 pub mod verify;
 mod webhook;
 
@@ -31,7 +33,12 @@ use serde_json::Value;
 
 use self::polling::ErasedPolling;
 pub use self::polling::{Poll, PollingTrigger};
+pub use self::runtime::{TriggerRuntime, TriggerRuntimeBuilder};
 pub use self::schedule::{Schedule, ScheduleTick};
+pub use self::setup::{
+    Missed, PollPlan, PollSetup, RespondSetup, SchedulePlan, ScheduleSetup, StartFrom, TriggerSetup, VerifySetup,
+    WebhookData, WebhookPlan, WebhookSetup,
+};
 pub use self::verify::{HmacScheme, IpAllowlist, SignatureEncoding, Verified, WebhookVerifier};
 use self::webhook::ErasedWebhook;
 pub use self::webhook::{WebhookReply, WebhookRequest, WebhookRequestBuilder, WebhookTrigger};

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -48,11 +48,19 @@ impl Schedule {
 
     /// The first firing strictly after `after`, if there is one.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.next_after_in(&after)
+    }
+
+    /// The first firing strictly after `after`, reading the cron expression in `after`'s time
+    /// zone (`0 9 * * *` in `Europe/Paris` is 9:00 Paris time, winter and summer). A local
+    /// time that a daylight-saving change skips fires at the first instant after the gap;
+    /// one it repeats fires once.
+    pub fn next_after_in<Tz: TimeZone>(&self, after: &DateTime<Tz>) -> Option<DateTime<Tz>> {
         match (&self.spec, &self.cron) {
-            (_, Some(cron)) => cron.find_next_occurrence(&after, false).ok(),
+            (_, Some(cron)) => cron.find_next_occurrence(after, false).ok(),
             (ScheduleSpec::EverySecs(secs), None) => {
                 let secs = i64::try_from(*secs).ok()?;
-                after.checked_add_signed(chrono::Duration::seconds(secs))
+                after.clone().checked_add_signed(chrono::Duration::seconds(secs))
             }
             (ScheduleSpec::Cron(_), None) => None,
         }

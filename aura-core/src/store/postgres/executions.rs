@@ -306,6 +306,10 @@ fn reading(e: sqlx::Error, what: &'static str) -> Error {
 
 #[async_trait]
 impl ExecutionStore for PostgresStore {
+    fn trigger_state(&self) -> Option<&dyn crate::store::TriggerStateStore> {
+        Some(self)
+    }
+
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
         self.inner.writer.write(creation(record, None)?).await.map(drop)
     }

@@ -285,6 +285,10 @@ fn creation(record: &ExecutionRecord, lease: Option<(String, i64)>) -> Result<Op
 
 #[async_trait]
 impl ExecutionStore for SqliteStore {
+    fn trigger_state(&self) -> Option<&dyn crate::store::TriggerStateStore> {
+        Some(self)
+    }
+
     async fn create(&self, record: &ExecutionRecord) -> Result<()> {
         self.inner.writer.write(creation(record, None)?).await?;
         self.inner.work.notify_waiters();

@@ -1,0 +1,536 @@
+//! The trigger runtime: what starts scenarios by themselves — webhook routes, schedules, polls —
+//! and the manual entry point.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use aura_core::engine::Engine;
+//! use aura_core::scenario::Scenario;
+//! use aura_core::trigger::runtime::TriggerRuntime;
+//! use aura_core::trigger::WebhookRequest;
+//! use aura_core::Registry;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> aura_core::Result<()> {
+//! let engine = Engine::builder(Arc::new(Registry::new())).build();
+//! let triggers = TriggerRuntime::new(engine);
+//! let scenario = Scenario::from_yaml(r#"
+//! id: orders
+//! name: Orders
+//! nodes:
+//!   - { id: hook, kind: trigger, config: { webhook: { path: shop/orders } }, next: [reply] }
+//!   - { id: reply, kind: respond, input: { received: "{{ trigger.id }}" } }
+//! "#)?;
+//! triggers.deploy(scenario).await?; // compiles, deploys, serves POST <mount>/shop/orders
+//!
+//! // A host's HTTP server hands each request over (or mounts `triggers.router()` in axum).
+//! let request = WebhookRequest::post("/shop/orders", r#"{"id": 7}"#).build()?;
+//! let response = triggers.handle(request, None).await;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.body().as_ref(), br#"{"received":"7"}"#);
+//! triggers.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # What it guarantees
+//!
+//! - **Activation is atomic.** [`TriggerRuntime::activate`] registers a deployed scenario's
+//!   trigger; activating a new version replaces the old one without a moment where both
+//!   fire (the old schedule or poll loop has stopped before the new one starts; a webhook
+//!   route is swapped in one write, requests already in flight finish on the version they
+//!   started). A scenario whose [status](crate::scenario::ScenarioStatus) is not `active`
+//!   fires nothing: activating it removes what it had.
+//! - **Nothing is lost, nothing runs twice.** A poll's new items and its cursor are one
+//!   transaction of the store ([`TriggerStateStore::commit_poll`]); a retried webhook
+//!   delivery (same delivery id) and a schedule tick fired by two workers sharing a store
+//!   create one execution between them. On a durable store every execution is stored before
+//!   a webhook's caller gets a `2xx`.
+//! - **Bounded.** At most [`TriggerRuntimeBuilder::max_in_flight`] webhook executions live at
+//!   once; past that a request gets `503` with `Retry-After` instead of queueing.
+//! - **Time is the engine's [`Clock`]**, so tests drive cron, polls and back-off with a
+//!   [`ManualClock`](crate::clock::ManualClock) and [`TriggerRuntimeBuilder::epoch`].
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `route.rs` | a webhook route: its plan, methods, verifier (secrets from the connection) |
+//! | `receive.rs` | a request's way from path to response |
+//! | `body.rs` | request bodies as trigger data |
+//! | `arrive.rs` | committing items with their dedupe keys, and running them |
+//! | `schedule.rs` | the schedule loop and its missed-firing policy |
+//! | `poll.rs` | the poll loop |
+//! | `events.rs` | what the runtime reports |
+//! | `axum.rs` | the `axum::Router` (feature `webhook-axum`) |
+
+mod arrive;
+#[cfg(feature = "webhook-axum")]
+mod axum;
+mod body;
+mod events;
+mod poll;
+mod receive;
+mod route;
+mod schedule;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+pub use self::events::{TriggerEvent, TriggerEventKind};
+pub use self::receive::WebhookResponse;
+use self::route::Route;
+use crate::clock::Clock;
+use crate::compile::Plan;
+use crate::engine::{Engine, ExecutionHandle};
+use crate::error::{Error, Result};
+use crate::scenario::{Scenario, ScenarioStatus};
+use crate::store::{TriggerKey, TriggerStateStore};
+use crate::trigger::TriggerSetup;
+
+/// Starts scenarios on their webhooks, schedules and polls (see the module docs). Cheap to
+/// clone; clones share everything.
+#[derive(Clone)]
+pub struct TriggerRuntime {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    engine: Engine,
+    clock: Arc<dyn Clock>,
+    /// The wall time at the clock's origin: `now = epoch + clock.now()`.
+    epoch: DateTime<Utc>,
+    options: Options,
+    /// The webhook routes, by path.
+    routes: RwLock<HashMap<String, Arc<Route>>>,
+    /// What each active scenario registered; the lock serializes activations.
+    active: Mutex<HashMap<String, Active>>,
+    /// Cancelled by [`TriggerRuntime::shutdown`].
+    stopping: CancellationToken,
+    /// The loops and the webhook executions in flight, waited for at shutdown.
+    tracker: TaskTracker,
+    /// Room for webhook executions in flight.
+    in_flight: Arc<Semaphore>,
+    /// The largest body any route takes (the runtime's limit, or a route's bigger one).
+    largest_body: std::sync::atomic::AtomicUsize,
+    events: broadcast::Sender<TriggerEvent>,
+}
+
+/// Settings of a runtime ([`TriggerRuntime::builder`]).
+#[derive(Clone, Debug)]
+struct Options {
+    body_limit: usize,
+    max_in_flight: usize,
+    respond_timeout: Duration,
+    dedupe_for: Duration,
+    retry_after: Duration,
+    grace: Duration,
+}
+
+/// What an active scenario registered.
+struct Active {
+    plan: Arc<Plan>,
+    path: Option<String>,
+    /// The schedule or poll loop: its stop, and its end.
+    looping: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+/// What [`TriggerRuntime::activate`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Activation {
+    /// Serves a webhook at this path (under the host's mount point).
+    Webhook {
+        /// The path, without a leading `/`.
+        path: String,
+    },
+    /// Fires on a schedule; the next firing.
+    Schedule {
+        /// When it fires next.
+        next: Option<DateTime<Utc>>,
+    },
+    /// Polls its app trigger.
+    Poll,
+    /// Starts only when called ([`TriggerRuntime::fire`]).
+    Manual,
+    /// Not active (draft, paused or in error): nothing registered.
+    Inactive(ScenarioStatus),
+}
+
+/// Builds a [`TriggerRuntime`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct TriggerRuntimeBuilder {
+    engine: Engine,
+    options: Options,
+    epoch: Option<DateTime<Utc>>,
+}
+
+impl TriggerRuntimeBuilder {
+    /// The largest webhook body taken (default 16 MiB); bigger ones get `413`. A route may
+    /// set its own (`body_limit_bytes`).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.options.body_limit = bytes.max(1);
+        self
+    }
+
+    /// How many webhook executions may be in flight at once (default 1,024): past that a
+    /// request gets `503` with `Retry-After`, so that memory stays bounded under overload.
+    pub fn max_in_flight(mut self, executions: usize) -> Self {
+        self.options.max_in_flight = executions.max(1);
+        self
+    }
+
+    /// How long a webhook waits for a `respond` node by default (10 s); then `202` with the
+    /// execution id. A route may set its own (`respond: { wait_secs: … }`).
+    pub fn respond_timeout(mut self, timeout: Duration) -> Self {
+        self.options.respond_timeout = timeout;
+        self
+    }
+
+    /// How long a webhook delivery id is remembered to drop retries (default 7 days).
+    pub fn dedupe_for(mut self, ttl: Duration) -> Self {
+        self.options.dedupe_for = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    /// The `Retry-After` an overloaded or stopping runtime answers with (default 1 s).
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.options.retry_after = wait;
+        self
+    }
+
+    /// How late a schedule firing may be and still count as on time rather than missed
+    /// (default 60 s; missed ones follow the schedule's `missed` policy).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.options.grace = grace;
+        self
+    }
+
+    /// The wall time at the engine clock's origin (default: now minus the clock's reading).
+    /// With a [`ManualClock`](crate::clock::ManualClock), tests start the world at a chosen
+    /// date (the night of a daylight-saving change …) and move it with the clock.
+    pub fn epoch(mut self, at: DateTime<Utc>) -> Self {
+        self.epoch = Some(at);
+        self
+    }
+
+    /// The runtime, with nothing active yet.
+    pub fn build(self) -> TriggerRuntime {
+        let clock = self.engine.clock().clone();
+        let epoch = self.epoch.unwrap_or_else(|| {
+            Utc::now() - chrono::Duration::from_std(clock.now()).unwrap_or(chrono::Duration::zero())
+        });
+        let (events, _) = broadcast::channel(1024);
+        TriggerRuntime {
+            shared: Arc::new(Shared {
+                engine: self.engine,
+                clock,
+                epoch,
+                in_flight: Arc::new(Semaphore::new(self.options.max_in_flight)),
+                largest_body: std::sync::atomic::AtomicUsize::new(self.options.body_limit),
+                options: self.options,
+                routes: RwLock::new(HashMap::new()),
+                active: Mutex::new(HashMap::new()),
+                stopping: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+                events,
+            }),
+        }
+    }
+}
+
+impl TriggerRuntime {
+    /// A runtime over `engine` with the default settings.
+    pub fn new(engine: Engine) -> Self {
+        Self::builder(engine).build()
+    }
+
+    /// Starts building a runtime over `engine`.
+    pub fn builder(engine: Engine) -> TriggerRuntimeBuilder {
+        TriggerRuntimeBuilder {
+            engine,
+            options: Options {
+                body_limit: 16 * 1024 * 1024,
+                max_in_flight: 1024,
+                respond_timeout: Duration::from_secs(10),
+                dedupe_for: Duration::from_secs(7 * 24 * 3600),
+                retry_after: Duration::from_secs(1),
+                grace: Duration::from_secs(60),
+            },
+            epoch: None,
+        }
+    }
+
+    /// The engine it starts executions on.
+    pub fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+
+    /// The wall time, on the engine's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.shared.now()
+    }
+
+    /// What the runtime reports from now on: activations, firings, duplicates, poll errors.
+    pub fn subscribe(&self) -> broadcast::Receiver<TriggerEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Deploys `scenario` in the engine ([`Engine::deploy`]) and activates it.
+    pub async fn deploy(&self, scenario: Scenario) -> Result<Arc<Plan>> {
+        let plan = self.shared.engine.deploy(scenario).await?;
+        self.activate(&plan).await?;
+        Ok(plan)
+    }
+
+    /// Activates every scenario deployed in the engine (after [`Engine::load_deployed`] at
+    /// start-up): the first error stops it, naming its scenario.
+    pub async fn activate_all(&self) -> Result<Vec<(String, Activation)>> {
+        let mut done = Vec::new();
+        for plan in self.shared.engine.plans() {
+            let activation = self.activate(&plan).await?;
+            done.push((plan.id().to_owned(), activation));
+        }
+        Ok(done)
+    }
+
+    /// Registers `plan`'s trigger, replacing what an older version of the scenario registered
+    /// (see the module docs); a scenario that is not active has what it had removed.
+    ///
+    /// # Errors
+    ///
+    /// A webhook path another active scenario serves is a [`Conflict`](crate::ErrorKind::Conflict)
+    /// naming the path and that scenario; a verifier without a secret in the trigger node's
+    /// connection, or a schedule, poll or dedupe on a store that keeps no trigger state, is an
+    /// [`InvalidDefinition`](crate::ErrorKind::InvalidDefinition) naming the scenario and the
+    /// node. On an error the older version stays as it was.
+    pub async fn activate(&self, plan: &Arc<Plan>) -> Result<Activation> {
+        let shared = &self.shared;
+        if shared.stopping.is_cancelled() {
+            return Err(Error::unavailable("the trigger runtime is shutting down"));
+        }
+        let mut active = shared.active.lock().await;
+        if plan.status() != ScenarioStatus::Active {
+            if let Some(old) = active.remove(plan.id()) {
+                shared.retire(old).await;
+            }
+            shared.emit(plan, TriggerEventKind::Deactivated);
+            return Ok(Activation::Inactive(plan.status()));
+        }
+        let trigger = plan.trigger();
+        let key = TriggerKey::new(plan.id(), trigger.node_id);
+        let locate = |e: Error| {
+            e.with_context("scenario", plan.id().to_owned())
+                .with_context("node", trigger.node_id.to_owned())
+        };
+        // Everything that can fail is checked before the old version is touched.
+        let (activation, route, looping) = match &trigger.setup {
+            Some(TriggerSetup::Webhook(webhook)) => {
+                let route = Route::new(plan, key, webhook, trigger.connection).map_err(locate)?;
+                if let Some(owner) = shared.routes.read().get(&route.path)
+                    && owner.plan.id() != plan.id()
+                {
+                    return Err(locate(
+                        Error::conflict("another active scenario serves this webhook path")
+                            .with_context("path", route.path.clone())
+                            .with_context("served_by", owner.plan.id().to_owned()),
+                    ));
+                }
+                let path = route.path.clone();
+                (Activation::Webhook { path }, Some(Arc::new(route)), None)
+            }
+            Some(TriggerSetup::Schedule(schedule)) => {
+                shared.state().map_err(locate)?;
+                let next = schedule.next_after(shared.now());
+                let job = schedule::Job::new(plan.clone(), key, schedule.clone());
+                (Activation::Schedule { next }, None, Some(Loop::Schedule(job)))
+            }
+            Some(TriggerSetup::Poll(poll)) => {
+                shared.state().map_err(locate)?;
+                let job = poll::Job::new(plan.clone(), key, poll.clone(), trigger.connection.cloned());
+                (Activation::Poll, None, Some(Loop::Poll(job)))
+            }
+            None => (Activation::Manual, None, None),
+        };
+        if let Some(route) = &route
+            && route.dedupes()
+        {
+            shared.state().map_err(locate)?;
+        }
+        // The old version stops firing before the new one starts.
+        let old = active.remove(plan.id());
+        let old_path = old.as_ref().and_then(|o| o.path.clone());
+        if let Some(old) = old {
+            shared.stop_loop(old.looping).await;
+        }
+        {
+            let mut routes = shared.routes.write();
+            if let Some(path) = &old_path {
+                routes.remove(path);
+            }
+            if let Some(route) = &route {
+                routes.insert(route.path.clone(), route.clone());
+            }
+            let largest = routes
+                .values()
+                .filter_map(|r| r.body_limit)
+                .fold(shared.options.body_limit, usize::max);
+            shared.largest_body.store(largest, std::sync::atomic::Ordering::Relaxed);
+        }
+        let looping = looping.map(|job| {
+            let stop = shared.stopping.child_token();
+            let task = match job {
+                Loop::Schedule(job) => shared
+                    .tracker
+                    .spawn(schedule::run(self.shared.clone(), job, stop.clone())),
+                Loop::Poll(job) => shared.tracker.spawn(poll::run(self.shared.clone(), job, stop.clone())),
+            };
+            (stop, task)
+        });
+        active.insert(
+            plan.id().to_owned(),
+            Active {
+                plan: plan.clone(),
+                path: route.map(|r| r.path.clone()),
+                looping,
+            },
+        );
+        shared.emit(plan, TriggerEventKind::Activated);
+        Ok(activation)
+    }
+
+    /// Removes what `scenario_id` registered (its route, its loop, stopped before this
+    /// returns). `false` when it had nothing active.
+    pub async fn deactivate(&self, scenario_id: &str) -> bool {
+        let mut active = self.shared.active.lock().await;
+        let Some(old) = active.remove(scenario_id) else {
+            return false;
+        };
+        let plan = old.plan.clone();
+        self.shared.retire(old).await;
+        self.shared.emit(&plan, TriggerEventKind::Deactivated);
+        true
+    }
+
+    /// The active scenarios, each with its plan.
+    pub async fn active(&self) -> Vec<Arc<Plan>> {
+        self.shared
+            .active
+            .lock()
+            .await
+            .values()
+            .map(|a| a.plan.clone())
+            .collect()
+    }
+
+    /// Starts an active scenario by hand with `data` (checked against its app trigger's
+    /// schema, if it has one): the manual entry point. A scenario that is not active is a
+    /// [`Conflict`](crate::ErrorKind::Conflict).
+    pub async fn fire(&self, scenario_id: &str, data: Value) -> Result<ExecutionHandle> {
+        let plan = self
+            .shared
+            .active
+            .lock()
+            .await
+            .get(scenario_id)
+            .map(|a| a.plan.clone())
+            .ok_or_else(|| {
+                Error::conflict("the scenario is not active in this trigger runtime")
+                    .with_context("scenario", scenario_id.to_owned())
+            })?;
+        self.shared.engine.start(&plan, data).await
+    }
+
+    /// Stops: webhook requests get `503` from now on, schedules and polls stop, and this
+    /// returns once the loops have ended and the webhook executions in flight have finished
+    /// (each is checkpointed in the store as it goes, so a durable store holds where they
+    /// stand at every step).
+    pub async fn shutdown(&self) {
+        let shared = &self.shared;
+        shared.stopping.cancel();
+        let mut active = shared.active.lock().await;
+        for (_, old) in active.drain() {
+            shared.stop_loop(old.looping).await;
+        }
+        shared.routes.write().clear();
+        drop(active);
+        shared.tracker.close();
+        shared.tracker.wait().await;
+    }
+}
+
+enum Loop {
+    Schedule(schedule::Job),
+    Poll(poll::Job),
+}
+
+impl Shared {
+    fn now(&self) -> DateTime<Utc> {
+        self.epoch + chrono::Duration::from_std(self.clock.now()).unwrap_or(chrono::Duration::zero())
+    }
+
+    /// The largest body a route takes: what a server reads at most.
+    #[cfg_attr(not(feature = "webhook-axum"), allow(dead_code))]
+    fn largest_body_limit(&self) -> usize {
+        self.largest_body.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The store's trigger state, which schedules, polls and deduped webhooks need.
+    fn state(&self) -> Result<&dyn TriggerStateStore> {
+        self.engine.store().trigger_state().ok_or_else(|| {
+            Error::invalid_definition(
+                "the engine's store keeps no trigger state (cursors, dedupe keys), which schedules, \
+                 polls and deduplicated webhooks need",
+            )
+        })
+    }
+
+    fn emit(&self, plan: &Plan, kind: TriggerEventKind) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(TriggerEvent {
+                scenario_id: plan.id().to_owned(),
+                trigger_id: plan.trigger().node_id.to_owned(),
+                at: self.now(),
+                kind,
+            });
+        }
+    }
+
+    async fn retire(&self, old: Active) {
+        self.stop_loop(old.looping).await;
+        if let Some(path) = old.path {
+            self.routes.write().remove(&path);
+        }
+    }
+
+    async fn stop_loop(&self, looping: Option<(CancellationToken, tokio::task::JoinHandle<()>)>) {
+        if let Some((stop, task)) = looping {
+            stop.cancel();
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "a trigger loop ended with a panic");
+            }
+        }
+    }
+
+    /// Notes an execution started by a trigger.
+    fn fired(&self, plan: &Plan, execution_id: Uuid) {
+        self.emit(plan, TriggerEventKind::Fired { execution_id });
+    }
+}
+
+impl std::fmt::Debug for TriggerRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let routes: Vec<String> = self.shared.routes.read().keys().cloned().collect();
+        f.debug_struct("TriggerRuntime")
+            .field("routes", &routes)
+            .finish_non_exhaustive()
+    }
+}
