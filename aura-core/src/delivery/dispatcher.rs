@@ -190,14 +190,13 @@ impl Shared {
                         .failing_since
                         .is_some_and(|since| self.clock.now().saturating_sub(since) >= limit)
             });
-            let reason = (by_count || by_time).then(|| {
+            (by_count || by_time).then(|| {
                 if by_count {
                     format!("{} deliveries in a row failed", stats.failed_in_a_row)
                 } else {
                     "it failed without a success for longer than allowed".to_owned()
                 }
-            });
-            reason
+            })
         };
         if let Some(event) = told {
             self.emit(event);
