@@ -645,3 +645,47 @@ async fn secrets_never_show_in_debug_errors_logs_or_events() {
     assert_eq!(err.context_value("field"), Some("/secret"));
     dispatcher.shutdown().await;
 }
+
+#[tokio::test]
+async fn aura_execution_events_are_delivered_by_type() {
+    use aura_core::engine::{EventKind, ExecutionEvent};
+    use aura_core::store::ExecutionStatus;
+
+    let server = MockServer::start().await;
+    respond(&server, 200, None).await;
+    let clock = ManualClock::new();
+    let dispatcher = dispatcher(&clock, RetrySchedule::default(), AutoDisable::default());
+    let mut events = dispatcher.subscribe();
+    dispatcher
+        .add_endpoint(Endpoint::new("ops", format!("{}/hooks", server.uri()), secret()).event_type("execution.failed"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let event = |kind| ExecutionEvent {
+        execution_id: uuid::Uuid::nil(),
+        scenario_id: "billing".into(),
+        kind,
+    };
+    let progress = event(EventKind::NodeSkipped { node: "a".into() });
+    assert_eq!(dispatcher.send_execution_event(&progress).ok(), Some(None));
+    dispatcher
+        .send_execution_event(&event(EventKind::Finished {
+            status: ExecutionStatus::Completed,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = dispatcher
+        .send_execution_event(&event(EventKind::Finished {
+            status: ExecutionStatus::Failed,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(Some(event_of(&mut events).await), id);
+    let received = requests(&server).await;
+    assert_eq!(received.len(), 1);
+    let body: Value = serde_json::from_slice(&received[0].body).unwrap_or_default();
+    assert_eq!(body["type"], "execution.failed");
+    assert_eq!(body["data"]["scenario_id"], "billing");
+    dispatcher.shutdown().await;
+}
+
+async fn event_of(events: &mut broadcast::Receiver<DeliveryEvent>) -> MessageId {
+    let (mut messages, _) = event(events, delivered).await;
+    messages.remove(0)
+}

@@ -266,8 +266,19 @@ impl WebhookDispatcher {
         }
     }
 
+    /// Runs `task` in the background until it ends; [`shutdown`](Self::shutdown) waits for it.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        self.shared.spawn(task)
+    }
+
+    /// Cancelled once the dispatcher shuts down.
+    pub(crate) fn stopping(&self) -> CancellationToken {
+        self.shared.stop.clone()
+    }
+
     /// Adds (or replaces) an endpoint. Its URL is checked by the guard (an address host at
-    /// once, a name on every connection), its secret, filter and transform compiled.
+    /// once, a name on every connection), its secret, filter and transform compiled. A
+    /// replaced endpoint's pending deliveries, figures and log are dropped.
     ///
     /// # Errors
     ///
