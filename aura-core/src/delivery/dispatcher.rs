@@ -227,7 +227,14 @@ impl Shared {
             Err(err) => {
                 let err = err.with_context("endpoint", endpoint.id.clone());
                 tracing::warn!(endpoint = %endpoint.id, error = %err, "a webhook's filter or transform failed");
-                self.record(endpoint, super::deliver::unsent(self, id, &err), None);
+                let told = DeliveryEvent::Failed {
+                    endpoint: endpoint.id.clone(),
+                    delivery_id: id.to_string(),
+                    messages: vec![id.clone()],
+                    attempts: 1,
+                    error: err.to_string(),
+                };
+                self.record(endpoint, super::deliver::unsent(self, id, &err), Some(told));
                 return Ok(true);
             }
         };
