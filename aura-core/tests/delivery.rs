@@ -689,3 +689,25 @@ async fn event_of(events: &mut broadcast::Receiver<DeliveryEvent>) -> MessageId 
     let (mut messages, _) = event(events, delivered).await;
     messages.remove(0)
 }
+
+#[tokio::test]
+async fn a_transform_that_fails_on_an_event_is_logged_as_a_failed_attempt() {
+    let server = MockServer::start().await;
+    respond(&server, 200, None).await;
+    let clock = ManualClock::new();
+    let dispatcher = dispatcher(&clock, RetrySchedule::default(), AutoDisable::default());
+    let mut events = dispatcher.subscribe();
+    dispatcher
+        .add_endpoint(endpoint("ops", &server).transform(json!({ "x": "{{ trigger.data.missing.deep }}" })))
+        .unwrap_or_else(|e| panic!("{e}"));
+    dispatcher.send("a.b", json!({})).unwrap_or_else(|e| panic!("{e}"));
+    let (attempts, error) = event(&mut events, failed).await;
+    assert_eq!(attempts, 1);
+    assert!(error.contains("ops"), "{error}");
+    let log = dispatcher
+        .log("ops", &PageRequest::first(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((log.items.len(), log.items[0].status), (1, None));
+    assert!(requests(&server).await.is_empty());
+    dispatcher.shutdown().await;
+}
