@@ -19,6 +19,8 @@
 //! | The catalogue | [`Registry`] |
 //! | Keys and `app.key` references | [`Key`], [`Reference`] ([`key`]) |
 //! | Errors | [`Error`], [`ErrorKind`] |
+//! | Outbound webhooks: events sent to subscribed URLs, signed, retried | [`delivery`]: [`delivery::WebhookDispatcher`], [`delivery::Endpoint`] |
+//! | Outbound safety: no private or loopback targets unless allowed | [`net`]: [`net::SsrfGuard`] |
 //! | Time and rate limits, shared by the engine and aura-router | [`clock`]: [`clock::Clock`], [`clock::ManualClock`]; [`rate_limit`]: [`rate_limit::RateLimit`], [`rate_limit::RateLimiter`] |
 //!
 //! ## From `cargo add` to a call
@@ -110,12 +112,14 @@ pub mod compile;
 pub mod connection;
 mod connection_manager;
 pub mod context;
+pub mod delivery;
 mod durations;
 pub mod engine;
 pub mod error;
 pub mod expr;
 mod http_client;
 pub mod key;
+pub mod net;
 pub mod node;
 mod page;
 pub mod rate_limit;
