@@ -266,6 +266,48 @@ impl ExecutionStore for HookedStore {
     }
 }
 
+/// The wrapped store's trigger state, which [`ExecutionStore::trigger_state`] offers only when
+/// the wrapped store keeps one.
+fn state(inner: &Arc<dyn ExecutionStore>) -> Result<&dyn TriggerStateStore> {
+    inner
+        .trigger_state()
+        .ok_or_else(|| aura_core::Error::internal("the wrapped store keeps no trigger state"))
+}
+
+#[async_trait::async_trait]
+impl TriggerStateStore for HookedStore {
+    async fn cursor(&self, key: &TriggerKey) -> Result<Option<Value>> {
+        self.see(&StoreCall::Cursor(key))?;
+        state(&self.inner)?.cursor(key).await
+    }
+
+    async fn set_cursor(&self, key: &TriggerKey, cursor: &Value) -> Result<()> {
+        self.see(&StoreCall::Cursor(key))?;
+        state(&self.inner)?.set_cursor(key, cursor).await
+    }
+
+    async fn remember(
+        &self,
+        key: &TriggerKey,
+        keys: &[String],
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        self.see(&StoreCall::Remember)?;
+        state(&self.inner)?.remember(key, keys, expires_at, now).await
+    }
+
+    async fn prune_dedupe(&self, now: DateTime<Utc>, batch: usize) -> Result<usize> {
+        self.see(&StoreCall::Remember)?;
+        state(&self.inner)?.prune_dedupe(now, batch).await
+    }
+
+    async fn commit_poll(&self, commit: &PollCommit) -> Result<PollOutcome> {
+        self.see(&StoreCall::CommitPoll(commit))?;
+        state(&self.inner)?.commit_poll(commit).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,47 +353,5 @@ mod tests {
             "kept none"
         );
         assert_eq!(*seen.lock().unwrap(), ["Create", "Get", "SaveExact", "Exact"]);
-    }
-}
-
-/// The wrapped store's trigger state, which [`ExecutionStore::trigger_state`] offers only when
-/// the wrapped store keeps one.
-fn state(inner: &Arc<dyn ExecutionStore>) -> Result<&dyn TriggerStateStore> {
-    inner
-        .trigger_state()
-        .ok_or_else(|| aura_core::Error::internal("the wrapped store keeps no trigger state"))
-}
-
-#[async_trait::async_trait]
-impl TriggerStateStore for HookedStore {
-    async fn cursor(&self, key: &TriggerKey) -> Result<Option<Value>> {
-        self.see(&StoreCall::Cursor(key))?;
-        state(&self.inner)?.cursor(key).await
-    }
-
-    async fn set_cursor(&self, key: &TriggerKey, cursor: &Value) -> Result<()> {
-        self.see(&StoreCall::Cursor(key))?;
-        state(&self.inner)?.set_cursor(key, cursor).await
-    }
-
-    async fn remember(
-        &self,
-        key: &TriggerKey,
-        keys: &[String],
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<bool>> {
-        self.see(&StoreCall::Remember)?;
-        state(&self.inner)?.remember(key, keys, expires_at, now).await
-    }
-
-    async fn prune_dedupe(&self, now: DateTime<Utc>, batch: usize) -> Result<usize> {
-        self.see(&StoreCall::Remember)?;
-        state(&self.inner)?.prune_dedupe(now, batch).await
-    }
-
-    async fn commit_poll(&self, commit: &PollCommit) -> Result<PollOutcome> {
-        self.see(&StoreCall::CommitPoll(commit))?;
-        state(&self.inner)?.commit_poll(commit).await
     }
 }

@@ -26,7 +26,7 @@
 //! let request = WebhookRequest::post("/shop/orders", r#"{"id": 7}"#).build()?;
 //! let response = triggers.handle(request, None).await;
 //! assert_eq!(response.status(), 200);
-//! assert_eq!(response.body().as_ref(), br#"{"received":"7"}"#);
+//! assert_eq!(response.body().as_ref(), br#"{"received":7}"#);
 //! triggers.shutdown().await;
 //! # Ok(()) }
 //! ```
