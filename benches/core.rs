@@ -7,6 +7,8 @@
 //! | `action/call_typed` | a typed action end to end: validate, deserialize, handler, serialize | ≤ 5 µs |
 //! | `registry/resolve_action` | `registry.action("bench.echo")` on a loaded app | ≤ 1 µs |
 //! | `error/from_http_429` | `Error::from_http` for a 429 with `Retry-After` | ≤ 1 µs |
+//! | `verify/github_4k` | `WebhookVerifier::GitHub` on a signed 4 KiB body (HMAC-SHA256, hex) | ≤ 5 µs |
+//! | `verify/standard_webhooks_4k` | `WebhookVerifier::StandardWebhooks` on a signed 4 KiB body (HMAC-SHA256, base64, timestamp) | ≤ 5 µs |
 //!
 //! Run with `cargo bench --bench core` (add `-- --warm-up-time 1 --measurement-time 3` for a
 //! quick look).
@@ -151,5 +153,61 @@ fn error(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, schema, action, registry_lookup, error);
+/// A 4 KiB JSON body, as webhooks carry.
+fn body_4k() -> String {
+    let pad = "x".repeat(4096 - 24);
+    let body = format!(r#"{{"id":1,"pad":"{pad}"}}"#);
+    assert!(body.len() >= 4096);
+    body
+}
+
+fn verify(c: &mut Criterion) {
+    use aura_core::trigger::{WebhookRequest, WebhookVerifier};
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    let body = body_4k();
+    let now = chrono::Utc::now();
+    let mac = |key: &[u8], parts: &[&[u8]]| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes()
+    };
+
+    let github = WebhookVerifier::github("bench-secret");
+    let signature = format!("sha256={}", hex::encode(mac(b"bench-secret", &[body.as_bytes()])));
+    let request = WebhookRequest::post("/hook", body.clone())
+        .header("x-hub-signature-256", &signature)
+        .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        .build()
+        .unwrap();
+    assert!(github.verify(&request, now).is_ok());
+
+    let key = [7u8; 24];
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let standard = WebhookVerifier::standard_webhooks(format!("whsec_{}", b64.encode(key)));
+    let ts = now.timestamp().to_string();
+    let signed = mac(&key, &[b"msg_1.", ts.as_bytes(), b".", body.as_bytes()]);
+    let sw_request = WebhookRequest::post("/hook", body)
+        .header("webhook-id", "msg_1")
+        .header("webhook-timestamp", &ts)
+        .header("webhook-signature", &format!("v1,{}", b64.encode(signed)))
+        .build()
+        .unwrap();
+    assert!(standard.verify(&sw_request, now).is_ok());
+
+    let mut group = c.benchmark_group("verify");
+    group.bench_function("github_4k", |b| {
+        b.iter(|| github.verify(black_box(&request), now).unwrap());
+    });
+    group.bench_function("standard_webhooks_4k", |b| {
+        b.iter(|| standard.verify(black_box(&sw_request), now).unwrap());
+    });
+    group.finish();
+}
+
+criterion_group!(benches, schema, action, registry_lookup, error, verify);
 criterion_main!(benches);

@@ -6,6 +6,8 @@
 //! | `hand` | axum `POST /hook`: `score = value`, `if score > 10` → `{"ok": true, "score": …}`, written by hand with serde_json | (the reference) |
 //! | `aura` | axum `POST /hook` → `engine.start(&plan, body)` → `handle.response()`, default `MemoryStore` (`Keep::all`) | aura/hand ≥ 0.6 req/s at c=10 and c=50 |
 //! | `aura-keep-none` | the same on an engine built with `.keep(Keep::none())` (no store work) | aura-keep-none/hand ≥ 0.75 req/s at c=10 and c=50 |
+//! | `runtime` | the trigger runtime's axum router (`TriggerRuntime::router`) serving the scenario's webhook, default `MemoryStore` | runtime/hand ≥ 0.6 req/s at c=10 and c=50 (issue 12) |
+//! | `runtime-sqlite` | the same on a `SqliteStore` (each execution on disk before its answer) | ≥ 5,000 req/s (issue 12) |
 //!
 //! The Aura flow is the one of `examples/record_size.rs`: `trigger("hook") → set("score",
 //! {"score": "{{ trigger.value }}"}) → if_("check", "steps.score.output.score > 10")` route
@@ -28,8 +30,7 @@
 //! the run divided by wrk's request count: it holds nothing of wrk, which is another process,
 //! but it does share the 2 cores with wrk, so req/s is bounded by both.
 //!
-//! Requires `wrk` (`apt-get install wrk`). Run with `cargo bench --bench webhook`. It moves onto
-//! the trigger runtime's webhook receiver when that lands.
+//! Requires `wrk` (`apt-get install wrk`). Run with `cargo bench --bench webhook`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -43,6 +44,8 @@ use aura_core::Registry;
 use aura_core::compile::Plan;
 use aura_core::engine::{Engine, Keep};
 use aura_core::scenario::{NodeBuilder, Scenario};
+use aura_core::store::{ExecutionStore, SqliteStore};
+use aura_core::trigger::TriggerRuntime;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -123,6 +126,31 @@ async fn aura_server(keep: Keep) -> SocketAddr {
     let plan = engine.deploy(flow()).await.unwrap();
     let app = Arc::new(Aura { engine, plan });
     serve(Router::new().route("/hook", post(aura)).with_state(app)).await
+}
+
+/// The flow as the trigger runtime serves it: the same nodes, the trigger a webhook at `hook`.
+const RUNTIME_FLOW: &str = r#"
+id: score
+name: Score
+nodes:
+  - { id: hook, kind: trigger, config: { webhook: { path: hook } }, next: [score] }
+  - { id: score, kind: set, input: { score: "{{ trigger.value }}" }, next: [check] }
+  - { id: check, kind: if, config: { condition: "steps.score.output.score > 10" }, routes: { "true": [reply] } }
+  - { id: reply, kind: respond, input: { ok: true, score: "{{ steps.score.output.score }}" } }
+"#;
+
+/// A trigger runtime's router serving [`RUNTIME_FLOW`], on `store` (default: in memory).
+async fn runtime_server(store: Option<Arc<dyn ExecutionStore>>) -> SocketAddr {
+    let mut engine = Engine::builder(Arc::new(Registry::new()));
+    if let Some(store) = store {
+        engine = engine.store(store);
+    }
+    let triggers = TriggerRuntime::new(engine.build());
+    triggers
+        .deploy(Scenario::from_yaml(RUNTIME_FLOW).unwrap())
+        .await
+        .unwrap();
+    serve(triggers.router()).await
 }
 
 /// One server under test.
@@ -353,7 +381,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let servers = runtime.block_on(async {
+        let sqlite: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(dir.path().join("bench.db")).await.unwrap());
         let servers = [
             Server {
                 name: "hand",
@@ -367,6 +397,14 @@ fn main() {
                 name: "aura-keep-none",
                 addr: aura_server(Keep::none()).await,
             },
+            Server {
+                name: "runtime",
+                addr: runtime_server(None).await,
+            },
+            Server {
+                name: "runtime-sqlite",
+                addr: runtime_server(Some(sqlite)).await,
+            },
         ];
         let client = reqwest::Client::new();
         for server in &servers {
@@ -376,7 +414,8 @@ fn main() {
     });
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "webhook bench: POST {BODY} to 3 servers, {workers} tokio workers, wrk -t1, {rounds} interleaved round(s) of {secs} s per server and connection count"
+        "webhook bench: POST {BODY} to {} servers, {workers} tokio workers, wrk -t1, {rounds} interleaved round(s) of {secs} s per server and connection count",
+        servers.len()
     );
 
     for server in &servers {
@@ -436,5 +475,6 @@ fn main() {
         }
     }
     println!();
-    println!("targets: aura ÷ hand ≥ 0.6 at c=10 and c=50; aura-keep-none ÷ hand ≥ 0.75");
+    println!("targets: aura ÷ hand ≥ 0.6 at c=10 and c=50; aura-keep-none ÷ hand ≥ 0.75 (issue 10);");
+    println!("         runtime ÷ hand ≥ 0.6 at c=10 and c=50; runtime-sqlite ≥ 5,000 req/s (issue 12)");
 }

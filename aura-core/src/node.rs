@@ -138,6 +138,16 @@ pub struct NodeInfo {
     pub cache_ttl: Option<std::time::Duration>,
     /// The app's documented rate limit per connection.
     pub rate_limit: Option<crate::app::RateLimit>,
+    /// Whether it calls nothing outside the engine (no app, no other scenario, no wait): its
+    /// result follows from its input alone, so that after a crash it may simply run again.
+    /// The engine then does not wait for its checkpoint before its successors start; the
+    /// result is written with the next checkpoint it does wait for (before a node that is
+    /// not idempotent is called, after a node that is not pure ends, at a breakpoint, at a
+    /// park in the store, with the end: see
+    /// [`ExecutionStore::checkpoint_leased`](crate::store::ExecutionStore::checkpoint_leased)).
+    /// Default `false`; the built-in `trigger`, `set`, `if`, `switch`, `filter`, `merge` and
+    /// `respond` nodes are pure.
+    pub pure: bool,
 }
 
 /// A node's role in the graph of a scenario.

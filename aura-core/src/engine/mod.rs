@@ -28,7 +28,10 @@
 //! reuse results. Per scenario: at most `max_concurrent` executions run (extra ones wait, in
 //! order; across processes, workers claim within the limit: [`ExecutionStore::claim_next`])
 //! and each may run `max_duration`. Independent branches run concurrently. Every node's
-//! result is checkpointed in the [`ExecutionStore`] before its successors start.
+//! result is checkpointed in the [`ExecutionStore`] before its successors start — except that a
+//! pure node's (one that calls nothing: `set`, `if` …) is written with the next checkpoint the
+//! engine waits for, since after a crash it can simply run again
+//! ([`crate::node::NodeInfo::pure`]).
 
 mod arrival;
 mod builder;

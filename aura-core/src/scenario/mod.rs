@@ -61,7 +61,7 @@ pub struct Scenario {
     /// Bumped on every change; recorded with each execution.
     #[serde(default = "one")]
     pub version: u32,
-    /// Its state (data only today: see [`ScenarioStatus`]).
+    /// Its state: only an active scenario fires on its triggers (see [`ScenarioStatus`]).
     #[serde(default)]
     pub status: ScenarioStatus,
     /// Limits and error policy.
@@ -116,22 +116,22 @@ impl Scenario {
 
 /// The state a scenario's author gives it: active, draft, paused, or switched off after errors.
 ///
-/// Today it is data only: it is loaded, written and kept with the [`Scenario`], and nothing
-/// reads it. The compiler does not look at it, and [`crate::engine::Engine::deploy`],
-/// `execute` and `start` run a scenario whatever its status. The trigger runtime that starts
-/// scenarios on their webhooks, polls and schedules (a later issue) is what will enforce it;
-/// the variants say what it will do.
+/// The [trigger runtime](crate::trigger::TriggerRuntime) enforces it: only an active scenario
+/// has its webhook served, its schedule fired and its app polled; activating a scenario of
+/// another status removes what it had registered. [`crate::engine::Engine::execute`] and
+/// `start` run a scenario whatever its status (a direct call is the author's own).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScenarioStatus {
-    /// Meant to run on its triggers (the default).
+    /// Runs on its triggers (the default).
     #[default]
     Active,
-    /// Being edited; meant to run only when called directly.
+    /// Being edited: runs only when called directly.
     Draft,
     /// Switched off by its owner.
     Paused,
-    /// Meant for a scenario switched off after repeated failures (nothing sets it yet).
+    /// Switched off after repeated failures (set by its owner or a host's policy): fires
+    /// nothing.
     Error,
 }
 

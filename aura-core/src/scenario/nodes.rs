@@ -123,6 +123,7 @@ impl Node for TriggerNode {
 
     fn info(&self) -> NodeInfo {
         NodeInfo {
+            pure: true,
             role: NodeRole::Trigger,
             idempotent: true,
             reference: self.trigger.clone(),
@@ -192,6 +193,7 @@ impl Node for ActionNode {
                 idempotent: action.is_idempotent(),
                 cache_ttl: action.cache_ttl(),
                 rate_limit: *rate_limit,
+                pure: false,
             },
             None => NodeInfo {
                 reference: Some(self.action.clone()),
@@ -237,6 +239,7 @@ pub struct SetNode {}
 impl Node for SetNode {
     fn info(&self) -> NodeInfo {
         NodeInfo {
+            pure: true,
             idempotent: true,
             ..NodeInfo::default()
         }
@@ -283,6 +286,7 @@ impl Node for IfNode {
 
     fn info(&self) -> NodeInfo {
         NodeInfo {
+            pure: true,
             idempotent: true,
             ..NodeInfo::default()
         }
@@ -374,6 +378,7 @@ impl Node for SwitchNode {
 
     fn info(&self) -> NodeInfo {
         NodeInfo {
+            pure: true,
             idempotent: true,
             ..NodeInfo::default()
         }
@@ -439,6 +444,7 @@ impl Node for FilterNode {
 
     fn info(&self) -> NodeInfo {
         NodeInfo {
+            pure: true,
             idempotent: true,
             ..NodeInfo::default()
         }
@@ -554,6 +560,7 @@ pub struct MergeNode {}
 impl Node for MergeNode {
     fn info(&self) -> NodeInfo {
         NodeInfo {
+            pure: true,
             idempotent: true,
             ..NodeInfo::default()
         }
@@ -679,6 +686,7 @@ impl Node for RespondNode {
 
     fn info(&self) -> NodeInfo {
         NodeInfo {
+            pure: true,
             role: NodeRole::Respond,
             idempotent: true,
             ..NodeInfo::default()

@@ -151,6 +151,29 @@ pub trait ExecutionStore: Send + Sync + 'static {
         self.save_node(lease.execution_id, result).await
     }
 
+    /// Node results and, with `end`, the end of the execution, written under `lease` (fenced
+    /// as [`save_node_leased`](Self::save_node_leased) is), in order: an end is never kept
+    /// without the results before it. The engine defers the checkpoints of nodes that call
+    /// nothing ([`NodeInfo::pure`](crate::node::NodeInfo::pure)): they could run again from
+    /// their inputs; it writes them with its next checkpoint that must be waited for (before a
+    /// node that is not idempotent is called, after one that calls something ends, at a park,
+    /// at the end). The default writes them one by one;
+    /// a store with a batching writer queues them at once (one transaction when they fit).
+    async fn checkpoint_leased(
+        &self,
+        lease: &Lease,
+        nodes: &[NodeResult],
+        end: Option<&ExecutionRecord>,
+    ) -> Result<()> {
+        for node in nodes {
+            self.save_node_leased(lease, node).await?;
+        }
+        match end {
+            Some(record) => self.finish_leased(lease, record).await,
+            None => Ok(()),
+        }
+    }
+
     /// [`save_exact`](Self::save_exact) under `lease`, fenced as
     /// [`save_node_leased`](Self::save_node_leased) is.
     async fn save_exact_leased(&self, lease: &Lease, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {

@@ -12,10 +12,12 @@
 //! Every item carries a dedupe key, so that a runtime can drop repeats (a webhook delivered
 //! twice, a record seen by two polls).
 //!
-//! Only the contracts live here today: nothing in Aura drives triggers yet. There is no poll
-//! loop, webhook receiver or scheduler; those runtimes come with the trigger-runtime issue. Until
-//! then a host calls [`Trigger::poll`], [`Trigger::handle_webhook`] or [`Trigger::tick`] itself
-//! and passes each item's data to [`crate::engine::Engine::execute`] (or `start`).
+//! The [`runtime`] drives them: a [`TriggerRuntime`] serves a deployed scenario's webhook
+//! (through its framework-agnostic handler, or an `axum::Router` with the `webhook-axum`
+//! feature), runs its poll loop or its schedule, and offers the manual entry point; a
+//! scenario's trigger node says which ([`setup`]). Incoming webhooks are checked by a
+//! [`WebhookVerifier`] (GitHub, Stripe, Slack, Standard Webhooks, HMAC, basic, header token)
+//! and an [`IpAllowlist`].
 
 mod polling;
 pub mod runtime;

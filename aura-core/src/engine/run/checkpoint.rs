@@ -11,6 +11,10 @@ impl Exec {
         {
             // One stop at a time: elements of a concurrent iterate body queue here.
             let _turn = pause.turn.lock().await;
+            // What someone looking at the store sees: every result so far.
+            if let Err(e) = self.write_nodes(None).await {
+                tracing::warn!(execution = %self.id, error = %e, "the results before a breakpoint could not be written");
+            }
             let resumed = pause.resume.notified();
             pause.state.send_replace(Pause::At(node.id.clone()));
             self.emit(|| EventKind::Paused { node: node.id.clone() });
@@ -41,16 +45,38 @@ impl Exec {
             result.input = self.redactor.clean(&result.input);
             result
         };
-        self.store_node(&result).await
+        self.write_nodes(Some(result)).await
     }
 
-    /// Writes a node's result: under the execution's lease when it has one (so that a process
-    /// that lost it cannot write).
-    async fn store_node(&self, result: &NodeResult) -> Result<()> {
+    /// Writes the deferred results of pure nodes, then `own`, then `end`: under the
+    /// execution's lease when it has one (so that a process that lost it cannot write), in
+    /// one queued batch.
+    pub(super) async fn write_nodes(&self, own: Option<NodeResult>) -> Result<()> {
+        self.write_all(own, None).await
+    }
+
+    async fn write_all(&self, own: Option<NodeResult>, end: Option<&ExecutionRecord>) -> Result<()> {
+        let mut nodes = std::mem::take(&mut self.lock().deferred);
+        nodes.extend(own);
+        let store = &self.engine.store;
         match &self.options.lease {
-            Some(lease) => self.engine.store.save_node_leased(lease, result).await,
-            None => self.engine.store.save_node(self.id, result).await,
+            Some(lease) if !nodes.is_empty() || end.is_some() => store.checkpoint_leased(lease, &nodes, end).await,
+            Some(_) => Ok(()),
+            None => {
+                for node in &nodes {
+                    store.save_node(self.id, node).await?;
+                }
+                match end {
+                    Some(record) => store.finish(record).await,
+                    None => Ok(()),
+                }
+            }
         }
+    }
+
+    /// Writes the end with the deferred results before it.
+    pub(super) async fn write_end(&self, record: &ExecutionRecord) -> Result<()> {
+        self.write_all(None, Some(record)).await
     }
 
     /// Writes an exact payload, under the execution's lease when it has one.
@@ -94,9 +120,8 @@ impl Exec {
                 .collect()
         };
         if self.checkpoints {
-            for result in &stopped {
-                self.store_node(result).await?;
-            }
+            self.lock().deferred.extend(stopped);
+            self.write_nodes(None).await?;
         }
         Ok(())
     }
@@ -126,7 +151,8 @@ impl Exec {
         Ok((recorded, cleaned))
     }
 
-    /// Updates a node's result in the record and checkpoints it in the store.
+    /// Updates a node's result in the record and checkpoints it in the store: at once, or,
+    /// for a pure node, with the next checkpoint that is waited for.
     pub(super) async fn save(
         &self,
         idx: usize,
@@ -138,12 +164,21 @@ impl Exec {
             let slot = slot(&mut state, &self.plan, idx, item);
             let result = &mut state.record.nodes[slot];
             update(result);
-            self.checkpoints.then(|| result.clone())
+            if !self.checkpoints {
+                return Ok(());
+            }
+            let result = result.clone();
+            if self.plan.nodes[idx].info.pure {
+                // A later result of the same node and item replaces an earlier one.
+                state
+                    .deferred
+                    .retain(|r| !(r.node_id == result.node_id && r.item == result.item));
+                state.deferred.push(result);
+                return Ok(());
+            }
+            result
         };
-        match result {
-            Some(result) => self.store_node(&result).await,
-            None => Ok(()),
-        }
+        self.write_nodes(Some(result)).await
     }
 }
 

@@ -241,10 +241,7 @@ impl Exec {
     async fn store_end(&self, record: &ExecutionRecord) -> Result<()> {
         let store = &self.engine.store;
         if self.checkpoints {
-            return match &self.options.lease {
-                Some(lease) => store.finish_leased(lease, record).await,
-                None => store.finish(record).await,
-            };
+            return self.write_end(record).await;
         }
         let completed = record.status == ExecutionStatus::Completed;
         if !self.engine.keep.keeps(completed, &self.engine.completed) {

@@ -171,6 +171,7 @@ async fn prepare(
             exact: deferred_trigger,
             record,
             slots,
+            deferred: Vec::new(),
         }),
         checkpoints: engine_keeps_checkpoints,
         mark_in_flight,
@@ -345,6 +346,9 @@ struct State {
     record: ExecutionRecord,
     /// Where each (node, item) result sits in `record.nodes`.
     slots: Slots,
+    /// Results of pure nodes ([`crate::node::NodeInfo::pure`]) not written yet: they go with
+    /// the next checkpoint that is waited for.
+    deferred: Vec<NodeResult>,
     /// Exact payloads waiting for the end, when nodes are not checkpointed.
     exact: Vec<(PayloadKey, Arc<Value>)>,
 }

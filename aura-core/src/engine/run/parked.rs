@@ -28,6 +28,11 @@ impl Exec {
     /// `None` when the store did not (it then waits in memory).
     pub(super) async fn park_in_store(&self, wait: Duration, spent: Duration) -> Option<Parted> {
         let lease = self.options.lease.as_ref()?;
+        // Resumed from the store: every result so far goes there first.
+        if let Err(e) = self.write_nodes(None).await {
+            tracing::warn!(execution = %self.id, error = %e, "the results before a park could not be written: it waits in memory");
+            return None;
+        }
         match self.engine.store.park_leased(lease, wait).await {
             Ok(true) => {}
             Ok(false) => return None,

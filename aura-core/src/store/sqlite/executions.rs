@@ -311,6 +311,23 @@ impl ExecutionStore for SqliteStore {
         self.inner.writer.write(op).await.map(drop)
     }
 
+    async fn checkpoint_leased(
+        &self,
+        lease: &Lease,
+        nodes: &[NodeResult],
+        end: Option<&ExecutionRecord>,
+    ) -> Result<()> {
+        let id = lease.execution_id.to_string();
+        let mut ops = Vec::with_capacity(nodes.len() + 1);
+        for node in nodes {
+            ops.push(Op::SaveNode(Box::new(NodeRow::new(&id, node)?)));
+        }
+        if let Some(record) = end {
+            ops.push(Op::Finish(Box::new(FinishRow::new(record)?), Some(lease.owner.clone())));
+        }
+        self.inner.writer.write_all(ops).await
+    }
+
     async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
         leases::renew_owned_leases(self, owner, extend).await
     }
