@@ -69,7 +69,7 @@ async fn a_node_that_calls_something_runs_after_the_results_before_it_are_stored
     // At the end the store holds every node's result, the last pure one included.
     let stored = store.get(record.id).await.unwrap().unwrap();
     let mut nodes: Vec<(String, NodeStatus)> = stored.nodes.iter().map(|n| (n.node_id.to_string(), n.status)).collect();
-    nodes.sort();
+    nodes.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         nodes,
         [
