@@ -191,3 +191,36 @@ async fn a_redeploy_never_fires_both_versions() {
     let record = store.get(page.items[0].id).await.unwrap().unwrap();
     assert_eq!(record.scenario_version, 2);
 }
+
+#[tokio::test]
+async fn a_schedule_in_a_time_zone_fires_once_a_day_across_a_daylight_saving_change() {
+    let (store, clock) = (Arc::new(MemoryStore::new()), ManualClock::new());
+    // Noon UTC on 28 March 2026; Paris moves from UTC+1 to UTC+2 at 02:00 local on the 29th.
+    let engine = Engine::builder(Arc::new(Registry::new()))
+        .store(store.clone())
+        .clock(clock.shared())
+        .build();
+    let triggers = TriggerRuntime::builder(engine)
+        .epoch(Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap())
+        .build();
+    let yaml = r#"
+id: tick
+name: Half past two in Paris
+nodes:
+  - { id: nightly, kind: trigger, config: { schedule: { cron: "0 30 2 * * *", timezone: Europe/Paris } } }
+"#;
+    triggers.deploy(Scenario::from_yaml(yaml).unwrap()).await.unwrap();
+    settle().await;
+    // Two days, an hour at a time, as a clock moves.
+    for _ in 0..48 {
+        clock.advance(Duration::from_secs(3600));
+        settle().await;
+    }
+    triggers.shutdown().await;
+    // 02:30 does not exist on the 29th: it fires at 03:00 local (01:00 UTC); on the 30th at
+    // 02:30 local, now 00:30 UTC.
+    assert_eq!(
+        executions(&store).await,
+        ["2026-03-29T01:00:00Z", "2026-03-30T00:30:00Z"]
+    );
+}

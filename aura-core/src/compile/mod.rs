@@ -155,6 +155,11 @@ impl Plan {
         self.status
     }
 
+    /// The trigger node's id.
+    pub fn trigger_node_id(&self) -> &str {
+        &self.nodes[self.root].id
+    }
+
     /// The trigger node: its id, its connection, and how the trigger runtime starts the
     /// scenario (see [`crate::trigger::TriggerSetup`]).
     pub fn trigger(&self) -> PlanTrigger<'_> {

@@ -65,6 +65,7 @@ mod arrive;
 mod axum;
 mod body;
 mod events;
+mod health;
 mod poll;
 mod receive;
 mod route;
@@ -85,6 +86,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 pub use self::events::{TriggerEvent, TriggerEventKind};
+pub use self::health::{TriggerFailure, TriggerStatus};
 pub use self::receive::WebhookResponse;
 use self::route::Route;
 use crate::clock::Clock;
@@ -121,6 +123,10 @@ struct Shared {
     /// The largest body any route takes (the runtime's limit, or a route's bigger one).
     largest_body: std::sync::atomic::AtomicUsize,
     events: broadcast::Sender<TriggerEvent>,
+    /// How each active scenario's trigger is doing, from the events above.
+    health: parking_lot::Mutex<HashMap<String, TriggerStatus>>,
+    /// Whether the task pruning expired dedupe keys runs.
+    pruning: std::sync::OnceLock<()>,
 }
 
 /// Settings of a runtime ([`TriggerRuntime::builder`]).
@@ -242,6 +248,8 @@ impl TriggerRuntimeBuilder {
                 stopping: CancellationToken::new(),
                 tracker: TaskTracker::new(),
                 events,
+                health: parking_lot::Mutex::new(HashMap::new()),
+                pruning: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -404,6 +412,11 @@ impl TriggerRuntime {
             },
         );
         shared.emit(plan, TriggerEventKind::Activated);
+        if shared.state().is_ok() {
+            shared.pruning.get_or_init(|| {
+                shared.tracker.spawn(prune(self.shared.clone()));
+            });
+        }
         Ok(activation)
     }
 
@@ -418,6 +431,12 @@ impl TriggerRuntime {
         self.shared.retire(old).await;
         self.shared.emit(&plan, TriggerEventKind::Deactivated);
         true
+    }
+
+    /// How an active scenario's trigger is doing (last firing, last poll, failures in a
+    /// row, the last error and when the next try comes); `None` when it is not active.
+    pub fn status(&self, scenario_id: &str) -> Option<TriggerStatus> {
+        self.shared.health.lock().get(scenario_id).cloned()
     }
 
     /// The active scenarios, each with its plan.
@@ -467,6 +486,32 @@ impl TriggerRuntime {
     }
 }
 
+/// How often expired dedupe keys are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes expired dedupe keys (of deliveries, polled items, schedule ticks) every ten
+/// minutes, in batches, until the runtime stops.
+async fn prune(shared: Arc<Shared>) {
+    const BATCH: usize = 10_000;
+    loop {
+        tokio::select! {
+            () = shared.stopping.cancelled() => return,
+            () = shared.clock.deadline(PRUNE_EVERY) => {}
+        }
+        let Ok(state) = shared.state() else { return };
+        loop {
+            match state.prune_dedupe(shared.now(), BATCH).await {
+                Ok(n) if n == BATCH && !shared.stopping.is_cancelled() => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "expired dedupe keys could not be pruned; trying again later");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 enum Loop {
     Schedule(schedule::Job),
     Poll(poll::Job),
@@ -494,11 +539,28 @@ impl Shared {
     }
 
     fn emit(&self, plan: &Plan, kind: TriggerEventKind) {
+        let at = self.now();
+        {
+            let mut health = self.health.lock();
+            match kind {
+                TriggerEventKind::Deactivated => {
+                    health.remove(plan.id());
+                }
+                _ => match health.get_mut(plan.id()) {
+                    Some(status) => status.note(at, &kind),
+                    None => {
+                        let mut status = TriggerStatus::default();
+                        status.note(at, &kind);
+                        health.insert(plan.id().to_owned(), status);
+                    }
+                },
+            }
+        }
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(TriggerEvent {
                 scenario_id: plan.id().to_owned(),
-                trigger_id: plan.trigger().node_id.to_owned(),
-                at: self.now(),
+                trigger_id: plan.trigger_node_id().to_owned(),
+                at,
                 kind,
             });
         }
