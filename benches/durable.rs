@@ -5,7 +5,8 @@
 //! Each run: a fresh file in a temporary directory, a 5-node scenario (trigger → 4 no-op
 //! actions, as in `benches/engine.rs`), 10,000 executions started with `engine.start` at once,
 //! then all awaited. Every execution's create, 5 node checkpoints and finish are durable (on
-//! disk, fsynced) before the engine goes on. Prints executions/s per run and the median, and
+//! disk, fsynced) before the engine goes on (the trigger's checkpoint, a pure node's, goes in
+//! the same batch as the first action's). Prints executions/s per run and the median, and
 //! the latency each checkpoint (`save_node`) adds, p50 and p99, as the engine sees it.
 //!
 //! Targets (durable-stores issue), on a 2-core machine: ≥ 5,000 durable executions/s on
