@@ -30,7 +30,8 @@
 //! the run divided by wrk's request count: it holds nothing of wrk, which is another process,
 //! but it does share the 2 cores with wrk, so req/s is bounded by both.
 //!
-//! Requires `wrk` (`apt-get install wrk`). Run with `cargo bench --bench webhook`.
+//! Requires `wrk` (`apt-get install wrk`). Run with `cargo bench --bench webhook`;
+//! `WEBHOOK_BENCH_ONLY=hand,runtime` runs only the servers named.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -406,6 +407,14 @@ fn main() {
                 addr: runtime_server(Some(sqlite)).await,
             },
         ];
+        // `WEBHOOK_BENCH_ONLY=hand,runtime-sqlite`: those servers only (a profile of one);
+        // the hand-written one stays first when kept, for the ratios.
+        let only = std::env::var("WEBHOOK_BENCH_ONLY").ok();
+        let servers: Vec<Server> = servers
+            .into_iter()
+            .filter(|s| only.as_deref().is_none_or(|o| o.split(',').any(|n| n.trim() == s.name)))
+            .collect();
+        assert!(!servers.is_empty(), "WEBHOOK_BENCH_ONLY names no server");
         let client = reqwest::Client::new();
         for server in &servers {
             check(&client, server).await;
@@ -450,6 +459,7 @@ fn main() {
     println!("| server | c | req/s (median) | p50 | p99 | server CPU / request | ÷ hand (median; per-round range) |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (ci, &c) in CONNECTIONS.iter().enumerate() {
+        let has_hand = servers[0].name == "hand";
         let hand_rps = median(runs[ci][0].iter().map(|r| r.rps).collect());
         for (si, server) in servers.iter().enumerate() {
             let rs = &runs[ci][si];
@@ -458,7 +468,7 @@ fn main() {
             let p99 = median(rs.iter().map(|r| r.p99_us).collect());
             let cpus: Option<Vec<f64>> = rs.iter().map(|r| r.cpu_us).collect();
             let cpu = cpus.map_or_else(|| "n/a".to_owned(), |v| format!("{:.1} µs", median(v)));
-            let ratio = if si == 0 {
+            let ratio = if si == 0 || !has_hand {
                 "—".to_owned()
             } else {
                 let per_round: Vec<f64> = rs.iter().zip(&runs[ci][0]).map(|(r, h)| r.rps / h.rps).collect();
