@@ -22,10 +22,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use aura_core::connection::{ConnectionRecord, Connections, Credentials};
 use aura_core::engine::Engine;
+use aura_core::runtime::TriggerRuntime;
 use aura_core::scenario::Scenario;
 use aura_core::semver::Version;
 use aura_core::store::SqliteStore;
-use aura_core::trigger::TriggerRuntime;
 use aura_core::{ActionDef, App, AppManifest, Context, Registry, Result};
 use hmac::{Hmac, Mac};
 use schemars::JsonSchema;

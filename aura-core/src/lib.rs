@@ -124,6 +124,7 @@ pub mod node;
 mod page;
 pub mod rate_limit;
 pub mod registry;
+pub mod runtime;
 pub mod scenario;
 pub mod schema;
 pub mod secret;

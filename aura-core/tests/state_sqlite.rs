@@ -134,13 +134,7 @@ async fn a_committed_poll_is_there_after_a_reopen() {
     let commit = PollCommit {
         key: key.clone(),
         cursor: Some(json!({ "after": "k2" })),
-        items: ["k1", "k2"]
-            .into_iter()
-            .map(|k| Arrival {
-                dedupe_key: k.to_owned(),
-                execution: record("s"),
-            })
-            .collect(),
+        items: ["k1", "k2"].into_iter().map(|k| Arrival::new(k, record("s"))).collect(),
         expires_at: now + chrono::Duration::hours(1),
         now,
     };

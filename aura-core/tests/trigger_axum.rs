@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use aura_core::Registry;
 use aura_core::engine::Engine;
+use aura_core::runtime::TriggerRuntime;
 use aura_core::scenario::Scenario;
-use aura_core::trigger::TriggerRuntime;
 use serde_json::{Value, json};
 
 const FLOW: &str = r#"

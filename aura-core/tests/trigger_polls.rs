@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use aura_core::clock::ManualClock;
 use aura_core::engine::Engine;
+use aura_core::runtime::TriggerRuntime;
+use aura_core::runtime::{TriggerEvent, TriggerEventKind};
 use aura_core::scenario::Scenario;
 use aura_core::store::{ExecutionStore, MemoryStore, PageRequest};
-use aura_core::trigger::TriggerRuntime;
-use aura_core::trigger::runtime::{TriggerEvent, TriggerEventKind};
 use aura_core::{Error, Registry};
 use aura_testkit::{Failure, HookedStore, MockApp, MockPolling, StoreCall};
 use serde_json::{Value, json};

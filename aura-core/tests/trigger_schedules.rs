@@ -10,10 +10,10 @@ use std::time::Duration;
 use aura_core::Registry;
 use aura_core::clock::ManualClock;
 use aura_core::engine::Engine;
+use aura_core::runtime::TriggerRuntime;
+use aura_core::runtime::{Activation, TriggerEvent, TriggerEventKind};
 use aura_core::scenario::Scenario;
 use aura_core::store::{ExecutionStore, MemoryStore, PageRequest};
-use aura_core::trigger::TriggerRuntime;
-use aura_core::trigger::runtime::{Activation, TriggerEvent, TriggerEventKind};
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::broadcast;
 

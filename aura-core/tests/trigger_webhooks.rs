@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use aura_core::connection::{ConnectionRecord, Connections, Credentials};
 use aura_core::engine::Engine;
+use aura_core::runtime::TriggerRuntime;
+use aura_core::runtime::{Activation, TriggerEventKind};
 use aura_core::scenario::Scenario;
 use aura_core::store::{ExecutionStore, MemoryStore, PageRequest};
-use aura_core::trigger::runtime::{Activation, TriggerEventKind};
-use aura_core::trigger::{TriggerRuntime, WebhookRequest};
+use aura_core::trigger::WebhookRequest;
 use aura_core::{ErrorKind, Registry};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};

@@ -116,7 +116,7 @@ impl Scenario {
 
 /// The state a scenario's author gives it: active, draft, paused, or switched off after errors.
 ///
-/// The [trigger runtime](crate::trigger::TriggerRuntime) enforces it: only an active scenario
+/// The [trigger runtime](crate::runtime::TriggerRuntime) enforces it: only an active scenario
 /// has its webhook served, its schedule fired and its app polled; activating a scenario of
 /// another status removes what it had registered. [`crate::engine::Engine::execute`] and
 /// `start` run a scenario whatever its status (a direct call is the author's own).

@@ -166,6 +166,14 @@ impl TriggerStateStore for MemoryStore {
                 return Err(err);
             }
             created.push(item.execution.id);
+            if let Some(exact) = &item.exact_trigger
+                && let Err(err) = self
+                    .save_exact(item.execution.id, &crate::store::PayloadKey::Trigger, exact)
+                    .await
+            {
+                self.remove(&created);
+                return Err(err);
+            }
         }
         triggers.keep(&commit.key, &fresh, commit.expires_at, commit.now);
         if let Some(cursor) = &commit.cursor {

@@ -38,7 +38,7 @@
 //!     cursor: Some(serde_json::json!({ "after": "c2" })),
 //!     items: found
 //!         .iter()
-//!         .map(|item| Arrival { dedupe_key: item["id"].to_string(), execution: execution_for(item) })
+//!         .map(|item| Arrival::new(item["id"].to_string(), execution_for(item)))
 //!         .collect(),
 //!     expires_at: now + chrono::Duration::days(7),
 //!     now,
@@ -48,7 +48,7 @@
 //! // The same items again (a poll that overlapped the last one): nothing new, nothing created.
 //! let items = found
 //!     .iter()
-//!     .map(|item| Arrival { dedupe_key: item["id"].to_string(), execution: execution_for(item) })
+//!     .map(|item| Arrival::new(item["id"].to_string(), execution_for(item)))
 //!     .collect();
 //! let again = PollCommit { items, ..commit.clone() };
 //! assert_eq!(store.commit_poll(&again).await?.new, [false, false]);
@@ -97,6 +97,22 @@ pub struct Arrival {
     /// The execution to create when the item is new (status running, as for
     /// [`ExecutionStore::create`](super::ExecutionStore::create)).
     pub execution: ExecutionRecord,
+    /// The trigger data exactly as it came, when the execution's record holds a redacted or
+    /// truncated copy (`trigger_cleaned`): kept with the execution in the same transaction
+    /// (sealed, as [`ExecutionStore::save_exact`](super::ExecutionStore::save_exact) keeps
+    /// it) by a store that keeps exact payloads, so that the execution can always run.
+    pub exact_trigger: Option<std::sync::Arc<Value>>,
+}
+
+impl Arrival {
+    /// An item with its dedupe key and the execution to create for it (no exact trigger).
+    pub fn new(dedupe_key: impl Into<String>, execution: ExecutionRecord) -> Self {
+        Self {
+            dedupe_key: dedupe_key.into(),
+            execution,
+            exact_trigger: None,
+        }
+    }
 }
 
 /// Everything one poll changes, committed at once by [`TriggerStateStore::commit_poll`].
@@ -164,24 +180,20 @@ pub trait TriggerStateStore: Send + Sync + 'static {
     /// exists already is a [`Conflict`](crate::ErrorKind::Conflict), and then nothing is kept.
     async fn commit_poll(&self, commit: &PollCommit) -> Result<PollOutcome>;
 
-    /// The atomic step of a webhook delivery: remembers `delivery_id` until `expires_at` and
-    /// creates `execution`, or does nothing when the delivery was seen already. `true` when
-    /// the execution was created.
+    /// The atomic step of a webhook delivery: remembers the arrival's dedupe key (the
+    /// delivery id) until `expires_at` and creates its execution, or does nothing when the
+    /// delivery was seen already. `true` when the execution was created.
     async fn commit_delivery(
         &self,
         key: &TriggerKey,
-        delivery_id: &str,
-        execution: &ExecutionRecord,
+        arrival: Arrival,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let commit = PollCommit {
             key: key.clone(),
             cursor: None,
-            items: vec![Arrival {
-                dedupe_key: delivery_id.to_owned(),
-                execution: execution.clone(),
-            }],
+            items: vec![arrival],
             expires_at,
             now,
         };

@@ -12,7 +12,7 @@
 //! Every item carries a dedupe key, so that a runtime can drop repeats (a webhook delivered
 //! twice, a record seen by two polls).
 //!
-//! The [`runtime`] drives them: a [`TriggerRuntime`] serves a deployed scenario's webhook
+//! The trigger runtime drives them: a [`TriggerRuntime`](crate::runtime::TriggerRuntime) serves a deployed scenario's webhook
 //! (through its framework-agnostic handler, or an `axum::Router` with the `webhook-axum`
 //! feature), runs its poll loop or its schedule, and offers the manual entry point; a
 //! scenario's trigger node says which ([`setup`]). Incoming webhooks are checked by a
@@ -20,7 +20,6 @@
 //! and an [`IpAllowlist`].
 
 mod polling;
-pub mod runtime;
 mod schedule;
 pub mod setup;
 pub mod verify;
@@ -35,7 +34,6 @@ use serde_json::Value;
 
 use self::polling::ErasedPolling;
 pub use self::polling::{Poll, PollingTrigger};
-pub use self::runtime::{TriggerRuntime, TriggerRuntimeBuilder};
 pub use self::schedule::{Schedule, ScheduleTick};
 pub use self::setup::{
     Missed, PollPlan, PollSetup, RespondSetup, SchedulePlan, ScheduleSetup, StartFrom, TriggerSetup, VerifySetup,

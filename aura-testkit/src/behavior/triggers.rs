@@ -83,6 +83,7 @@ macro_rules! trigger_state_behavior {
             a_commit_that_fails_keeps_nothing,
             a_commit_without_a_cursor_leaves_the_cursor,
             a_delivery_creates_its_execution_once,
+            an_arrivals_exact_trigger_is_kept_with_its_execution,
             concurrent_commits_of_one_item_create_one_execution,
         );
     };
@@ -106,10 +107,7 @@ fn poll(key: &TriggerKey, items: &[&str], cursor: Option<serde_json::Value>, now
         cursor,
         items: items
             .iter()
-            .map(|k| Arrival {
-                dedupe_key: (*k).to_owned(),
-                execution: record(&key.scenario_id),
-            })
+            .map(|k| Arrival::new(*k, record(&key.scenario_id)))
             .collect(),
         expires_at: now + Duration::hours(1),
         now,
@@ -317,13 +315,13 @@ pub async fn a_delivery_creates_its_execution_once(f: &TriggerFixture) {
     let until = t0() + Duration::days(1);
     assert!(
         f.triggers
-            .commit_delivery(&key, "dlv_1", &first, until, t0())
+            .commit_delivery(&key, Arrival::new("dlv_1", first.clone()), until, t0())
             .await
             .unwrap()
     );
     assert!(
         !f.triggers
-            .commit_delivery(&key, "dlv_1", &second, until, t0())
+            .commit_delivery(&key, Arrival::new("dlv_1", second.clone()), until, t0())
             .await
             .unwrap(),
         "a redelivery is a duplicate"
@@ -335,6 +333,60 @@ pub async fn a_delivery_creates_its_execution_once(f: &TriggerFixture) {
         None,
         "a delivery sets no cursor"
     );
+}
+
+/// An arrival whose record holds a redacted copy of its trigger keeps the exact one with its
+/// execution (in a store that keeps exact payloads at all), and a duplicate's is not kept.
+pub async fn an_arrivals_exact_trigger_is_kept_with_its_execution(f: &TriggerFixture) {
+    use aura_core::store::PayloadKey;
+    // Does this store keep exact payloads at all?
+    let probe = record("s");
+    f.executions.create(&probe).await.unwrap();
+    let value = std::sync::Arc::new(json!({ "probe": true }));
+    f.executions
+        .save_exact(probe.id, &PayloadKey::Trigger, &value)
+        .await
+        .unwrap();
+    let keeps = f
+        .executions
+        .exact(probe.id, &PayloadKey::Trigger)
+        .await
+        .unwrap()
+        .is_some();
+
+    let key = TriggerKey::new("s", "hook");
+    let exact = std::sync::Arc::new(json!({ "token": "tok-exact", "n": 1 }));
+    let cleaned = |mut r: aura_core::store::ExecutionRecord| {
+        r.trigger = std::sync::Arc::new(json!({ "token": "[redacted]", "n": 1 }));
+        r.trigger_cleaned = true;
+        r
+    };
+    let (first, second) = (cleaned(record("s")), cleaned(record("s")));
+    let arrival = |r: &aura_core::store::ExecutionRecord| Arrival {
+        dedupe_key: "dlv_exact".to_owned(),
+        execution: r.clone(),
+        exact_trigger: Some(exact.clone()),
+    };
+    let until = t0() + Duration::days(1);
+    assert!(
+        f.triggers
+            .commit_delivery(&key, arrival(&first), until, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.triggers
+            .commit_delivery(&key, arrival(&second), until, t0())
+            .await
+            .unwrap()
+    );
+    let kept = f.executions.exact(first.id, &PayloadKey::Trigger).await.unwrap();
+    if keeps {
+        assert_eq!(kept, Some(exact), "the exact trigger is kept with the execution");
+    } else {
+        assert_eq!(kept, None);
+    }
+    assert_eq!(f.executions.exact(second.id, &PayloadKey::Trigger).await.unwrap(), None);
 }
 
 /// Several commits of one item at once (workers racing, a redelivery storm): one wins.

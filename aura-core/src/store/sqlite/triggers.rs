@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use uuid::Uuid;
 
 use super::SqliteStore;
 use super::error::{from_sqlx, unreadable};
@@ -49,6 +50,8 @@ pub(super) struct PollRows {
     pub(super) dedupe: DedupeRows,
     pub(super) cursor: Option<String>,
     pub(super) executions: Vec<(String, ExecutionRow, Vec<NodeRow>)>,
+    /// The sealed exact triggers, by dedupe key: kept for the executions created.
+    pub(super) exacts: Vec<(String, executions::ExactRow)>,
 }
 
 fn failed(e: sqlx::Error, what: &'static str, key: &DedupeRows) -> Error {
@@ -156,6 +159,13 @@ pub(super) async fn commit(conn: &mut SqliteConnection, poll: &PollRows) -> Resu
     executions::insert(conn, &rows).await?;
     let nodes: Vec<&NodeRow> = creating.iter().flat_map(|(_, _, nodes)| nodes).collect();
     executions::upsert_nodes(conn, &nodes).await?;
+    let exacts: Vec<&executions::ExactRow> = poll
+        .exacts
+        .iter()
+        .filter(|(k, _)| fresh.contains(k))
+        .map(|(_, row)| row)
+        .collect();
+    executions::upsert_exact(conn, &exacts).await?;
     if let Some(cursor) = &poll.cursor {
         set_cursor(
             conn,
@@ -188,6 +198,40 @@ fn fresh_of(reply: Reply) -> Result<HashSet<String>> {
         _ => Err(Error::internal(
             "the SQLite writer answered a dedupe write with something else",
         )),
+    }
+}
+
+impl SqliteStore {
+    /// The exact triggers of a commit's items (the first of each key), sealed; none when the
+    /// store keeps no exact payloads.
+    async fn seal_triggers(&self, commit: &PollCommit) -> Result<Vec<(String, executions::ExactRow)>> {
+        let Some(cipher) = &self.inner.exact else {
+            return Ok(Vec::new());
+        };
+        let payload = crate::store::exact::payload_name(&crate::store::PayloadKey::Trigger)?;
+        let mut first = HashSet::new();
+        let mut rows = Vec::new();
+        for item in &commit.items {
+            let Some(exact) = item
+                .exact_trigger
+                .as_ref()
+                .filter(|_| first.insert(item.dedupe_key.as_str()))
+            else {
+                continue;
+            };
+            let id = item.execution.id;
+            let sealed = cipher.seal_stored(id, &payload, exact).await?;
+            rows.push((
+                item.dedupe_key.clone(),
+                executions::ExactRow {
+                    execution_id: id.to_string(),
+                    payload: payload.clone(),
+                    nonce: sealed.nonce,
+                    ciphertext: sealed.ciphertext,
+                },
+            ));
+        }
+        Ok(rows)
     }
 }
 
@@ -273,12 +317,34 @@ impl TriggerStateStore for SqliteStore {
                 .collect::<Result<Vec<_>>>()?;
             executions.push((item.dedupe_key.clone(), row, nodes));
         }
+        let exacts = self.seal_triggers(commit).await?;
+        let out_of_line: Vec<(String, Uuid, [u8; 12])> = exacts
+            .iter()
+            .filter(|(_, row)| row.ciphertext.is_empty())
+            .filter_map(|(k, row)| Some((k.clone(), Uuid::parse_str(&row.execution_id).ok()?, row.nonce)))
+            .collect();
         let rows = PollRows {
             dedupe,
             cursor: commit.cursor.as_ref().map(json).transpose()?,
             executions,
+            exacts,
         };
-        let fresh = fresh_of(self.inner.writer.write(Op::CommitPoll(Box::new(rows))).await?)?;
+        let written = self.inner.writer.write(Op::CommitPoll(Box::new(rows))).await;
+        // The payloads kept out of line for executions not created (seen already, or the
+        // commit failed) go.
+        let fresh = written.as_ref().ok().and_then(|r| match r {
+            Reply::Fresh(keys) => Some(keys.iter().cloned().collect::<HashSet<String>>()),
+            _ => None,
+        });
+        let orphans: Vec<(Uuid, [u8; 12])> = out_of_line
+            .into_iter()
+            .filter(|(k, _, _)| fresh.as_ref().is_none_or(|f| !f.contains(k)))
+            .map(|(_, id, nonce)| (id, nonce))
+            .collect();
+        if let (Some(cipher), false) = (&self.inner.exact, orphans.is_empty()) {
+            cipher.forget(&orphans).await;
+        }
+        let fresh = fresh_of(written?)?;
         Ok(PollOutcome {
             new: mark(keys(), &fresh),
         })

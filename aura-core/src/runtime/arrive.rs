@@ -10,7 +10,7 @@ use super::{Shared, TriggerEventKind};
 use crate::compile::Plan;
 use crate::engine::ExecutionHandle;
 use crate::error::{ErrorKind, Result};
-use crate::store::{Arrival, ExecutionRecord, PayloadKey, PollCommit, TriggerKey};
+use crate::store::{Arrival, PollCommit, TriggerKey};
 
 /// What became of an item.
 #[derive(Debug)]
@@ -38,15 +38,28 @@ pub(super) async fn one(
         return Ok(Arrived::Running(handle));
     };
     let state = shared.state()?;
-    let data = Arc::new(data);
-    let record = shared.engine.new_execution(plan, &data);
+    let arrival = arrival(shared, plan, dedupe.clone(), data);
+    let id = arrival.execution.id;
     let now = shared.now();
     let expires = now + chrono::Duration::from_std(shared.options.dedupe_for).unwrap_or(chrono::Duration::days(7));
-    if !state.commit_delivery(key, &dedupe, &record, expires, now).await? {
+    if !state.commit_delivery(key, arrival, expires, now).await? {
         shared.emit(plan, TriggerEventKind::Duplicate { key: dedupe });
         return Ok(Arrived::Duplicate);
     }
-    Ok(run_stored(shared, plan, &record, &data).await)
+    Ok(run_stored(shared, plan, id).await)
+}
+
+/// An item's execution to commit: its record, and its exact data when the record's copy is
+/// not exact (kept in the same transaction).
+fn arrival(shared: &Shared, plan: &Plan, dedupe_key: String, data: Value) -> Arrival {
+    let data = Arc::new(data);
+    let execution = shared.engine.new_execution(plan, &data);
+    let exact_trigger = execution.trigger_cleaned.then_some(data);
+    Arrival {
+        dedupe_key,
+        execution,
+        exact_trigger,
+    }
 }
 
 /// A poll's items and cursor, committed at once; the new ones run.
@@ -60,26 +73,21 @@ pub(super) async fn many(
 ) -> Result<Vec<Arrived>> {
     let state = shared.state()?;
     let now = shared.now();
-    let mut data = Vec::with_capacity(items.len());
-    let mut arrivals = Vec::with_capacity(items.len());
-    for (dedupe_key, item) in items {
-        let item = Arc::new(item);
-        let execution = shared.engine.new_execution(plan, &item);
-        data.push(item);
-        arrivals.push(Arrival { dedupe_key, execution });
-    }
     let commit = PollCommit {
         key: key.clone(),
         cursor,
-        items: arrivals,
+        items: items
+            .into_iter()
+            .map(|(dedupe_key, item)| arrival(shared, plan, dedupe_key, item))
+            .collect(),
         expires_at: now + chrono::Duration::from_std(keep_for).unwrap_or(chrono::Duration::days(7)),
         now,
     };
     let outcome = state.commit_poll(&commit).await?;
-    let mut arrived = Vec::with_capacity(data.len());
-    for ((arrival, item), new) in commit.items.iter().zip(&data).zip(&outcome.new) {
+    let mut arrived = Vec::with_capacity(commit.items.len());
+    for (arrival, new) in commit.items.iter().zip(&outcome.new) {
         arrived.push(if *new {
-            run_stored(shared, plan, &arrival.execution, item).await
+            run_stored(shared, plan, arrival.execution.id).await
         } else {
             Arrived::Duplicate
         });
@@ -90,14 +98,8 @@ pub(super) async fn many(
 /// Runs an execution just committed to the store. When this engine cannot take it (a worker
 /// claimed it first, the store failed), it stays in the store for a worker or the next
 /// recovery.
-async fn run_stored(shared: &Shared, plan: &Plan, record: &ExecutionRecord, exact: &Arc<Value>) -> Arrived {
-    let id = record.id;
+async fn run_stored(shared: &Shared, plan: &Plan, id: Uuid) -> Arrived {
     shared.fired(plan, id);
-    if record.trigger_cleaned
-        && let Err(e) = shared.engine.store().save_exact(id, &PayloadKey::Trigger, exact).await
-    {
-        tracing::warn!(execution = %id, error = %e, "the exact trigger data of a stored execution could not be kept");
-    }
     match shared.engine.recover(id).await {
         Ok(handle) => Arrived::Running(handle),
         Err(e) => {

@@ -18,7 +18,7 @@ impl TriggerRuntime {
     /// known; without it, a route with an allowlist refuses every request.
     ///
     /// ```no_run
-    /// # async fn run(triggers: aura_core::trigger::TriggerRuntime) -> std::io::Result<()> {
+    /// # async fn run(triggers: aura_core::runtime::TriggerRuntime) -> std::io::Result<()> {
     /// let app = axum::Router::new().nest("/hooks", triggers.router());
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
     /// axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await

@@ -5,7 +5,7 @@
 //! use std::sync::Arc;
 //! use aura_core::engine::Engine;
 //! use aura_core::scenario::Scenario;
-//! use aura_core::trigger::runtime::TriggerRuntime;
+//! use aura_core::runtime::TriggerRuntime;
 //! use aura_core::trigger::WebhookRequest;
 //! use aura_core::Registry;
 //!
