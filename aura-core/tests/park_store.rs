@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aura_core::clock::ManualClock;
+use aura_core::clock::{Clock as _, ManualClock};
 use aura_core::engine::{Engine, EngineBuilder};
 use aura_core::scenario::{NodeBuilder, Scenario};
 use aura_core::store::{ExecutionRecord, ExecutionStatus, ExecutionStore, NodeResult, NodeStatus};
@@ -463,27 +463,26 @@ async fn a_resumed_parked_retry_runs_when_due(store: Store) {
         .unwrap();
 
     let handle = engine.recover_all().await.unwrap().pop().expect("recovered");
-    assert_eq!(
-        flaky.calls.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "not before it is due"
-    );
-    let ticking = tokio::spawn(async move {
-        for _ in 0..600 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            clock.advance(Duration::from_secs(10));
-        }
-    });
     let record = tokio::time::timeout(Duration::from_secs(20), handle.wait())
         .await
         .expect("the retry ran")
         .unwrap();
-    ticking.abort();
+    // The wait went on the engine's clock (a manual clock's sleep moves it to its end): the
+    // call came after what was left of the back-off, about four minutes, had passed there.
+    assert!(
+        clock.now() >= Duration::from_secs(200),
+        "the call did not wait for the retry to be due: the clock stands at {:?}",
+        clock.now()
+    );
     assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
     let call = record.node("call").unwrap();
     assert_eq!(call.attempts, 3, "two attempts before the stop, the third now");
     assert_eq!(call.output.as_deref(), Some(&json!({ "ok": 3 })));
-    assert_eq!(flaky.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        flaky.calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "called once, when due"
+    );
 }
 
 #[cfg(feature = "store-sqlite")]

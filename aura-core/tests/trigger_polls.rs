@@ -9,14 +9,16 @@ use std::time::Duration;
 
 use aura_core::clock::ManualClock;
 use aura_core::engine::Engine;
+use aura_core::runtime::TriggerEventKind;
 use aura_core::runtime::TriggerRuntime;
-use aura_core::runtime::{TriggerEvent, TriggerEventKind};
 use aura_core::scenario::Scenario;
 use aura_core::store::{ExecutionStore, MemoryStore, PageRequest};
 use aura_core::{Error, Registry};
 use aura_testkit::{Failure, HookedStore, MockApp, MockPolling, StoreCall};
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
+
+mod trigger_common;
+use trigger_common::next;
 
 fn scenario(start: &str) -> Scenario {
     Scenario::from_yaml(&format!(
@@ -43,22 +45,6 @@ fn runtime(store: Arc<dyn ExecutionStore>, clock: &ManualClock, polling: &MockPo
         .clock(clock.shared())
         .build();
     TriggerRuntime::new(engine)
-}
-
-async fn next(
-    events: &mut broadcast::Receiver<TriggerEvent>,
-    wanted: impl Fn(&TriggerEventKind) -> bool,
-) -> TriggerEvent {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let event = events.recv().await.unwrap();
-            if wanted(&event.kind) {
-                return event;
-            }
-        }
-    })
-    .await
-    .expect("the event came")
 }
 
 fn polled(kind: &TriggerEventKind) -> bool {

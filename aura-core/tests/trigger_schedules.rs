@@ -11,11 +11,13 @@ use aura_core::Registry;
 use aura_core::clock::ManualClock;
 use aura_core::engine::Engine;
 use aura_core::runtime::TriggerRuntime;
-use aura_core::runtime::{Activation, TriggerEvent, TriggerEventKind};
+use aura_core::runtime::{Activation, TriggerEventKind};
 use aura_core::scenario::Scenario;
 use aura_core::store::{ExecutionStore, MemoryStore, PageRequest};
 use chrono::{DateTime, TimeZone, Utc};
-use tokio::sync::broadcast;
+
+mod trigger_common;
+use trigger_common::next;
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap()
@@ -42,23 +44,6 @@ fn runtime(store: &Arc<MemoryStore>, clock: &ManualClock, owner: &str) -> Trigge
         .owner(owner)
         .build();
     TriggerRuntime::builder(engine).epoch(start()).build()
-}
-
-/// The next event of `kind`'s sort (a guard against a hang, not a timing assertion).
-async fn next(
-    events: &mut broadcast::Receiver<TriggerEvent>,
-    wanted: impl Fn(&TriggerEventKind) -> bool,
-) -> TriggerEvent {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let event = events.recv().await.unwrap();
-            if wanted(&event.kind) {
-                return event;
-            }
-        }
-    })
-    .await
-    .expect("the event came")
 }
 
 fn fired(kind: &TriggerEventKind) -> bool {

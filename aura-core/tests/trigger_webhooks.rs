@@ -398,3 +398,90 @@ nodes:
     assert!(triggers.deactivate("hand").await);
     assert_eq!(events.recv().await.unwrap().kind, TriggerEventKind::Deactivated);
 }
+
+/// A forge whose API registers hooks: it records every (un)subscription.
+#[derive(Clone, Default)]
+struct Forge(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Forge {
+    fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[aura_core::async_trait]
+impl aura_core::trigger::WebhookTrigger for Forge {
+    type Item = Value;
+
+    fn parse(&self, request: &WebhookRequest) -> aura_core::Result<Vec<aura_core::TriggerItem<Value>>> {
+        let body: Value = request.json()?;
+        Ok(vec![aura_core::TriggerItem::new(body["id"].to_string(), body)])
+    }
+
+    async fn subscribe(&self, _cx: &aura_core::Context, url: &str) -> aura_core::Result<Option<Value>> {
+        let mut calls = self.0.lock().unwrap();
+        calls.push(format!("subscribe {url}"));
+        Ok(Some(json!({ "hook_id": calls.len() })))
+    }
+
+    async fn unsubscribe(&self, _cx: &aura_core::Context, subscription: &Value) -> aura_core::Result<()> {
+        self.0.lock().unwrap().push(format!("unsubscribe {subscription}"));
+        Ok(())
+    }
+}
+
+#[aura_core::async_trait]
+impl aura_core::App for Forge {
+    fn manifest(&self) -> aura_core::AppManifest {
+        aura_core::AppManifest::new("forge", "Forge", aura_core::semver::Version::new(1, 0, 0))
+    }
+
+    fn actions(&self) -> Vec<aura_core::ActionDef> {
+        Vec::new()
+    }
+
+    fn triggers(&self) -> Vec<aura_core::TriggerDef> {
+        vec![aura_core::TriggerDef::webhook("push", self.clone())]
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_whose_app_registers_hooks_is_subscribed_at_its_public_url() {
+    let forge = Forge::default();
+    let registry = Registry::new();
+    registry.register(forge.clone()).unwrap();
+    let engine = Engine::builder(Arc::new(registry)).build();
+    let triggers = TriggerRuntime::builder(engine)
+        .public_url("https://hooks.example.com/hooks/")
+        .build();
+    let scenario = |version: u32, path: &str| {
+        Scenario::from_yaml(&format!(
+            "id: pushes\nname: Pushes\nversion: {version}\nnodes:\n  - {{ id: push, kind: trigger, config: {{ trigger: forge.push, webhook: {{ path: {path}, respond: accepted }} }} }}\n"
+        ))
+        .unwrap()
+    };
+    triggers.deploy(scenario(1, "forge/push")).await.unwrap();
+    assert_eq!(forge.calls(), ["subscribe https://hooks.example.com/hooks/forge/push"]);
+
+    // The app parses what the forge sends.
+    let delivery = WebhookRequest::post("/forge/push", r#"{"id": 9, "ref": "main"}"#)
+        .build()
+        .unwrap();
+    let answer = triggers.handle(delivery, None).await;
+    assert_eq!(answer.status(), 202);
+
+    // The same URL again: nothing to register. Another URL: the old hook goes first.
+    triggers.deploy(scenario(2, "forge/push")).await.unwrap();
+    assert_eq!(forge.calls().len(), 1);
+    triggers.deploy(scenario(3, "forge/v2/push")).await.unwrap();
+    assert_eq!(
+        forge.calls()[1..],
+        [
+            r#"unsubscribe {"hook_id":1}"#.to_owned(),
+            "subscribe https://hooks.example.com/hooks/forge/v2/push".to_owned()
+        ]
+    );
+    // A shutdown keeps the hook (the next process serves it); a deactivation removes it.
+    assert!(triggers.deactivate("pushes").await);
+    assert_eq!(forge.calls()[3], r#"unsubscribe {"hook_id":3}"#);
+}

@@ -70,6 +70,7 @@ mod poll;
 mod receive;
 mod route;
 mod schedule;
+mod subscribe;
 #[cfg(test)]
 mod tests;
 
@@ -138,6 +139,7 @@ struct Options {
     dedupe_for: Duration,
     retry_after: Duration,
     grace: Duration,
+    public_url: Option<String>,
 }
 
 /// What an active scenario registered.
@@ -220,6 +222,17 @@ impl TriggerRuntimeBuilder {
         self
     }
 
+    /// The URL where the host serves [`TriggerRuntime::router`] from outside
+    /// (`https://hooks.example.com/hooks`): with it, activating a webhook whose app registers
+    /// hooks through its API ([`Trigger::subscribe`](crate::trigger::Trigger::subscribe))
+    /// subscribes `<public_url>/<path>`, keeping the service's answer in the store; a
+    /// deactivation unsubscribes. Without it, nothing is registered (the service is set up by
+    /// hand).
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.options.public_url = Some(url.into());
+        self
+    }
+
     /// The wall time at the engine clock's origin (default: now minus the clock's reading).
     /// With a [`ManualClock`](crate::clock::ManualClock), tests start the world at a chosen
     /// date (the night of a daylight-saving change …) and move it with the clock.
@@ -272,6 +285,7 @@ impl TriggerRuntime {
                 dedupe_for: Duration::from_secs(7 * 24 * 3600),
                 retry_after: Duration::from_secs(1),
                 grace: Duration::from_secs(60),
+                public_url: None,
             },
             epoch: None,
         }
@@ -319,7 +333,10 @@ impl TriggerRuntime {
     /// naming the path and that scenario; a verifier without a secret in the trigger node's
     /// connection, or a schedule, poll or dedupe on a store that keeps no trigger state, is an
     /// [`InvalidDefinition`](crate::ErrorKind::InvalidDefinition) naming the scenario and the
-    /// node. On an error the older version stays as it was.
+    /// node. On these errors the older version stays as it was. A subscription the service
+    /// refuses ([`TriggerRuntimeBuilder::public_url`]) is returned as the error once the new
+    /// version serves already (the service can be set up by hand; the next activation tries
+    /// again).
     pub async fn activate(&self, plan: &Arc<Plan>) -> Result<Activation> {
         let shared = &self.shared;
         if shared.stopping.is_cancelled() {
@@ -407,11 +424,18 @@ impl TriggerRuntime {
             plan.id().to_owned(),
             Active {
                 plan: plan.clone(),
-                path: route.map(|r| r.path.clone()),
+                path: route.as_ref().map(|r| r.path.clone()),
                 looping,
             },
         );
         shared.emit(plan, TriggerEventKind::Activated);
+        // Registered with its service once it serves (some services call at once to check).
+        if let Some(route) = &route
+            && let Err(e) = subscribe::subscribe(shared, route).await
+        {
+            tracing::warn!(scenario = %plan.id(), error = %e, "a webhook could not be registered with its service");
+            return Err(locate(e));
+        }
         if shared.state().is_ok() {
             shared.pruning.get_or_init(|| {
                 shared.tracker.spawn(prune(self.shared.clone()));
@@ -566,10 +590,15 @@ impl Shared {
         }
     }
 
+    /// Removes what a scenario registered, its subscription with its service included.
     async fn retire(&self, old: Active) {
         self.stop_loop(old.looping).await;
-        if let Some(path) = old.path {
-            self.routes.write().remove(&path);
+        let Some(path) = old.path else { return };
+        let route = self.routes.write().remove(&path);
+        if let Some(route) = route
+            && let Err(e) = subscribe::unsubscribe(self, &route).await
+        {
+            tracing::warn!(scenario = %old.plan.id(), error = %e, "a webhook's subscription could not be removed");
         }
     }
 
@@ -580,6 +609,31 @@ impl Shared {
                 tracing::warn!(error = %e, "a trigger loop ended with a panic");
             }
         }
+    }
+
+    /// Reports a failed try of a loop (a poll, a schedule's commit) and says how long to wait
+    /// before the next: the back-off's next step.
+    fn failed(
+        &self,
+        plan: &Plan,
+        e: &Error,
+        backoff: &mut impl Iterator<Item = Duration>,
+        failures: &mut u32,
+        what: &'static str,
+    ) -> Duration {
+        *failures += 1;
+        let retry_in = backoff.next().unwrap_or(Duration::from_secs(300));
+        tracing::warn!(scenario = %plan.id(), error = %e, "{what} failed; trying again");
+        self.emit(
+            plan,
+            TriggerEventKind::Failed {
+                error: e.kind().as_str(),
+                message: e.message().to_owned(),
+                retry_in,
+                failures: *failures,
+            },
+        );
+        retry_in
     }
 
     /// Notes an execution started by a trigger.

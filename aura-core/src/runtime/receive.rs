@@ -14,7 +14,6 @@ use super::arrive::{self, Arrived};
 use super::body::{self, Unreadable};
 use super::route::{Respond, Route};
 use super::{Shared, TriggerRuntime};
-use crate::context::Context;
 use crate::engine::ExecutionHandle;
 use crate::error::{Error, ErrorKind};
 use crate::store::ExecutionStatus;
@@ -134,13 +133,7 @@ async fn items(
     delivery: Option<String>,
 ) -> Result<Vec<(Option<String>, Value)>, WebhookResponse> {
     if let Some(trigger) = &route.trigger {
-        let mut cx = Context::builder()
-            .scenario_id(route.plan.id().to_owned())
-            .node_id(route.key.trigger_id.clone());
-        if let Some(connection) = &route.connection {
-            cx = cx.connection(connection.clone());
-        }
-        return match trigger.handle_webhook(&cx.build(), request).await {
+        return match trigger.handle_webhook(&route.context(), request).await {
             Ok(WebhookOutcome::Handshake(reply)) => Err(reply_of(reply)),
             Ok(WebhookOutcome::Items(items)) => Ok(items
                 .into_iter()

@@ -97,6 +97,17 @@ impl Route {
             )
     }
 
+    /// The context the route's app trigger runs with (its verify, parse, subscribe).
+    pub(super) fn context(&self) -> crate::context::Context {
+        let mut cx = crate::context::Context::builder()
+            .scenario_id(self.plan.id().to_owned())
+            .node_id(self.key.trigger_id.clone());
+        if let Some(connection) = &self.connection {
+            cx = cx.connection(connection.clone());
+        }
+        cx.build()
+    }
+
     /// A header-token verifier's header: kept out of the trigger data.
     pub(super) fn token_header(&self) -> Option<&str> {
         match &self.verify {

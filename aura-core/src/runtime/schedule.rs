@@ -111,21 +111,7 @@ pub(super) async fn run(shared: Arc<Shared>, job: Job, stop: CancellationToken) 
                     None => return,
                 }
             }
-            Err(e) => {
-                failures += 1;
-                let retry_in = backoff.next().unwrap_or(Duration::from_secs(300));
-                tracing::warn!(scenario = %job.plan.id(), error = %e, "a schedule could not fire; trying again");
-                shared.emit(
-                    &job.plan,
-                    TriggerEventKind::Failed {
-                        error: e.kind().as_str(),
-                        message: e.message().to_owned(),
-                        retry_in,
-                        failures,
-                    },
-                );
-                retry_in
-            }
+            Err(e) => shared.failed(&job.plan, &e, &mut backoff, &mut failures, "a schedule's firing"),
         };
         tokio::select! {
             () = stop.cancelled() => return,

@@ -47,7 +47,66 @@ pub(crate) fn payload_name(key: &PayloadKey) -> Result<String> {
     serde_json::to_string(key).map_err(|_| Error::internal("a payload key could not be serialized"))
 }
 
+/// An arrival's exact trigger, sealed for its execution: what a commit keeps with the
+/// execution when it is created.
+pub(crate) struct SealedTrigger {
+    /// The arrival's dedupe key (its execution is created only when the key is new).
+    pub(crate) dedupe_key: String,
+    pub(crate) execution_id: Uuid,
+    /// The payload key's stored text.
+    pub(crate) payload: String,
+    pub(crate) sealed: SealedPayload,
+}
+
+impl SealedTrigger {
+    /// Whether the sealed payload is kept out of line (its row holds no ciphertext).
+    pub(crate) fn out_of_line(&self) -> bool {
+        self.sealed.ciphertext.is_empty()
+    }
+}
+
 impl ExactCipher {
+    /// The exact triggers of a commit's arrivals (the first of each key), sealed.
+    pub(crate) async fn seal_triggers(&self, commit: &crate::store::PollCommit) -> Result<Vec<SealedTrigger>> {
+        let payload = payload_name(&PayloadKey::Trigger)?;
+        let mut first = std::collections::HashSet::new();
+        let mut sealed = Vec::new();
+        for item in &commit.items {
+            let Some(exact) = item
+                .exact_trigger
+                .as_ref()
+                .filter(|_| first.insert(item.dedupe_key.as_str()))
+            else {
+                continue;
+            };
+            let id = item.execution.id;
+            sealed.push(SealedTrigger {
+                dedupe_key: item.dedupe_key.clone(),
+                execution_id: id,
+                payload: payload.clone(),
+                sealed: self.seal_stored(id, &payload, exact).await?,
+            });
+        }
+        Ok(sealed)
+    }
+
+    /// Forgets the out-of-line copies of sealed triggers whose execution was not created
+    /// (`created`: the dedupe keys that were new; `None`: the commit failed).
+    pub(crate) async fn forget_uncreated(
+        &self,
+        sealed: &[SealedTrigger],
+        created: Option<&std::collections::HashSet<String>>,
+    ) {
+        let orphans: Vec<(Uuid, [u8; 12])> = sealed
+            .iter()
+            .filter(|t| t.out_of_line() && created.is_none_or(|c| !c.contains(&t.dedupe_key)))
+            .map(|t| (t.execution_id, t.sealed.nonce))
+            .collect();
+        if !orphans.is_empty() {
+            self.forget(&orphans).await;
+        }
+    }
+
     pub(crate) fn new(key: &SecretBox<[u8; 32]>) -> Self {
         Self(Arc::new(Aes256Gcm::new(key.expose_secret().into())), None)
     }

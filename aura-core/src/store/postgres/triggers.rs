@@ -106,40 +106,6 @@ enum Committed {
     Duplicate(Uuid),
 }
 
-impl PostgresStore {
-    /// The exact triggers of a commit's items (the first of each key), sealed; none when the
-    /// store keeps no exact payloads.
-    async fn seal_triggers(&self, commit: &PollCommit) -> Result<Vec<(String, executions::ExactRow)>> {
-        let Some(cipher) = &self.inner.exact else {
-            return Ok(Vec::new());
-        };
-        let payload = crate::store::exact::payload_name(&crate::store::PayloadKey::Trigger)?;
-        let mut first = HashSet::new();
-        let mut rows = Vec::new();
-        for item in &commit.items {
-            let Some(exact) = item
-                .exact_trigger
-                .as_ref()
-                .filter(|_| first.insert(item.dedupe_key.as_str()))
-            else {
-                continue;
-            };
-            let id = item.execution.id;
-            let sealed = cipher.seal_stored(id, &payload, exact).await?;
-            rows.push((
-                item.dedupe_key.clone(),
-                executions::ExactRow {
-                    execution_id: id,
-                    payload: payload.clone(),
-                    nonce: sealed.nonce,
-                    ciphertext: sealed.ciphertext,
-                },
-            ));
-        }
-        Ok(rows)
-    }
-}
-
 #[async_trait]
 impl TriggerStateStore for PostgresStore {
     async fn cursor(&self, key: &TriggerKey) -> Result<Option<Value>> {
@@ -225,7 +191,22 @@ impl TriggerStateStore for PostgresStore {
                 rows.push((item.dedupe_key.as_str(), (row, nodes)));
             }
         }
-        let exacts = self.seal_triggers(commit).await?;
+        let sealed = match &self.inner.exact {
+            Some(cipher) => cipher.seal_triggers(commit).await?,
+            None => Vec::new(),
+        };
+        let exacts: Vec<(&str, executions::ExactRow)> = sealed
+            .iter()
+            .map(|t| {
+                let row = executions::ExactRow {
+                    execution_id: t.execution_id,
+                    payload: t.payload.clone(),
+                    nonce: t.sealed.nonce,
+                    ciphertext: t.sealed.ciphertext.clone(),
+                };
+                (t.dedupe_key.as_str(), row)
+            })
+            .collect();
         let outcome = retrying(|| async {
             let mut tx = self.inner.pool.begin().await?;
             let fresh = keep_fresh(&mut tx, &commit.key, &wanted, expires_at, now).await?;
@@ -240,7 +221,7 @@ impl TriggerStateStore for PostgresStore {
             }
             let sealed: Vec<&executions::ExactRow> = exacts
                 .iter()
-                .filter(|(k, _)| fresh.contains(k.as_str()))
+                .filter(|(k, _)| fresh.contains(*k))
                 .map(|(_, row)| row)
                 .collect();
             executions::upsert_exact(&mut tx, &sealed).await?;
@@ -252,21 +233,13 @@ impl TriggerStateStore for PostgresStore {
         })
         .await
         .map_err(|e| context(from_sqlx(e, "committing a poll", "dedupe_keys"), &commit.key));
-        // The payloads kept out of line for executions not created (seen already, or the
-        // commit failed) go.
+        // Out-of-line copies of executions not created (seen already, or the commit failed) go.
         if let Some(cipher) = &self.inner.exact {
             let created = match &outcome {
                 Ok(Committed::Done(fresh)) => Some(fresh),
                 _ => None,
             };
-            let orphans: Vec<(Uuid, [u8; 12])> = exacts
-                .iter()
-                .filter(|(k, row)| row.ciphertext.is_empty() && created.is_none_or(|f| !f.contains(k.as_str())))
-                .map(|(_, row)| (row.execution_id, row.nonce))
-                .collect();
-            if !orphans.is_empty() {
-                cipher.forget(&orphans).await;
-            }
+            cipher.forget_uncreated(&sealed, created).await;
         }
         match outcome? {
             Committed::Done(fresh) => Ok(PollOutcome {

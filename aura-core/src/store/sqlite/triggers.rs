@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
-use uuid::Uuid;
 
 use super::SqliteStore;
 use super::error::{from_sqlx, unreadable};
@@ -201,40 +200,6 @@ fn fresh_of(reply: Reply) -> Result<HashSet<String>> {
     }
 }
 
-impl SqliteStore {
-    /// The exact triggers of a commit's items (the first of each key), sealed; none when the
-    /// store keeps no exact payloads.
-    async fn seal_triggers(&self, commit: &PollCommit) -> Result<Vec<(String, executions::ExactRow)>> {
-        let Some(cipher) = &self.inner.exact else {
-            return Ok(Vec::new());
-        };
-        let payload = crate::store::exact::payload_name(&crate::store::PayloadKey::Trigger)?;
-        let mut first = HashSet::new();
-        let mut rows = Vec::new();
-        for item in &commit.items {
-            let Some(exact) = item
-                .exact_trigger
-                .as_ref()
-                .filter(|_| first.insert(item.dedupe_key.as_str()))
-            else {
-                continue;
-            };
-            let id = item.execution.id;
-            let sealed = cipher.seal_stored(id, &payload, exact).await?;
-            rows.push((
-                item.dedupe_key.clone(),
-                executions::ExactRow {
-                    execution_id: id.to_string(),
-                    payload: payload.clone(),
-                    nonce: sealed.nonce,
-                    ciphertext: sealed.ciphertext,
-                },
-            ));
-        }
-        Ok(rows)
-    }
-}
-
 #[async_trait]
 impl TriggerStateStore for SqliteStore {
     async fn cursor(&self, key: &TriggerKey) -> Result<Option<Value>> {
@@ -317,11 +282,21 @@ impl TriggerStateStore for SqliteStore {
                 .collect::<Result<Vec<_>>>()?;
             executions.push((item.dedupe_key.clone(), row, nodes));
         }
-        let exacts = self.seal_triggers(commit).await?;
-        let out_of_line: Vec<(String, Uuid, [u8; 12])> = exacts
+        let sealed = match &self.inner.exact {
+            Some(cipher) => cipher.seal_triggers(commit).await?,
+            None => Vec::new(),
+        };
+        let exacts = sealed
             .iter()
-            .filter(|(_, row)| row.ciphertext.is_empty())
-            .filter_map(|(k, row)| Some((k.clone(), Uuid::parse_str(&row.execution_id).ok()?, row.nonce)))
+            .map(|t| {
+                let row = executions::ExactRow {
+                    execution_id: t.execution_id.to_string(),
+                    payload: t.payload.clone(),
+                    nonce: t.sealed.nonce,
+                    ciphertext: t.sealed.ciphertext.clone(),
+                };
+                (t.dedupe_key.clone(), row)
+            })
             .collect();
         let rows = PollRows {
             dedupe,
@@ -330,21 +305,12 @@ impl TriggerStateStore for SqliteStore {
             exacts,
         };
         let written = self.inner.writer.write(Op::CommitPoll(Box::new(rows))).await;
-        // The payloads kept out of line for executions not created (seen already, or the
-        // commit failed) go.
-        let fresh = written.as_ref().ok().and_then(|r| match r {
-            Reply::Fresh(keys) => Some(keys.iter().cloned().collect::<HashSet<String>>()),
-            _ => None,
-        });
-        let orphans: Vec<(Uuid, [u8; 12])> = out_of_line
-            .into_iter()
-            .filter(|(k, _, _)| fresh.as_ref().is_none_or(|f| !f.contains(k)))
-            .map(|(_, id, nonce)| (id, nonce))
-            .collect();
-        if let (Some(cipher), false) = (&self.inner.exact, orphans.is_empty()) {
-            cipher.forget(&orphans).await;
+        let fresh = written.and_then(fresh_of);
+        // Out-of-line copies of executions not created (seen already, or the commit failed) go.
+        if let Some(cipher) = &self.inner.exact {
+            cipher.forget_uncreated(&sealed, fresh.as_ref().ok()).await;
         }
-        let fresh = fresh_of(written?)?;
+        let fresh = fresh?;
         Ok(PollOutcome {
             new: mark(keys(), &fresh),
         })
