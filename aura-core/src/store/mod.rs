@@ -157,8 +157,9 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// nothing ([`NodeInfo::pure`](crate::node::NodeInfo::pure)): they could run again from
     /// their inputs; it writes them with its next checkpoint that must be waited for (before a
     /// node that is not idempotent is called, after one that calls something ends, at a park,
-    /// at the end). The default writes them one by one;
-    /// a store with a batching writer queues them at once (one transaction when they fit).
+    /// at the end). The default writes them one by one, each
+    /// waited for; a store whose one writer applies writes in order (`SqliteStore`) queues
+    /// them at once (one transaction when they fit).
     async fn checkpoint_leased(
         &self,
         lease: &Lease,

@@ -354,26 +354,6 @@ impl ExecutionStore for PostgresStore {
         self.inner.writer.write(op).await.map(drop)
     }
 
-    async fn checkpoint_leased(
-        &self,
-        lease: &Lease,
-        nodes: &[NodeResult],
-        end: Option<&ExecutionRecord>,
-    ) -> Result<()> {
-        let mut ops = Vec::with_capacity(nodes.len() + 1);
-        for node in nodes {
-            ops.push(Op::SaveNode(
-                lease.execution_id,
-                Box::new(NodeRow::new(node)?),
-                Some(fence(lease)),
-            ));
-        }
-        if let Some(record) = end {
-            ops.push(Op::Finish(Box::new(FinishRow::new(record)?), Some(fence(lease))));
-        }
-        self.inner.writer.write_all(ops).await
-    }
-
     async fn save_exact_leased(&self, lease: &Lease, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
         self.save_exact_payload(lease.execution_id, key, value, Some(fence(lease)))
             .await

@@ -249,22 +249,6 @@ impl Writer {
         self.tx.send(Request { op, reply }).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
-
-    /// Several writes, queued in order before any is waited for: they go in one transaction
-    /// when they fit one batch, and a later one is never kept without the earlier ones (a
-    /// batch applies node results before ends). The first error is returned.
-    pub(super) async fn write_all(&self, ops: Vec<Op>) -> Result<()> {
-        let mut answers = Vec::with_capacity(ops.len());
-        for op in ops {
-            let (reply, answer) = oneshot::channel();
-            self.tx.send(Request { op, reply }).await.map_err(|_| closed())?;
-            answers.push(answer);
-        }
-        for answer in answers {
-            answer.await.map_err(|_| closed())??;
-        }
-        Ok(())
-    }
 }
 
 /// The error of a write sent to a closed store.
