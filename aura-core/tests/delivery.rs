@@ -685,6 +685,57 @@ async fn aura_execution_events_are_delivered_by_type() {
     dispatcher.shutdown().await;
 }
 
+#[tokio::test]
+async fn connection_trouble_is_delivered_and_routine_changes_are_not() {
+    use aura_core::connection::ConnectionStatus;
+    use aura_core::connection::{ConnectionEvent, ConnectionEventKind};
+
+    let server = MockServer::start().await;
+    respond(&server, 200, None).await;
+    let clock = ManualClock::new();
+    let dispatcher = dispatcher(&clock, RetrySchedule::default(), AutoDisable::default());
+    let mut delivered_events = dispatcher.subscribe();
+    dispatcher
+        .add_endpoint(Endpoint::new("ops", format!("{}/hooks", server.uri()), secret()).event_type("connection.*"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Forwarded from a manager's event stream.
+    let (tx, rx) = broadcast::channel(16);
+    dispatcher.forward_connections(rx).unwrap_or_else(|e| panic!("{e}"));
+    let event = |kind| ConnectionEvent {
+        connection_id: "crm-main".into(),
+        app_id: "crm".into(),
+        kind,
+    };
+    tx.send(event(ConnectionEventKind::TokenRefreshed {
+        version: 2,
+        expires_at: None,
+    }))
+    .unwrap();
+    tx.send(event(ConnectionEventKind::RefreshFailed {
+        error: "unauthorized",
+        oauth2_error: Some("invalid_grant".into()),
+    }))
+    .unwrap();
+    tx.send(event(ConnectionEventKind::StatusChanged {
+        from: ConnectionStatus::Active,
+        to: ConnectionStatus::Error,
+    }))
+    .unwrap();
+    event_of(&mut delivered_events).await;
+    event_of(&mut delivered_events).await;
+    let mut types: Vec<String> = requests(&server)
+        .await
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap_or_default()["type"].to_string())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [r#""connection.refresh_failed""#, r#""connection.status_changed""#]
+    );
+    dispatcher.shutdown().await;
+}
+
 async fn event_of(events: &mut broadcast::Receiver<DeliveryEvent>) -> MessageId {
     let (mut messages, _) = event(events, delivered).await;
     messages.remove(0)

@@ -16,7 +16,7 @@
 //! | a log of attempts, and redelivery | [`WebhookDispatcher::log`]: [`Attempt`]; [`WebhookDispatcher::redeliver`] |
 //! | endpoints that keep failing are disabled | [`AutoDisable`], [`DeliveryEvent::EndpointDisabled`] |
 //! | no private or loopback targets unless allowed | [`SsrfGuard`](crate::net::SsrfGuard) |
-//! | Aura's own events (`execution.failed` …) | [`WebhookDispatcher::forward`], [`WebhookDispatcher::send_execution_event`] |
+//! | Aura's own events (`execution.failed`, `connection.refresh_failed` …) | [`WebhookDispatcher::forward`], [`WebhookDispatcher::forward_connections`] |
 //!
 //! A 2xx answer is a success; 3xx (redirects are not followed) and other 4xx answers are
 //! permanent failures. Deliveries are at least once: a receiver drops duplicates by
@@ -79,7 +79,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::dispatcher::{DispatcherBuilder, WebhookDispatcher};
 pub use self::endpoint::{Batching, DEFAULT_TIMEOUT, Endpoint};
-pub use self::engine_events::execution_event_type;
+pub use self::engine_events::{connection_event_type, execution_event_type};
 pub use self::log::{Attempt, AttemptOutcome, EndpointStats};
 pub use self::retry::{AutoDisable, RetrySchedule};
 pub use self::signing::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, WebhookSigner};
