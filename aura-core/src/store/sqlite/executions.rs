@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::error::from_sqlx;
 use super::rows::{self, ExecutionRow, FinishRow, NodeRow};
-use super::writer::{Op, Reply};
+use super::writer::{CheckpointRows, Op, Reply};
 use super::{SqliteStore, leases};
 use crate::error::{Error, Result};
 use crate::store::exact::{SealedPayload, payload_name};
@@ -317,15 +317,19 @@ impl ExecutionStore for SqliteStore {
         nodes: &[NodeResult],
         end: Option<&ExecutionRecord>,
     ) -> Result<()> {
-        let id = lease.execution_id.to_string();
-        let mut ops = Vec::with_capacity(nodes.len() + 1);
-        for node in nodes {
-            ops.push(Op::SaveNode(Box::new(NodeRow::new(&id, node)?)));
-        }
-        if let Some(record) = end {
-            ops.push(Op::Finish(Box::new(FinishRow::new(record)?), Some(lease.owner.clone())));
-        }
-        self.inner.writer.write_all(ops).await
+        let execution_id = lease.execution_id.to_string();
+        let rows = CheckpointRows {
+            nodes: nodes
+                .iter()
+                .map(|node| NodeRow::new(&execution_id, node))
+                .collect::<Result<_>>()?,
+            end: end
+                .map(|record| FinishRow::new(record).map(|row| (row, lease.owner.clone())))
+                .transpose()?,
+            execution_id,
+        };
+        // One request, one transaction: the results and the end are kept together.
+        self.inner.writer.write(Op::Checkpoint(Box::new(rows))).await.map(drop)
     }
 
     async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {

@@ -35,6 +35,9 @@ pub(super) enum Op {
     Create(Box<ExecutionRow>, Vec<NodeRow>, Option<(String, i64)>),
     /// One node result, inserted or replaced.
     SaveNode(Box<NodeRow>),
+    /// Node results of one execution and, if given, its end (with the owner whose lease
+    /// ends with it): one request for what the engine checkpoints at once.
+    Checkpoint(Box<CheckpointRows>),
     /// The end of an execution, and the owner whose lease on it ends with it, if any.
     Finish(Box<FinishRow>, Option<String>),
     /// A sealed exact payload.
@@ -99,12 +102,21 @@ pub(super) enum Op {
     Close,
 }
 
+/// What [`Op::Checkpoint`] writes.
+#[derive(Debug)]
+pub(super) struct CheckpointRows {
+    pub(super) execution_id: String,
+    pub(super) nodes: Vec<NodeRow>,
+    /// The end, and the owner whose lease ends with it.
+    pub(super) end: Option<(FinishRow, String)>,
+}
+
 impl Op {
     /// The table a failure of this write concerns, for its error's context.
     fn table(&self) -> &'static str {
         match self {
             Op::Create(..) | Op::Finish(..) | Op::Delete(_) | Op::Vacuum | Op::Close => "executions",
-            Op::SaveNode(_) => "node_results",
+            Op::SaveNode(_) | Op::Checkpoint(_) => "node_results",
             Op::SaveExact(_) => "exact_payloads",
             Op::Claim { .. }
             | Op::Renew { .. }
@@ -125,6 +137,7 @@ impl Op {
         match self {
             Op::Create(row, ..) => Some(&row.id),
             Op::SaveNode(row) => Some(&row.execution_id),
+            Op::Checkpoint(rows) => Some(&rows.execution_id),
             Op::Finish(row, _) => Some(&row.id),
             Op::SaveExact(row) => Some(&row.execution_id),
             _ => None,
@@ -194,22 +207,6 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Request { op, reply }).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
-    }
-
-    /// Several writes, queued in order before any is waited for: they go in one transaction
-    /// when they fit one batch, and a later one is never kept without the earlier ones (a
-    /// batch applies node results before ends). The first error is returned.
-    pub(super) async fn write_all(&self, ops: Vec<Op>) -> Result<()> {
-        let mut answers = Vec::with_capacity(ops.len());
-        for op in ops {
-            let (reply, answer) = oneshot::channel();
-            self.tx.send(Request { op, reply }).await.map_err(|_| closed())?;
-            answers.push(answer);
-        }
-        for answer in answers {
-            answer.await.map_err(|_| closed())??;
-        }
-        Ok(())
     }
 }
 
@@ -365,6 +362,10 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
         }
         match op {
             Op::SaveNode(row) => nodes.push(row),
+            Op::Checkpoint(rows) => {
+                nodes.extend(rows.nodes.iter());
+                finishes.extend(rows.end.as_ref().map(|(row, _)| row));
+            }
             Op::SaveExact(row) => exacts.push(row),
             Op::Finish(row, _) => finishes.push(row),
             _ => continue,
@@ -386,6 +387,9 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
         match op {
             Op::Create(row, _, Some((owner, until))) => takes.push((&row.id, owner, *until)),
             Op::Finish(row, Some(owner)) => releases.push((&row.id, owner)),
+            Op::Checkpoint(rows) => {
+                releases.extend(rows.end.as_ref().map(|(row, owner)| (row.id.as_str(), owner.as_str())))
+            }
             _ => {}
         }
     }
@@ -394,7 +398,7 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
 
     for (i, op) in ops.iter().enumerate() {
         let answer = match op {
-            Op::Create(..) | Op::SaveNode(_) | Op::SaveExact(_) | Op::Finish(..) => continue,
+            Op::Create(..) | Op::SaveNode(_) | Op::Checkpoint(_) | Op::SaveExact(_) | Op::Finish(..) => continue,
             Op::RenewOwned { owner, until } => leases::renew_owned(conn, owner, *until).await?,
             Op::ClaimNext {
                 owner,
