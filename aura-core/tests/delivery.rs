@@ -646,19 +646,33 @@ async fn secrets_never_show_in_debug_errors_logs_or_events() {
     dispatcher.shutdown().await;
 }
 
+/// A receiver answering 200, and a dispatcher (on a manual clock) with one endpoint there
+/// subscribed to `event_type`, and its events.
+async fn subscribed(
+    event_type: &str,
+) -> (
+    MockServer,
+    ManualClock,
+    WebhookDispatcher,
+    broadcast::Receiver<DeliveryEvent>,
+) {
+    let server = MockServer::start().await;
+    respond(&server, 200, None).await;
+    let clock = ManualClock::new();
+    let dispatcher = dispatcher(&clock, RetrySchedule::default(), AutoDisable::default());
+    let events = dispatcher.subscribe();
+    dispatcher
+        .add_endpoint(Endpoint::new("ops", format!("{}/hooks", server.uri()), secret()).event_type(event_type))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (server, clock, dispatcher, events)
+}
+
 #[tokio::test]
 async fn aura_execution_events_are_delivered_by_type() {
     use aura_core::engine::{EventKind, ExecutionEvent};
     use aura_core::store::ExecutionStatus;
 
-    let server = MockServer::start().await;
-    respond(&server, 200, None).await;
-    let clock = ManualClock::new();
-    let dispatcher = dispatcher(&clock, RetrySchedule::default(), AutoDisable::default());
-    let mut events = dispatcher.subscribe();
-    dispatcher
-        .add_endpoint(Endpoint::new("ops", format!("{}/hooks", server.uri()), secret()).event_type("execution.failed"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (server, _clock, dispatcher, mut events) = subscribed("execution.failed").await;
     let event = |kind| ExecutionEvent {
         execution_id: uuid::Uuid::nil(),
         scenario_id: "billing".into(),
@@ -690,14 +704,7 @@ async fn connection_trouble_is_delivered_and_routine_changes_are_not() {
     use aura_core::connection::ConnectionStatus;
     use aura_core::connection::{ConnectionEvent, ConnectionEventKind};
 
-    let server = MockServer::start().await;
-    respond(&server, 200, None).await;
-    let clock = ManualClock::new();
-    let dispatcher = dispatcher(&clock, RetrySchedule::default(), AutoDisable::default());
-    let mut delivered_events = dispatcher.subscribe();
-    dispatcher
-        .add_endpoint(Endpoint::new("ops", format!("{}/hooks", server.uri()), secret()).event_type("connection.*"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (server, _clock, dispatcher, mut delivered_events) = subscribed("connection.*").await;
     // Forwarded from a manager's event stream.
     let (tx, rx) = broadcast::channel(16);
     dispatcher.forward_connections(rx).unwrap_or_else(|e| panic!("{e}"));
