@@ -210,7 +210,12 @@ async fn answer(
     } else {
         shared.tracker.spawn(async move {
             for handle in handles {
-                let _ = handle.wait().await;
+                let id = handle.id();
+                // How it ended is in its record; an error here is the engine's own (the store
+                // failed), which no caller is left to hear.
+                if let Err(e) = handle.wait().await {
+                    tracing::warn!(execution = %id, error = %e, "a webhook's execution ended with an error of the engine");
+                }
             }
             drop(permit);
         });
