@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::Connection;
-use crate::error::{Error, Result, error_for_response};
+use crate::error::{Error, Result};
 // Defined in a low module of its own so that the connection layer (the OAuth2 client) shares
 // it without depending on `context`.
 pub use crate::http_client::shared_http_client;
@@ -171,7 +171,20 @@ impl Context {
     /// secrets in all those forms, the whole error body before it is cut to an excerpt, and the
     /// error's whole cause chain.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        self.send_unscrubbed(request).await.map_err(|mut err| {
+        let resp = self.execute(&self.client(), request.build()?).await?;
+        self.check(resp).await
+    }
+
+    /// Sends `request` through `client` with the connection's credentials (renewed and sent
+    /// once more after a 401, as [`Context::send`] does) and returns the answer whatever its
+    /// status: the HTTP machinery ([`crate::http`]) reads and classifies it itself. Errors are
+    /// scrubbed of the connection's secrets.
+    pub(crate) async fn execute(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response> {
+        self.execute_unscrubbed(client, request).await.map_err(|mut err| {
             if let Some(conn) = self.connection() {
                 err.scrub_secrets(&conn.credentials().scrubber());
             }
@@ -179,30 +192,47 @@ impl Context {
         })
     }
 
-    async fn send_unscrubbed(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let request = request.build()?;
+    async fn execute_unscrubbed(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response> {
         let retry = request.try_clone();
-        let (resp, version) = self.send_once(request).await?;
+        let (resp, version) = self.send_once(client, request).await?;
         if resp.status() == reqwest::StatusCode::UNAUTHORIZED
             && let (Some(retry), Some(conn)) = (retry, self.connection())
             && conn.renew(version).await?
         {
-            let (resp, _) = self.send_once(retry).await?;
-            return self.check(resp).await;
+            let (resp, _) = self.send_once(client, retry).await?;
+            return Ok(resp);
         }
-        self.check(resp).await
+        Ok(resp)
     }
 
-    async fn send_once(&self, mut request: reqwest::Request) -> Result<(reqwest::Response, u64)> {
+    /// Sends `request` through `client` without any credentials (a redirect to another
+    /// origin must not carry them), stopped by cancellation.
+    pub(crate) async fn execute_anonymous(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response> {
+        tokio::select! {
+            biased;
+            () = self.inner.cancel.cancelled() => Err(Error::cancelled("the request was cancelled")),
+            resp = client.execute(request) => Ok(resp?),
+        }
+    }
+
+    async fn send_once(
+        &self,
+        client: &reqwest::Client,
+        mut request: reqwest::Request,
+    ) -> Result<(reqwest::Response, u64)> {
         let version = match self.connection() {
             Some(conn) => conn.authorize(&mut request).await?,
             None => 0,
         };
-        tokio::select! {
-            biased;
-            () = self.inner.cancel.cancelled() => Err(Error::cancelled("the request was cancelled")),
-            resp = self.client().execute(request) => Ok((resp?, version)),
-        }
+        Ok((self.execute_anonymous(client, request).await?, version))
     }
 
     /// The client to send with: the one given, or the shared client of the runtime sending now
@@ -215,27 +245,31 @@ impl Context {
         }
     }
 
-    /// Maps a failure status to an error. The body is read whole and scrubbed of the
-    /// connection's secrets before the error keeps an excerpt of it, so that a secret cut by
-    /// the excerpt cannot leave its prefix behind.
+    /// Maps a failure status to an error (the mapping of [`Error::from_http`]).
     async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response> {
         let status = resp.status();
         if status.is_success() || status.is_informational() || status.is_redirection() {
             return Ok(resp);
         }
-        let Some(conn) = self.connection() else {
-            return error_for_response(resp).await;
-        };
         let headers = resp.headers().clone();
         // The body only feeds an excerpt; a body that cannot be read leaves it empty.
         let body = resp.bytes().await.unwrap_or_default();
-        let scrubber = conn.credentials().scrubber();
-        let text = String::from_utf8_lossy(&body);
-        let err = match scrubber.scrub(&text) {
-            Some(clean) => Error::from_http(status, &headers, clean.as_bytes()),
-            None => Error::from_http(status, &headers, &body),
+        Err(self.failure(status, &headers, &body))
+    }
+
+    /// The error a failure answer stands for, its body scrubbed of the connection's secrets
+    /// before the error keeps an excerpt of it (so that a secret cut by the excerpt cannot
+    /// leave its prefix behind).
+    pub(crate) fn failure(&self, status: reqwest::StatusCode, headers: &http::HeaderMap, body: &[u8]) -> Error {
+        let Some(conn) = self.connection() else {
+            return Error::from_http(status, headers, body);
         };
-        Err(err)
+        let scrubber = conn.credentials().scrubber();
+        let text = String::from_utf8_lossy(body);
+        match scrubber.scrub(&text) {
+            Some(clean) => Error::from_http(status, headers, clean.as_bytes()),
+            None => Error::from_http(status, headers, body),
+        }
     }
 }
 

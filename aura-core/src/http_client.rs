@@ -62,6 +62,42 @@ pub fn shared_http_client() -> reqwest::Client {
     client
 }
 
+/// A client per tokio runtime, made on demand by a function: what a type holding its own
+/// client (with its own redirect or resolver policy) keeps instead of one client, for the
+/// reason [`shared_http_client`] gives.
+pub(crate) struct PerRuntimeClient {
+    make: Box<dyn Fn() -> reqwest::Client + Send + Sync>,
+    clients: Mutex<RuntimeClients>,
+}
+
+impl PerRuntimeClient {
+    /// Clients made by `make`.
+    pub(crate) fn new(make: impl Fn() -> reqwest::Client + Send + Sync + 'static) -> Self {
+        Self {
+            make: Box::new(make),
+            clients: Mutex::default(),
+        }
+    }
+
+    /// The client of the current runtime (or of callers outside any).
+    pub(crate) fn get(&self) -> reqwest::Client {
+        let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
+        let mut clients = self.clients.lock();
+        let Some(id) = runtime else {
+            return clients.unbound.get_or_insert_with(|| (self.make)()).clone();
+        };
+        if let Some((_, client)) = clients.by_runtime.iter().find(|(r, _)| *r == id) {
+            return client.clone();
+        }
+        if clients.by_runtime.len() >= MAX_RUNTIME_CLIENTS {
+            clients.by_runtime.remove(0);
+        }
+        let client = (self.make)();
+        clients.by_runtime.push((id, client.clone()));
+        client
+    }
+}
+
 fn new_http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("aura/", env!("CARGO_PKG_VERSION")))

@@ -21,6 +21,7 @@
 //! | Errors | [`Error`], [`ErrorKind`] |
 //! | Outbound webhooks: events sent to subscribed URLs, signed, retried | [`delivery`]: [`delivery::WebhookDispatcher`], [`delivery::Endpoint`] |
 //! | Outbound safety: no private or loopback targets unless allowed | [`net`]: [`net::SsrfGuard`] |
+//! | Calling HTTP APIs: requests as data, credentials, redirects, limits, pagination, one error mapping | [`http`]: [`http::HttpPolicy`], [`http::HttpRequest`], [`http::Paginate`] |
 //! | Time and rate limits, shared by the engine and aura-router | [`clock`]: [`clock::Clock`], [`clock::ManualClock`]; [`rate_limit`]: [`rate_limit::RateLimit`], [`rate_limit::RateLimiter`] |
 //!
 //! ## From `cargo add` to a call
@@ -117,6 +118,7 @@ mod durations;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod http;
 mod http_client;
 pub mod key;
 pub mod net;
