@@ -113,6 +113,7 @@ pub mod compile;
 pub mod connection;
 mod connection_manager;
 pub mod context;
+pub mod declarative;
 pub mod delivery;
 mod durations;
 pub mod engine;

@@ -37,12 +37,13 @@ use crate::clock::{Clock, to_nanos};
 /// to `requests + b - 1` in one window).
 ///
 /// In a manifest: `{"requests": 50, "per_secs": 60}` (and optionally `"burst": 5`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RateLimit {
     /// How many requests.
     pub requests: u32,
     /// Over how long.
     #[serde(rename = "per_secs", with = "crate::durations::secs")]
+    #[schemars(with = "f64")]
     pub per: Duration,
     /// How many may go at once after a quiet spell (at least 1).
     #[serde(default = "one", skip_serializing_if = "is_one")]

@@ -102,7 +102,7 @@ pub enum RespondSetup {
 
 /// How a webhook request is verified; the secret comes from the trigger node's connection
 /// (see [`TriggerSetup`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum VerifySetup {
