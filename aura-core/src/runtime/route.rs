@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use http::{HeaderName, Method};
 use parking_lot::RwLock;
-use secrecy::SecretString;
 
 use crate::compile::Plan;
-use crate::connection::{Connection, Credentials};
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::store::TriggerKey;
-use crate::trigger::verify::{FIVE_MINUTES, HmacScheme, SignatureEncoding};
+use crate::trigger::verify::no_secret;
 use crate::trigger::{IpAllowlist, RespondSetup, Trigger, VerifySetup, WebhookData, WebhookPlan, WebhookVerifier};
 
 /// When the caller is answered.
@@ -53,7 +52,7 @@ impl Route {
             .unwrap_or_else(|| format!("{}/{}", key.scenario_id, key.trigger_id));
         let verify = webhook.setup.verify.clone();
         let (version, verifier) = match connection {
-            Some(c) => (c.version(), build(&verify, &c.credentials())?),
+            Some(c) => (c.version(), WebhookVerifier::from_setup(&verify, &c.credentials())?),
             None if verify.needs_secret() => return Err(no_secret(&verify)),
             None => (0, WebhookVerifier::None),
         };
@@ -129,91 +128,8 @@ impl Route {
                 return Ok(cached.1.clone());
             }
         }
-        let fresh = Arc::new(build(&self.verify, &connection.credentials())?);
+        let fresh = Arc::new(WebhookVerifier::from_setup(&self.verify, &connection.credentials())?);
         *self.verifier.write() = (version, fresh.clone());
         Ok(fresh)
     }
-}
-
-/// The verifier `setup` asks for, with the secret of `credentials`.
-fn build(setup: &VerifySetup, credentials: &Credentials) -> Result<WebhookVerifier> {
-    let secret = || secret(credentials).ok_or_else(|| no_secret(setup));
-    let tolerance = |secs: &Option<u64>| secs.map_or(FIVE_MINUTES, Duration::from_secs);
-    Ok(match setup {
-        VerifySetup::None => WebhookVerifier::None,
-        VerifySetup::Basic => match credentials {
-            Credentials::Basic { username, password } => WebhookVerifier::Basic {
-                user: username.clone(),
-                password: password.clone(),
-            },
-            _ => return Err(no_secret(setup)),
-        },
-        VerifySetup::HeaderToken { header } => WebhookVerifier::HeaderToken {
-            header: header.clone(),
-            token: secret()?,
-        },
-        VerifySetup::Hmac {
-            header,
-            prefix,
-            encoding,
-        } => WebhookVerifier::Hmac(HmacScheme {
-            header: header.clone(),
-            prefix: prefix.clone(),
-            encoding: if encoding.as_deref() == Some("base64") {
-                SignatureEncoding::Base64
-            } else {
-                SignatureEncoding::Hex
-            },
-            secret: secret()?,
-        }),
-        VerifySetup::Github => WebhookVerifier::GitHub { secret: secret()? },
-        VerifySetup::Stripe { tolerance_secs } => WebhookVerifier::Stripe {
-            secret: secret()?,
-            tolerance: tolerance(tolerance_secs),
-        },
-        VerifySetup::Slack => WebhookVerifier::Slack {
-            signing_secret: secret()?,
-        },
-        VerifySetup::StandardWebhooks { tolerance_secs } => {
-            let mut secrets = vec![secret()?];
-            // A secret being rotated out still verifies until it is removed.
-            secrets.extend(credentials.field("previous_secret").cloned());
-            WebhookVerifier::StandardWebhooks {
-                secrets,
-                tolerance: tolerance(tolerance_secs),
-            }
-        }
-    })
-}
-
-/// A verifier's secret in a connection's credentials: a custom field `secret` (or
-/// `signing_secret`, `webhook_secret`), a bearer token, or an API key.
-fn secret(credentials: &Credentials) -> Option<SecretString> {
-    match credentials {
-        Credentials::Custom { .. } => ["secret", "signing_secret", "webhook_secret"]
-            .iter()
-            .find_map(|name| credentials.field(name))
-            .cloned(),
-        Credentials::Bearer { token } => Some(token.clone()),
-        Credentials::ApiKey { key, .. } => Some(key.clone()),
-        _ => None,
-    }
-}
-
-fn no_secret(setup: &VerifySetup) -> Error {
-    let scheme = serde_json::to_value(setup)
-        .ok()
-        .and_then(|v| match v {
-            serde_json::Value::String(s) => Some(s),
-            serde_json::Value::Object(m) => m.keys().next().cloned(),
-            _ => None,
-        })
-        .unwrap_or_default();
-    Error::invalid_definition(
-        "the webhook's verifier needs a secret: give the trigger node a connection whose credentials \
-         hold it (basic credentials for `basic`; otherwise a custom field `secret`, a bearer token \
-         or an API key)",
-    )
-    .with_context("field", "/connection")
-    .with_context("verify", scheme)
 }

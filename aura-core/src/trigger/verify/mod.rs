@@ -25,6 +25,8 @@
 
 mod allow;
 mod schemes;
+mod setup;
+pub(crate) use self::setup::no_secret;
 #[cfg(test)]
 mod tests;
 
