@@ -52,6 +52,8 @@ pub struct SpecChecker {
     schemas: SchemaSet,
     base_paths: Vec<String>,
     templates: Vec<Template>,
+    /// The query keys of `apiKey` security schemes (`?access_token=`): known, not parameters.
+    query_keys: Vec<String>,
     compiled: Mutex<HashMap<(String, usize), Arc<Operation>>>,
 }
 
@@ -102,6 +104,14 @@ impl SpecChecker {
             .collect();
         // The longest base first, so `/api/v2` is stripped before `/api`.
         base_paths.sort_by_key(|path| std::cmp::Reverse(path.len()));
+        let query_keys = spec
+            .pointer("/components/securitySchemes")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|schemes| schemes.values())
+            .filter(|scheme| scheme.get("in").and_then(Value::as_str) == Some("query"))
+            .filter_map(|scheme| scheme.get("name").and_then(Value::as_str).map(str::to_owned))
+            .collect();
         let mut converted = spec.clone();
         schema::convert(&mut converted, version.starts_with("3.0"));
         let spec = Arc::new(converted);
@@ -110,6 +120,7 @@ impl SpecChecker {
             spec,
             base_paths,
             templates,
+            query_keys,
             compiled: Mutex::new(HashMap::new()),
         })
     }
@@ -141,7 +152,8 @@ impl SpecChecker {
             parameter.check(request, &path_params, &mut problems);
         }
         for (key, _) in &request.query {
-            if !operation.parameters.iter().any(|p| p.owns_query_key(key)) {
+            let known = self.query_keys.contains(key) || operation.parameters.iter().any(|p| p.owns_query_key(key));
+            if !known {
                 problems.push(format!("unknown query parameter `{key}`"));
             }
         }
