@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Requests checked against real vendor OpenAPI documents served by Prism: a valid request
 //! must be answered 2xx by Prism *and* accepted by [`SpecChecker`]; a bad one refused by the
 //! checker. Prism and the specs are started by `.ci/run` (`start_prisms`), which exports

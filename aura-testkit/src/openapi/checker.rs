@@ -13,6 +13,9 @@ use super::params::{Location, Parameter, Scalar, Shape, main_type};
 use super::route::{Template, base_path, percent_decode};
 use super::schema::{self, SPEC_URI, SchemaSet};
 
+/// A path template's variables and their values.
+type PathParams = Vec<(String, String)>;
+
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 /// Checks recorded requests against an OpenAPI 3.0 or 3.1 document, strictly: the operation
@@ -171,7 +174,7 @@ impl SpecChecker {
 
     /// The template (index) for `path` that has `method`, the most specific one when several
     /// match.
-    fn find(&self, method: &str, path: &str) -> std::result::Result<(usize, Vec<(String, String)>), Vec<String>> {
+    fn find(&self, method: &str, path: &str) -> std::result::Result<(usize, PathParams), Vec<String>> {
         let relative = self
             .base_paths
             .iter()
@@ -180,7 +183,7 @@ impl SpecChecker {
                     .filter(|rest| rest.is_empty() || rest.starts_with('/'))
             })
             .unwrap_or(path);
-        let mut best: Option<(usize, Vec<(String, String)>)> = None;
+        let mut best: Option<(usize, PathParams)> = None;
         let mut path_found = false;
         for (index, template) in self.templates.iter().enumerate() {
             let Some(variables) = template.matches(relative) else {
