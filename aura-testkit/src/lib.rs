@@ -46,6 +46,11 @@
 //! scripted §5.2 errors, revocation) with a protected resource, for testing connections and
 //! token refresh without a vendor.
 //!
+//! [`openapi`] checks HTTP requests against real OpenAPI documents: a
+//! [`RecordingProxy`](openapi::RecordingProxy) in front of a mock (Prism in CI) records what a
+//! client sent, and a [`SpecChecker`](openapi::SpecChecker) says whether each request is a
+//! valid call of an operation of the spec.
+//!
 //! [`behavior`] holds the behaviour suites every store must pass: one set of checks per store
 //! trait ([`store_behavior!`] for execution stores, [`sealed_behavior!`] for connection
 //! backends), run against the memory and SQLite stores in aura-core's tests.
@@ -62,6 +67,7 @@ mod hooked_store;
 mod mock_action;
 mod mock_polling;
 pub mod oauth2_server;
+pub mod openapi;
 mod providers;
 
 pub use app::MockApp;
