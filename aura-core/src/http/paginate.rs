@@ -89,8 +89,10 @@ fn one() -> u64 {
 }
 
 /// A paginated listing: the strategy, where the items are, and how far to go.
+///
+/// (Its fields sit beside the strategy's in one object, so unknown fields are refused by the
+/// strategy's own checks rather than here: serde cannot deny them through a flattened enum.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Paginate {
     /// The strategy.
     #[serde(flatten)]

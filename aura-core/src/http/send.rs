@@ -62,6 +62,7 @@ pub struct HttpPolicy {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     timeout: Option<Duration>,
     max_response_bytes: usize,
@@ -69,7 +70,7 @@ struct Inner {
     redirect_non_get: bool,
     guard: Option<SsrfGuard>,
     check: Option<Arc<dyn ResponseCheck>>,
-    clients: PerRuntimeClient,
+    clients: Arc<PerRuntimeClient>,
 }
 
 /// Builds an [`HttpPolicy`]; see there for the defaults.
@@ -170,7 +171,7 @@ impl HttpPolicyBuilder {
                 redirect_non_get: self.redirect_non_get,
                 guard: self.guard,
                 check: self.check,
-                clients,
+                clients: Arc::new(clients),
             }),
         }
     }
@@ -187,6 +188,14 @@ impl HttpPolicy {
             guard: Some(SsrfGuard::new()),
             check: None,
         }
+    }
+
+    /// This policy with another [`ResponseCheck`] (sharing its clients and their pools).
+    #[must_use]
+    pub fn with_check(&self, check: Arc<dyn ResponseCheck>) -> Self {
+        let mut inner = (*self.inner).clone();
+        inner.check = Some(check);
+        Self { inner: Arc::new(inner) }
     }
 
     /// The guard, if any.

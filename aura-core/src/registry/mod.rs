@@ -114,10 +114,49 @@ impl Registry {
         })
     }
 
+    /// Registers `app`, replacing the app of the same id and version if there is one (a
+    /// manifest reloaded after its file changed). The swap is atomic: a lookup sees the old
+    /// app or the new one, and actions already handed out (to executions running, to plans
+    /// deployed) keep the version they were compiled from.
+    ///
+    /// # Errors
+    ///
+    /// As [`register`](Self::register), except that the same id and version is no conflict;
+    /// the old app stays when the new one is refused.
+    pub fn replace(&self, app: Arc<dyn App>) -> Result<()> {
+        let handle = AppHandle::build(app)?;
+        let manifest = handle.manifest.clone();
+        self.insert_or_replace(
+            Entry {
+                manifest,
+                config: AppConfig::default(),
+                source: Source::Ready(Arc::new(handle)),
+                loaded: OnceCell::new(),
+            },
+            true,
+        )
+    }
+
+    /// Removes one version of an app; `false` when it was not registered. Actions already
+    /// handed out keep working.
+    pub fn unregister(&self, id: &str, version: &Version) -> bool {
+        let mut apps = self.apps.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(versions) = apps.get_mut(id) else { return false };
+        let removed = versions.remove(version).is_some();
+        if versions.is_empty() {
+            apps.remove(id);
+        }
+        removed
+    }
+
     fn insert(&self, entry: Entry) -> Result<()> {
+        self.insert_or_replace(entry, false)
+    }
+
+    fn insert_or_replace(&self, entry: Entry, replace: bool) -> Result<()> {
         let mut apps = self.apps.write().unwrap_or_else(PoisonError::into_inner);
         let versions = apps.entry(entry.manifest.id.clone()).or_default();
-        if versions.contains_key(&entry.manifest.version) {
+        if !replace && versions.contains_key(&entry.manifest.version) {
             return Err(Error::conflict("an app with this id and version is registered already")
                 .with_context("app", entry.manifest.id.clone())
                 .with_context("version", entry.manifest.version.to_string()));
