@@ -18,3 +18,11 @@
 //! #[cfg(feature = "postgres")]
 //! pub mod postgres;
 //! ```
+//!
+//! Beside the connectors:
+//!
+//! - [`openapi`] (feature `openapi`): the OpenAPI 3.0 / 3.1 importer, which turns a vendor's
+//!   OpenAPI document into a declarative app manifest.
+
+#[cfg(feature = "openapi")]
+pub mod openapi;
