@@ -40,7 +40,7 @@ pub(crate) fn input_name(wire: &str) -> String {
     if plain {
         return wire.to_owned();
     }
-    let snake = snake_case(wire);
+    let snake = separate(&wire.to_ascii_lowercase());
     if snake.is_empty() {
         "param".to_owned()
     } else if snake.starts_with(|c: char| c.is_ascii_digit()) {
