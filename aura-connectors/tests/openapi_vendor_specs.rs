@@ -7,6 +7,7 @@
 //! cargo test -p aura-connectors --features openapi --test openapi_vendor_specs -- --ignored --nocapture
 //! ```
 #![cfg(feature = "openapi")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests fail loudly and report figures.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -53,10 +54,11 @@ fn defs_named(value: &Value, out: &mut BTreeSet<String>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                if k == "$ref" {
-                    if let Some(name) = v.as_str().and_then(|r| r.strip_prefix("#/$defs/")) {
-                        out.insert(name.split('/').next().unwrap().replace("~1", "/").replace("~0", "~"));
-                    }
+                if k == "$ref"
+                    && let Some(name) = v.as_str().and_then(|r| r.strip_prefix("#/$defs/"))
+                {
+                    let token = name.split('/').next().unwrap_or_default();
+                    out.insert(token.replace("~1", "/").replace("~0", "~"));
                 }
                 defs_named(v, out);
             }

@@ -131,13 +131,13 @@ fn declare<'a>(
             return Ok(None);
         }
     };
-    if let Some(style) = object.get("style").and_then(Value::as_str) {
-        if !matches!(style, "form" | "simple") {
-            found.warnings.push(
-                &at,
-                format!("parameter `{name}`: style `{style}` is sent as the default style"),
-            );
-        }
+    if let Some(style) = object.get("style").and_then(Value::as_str)
+        && !matches!(style, "form" | "simple")
+    {
+        found.warnings.push(
+            &at,
+            format!("parameter `{name}`: style `{style}` is sent as the default style"),
+        );
     }
     Ok(Some(Declared {
         name: name.to_owned(),
@@ -160,7 +160,7 @@ fn rank(location: ParamLocation) -> u8 {
 /// The input name of `d`: its own when free, else prefixed by its location
 /// (`header_id`), else numbered.
 fn unique_input(d: &Declared<'_>, taken: &BTreeMap<String, Param>, body: bool) -> String {
-    let free = |name: &str| !taken.contains_key(name) && !(body && name == "body");
+    let free = |name: &str| !(taken.contains_key(name) || (body && name == "body"));
     let own = input_name(&d.name);
     if free(&own) {
         return own;

@@ -287,10 +287,10 @@ fn exclusive_bounds(out: &mut Map<String, Value>) {
 /// 3.0's `nullable: true`: `null` added to `type` (and to `enum`), or the schema wrapped in
 /// `anyOf: [schema, {type: null}]` when it has no `type` (a `$ref`, an `allOf`).
 fn nullable(mut out: Map<String, Value>) -> Value {
-    if let Some(Value::Array(values)) = out.get_mut("enum") {
-        if !values.contains(&Value::Null) {
-            values.push(Value::Null);
-        }
+    if let Some(Value::Array(values)) = out.get_mut("enum")
+        && !values.contains(&Value::Null)
+    {
+        values.push(Value::Null);
     }
     match out.get("type").cloned() {
         Some(Value::String(kind)) => {
