@@ -36,7 +36,7 @@ const METHODS: [(&str, Option<HttpMethod>); 8] = [
 pub struct Import {
     /// The app manifest.
     pub manifest: Manifest,
-    /// What was skipped or approximated, in document order.
+    /// What was skipped or approximated, in the order found (paths by name, then methods).
     pub warnings: Vec<ImportWarning>,
     /// How many operations were imported.
     pub operations: usize,

@@ -6,13 +6,14 @@ use aura_core::key::MAX_KEY_LEN;
 /// A valid action key from an `operationId`: `repos/get` → `repos_get`, `listPets` →
 /// `list_pets`, `getHTTPStatus` → `get_http_status`. `None` when nothing usable is left.
 pub(crate) fn key_from_operation_id(id: &str) -> Option<String> {
-    let snake = snake_case(id);
+    // Only the start can end up in a key: an absurdly long id costs no more than a short one.
+    let snake = snake_case(cut_ascii(id, 4 * MAX_KEY_LEN));
     finish_key(snake, "op_")
 }
 
 /// A key from a method and a path: `GET /repos/{owner}/{repo}` → `get_repos_owner_repo`.
 pub(crate) fn key_from_method_path(method: &str, path: &str) -> String {
-    let snake = snake_case(&format!("{method}_{path}"));
+    let snake = snake_case(&format!("{method}_{}", cut_ascii(path, 4 * MAX_KEY_LEN)));
     finish_key(snake, "op_").unwrap_or_else(|| method.to_ascii_lowercase())
 }
 
@@ -31,16 +32,16 @@ pub(crate) fn with_suffix(key: &str, n: usize) -> String {
     base
 }
 
-/// An input name from a parameter's wire name: kept when it is a plain identifier
-/// (`per_page`, `owner`), else snake-cased (`X-GitHub-Api-Version` → `x_github_api_version`,
+/// An input name from a parameter's wire name: kept when it is a plain identifier of at most
+/// 64 bytes (`per_page`, `owner`), else snake-cased (`X-GitHub-Api-Version` → `x_github_api_version`,
 /// `page[size]` → `page_size`).
 pub(crate) fn input_name(wire: &str) -> String {
     let plain = wire.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && wire.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain {
+    if plain && wire.len() <= MAX_KEY_LEN {
         return wire.to_owned();
     }
-    let snake = separate(&wire.to_ascii_lowercase());
+    let snake = separate(&cut_ascii(wire, MAX_KEY_LEN).to_ascii_lowercase());
     if snake.is_empty() {
         "param".to_owned()
     } else if snake.starts_with(|c: char| c.is_ascii_digit()) {
@@ -138,7 +139,7 @@ fn finish_key(snake: String, prefix: &str) -> Option<String> {
     aura_core::key::Key::new(cut.as_str()).ok().map(|_| cut)
 }
 
-/// The first `max` bytes of an ASCII string (or less, at a character boundary).
+/// The first `max` bytes of a string (or less, at a character boundary).
 fn cut_ascii(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while end > 0 && !text.is_char_boundary(end) {

@@ -3,8 +3,9 @@
 /// The default cap on a description's length, in bytes.
 pub const DEFAULT_MAX_DESCRIPTION_BYTES: usize = 1_000;
 
-/// The default depth limit of a schema (deeper parts become "anything", with a warning).
-pub const DEFAULT_MAX_SCHEMA_DEPTH: usize = 64;
+/// The default depth limit of a schema (deeper parts become "anything", with a warning): a
+/// manifest then nests less deeply than JSON parsers accept (serde_json: 128 levels).
+pub const DEFAULT_MAX_SCHEMA_DEPTH: usize = 32;
 
 /// Options of [`import`](super::import): which operations, which server, which limits.
 ///

@@ -45,6 +45,10 @@ const SCHEMA_MAP_KEYWORDS: &[&str] = &[
 /// Keywords dropped: documentation only, or OpenAPI-only.
 const DROPPED_KEYWORDS: &[&str] = &["xml", "externalDocs", "discriminator", "example"];
 
+/// The deepest value copied as it is (`default`, `enum`, `const` …): with the schema depth
+/// limit, this keeps a manifest within the nesting that JSON parsers accept (serde_json: 128).
+const MAX_DATA_DEPTH: usize = 24;
+
 /// Converts schemas of one document.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SchemaConverter<'a> {
@@ -159,6 +163,11 @@ impl SchemaConverter<'_> {
                 if let Some(text) = text {
                     out.insert(keyword.clone(), Value::String(text));
                 }
+            } else if deeper_than(value, MAX_DATA_DEPTH) {
+                found.warnings.push(
+                    &here,
+                    format!("`{keyword}` nested deeper than {MAX_DATA_DEPTH} levels: dropped"),
+                );
             } else {
                 out.insert(keyword.clone(), value.clone());
             }
@@ -264,6 +273,16 @@ enum Target {
     Inline(Value),
     /// Nothing usable.
     Broken,
+}
+
+/// Whether `value` nests deeper than `limit` levels (looks no deeper than that).
+fn deeper_than(value: &Value, limit: usize) -> bool {
+    let children: Box<dyn Iterator<Item = &Value>> = match value {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return false,
+    };
+    limit == 0 || children.into_iter().any(|child| deeper_than(child, limit - 1))
 }
 
 /// 3.0's boolean `exclusiveMinimum: true` (with `minimum`) as 2020-12's numeric form.

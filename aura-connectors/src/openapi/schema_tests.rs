@@ -149,3 +149,12 @@ fn non_schema_values_become_accept_anything_with_a_warning() {
     assert_eq!(out.unwrap(), json!({"items": true}));
     assert_eq!(found.warnings.0.len(), 3);
 }
+
+#[test]
+fn data_nested_too_deeply_is_dropped_with_a_warning() {
+    let spec = json!({});
+    let deep = (0..40).fold(json!(1), |inner, _| json!([inner]));
+    let (out, found) = convert(&spec, false, json!({"type": "array", "default": deep}));
+    assert_eq!(out.unwrap(), json!({"type": "array"}));
+    assert!(found.warnings.0[0].message.contains("`default` nested deeper"));
+}

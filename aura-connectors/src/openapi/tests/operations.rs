@@ -137,3 +137,16 @@ fn trace_and_malformed_operations_are_skipped_with_warnings() {
     assert_warned(&imported, "/paths/~1x/trace", "TRACE");
     assert_warned(&imported, "/paths/~1x/get", "must be an object");
 }
+
+#[test]
+fn huge_operation_ids_and_parameter_names_give_short_keys_and_input_names() {
+    let huge = "getThing".repeat(1_000_000);
+    let imported = run(&spec30(
+        json!({"/x": {"get": {"operationId": huge, "parameters": [{"name": huge, "in": "query"}]}}}),
+        json!({}),
+    ));
+    let (key, op) = imported.manifest.operations.iter().next().unwrap();
+    assert!(key.len() <= 64 && key.starts_with("get_thingget_thing"), "{key}");
+    let input = op.params.keys().next().unwrap();
+    assert!(input.len() <= 64, "{input}");
+}
