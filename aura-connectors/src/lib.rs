@@ -7,13 +7,16 @@
 //! | --- | --- | --- |
 //! | `http` | [`http`] | any HTTP API: a request action and a polling trigger |
 //! | `graphql` | [`graphql`] | GraphQL queries and mutations, typed errors, cursor pagination |
+//! | `openapi` | [`openapi`] | an OpenAPI 3.0 / 3.1 document imported as an app: one typed, authenticated action per operation |
 //!
 //! Every HTTP connector goes through aura-core's shared machinery ([`aura_core::http`]):
 //! credentials from the connection, the SSRF guard, redirects, limits, pagination and the one
-//! error mapping. Apps described as data (YAML manifests, OpenAPI documents) are
+//! error mapping. Apps described as data (YAML manifests, imported OpenAPI documents) are
 //! [`aura_core::declarative`] apps.
 
 #[cfg(feature = "graphql")]
 pub mod graphql;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "openapi")]
+pub mod openapi;
