@@ -50,10 +50,7 @@ pub(crate) async fn request(policy: HttpPolicy, cx: Context, input: RequestInput
             })
             .or_insert_with(|| value.to_owned());
     }
-    let mut body = match answer.json() {
-        Ok(v) => v,
-        Err(_) => Value::String(answer.text()),
-    };
+    let mut body = answer.value()?;
     if let Some(pointer) = &input.output {
         aura_core::http::check_pointer(pointer)?;
         body = take(&mut body, pointer).ok_or_else(|| {

@@ -175,9 +175,14 @@ impl DeclarativeApp {
     /// # Errors
     ///
     /// [`InvalidDefinition`](ErrorKind::InvalidDefinition) when it is not an absolute http(s)
-    /// URL or names an undeclared variable.
+    /// URL or names an undeclared variable. A manifest whose base URL is a path (an
+    /// imported spec with relative servers) needs this before it can send anything.
     pub fn base_url(mut self, url: &str) -> Result<Self> {
-        self.base = Arc::new(BaseUrl::new(url, &self.manifest.variables).map_err(invalid)?);
+        let base = BaseUrl::new(url, &self.manifest.variables).map_err(invalid)?;
+        if base.is_relative() {
+            return Err(invalid(vec![Violation::new("/base_url", "is an absolute http(s) URL")]));
+        }
+        self.base = Arc::new(base);
         Ok(self)
     }
 

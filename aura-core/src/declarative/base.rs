@@ -16,16 +16,33 @@ pub(crate) struct BaseUrl {
     variables: BTreeMap<String, Variable>,
     /// Whether it has any placeholder (else [`resolve`](Self::resolve) is the template).
     templated: bool,
+    /// A path without a host (an imported spec whose servers are relative): the host must
+    /// set the base URL before anything is sent.
+    relative: bool,
 }
 
 impl BaseUrl {
-    /// Checks the template: every placeholder declared, every default allowed, the URL
+    /// Whether it is a path without a host.
+    pub(crate) fn is_relative(&self) -> bool {
+        self.relative
+    }
+
+    /// Checks the template (a path without a host is kept for the host to complete): every
+    /// placeholder declared, every default allowed, the URL
     /// parsing once filled with defaults (or sample values).
     pub(crate) fn new(
         template: &str,
         variables: &BTreeMap<String, Variable>,
     ) -> std::result::Result<Self, Vec<Violation>> {
         let template = template.trim_end_matches('/').to_owned();
+        if template.is_empty() || (template.starts_with('/') && !template.starts_with("//")) {
+            return Ok(Self {
+                template,
+                variables: variables.clone(),
+                templated: false,
+                relative: true,
+            });
+        }
         let mut problems = Vec::new();
         let names = placeholders(&template);
         for name in &names {
@@ -57,7 +74,10 @@ impl BaseUrl {
         }
         match reqwest::Url::parse(&sample) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-            _ => problems.push(Violation::new("/base_url", "is an absolute http(s) URL")),
+            _ => problems.push(Violation::new(
+                "/base_url",
+                "is an absolute http(s) URL (or a path, for the host to complete)",
+            )),
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -66,6 +86,7 @@ impl BaseUrl {
             templated: !names.is_empty(),
             template,
             variables: variables.clone(),
+            relative: false,
         })
     }
 
@@ -78,6 +99,12 @@ impl BaseUrl {
     /// value, a value outside its allowed ones, or characters other than letters, digits,
     /// `-`, `_` and `.` (a value cannot move the request to another host or path).
     pub(crate) fn resolve(&self, cx: &Context) -> Result<String> {
+        if self.relative {
+            return Err(Error::invalid_definition(
+                "the app's base URL is a path without a host: set one with `DeclarativeApp::base_url`",
+            )
+            .with_context("base_url", self.template.clone()));
+        }
         if !self.templated {
             return Ok(self.template.clone());
         }

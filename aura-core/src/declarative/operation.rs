@@ -83,17 +83,23 @@ pub(crate) fn compile(
             },
             Param::Full(f) => f.clone(),
         };
-        let wire = full.name.clone().unwrap_or_else(|| name.clone());
+        let mut wire = full.name.clone().unwrap_or_else(|| name.clone());
+        let in_path = placeholders.contains(name) || placeholders.contains(&wire);
         let location = match full.location {
             Some(ParamLocation::Path) => Target::Path,
             Some(ParamLocation::Query) => Target::Query,
             Some(ParamLocation::Header) => Target::Header,
             Some(ParamLocation::Body) => Target::Body,
-            None if placeholders.contains(&wire) => Target::Path,
+            None if in_path => Target::Path,
             None if op.method.is_idempotent() && !matches!(op.method, super::model::HttpMethod::PUT) => Target::Query,
             None if has_template => Target::Template,
             None => Target::Body,
         };
+        // A path placeholder may name the input (`{pet_id}`) or the wire name (`{pet-id}`):
+        // the value fills whichever the path has.
+        if location == Target::Path && placeholders.contains(name) {
+            wire = name.clone();
+        }
         if location == Target::Path && !placeholders.contains(&wire) {
             problems.push(Violation::new(
                 at(&format!("/params/{}", escape(name))),
@@ -394,7 +400,7 @@ impl CompiledOperation {
             return Ok(Value::Array(pages.items));
         }
         let answer = policy.send(cx, &request).await?;
-        let mut body = answer.json()?;
+        let mut body = answer.value()?;
         match &self.output {
             None => Ok(body),
             Some(pointer) => take(&mut body, pointer).ok_or_else(|| {

@@ -381,6 +381,24 @@ impl HttpResponse {
         })
     }
 
+    /// The body as a value: JSON when the `Content-Type` says JSON (an error when it does not
+    /// parse) or when it parses anyway; otherwise the text (a `text/plain` "pong"); an empty
+    /// body is `null`.
+    ///
+    /// # Errors
+    ///
+    /// [`Upstream`](ErrorKind::Upstream) for a body declared JSON that is not.
+    pub fn value(&self) -> Result<Value> {
+        let declared_json = self
+            .header("content-type")
+            .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .is_some_and(|ct| ct == "application/json" || ct.ends_with("+json"));
+        if declared_json {
+            return self.json();
+        }
+        Ok(self.json().unwrap_or_else(|_| Value::String(self.text())))
+    }
+
     /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
