@@ -3,18 +3,20 @@
 //! Connectors for real services, built on aura-core: one module per service, each behind its
 //! own cargo feature so that a host links only what it uses.
 //!
-//! **Status: no connector yet.** This crate is a placeholder so that the workspace has its
-//! final shape. Connectors arrive with their own issues; each will speak the vendor's
-//! documented API (paths, auth, pagination, errors, rate limits) through aura-core's shared
-//! HTTP client and error mapping ([`aura_core::error::error_for_response`]), and each will be
-//! tested against a real local server or emulator (PostgreSQL, Redis, moto for S3, azurite,
-//! maildev, Prism serving the vendor's OpenAPI document).
+//! | feature | module | what |
+//! | --- | --- | --- |
+//! | `http` | [`http`] | any HTTP API: a request action and a polling trigger |
+//! | `graphql` | [`graphql`] | GraphQL queries and mutations, typed errors, cursor pagination |
+//! | `openapi` | [`openapi`] | an OpenAPI 3.0 / 3.1 document imported as an app: one typed, authenticated action per operation |
 //!
-//! The module list will read like this:
-//!
-//! ```text
-//! #[cfg(feature = "slack")]
-//! pub mod slack;
-//! #[cfg(feature = "postgres")]
-//! pub mod postgres;
-//! ```
+//! Every HTTP connector goes through aura-core's shared machinery ([`aura_core::http`]):
+//! credentials from the connection, the SSRF guard, redirects, limits, pagination and the one
+//! error mapping. Apps described as data (YAML manifests, imported OpenAPI documents) are
+//! [`aura_core::declarative`] apps.
+
+#[cfg(feature = "graphql")]
+pub mod graphql;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "openapi")]
+pub mod openapi;

@@ -91,6 +91,9 @@ async fn once(shared: &Shared, job: &Job, stop: &CancellationToken, priming: &mu
     if let Some(connection) = &job.connection {
         cx = cx.connection(connection.clone());
     }
+    if let Some(params) = &job.poll.setup.params {
+        cx = cx.extension(crate::trigger::TriggerParams(Arc::new(params.clone())));
+    }
     let poll = job.poll.trigger.poll(&cx.build(), cursor).await?;
     let next = json!({ "cursor": poll.cursor });
     let keep_for = Duration::from_secs(job.poll.setup.dedupe_secs);

@@ -109,7 +109,17 @@ pub struct TriggerManifest {
     /// For schedule triggers, the schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
+    /// For polling triggers that take parameters (a generic HTTP poll's URL), their JSON
+    /// Schema: a scenario gives them as the trigger node's `poll.params`, checked when the
+    /// scenario compiles, and the trigger reads them as [`TriggerParams`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_schema: Option<Value>,
 }
+
+/// A polling trigger's parameters, from the trigger node's `poll.params`: the trigger reads
+/// them with `cx.extension::<TriggerParams>()`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerParams(pub Arc<Value>);
 
 enum Source {
     Polling(Arc<dyn ErasedPolling>),
@@ -179,6 +189,7 @@ impl TriggerDef {
                 kind,
                 output_schema,
                 schedule: None,
+                params_schema: None,
             },
             source,
         }
@@ -205,6 +216,13 @@ impl TriggerDef {
         self
     }
 
+    /// Declares the parameters a scenario gives this trigger (see [`TriggerParams`]).
+    #[must_use]
+    pub fn params_schema(mut self, schema: Value) -> Self {
+        self.manifest.params_schema = Some(schema);
+        self
+    }
+
     /// The manifest as it stands.
     pub fn manifest(&self) -> &TriggerManifest {
         &self.manifest
@@ -222,11 +240,18 @@ impl TriggerDef {
             Key::named("trigger key", manifest.key.clone()).map_err(where_)?,
         );
         let output = Schema::compile(manifest.output_schema.clone()).map_err(where_)?;
+        let params = manifest
+            .params_schema
+            .clone()
+            .map(Schema::compile)
+            .transpose()
+            .map_err(|e| where_(e.with_context("schema", "params")))?;
         Ok(Trigger {
             inner: Arc::new(TriggerInner {
                 reference,
                 manifest,
                 output,
+                params,
                 source,
             }),
         })
@@ -252,10 +277,16 @@ struct TriggerInner {
     reference: Reference,
     manifest: TriggerManifest,
     output: Schema,
+    params: Option<Schema>,
     source: Source,
 }
 
 impl Trigger {
+    /// The schema of the parameters it takes, if it takes any.
+    pub fn params_schema(&self) -> Option<&Schema> {
+        self.inner.params.as_ref()
+    }
+
     /// `"app.key"`.
     pub fn reference(&self) -> &str {
         self.inner.reference.as_str()

@@ -202,6 +202,10 @@ pub struct PollSetup {
     /// How long an item's dedupe key is remembered, in seconds (default 7 days).
     #[serde(default = "seven_days")]
     pub dedupe_secs: u64,
+    /// The parameters of an app trigger that takes some (the generic HTTP poll's URL, items
+    /// and key), checked against its [`params_schema`](crate::trigger::Trigger::params_schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
 }
 
 impl Default for PollSetup {
@@ -210,6 +214,7 @@ impl Default for PollSetup {
             every_secs: sixty(),
             start: StartFrom::default(),
             dedupe_secs: seven_days(),
+            params: None,
         }
     }
 }
@@ -471,6 +476,18 @@ fn poll_plan(setup: &PollSetup, trigger: &Trigger) -> Result<PollPlan> {
     }
     if setup.dedupe_secs == 0 {
         return Err(bad("/config/poll/dedupe_secs", "is at least 1"));
+    }
+    match (trigger.params_schema(), &setup.params) {
+        (Some(schema), params) => {
+            let params = params.clone().unwrap_or_else(|| serde_json::json!({}));
+            if let Err(violations) = schema.check(&params) {
+                return Err(Error::invalid_definition("the poll's params do not fit the trigger's")
+                    .with_context("field", "/config/poll/params")
+                    .with_violations(violations));
+            }
+        }
+        (None, Some(_)) => return Err(bad("/config/poll/params", "is given, but the trigger takes no params")),
+        (None, None) => {}
     }
     Ok(PollPlan {
         setup: setup.clone(),
