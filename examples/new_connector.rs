@@ -33,6 +33,7 @@ mod render;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use aura_connectors::openapi::{self, ImportOptions};
 use aura_core::Registry;
 use aura_core::declarative::{DeclarativeApp, HttpMethod, Manifest};
 
@@ -246,17 +247,39 @@ fn imported_model(args: &Args, spec: &Path) -> Result<(Model, Vec<String>), Stri
                 }
             }
         }
-        None => all
-            .operations
-            .iter()
-            .find(|(_, op)| op.method == HttpMethod::GET)
-            .map(|(key, _)| key.clone())
-            .ok_or_else(|| format!("{} has no GET operation: name one with --operation", spec.display()))?,
+        None => {
+            // The first GET in the document's order, when it has an operationId; else the
+            // first GET by key.
+            let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read {}: {e}", spec.display()))?;
+            let first = first_get_operation(&text)
+                .and_then(|id| import_openapi(spec, &args.name, &[id], &[]).ok())
+                .and_then(|(only, _)| only.operations.keys().next().cloned());
+            let by_key = || {
+                all.operations
+                    .iter()
+                    .find(|(_, op)| op.method == HttpMethod::GET)
+                    .map(|(key, _)| key.clone())
+            };
+            first
+                .or_else(by_key)
+                .ok_or_else(|| format!("{} has no GET operation: name one with --operation", spec.display()))?
+        }
     };
     let (model, more) = Model::from_manifest(&args.name, &all, &key)?;
     notes.extend(more);
     notes.push(format!("the action is the operation `{key}`"));
     Ok((model, notes))
+}
+
+/// The `operationId` of the document's first `GET` operation, in the document's order (YAML
+/// mappings keep it; JSON is read as YAML).
+fn first_get_operation(text: &str) -> Option<String> {
+    let doc: serde_norway::Value = serde_norway::from_str(text).ok()?;
+    let paths = doc.get("paths")?.as_mapping()?;
+    paths
+        .values()
+        .filter_map(|item| item.get("get"))
+        .find_map(|get| get.get("operationId")?.as_str().map(str::to_owned))
 }
 
 /// Manifest mode from OpenAPI: the filtered import, as YAML.
@@ -280,12 +303,22 @@ fn import_openapi(
     tags: &[String],
 ) -> Result<(Manifest, Vec<String>), String> {
     let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read {}: {e}", spec.display()))?;
-    let _ = (text, app_id, operations, tags);
-    Err(format!(
-        "--from-openapi needs the OpenAPI importer (aura_connectors::openapi), which is not in this build yet \
-         ({} not read)",
-        spec.display()
-    ))
+    let mut options = ImportOptions::new().app_id(app_id);
+    for operation in operations {
+        options = options.operation(operation.clone());
+    }
+    for tag in tags {
+        options = options.tag(tag.clone());
+    }
+    let import = openapi::import_str(&text, &options).map_err(|e| format!("{}: {e}", spec.display()))?;
+    if import.operations == 0 {
+        return Err(format!(
+            "{}: no operation was imported (check --operation and --tag)",
+            spec.display()
+        ));
+    }
+    let notes = import.warnings.iter().map(|w| format!("openapi {w}")).collect();
+    Ok((import.manifest, notes))
 }
 
 #[cfg(test)]
@@ -370,6 +403,26 @@ mod tests {
         assert_eq!(app.manifest().id, "acme_tasks");
         assert_eq!(app.manifest().operations.len(), 1);
         assert_eq!(app.manifest().triggers.len(), 1);
+    }
+
+    #[test]
+    fn the_first_get_operation_is_found_in_document_order() {
+        let spec = "paths:\n  /z:\n    post: { operationId: makeZ }\n    get: { operationId: listZ }\n  /a:\n    get: { operationId: listA }\n";
+        assert_eq!(first_get_operation(spec).as_deref(), Some("listZ"));
+        assert_eq!(first_get_operation("paths: {}"), None);
+    }
+
+    #[test]
+    fn the_petstore_import_gives_a_module_with_the_first_get_as_its_action() {
+        let args = parse("petstore --from-openapi examples/new_connector/petstore.yaml").unwrap();
+        let spec = aura().join("examples/new_connector/petstore.yaml");
+        let (model, _) = imported_model(&args, &spec).unwrap();
+        assert_eq!(model.action.key, "list_pets");
+        assert_eq!(model.trigger.path, "/pets");
+        assert_eq!(model.base_url, "https://petstore.example/v1");
+        let files = render::module(&model, &aura()).unwrap();
+        let (_, core) = files.iter().find(|(p, _)| p.ends_with("core.rs")).unwrap();
+        assert!(core.contains("request.query(\"limit\""), "{core}");
     }
 
     #[test]
