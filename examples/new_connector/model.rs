@@ -53,6 +53,8 @@ pub(crate) struct ActionModel {
     pub(crate) key: String,
     /// Its input type's name (`GetItem`).
     pub(crate) type_name: String,
+    /// The input type and `Record`, in rustfmt's order, for a `use` list.
+    pub(crate) imports: String,
     /// Its display name (escaped).
     pub(crate) display: String,
     /// What it does (escaped, one line).
@@ -525,6 +527,11 @@ impl ActionModel {
                 operation.method,
                 HttpMethod::GET | HttpMethod::PUT | HttpMethod::DELETE
             )),
+            imports: {
+                let mut names = [type_name.as_str(), "Record"];
+                names.sort_unstable();
+                names.join(", ")
+            },
             key,
             type_name,
             method,
