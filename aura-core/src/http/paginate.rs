@@ -1,15 +1,5 @@
-//! Pagination: how the request for the next page follows from the answer to this one.
-//!
-//! | strategy | next page | last page when |
-//! | --- | --- | --- |
-//! | [`Page`](Pagination::Page) | `page` query parameter + 1 | a page has fewer items than `size` (or none) |
-//! | [`Offset`](Pagination::Offset) | `offset` + `limit` | a page has fewer than `limit` items |
-//! | [`Cursor`](Pagination::Cursor) | the cursor at `from` in the body, sent as a query parameter or put in the JSON body | the cursor is missing, null or `""`, or `more` says false |
-//! | [`Link`](Pagination::Link) | the `Link` header's `rel="next"` URL (RFC 8288; GitHub) | there is none |
-//! | [`NextUrl`](Pagination::NextUrl) | the URL at `from` in the body | it is missing or null |
-//!
-//! Every strategy also stops at a page with no items, at [`Paginate::max_pages`] and at
-//! [`Paginate::max_items`].
+//! Pagination: how the request for the next page follows from the answer to this one (the
+//! strategies: [`Pagination`]).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -21,7 +11,18 @@ use super::send::{HttpPolicy, HttpResponse};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 
-/// A pagination strategy; see the [module](self) table.
+/// A pagination strategy.
+///
+/// | strategy | next page | last page when |
+/// | --- | --- | --- |
+/// | [`Page`](Pagination::Page) | `page` query parameter + 1 | a page has fewer items than `size` (or none) |
+/// | [`Offset`](Pagination::Offset) | `offset` + `limit` | a page has fewer than `limit` items |
+/// | [`Cursor`](Pagination::Cursor) | the cursor at `from` in the body, sent as a query parameter or put in the JSON body | the cursor is missing, null or `""`, or `more` says false |
+/// | [`Link`](Pagination::Link) | the `Link` header's `rel="next"` URL (RFC 8288; GitHub) | there is none |
+/// | [`NextUrl`](Pagination::NextUrl) | the URL at `from` in the body | it is missing or null |
+///
+/// Every strategy also stops at a page with no items, at [`Paginate::max_pages`] and at
+/// [`Paginate::max_items`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
