@@ -11,7 +11,7 @@ use aura_core::trigger::TriggerDef;
 use aura_core::{ActionDef, App, AppManifest};
 
 pub use self::actions::RequestOutput;
-pub use self::request::{Method, MultipartField, RequestBody, RequestInput};
+pub use self::request::{MultipartField, RequestBody, RequestInput};
 pub use self::triggers::PollParams;
 
 /// The `http` app. Build it with the [`HttpPolicy`] the host wants (the default refuses

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use aura_core::declarative::HttpMethod;
 use aura_core::error::Violation;
 use aura_core::http::{Body, HttpRequest, Paginate, Part, expand_path, scalar_text};
 use aura_core::{Error, Result};
 use base64::Engine as _;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// What the `request` action sends.
@@ -17,7 +18,7 @@ use serde_json::Value;
 pub struct RequestInput {
     /// The method (default `GET`).
     #[serde(default = "get")]
-    pub method: Method,
+    pub method: HttpMethod,
     /// The URL; `{name}` placeholders are filled from `path`, each value percent-encoded.
     pub url: String,
     /// Values for the URL's `{name}` placeholders.
@@ -44,27 +45,8 @@ pub struct RequestInput {
     pub fail_on_status: bool,
 }
 
-/// An HTTP method.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "UPPERCASE")]
-#[allow(clippy::upper_case_acronyms)]
-pub enum Method {
-    /// `GET`.
-    GET,
-    /// `POST`.
-    POST,
-    /// `PUT`.
-    PUT,
-    /// `PATCH`.
-    PATCH,
-    /// `DELETE`.
-    DELETE,
-    /// `HEAD`.
-    HEAD,
-}
-
-fn get() -> Method {
-    Method::GET
+fn get() -> HttpMethod {
+    HttpMethod::GET
 }
 
 fn yes() -> bool {
@@ -163,19 +145,6 @@ impl RequestInput {
             },
         };
         Ok(request)
-    }
-}
-
-impl Method {
-    fn as_method(self) -> http::Method {
-        match self {
-            Self::GET => http::Method::GET,
-            Self::POST => http::Method::POST,
-            Self::PUT => http::Method::PUT,
-            Self::PATCH => http::Method::PATCH,
-            Self::DELETE => http::Method::DELETE,
-            Self::HEAD => http::Method::HEAD,
-        }
     }
 }
 
