@@ -82,12 +82,19 @@ where
     O: Serialize + Send + 'static,
 {
     fn call(&self, cx: Context, input: Value) -> BoxFuture<'static, Result<Value>> {
-        self.run(cx, serde_path_to_error::deserialize(input))
+        self.run(cx, decode(&input))
     }
 
     fn call_shared(&self, cx: Context, input: Arc<Value>) -> BoxFuture<'static, Result<Value>> {
-        self.run(cx, serde_path_to_error::deserialize(&*input))
+        self.run(cx, decode(&input))
     }
+}
+
+/// The typed input, or the JSON pointer of where it does not fit. The path is tracked only
+/// when the plain decoding failed: tracking it costs on every field.
+fn decode<I: DeserializeOwned>(input: &Value) -> std::result::Result<I, String> {
+    I::deserialize(input)
+        .or_else(|_| serde_path_to_error::deserialize(input).map_err(|e| crate::error::json_pointer(e.path())))
 }
 
 impl<H, I, O> TypedHandler<H, I, O>
@@ -96,17 +103,12 @@ where
     I: DeserializeOwned + Send + 'static,
     O: Serialize + Send + 'static,
 {
-    fn run(
-        &self,
-        cx: Context,
-        input: std::result::Result<I, serde_path_to_error::Error<serde_json::Error>>,
-    ) -> BoxFuture<'static, Result<Value>> {
+    fn run(&self, cx: Context, input: std::result::Result<I, String>) -> BoxFuture<'static, Result<Value>> {
         // The input already passed the schema; a serde failure here means the schema and the
         // type disagree (a custom Deserialize, say). Report the path, not the value.
         let input: I = match input {
             Ok(input) => input,
-            Err(e) => {
-                let path = crate::error::json_pointer(e.path());
+            Err(path) => {
                 return Box::pin(std::future::ready(Err(Error::invalid_input(
                     "input does not fit the action's input type",
                     vec![Violation::new(path, "has the wrong shape or value")],

@@ -1,6 +1,7 @@
 //! [`HttpPolicy`]: how a request is sent — timeout, redirects, response size, SSRF guard, and
 //! the one mapping of answers to errors.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -237,44 +238,42 @@ impl HttpPolicy {
     /// As [`send`](Self::send), except for statuses.
     pub async fn send_unchecked(&self, cx: &Context, request: &HttpRequest) -> Result<HttpResponse> {
         let client = self.inner.clients.get();
-        let mut current = request.clone();
-        let origin = Origin::of(&current.full_url()?);
+        // The request is copied only when a redirect changes it.
+        let mut current = Cow::Borrowed(request);
+        // The first hop's URL: credentials go only to its origin.
+        let mut origin: Option<reqwest::Url> = None;
         let mut hops = 0;
         loop {
             let mut built = current.build(&client)?;
             *built.timeout_mut() = self.inner.timeout;
             if let Some(guard) = &self.inner.guard {
-                guard.check_target(built.url().as_str())?;
+                guard.check_parsed(built.url())?;
             }
-            let same_origin = Origin::of(built.url()) == origin;
-            let resp = if same_origin {
+            let first = origin.get_or_insert_with(|| built.url().clone());
+            let resp = if same_origin(first, built.url()) {
                 cx.execute(&client, built).await?
             } else {
                 cx.execute_anonymous(&client, built).await?
             };
             let status = resp.status();
-            let location = resp
-                .headers()
-                .get(http::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
             let follow = matches!(current.method, Method::GET | Method::HEAD) || self.inner.redirect_non_get;
-            match location {
-                Some(location) if status.is_redirection() && status != StatusCode::NOT_MODIFIED && follow => {
-                    if hops >= self.inner.max_redirects {
-                        return Err(Error::new(ErrorKind::Upstream, "the service redirected too many times")
-                            .with_status(status.as_u16())
-                            .with_context("max_redirects", self.inner.max_redirects.to_string()));
-                    }
-                    hops += 1;
-                    let next = resp.url().join(&location).map_err(|_| {
-                        Error::new(ErrorKind::Upstream, "a redirect's Location does not parse")
-                            .with_status(status.as_u16())
-                    })?;
-                    current = redirected(current, status, next, &origin);
-                }
-                _ => return self.read(cx, resp).await,
+            let location = match resp.headers().get(http::header::LOCATION) {
+                Some(l) if follow && status.is_redirection() && status != StatusCode::NOT_MODIFIED => l.to_str().ok(),
+                _ => None,
+            };
+            let Some(location) = location else {
+                return self.read(cx, resp).await;
+            };
+            if hops >= self.inner.max_redirects {
+                return Err(Error::new(ErrorKind::Upstream, "the service redirected too many times")
+                    .with_status(status.as_u16())
+                    .with_context("max_redirects", self.inner.max_redirects.to_string()));
             }
+            hops += 1;
+            let next = resp.url().join(location).map_err(|_| {
+                Error::new(ErrorKind::Upstream, "a redirect's Location does not parse").with_status(status.as_u16())
+            })?;
+            current = Cow::Owned(redirected(current.into_owned(), status, next, first));
         }
     }
 
@@ -292,7 +291,10 @@ impl HttpPolicy {
         let status = resp.status();
         let headers = std::mem::take(resp.headers_mut());
         let url = resp.url().clone();
-        let mut body = BytesMut::new();
+        // One chunk (the usual small answer) is kept as it came; more are joined.
+        let mut first: Option<Bytes> = None;
+        let mut joined: Option<BytesMut> = None;
+        let mut len = 0;
         loop {
             let chunk = tokio::select! {
                 biased;
@@ -300,23 +302,37 @@ impl HttpPolicy {
                 chunk = resp.chunk() => chunk?,
             };
             let Some(chunk) = chunk else { break };
-            if body.len() + chunk.len() > limit {
+            len += chunk.len();
+            if len > limit {
                 return Err(too_large().with_status(status.as_u16()));
             }
-            body.extend_from_slice(&chunk);
+            match (&mut joined, first.take()) {
+                (Some(buf), _) => buf.extend_from_slice(&chunk),
+                (None, None) => first = Some(chunk),
+                (None, Some(earlier)) => {
+                    let mut buf = BytesMut::with_capacity(earlier.len() + chunk.len());
+                    buf.extend_from_slice(&earlier);
+                    buf.extend_from_slice(&chunk);
+                    joined = Some(buf);
+                }
+            }
         }
+        let body = match joined {
+            Some(buf) => buf.freeze(),
+            None => first.unwrap_or_default(),
+        };
         Ok(HttpResponse {
             status,
             headers,
             url,
-            body: body.freeze(),
+            body,
         })
     }
 }
 
 /// The request a redirect leads to: `303` (and `301`/`302` after a `POST`) as a `GET` without
 /// a body; credentials-bearing headers dropped when it leaves the first origin.
-fn redirected(mut request: HttpRequest, status: StatusCode, next: reqwest::Url, origin: &Origin) -> HttpRequest {
+fn redirected(mut request: HttpRequest, status: StatusCode, next: reqwest::Url, origin: &reqwest::Url) -> HttpRequest {
     let to_get = status == StatusCode::SEE_OTHER
         || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND) && request.method == Method::POST);
     if to_get && request.method != Method::HEAD {
@@ -324,7 +340,7 @@ fn redirected(mut request: HttpRequest, status: StatusCode, next: reqwest::Url, 
         request.body = Body::Empty;
         request.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
     }
-    if Origin::of(&next) != *origin {
+    if !same_origin(&next, origin) {
         request.headers.retain(|(n, _)| {
             !["authorization", "cookie", "proxy-authorization"]
                 .iter()
@@ -336,18 +352,10 @@ fn redirected(mut request: HttpRequest, status: StatusCode, next: reqwest::Url, 
     request
 }
 
-/// Scheme, host and port: what decides whether credentials may go along.
-#[derive(PartialEq, Eq)]
-struct Origin(String, Option<String>, Option<u16>);
-
-impl Origin {
-    fn of(url: &reqwest::Url) -> Self {
-        Self(
-            url.scheme().to_owned(),
-            url.host_str().map(str::to_ascii_lowercase),
-            url.port_or_known_default(),
-        )
-    }
+/// Whether two URLs share scheme, host and port: what decides whether credentials may go
+/// along. (Parsed URLs hold their host normalised: lowercase, IDNA applied.)
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// An answer read whole.

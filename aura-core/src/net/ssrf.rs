@@ -118,32 +118,44 @@ impl SsrfGuard {
     /// address. Both name the host (never the rest of the URL, which may hold a token).
     pub fn check_target(&self, url: &str) -> Result<Target> {
         let parsed = reqwest::Url::parse(url).map_err(|_| Error::invalid_input("the URL does not parse", vec![]))?;
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| Error::invalid_input("the URL has no host", vec![]))?
-            .to_owned();
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Error::invalid_input("only http and https URLs may be called", vec![])
-                .with_context("host", host)
-                .with_context("scheme", parsed.scheme().to_owned()));
-        }
+        self.check_parsed(&parsed)?;
+        // `check_parsed` refused a URL without a host.
+        let host = parsed.host_str().unwrap_or_default().to_owned();
         let port = parsed.port_or_known_default().unwrap_or(80);
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = bare.parse::<IpAddr>() {
-            self.check_ip(&host, ip)?;
-            return Ok(Target {
-                url: parsed,
-                host,
-                port,
-                literal: true,
-            });
-        }
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok();
         Ok(Target {
             url: parsed,
             host,
             port,
-            literal: false,
+            literal,
         })
+    }
+
+    /// [`check_target`](Self::check_target) for a URL already parsed: the scheme, the host,
+    /// and a host written as an address; no copy and no second parse (the HTTP machinery
+    /// checks every hop with it).
+    ///
+    /// # Errors
+    ///
+    /// As [`check_target`](Self::check_target).
+    pub fn check_parsed(&self, url: &reqwest::Url) -> Result<()> {
+        let host = url
+            .host_str()
+            .ok_or_else(|| Error::invalid_input("the URL has no host", vec![]))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::invalid_input("only http and https URLs may be called", vec![])
+                .with_context("host", host.to_owned())
+                .with_context("scheme", url.scheme().to_owned()));
+        }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            self.check_ip(host, ip)?;
+        }
+        Ok(())
     }
 
     /// Checks `url` whole: [`check_target`](Self::check_target), then every address its host
