@@ -2,9 +2,9 @@
 //! trigger node (`poll.params`).
 
 use async_trait::async_trait;
-use aura_core::http::{HttpPolicy, HttpRequest, check_pointer, scalar_text, take};
-use aura_core::trigger::{Poll, PollingTrigger, TriggerItem, TriggerParams};
-use aura_core::{Context, Error, ErrorKind, Result};
+use aura_core::http::{HttpPolicy, HttpRequest, check_pointer, poll_items, scalar_text};
+use aura_core::trigger::{Poll, PollingTrigger, TriggerParams};
+use aura_core::{Context, Error, Result};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
@@ -58,40 +58,13 @@ impl PollingTrigger for HttpPoll {
             request.set_query(param, value);
         }
         let mut body = self.policy.send(cx, &request).await?.json()?;
-        let items = match take(&mut body, &params.items) {
-            Some(Value::Array(items)) => items,
-            Some(Value::Null) => Vec::new(),
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::Upstream,
-                    "the answer has no list of items at the selected place",
-                )
-                .with_context("pointer", params.items.clone()));
-            }
-        };
-        let mut next = cursor.filter(|c| !c.is_null());
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let key = item.pointer(&params.key).and_then(scalar_text).ok_or_else(|| {
-                Error::new(ErrorKind::Upstream, "an item has no key at the key pointer")
-                    .with_context("pointer", params.key.clone())
-            })?;
-            if let Some(field) = &params.cursor_item
-                && let Some(value) = item.pointer(field).filter(|v| !v.is_null())
-                && next.as_ref().is_none_or(|n| later(value, n))
-            {
-                next = Some(value.clone());
-            }
-            out.push(TriggerItem::new(key, item));
-        }
-        Ok(Poll::new(out, next.unwrap_or(Value::Null)))
-    }
-}
-
-/// Numbers by value, anything else by its text (ISO 8601 times sort as text).
-fn later(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x > y,
-        _ => scalar_text(a).unwrap_or_default() > scalar_text(b).unwrap_or_default(),
+        let (items, next) = poll_items(
+            &mut body,
+            &params.items,
+            &params.key,
+            params.cursor_item.as_deref(),
+            cursor,
+        )?;
+        Ok(Poll::new(items, next.unwrap_or(Value::Null)))
     }
 }

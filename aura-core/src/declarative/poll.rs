@@ -1,8 +1,6 @@
 //! A manifest's polling trigger: a request, the items in its answer, each item's key, and a
 //! cursor so that the next poll asks only for what is new.
 
-use std::cmp::Ordering;
-
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
@@ -12,9 +10,9 @@ use super::model::{PollCursor, PollSpec};
 use super::operation::placeholders;
 use super::schemas::with_defs;
 use crate::context::Context;
-use crate::error::{Error, ErrorKind, Result, Violation};
-use crate::http::{HttpPolicy, HttpRequest, check_pointer, scalar_text, take};
-use crate::trigger::{Poll, PollingTrigger, TriggerDef, TriggerItem};
+use crate::error::{Result, Violation};
+use crate::http::{HttpPolicy, HttpRequest, check_pointer, poll_items, scalar_text};
+use crate::trigger::{Poll, PollingTrigger, TriggerDef};
 
 struct SpecPoll {
     method: http::Method,
@@ -114,44 +112,11 @@ impl PollingTrigger for SpecPoll {
             .and_then(|p| body.pointer(p))
             .filter(|v| !v.is_null())
             .cloned();
-        let items = match take(&mut body, &self.items) {
-            Some(Value::Array(items)) => items,
-            Some(Value::Null) => Vec::new(),
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::Upstream,
-                    "the poll's answer has no list of items at the selected place",
-                )
-                .with_context("pointer", self.items.clone()));
-            }
-        };
-        let mut next = cursor.filter(|c| !c.is_null());
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let key = item.pointer(&self.key).and_then(scalar_text).ok_or_else(|| {
-                Error::new(ErrorKind::Upstream, "an item has no key at the trigger's key pointer")
-                    .with_context("pointer", self.key.clone())
-            })?;
-            if let Some(field) = self.cursor.as_ref().and_then(|c| c.item.as_deref())
-                && let Some(value) = item.pointer(field).filter(|v| !v.is_null())
-                && next.as_ref().is_none_or(|n| greater(value, n))
-            {
-                next = Some(value.clone());
-            }
-            out.push(TriggerItem::new(key, item));
-        }
+        let cursor_item = self.cursor.as_ref().and_then(|c| c.item.as_deref());
+        let (out, mut next) = poll_items(&mut body, &self.items, &self.key, cursor_item, cursor)?;
         if from_body.is_some() {
             next = from_body;
         }
         Ok(Poll::new(out, next.unwrap_or(Value::Null)))
-    }
-}
-
-/// Whether `a` comes after `b`: numbers by value, anything else by its text (ISO 8601 times
-/// and zero-padded ids sort as text).
-fn greater(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x.partial_cmp(&y) == Some(Ordering::Greater),
-        _ => scalar_text(a).unwrap_or_default() > scalar_text(b).unwrap_or_default(),
     }
 }
