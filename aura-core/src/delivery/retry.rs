@@ -7,7 +7,7 @@ use crate::error::{Error, ErrorKind};
 
 /// The delays before each attempt of one delivery, measured from the previous attempt, with
 /// jitter. The default is Svix's: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h
-/// (eight attempts over about a day and a half), each delay ±20%.
+/// (eight attempts over about 27 hours), each delay ±20%.
 ///
 /// ```
 /// use std::time::Duration;
