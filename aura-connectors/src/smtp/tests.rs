@@ -1,0 +1,3 @@
+//! The `smtp` app without a server: settings, message building, error mapping.
+
+use super::*;
