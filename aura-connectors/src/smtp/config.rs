@@ -182,7 +182,9 @@ impl SmtpConfig {
         };
         let ca_certificate = text("ca_certificate").map(str::to_owned);
         if let Some(pem) = &ca_certificate {
-            if lettre::transport::smtp::client::Certificate::from_pem(pem.as_bytes()).is_err() {
+            if !pem.contains("-----BEGIN CERTIFICATE-----")
+                || lettre::transport::smtp::client::Certificate::from_pem(pem.as_bytes()).is_err()
+            {
                 bad.push(Violation::new("/credentials/ca_certificate", "is one or more PEM certificates"));
             }
         }

@@ -102,6 +102,7 @@ pub(crate) struct Mailer {
     scrubber: Scrubber,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
     open: Semaphore,
+    step_timeout: Duration,
 }
 
 impl fmt::Debug for Mailer {
@@ -155,7 +156,15 @@ impl Mailer {
             scrubber,
             idle: Mutex::new(Vec::new()),
             open: Semaphore::new(MAX_OPEN),
+            step_timeout: STEP_TIMEOUT,
         })
+    }
+
+    /// The time limit of each step but the message's end (tests shorten it).
+    #[cfg(test)]
+    pub(crate) fn step_timeout(mut self, limit: Duration) -> Self {
+        self.step_timeout = limit;
+        self
     }
 
     /// Connects, says EHLO, secures the session as configured and logs in.
@@ -167,10 +176,10 @@ impl Mailer {
         let mut conn = self
             .step(
                 Stage::Connect,
-                STEP_TIMEOUT,
+                self.step_timeout,
                 AsyncSmtpConnection::connect_tokio1(
                     (self.config.host.as_str(), self.config.port),
-                    Some(STEP_TIMEOUT),
+                    Some(self.step_timeout),
                     &self.hello,
                     wrapper,
                     None,
@@ -191,12 +200,12 @@ impl Mailer {
                 .with_context("stage", "starttls")
                 .not_sent());
             }
-            self.step(Stage::StartTls, STEP_TIMEOUT, conn.starttls(tls.clone(), &self.hello))
+            self.step(Stage::StartTls, self.step_timeout, conn.starttls(tls.clone(), &self.hello))
                 .await?;
         }
         if let Some((user, password)) = &self.config.login {
             let login = Login::new(user.clone(), password.expose_secret().to_owned());
-            self.step(Stage::Auth, STEP_TIMEOUT, conn.auth(DEFAULT_MECHANISMS, &login))
+            self.step(Stage::Auth, self.step_timeout, conn.auth(DEFAULT_MECHANISMS, &login))
                 .await?;
         }
         Ok(conn)
@@ -205,8 +214,8 @@ impl Mailer {
     /// Connects, logs in, `NOOP`, `QUIT`: the connection test.
     pub(crate) async fn test(&self) -> Result<()> {
         let mut conn = self.connect().await?;
-        self.step(Stage::Noop, STEP_TIMEOUT, conn.command(Noop)).await?;
-        let _ = tokio::time::timeout(STEP_TIMEOUT, conn.quit()).await;
+        self.step(Stage::Noop, self.step_timeout, conn.command(Noop)).await?;
+        let _ = tokio::time::timeout(self.step_timeout, conn.quit()).await;
         Ok(())
     }
 
@@ -312,7 +321,7 @@ impl Mailer {
         stage: Stage,
         command: C,
     ) -> std::result::Result<(), Failed> {
-        match tokio::time::timeout(STEP_TIMEOUT, conn.command(command)).await {
+        match tokio::time::timeout(self.step_timeout, conn.command(command)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => {
                 let code = e.status().map(u16::from);
@@ -355,7 +364,7 @@ impl Mailer {
     async fn after_failure(&self, mut conn: AsyncSmtpConnection, failed: Failed) -> Error {
         if failed.usable
             && matches!(
-                tokio::time::timeout(STEP_TIMEOUT, conn.command(Rset)).await,
+                tokio::time::timeout(self.step_timeout, conn.command(Rset)).await,
                 Ok(Ok(_))
             )
         {

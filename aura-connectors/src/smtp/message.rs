@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use aura_core::{Error, Result, Violation};
 use base64::Engine as _;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use schemars::JsonSchema;
@@ -229,12 +229,13 @@ impl SendInput {
     /// (`multipart/mixed`).
     fn body(&self, bad: &mut Vec<Violation>) -> Option<Body> {
         let main = match (&self.text, &self.html) {
-            (Some(text), Some(html)) => Some(Body::Multi(MultiPart::alternative_plain_html(
-                text.clone(),
-                html.clone(),
-            ))),
-            (Some(text), None) => Some(Body::Single(SinglePart::plain(text.clone()))),
-            (None, Some(html)) => Some(Body::Single(SinglePart::html(html.clone()))),
+            (Some(text), Some(html)) => Some(Body::Multi(
+                MultiPart::alternative()
+                    .singlepart(text_part(text, ContentType::TEXT_PLAIN))
+                    .singlepart(text_part(html, ContentType::TEXT_HTML)),
+            )),
+            (Some(text), None) => Some(Body::Single(text_part(text, ContentType::TEXT_PLAIN))),
+            (None, Some(html)) => Some(Body::Single(text_part(html, ContentType::TEXT_HTML))),
             (None, None) => None,
         };
         let mut files = Vec::new();
@@ -256,7 +257,11 @@ impl SendInput {
                 bad.push(Violation::new(format!("{at}/filename"), "is a file name, on one line"));
             }
             if let (Some(t), Some(c)) = (content_type, content) {
-                files.push(Attachment::new(a.filename.clone()).body(c, t));
+                // Always base64: lettre would pick 7bit for bytes that happen to be ASCII
+                // control characters (a NUL in 7bit text is not valid mail).
+                let body = lettre::message::Body::new_with_encoding(c, ContentTransferEncoding::Base64)
+                    .unwrap_or_else(|c| lettre::message::Body::new(c));
+                files.push(Attachment::new(a.filename.clone()).body(body, t));
             }
         }
         if main.is_none() && self.attachments.is_empty() {
@@ -277,6 +282,19 @@ impl SendInput {
         }
         Some(Body::Multi(mixed))
     }
+}
+
+/// A text part, in the encoding lettre finds best (7bit, quoted-printable or base64), or
+/// quoted-printable when the text has control characters lettre would leave raw in 7bit.
+fn text_part(text: &str, content_type: ContentType) -> SinglePart {
+    let controls = text.chars().any(|c| c.is_ascii_control() && !matches!(c, '\t' | '\r' | '\n'));
+    let body = if controls {
+        lettre::message::Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::QuotedPrintable)
+            .unwrap_or_else(lettre::message::Body::new)
+    } else {
+        lettre::message::Body::new(text.to_owned())
+    };
+    SinglePart::builder().header(content_type).body(body)
 }
 
 enum Body {
