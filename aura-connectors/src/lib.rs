@@ -14,6 +14,8 @@
 //! error mapping. Apps described as data (YAML manifests, imported OpenAPI documents) are
 //! [`aura_core::declarative`] apps.
 
+#[cfg(any(feature = "http", feature = "graphql"))]
+mod generic_auth;
 #[cfg(feature = "graphql")]
 pub mod graphql;
 #[cfg(feature = "http")]

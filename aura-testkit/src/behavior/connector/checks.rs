@@ -301,22 +301,18 @@ pub async fn polling_cursors_round_trip(f: &ConnectorFixture) {
     let mut seen: HashSet<String> = before.iter().map(|i| i.dedupe_key.clone()).collect();
     produce().await;
     produce().await;
-    let (new, cursor) = drain(&trigger, &cx, Some(stored(cursor))).await;
-    assert!(
-        new.len() >= 2,
-        "`{}` brought {} item(s) after two were made to appear",
-        case.trigger,
-        new.len()
-    );
-    for item in &new {
+    let (after, cursor) = drain(&trigger, &cx, Some(stored(cursor))).await;
+    let mut this_poll = HashSet::new();
+    let mut new = 0;
+    for item in &after {
         assert!(
             !item.dedupe_key.is_empty(),
             "`{}` gave an item without a dedupe key",
             case.trigger
         );
         assert!(
-            seen.insert(item.dedupe_key.clone()),
-            "`{}` gave the dedupe key `{}` twice",
+            this_poll.insert(item.dedupe_key.clone()),
+            "`{}` gave the dedupe key `{}` twice in one poll",
             case.trigger,
             item.dedupe_key
         );
@@ -324,11 +320,26 @@ pub async fn polling_cursors_round_trip(f: &ConnectorFixture) {
             .output_schema()
             .validate(&item.data, "item")
             .unwrap_or_else(|e| panic!("an item of `{}` does not fit its output schema: {e}", case.trigger));
+        if seen.insert(item.dedupe_key.clone()) {
+            new += 1;
+        } else {
+            assert!(
+                case.repeats_seen,
+                "`{}` brought `{}` again from the cursor after it (a trigger that leaves repeats to \
+                 the runtime's dedupe declares PollingCase::repeats_seen_items)",
+                case.trigger, item.dedupe_key
+            );
+        }
     }
+    assert!(
+        new >= 2,
+        "`{}` brought {new} new item(s) after two were made to appear",
+        case.trigger
+    );
     let (again, _) = drain(&trigger, &cx, Some(stored(cursor))).await;
     for item in &again {
         assert!(
-            !seen.contains(&item.dedupe_key),
+            case.repeats_seen || !seen.contains(&item.dedupe_key),
             "`{}` brought `{}` again from the cursor after it",
             case.trigger,
             item.dedupe_key
@@ -340,12 +351,12 @@ pub async fn polling_cursors_round_trip(f: &ConnectorFixture) {
 // Pieces
 // ---------------------------------------------------------------------------------------------
 
-fn skipped(f: &ConnectorFixture, check: &str, why: &str) {
+pub(super) fn skipped(f: &ConnectorFixture, check: &str, why: &str) {
     // Not a failure: the connector does not declare what the check needs (OpenDAL's gating).
     eprintln!("{check}: skipped for `{}`: {why}", f.app_id());
 }
 
-fn registry(f: &ConnectorFixture) -> Arc<Registry> {
+pub(super) fn registry(f: &ConnectorFixture) -> Arc<Registry> {
     let registry = Registry::new();
     registry
         .register_with_config(f.app.clone(), f.config.clone())
@@ -440,7 +451,7 @@ fn all_secrets(f: &ConnectorFixture) -> Vec<String> {
     secrets
 }
 
-fn assert_no_secret(f: &ConnectorFixture, what: &str, text: &str) {
+pub(super) fn assert_no_secret(f: &ConnectorFixture, what: &str, text: &str) {
     for secret in all_secrets(f) {
         for form in forms(&secret) {
             // The secret itself is not repeated in the message: its length and place are.
@@ -469,7 +480,7 @@ fn excerpt(text: &str, at: usize, len: usize) -> String {
 }
 
 /// Everything an error shows: Display, Debug, its body excerpt and every cause.
-fn shown(err: &Error) -> String {
+pub(super) fn shown(err: &Error) -> String {
     let mut out = format!("{err}\n{err:?}\n{}", err.body_excerpt().unwrap_or_default());
     let mut next = std::error::Error::source(err);
     while let Some(cause) = next {

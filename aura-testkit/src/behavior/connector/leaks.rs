@@ -38,7 +38,10 @@ pub fn forms(secret: &str) -> Vec<String> {
     );
     if let Ok(json) = serde_json::to_string(secret) {
         // The string's own quotes off, the escaped ones kept.
-        let inner = json.strip_prefix('"').and_then(|j| j.strip_suffix('"')).unwrap_or(&json);
+        let inner = json
+            .strip_prefix('"')
+            .and_then(|j| j.strip_suffix('"'))
+            .unwrap_or(&json);
         out.push(inner.to_owned());
     }
     out.sort();

@@ -16,6 +16,7 @@
 //! | [`a_call_succeeds_from_a_scenario`] | the call runs as a scenario node on an [`Engine`](aura_core::engine::Engine), its output fits the action's output schema |
 //! | [`secrets_never_leak`] | no secret shows — raw, base64, percent-encoded or JSON-escaped — in errors, `Debug`, tracing output (every level) or execution records |
 //! | [`polling_cursors_round_trip`] | new items come once, each with its own dedupe key; the cursor, stored as JSON and read back, resumes where it stopped |
+//! | [`error_answers_map_to_kinds`] | (HTTP connectors) 401, 403, 404, 429 with `Retry-After`, 500, 503 and a 200 whose body says error end in the right kinds, retryable or not, with no echoed secret |
 //!
 //! ```ignore
 //! use aura_testkit::behavior::connector::{ConnectorFixture, PollingCase};
@@ -36,8 +37,10 @@
 //! plus the extra [`canary`](ConnectorFixture::canary) values.
 
 mod checks;
+mod http_errors;
 mod leaks;
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -53,6 +56,7 @@ pub use self::checks::{
     polling_cursors_round_trip, secrets_never_leak, test_connection_fails_clearly_with_bad_credentials,
     test_connection_passes_with_good_credentials,
 };
+pub use self::http_errors::{HttpErrorCase, error_answers_map_to_kinds};
 pub use self::leaks::{Capture, forms};
 
 /// Makes one new item appear on the server (a row inserted, a message published …).
@@ -68,6 +72,8 @@ pub struct ConnectorFixture {
     pub(crate) bad_inputs: Vec<(String, Value)>,
     pub(crate) call: Option<(String, Value)>,
     pub(crate) polling: Option<PollingCase>,
+    pub(crate) http_errors: Option<HttpErrorCase>,
+    pub(crate) guards: Vec<Box<dyn Any + Send + Sync>>,
 }
 
 impl fmt::Debug for ConnectorFixture {
@@ -81,7 +87,8 @@ impl fmt::Debug for ConnectorFixture {
             .field("bad_inputs", &self.bad_inputs)
             .field("call", &self.call)
             .field("polling", &self.polling)
-            .finish()
+            .field("http_errors", &self.http_errors)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,6 +109,8 @@ impl ConnectorFixture {
             bad_inputs: Vec::new(),
             call: None,
             polling: None,
+            http_errors: None,
+            guards: Vec::new(),
         }
     }
 
@@ -155,6 +164,22 @@ impl ConnectorFixture {
         self
     }
 
+    /// For an HTTP connector: how to aim a call at a local server, for
+    /// [`error_answers_map_to_kinds`].
+    #[must_use]
+    pub fn http_errors(mut self, case: HttpErrorCase) -> Self {
+        self.http_errors = Some(case);
+        self
+    }
+
+    /// Keeps `guard` alive as long as the fixture (a mock server the call points at, a
+    /// temporary directory …).
+    #[must_use]
+    pub fn guard(mut self, guard: impl Any + Send + Sync) -> Self {
+        self.guards.push(Box::new(guard));
+        self
+    }
+
     /// The app's id, from its manifest.
     pub fn app_id(&self) -> String {
         self.app.manifest().id
@@ -167,6 +192,7 @@ pub struct PollingCase {
     pub(crate) trigger: String,
     pub(crate) params: Value,
     pub(crate) produce: Option<Produce>,
+    pub(crate) repeats_seen: bool,
 }
 
 impl fmt::Debug for PollingCase {
@@ -174,6 +200,7 @@ impl fmt::Debug for PollingCase {
         f.debug_struct("PollingCase")
             .field("trigger", &self.trigger)
             .field("params", &self.params)
+            .field("repeats_seen", &self.repeats_seen)
             .finish_non_exhaustive()
     }
 }
@@ -186,6 +213,7 @@ impl PollingCase {
             trigger: trigger.into(),
             params,
             produce: None,
+            repeats_seen: false,
         }
     }
 
@@ -197,6 +225,15 @@ impl PollingCase {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.produce = Some(Arc::new(move || Box::pin(produce())));
+        self
+    }
+
+    /// Declares that the trigger may bring items it brought before (a list without a cursor
+    /// the server understands), leaving them to the runtime's dedupe by key: the check then
+    /// asks only that the new items come, each once per poll.
+    #[must_use]
+    pub fn repeats_seen_items(mut self) -> Self {
+        self.repeats_seen = true;
         self
     }
 }
@@ -241,6 +278,7 @@ macro_rules! connector_behavior {
             a_call_succeeds_from_a_scenario,
             secrets_never_leak,
             polling_cursors_round_trip,
+            error_answers_map_to_kinds,
         );
     };
     ($($input:tt)*) => {
