@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `http` | [`http`] | any HTTP API: a request action and a polling trigger |
 //! | `graphql` | [`graphql`] | GraphQL queries and mutations, typed errors, cursor pagination |
+//! | `llm` | [`llm`] | OpenAI-compatible chat and Anthropic messages: one shape, streaming, tools, usage and cost; providers of the router's `chat.complete` |
 //! | `openapi` | [`openapi`] | an OpenAPI 3.0 / 3.1 document imported as an app: one typed, authenticated action per operation |
 //!
 //! Every HTTP connector goes through aura-core's shared machinery ([`aura_core::http`]):
@@ -20,5 +21,7 @@ mod generic_auth;
 pub mod graphql;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "llm")]
+pub mod llm;
 #[cfg(feature = "openapi")]
 pub mod openapi;
