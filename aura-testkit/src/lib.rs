@@ -53,17 +53,26 @@
 //!
 //! [`behavior`] holds the behaviour suites every store must pass: one set of checks per store
 //! trait ([`store_behavior!`] for execution stores, [`sealed_behavior!`] for connection
-//! backends), run against the memory and SQLite stores in aura-core's tests.
+//! backends), run against the memory and SQLite stores in aura-core's tests; and the one suite
+//! every connector passes ([`connector_behavior!`]: manifest and schemas, bad input refused
+//! before the network, `test_connection` through a connection manager, a call from a
+//! scenario, secrets in no error, log or record, polling cursors), run against each connector
+//! of aura-connectors on its real server.
 //!
-//! Not here yet: general HTTP mocks for connector tests (use [`wiremock`] directly), local
-//! vendor mocks, and the connector behaviour suite. They come with the issues that add
-//! connectors.
+//! [`llm`] runs local LLM vendors ([`LlmMock`](llm::LlmMock)): servers that accept, answer,
+//! stream and fail like OpenAI's chat completions API and Anthropic's messages API, with
+//! scripted faults (429 with `Retry-After`, 529 overloaded, out of credit, mid-stream errors)
+//! and latency.
+//!
+//! Not here yet: general HTTP mocks for connector tests (use [`wiremock`] directly) and the
+//! other vendors' mocks. They come with the issues that add vendor connectors.
 
 mod app;
 pub mod behavior;
 mod failure;
 mod harness;
 mod hooked_store;
+pub mod llm;
 mod mock_action;
 mod mock_polling;
 pub mod oauth2_server;
