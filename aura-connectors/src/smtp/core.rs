@@ -297,7 +297,10 @@ impl Mailer {
             self.command(conn, stage, Rcpt::new(r.address.clone(), vec![])).await?;
         }
         self.command(conn, Stage::Data, Data).await?;
-        let reply = match tokio::time::timeout(MESSAGE_TIMEOUT, conn.message(&out.bytes)).await {
+        // lettre ends DATA with `\r\n.\r\n`: without the message's own last line break, the
+        // server stores exactly the bytes built (else it would keep one more empty line).
+        let bytes = out.bytes.strip_suffix(b"\r\n").unwrap_or(&out.bytes);
+        let reply = match tokio::time::timeout(MESSAGE_TIMEOUT, conn.message(bytes)).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => {
                 let usable = e.status().is_some() && !conn.has_broken();

@@ -81,7 +81,7 @@ pub(crate) fn from_smtp(err: &SmtpError, stage: &Stage, server: &str, scrubber: 
         return from_reply(u16::from(code), &detail, stage, server);
     } else if err.is_timeout() {
         Error::timeout(format!("the SMTP server {server} did not answer in time ({})", stage.name()))
-    } else if err.is_tls() {
+    } else if is_tls_failure(err, stage) {
         Error::unavailable(format!(
             "TLS with the SMTP server {server} failed: {detail} (a server with a private CA needs its certificate in `ca_certificate`)"
         ))
@@ -164,6 +164,23 @@ pub(crate) fn from_reply(code: u16, text: &str, stage: &Stage, server: &str) -> 
     };
     // The server answered: whatever it refused, it did not take the message.
     err.not_sent()
+}
+
+/// Whether the failure is TLS's: lettre reports a failed handshake (an untrusted certificate,
+/// a wrong host name, no common cipher) as a connection error whose cause is the I/O error
+/// rustls raises, of kind `InvalidData`; anything but a reply during `STARTTLS` is TLS too.
+fn is_tls_failure(err: &SmtpError, stage: &Stage) -> bool {
+    if err.is_tls() || *stage == Stage::StartTls {
+        return true;
+    }
+    let mut source = err.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::InvalidData;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The text under lettre's error: the server's reply text, or the I/O or TLS cause.
