@@ -56,7 +56,9 @@ fn ca() -> String {
 }
 
 fn inbox() -> PathBuf {
-    PathBuf::from(std::env::var("AURA_TEST_SMTP_DIR").unwrap_or_else(|_| panic!("AURA_TEST_SMTP_DIR is not set: {NEEDS}")))
+    PathBuf::from(
+        std::env::var("AURA_TEST_SMTP_DIR").unwrap_or_else(|_| panic!("AURA_TEST_SMTP_DIR is not set: {NEEDS}")),
+    )
 }
 
 /// STARTTLS on the sink's first port, its certificate trusted through `ca_certificate`, for
@@ -100,7 +102,12 @@ fn cx(credentials: Credentials) -> Context {
 async fn send(credentials: Credentials, input: Value) -> aura_core::Result<Value> {
     let registry = Registry::new();
     registry.register(SmtpApp::new()).unwrap();
-    registry.action("smtp.send").await.unwrap().call(cx(credentials), input).await
+    registry
+        .action("smtp.send")
+        .await
+        .unwrap()
+        .call(cx(credentials), input)
+        .await
 }
 
 /// A message the sink took: its raw DATA bytes and its envelope.
@@ -283,7 +290,10 @@ async fn attachments_arrive_with_the_same_bytes() {
     .unwrap();
     let got = received(&id_of(&sent));
     let text = got.normalized();
-    assert!(text.contains("Content-Type: multipart/mixed;\r\n boundary=\"B1\"\r\n"), "{text}");
+    assert!(
+        text.contains("Content-Type: multipart/mixed;\r\n boundary=\"B1\"\r\n"),
+        "{text}"
+    );
     let parts: Vec<&str> = text.split("\r\n--B1").collect();
     assert_eq!(parts.len(), 5, "preamble, body, two files, end: {text}");
     assert_eq!(
@@ -297,7 +307,10 @@ async fn attachments_arrive_with_the_same_bytes() {
         (head.to_owned(), b64.decode(body.replace("\r\n", "")).unwrap())
     };
     let (head, data) = decode(parts[2]);
-    assert!(head.contains("Content-Disposition: attachment; filename=\"data.bin\"\r\n"), "{head}");
+    assert!(
+        head.contains("Content-Disposition: attachment; filename=\"data.bin\"\r\n"),
+        "{head}"
+    );
     assert!(head.contains("Content-Type: application/octet-stream"), "{head}");
     assert_eq!(data, bytes);
     let (head, notes) = decode(parts[3]);
@@ -330,8 +343,13 @@ async fn a_non_ascii_subject_and_names_arrive_as_encoded_words() {
     for line in [
         format!("From: =?utf-8?b?{}?= <ada@example.com>\r\n", b64("Ada Ünïcode")),
         format!("To: =?utf-8?b?{}?= <zoe@example.org>\r\n", b64("Zoë")),
-        format!("Subject: =?utf-8?b?{}?= aus =?utf-8?b?{}?=\r\n", b64("Grüße"), b64("Köln ✓")),
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe aus K=C3=B6ln, caf=C3=A9 au lait\r\n".to_owned(),
+        format!(
+            "Subject: =?utf-8?b?{}?= aus =?utf-8?b?{}?=\r\n",
+            b64("Grüße"),
+            b64("Köln ✓")
+        ),
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe aus K=C3=B6ln, caf=C3=A9 au lait\r\n"
+            .to_owned(),
     ] {
         assert!(text.contains(&line), "{line:?} not in:\n{text}");
     }
@@ -354,7 +372,10 @@ async fn the_connection_tests_over_starttls_and_tls_and_refuses_an_unknown_ca() 
     ]);
     let err = app_test(&app, untrusted).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
-    assert!(err.message().contains("TLS") && err.message().contains("ca_certificate"), "{err}");
+    assert!(
+        err.message().contains("TLS") && err.message().contains("ca_certificate"),
+        "{err}"
+    );
     assert_eq!(err.context_value("stage"), Some("starttls"));
 }
 
@@ -455,8 +476,15 @@ nodes:
     assert_eq!(output["accepted"], json!(["grace@example.org", "archive@shop.example"]));
     let got = received(output["message_id"].as_str().unwrap());
     assert!(got.text().contains("Subject: Welcome, Grace\r\n"));
-    assert!(got.text().contains("From: Shop <hello@shop.example>\r\n"), "{}", got.text());
-    assert_eq!(got.envelope["rcpt_tos"], json!(["grace@example.org", "archive@shop.example"]));
+    assert!(
+        got.text().contains("From: Shop <hello@shop.example>\r\n"),
+        "{}",
+        got.text()
+    );
+    assert_eq!(
+        got.envelope["rcpt_tos"],
+        json!(["grace@example.org", "archive@shop.example"])
+    );
 
     // A replaced password (not tested, so it is stored as given) gets new sessions: the open,
     // logged-in one of the old password is not reused.
@@ -494,5 +522,10 @@ async fn fixture() -> ConnectorFixture {
 
 mod behaviour {
     use super::*;
-    aura_testkit::connector_behavior!(#[ignore = "needs smtp: see .ci/run"] async { fixture().await });
+    aura_testkit::connector_behavior!(
+        #[ignore = "needs smtp: see .ci/run"]
+        async {
+            fixture().await
+        }
+    );
 }

@@ -108,7 +108,12 @@ pub(crate) fn auth_method() -> AuthMethod {
         fields: vec![
             field("host", "Server host", false, true),
             field("port", "Port (587 for STARTTLS, 465 for TLS)", false, false),
-            field("security", "Security: starttls, tls or none (loopback only)", false, false),
+            field(
+                "security",
+                "Security: starttls, tls or none (loopback only)",
+                false,
+                false,
+            ),
             field("username", "User name", false, false),
             field("password", "Password", true, false),
             field("ca_certificate", "Extra trusted CA certificate (PEM)", false, false),
@@ -148,7 +153,10 @@ impl SmtpConfig {
         let security = match text("security") {
             None => Security::default(),
             Some(s) => Security::parse(s).unwrap_or_else(|| {
-                bad.push(Violation::new("/credentials/security", "is `starttls`, `tls` or `none`"));
+                bad.push(Violation::new(
+                    "/credentials/security",
+                    "is `starttls`, `tls` or `none`",
+                ));
                 Security::default()
             }),
         };
@@ -181,12 +189,14 @@ impl SmtpConfig {
             }
         };
         let ca_certificate = text("ca_certificate").map(str::to_owned);
-        if let Some(pem) = &ca_certificate {
-            if !pem.contains("-----BEGIN CERTIFICATE-----")
+        if ca_certificate.as_deref().is_some_and(|pem| {
+            !pem.contains("-----BEGIN CERTIFICATE-----")
                 || lettre::transport::smtp::client::Certificate::from_pem(pem.as_bytes()).is_err()
-            {
-                bad.push(Violation::new("/credentials/ca_certificate", "is one or more PEM certificates"));
-            }
+        }) {
+            bad.push(Violation::new(
+                "/credentials/ca_certificate",
+                "is one or more PEM certificates",
+            ));
         }
         if !bad.is_empty() {
             return Err(Error::invalid_input("the smtp connection's settings are invalid", bad));
@@ -212,6 +222,5 @@ impl SmtpConfig {
 
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

@@ -131,14 +131,19 @@ impl Mailer {
                     let cert = Certificate::from_pem(pem.as_bytes()).map_err(|_| {
                         Error::invalid_input(
                             "the smtp connection's settings are invalid",
-                            vec![Violation::new("/credentials/ca_certificate", "is one or more PEM certificates")],
+                            vec![Violation::new(
+                                "/credentials/ca_certificate",
+                                "is one or more PEM certificates",
+                            )],
                         )
                     })?;
                     builder = builder.add_root_certificate(cert);
                 }
-                Some(builder.build_rustls().map_err(|e| {
-                    Error::internal(format!("cannot set up TLS for {}: {e}", config.server()))
-                })?)
+                Some(
+                    builder
+                        .build_rustls()
+                        .map_err(|e| Error::internal(format!("cannot set up TLS for {}: {e}", config.server())))?,
+                )
             }
         };
         let mut scrubber = Scrubber::new();
@@ -200,8 +205,12 @@ impl Mailer {
                 .with_context("stage", "starttls")
                 .not_sent());
             }
-            self.step(Stage::StartTls, self.step_timeout, conn.starttls(tls.clone(), &self.hello))
-                .await?;
+            self.step(
+                Stage::StartTls,
+                self.step_timeout,
+                conn.starttls(tls.clone(), &self.hello),
+            )
+            .await?;
         }
         if let Some((user, password)) = &self.config.login {
             let login = Login::new(user.clone(), password.expose_secret().to_owned());
@@ -262,22 +271,32 @@ impl Mailer {
                     .iter()
                     .find(|r| &r.address == address)
                     .map_or("/from".to_owned(), |r| r.path.clone());
-                return Err(Failed::usable(Error::invalid_input(
-                    format!("the SMTP server {} does not take non-ASCII addresses (no SMTPUTF8)", self.server),
-                    vec![Violation::new(path, "is ASCII for this server")],
-                )
-                .not_sent()));
+                return Err(Failed::usable(
+                    Error::invalid_input(
+                        format!(
+                            "the SMTP server {} does not take non-ASCII addresses (no SMTPUTF8)",
+                            self.server
+                        ),
+                        vec![Violation::new(path, "is ASCII for this server")],
+                    )
+                    .not_sent(),
+                ));
             }
             options.push(MailParameter::SmtpUtfEight);
         }
         if !out.bytes.is_ascii() {
             // lettre's builder encodes every body as 7-bit text; kept for custom header values.
             if !conn.server_info().supports_feature(Extension::EightBitMime) {
-                return Err(Failed::usable(Error::invalid_input(
-                    format!("the SMTP server {} does not take 8-bit messages (no 8BITMIME)", self.server),
-                    vec![Violation::new("/headers", "are ASCII for this server")],
-                )
-                .not_sent()));
+                return Err(Failed::usable(
+                    Error::invalid_input(
+                        format!(
+                            "the SMTP server {} does not take 8-bit messages (no 8BITMIME)",
+                            self.server
+                        ),
+                        vec![Violation::new("/headers", "are ASCII for this server")],
+                    )
+                    .not_sent(),
+                ));
             }
             options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
@@ -359,7 +378,11 @@ impl Mailer {
         let err = Error::timeout(format!("the SMTP server {} did not answer in time", self.server))
             .with_context("server", self.server.clone())
             .with_context("stage", format!("{stage:?}"));
-        if matches!(stage, Stage::Message) { err } else { err.not_sent() }
+        if matches!(stage, Stage::Message) {
+            err
+        } else {
+            err.not_sent()
+        }
     }
 
     /// After a failed transaction: a session the server only refused something on is reset

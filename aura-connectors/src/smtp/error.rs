@@ -80,7 +80,10 @@ pub(crate) fn from_smtp(err: &SmtpError, stage: &Stage, server: &str, scrubber: 
     let mapped = if let Some(code) = err.status() {
         return from_reply(u16::from(code), &detail, stage, server);
     } else if err.is_timeout() {
-        Error::timeout(format!("the SMTP server {server} did not answer in time ({})", stage.name()))
+        Error::timeout(format!(
+            "the SMTP server {server} did not answer in time ({})",
+            stage.name()
+        ))
     } else if is_tls_failure(err, stage) {
         Error::unavailable(format!(
             "TLS with the SMTP server {server} failed: {detail} (a server with a private CA needs its certificate in `ca_certificate`)"
@@ -119,12 +122,10 @@ pub(crate) fn from_reply(code: u16, text: &str, stage: &Stage, server: &str) -> 
         _ => None,
     };
     let err = match (code, stage) {
-        (530 | 534 | 535 | 538, _) | (_, Stage::Auth) if code >= 500 => Error::unauthorized(format!(
-            "the SMTP server {server} refused the login: {reply}"
-        )),
-        (421, _) => Error::unavailable(format!(
-            "the SMTP server {server} is closing the connection: {reply}"
-        )),
+        (530 | 534 | 535 | 538, _) | (_, Stage::Auth) if code >= 500 => {
+            Error::unauthorized(format!("the SMTP server {server} refused the login: {reply}"))
+        }
+        (421, _) => Error::unavailable(format!("the SMTP server {server} is closing the connection: {reply}")),
         (400..=499, _) => match recipient {
             Some((_, address)) => Error::unavailable(format!(
                 "the SMTP server {server} cannot take mail for {address} now: {reply}"
@@ -135,11 +136,16 @@ pub(crate) fn from_reply(code: u16, text: &str, stage: &Stage, server: &str) -> 
             Some((_, address)) => Error::forbidden(format!(
                 "the SMTP server {server} does not let this connection send to {address}: {reply}"
             )),
-            None => Error::forbidden(format!("the SMTP server {server} refused the message by policy: {reply}")),
+            None => Error::forbidden(format!(
+                "the SMTP server {server} refused the message by policy: {reply}"
+            )),
         },
         (501 | 550 | 551 | 552 | 553 | 555, Stage::Rcpt { path, address }) => Error::invalid_input(
             format!("the SMTP server {server} refused the recipient {address}: {reply}"),
-            vec![Violation::new(path.clone(), format!("was refused by the server: {reply}"))],
+            vec![Violation::new(
+                path.clone(),
+                format!("was refused by the server: {reply}"),
+            )],
         ),
         (501 | 550 | 553 | 555, Stage::MailFrom) => Error::invalid_input(
             format!("the SMTP server {server} refused the sender: {reply}"),

@@ -136,7 +136,9 @@ impl SendInput {
         for (field, list) in [("to", &self.to), ("cc", &self.cc), ("bcc", &self.bcc)] {
             for (i, m) in list.iter().enumerate() {
                 let path = format!("/{field}/{i}");
-                let Some(mbox) = mailbox(m, &path, &mut bad) else { continue };
+                let Some(mbox) = mailbox(m, &path, &mut bad) else {
+                    continue;
+                };
                 if !recipients.iter().any(|r| r.address == mbox.email) {
                     recipients.push(Recipient {
                         address: mbox.email.clone(),
@@ -151,7 +153,10 @@ impl SendInput {
             }
         }
         if self.to.is_empty() && self.cc.is_empty() && self.bcc.is_empty() {
-            bad.push(Violation::new("/to", "has at least one recipient (in `to`, `cc` or `bcc`)"));
+            bad.push(Violation::new(
+                "/to",
+                "has at least one recipient (in `to`, `cc` or `bcc`)",
+            ));
         }
         for (i, m) in self.reply_to.iter().enumerate() {
             if let Some(mbox) = mailbox(m, &format!("/reply_to/{i}"), &mut bad) {
@@ -184,9 +189,15 @@ impl SendInput {
         for (name, value) in &self.headers {
             let path = format!("/headers/{name}");
             if !is_header_name(name) {
-                bad.push(Violation::new(path, "is a header name: printable ASCII without `:` or spaces, at most 76 characters"));
+                bad.push(Violation::new(
+                    path,
+                    "is a header name: printable ASCII without `:` or spaces, at most 76 characters",
+                ));
             } else if OWN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                bad.push(Violation::new(path, "is set by the action itself (use the input's own field)"));
+                bad.push(Violation::new(
+                    path,
+                    "is set by the action itself (use the input's own field)",
+                ));
             } else if has_line_break(value) {
                 bad.push(Violation::new(path, "has no line breaks"));
             } else if let Ok(header) = HeaderName::new_from_ascii(name.clone()) {
@@ -195,15 +206,13 @@ impl SendInput {
         }
         let body = self.body(&mut bad);
         // `Envelope::new` refuses an empty list, reported above already.
-        let envelope = from
-            .as_ref()
-            .and_then(|f| {
-                lettre::address::Envelope::new(
-                    Some(f.email.clone()),
-                    recipients.iter().map(|r| r.address.clone()).collect(),
-                )
-                .ok()
-            });
+        let envelope = from.as_ref().and_then(|f| {
+            lettre::address::Envelope::new(
+                Some(f.email.clone()),
+                recipients.iter().map(|r| r.address.clone()).collect(),
+            )
+            .ok()
+        });
         let (Some(from), Some(envelope), Some(body), true) = (from, envelope, body, bad.is_empty()) else {
             return Err(Error::invalid_input("the message cannot be sent as given", bad));
         };
@@ -247,7 +256,10 @@ impl SendInput {
             }
             .and_then(|t| t.ok());
             if content_type.is_none() {
-                bad.push(Violation::new(format!("{at}/content_type"), "is a media type (`application/pdf`)"));
+                bad.push(Violation::new(
+                    format!("{at}/content_type"),
+                    "is a media type (`application/pdf`)",
+                ));
             }
             let content = base64::engine::general_purpose::STANDARD
                 .decode(a.content.trim())
@@ -260,7 +272,7 @@ impl SendInput {
                 // Always base64: lettre would pick 7bit for bytes that happen to be ASCII
                 // control characters (a NUL in 7bit text is not valid mail).
                 let body = lettre::message::Body::new_with_encoding(c, ContentTransferEncoding::Base64)
-                    .unwrap_or_else(|c| lettre::message::Body::new(c));
+                    .unwrap_or_else(lettre::message::Body::new);
                 files.push(Attachment::new(a.filename.clone()).body(body, t));
             }
         }
@@ -287,7 +299,9 @@ impl SendInput {
 /// A text part, in the encoding lettre finds best (7bit, quoted-printable or base64), or
 /// quoted-printable when the text has control characters lettre would leave raw in 7bit.
 fn text_part(text: &str, content_type: ContentType) -> SinglePart {
-    let controls = text.chars().any(|c| c.is_ascii_control() && !matches!(c, '\t' | '\r' | '\n'));
+    let controls = text
+        .chars()
+        .any(|c| c.is_ascii_control() && !matches!(c, '\t' | '\r' | '\n'));
     let body = if controls {
         lettre::message::Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::QuotedPrintable)
             .unwrap_or_else(lettre::message::Body::new)
@@ -321,7 +335,10 @@ fn mailbox(m: &MailboxInput, path: &str, bad: &mut Vec<Violation>) -> Option<Mai
             MailboxInput::Text(_) => path.to_owned(),
             MailboxInput::Parts { .. } => format!("{path}/email"),
         };
-        bad.push(Violation::new(at, "is an email address (`ada@example.com` or `Ada <ada@example.com>`)"));
+        bad.push(Violation::new(
+            at,
+            "is an email address (`ada@example.com` or `Ada <ada@example.com>`)",
+        ));
     }
     parsed
 }

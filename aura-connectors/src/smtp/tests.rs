@@ -30,9 +30,7 @@ fn build(value: Value) -> super::message::Outgoing {
 }
 
 fn refused(value: Value) -> Vec<(String, String)> {
-    let err = input(value)
-        .to_outgoing(SystemTime::now(), "x")
-        .unwrap_err();
+    let err = input(value).to_outgoing(SystemTime::now(), "x").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
     err.violations()
         .iter()
@@ -75,7 +73,10 @@ fn settings_default_to_starttls_on_587_and_hide_the_password() {
     let debug = format!("{config:?}");
     assert!(debug.contains("mailer") && !debug.contains("correct-horse"), "{debug}");
     let tls = SmtpConfig::from_credentials(&creds(&[("host", "smtp.example.com"), ("security", "TLS")])).unwrap();
-    assert_eq!((tls.port, tls.security, tls.login.is_none()), (465, Security::Tls, true));
+    assert_eq!(
+        (tls.port, tls.security, tls.login.is_none()),
+        (465, Security::Tls, true)
+    );
 }
 
 #[test]
@@ -178,16 +179,31 @@ fn non_ascii_subject_and_names_are_rfc2047_encoded_words() {
     }));
     let text = text_of(&out.bytes);
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    assert!(text.contains(&format!("From: =?utf-8?b?{}?= <ada@example.com>\r\n", b64("Ada Ünïcode"))), "{text}");
-    assert!(text.contains(&format!("To: =?utf-8?b?{}?= <zoe@example.org>\r\n", b64("Zoë"))), "{text}");
+    assert!(
+        text.contains(&format!(
+            "From: =?utf-8?b?{}?= <ada@example.com>\r\n",
+            b64("Ada Ünïcode")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("To: =?utf-8?b?{}?= <zoe@example.org>\r\n", b64("Zoë"))),
+        "{text}"
+    );
     // Words that are ASCII stay as they are; the others are encoded words.
     assert!(
-        text.contains(&format!("Subject: =?utf-8?b?{}?= aus =?utf-8?b?{}?=\r\n", b64("Grüße"), b64("Köln"))),
+        text.contains(&format!(
+            "Subject: =?utf-8?b?{}?= aus =?utf-8?b?{}?=\r\n",
+            b64("Grüße"),
+            b64("Köln")
+        )),
         "{text}"
     );
     assert!(text.is_ascii());
     assert!(
-        text.ends_with("Content-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe aus K=C3=B6ln, caf=C3=A9 au lait\r\n"),
+        text.ends_with(
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe aus K=C3=B6ln, caf=C3=A9 au lait\r\n"
+        ),
         "{text}"
     );
 }
@@ -256,7 +272,10 @@ fn attachments_are_base64_parts_of_multipart_mixed() {
         ]
     }));
     let text = text_of(&out.bytes);
-    assert!(text.contains("Content-Type: multipart/mixed;\r\n boundary=\"B1\"\r\n"), "{text}");
+    assert!(
+        text.contains("Content-Type: multipart/mixed;\r\n boundary=\"B1\"\r\n"),
+        "{text}"
+    );
     assert!(text.contains(
         "--B1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\nsee attached\r\n"
     ));
@@ -338,21 +357,66 @@ fn replies_map_to_error_kinds() {
         address: "gone@example.org".into(),
     };
     let cases: &[(u16, &str, Stage, ErrorKind)] = &[
-        (535, "5.7.8 Authentication credentials invalid", Stage::Auth, ErrorKind::Unauthorized),
-        (534, "5.7.9 Please log in with your web browser", Stage::Auth, ErrorKind::Unauthorized),
-        (530, "5.7.0 Authentication required", Stage::MailFrom, ErrorKind::Unauthorized),
-        (454, "4.7.0 Temporary authentication failure", Stage::Auth, ErrorKind::Unavailable),
+        (
+            535,
+            "5.7.8 Authentication credentials invalid",
+            Stage::Auth,
+            ErrorKind::Unauthorized,
+        ),
+        (
+            534,
+            "5.7.9 Please log in with your web browser",
+            Stage::Auth,
+            ErrorKind::Unauthorized,
+        ),
+        (
+            530,
+            "5.7.0 Authentication required",
+            Stage::MailFrom,
+            ErrorKind::Unauthorized,
+        ),
+        (
+            454,
+            "4.7.0 Temporary authentication failure",
+            Stage::Auth,
+            ErrorKind::Unavailable,
+        ),
         (550, "5.1.1 User unknown", rcpt.clone(), ErrorKind::InvalidInput),
         (553, "5.1.3 Bad address syntax", rcpt.clone(), ErrorKind::InvalidInput),
         (550, "5.7.1 Relaying denied", rcpt.clone(), ErrorKind::Forbidden),
         (450, "4.2.1 Mailbox busy", rcpt.clone(), ErrorKind::Unavailable),
         (452, "4.5.3 Too many recipients", rcpt.clone(), ErrorKind::Unavailable),
-        (553, "5.1.8 Sender address rejected", Stage::MailFrom, ErrorKind::InvalidInput),
-        (552, "5.3.4 Message size exceeds fixed limit", Stage::Message, ErrorKind::InvalidInput),
-        (554, "5.7.1 Message rejected as spam", Stage::Message, ErrorKind::Forbidden),
+        (
+            553,
+            "5.1.8 Sender address rejected",
+            Stage::MailFrom,
+            ErrorKind::InvalidInput,
+        ),
+        (
+            552,
+            "5.3.4 Message size exceeds fixed limit",
+            Stage::Message,
+            ErrorKind::InvalidInput,
+        ),
+        (
+            554,
+            "5.7.1 Message rejected as spam",
+            Stage::Message,
+            ErrorKind::Forbidden,
+        ),
         (554, "5.6.0 Transaction failed", Stage::Message, ErrorKind::Upstream),
-        (451, "4.7.1 Greylisted, try again", Stage::Message, ErrorKind::Unavailable),
-        (421, "4.3.2 Service shutting down", Stage::MailFrom, ErrorKind::Unavailable),
+        (
+            451,
+            "4.7.1 Greylisted, try again",
+            Stage::Message,
+            ErrorKind::Unavailable,
+        ),
+        (
+            421,
+            "4.3.2 Service shutting down",
+            Stage::MailFrom,
+            ErrorKind::Unavailable,
+        ),
         (502, "5.5.1 Command not implemented", Stage::Data, ErrorKind::Upstream),
     ];
     for (code, text, stage, kind) in cases {
@@ -473,7 +537,10 @@ async fn a_refused_recipient_is_named_and_the_session_is_reset_and_reused() {
     let send = registry().action("smtp.send").await.unwrap();
     let cx = cx_with(port, PASSWORD);
     let err = send
-        .call(cx.clone(), message(&["ok@example.org"], &["x@example.org", "reject-me@example.org"]))
+        .call(
+            cx.clone(),
+            message(&["ok@example.org"], &["x@example.org", "reject-me@example.org"]),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
@@ -486,7 +553,10 @@ async fn a_refused_recipient_is_named_and_the_session_is_reset_and_reused() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Forbidden, "{err:?}");
-    let err = send.call(cx.clone(), message(&["busy@example.org"], &[])).await.unwrap_err();
+    let err = send
+        .call(cx.clone(), message(&["busy@example.org"], &[]))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
     assert!(err.is_retryable() && !err.may_have_been_accepted());
 
@@ -541,7 +611,10 @@ async fn an_unreachable_server_is_unavailable_and_a_silent_one_times_out() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let err = SmtpApp::new().test_connection(&cx_with(port, PASSWORD)).await.unwrap_err();
+    let err = SmtpApp::new()
+        .test_connection(&cx_with(port, PASSWORD))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
     assert!(err.is_retryable() && !err.may_have_been_accepted());
     assert_eq!(err.context_value("stage"), Some("connect"));
