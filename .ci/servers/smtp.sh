@@ -28,7 +28,12 @@ install_smtp_sink() {
     if ! "$venv/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$SMTP_AIOSMTPD_VERSION')" 2>/dev/null; then
         printf '    installing aiosmtpd %s in %s\n' "$SMTP_AIOSMTPD_VERSION" "$venv" >&2
         rm -rf "$venv"
-        "$python" -m venv "$venv" >&2 || return 1
+        if ! "$python" -m venv "$venv" >&2; then
+            # Debian's python3 comes without ensurepip: python3-venv adds it.
+            rm -rf "$venv"
+            apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2 || return 1
+            "$python" -m venv "$venv" >&2 || return 1
+        fi
         "$venv/bin/pip" install -q "aiosmtpd==$SMTP_AIOSMTPD_VERSION" \
             "atpublic==$SMTP_ATPUBLIC_VERSION" "attrs==$SMTP_ATTRS_VERSION" >&2 || return 1
     fi
@@ -54,7 +59,7 @@ start_smtp() {
     password="sink$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
     AURA_SMTP_SINK_USER="$user" AURA_SMTP_SINK_PASSWORD="$password" \
         "$python" "$ROOT/.ci/servers/smtp_sink.py" --dir "$dir/messages" --port "$port" \
-        --tls-port "$tls_port" --ready-file "$dir/ready" >"$log" 2>&1 &
+        --tls-port "$tls_port" --ready-file "$dir/ready" --remove-on-exit "$dir" >"$log" 2>&1 &
     pid=$!
     SERVER_PIDS+=("$pid")
     for ((i = 0; i < 60; i++)); do

@@ -23,7 +23,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use tokio::sync::Semaphore;
 
 use super::config::{Security, SmtpConfig};
-use super::error::{Stage, from_smtp};
+use super::error::{Stage, from_smtp, lacks, timed_out};
 use super::message::Outgoing;
 
 /// How long one step (connect, a command, the message) may take.
@@ -194,16 +194,11 @@ impl Mailer {
         if let (Security::Starttls, Some(tls)) = (self.config.security, &self.tls) {
             if !conn.can_starttls() {
                 conn.abort().await;
-                return Err(Error::new(
-                    aura_core::ErrorKind::Upstream,
-                    format!(
-                        "the SMTP server {} does not offer STARTTLS: choose `tls` (implicit TLS, port 465) if it speaks it",
-                        self.server
-                    ),
-                )
-                .with_context("server", self.server.clone())
-                .with_context("stage", "starttls")
-                .not_sent());
+                return Err(lacks(
+                    "does not offer STARTTLS: choose `tls` (implicit TLS, port 465) if it speaks it",
+                    &Stage::StartTls,
+                    &self.server,
+                ));
             }
             self.step(
                 Stage::StartTls,
@@ -375,14 +370,7 @@ impl Mailer {
     }
 
     fn timed_out(&self, stage: &Stage) -> Error {
-        let err = Error::timeout(format!("the SMTP server {} did not answer in time", self.server))
-            .with_context("server", self.server.clone())
-            .with_context("stage", format!("{stage:?}"));
-        if matches!(stage, Stage::Message) {
-            err
-        } else {
-            err.not_sent()
-        }
+        timed_out(stage, &self.server)
     }
 
     /// After a failed transaction: a session the server only refused something on is reset

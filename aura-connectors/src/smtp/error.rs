@@ -77,19 +77,18 @@ impl Stage {
 /// The one mapping: every SMTP failure of the connector goes through it.
 pub(crate) fn from_smtp(err: &SmtpError, stage: &Stage, server: &str, scrubber: &Scrubber) -> Error {
     let detail = scrub(&cause(err), scrubber);
-    let mapped = if let Some(code) = err.status() {
+    if let Some(code) = err.status() {
         return from_reply(u16::from(code), &detail, stage, server);
-    } else if err.is_timeout() {
-        Error::timeout(format!(
-            "the SMTP server {server} did not answer in time ({})",
-            stage.name()
-        ))
-    } else if is_tls_failure(err, stage) {
+    }
+    if err.is_timeout() {
+        return timed_out(stage, server);
+    }
+    let mapped = if is_tls_failure(err, stage) {
         Error::unavailable(format!(
             "TLS with the SMTP server {server} failed: {detail} (a server with a private CA needs its certificate in `ca_certificate`)"
         ))
     } else if err.is_client() {
-        // lettre's own refusals: the server lacks STARTTLS or a usable AUTH mechanism.
+        // lettre's own refusals: the server lacks a usable AUTH mechanism, say.
         Error::new(
             ErrorKind::Upstream,
             format!("the SMTP server {server} cannot do what the connection asks: {detail}"),
@@ -103,13 +102,37 @@ pub(crate) fn from_smtp(err: &SmtpError, stage: &Stage, server: &str, scrubber: 
         // Network, connection, transport shut down.
         Error::unavailable(format!("cannot talk to the SMTP server {server}: {detail}"))
     };
-    let mapped = mapped
-        .with_context("server", server)
-        .with_context("stage", stage.name());
+    located(mapped, stage, server)
+}
+
+/// No answer within the step's time limit.
+pub(crate) fn timed_out(stage: &Stage, server: &str) -> Error {
+    located(
+        Error::timeout(format!(
+            "the SMTP server {server} did not answer in time ({})",
+            stage.name()
+        )),
+        stage,
+        server,
+    )
+}
+
+/// The server lacks what the connection's settings ask for (`STARTTLS`).
+pub(crate) fn lacks(what: &str, stage: &Stage, server: &str) -> Error {
+    located(
+        Error::new(ErrorKind::Upstream, format!("the SMTP server {server} {what}")),
+        stage,
+        server,
+    )
+}
+
+/// Says where, and whether the failure proves the message was not taken.
+fn located(err: Error, stage: &Stage, server: &str) -> Error {
+    let err = err.with_context("server", server).with_context("stage", stage.name());
     if stage.before_message_end() {
-        mapped.not_sent()
+        err.not_sent()
     } else {
-        mapped
+        err
     }
 }
 
