@@ -1,0 +1,1 @@
+//! Unit tests: command building, error mapping, config and cursors (no server).
