@@ -34,7 +34,7 @@ pub use self::triggers::{
 ///
 /// let registry = aura_core::Registry::new();
 /// registry.register(RedisApp::new())?;
-/// assert!(registry.action("redis.set").is_ok());
+/// assert_eq!(registry.manifest("redis")?.id, "redis");
 /// # Ok::<(), aura_core::Error>(())
 /// ```
 pub struct RedisApp {
