@@ -148,6 +148,18 @@ impl RedisConfig {
         })
     }
 
+    /// Whether `other` says the same in every field (the password included).
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.port == other.port
+            && self.username == other.username
+            && self.db == other.db
+            && self.tls == other.tls
+            && self.ca_cert == other.ca_cert
+            && self.password.as_ref().map(ExposeSecret::expose_secret)
+                == other.password.as_ref().map(ExposeSecret::expose_secret)
+    }
+
     /// `host:port`, for error context (never the password).
     pub fn address(&self) -> String {
         if self.host.contains(':') {

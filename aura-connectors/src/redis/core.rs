@@ -45,6 +45,9 @@ pub(crate) struct Handle {
 
 struct Slot {
     version: u64,
+    /// What the client was built from: a context whose connection has the same id and
+    /// version but other credentials (a candidate being tested) does not get this client.
+    config: RedisConfig,
     cell: Arc<OnceCell<Handle>>,
 }
 
@@ -68,16 +71,19 @@ impl Core {
     pub(crate) async fn handle(&self, cx: &Context) -> Result<Handle> {
         let conn = cx.require_connection()?;
         let (id, version) = (conn.id().clone(), conn.version());
+        let credentials = conn.credentials();
+        let config = RedisConfig::from_credentials(&credentials)?;
         let cell = {
             let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
             match clients.get(&id) {
-                Some(slot) if slot.version == version => slot.cell.clone(),
+                Some(slot) if slot.version == version && slot.config.same_as(&config) => slot.cell.clone(),
                 _ => {
                     let cell = Arc::new(OnceCell::new());
                     clients.insert(
                         id,
                         Slot {
                             version,
+                            config: config.clone(),
                             cell: cell.clone(),
                         },
                     );
@@ -85,7 +91,7 @@ impl Core {
                 }
             }
         };
-        let connect = cell.get_or_try_init(|| self.connect(conn.credentials()));
+        let connect = cell.get_or_try_init(|| self.connect(config, &credentials));
         let handle = tokio::select! {
             biased;
             () = cx.cancellation().cancelled() => return Err(Error::cancelled("the redis connection was cancelled")),
@@ -94,9 +100,8 @@ impl Core {
         Ok(handle.clone())
     }
 
-    /// Opens a client for `credentials` and checks it logs in.
-    async fn connect(&self, credentials: aura_core::Credentials) -> Result<Handle> {
-        let config = RedisConfig::from_credentials(&credentials)?;
+    /// Opens a client for `config` (read from `credentials`) and checks it logs in.
+    async fn connect(&self, config: RedisConfig, credentials: &aura_core::Credentials) -> Result<Handle> {
         let scrubber = Arc::new(credentials.scrubber());
         let address: Arc<str> = config.address().into();
         let client = config.client()?;
@@ -119,6 +124,30 @@ impl Core {
             scrubber,
             address,
         })
+    }
+
+    /// `PING` on a new client for the context's connection (not the cached one, which may
+    /// have logged in before the server's passwords changed), dropped after.
+    pub(crate) async fn ping(&self, cx: &Context) -> Result<()> {
+        let conn = cx.require_connection()?;
+        let credentials = conn.credentials();
+        let config = RedisConfig::from_credentials(&credentials)?;
+        let connect = self.connect(config, &credentials);
+        let handle = tokio::select! {
+            biased;
+            () = cx.cancellation().cancelled() => return Err(Error::cancelled("the redis connection was cancelled")),
+            handle = connect => handle?,
+        };
+        let mut conn = handle.manager.clone();
+        let answer: std::result::Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+        match answer {
+            Ok(pong) if pong == "PONG" => Ok(()),
+            Ok(_) => Err(Error::new(
+                aura_core::ErrorKind::Upstream,
+                "redis answered PING with something other than PONG",
+            )),
+            Err(e) => Err(from_redis(&e, &handle.scrubber).with_context("address", handle.address.to_string())),
+        }
     }
 
     /// Runs `cmd` on the context's connection; a failure names `target` (`("key", "user:1")`)

@@ -149,16 +149,9 @@ impl App for RedisApp {
         ]
     }
 
-    /// `PING` with the connection's credentials.
+    /// `PING` with the connection's credentials, on a client of its own.
     async fn test_connection(&self, cx: &Context) -> Result<()> {
-        let answer: String = self.core.query(cx, &redis::cmd("PING"), ("command", "PING")).await?;
-        if answer != "PONG" {
-            return Err(aura_core::Error::new(
-                aura_core::ErrorKind::Upstream,
-                "redis answered PING with something other than PONG",
-            ));
-        }
-        Ok(())
+        self.core.ping(cx).await
     }
 
     async fn cleanup(&self) -> Result<()> {

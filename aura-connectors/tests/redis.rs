@@ -1,0 +1,451 @@
+//! The `redis` app against a real redis-server (`AURA_TEST_REDIS_URL`, as `.ci/run` starts it:
+//! `redis://:PASSWORD@127.0.0.1:PORT`). Every test is ignored without the server:
+//! `AURA_TEST_REDIS_URL=… cargo test -p aura-connectors --features redis --test redis -- --ignored`.
+#![cfg(feature = "redis")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aura_connectors::redis::RedisApp;
+use aura_core::connection::{ConnectionManager, NewConnection, StaticConnection};
+use aura_core::engine::Engine;
+use aura_core::scenario::Scenario;
+use aura_core::store::ExecutionStatus;
+use aura_core::{ConnectionRecord, Context, Credentials, ErrorKind, Registry};
+use serde_json::{Value, json};
+
+/// The server's address and password, from `AURA_TEST_REDIS_URL`.
+struct Server {
+    host: String,
+    port: String,
+    password: String,
+}
+
+fn server() -> Server {
+    let url = std::env::var("AURA_TEST_REDIS_URL")
+        .expect("AURA_TEST_REDIS_URL is not set: start redis-server (see .ci/servers/redis.sh) and set it");
+    let rest = url
+        .strip_prefix("redis://")
+        .expect("AURA_TEST_REDIS_URL must be redis://:PASSWORD@HOST:PORT");
+    let (auth, addr) = rest.rsplit_once('@').unwrap_or(("", rest));
+    let password = auth.split_once(':').map_or(auth, |(_, p)| p).to_owned();
+    let addr = addr.trim_end_matches('/');
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "6379"));
+    Server {
+        host: host.to_owned(),
+        port: port.to_owned(),
+        password,
+    }
+}
+
+fn good() -> Credentials {
+    let s = server();
+    Credentials::custom([("host", s.host), ("port", s.port), ("password", s.password)])
+}
+
+const WRONG_PASSWORD: &str = "wrong-password-canary-7f3a";
+
+fn bad() -> Credentials {
+    let s = server();
+    Credentials::custom([
+        ("host", s.host),
+        ("port", s.port),
+        ("password", WRONG_PASSWORD.to_owned()),
+    ])
+}
+
+/// A name no other test (or earlier run) uses.
+fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("aura-test:{prefix}:{nanos:x}:{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn registry() -> Arc<Registry> {
+    let registry = Arc::new(Registry::new());
+    registry.register(RedisApp::new()).unwrap();
+    registry
+}
+
+fn context(credentials: Credentials) -> Context {
+    let record = ConnectionRecord::new("redis", "test", credentials).with_id(unique("conn"));
+    Context::builder()
+        .connection(Arc::new(StaticConnection::new(record)))
+        .build()
+}
+
+async fn call(registry: &Registry, cx: &Context, action: &str, input: Value) -> aura_core::Result<Value> {
+    registry.action(action).await?.call(cx.clone(), input).await
+}
+
+/// A plain driver connection, to look at the server's state behind the app's back.
+async fn raw() -> redis::aio::MultiplexedConnection {
+    let s = server();
+    let url = format!("redis://:{}@{}:{}", s.password, s.host, s.port);
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn raw_query<T: redis::FromRedisValue>(cmd: &mut redis::Cmd) -> T {
+    cmd.query_async(&mut raw().await).await.unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// actions
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn set_get_and_delete_strings_and_json_values() {
+    let (registry, cx) = (registry().await, context(good()));
+    let key = unique("str");
+    let out = call(&registry, &cx, "redis.set", json!({ "key": key, "value": "hello" }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "written": true }));
+    let out = call(&registry, &cx, "redis.get", json!({ "key": key })).await.unwrap();
+    assert_eq!(out, json!({ "value": "hello" }));
+
+    call(&registry, &cx, "redis.set", json!({ "key": key, "value": { "n": 1, "ok": true } }))
+        .await
+        .unwrap();
+    let out = call(&registry, &cx, "redis.get", json!({ "key": key })).await.unwrap();
+    assert_eq!(out, json!({ "value": r#"{"n":1,"ok":true}"# }));
+
+    // NX does not overwrite; XX does not create.
+    let out = call(&registry, &cx, "redis.set", json!({ "key": key, "value": "x", "condition": "nx" }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "written": false }));
+    let missing = unique("missing");
+    let out = call(&registry, &cx, "redis.set", json!({ "key": missing, "value": "x", "condition": "xx" }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "written": false }));
+    let out = call(&registry, &cx, "redis.get", json!({ "key": missing })).await.unwrap();
+    assert_eq!(out, json!({ "value": null }));
+
+    let out = call(&registry, &cx, "redis.delete", json!({ "keys": [key, missing] }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "deleted": 1 }));
+    let out = call(&registry, &cx, "redis.get", json!({ "key": key })).await.unwrap();
+    assert_eq!(out, json!({ "value": null }));
+}
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn a_ttl_is_set_and_the_key_expires() {
+    let (registry, cx) = (registry().await, context(good()));
+    let key = unique("ttl");
+    call(&registry, &cx, "redis.set", json!({ "key": key, "value": "v", "ttl_secs": 100 }))
+        .await
+        .unwrap();
+    let ttl: i64 = raw_query(redis::cmd("TTL").arg(&key)).await;
+    assert!((90..=100).contains(&ttl), "TTL {ttl}");
+
+    let short = unique("ttl-ms");
+    call(&registry, &cx, "redis.set", json!({ "key": short, "value": "v", "ttl_ms": 300 }))
+        .await
+        .unwrap();
+    let pttl: i64 = raw_query(redis::cmd("PTTL").arg(&short)).await;
+    assert!((1..=300).contains(&pttl), "PTTL {pttl}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = call(&registry, &cx, "redis.get", json!({ "key": short })).await.unwrap();
+    assert_eq!(out, json!({ "value": null }), "expired");
+    let ttl: i64 = raw_query(redis::cmd("TTL").arg(&short)).await;
+    assert_eq!(ttl, -2, "the key is gone");
+}
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn incr_counts_and_refuses_a_value_that_is_not_an_integer() {
+    let (registry, cx) = (registry().await, context(good()));
+    let key = unique("n");
+    let out = call(&registry, &cx, "redis.incr", json!({ "key": key })).await.unwrap();
+    assert_eq!(out, json!({ "value": 1 }));
+    let out = call(&registry, &cx, "redis.incr", json!({ "key": key, "by": 41 }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "value": 42 }));
+    let out = call(&registry, &cx, "redis.incr", json!({ "key": key, "by": -2 }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "value": 40 }));
+
+    let text = unique("text");
+    call(&registry, &cx, "redis.set", json!({ "key": text, "value": "abc" }))
+        .await
+        .unwrap();
+    let err = call(&registry, &cx, "redis.incr", json!({ "key": text })).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert_eq!(err.context_value("key"), Some(text.as_str()));
+}
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn hashes_are_set_and_read_whole_or_by_field() {
+    let (registry, cx) = (registry().await, context(good()));
+    let key = unique("hash");
+    let out = call(
+        &registry,
+        &cx,
+        "redis.hash_set",
+        json!({ "key": key, "fields": { "name": "Ada", "age": 36, "tags": ["x"] } }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, json!({ "added": 3 }));
+    let out = call(&registry, &cx, "redis.hash_set", json!({ "key": key, "fields": { "age": 37 } }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "added": 0 }), "overwritten, not added");
+    let out = call(&registry, &cx, "redis.hash_get", json!({ "key": key })).await.unwrap();
+    assert_eq!(out, json!({ "fields": { "name": "Ada", "age": "37", "tags": r#"["x"]"# } }));
+    let out = call(
+        &registry,
+        &cx,
+        "redis.hash_get",
+        json!({ "key": key, "fields": ["name", "missing"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, json!({ "fields": { "name": "Ada" } }));
+    let out = call(&registry, &cx, "redis.hash_get", json!({ "key": unique("none") }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "fields": {} }));
+}
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn lists_are_pushed_and_popped_at_either_end() {
+    let (registry, cx) = (registry().await, context(good()));
+    let key = unique("list");
+    let out = call(&registry, &cx, "redis.list_push", json!({ "key": key, "values": ["b", "c"] }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "length": 2 }));
+    let out = call(
+        &registry,
+        &cx,
+        "redis.list_push",
+        json!({ "key": key, "values": ["a"], "side": "left" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, json!({ "length": 3 }));
+    let out = call(&registry, &cx, "redis.list_push", json!({ "key": key, "values": [4, 5] }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "length": 5 }));
+    // a b c 4 5
+    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key })).await.unwrap();
+    assert_eq!(out, json!({ "values": ["a"] }));
+    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key, "side": "right", "count": 2 }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "values": ["5", "4"] }));
+    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key, "count": 10 }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "values": ["b", "c"] }));
+    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key })).await.unwrap();
+    assert_eq!(out, json!({ "values": [] }), "empty list");
+    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key, "count": 2 }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "values": [] }), "empty list, with a count");
+}
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn a_command_on_a_key_of_another_type_is_invalid_input_naming_the_key() {
+    let (registry, cx) = (registry().await, context(good()));
+    let key = unique("typed");
+    call(&registry, &cx, "redis.set", json!({ "key": key, "value": "plain" }))
+        .await
+        .unwrap();
+    let err = call(&registry, &cx, "redis.list_push", json!({ "key": key, "values": ["x"] }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert_eq!(err.context_value("key"), Some(key.as_str()));
+    assert_eq!(err.context_value("code"), Some("WRONGTYPE"));
+}
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn publish_counts_receivers_and_stream_add_appends_and_trims() {
+    let (registry, cx) = (registry().await, context(good()));
+    let out = call(&registry, &cx, "redis.publish", json!({ "channel": unique("nobody"), "message": "hi" }))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({ "receivers": 0 }));
+
+    let stream = unique("stream");
+    let first = call(
+        &registry,
+        &cx,
+        "redis.stream_add",
+        json!({ "stream": stream, "fields": { "order": 1, "who": "ada" } }),
+    )
+    .await
+    .unwrap();
+    let id = first["id"].as_str().unwrap().to_owned();
+    assert!(id.contains('-'), "{id}");
+    let entries: Vec<(String, Vec<(String, String)>)> = raw_query(redis::cmd("XRANGE").arg(&stream).arg("-").arg("+")).await;
+    assert_eq!(
+        entries,
+        [(id, vec![("order".to_owned(), "1".to_owned()), ("who".to_owned(), "ada".to_owned())])]
+    );
+    for i in 0..5 {
+        call(
+            &registry,
+            &cx,
+            "redis.stream_add",
+            json!({ "stream": stream, "fields": { "i": i }, "max_len": 2, "exact_max_len": true }),
+        )
+        .await
+        .unwrap();
+    }
+    let len: u64 = raw_query(redis::cmd("XLEN").arg(&stream)).await;
+    assert_eq!(len, 2, "trimmed to exactly 2");
+    let err = call(
+        &registry,
+        &cx,
+        "redis.stream_add",
+        json!({ "stream": stream, "fields": { "i": 0 }, "id": "1-1" }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "an id below the top: {err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// connections and errors
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn a_wrong_password_is_unauthorized_and_never_shown() {
+    let (registry, cx) = (registry().await, context(bad()));
+    let err = call(&registry, &cx, "redis.get", json!({ "key": "k" })).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let shown = format!("{err} | {err:?} | {:?} | {:?}", err.context(), std::error::Error::source(&err));
+    assert!(!shown.contains(WRONG_PASSWORD), "{shown}");
+
+    // Through the manager: creating the connection runs PING, which fails the same way.
+    let manager = ConnectionManager::builder(registry.clone()).build();
+    let err = manager
+        .create(NewConnection::new("redis", "bad", bad()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    assert!(!format!("{err} {err:?}").contains(WRONG_PASSWORD));
+}
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn test_connection_pings_and_an_unreachable_server_is_unavailable() {
+    let registry = registry().await;
+    let manager = ConnectionManager::builder(registry.clone()).build();
+    manager
+        .create(NewConnection::new("redis", "good", good()))
+        .await
+        .unwrap();
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let nowhere = Credentials::custom([("host", "127.0.0.1".to_owned()), ("port", port.to_string())]);
+    let err = manager
+        .create(NewConnection::new("redis", "nowhere", nowhere))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    // No password at all, on a server that requires one.
+    let s = server();
+    let anonymous = Credentials::custom([("host", s.host), ("port", s.port)]);
+    let err = manager
+        .create(NewConnection::new("redis", "anonymous", anonymous))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn a_replaced_password_drops_the_old_client() {
+    let registry = registry().await;
+    let manager = ConnectionManager::builder(registry.clone()).build();
+    let record = manager
+        .create(NewConnection::new("redis", "rotating", good()))
+        .await
+        .unwrap();
+    let conn = manager.connections().get(&record.id).unwrap();
+    let cx = Context::builder().connection(conn.clone()).build();
+    call(&registry, &cx, "redis.get", json!({ "key": "k" })).await.unwrap();
+    // The new credentials are refused (so no cached client of the old version may serve them).
+    let err = manager.replace_credentials(&record.id, bad(), true).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let replaced = manager.replace_credentials(&record.id, bad(), false).await.unwrap();
+    assert!(replaced.version > record.version);
+    let err = call(&registry, &cx, "redis.get", json!({ "key": "k" })).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs redis: see .ci/run"]
+async fn a_scenario_uses_the_actions_by_key_with_a_managed_connection() {
+    let registry = registry().await;
+    let manager = ConnectionManager::builder(registry.clone()).build();
+    let record = manager
+        .create(NewConnection::new("redis", "cache", good()))
+        .await
+        .unwrap();
+    let engine = Engine::builder(registry.clone())
+        .connections(manager.connections())
+        .build();
+    let key = unique("scenario");
+    let yaml = format!(
+        r#"
+id: redis-scenario
+name: Redis from a scenario
+nodes:
+  - {{ id: start, kind: trigger, next: [count] }}
+  - id: count
+    kind: action
+    connection: {conn}
+    config: {{ action: redis.incr }}
+    input: {{ key: "{key}", by: "{{{{ trigger.by }}}}" }}
+    next: [save]
+  - id: save
+    kind: action
+    connection: {conn}
+    config: {{ action: redis.hash_set }}
+    input: {{ key: "{key}:last", fields: {{ count: "{{{{ steps.count.output.value }}}}", who: "{{{{ trigger.who }}}}" }} }}
+    next: [read]
+  - id: read
+    kind: action
+    connection: {conn}
+    config: {{ action: redis.hash_get }}
+    input: {{ key: "{key}:last" }}
+"#,
+        conn = record.id,
+    );
+    let plan = engine.deploy(Scenario::from_yaml(&yaml).unwrap()).await.unwrap();
+    let run = engine.execute(&plan, json!({ "by": 5, "who": "ada" })).await.unwrap();
+    assert_eq!(run.status, ExecutionStatus::Completed, "{:?}", run.error);
+    let count = run.node("count").unwrap().output.clone().unwrap();
+    assert_eq!(*count, json!({ "value": 5 }));
+    let read = run.node("read").unwrap().output.clone().unwrap();
+    assert_eq!(*read, json!({ "fields": { "count": "5", "who": "ada" } }));
+}
