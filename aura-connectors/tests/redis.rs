@@ -2,6 +2,7 @@
 //! `redis://:PASSWORD@127.0.0.1:PORT`). Every test is ignored without the server:
 //! `AURA_TEST_REDIS_URL=… cargo test -p aura-connectors --features redis --test redis -- --ignored`.
 #![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,23 +114,40 @@ async fn set_get_and_delete_strings_and_json_values() {
     let out = call(&registry, &cx, "redis.get", json!({ "key": key })).await.unwrap();
     assert_eq!(out, json!({ "value": "hello" }));
 
-    call(&registry, &cx, "redis.set", json!({ "key": key, "value": { "n": 1, "ok": true } }))
-        .await
-        .unwrap();
+    call(
+        &registry,
+        &cx,
+        "redis.set",
+        json!({ "key": key, "value": { "n": 1, "ok": true } }),
+    )
+    .await
+    .unwrap();
     let out = call(&registry, &cx, "redis.get", json!({ "key": key })).await.unwrap();
     assert_eq!(out, json!({ "value": r#"{"n":1,"ok":true}"# }));
 
     // NX does not overwrite; XX does not create.
-    let out = call(&registry, &cx, "redis.set", json!({ "key": key, "value": "x", "condition": "nx" }))
-        .await
-        .unwrap();
+    let out = call(
+        &registry,
+        &cx,
+        "redis.set",
+        json!({ "key": key, "value": "x", "condition": "nx" }),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, json!({ "written": false }));
     let missing = unique("missing");
-    let out = call(&registry, &cx, "redis.set", json!({ "key": missing, "value": "x", "condition": "xx" }))
+    let out = call(
+        &registry,
+        &cx,
+        "redis.set",
+        json!({ "key": missing, "value": "x", "condition": "xx" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, json!({ "written": false }));
+    let out = call(&registry, &cx, "redis.get", json!({ "key": missing }))
         .await
         .unwrap();
-    assert_eq!(out, json!({ "written": false }));
-    let out = call(&registry, &cx, "redis.get", json!({ "key": missing })).await.unwrap();
     assert_eq!(out, json!({ "value": null }));
 
     let out = call(&registry, &cx, "redis.delete", json!({ "keys": [key, missing] }))
@@ -145,20 +163,32 @@ async fn set_get_and_delete_strings_and_json_values() {
 async fn a_ttl_is_set_and_the_key_expires() {
     let (registry, cx) = (registry().await, context(good()));
     let key = unique("ttl");
-    call(&registry, &cx, "redis.set", json!({ "key": key, "value": "v", "ttl_secs": 100 }))
-        .await
-        .unwrap();
+    call(
+        &registry,
+        &cx,
+        "redis.set",
+        json!({ "key": key, "value": "v", "ttl_secs": 100 }),
+    )
+    .await
+    .unwrap();
     let ttl: i64 = raw_query(redis::cmd("TTL").arg(&key)).await;
     assert!((90..=100).contains(&ttl), "TTL {ttl}");
 
     let short = unique("ttl-ms");
-    call(&registry, &cx, "redis.set", json!({ "key": short, "value": "v", "ttl_ms": 300 }))
-        .await
-        .unwrap();
+    call(
+        &registry,
+        &cx,
+        "redis.set",
+        json!({ "key": short, "value": "v", "ttl_ms": 300 }),
+    )
+    .await
+    .unwrap();
     let pttl: i64 = raw_query(redis::cmd("PTTL").arg(&short)).await;
     assert!((1..=300).contains(&pttl), "PTTL {pttl}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let out = call(&registry, &cx, "redis.get", json!({ "key": short })).await.unwrap();
+    let out = call(&registry, &cx, "redis.get", json!({ "key": short }))
+        .await
+        .unwrap();
     assert_eq!(out, json!({ "value": null }), "expired");
     let ttl: i64 = raw_query(redis::cmd("TTL").arg(&short)).await;
     assert_eq!(ttl, -2, "the key is gone");
@@ -184,7 +214,9 @@ async fn incr_counts_and_refuses_a_value_that_is_not_an_integer() {
     call(&registry, &cx, "redis.set", json!({ "key": text, "value": "abc" }))
         .await
         .unwrap();
-    let err = call(&registry, &cx, "redis.incr", json!({ "key": text })).await.unwrap_err();
+    let err = call(&registry, &cx, "redis.incr", json!({ "key": text }))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert_eq!(err.context_value("key"), Some(text.as_str()));
 }
@@ -203,12 +235,22 @@ async fn hashes_are_set_and_read_whole_or_by_field() {
     .await
     .unwrap();
     assert_eq!(out, json!({ "added": 3 }));
-    let out = call(&registry, &cx, "redis.hash_set", json!({ "key": key, "fields": { "age": 37 } }))
+    let out = call(
+        &registry,
+        &cx,
+        "redis.hash_set",
+        json!({ "key": key, "fields": { "age": 37 } }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, json!({ "added": 0 }), "overwritten, not added");
+    let out = call(&registry, &cx, "redis.hash_get", json!({ "key": key }))
         .await
         .unwrap();
-    assert_eq!(out, json!({ "added": 0 }), "overwritten, not added");
-    let out = call(&registry, &cx, "redis.hash_get", json!({ "key": key })).await.unwrap();
-    assert_eq!(out, json!({ "fields": { "name": "Ada", "age": "37", "tags": r#"["x"]"# } }));
+    assert_eq!(
+        out,
+        json!({ "fields": { "name": "Ada", "age": "37", "tags": r#"["x"]"# } })
+    );
     let out = call(
         &registry,
         &cx,
@@ -229,9 +271,14 @@ async fn hashes_are_set_and_read_whole_or_by_field() {
 async fn lists_are_pushed_and_popped_at_either_end() {
     let (registry, cx) = (registry().await, context(good()));
     let key = unique("list");
-    let out = call(&registry, &cx, "redis.list_push", json!({ "key": key, "values": ["b", "c"] }))
-        .await
-        .unwrap();
+    let out = call(
+        &registry,
+        &cx,
+        "redis.list_push",
+        json!({ "key": key, "values": ["b", "c"] }),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, json!({ "length": 2 }));
     let out = call(
         &registry,
@@ -242,22 +289,36 @@ async fn lists_are_pushed_and_popped_at_either_end() {
     .await
     .unwrap();
     assert_eq!(out, json!({ "length": 3 }));
-    let out = call(&registry, &cx, "redis.list_push", json!({ "key": key, "values": [4, 5] }))
-        .await
-        .unwrap();
+    let out = call(
+        &registry,
+        &cx,
+        "redis.list_push",
+        json!({ "key": key, "values": [4, 5] }),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, json!({ "length": 5 }));
     // a b c 4 5
-    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key })).await.unwrap();
-    assert_eq!(out, json!({ "values": ["a"] }));
-    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key, "side": "right", "count": 2 }))
+    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key }))
         .await
         .unwrap();
+    assert_eq!(out, json!({ "values": ["a"] }));
+    let out = call(
+        &registry,
+        &cx,
+        "redis.list_pop",
+        json!({ "key": key, "side": "right", "count": 2 }),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, json!({ "values": ["5", "4"] }));
     let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key, "count": 10 }))
         .await
         .unwrap();
     assert_eq!(out, json!({ "values": ["b", "c"] }));
-    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key })).await.unwrap();
+    let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key }))
+        .await
+        .unwrap();
     assert_eq!(out, json!({ "values": [] }), "empty list");
     let out = call(&registry, &cx, "redis.list_pop", json!({ "key": key, "count": 2 }))
         .await
@@ -273,9 +334,14 @@ async fn a_command_on_a_key_of_another_type_is_invalid_input_naming_the_key() {
     call(&registry, &cx, "redis.set", json!({ "key": key, "value": "plain" }))
         .await
         .unwrap();
-    let err = call(&registry, &cx, "redis.list_push", json!({ "key": key, "values": ["x"] }))
-        .await
-        .unwrap_err();
+    let err = call(
+        &registry,
+        &cx,
+        "redis.list_push",
+        json!({ "key": key, "values": ["x"] }),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert_eq!(err.context_value("key"), Some(key.as_str()));
     assert_eq!(err.context_value("code"), Some("WRONGTYPE"));
@@ -285,9 +351,14 @@ async fn a_command_on_a_key_of_another_type_is_invalid_input_naming_the_key() {
 #[ignore = "needs redis: see .ci/run"]
 async fn publish_counts_receivers_and_stream_add_appends_and_trims() {
     let (registry, cx) = (registry().await, context(good()));
-    let out = call(&registry, &cx, "redis.publish", json!({ "channel": unique("nobody"), "message": "hi" }))
-        .await
-        .unwrap();
+    let out = call(
+        &registry,
+        &cx,
+        "redis.publish",
+        json!({ "channel": unique("nobody"), "message": "hi" }),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, json!({ "receivers": 0 }));
 
     let stream = unique("stream");
@@ -301,10 +372,17 @@ async fn publish_counts_receivers_and_stream_add_appends_and_trims() {
     .unwrap();
     let id = first["id"].as_str().unwrap().to_owned();
     assert!(id.contains('-'), "{id}");
-    let entries: Vec<(String, Vec<(String, String)>)> = raw_query(redis::cmd("XRANGE").arg(&stream).arg("-").arg("+")).await;
+    let entries: Vec<(String, Vec<(String, String)>)> =
+        raw_query(redis::cmd("XRANGE").arg(&stream).arg("-").arg("+")).await;
     assert_eq!(
         entries,
-        [(id, vec![("order".to_owned(), "1".to_owned()), ("who".to_owned(), "ada".to_owned())])]
+        [(
+            id,
+            vec![
+                ("order".to_owned(), "1".to_owned()),
+                ("who".to_owned(), "ada".to_owned())
+            ]
+        )]
     );
     for i in 0..5 {
         call(
@@ -337,9 +415,15 @@ async fn publish_counts_receivers_and_stream_add_appends_and_trims() {
 #[ignore = "needs redis: see .ci/run"]
 async fn a_wrong_password_is_unauthorized_and_never_shown() {
     let (registry, cx) = (registry().await, context(bad()));
-    let err = call(&registry, &cx, "redis.get", json!({ "key": "k" })).await.unwrap_err();
+    let err = call(&registry, &cx, "redis.get", json!({ "key": "k" }))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
-    let shown = format!("{err} | {err:?} | {:?} | {:?}", err.context(), std::error::Error::source(&err));
+    let shown = format!(
+        "{err} | {err:?} | {:?} | {:?}",
+        err.context(),
+        std::error::Error::source(&err)
+    );
     assert!(!shown.contains(WRONG_PASSWORD), "{shown}");
 
     // Through the manager: creating the connection runs PING, which fails the same way.
@@ -398,7 +482,9 @@ async fn a_replaced_password_drops_the_old_client() {
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
     let replaced = manager.replace_credentials(&record.id, bad(), false).await.unwrap();
     assert!(replaced.version > record.version);
-    let err = call(&registry, &cx, "redis.get", json!({ "key": "k" })).await.unwrap_err();
+    let err = call(&registry, &cx, "redis.get", json!({ "key": "k" }))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
 }
 
@@ -476,13 +562,7 @@ async fn poll(
     cx: &Context,
     cursor: Option<Value>,
 ) -> aura_core::trigger::Poll<Value, Value> {
-    registry
-        .trigger(trigger)
-        .await
-        .unwrap()
-        .poll(cx, cursor)
-        .await
-        .unwrap()
+    registry.trigger(trigger).await.unwrap().poll(cx, cursor).await.unwrap()
 }
 
 fn keys(poll: &aura_core::trigger::Poll<Value, Value>) -> Vec<String> {
@@ -491,9 +571,14 @@ fn keys(poll: &aura_core::trigger::Poll<Value, Value>) -> Vec<String> {
 
 async fn publish(registry: &Registry, channel: &str, message: Value) -> u64 {
     let cx = context(good());
-    let out = call(registry, &cx, "redis.publish", json!({ "channel": channel, "message": message }))
-        .await
-        .unwrap();
+    let out = call(
+        registry,
+        &cx,
+        "redis.publish",
+        json!({ "channel": channel, "message": message }),
+    )
+    .await
+    .unwrap();
     out["receivers"].as_u64().unwrap()
 }
 
@@ -527,7 +612,11 @@ async fn subscribe_drains_the_messages_published_since_the_last_poll() {
     // The first poll subscribes: nothing yet.
     let first = poll(&registry, "redis.subscribe", &cx, None).await;
     assert!(first.items.is_empty());
-    assert_eq!(publish(&registry, &channel, json!("one")).await, 1, "the trigger is subscribed");
+    assert_eq!(
+        publish(&registry, &channel, json!("one")).await,
+        1,
+        "the trigger is subscribed"
+    );
     publish(&registry, &channel, json!({ "n": 2 })).await;
     publish(&registry, &channel, json!("three")).await;
 
@@ -648,9 +737,14 @@ type Value2 = redis::Value;
 
 async fn add(registry: &Registry, stream: &str, n: u64) -> String {
     let cx = context(good());
-    let out = call(registry, &cx, "redis.stream_add", json!({ "stream": stream, "fields": { "n": n } }))
-        .await
-        .unwrap();
+    let out = call(
+        registry,
+        &cx,
+        "redis.stream_add",
+        json!({ "stream": stream, "fields": { "n": n } }),
+    )
+    .await
+    .unwrap();
     out["id"].as_str().unwrap().to_owned()
 }
 
@@ -673,7 +767,11 @@ async fn stream_entries_come_once_and_are_acknowledged_by_the_next_poll() {
     assert_eq!(second.items[0].data["fields"], json!({ "n": "1" }));
     assert_eq!(second.items[0].data["stream"], json!(stream));
     assert_eq!(second.cursor["ack"], json!([a, b]));
-    assert_eq!(pending(&stream, "g").await, 2, "not acknowledged before the runtime stored the cursor");
+    assert_eq!(
+        pending(&stream, "g").await,
+        2,
+        "not acknowledged before the runtime stored the cursor"
+    );
 
     // The next poll (its cursor stored with the executions) acknowledges them; nothing new.
     let third = poll(&registry, "redis.stream", &cx, Some(second.cursor)).await;
@@ -688,22 +786,25 @@ async fn stream_entries_come_once_and_are_acknowledged_by_the_next_poll() {
 async fn a_poll_after_a_crash_delivers_the_pending_entries_again() {
     let registry = registry().await;
     let stream = unique("crash");
-    let cx = poll_context(&static_connection(), json!({ "stream": stream, "group": "g", "consumer": "w1" }));
+    let cx = poll_context(
+        &static_connection(),
+        json!({ "stream": stream, "group": "g", "consumer": "w1" }),
+    );
     let first = poll(&registry, "redis.stream", &cx, None).await;
     let a = add(&registry, &stream, 1).await;
     let delivered = poll(&registry, "redis.stream", &cx, Some(first.cursor.clone())).await;
-    assert_eq!(keys(&delivered), [a.clone()]);
+    assert_eq!(keys(&delivered), [a.as_str()]);
 
     // The process died before the runtime stored `delivered.cursor`: the stored cursor is
     // still the one before. The entry is delivered again, with the same dedupe key.
     let b = add(&registry, &stream, 2).await;
     let again = poll(&registry, "redis.stream", &cx, Some(first.cursor)).await;
-    assert_eq!(keys(&again), [a.clone()], "the pending entry first, alone");
+    assert_eq!(keys(&again), [a.as_str()], "the pending entry first, alone");
     assert_eq!(pending(&stream, "g").await, 1);
 
     // Once that poll's cursor is stored, the entry is acknowledged and the new one comes.
     let next = poll(&registry, "redis.stream", &cx, Some(again.cursor)).await;
-    assert_eq!(keys(&next), [b.clone()]);
+    assert_eq!(keys(&next), [b.as_str()]);
     assert_eq!(pending(&stream, "g").await, 1, "a acknowledged, b pending");
     let last = poll(&registry, "redis.stream", &cx, Some(next.cursor)).await;
     assert!(last.items.is_empty());

@@ -76,7 +76,12 @@ impl RedisConfig {
                 field("password", "Password", true, false),
                 field("db", "Database index (default 0)", false, false),
                 field("tls", "TLS: true or false (default false)", false, false),
-                field("ca_cert", "CA certificate to trust, PEM (TLS; default the system's roots)", false, false),
+                field(
+                    "ca_cert",
+                    "CA certificate to trust, PEM (TLS; default the system's roots)",
+                    false,
+                    false,
+                ),
             ],
         }
     }
@@ -189,9 +194,9 @@ impl RedisConfig {
         if let Some(password) = &self.password {
             redis_info = redis_info.set_password(password.expose_secret());
         }
-        let info = addr
-            .into_connection_info()
-            .map_err(|e| Error::internal("the redis connection info could not be built").with_context("cause", e.to_string()))?;
+        let info = addr.into_connection_info().map_err(|e| {
+            Error::internal("the redis connection info could not be built").with_context("cause", e.to_string())
+        })?;
         Ok(info.set_redis_settings(redis_info))
     }
 
@@ -209,11 +214,15 @@ impl RedisConfig {
             .map_err(|_| {
                 Error::invalid_input(
                     "the redis connection's TLS settings are invalid",
-                    vec![Violation::new("/credentials/fields/ca_cert", "must be a PEM certificate")],
+                    vec![Violation::new(
+                        "/credentials/fields/ca_cert",
+                        "must be a PEM certificate",
+                    )],
                 )
             }),
-            None => redis::Client::open(info)
-                .map_err(|e| Error::internal("the redis client could not be built").with_context("cause", e.to_string())),
+            None => redis::Client::open(info).map_err(|e| {
+                Error::internal("the redis client could not be built").with_context("cause", e.to_string())
+            }),
         }
     }
 }

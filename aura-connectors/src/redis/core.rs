@@ -115,7 +115,8 @@ impl Core {
         let manager = tokio::time::timeout(self.timeouts.connect * 3, open)
             .await
             .map_err(|_| {
-                Error::timeout("redis did not accept the connection in time").with_context("address", address.to_string())
+                Error::timeout("redis did not accept the connection in time")
+                    .with_context("address", address.to_string())
             })?
             .map_err(|e| from_redis(&e, &scrubber).with_context("address", address.to_string()))?;
         Ok(Handle {

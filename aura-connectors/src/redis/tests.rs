@@ -43,13 +43,17 @@ fn no_secrets() -> Scrubber {
 
 #[test]
 fn set_stores_strings_as_they_are_and_other_values_as_json() {
-    let cmd = input::<SetInput>(json!({ "key": "k", "value": "plain" })).command().unwrap();
+    let cmd = input::<SetInput>(json!({ "key": "k", "value": "plain" }))
+        .command()
+        .unwrap();
     assert_eq!(args(&cmd), ["SET", "k", "plain"]);
     let cmd = input::<SetInput>(json!({ "key": "k", "value": { "a": [1, true] } }))
         .command()
         .unwrap();
     assert_eq!(args(&cmd), ["SET", "k", r#"{"a":[1,true]}"#]);
-    let cmd = input::<SetInput>(json!({ "key": "k", "value": null })).command().unwrap();
+    let cmd = input::<SetInput>(json!({ "key": "k", "value": null }))
+        .command()
+        .unwrap();
     assert_eq!(args(&cmd), ["SET", "k", "null"]);
 }
 
@@ -76,7 +80,9 @@ fn set_refuses_two_ttls_and_a_zero_ttl_before_sending() {
         .command()
         .unwrap_err();
     assert_eq!(zero.violations()[0].path, "/ttl_secs");
-    let empty = input::<SetInput>(json!({ "key": "", "value": "v" })).command().unwrap_err();
+    let empty = input::<SetInput>(json!({ "key": "", "value": "v" }))
+        .command()
+        .unwrap_err();
     assert_eq!(empty.violations()[0].path, "/key");
 }
 
@@ -147,17 +153,26 @@ fn stream_add_trims_about_or_exactly() {
 #[test]
 fn empty_collections_are_refused_before_sending() {
     let cases = [
-        (input::<DeleteInput>(json!({ "keys": [] })).command().unwrap_err(), "/keys"),
         (
-            input::<HashSetInput>(json!({ "key": "h", "fields": {} })).command().unwrap_err(),
+            input::<DeleteInput>(json!({ "keys": [] })).command().unwrap_err(),
+            "/keys",
+        ),
+        (
+            input::<HashSetInput>(json!({ "key": "h", "fields": {} }))
+                .command()
+                .unwrap_err(),
             "/fields",
         ),
         (
-            input::<ListPushInput>(json!({ "key": "l", "values": [] })).command().unwrap_err(),
+            input::<ListPushInput>(json!({ "key": "l", "values": [] }))
+                .command()
+                .unwrap_err(),
             "/values",
         ),
         (
-            input::<StreamAddInput>(json!({ "stream": "s", "fields": {} })).command().unwrap_err(),
+            input::<StreamAddInput>(json!({ "stream": "s", "fields": {} }))
+                .command()
+                .unwrap_err(),
             "/fields",
         ),
         (
@@ -167,7 +182,9 @@ fn empty_collections_are_refused_before_sending() {
             "/exact_max_len",
         ),
         (
-            input::<ListPopInput>(json!({ "key": "l", "count": 0 })).command().unwrap_err(),
+            input::<ListPopInput>(json!({ "key": "l", "count": 0 }))
+                .command()
+                .unwrap_err(),
             "/count",
         ),
     ];
@@ -282,7 +299,10 @@ fn groups_missing_or_existing_are_not_found_and_conflict() {
     );
     assert_eq!(missing.kind(), ErrorKind::NotFound);
     assert_eq!(missing.context_value("code"), Some("NOGROUP"));
-    let exists = from_redis(&server_error("BUSYGROUP Consumer Group name already exists"), &no_secrets());
+    let exists = from_redis(
+        &server_error("BUSYGROUP Consumer Group name already exists"),
+        &no_secrets(),
+    );
     assert_eq!(exists.kind(), ErrorKind::Conflict);
     assert_eq!(exists.context_value("code"), Some("BUSYGROUP"));
 }
@@ -305,7 +325,11 @@ fn connection_failures_are_unavailable_and_timeouts_timeout() {
 fn other_errors_are_upstream() {
     let err = from_redis(&server_error("ERR unknown command 'FOO'"), &no_secrets());
     assert_eq!(err.kind(), ErrorKind::Upstream);
-    let shape: redis::RedisError = (redis::ErrorKind::UnexpectedReturnType, "Response was of incompatible type").into();
+    let shape: redis::RedisError = (
+        redis::ErrorKind::UnexpectedReturnType,
+        "Response was of incompatible type",
+    )
+        .into();
     assert_eq!(from_redis(&shape, &no_secrets()).kind(), ErrorKind::Upstream);
 }
 
@@ -360,9 +384,18 @@ fn config_refuses_bad_fields_naming_them() {
             Credentials::custom([("host", "h"), ("port", "http")]),
             "/credentials/fields/port",
         ),
-        (Credentials::custom([("host", "h"), ("port", "0")]), "/credentials/fields/port"),
-        (Credentials::custom([("host", "h"), ("db", "-1")]), "/credentials/fields/db"),
-        (Credentials::custom([("host", "h"), ("tls", "sure")]), "/credentials/fields/tls"),
+        (
+            Credentials::custom([("host", "h"), ("port", "0")]),
+            "/credentials/fields/port",
+        ),
+        (
+            Credentials::custom([("host", "h"), ("db", "-1")]),
+            "/credentials/fields/db",
+        ),
+        (
+            Credentials::custom([("host", "h"), ("tls", "sure")]),
+            "/credentials/fields/tls",
+        ),
         (
             Credentials::custom([("host", "h"), ("ca_cert", "-----BEGIN")]),
             "/credentials/fields/ca_cert",
@@ -440,11 +473,31 @@ fn stream_params_default_to_a_new_group_read_by_aura() {
     assert_eq!((p.consumer.as_str(), p.count, p.start), ("aura", 100, GroupStart::New));
     assert_eq!(
         args(&read_command(&p, ">")),
-        ["XREADGROUP", "GROUP", "g", "aura", "COUNT", "100", "STREAMS", "orders", ">"]
+        [
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "aura",
+            "COUNT",
+            "100",
+            "STREAMS",
+            "orders",
+            ">"
+        ]
     );
     assert_eq!(
         args(&read_command(&p, "0")),
-        ["XREADGROUP", "GROUP", "g", "aura", "COUNT", "100", "STREAMS", "orders", "0"]
+        [
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "aura",
+            "COUNT",
+            "100",
+            "STREAMS",
+            "orders",
+            "0"
+        ]
     );
     assert_eq!(
         args(&create_group_command(&p)),
@@ -465,17 +518,17 @@ fn the_cursor_round_trips_and_acks_only_its_own_stream_and_group() {
         ack: vec!["1-0".into(), "2-0".into()],
     };
     let stored = serde_json::to_value(&cursor).unwrap();
-    assert_eq!(stored, json!({ "stream": "orders", "group": "g", "ack": ["1-0", "2-0"] }));
+    assert_eq!(
+        stored,
+        json!({ "stream": "orders", "group": "g", "ack": ["1-0", "2-0"] })
+    );
     let back: StreamCursor = serde_json::from_value(stored).unwrap();
     assert_eq!(back, cursor);
     let ack = ack_command(&stream_params(), &back).unwrap();
     assert_eq!(args(&ack), ["XACK", "orders", "g", "1-0", "2-0"]);
     let other: StreamParams = input(json!({ "stream": "orders", "group": "other" }));
     assert!(ack_command(&other, &back).is_none());
-    let empty = StreamCursor {
-        ack: vec![],
-        ..back
-    };
+    let empty = StreamCursor { ack: vec![], ..back };
     assert!(ack_command(&stream_params(), &empty).is_none());
 }
 
@@ -525,7 +578,10 @@ fn stream_answers_are_read_in_resp2_and_resp3_shapes() {
 
 #[test]
 fn the_subscribe_cursor_round_trips() {
-    let cursor = SubscribeCursor { received: 7, dropped: 1 };
+    let cursor = SubscribeCursor {
+        received: 7,
+        dropped: 1,
+    };
     let back: SubscribeCursor = serde_json::from_value(serde_json::to_value(&cursor).unwrap()).unwrap();
     assert_eq!(back, cursor);
     let params: SubscribeParams = input(json!({ "channel": "c" }));

@@ -214,7 +214,11 @@ impl PollingTrigger for Subscribe {
     type Item = PubSubMessage;
     type Cursor = SubscribeCursor;
 
-    async fn poll(&self, cx: &Context, cursor: Option<SubscribeCursor>) -> Result<Poll<PubSubMessage, SubscribeCursor>> {
+    async fn poll(
+        &self,
+        cx: &Context,
+        cursor: Option<SubscribeCursor>,
+    ) -> Result<Poll<PubSubMessage, SubscribeCursor>> {
         let params: SubscribeParams = params(cx, "redis.subscribe")?;
         let target = params.target()?;
         let conn = cx.require_connection()?;
@@ -249,11 +253,7 @@ impl PollingTrigger for Subscribe {
         if !alive && !more {
             self.subscriptions.remove(&key);
         }
-        Ok(Poll {
-            items,
-            cursor,
-            more,
-        })
+        Ok(Poll { items, cursor, more })
     }
 }
 
@@ -461,7 +461,9 @@ impl StreamTrigger {
 fn check_stream_params(p: &StreamParams) -> Result<()> {
     for (field, value) in [("stream", &p.stream), ("group", &p.group), ("consumer", &p.consumer)] {
         if value.is_empty() {
-            return Err(Error::invalid_definition(format!("redis.stream's `{field}` must not be empty")));
+            return Err(Error::invalid_definition(format!(
+                "redis.stream's `{field}` must not be empty"
+            )));
         }
     }
     if p.count == 0 {
@@ -514,7 +516,12 @@ pub(crate) fn ack_command(p: &StreamParams, cursor: &StreamCursor) -> Option<Cmd
 /// `[[stream, [[id, [field, value, …] | nil], …]]]` (RESP2), or a map of stream to entries
 /// (RESP3).
 pub(crate) fn stream_entries(answer: RedisValue) -> Result<Vec<ReadEntry>> {
-    let bad = || Error::new(aura_core::ErrorKind::Upstream, "redis answered XREADGROUP with an unexpected shape");
+    let bad = || {
+        Error::new(
+            aura_core::ErrorKind::Upstream,
+            "redis answered XREADGROUP with an unexpected shape",
+        )
+    };
     let per_stream = match answer {
         RedisValue::Nil => return Ok(Vec::new()),
         RedisValue::Array(streams) => streams
