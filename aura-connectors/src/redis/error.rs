@@ -30,6 +30,7 @@ const INPUT_ERRORS: [&str; 9] = [
 /// | `BUSYGROUP` | `Conflict` |
 /// | `BUSY`, `LOADING`, `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`, `READONLY`, `OOM`, a refused or dropped connection | `Unavailable` (a refused connection is marked [not sent](Error::not_sent)) |
 /// | an I/O timeout (connect or response) | `Timeout` |
+/// | a TLS certificate the client does not trust (`invalid peer certificate`) | `InvalidInput` |
 /// | an answer of an unexpected shape, other `ERR`s | `Upstream` |
 ///
 /// The caller adds where it happened (`key`, `channel`, `stream`).
@@ -68,6 +69,12 @@ pub fn from_redis(err: &RedisError, scrubber: &Scrubber) -> Error {
         | (_, Some("BUSY" | "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "READONLY" | "OOM")) => {
             (ErrorKind::Unavailable, "redis cannot serve the command right now")
         }
+        // rustls refusing the server's certificate (an unknown issuer, another name): the
+        // connection's settings are wrong (its `ca_cert`, its `host`), and trying again will not help.
+        (RedisKind::Io, _) if err.to_string().contains("invalid peer certificate") => (
+            ErrorKind::InvalidInput,
+            "the server's TLS certificate is not trusted: give the CA that signed it as ca_cert, or check the host",
+        ),
         _ if err.is_timeout() => (ErrorKind::Timeout, "redis did not answer in time"),
         _ if err.is_connection_refusal() => (ErrorKind::Unavailable, "redis refused the connection"),
         _ if err.is_connection_dropped() || err.kind() == RedisKind::Io => {

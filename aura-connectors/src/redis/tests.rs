@@ -322,6 +322,15 @@ fn connection_failures_are_unavailable_and_timeouts_timeout() {
 }
 
 #[test]
+fn an_untrusted_tls_certificate_is_invalid_input_not_retried() {
+    let refused: redis::RedisError =
+        io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate: UnknownIssuer").into();
+    let err = from_redis(&refused, &no_secrets());
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!err.is_retryable());
+}
+
+#[test]
 fn other_errors_are_upstream() {
     let err = from_redis(&server_error("ERR unknown command 'FOO'"), &no_secrets());
     assert_eq!(err.kind(), ErrorKind::Upstream);
