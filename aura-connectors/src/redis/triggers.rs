@@ -399,10 +399,13 @@ impl PollingTrigger for StreamTrigger {
         // Entries delivered to this consumer and never acknowledged first: a poll whose
         // executions were not stored (a crash, a failed commit) left them pending.
         let mut entries = self.read(cx, &p, "0").await?;
-        if entries.is_empty() {
+        let redelivered = !entries.is_empty();
+        if !redelivered {
             entries = self.read(cx, &p, ">").await?;
         }
-        let more = entries.len() as u64 >= p.count;
+        // A full page may have more behind it; after a redelivery, the next poll (at once)
+        // acknowledges it and goes on with the new entries.
+        let more = redelivered || entries.len() as u64 >= p.count;
         let ack: Vec<String> = entries.iter().map(|(id, _)| id.clone()).collect();
         let items = entries
             .into_iter()
