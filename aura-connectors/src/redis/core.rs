@@ -37,7 +37,7 @@ impl Default for Timeouts {
 pub(crate) struct Handle {
     client: redis::Client,
     manager: ConnectionManager,
-    /// Every secret of the credentials the client was built from, for error texts.
+    /// The password the client was built from, in every form, for error texts.
     pub(crate) scrubber: Arc<Scrubber>,
     /// `host:port`, for error context.
     pub(crate) address: Arc<str>,
@@ -91,7 +91,7 @@ impl Core {
                 }
             }
         };
-        let connect = cell.get_or_try_init(|| self.connect(config, &credentials));
+        let connect = cell.get_or_try_init(|| self.connect(config));
         let handle = tokio::select! {
             biased;
             () = cx.cancellation().cancelled() => return Err(Error::cancelled("the redis connection was cancelled")),
@@ -100,9 +100,11 @@ impl Core {
         Ok(handle.clone())
     }
 
-    /// Opens a client for `config` (read from `credentials`) and checks it logs in.
-    async fn connect(&self, config: RedisConfig, credentials: &aura_core::Credentials) -> Result<Handle> {
-        let scrubber = Arc::new(credentials.scrubber());
+    /// Opens a client for `config` and checks it logs in.
+    async fn connect(&self, config: RedisConfig) -> Result<Handle> {
+        // The password is the one secret (host, port, user and database are not: scrubbing
+        // them would hide where a failure happened).
+        let scrubber = Arc::new(Scrubber::of(config.password.as_ref()));
         let address: Arc<str> = config.address().into();
         let client = config.client()?;
         let settings = ConnectionManagerConfig::new()
@@ -131,9 +133,8 @@ impl Core {
     /// have logged in before the server's passwords changed), dropped after.
     pub(crate) async fn ping(&self, cx: &Context) -> Result<()> {
         let conn = cx.require_connection()?;
-        let credentials = conn.credentials();
-        let config = RedisConfig::from_credentials(&credentials)?;
-        let connect = self.connect(config, &credentials);
+        let config = RedisConfig::from_credentials(&conn.credentials())?;
+        let connect = self.connect(config);
         let handle = tokio::select! {
             biased;
             () = cx.cancellation().cancelled() => return Err(Error::cancelled("the redis connection was cancelled")),
