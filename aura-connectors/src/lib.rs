@@ -8,6 +8,7 @@
 //! | `http` | [`http`] | any HTTP API: a request action and a polling trigger |
 //! | `graphql` | [`graphql`] | GraphQL queries and mutations, typed errors, cursor pagination |
 //! | `openapi` | [`openapi`] | an OpenAPI 3.0 / 3.1 document imported as an app: one typed, authenticated action per operation |
+//! | `postgres` | [`postgres`] | PostgreSQL: bound-parameter queries, rows from JSON, functions, transactions; new-rows and LISTEN/NOTIFY triggers |
 //!
 //! Every HTTP connector goes through aura-core's shared machinery ([`aura_core::http`]):
 //! credentials from the connection, the SSRF guard, redirects, limits, pagination and the one
@@ -20,3 +21,5 @@ pub mod graphql;
 pub mod http;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+#[cfg(feature = "postgres")]
+pub mod postgres;
