@@ -43,6 +43,10 @@ pub(crate) struct PostgresState {
 /// assert_eq!(registry.manifest("postgres")?.category, aura_core::app::Category::Database);
 /// # Ok::<(), aura_core::Error>(())
 /// ```
+///
+/// Clones share the pools and listeners: keep one to call [`PostgresApp::pools`] after
+/// registering another.
+#[derive(Clone)]
 pub struct PostgresApp {
     state: Arc<PostgresState>,
 }
