@@ -12,6 +12,7 @@
 //! store tests on the same database). The test that changes the role's password holds a lock
 //! the others share.
 #![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -153,11 +154,7 @@ impl Fixture {
         registry.register(PostgresApp::new()).unwrap();
         let server = server();
         let cx = context(server.credentials(), name);
-        Self {
-            registry,
-            server,
-            cx,
-        }
+        Self { registry, server, cx }
     }
 
     async fn call(&self, action: &str, input: Value) -> aura_core::Result<Value> {
@@ -296,7 +293,10 @@ async fn query_maps_postgres_types_to_json() {
     assert!(err.message().contains("span::text"), "{err}");
     // A value that does not fit its parameter's type names the parameter.
     let err = f
-        .call("postgres.query", json!({ "sql": "SELECT $1::int AS x", "params": ["twelve"] }))
+        .call(
+            "postgres.query",
+            json!({ "sql": "SELECT $1::int AS x", "params": ["twelve"] }),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -313,7 +313,10 @@ async fn query_maps_postgres_types_to_json() {
             json!({ "sql": "SELECT g FROM generate_series(1, 50) g", "max_rows": 10 }),
         )
         .await;
-    assert_eq!((out["row_count"].clone(), out["truncated"].clone()), (json!(10), json!(true)));
+    assert_eq!(
+        (out["row_count"].clone(), out["truncated"].clone()),
+        (json!(10), json!(true))
+    );
 }
 
 #[tokio::test]
@@ -394,31 +397,49 @@ async fn rows_are_inserted_updated_upserted_and_deleted_from_json() {
         .await;
     assert_eq!(out["rows"][0]["name"], "Bob'); DROP TABLE people; --");
     let out = f
-        .ok("postgres.query", json!({ "sql": format!("SELECT count(*) AS n FROM {table}") }))
+        .ok(
+            "postgres.query",
+            json!({ "sql": format!("SELECT count(*) AS n FROM {table}") }),
+        )
         .await;
     assert_eq!(out["rows"][0]["n"], 2);
 
     // Unknown names are the server's InvalidInput (42P01, 42703).
     let err = f
-        .call("postgres.insert", json!({ "table": format!("{}.nope", schema.name), "row": { "a": 1 } }))
+        .call(
+            "postgres.insert",
+            json!({ "table": format!("{}.nope", schema.name), "row": { "a": 1 } }),
+        )
         .await
         .unwrap_err();
-    assert_eq!((err.kind(), err.context_value("sqlstate")), (ErrorKind::InvalidInput, Some("42P01")));
-    let err = f
-        .call("postgres.query", json!({ "sql": "SELEC 1" }))
-        .await
-        .unwrap_err();
-    assert_eq!((err.kind(), err.context_value("sqlstate")), (ErrorKind::InvalidInput, Some("42601")));
+    assert_eq!(
+        (err.kind(), err.context_value("sqlstate")),
+        (ErrorKind::InvalidInput, Some("42P01"))
+    );
+    let err = f.call("postgres.query", json!({ "sql": "SELEC 1" })).await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.context_value("sqlstate")),
+        (ErrorKind::InvalidInput, Some("42601"))
+    );
     let err = f
         .call("postgres.query", json!({ "sql": "SELECT * FROM pg_authid" }))
         .await
         .unwrap_err();
-    assert_eq!((err.kind(), err.context_value("sqlstate")), (ErrorKind::Forbidden, Some("42501")));
+    assert_eq!(
+        (err.kind(), err.context_value("sqlstate")),
+        (ErrorKind::Forbidden, Some("42501"))
+    );
     let err = f
-        .call("postgres.query", json!({ "sql": "SELECT 1 / $1::int AS x", "params": [0] }))
+        .call(
+            "postgres.query",
+            json!({ "sql": "SELECT 1 / $1::int AS x", "params": [0] }),
+        )
         .await
         .unwrap_err();
-    assert_eq!((err.kind(), err.context_value("sqlstate")), (ErrorKind::InvalidInput, Some("22012")));
+    assert_eq!(
+        (err.kind(), err.context_value("sqlstate")),
+        (ErrorKind::InvalidInput, Some("22012"))
+    );
     schema.drop().await;
 }
 
@@ -449,7 +470,10 @@ async fn a_failed_transaction_keeps_nothing_and_a_good_one_returns_each_result()
     assert_eq!(err.context_value("statement"), Some("1"));
     assert_eq!(err.context_value("sqlstate"), Some("23514"));
     let out = f
-        .ok("postgres.query", json!({ "sql": format!("SELECT id, balance FROM {s}.accounts ORDER BY id") }))
+        .ok(
+            "postgres.query",
+            json!({ "sql": format!("SELECT id, balance FROM {s}.accounts ORDER BY id") }),
+        )
         .await;
     assert_eq!(
         out["rows"],
@@ -464,7 +488,10 @@ async fn a_failed_transaction_keeps_nothing_and_a_good_one_returns_each_result()
 
     // The pooled connection is usable after a rollback, outside any transaction.
     let out = f
-        .ok("postgres.query", json!({ "sql": "SELECT current_setting('transaction_isolation') AS iso" }))
+        .ok(
+            "postgres.query",
+            json!({ "sql": "SELECT current_setting('transaction_isolation') AS iso" }),
+        )
         .await;
     assert_eq!(out["rows"][0]["iso"], "read committed");
     schema.drop().await;
@@ -483,22 +510,36 @@ async fn a_function_is_called_with_bound_arguments() {
         .exec("CREATE FUNCTION $S.upto(n int) RETURNS TABLE (i int, sq int) LANGUAGE sql AS 'SELECT g, g * g FROM generate_series(1, n) g'")
         .await;
     schema
-        .exec("CREATE FUNCTION $S.fail(msg text) RETURNS int LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''%'', msg; END'")
+        .exec(
+            "CREATE FUNCTION $S.fail(msg text) RETURNS int LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''%'', msg; END'",
+        )
         .await;
     let s = &schema.name;
     let out = f
-        .ok("postgres.call", json!({ "function": format!("{s}.add_tax"), "args": ["10.00", 0.2] }))
+        .ok(
+            "postgres.call",
+            json!({ "function": format!("{s}.add_tax"), "args": ["10.00", 0.2] }),
+        )
         .await;
     assert_eq!(out["rows"], json!([{ "add_tax": "12.00" }]));
     let out = f
         .ok("postgres.call", json!({ "function": format!("{s}.upto"), "args": [3] }))
         .await;
-    assert_eq!(out["rows"], json!([{ "i": 1, "sq": 1 }, { "i": 2, "sq": 4 }, { "i": 3, "sq": 9 }]));
+    assert_eq!(
+        out["rows"],
+        json!([{ "i": 1, "sq": 1 }, { "i": 2, "sq": 4 }, { "i": 3, "sq": 9 }])
+    );
     let err = f
-        .call("postgres.call", json!({ "function": format!("{s}.fail"), "args": ["no stock"] }))
+        .call(
+            "postgres.call",
+            json!({ "function": format!("{s}.fail"), "args": ["no stock"] }),
+        )
         .await
         .unwrap_err();
-    assert_eq!((err.kind(), err.context_value("sqlstate")), (ErrorKind::InvalidInput, Some("P0001")));
+    assert_eq!(
+        (err.kind(), err.context_value("sqlstate")),
+        (ErrorKind::InvalidInput, Some("P0001"))
+    );
     assert_eq!(err.context_value("server_message"), Some("no stock"));
     schema.drop().await;
 }
@@ -543,7 +584,9 @@ async fn new_rows_come_once_in_key_order_from_the_cursor() {
     assert!(again.items.is_empty());
     assert_eq!(again.cursor, cursor, "an empty poll keeps the cursor");
 
-    schema.exec("INSERT INTO $S.events (kind) VALUES ('new-a'), ('new-b')").await;
+    schema
+        .exec("INSERT INTO $S.events (kind) VALUES ('new-a'), ('new-b')")
+        .await;
     let fresh = trigger.poll(&cx, Some(cursor)).await.unwrap();
     let kinds: Vec<&Value> = fresh.items.iter().map(|i| &i.data["kind"]).collect();
     assert_eq!(kinds, [&json!("new-a"), &json!("new-b")]);
@@ -555,14 +598,22 @@ async fn new_rows_come_once_in_key_order_from_the_cursor() {
         &f.cx,
         json!({ "table": format!("{}.events", schema.name), "key_column": "at" }),
     );
-    schema.exec("UPDATE $S.events SET at = '2026-01-01T00:00:00Z'::timestamptz + id * interval '1 second'").await;
-    let polled = trigger.poll(&by_time, Some(json!("2026-01-01T00:00:05Z"))).await.unwrap();
+    schema
+        .exec("UPDATE $S.events SET at = '2026-01-01T00:00:00Z'::timestamptz + id * interval '1 second'")
+        .await;
+    let polled = trigger
+        .poll(&by_time, Some(json!("2026-01-01T00:00:05Z")))
+        .await
+        .unwrap();
     assert_eq!(polled.items.len(), 2);
     assert_eq!(polled.cursor, json!("2026-01-01T00:00:07Z"));
 
     // Bad params are refused before any query.
     let bad = with_params(&f.cx, json!({ "table": "x; --", "key_column": "id" }));
-    assert_eq!(trigger.poll(&bad, None).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        trigger.poll(&bad, None).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
     schema.drop().await;
 }
 
@@ -602,7 +653,10 @@ async fn notifications_are_drained_by_each_poll() {
     assert!(after.items.is_empty(), "each notification comes once");
 
     let bad = with_params(&f.cx, json!({ "channel": "a; UNLISTEN *" }));
-    assert_eq!(trigger.poll(&bad, None).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        trigger.poll(&bad, None).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
     admin.close().await;
 }
 
@@ -629,7 +683,10 @@ async fn test_connection_refuses_a_wrong_password_without_showing_it() {
         .action("postgres.query")
         .await
         .unwrap()
-        .call(context(server.credentials_with(canary), "bad-action"), json!({ "sql": "SELECT 1 AS one" }))
+        .call(
+            context(server.credentials_with(canary), "bad-action"),
+            json!({ "sql": "SELECT 1 AS one" }),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
@@ -704,7 +761,10 @@ async fn a_replaced_password_drops_the_old_pool() {
     let outcome = body.await;
     exec(
         &admin,
-        &format!("ALTER ROLE CURRENT_USER PASSWORD '{}'", server.password.replace('\'', "''")),
+        &format!(
+            "ALTER ROLE CURRENT_USER PASSWORD '{}'",
+            server.password.replace('\'', "''")
+        ),
     )
     .await;
     admin.close().await;

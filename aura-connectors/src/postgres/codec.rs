@@ -228,11 +228,8 @@ pub(crate) fn decode_scalar(scalar: Scalar, bytes: &[u8]) -> CodecResult<Value> 
             i32::MAX => Value::String("infinity".to_owned()),
             i32::MIN => Value::String("-infinity".to_owned()),
             days => {
-                let date = DateTime::<Utc>::from_timestamp(
-                    (i64::from(days) + PG_EPOCH_DAYS) * 86_400,
-                    0,
-                )
-                .ok_or_else(|| bad("date out of range"))?;
+                let date = DateTime::<Utc>::from_timestamp((i64::from(days) + PG_EPOCH_DAYS) * 86_400, 0)
+                    .ok_or_else(|| bad("date out of range"))?;
                 Value::String(date.date_naive().format("%Y-%m-%d").to_string())
             }
         },
@@ -323,9 +320,7 @@ pub(crate) fn decode_numeric(bytes: &[u8]) -> CodecResult<String> {
 }
 
 fn read_i32(bytes: &[u8], at: &mut usize) -> CodecResult<i32> {
-    let b = bytes
-        .get(*at..*at + 4)
-        .ok_or_else(|| bad("array value cut short"))?;
+    let b = bytes.get(*at..*at + 4).ok_or_else(|| bad("array value cut short"))?;
     *at += 4;
     Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
@@ -355,9 +350,7 @@ pub(crate) fn decode_array(elem: Scalar, bytes: &[u8]) -> CodecResult<Value> {
             continue;
         }
         let len = usize::try_from(len).map_err(|_| bad("bad element length"))?;
-        let value = bytes
-            .get(at..at + len)
-            .ok_or_else(|| bad("array value cut short"))?;
+        let value = bytes.get(at..at + len).ok_or_else(|| bad("array value cut short"))?;
         at += len;
         flat.push(decode_scalar(elem, value)?);
     }
@@ -573,10 +566,7 @@ pub(crate) fn encode_numeric(text: &str, out: &mut Vec<u8>) -> CodecResult<()> {
         _ => (false, text),
     };
     let (mantissa, exponent) = match rest.find(['e', 'E']) {
-        Some(at) => (
-            &rest[..at],
-            rest[at + 1..].parse::<i64>().map_err(|_| not_a_number())?,
-        ),
+        Some(at) => (&rest[..at], rest[at + 1..].parse::<i64>().map_err(|_| not_a_number())?),
         None => (rest, 0),
     };
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
@@ -591,7 +581,10 @@ pub(crate) fn encode_numeric(text: &str, out: &mut Vec<u8>) -> CodecResult<()> {
     let mut digits: String = format!("{int_part}{frac_part}");
     let mut scale = i64::try_from(frac_part.len()).map_err(|_| not_a_number())? - exponent;
     if scale < 0 {
-        digits.extend(std::iter::repeat_n('0', usize::try_from(-scale).map_err(|_| not_a_number())?));
+        digits.extend(std::iter::repeat_n(
+            '0',
+            usize::try_from(-scale).map_err(|_| not_a_number())?,
+        ));
         scale = 0;
     }
     let scale = usize::try_from(scale).map_err(|_| not_a_number())?;

@@ -182,9 +182,6 @@ impl PostgresConfig {
             .password(self.password.expose_secret())
             .ssl_mode(self.ssl_mode.to_sqlx())
             .application_name(application_name)
-            .options([(
-                "statement_timeout",
-                format!("{}", STATEMENT_TIMEOUT.as_millis()),
-            )])
+            .options([("statement_timeout", format!("{}", STATEMENT_TIMEOUT.as_millis()))])
     }
 }

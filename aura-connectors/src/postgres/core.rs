@@ -10,8 +10,8 @@ use aura_core::{Connection, ConnectionId, Context, Error, Result, Violation};
 use futures::TryStreamExt as _;
 use serde_json::{Map, Value};
 use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgConnection, PgPool, PgPoolOptions, PgTypeInfo, Postgres};
 use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgConnection, PgPool, PgPoolOptions, PgTypeInfo, Postgres};
 use sqlx::{Arguments as _, Column as _, Connection as _, Executor as _, Row as _, SqlSafeStr as _, Statement as _};
 use sqlx::{AssertSqlSafe, Either, ValueRef as _};
 
@@ -245,7 +245,11 @@ pub(crate) async fn run(
                 _ => String::new(),
             };
             Error::invalid_input(
-                format!("parameter ${n} ({}) cannot take this value: {}{hint}", type_name(ty), e.0),
+                format!(
+                    "parameter ${n} ({}) cannot take this value: {}{hint}",
+                    type_name(ty),
+                    e.0
+                ),
                 vec![Violation::new(format!("/params/{i}"), e.0)],
             )
         })?;

@@ -85,7 +85,9 @@ pub fn from_sqlx(err: sqlx::Error, scrubber: &Scrubber) -> Error {
             let out = Error::unavailable(format!("PostgreSQL unreachable: {}", clean(&io.to_string())));
             if refused { out.not_sent() } else { out }
         }
-        sqlx::Error::Tls(e) => Error::unavailable(format!("PostgreSQL TLS failed: {}", clean(&e.to_string()))).not_sent(),
+        sqlx::Error::Tls(e) => {
+            Error::unavailable(format!("PostgreSQL TLS failed: {}", clean(&e.to_string()))).not_sent()
+        }
         sqlx::Error::PoolTimedOut => Error::unavailable(
             "no PostgreSQL connection within the acquire timeout (server unreachable or every pooled connection busy)",
         )
@@ -93,9 +95,10 @@ pub fn from_sqlx(err: sqlx::Error, scrubber: &Scrubber) -> Error {
         sqlx::Error::PoolClosed => {
             Error::unavailable("the PostgreSQL pool was closed (its credentials were replaced): try again").not_sent()
         }
-        sqlx::Error::Configuration(e) => {
-            Error::invalid_input(format!("the PostgreSQL settings are invalid: {}", clean(&e.to_string())), vec![])
-        }
+        sqlx::Error::Configuration(e) => Error::invalid_input(
+            format!("the PostgreSQL settings are invalid: {}", clean(&e.to_string())),
+            vec![],
+        ),
         sqlx::Error::InvalidArgument(e) => Error::invalid_input(clean(e), vec![]),
         other => Error::internal(format!("PostgreSQL driver: {}", clean(&other.to_string()))),
     }

@@ -21,10 +21,10 @@ pub use self::actions::{
     TransactionStatement, UpdateInput, UpsertInput, WriteInput,
 };
 pub use self::config::{PostgresConfig, SslMode};
-pub use self::error::{from_sqlx, kind_of_sqlstate};
-pub use self::triggers::{NewRowsParams, Notification, NotifyParams};
 use self::core::{PoolSettings, Pools};
+pub use self::error::{from_sqlx, kind_of_sqlstate};
 use self::triggers::Listeners;
+pub use self::triggers::{NewRowsParams, Notification, NotifyParams};
 
 /// What the actions and triggers share: the pools and the listeners.
 pub(crate) struct PostgresState {

@@ -54,11 +54,7 @@ pub(crate) fn qualified(name: &str, field: &str) -> Result<String> {
     if parts.len() > 2 || !parts.iter().all(|p| is_identifier(p)) {
         return Err(refused(field, "name (or schema.name)"));
     }
-    Ok(parts
-        .iter()
-        .map(|p| format!("\"{p}\""))
-        .collect::<Vec<_>>()
-        .join("."))
+    Ok(parts.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join("."))
 }
 
 /// ` RETURNING …` for the given column names (`*` for all), or nothing.
@@ -94,10 +90,7 @@ fn insert_values(table: &str, rows: &[Map<String, Value>]) -> Result<Statement> 
     }
     let table = qualified(table, "table")?;
     let names: BTreeSet<&str> = rows.iter().flat_map(|r| r.keys().map(String::as_str)).collect();
-    let quoted = names
-        .iter()
-        .map(|n| column(n, "rows"))
-        .collect::<Result<Vec<_>>>()?;
+    let quoted = names.iter().map(|n| column(n, "rows")).collect::<Result<Vec<_>>>()?;
     if names.is_empty() {
         if rows.len() > 1 {
             return Err(Error::invalid_input(
@@ -164,10 +157,7 @@ pub(crate) fn upsert(
         .collect::<Result<Vec<_>>>()?;
     let mut st = insert_values(table, rows)?;
     let updated: Vec<String> = match update {
-        Some(cols) => cols
-            .iter()
-            .map(|c| column(c, "update"))
-            .collect::<Result<Vec<_>>>()?,
+        Some(cols) => cols.iter().map(|c| column(c, "update")).collect::<Result<Vec<_>>>()?,
         None => {
             let written: BTreeSet<&str> = rows.iter().flat_map(|r| r.keys().map(String::as_str)).collect();
             written
@@ -268,7 +258,13 @@ pub(crate) fn call(function: &str, args: &[Value]) -> Result<Statement> {
 }
 
 /// The new-rows poll: rows whose `key` is past the cursor, in key order, at most `limit`.
-pub(crate) fn new_rows(table: &str, key: &str, columns: Option<&[String]>, after: Option<&Value>, limit: u32) -> Result<Statement> {
+pub(crate) fn new_rows(
+    table: &str,
+    key: &str,
+    columns: Option<&[String]>,
+    after: Option<&Value>,
+    limit: u32,
+) -> Result<Statement> {
     let table = qualified(table, "table")?;
     let key = column(key, "key_column")?;
     let selected = match columns.filter(|c| !c.is_empty()) {

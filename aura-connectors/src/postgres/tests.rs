@@ -60,7 +60,10 @@ fn insert_binds_every_value_and_defaults_missing_columns() {
         st.sql,
         "INSERT INTO \"app\".\"people\" (\"age\", \"name\") VALUES ($1, $2), (DEFAULT, $3) RETURNING \"id\""
     );
-    assert_eq!(st.params, vec![json!(36), json!("Ada"), json!("Bob'); DROP TABLE t; --")]);
+    assert_eq!(
+        st.params,
+        vec![json!(36), json!("Ada"), json!("Bob'); DROP TABLE t; --")]
+    );
 
     let st = sql::insert("t", &[Map::new()], Some(&["*".to_owned()])).unwrap();
     assert_eq!(st.sql, "INSERT INTO \"t\" DEFAULT VALUES RETURNING *");
@@ -87,7 +90,10 @@ fn upsert_updates_the_written_columns_but_the_conflict_ones() {
         Some(&["*".to_owned()]),
     )
     .unwrap();
-    assert!(st.sql.ends_with("ON CONFLICT (\"id\") DO UPDATE SET \"name\" = EXCLUDED.\"name\" RETURNING *"));
+    assert!(
+        st.sql
+            .ends_with("ON CONFLICT (\"id\") DO UPDATE SET \"name\" = EXCLUDED.\"name\" RETURNING *")
+    );
     let only_key = vec![row(json!({ "id": 1 }))];
     let st = sql::upsert("users", &only_key, &["id".to_owned()], None, None).unwrap();
     assert!(st.sql.ends_with("ON CONFLICT (\"id\") DO NOTHING"), "{}", st.sql);
@@ -126,9 +132,15 @@ fn call_and_new_rows_statements() {
     assert!(sql::call("pg_sleep(10); --", &[]).is_err());
 
     let st = sql::new_rows("t", "id", None, None, 10).unwrap();
-    assert_eq!(st.sql, "SELECT * FROM \"t\" WHERE \"id\" IS NOT NULL ORDER BY \"id\" LIMIT 10");
+    assert_eq!(
+        st.sql,
+        "SELECT * FROM \"t\" WHERE \"id\" IS NOT NULL ORDER BY \"id\" LIMIT 10"
+    );
     let st = sql::new_rows("t", "id", Some(&["a".to_owned(), "id".to_owned()]), Some(&json!(5)), 3).unwrap();
-    assert_eq!(st.sql, "SELECT \"a\", \"id\" FROM \"t\" WHERE \"id\" > $1 ORDER BY \"id\" LIMIT 3");
+    assert_eq!(
+        st.sql,
+        "SELECT \"a\", \"id\" FROM \"t\" WHERE \"id\" > $1 ORDER BY \"id\" LIMIT 3"
+    );
     assert_eq!(st.params, vec![json!(5)]);
 }
 
@@ -146,7 +158,10 @@ fn numeric_is_exact_text_both_ways() {
         ("0", "0"),
         ("12.50", "12.50"),
         ("-0.0001", "-0.0001"),
-        ("123456789012345678901234567890.123456789", "123456789012345678901234567890.123456789"),
+        (
+            "123456789012345678901234567890.123456789",
+            "123456789012345678901234567890.123456789",
+        ),
         ("10000", "10000"),
         ("0.00000001", "0.00000001"),
         ("1e3", "1000"),
@@ -174,7 +189,10 @@ fn scalars_map_to_json_as_documented() {
     let s = |scalar| PgKind::Scalar(scalar);
     assert_eq!(roundtrip(&s(Scalar::Int2), json!(-12)), json!(-12));
     assert_eq!(roundtrip(&s(Scalar::Int4), json!("42")), json!(42));
-    assert_eq!(roundtrip(&s(Scalar::Int8), json!(9_007_199_254_740_993_i64)), json!(9_007_199_254_740_993_i64));
+    assert_eq!(
+        roundtrip(&s(Scalar::Int8), json!(9_007_199_254_740_993_i64)),
+        json!(9_007_199_254_740_993_i64)
+    );
     assert_eq!(roundtrip(&s(Scalar::Float8), json!(1.5)), json!(1.5));
     assert_eq!(roundtrip(&s(Scalar::Float4), json!("NaN")), json!("NaN"));
     assert_eq!(roundtrip(&s(Scalar::Float8), json!("-Infinity")), json!("-Infinity"));
@@ -207,7 +225,10 @@ fn scalars_map_to_json_as_documented() {
         codec::decode_scalar(Scalar::Timestamptz, &0i64.to_be_bytes()).unwrap(),
         json!("2000-01-01T00:00:00Z")
     );
-    assert_eq!(codec::decode_scalar(Scalar::Date, &0i32.to_be_bytes()).unwrap(), json!("2000-01-01"));
+    assert_eq!(
+        codec::decode_scalar(Scalar::Date, &0i32.to_be_bytes()).unwrap(),
+        json!("2000-01-01")
+    );
     assert_eq!(
         codec::decode_scalar(Scalar::Jsonb, b"\x01{\"k\":1}").unwrap(),
         json!({ "k": 1 })
@@ -218,7 +239,10 @@ fn scalars_map_to_json_as_documented() {
 fn null_is_sql_null_and_bad_values_are_refused() {
     let int2 = PgKind::Scalar(Scalar::Int2);
     assert_eq!(codec::encode(&int2, &Value::Null).unwrap(), None);
-    assert_eq!(codec::encode(&PgKind::Scalar(Scalar::Jsonb), &Value::Null).unwrap(), None);
+    assert_eq!(
+        codec::encode(&PgKind::Scalar(Scalar::Jsonb), &Value::Null).unwrap(),
+        None
+    );
     assert!(codec::encode(&int2, &json!(40_000)).is_err());
     assert!(codec::encode(&int2, &json!(1.5)).is_err());
     assert!(codec::encode(&PgKind::Scalar(Scalar::Bool), &json!("yes")).is_err());
@@ -366,7 +390,10 @@ fn manifest_declares_the_custom_fields_and_validates() {
     manifest.validate().unwrap();
     assert!(manifest.accepts(&Credentials::custom([("host", "h")])));
     let keys: Vec<String> = app.actions().iter().map(|a| a.manifest().key.clone()).collect();
-    assert_eq!(keys, ["query", "insert", "update", "upsert", "delete", "call", "transaction"]);
+    assert_eq!(
+        keys,
+        ["query", "insert", "update", "upsert", "delete", "call", "transaction"]
+    );
     let registry = Registry::new();
     registry.register(PostgresApp::new()).unwrap();
 }
@@ -395,11 +422,20 @@ async fn bad_names_are_refused_before_any_connection() {
     let registry = Registry::new();
     registry.register(PostgresApp::new()).unwrap();
     for (action, input) in [
-        ("postgres.insert", json!({ "table": "t; DROP TABLE t", "row": { "a": 1 } })),
+        (
+            "postgres.insert",
+            json!({ "table": "t; DROP TABLE t", "row": { "a": 1 } }),
+        ),
         ("postgres.insert", json!({ "table": "t", "row": { "a\"": 1 } })),
         ("postgres.insert", json!({ "table": "t" })),
-        ("postgres.update", json!({ "table": "t", "set": { "a": 1 }, "where": {} })),
-        ("postgres.upsert", json!({ "table": "t", "row": { "a": 1 }, "on_conflict": ["a b"] })),
+        (
+            "postgres.update",
+            json!({ "table": "t", "set": { "a": 1 }, "where": {} }),
+        ),
+        (
+            "postgres.upsert",
+            json!({ "table": "t", "row": { "a": 1 }, "on_conflict": ["a b"] }),
+        ),
         ("postgres.delete", json!({ "table": "a.b.c", "where": { "id": 1 } })),
         ("postgres.call", json!({ "function": "f()" })),
         ("postgres.query", json!({ "sql": 5 })),

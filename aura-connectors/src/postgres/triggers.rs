@@ -170,18 +170,12 @@ impl Listeners {
     }
 
     fn remove(&self, key: &(ConnectionId, String)) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
     }
 
     /// Stops every listener.
     pub(crate) fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 }
 
@@ -272,7 +266,10 @@ impl PollingTrigger for Notify {
         if !sql::is_identifier(&p.channel) {
             return Err(Error::invalid_input(
                 "the channel is not a plain identifier",
-                vec![Violation::new("/channel", "letters, digits, _ and $, starting with a letter or _")],
+                vec![Violation::new(
+                    "/channel",
+                    "letters, digits, _ and $, starting with a letter or _",
+                )],
             ));
         }
         let conn = cx.require_connection()?;
@@ -314,11 +311,7 @@ impl PollingTrigger for Notify {
         }
         drop(rx);
         if received.is_empty() {
-            let failure = listening
-                .failed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
+            let failure = listening.failed.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(err) = failure {
                 self.state.listeners.remove(&key);
                 return Err(err);
