@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `http` | [`http`] | any HTTP API: a request action and a polling trigger |
 //! | `graphql` | [`graphql`] | GraphQL queries and mutations, typed errors, cursor pagination |
+//! | `llm` | [`llm`] | OpenAI-compatible chat and Anthropic messages: one shape, streaming, tools, usage and cost; providers of the router's `chat.complete` |
 //! | `openapi` | [`openapi`] | an OpenAPI 3.0 / 3.1 document imported as an app: one typed, authenticated action per operation |
 //! | `postgres` | [`postgres`] | PostgreSQL: bound-parameter queries, rows from JSON, functions, transactions; new-rows and LISTEN/NOTIFY triggers |
 //!
@@ -15,10 +16,14 @@
 //! error mapping. Apps described as data (YAML manifests, imported OpenAPI documents) are
 //! [`aura_core::declarative`] apps.
 
+#[cfg(any(feature = "http", feature = "graphql"))]
+mod generic_auth;
 #[cfg(feature = "graphql")]
 pub mod graphql;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "llm")]
+pub mod llm;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 #[cfg(feature = "postgres")]

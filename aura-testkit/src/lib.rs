@@ -53,11 +53,14 @@
 //!
 //! [`behavior`] holds the behaviour suites every store must pass: one set of checks per store
 //! trait ([`store_behavior!`] for execution stores, [`sealed_behavior!`] for connection
-//! backends), run against the memory and SQLite stores in aura-core's tests.
+//! backends), run against the memory and SQLite stores in aura-core's tests; and the one suite
+//! every connector passes ([`connector_behavior!`]: manifest and schemas, bad input refused
+//! before the network, `test_connection` through a connection manager, a call from a
+//! scenario, secrets in no error, log or record, polling cursors), run against each connector
+//! of aura-connectors on its real server.
 //!
-//! Not here yet: general HTTP mocks for connector tests (use [`wiremock`] directly), local
-//! vendor mocks, and the connector behaviour suite. They come with the issues that add
-//! connectors.
+//! Not here yet: general HTTP mocks for connector tests (use [`wiremock`] directly) and local
+//! vendor mocks. They come with the issues that add vendor connectors.
 
 mod app;
 pub mod behavior;

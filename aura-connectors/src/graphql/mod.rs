@@ -33,10 +33,12 @@ impl GraphqlApp {
 #[async_trait]
 impl App for GraphqlApp {
     fn manifest(&self) -> AppManifest {
-        AppManifest::new("graphql", "GraphQL", semver::Version::new(1, 0, 0))
-            .category(Category::Workflow)
-            .description("Queries and mutations against any GraphQL API")
-            .tags(["graphql", "api"])
+        crate::generic_auth::generic_auth(
+            AppManifest::new("graphql", "GraphQL", semver::Version::new(1, 0, 0))
+                .category(Category::Workflow)
+                .description("Queries and mutations against any GraphQL API")
+                .tags(["graphql", "api"]),
+        )
     }
 
     fn actions(&self) -> Vec<ActionDef> {

@@ -49,10 +49,12 @@ impl HttpApp {
 #[async_trait]
 impl App for HttpApp {
     fn manifest(&self) -> AppManifest {
-        AppManifest::new("http", "HTTP", semver::Version::new(1, 0, 0))
-            .category(Category::Workflow)
-            .description("Any HTTP API: requests with a connection's credentials, and polling for new items")
-            .tags(["http", "rest", "api", "webhook"])
+        crate::generic_auth::generic_auth(
+            AppManifest::new("http", "HTTP", semver::Version::new(1, 0, 0))
+                .category(Category::Workflow)
+                .description("Any HTTP API: requests with a connection's credentials, and polling for new items")
+                .tags(["http", "rest", "api", "webhook"]),
+        )
     }
 
     fn actions(&self) -> Vec<ActionDef> {

@@ -8,6 +8,7 @@
 //! | [`triggers`] | [`TriggerStateStore`](aura_core::store::TriggerStateStore) | [`trigger_state_behavior!`](crate::trigger_state_behavior) |
 //! | [`audit`] | [`AuditLog`](aura_core::store::AuditLog) | [`audit_behavior!`](crate::audit_behavior) |
 //! | [`scenarios`] | [`ScenarioStore`](aura_core::store::ScenarioStore) | [`scenario_store_behavior!`](crate::scenario_store_behavior) |
+//! | [`connector`] | every connector of aura-connectors ([`App`](aura_core::App)) | [`connector_behavior!`](crate::connector_behavior) |
 //! | [`rates`] | [`RateLimitStore`](aura_core::store::RateLimitStore) | its two check functions, called from a test |
 //!
 //! A backend's test file names a fixture (how to make a fresh, empty store and what it
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod audit;
+pub mod connector;
 pub mod rates;
 pub mod scenarios;
 pub mod sealed;
