@@ -486,6 +486,36 @@ async fn a_failed_transaction_keeps_nothing_and_a_good_one_returns_each_result()
     assert_eq!(out["results"][1]["rows"], json!([{ "balance": "60" }]));
     assert_eq!(out["results"][2]["rows"], json!([{ "total": "100" }]));
 
+    // A statement past its timeout is a Timeout (57014), and rolls the transaction back.
+    let err = f
+        .call(
+            "postgres.transaction",
+            json!({ "statements": [
+                { "sql": format!("DELETE FROM {s}.accounts") },
+                { "sql": "SET LOCAL statement_timeout = 100" },
+                { "sql": "SELECT pg_sleep(5)" }
+            ] }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.context_value("sqlstate")),
+        (ErrorKind::Timeout, Some("57014"))
+    );
+    assert!(err.is_retryable());
+    let out = f
+        .ok(
+            "postgres.query",
+            json!({ "sql": format!("SELECT count(*) AS n FROM {s}.accounts") }),
+        )
+        .await;
+    assert_eq!(out["rows"][0]["n"], 2);
+    // A void function's result is null.
+    let out = f
+        .ok("postgres.query", json!({ "sql": "SELECT pg_sleep(0) AS slept" }))
+        .await;
+    assert_eq!(out["rows"], json!([{ "slept": null }]));
+
     // The pooled connection is usable after a rollback, outside any transaction.
     let out = f
         .ok(

@@ -20,7 +20,7 @@
 //! | `date`, `time` | `2026-01-02`, `03:04:05.123456` |
 //! | `bytea` | base64 string (standard alphabet, padded) |
 //! | arrays of the above | arrays (nested for several dimensions) |
-//! | `NULL` | `null` |
+//! | `NULL`, `void` | `null` |
 
 use std::fmt::Write as _;
 
@@ -50,6 +50,8 @@ pub(crate) enum Scalar {
     Date,
     Time,
     Bytea,
+    /// A function's `void` result: always `null`.
+    Void,
 }
 
 /// How a column or parameter is mapped.
@@ -84,6 +86,7 @@ pub(crate) fn scalar_of_oid(oid: u32) -> Option<Scalar> {
         1700 => Scalar::Numeric,
         2950 => Scalar::Uuid,
         3802 => Scalar::Jsonb,
+        2278 => Scalar::Void,
         _ => return None,
     })
 }
@@ -247,6 +250,7 @@ pub(crate) fn decode_scalar(scalar: Scalar, bytes: &[u8]) -> CodecResult<Value> 
             }
         }
         Scalar::Bytea => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        Scalar::Void => Value::Null,
     })
 }
 
@@ -514,6 +518,7 @@ pub(crate) fn encode_scalar(scalar: Scalar, value: &Value, out: &mut Vec<u8>) ->
                 .map_err(|_| expected("base64 (standard alphabet)"))?;
             out.extend(bytes);
         }
+        Scalar::Void => return Err(bad("a void parameter takes only null")),
     }
     Ok(())
 }
