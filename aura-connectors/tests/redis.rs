@@ -451,10 +451,16 @@ async fn test_connection_pings_and_an_unreachable_server_is_unavailable() {
     drop(listener);
     let nowhere = Credentials::custom([("host", "127.0.0.1".to_owned()), ("port", port.to_string())]);
     let err = manager
-        .create(NewConnection::new("redis", "nowhere", nowhere))
+        .create(NewConnection::new("redis", "nowhere", nowhere.clone()))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    // An action that is not idempotent may be tried again: nothing was sent.
+    let err = call(&registry, &context(nowhere), "redis.incr", json!({ "key": "k" }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable() && !err.may_have_been_accepted(), "{err}");
     // No password at all, on a server that requires one.
     let s = server();
     let anonymous = Credentials::custom([("host", s.host), ("port", s.port)]);

@@ -95,7 +95,8 @@ impl Core {
         let handle = tokio::select! {
             biased;
             () = cx.cancellation().cancelled() => return Err(Error::cancelled("the redis connection was cancelled")),
-            handle = connect => handle?,
+            // No command was sent yet: even one that is not idempotent may be tried again.
+            handle = connect => handle.map_err(Error::not_sent)?,
         };
         Ok(handle.clone())
     }
