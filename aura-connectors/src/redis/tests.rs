@@ -597,3 +597,21 @@ fn the_subscribe_cursor_round_trips() {
     assert_eq!(params.max_buffer, 10_000);
     assert!(serde_json::from_value::<SubscribeParams>(json!({ "channel": "c", "other": 1 })).is_err());
 }
+
+#[tokio::test]
+async fn the_scenario_in_the_docs_compiles() {
+    let docs = include_str!("docs.md");
+    let start = docs.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let yaml = &docs[start..start + docs[start..].find("```").unwrap()];
+    let scenario = aura_core::scenario::Scenario::from_yaml(yaml).unwrap();
+    let registry = std::sync::Arc::new(aura_core::Registry::new());
+    registry.register(RedisApp::new()).unwrap();
+    let connections = std::sync::Arc::new(aura_core::connection::Connections::new());
+    connections.insert_record(
+        aura_core::ConnectionRecord::new("redis", "Cache", Credentials::custom([("host", "h")])).with_id("cache"),
+    );
+    let engine = aura_core::engine::Engine::builder(registry)
+        .connections(connections)
+        .build();
+    engine.compile(scenario).await.unwrap();
+}
