@@ -57,6 +57,7 @@ start_redis() {
         fail "something already answers on 127.0.0.1:$REDIS_TLS_PORT: stop it or set AURA_CI_REDIS_TLS_PORT"
     fi
     dir="$(mktemp -d /tmp/aura-ci-redis.XXXXXX)" || fail "no temporary directory for Redis"
+    SERVER_DIRS+=("$dir")
     redis_certificates "$dir" || fail "openssl could not make the test certificates for Redis"
     password="$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --requirepass "$password" --dir "$dir" \
