@@ -52,14 +52,15 @@ start_smtp() {
             fail "something already answers on 127.0.0.1:$p: stop it or set AURA_CI_SMTP_PORT / AURA_CI_SMTP_TLS_PORT"
         fi
     done
-    dir="$(mktemp -d -t aura-smtp.XXXXXX)"
+    dir="$(mktemp -d /tmp/aura-ci-smtp.XXXXXX)" || fail "no temporary directory for the SMTP sink"
+    SERVER_DIRS+=("$dir")
     mkdir -p "$ROOT/target"
     log="$ROOT/target/ci-smtp.log"
     # A fresh password per run (letters and digits: it goes in a URL as it is).
     password="sink$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
     AURA_SMTP_SINK_USER="$user" AURA_SMTP_SINK_PASSWORD="$password" \
         "$python" "$ROOT/.ci/servers/smtp_sink.py" --dir "$dir/messages" --port "$port" \
-        --tls-port "$tls_port" --ready-file "$dir/ready" --remove-on-exit "$dir" >"$log" 2>&1 &
+        --tls-port "$tls_port" --ready-file "$dir/ready" >"$log" 2>&1 &
     pid=$!
     SERVER_PIDS+=("$pid")
     for ((i = 0; i < 60; i++)); do

@@ -213,8 +213,6 @@ async def serve(args):
             await asyncio.wait_for(s.wait_closed(), 2)
         except asyncio.TimeoutError:
             pass
-    if args.remove_on_exit:
-        shutil.rmtree(args.remove_on_exit, ignore_errors=True)
     print("smtp_sink: stopped", flush=True)
 
 
@@ -225,7 +223,6 @@ def main():
     p.add_argument("--tls-port", type=int, default=0, help="an implicit-TLS port (0: none)")
     p.add_argument("--max-size", type=int, default=1024 * 1024, help="the largest message accepted")
     p.add_argument("--ready-file", help="written with the CA's path once listening")
-    p.add_argument("--remove-on-exit", help="a directory (the run's temporary one) removed at stop")
     asyncio.run(serve(p.parse_args()))
 
 

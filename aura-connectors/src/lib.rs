@@ -9,6 +9,8 @@
 //! | `graphql` | [`graphql`] | GraphQL queries and mutations, typed errors, cursor pagination |
 //! | `llm` | [`llm`] | OpenAI-compatible chat and Anthropic messages: one shape, streaming, tools, usage and cost; providers of the router's `chat.complete` |
 //! | `openapi` | [`openapi`] | an OpenAPI 3.0 / 3.1 document imported as an app: one typed, authenticated action per operation |
+//! | `postgres` | [`postgres`] | PostgreSQL: bound-parameter queries, rows from JSON, functions, transactions; new-rows and LISTEN/NOTIFY triggers |
+//! | `redis` | [`redis`] | Redis: strings, counters, hashes, lists, pub/sub and streams; triggers on a channel and on a stream's consumer group |
 //! | `smtp` | [`smtp`] | email over SMTP (lettre on rustls): text, HTML, attachments, STARTTLS / TLS, AUTH |
 //!
 //! Every HTTP connector goes through aura-core's shared machinery ([`aura_core::http`]):
@@ -26,5 +28,9 @@ pub mod http;
 pub mod llm;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "smtp")]
 pub mod smtp;

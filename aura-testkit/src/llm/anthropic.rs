@@ -41,40 +41,42 @@ impl Api for Anthropic {
         json!({ "data": [{ "type": "model", "id": "claude-3-5-haiku-20241022", "display_name": "Claude Haiku 3.5", "created_at": "2024-10-22T00:00:00Z" }], "has_more": false, "first_id": "claude-3-5-haiku-20241022", "last_id": "claude-3-5-haiku-20241022" })
     }
 
-    fn check(&self, body: &Value) -> Result<Asked, ResponseTemplate> {
+    fn check(&self, body: &Value) -> Result<Asked, Box<ResponseTemplate>> {
         if !body.is_object() {
-            return Err(invalid("Request body is not valid JSON"));
+            return Err(Box::new(invalid("Request body is not valid JSON")));
         }
         let Some(model) = body.get("model").and_then(Value::as_str) else {
-            return Err(invalid("model: Field required"));
+            return Err(Box::new(invalid("model: Field required")));
         };
-        if !body.get("max_tokens").and_then(Value::as_u64).is_some_and(|n| n >= 1) {
-            return Err(invalid("max_tokens: Field required"));
+        if body.get("max_tokens").and_then(Value::as_u64).is_none_or(|n| n < 1) {
+            return Err(Box::new(invalid("max_tokens: Field required")));
         }
         let Some(messages) = body.get("messages").and_then(Value::as_array).filter(|m| !m.is_empty()) else {
-            return Err(invalid("messages: at least one message is required"));
+            return Err(Box::new(invalid("messages: at least one message is required")));
         };
         for (i, m) in messages.iter().enumerate() {
             match m.get("role").and_then(Value::as_str) {
                 Some("user" | "assistant") => {}
                 _ => {
-                    return Err(invalid(&format!(
+                    return Err(Box::new(invalid(&format!(
                         "messages.{i}.role: Input should be 'user' or 'assistant'"
-                    )));
+                    ))));
                 }
             }
             let content = m.get("content");
             if !content.is_some_and(|c| c.is_string() || c.is_array()) {
-                return Err(invalid(&format!("messages.{i}.content: Field required")));
+                return Err(Box::new(invalid(&format!("messages.{i}.content: Field required"))));
             }
         }
         if let Some(t) = body.get("temperature")
             && !t.as_f64().is_some_and(|t| (0.0..=1.0).contains(&t))
         {
-            return Err(invalid("temperature: Input should be less than or equal to 1"));
+            return Err(Box::new(invalid(
+                "temperature: Input should be less than or equal to 1",
+            )));
         }
         if body.get("system").is_some_and(|s| !(s.is_string() || s.is_array())) {
-            return Err(invalid("system: Input should be a valid string"));
+            return Err(Box::new(invalid("system: Input should be a valid string")));
         }
         Ok(Asked {
             model: model.to_owned(),

@@ -226,7 +226,7 @@ impl Responder {
         script.requests.push(body.clone());
         let asked = match vendor.check(&body) {
             Ok(asked) => asked,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
         if let Some(fault) = script.faults.pop_front().or(script.failing) {
             return vendor.fault(fault, asked.stream);
@@ -264,7 +264,7 @@ trait Api: Sync {
     fn name(&self) -> &'static str;
     fn authenticate(&self, headers: &http::HeaderMap, api_key: &str) -> Option<ResponseTemplate>;
     fn models(&self) -> Value;
-    fn check(&self, body: &Value) -> Result<Asked, ResponseTemplate>;
+    fn check(&self, body: &Value) -> Result<Asked, Box<ResponseTemplate>>;
     fn whole(&self, answer: &Answer) -> Value;
     fn stream(&self, answer: &Answer) -> String;
     fn fault(&self, fault: Fault, stream: bool) -> ResponseTemplate;

@@ -53,31 +53,34 @@ impl Api for OpenAi {
         json!({ "object": "list", "data": [{ "id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system" }] })
     }
 
-    fn check(&self, body: &Value) -> Result<Asked, ResponseTemplate> {
+    fn check(&self, body: &Value) -> Result<Asked, Box<ResponseTemplate>> {
         if !body.is_object() {
-            return Err(invalid("We could not parse the JSON body of your request.", "body"));
+            return Err(Box::new(invalid(
+                "We could not parse the JSON body of your request.",
+                "body",
+            )));
         }
         let Some(model) = body.get("model").and_then(Value::as_str) else {
-            return Err(invalid("you must provide a model parameter", "model"));
+            return Err(Box::new(invalid("you must provide a model parameter", "model")));
         };
         let Some(messages) = body.get("messages").and_then(Value::as_array).filter(|m| !m.is_empty()) else {
-            return Err(invalid("[] is too short - 'messages'", "messages"));
+            return Err(Box::new(invalid("[] is too short - 'messages'", "messages")));
         };
         for (i, m) in messages.iter().enumerate() {
             let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
             if !ROLES.contains(&role) {
-                return Err(invalid(
+                return Err(Box::new(invalid(
                     &format!(
                         "Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'."
                     ),
                     &format!("messages[{i}].role"),
-                ));
+                )));
             }
             if role == "tool" && m.get("tool_call_id").and_then(Value::as_str).is_none() {
-                return Err(invalid(
+                return Err(Box::new(invalid(
                     "Missing required parameter: 'messages[].tool_call_id'.",
                     &format!("messages[{i}].tool_call_id"),
-                ));
+                )));
             }
         }
         for (i, t) in body
@@ -88,19 +91,19 @@ impl Api for OpenAi {
             .enumerate()
         {
             if t.get("type").and_then(Value::as_str) != Some("function") || t.pointer("/function/name").is_none() {
-                return Err(invalid(
+                return Err(Box::new(invalid(
                     "Missing required parameter: 'tools[].function'.",
                     &format!("tools[{i}]"),
-                ));
+                )));
             }
         }
         if let Some(t) = body.get("temperature")
             && !t.as_f64().is_some_and(|t| (0.0..=2.0).contains(&t))
         {
-            return Err(invalid(
+            return Err(Box::new(invalid(
                 "Invalid 'temperature': decimal above maximum value.",
                 "temperature",
-            ));
+            )));
         }
         Ok(Asked {
             model: model.to_owned(),
