@@ -8,6 +8,7 @@
 //! | `http` | [`http`] | any HTTP API: a request action and a polling trigger |
 //! | `graphql` | [`graphql`] | GraphQL queries and mutations, typed errors, cursor pagination |
 //! | `openapi` | [`openapi`] | an OpenAPI 3.0 / 3.1 document imported as an app: one typed, authenticated action per operation |
+//! | `object-store` | [`object_store`] | S3, Azure Blob, GCS and a local directory: put, get, list, delete, copy, presigned URLs; new objects under a prefix |
 //!
 //! Every HTTP connector goes through aura-core's shared machinery ([`aura_core::http`]):
 //! credentials from the connection, the SSRF guard, redirects, limits, pagination and the one
@@ -20,5 +21,7 @@ mod generic_auth;
 pub mod graphql;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "object-store")]
+pub mod object_store;
 #[cfg(feature = "openapi")]
 pub mod openapi;
