@@ -417,6 +417,13 @@ fn presign_request(input: &PresignInput) -> Result<(Path, http::Method, Duration
 pub(crate) async fn put(stores: Stores, cx: Context, input: PutInput) -> Result<PutOutput> {
     let (path, bytes, options) = put_request(&input)?;
     let store = stores.of(&cx)?;
+    if store.provider == Provider::Local && !options.attributes.is_empty() {
+        return Err(Error::invalid_input(
+            "the local filesystem stores no content type, cache control, disposition or metadata: leave them out",
+            vec![],
+        )
+        .with_context("field", "provider"));
+    }
     let size = bytes.len() as u64;
     let written = store
         .objects
