@@ -64,7 +64,11 @@ async fn moto_bucket() -> (Credentials, String) {
         .send()
         .await
         .expect("moto answers");
-    assert!(answer.status().is_success(), "moto refused to create a bucket: {}", answer.status());
+    assert!(
+        answer.status().is_success(),
+        "moto refused to create a bucket: {}",
+        answer.status()
+    );
     let credentials = Credentials::custom([
         ("provider", "s3"),
         ("bucket", bucket.as_str()),
@@ -145,7 +149,9 @@ fn producer(credentials: Credentials) -> impl Fn() -> std::pin::Pin<Box<dyn Futu
         Box::pin(async move {
             let action = registry.action("object_store.put").await.unwrap();
             let record = ConnectionRecord::new("object_store", "producer", credentials);
-            let cx = Context::builder().connection(Arc::new(StaticConnection::new(record))).build();
+            let cx = Context::builder()
+                .connection(Arc::new(StaticConnection::new(record)))
+                .build();
             action
                 .call(cx, json!({ "key": unique("incoming/new"), "content": "made" }))
                 .await
@@ -160,7 +166,10 @@ fn fixture(credentials: Credentials, bad: Option<Credentials>) -> ConnectorFixtu
         .credentials(credentials)
         .bad_input("object_store.put", json!({ "key": "a//b", "content": "x" }))
         .bad_input("object_store.put", json!({ "key": "k", "content": 5 }))
-        .bad_input("object_store.put", json!({ "key": "k", "content": "%%", "encoding": "base64" }))
+        .bad_input(
+            "object_store.put",
+            json!({ "key": "k", "content": "%%", "encoding": "base64" }),
+        )
         .bad_input("object_store.get", json!({ "key": "../up" }))
         .bad_input("object_store.get", json!({ "key": "k", "max_bytes": 0 }))
         .bad_input("object_store.list", json!({ "prefix": "a//b" }))
@@ -193,10 +202,7 @@ async fn moto_fixture() -> ConnectorFixture {
 
 async fn azurite_fixture() -> ConnectorFixture {
     let (credentials, container) = azurite_container().await;
-    fixture(
-        credentials,
-        Some(azurite_credentials(&container, &wrong_azure_key())),
-    )
+    fixture(credentials, Some(azurite_credentials(&container, &wrong_azure_key())))
 }
 
 mod local_suite {
@@ -206,12 +212,22 @@ mod local_suite {
 
 mod moto_suite {
     use super::*;
-    aura_testkit::connector_behavior!(#[ignore = "needs moto: see .ci/run"] async { moto_fixture().await });
+    aura_testkit::connector_behavior!(
+        #[ignore = "needs moto: see .ci/run"]
+        async {
+            moto_fixture().await
+        }
+    );
 }
 
 mod azurite_suite {
     use super::*;
-    aura_testkit::connector_behavior!(#[ignore = "needs azurite: see .ci/run"] async { azurite_fixture().await });
+    aura_testkit::connector_behavior!(
+        #[ignore = "needs azurite: see .ci/run"]
+        async {
+            azurite_fixture().await
+        }
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,7 +244,9 @@ impl Bench {
         let registry = Arc::new(Registry::new());
         registry.register(ObjectStoreApp::new()).unwrap();
         let record = ConnectionRecord::new("object_store", "bench", credentials);
-        let cx = Context::builder().connection(Arc::new(StaticConnection::new(record))).build();
+        let cx = Context::builder()
+            .connection(Arc::new(StaticConnection::new(record)))
+            .build();
         Self { registry, cx }
     }
 
@@ -254,10 +272,16 @@ async fn every_action(credentials: Credentials) {
         .unwrap();
     assert_eq!(put["size"], 13);
     bench
-        .call("put", json!({ "key": "in/deep/b.bin", "content": "/wAB", "encoding": "base64" }))
+        .call(
+            "put",
+            json!({ "key": "in/deep/b.bin", "content": "/wAB", "encoding": "base64" }),
+        )
         .await
         .unwrap();
-    bench.call("put", json!({ "key": "top.txt", "content": "t" })).await.unwrap();
+    bench
+        .call("put", json!({ "key": "top.txt", "content": "t" }))
+        .await
+        .unwrap();
 
     let got = bench.call("get", json!({ "key": "in/a.txt" })).await.unwrap();
     assert_eq!(got["content"], "hello, object");
@@ -267,22 +291,36 @@ async fn every_action(credentials: Credentials) {
     assert_eq!(got["metadata"]["origin"], "aura");
     assert!(got["etag"].is_string(), "{got}");
     let got = bench.call("get", json!({ "key": "in/deep/b.bin" })).await.unwrap();
-    assert_eq!((got["content"].as_str(), got["encoding"].as_str()), (Some("/wAB"), Some("base64")));
+    assert_eq!(
+        (got["content"].as_str(), got["encoding"].as_str()),
+        (Some("/wAB"), Some("base64"))
+    );
     let got = bench
         .call("get", json!({ "key": "in/a.txt", "range": { "start": 7, "end": 13 } }))
         .await
         .unwrap();
     assert_eq!(got["content"], "object");
-    let err = bench.call("get", json!({ "key": "in/a.txt", "max_bytes": 4 })).await.unwrap_err();
+    let err = bench
+        .call("get", json!({ "key": "in/a.txt", "max_bytes": 4 }))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let err = bench.call("get", json!({ "key": "in/missing" })).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("in/missing"), "{err}");
 
     let listed = bench.call("list", json!({ "prefix": "in" })).await.unwrap();
-    let keys: Vec<&str> = listed["objects"].as_array().unwrap().iter().map(|o| o["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = listed["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["in/a.txt", "in/deep/b.bin"]);
-    let folders = bench.call("list", json!({ "prefix": "in", "delimiter": true })).await.unwrap();
+    let folders = bench
+        .call("list", json!({ "prefix": "in", "delimiter": true }))
+        .await
+        .unwrap();
     assert_eq!(folders["folders"], json!(["in/deep/"]), "{folders}");
     assert_eq!(folders["objects"][0]["key"], "in/a.txt");
     let page = bench.call("list", json!({ "max_results": 2 })).await.unwrap();
@@ -294,19 +332,31 @@ async fn every_action(credentials: Credentials) {
     assert_eq!(rest["objects"][0]["key"], "top.txt", "{rest}");
     assert_eq!(rest["truncated"], false);
 
-    bench.call("copy", json!({ "from": "in/a.txt", "to": "out/a.txt" })).await.unwrap();
+    bench
+        .call("copy", json!({ "from": "in/a.txt", "to": "out/a.txt" }))
+        .await
+        .unwrap();
     let copied = bench.call("get", json!({ "key": "out/a.txt" })).await.unwrap();
     assert_eq!(copied["content"], "hello, object");
     let err = bench
-        .call("copy", json!({ "from": "top.txt", "to": "out/a.txt", "overwrite": false }))
+        .call(
+            "copy",
+            json!({ "from": "top.txt", "to": "out/a.txt", "overwrite": false }),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     bench
-        .call("copy", json!({ "from": "top.txt", "to": "out/new.txt", "overwrite": false }))
+        .call(
+            "copy",
+            json!({ "from": "top.txt", "to": "out/new.txt", "overwrite": false }),
+        )
         .await
         .unwrap();
-    let err = bench.call("copy", json!({ "from": "nope", "to": "x" })).await.unwrap_err();
+    let err = bench
+        .call("copy", json!({ "from": "nope", "to": "x" }))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 
     bench.call("delete", json!({ "key": "out/a.txt" })).await.unwrap();
@@ -349,7 +399,10 @@ async fn new_objects(credentials: Credentials) {
         .to_builder()
         .extension(TriggerParams(Arc::new(json!({ "prefix": "watch", "max_items": 1 }))))
         .build();
-    bench.call("put", json!({ "key": "watch/old.txt", "content": "0" })).await.unwrap();
+    bench
+        .call("put", json!({ "key": "watch/old.txt", "content": "0" }))
+        .await
+        .unwrap();
     let first = trigger.poll(&cx, None).await.unwrap();
     assert!(first.items.is_empty());
     for name in ["a", "b", "c"] {
@@ -358,7 +411,10 @@ async fn new_objects(credentials: Credentials) {
             .await
             .unwrap();
     }
-    bench.call("put", json!({ "key": "elsewhere/x.txt", "content": "x" })).await.unwrap();
+    bench
+        .call("put", json!({ "key": "elsewhere/x.txt", "content": "x" }))
+        .await
+        .unwrap();
     let mut cursor = Some(first.cursor);
     let mut keys = Vec::new();
     for _ in 0..10 {
@@ -387,7 +443,9 @@ async fn scenario(credentials: Credentials) {
         .create(NewConnection::new("object_store", "bucket", credentials))
         .await
         .unwrap();
-    let engine = Engine::builder(registry.clone()).connections(manager.connections()).build();
+    let engine = Engine::builder(registry.clone())
+        .connections(manager.connections())
+        .build();
     let scenario = Scenario::builder("archive", "Archive a note")
         .node(NodeBuilder::trigger("start").next(["write"]))
         .node(
@@ -494,7 +552,11 @@ async fn a_wrong_azure_key_is_refused_on_every_action_without_showing_it() {
 #[tokio::test]
 async fn an_unreachable_server_fails_the_connection_test_with_unavailable() {
     // A port nothing listens on: bind one, note it, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let registry = Arc::new(Registry::new());
     registry.register(ObjectStoreApp::new()).unwrap();
     let manager = ConnectionManager::builder(registry).build();
@@ -512,7 +574,11 @@ async fn an_unreachable_server_fails_the_connection_test_with_unavailable() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(!format!("{err:?}").contains(MOTO_SECRET));
 }
 

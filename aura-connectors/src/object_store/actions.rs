@@ -14,7 +14,9 @@ use futures::StreamExt as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use store::path::Path;
-use store::{Attribute, Attributes, CopyMode, CopyOptions, GetOptions, GetRange, ObjectMeta, PutMode, PutOptions, PutPayload};
+use store::{
+    Attribute, Attributes, CopyMode, CopyOptions, GetOptions, GetRange, ObjectMeta, PutMode, PutOptions, PutPayload,
+};
 
 use super::config::Provider;
 use super::core::{Store, Stores, bad_field, key, prefix};
@@ -316,10 +318,16 @@ pub(crate) fn put_request(input: &PutInput) -> Result<(Path, Bytes, PutOptions)>
     for (name, value) in &input.metadata {
         let field = format!("metadata/{name}");
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(bad_field(&field, "a metadata name is ASCII letters, digits, `-` and `_`"));
+            return Err(bad_field(
+                &field,
+                "a metadata name is ASCII letters, digits, `-` and `_`",
+            ));
         }
         header_value(&field, value)?;
-        attributes.insert(Attribute::Metadata(name.to_ascii_lowercase().into()), value.clone().into());
+        attributes.insert(
+            Attribute::Metadata(name.to_ascii_lowercase().into()),
+            value.clone().into(),
+        );
     }
     let options = PutOptions {
         mode: if input.if_not_exists {
@@ -613,7 +621,10 @@ pub(crate) async fn copy(stores: Stores, cx: Context, input: CopyInput) -> Resul
             // S3 without a copy-if-not-exists extension: look, then copy (not atomic).
             Err(store::Error::NotSupported { .. } | store::Error::NotImplemented { .. }) => {
                 match store.head(&to).await {
-                    Ok(_) => return Err(Error::conflict(format!("object `{}` already exists", input.to)).with_context("key", input.to.clone())),
+                    Ok(_) => {
+                        return Err(Error::conflict(format!("object `{}` already exists", input.to))
+                            .with_context("key", input.to.clone()));
+                    }
                     Err(store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(store.error(e, Some(&input.to))),
                 }

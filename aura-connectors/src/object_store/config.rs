@@ -85,7 +85,12 @@ pub(crate) fn auth_method() -> AuthMethod {
             field("access_key", "Storage account key (Azure)", true, false),
             field("service_account_key", "Service account key, JSON (GCS)", true, false),
             field("root", "Root directory (local)", false, false),
-            field("allow_http", "Allow plain HTTP (true for a loopback test server)", false, false),
+            field(
+                "allow_http",
+                "Allow plain HTTP (true for a loopback test server)",
+                false,
+                false,
+            ),
         ],
     }
 }
@@ -183,10 +188,7 @@ impl StoreConfig {
         }
         for name in provider.required() {
             if text(name).is_none_or(|v| v.is_empty()) {
-                return Err(bad(
-                    name,
-                    format!("required by provider `{}`", provider.as_str()),
-                ));
+                return Err(bad(name, format!("required by provider `{}`", provider.as_str())));
             }
         }
         let secret = |name: &str| fields.get(name).cloned();
@@ -199,10 +201,7 @@ impl StoreConfig {
         if let Some(endpoint) = &endpoint {
             let scheme_ok = endpoint.starts_with("https://") || (allow_http && endpoint.starts_with("http://"));
             if !scheme_ok {
-                return Err(bad(
-                    "endpoint",
-                    "an https:// URL (http:// only with allow_http = true)",
-                ));
+                return Err(bad("endpoint", "an https:// URL (http:// only with allow_http = true)"));
             }
         }
         let root = match text("root") {
@@ -222,7 +221,10 @@ impl StoreConfig {
             && !matches!(serde_json::from_str::<serde_json::Value>(key.expose_secret()), Ok(v) if v.is_object())
         {
             // The message never quotes the key.
-            return Err(bad("service_account_key", "not a JSON object (a service account key file's text)"));
+            return Err(bad(
+                "service_account_key",
+                "not a JSON object (a service account key file's text)",
+            ));
         }
         if let Some(bucket) = text("bucket")
             && (bucket.contains('/') || bucket.chars().any(char::is_whitespace))
@@ -247,13 +249,9 @@ impl StoreConfig {
     /// Every secret of this configuration, for scrubbing driver messages.
     pub(crate) fn scrubber(&self) -> aura_core::secret::Scrubber {
         let mut scrubber = aura_core::secret::Scrubber::of(
-            [
-                &self.secret_access_key,
-                &self.access_key,
-                &self.service_account_key,
-            ]
-            .into_iter()
-            .flatten(),
+            [&self.secret_access_key, &self.access_key, &self.service_account_key]
+                .into_iter()
+                .flatten(),
         );
         // The private key inside a service account key shows alone in PEM errors.
         if let Some(key) = &self.service_account_key

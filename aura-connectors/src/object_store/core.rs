@@ -72,8 +72,11 @@ impl Store {
 /// credential version is replaced (a replaced secret drops the old client).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Stores {
-    cache: Arc<Mutex<HashMap<String, (u64, Arc<Store>)>>>,
+    cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
+
+/// A store and the credential version it was built with.
+type Cached = (u64, Arc<Store>);
 
 impl Stores {
     /// The store of the step's connection, built on first use.
@@ -106,13 +109,16 @@ fn client_options(config: &StoreConfig) -> (ClientOptions, RetryConfig) {
         .with_allow_http(config.allow_http)
         .with_connect_timeout(Duration::from_secs(5))
         .with_timeout(Duration::from_secs(60));
-    let mut backoff = BackoffConfig::default();
-    backoff.init_backoff = Duration::from_millis(100);
-    backoff.max_backoff = Duration::from_secs(2);
-    let mut retry = RetryConfig::default();
-    retry.backoff = backoff;
-    retry.max_retries = 2;
-    retry.retry_timeout = Duration::from_secs(20);
+    let backoff = BackoffConfig {
+        init_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(2),
+        ..BackoffConfig::default()
+    };
+    let retry = RetryConfig {
+        backoff,
+        max_retries: 2,
+        retry_timeout: Duration::from_secs(20),
+    };
     (options, retry)
 }
 
@@ -197,7 +203,11 @@ pub(crate) fn build(config: &StoreConfig) -> Result<Store> {
 }
 
 /// The GCS builder (apart, so that a unit test checks it without a server).
-pub(crate) fn gcs_builder(config: &StoreConfig, options: ClientOptions, retry: RetryConfig) -> GoogleCloudStorageBuilder {
+pub(crate) fn gcs_builder(
+    config: &StoreConfig,
+    options: ClientOptions,
+    retry: RetryConfig,
+) -> GoogleCloudStorageBuilder {
     use aura_core::secrecy::ExposeSecret;
     let mut builder = GoogleCloudStorageBuilder::new()
         .with_bucket_name(config.bucket.clone().unwrap_or_default())

@@ -35,9 +35,7 @@ pub(crate) fn from_object_store(err: store::Error, key: Option<&str>, scrubber: 
         store::Error::Unauthenticated { .. } => {
             Error::unauthorized(format!("the store refused the credentials: {text}"))
         }
-        store::Error::PermissionDenied { .. } => {
-            Error::forbidden(format!("the credentials may not do this: {text}"))
-        }
+        store::Error::PermissionDenied { .. } => Error::forbidden(format!("the credentials may not do this: {text}")),
         store::Error::InvalidPath { .. } => invalid(format!("an invalid object key: {text}")),
         store::Error::NotSupported { .. }
         | store::Error::NotImplemented { .. }
@@ -63,7 +61,10 @@ fn generic(err: &store::Error, text: &str) -> Error {
             HttpErrorKind::Connect | HttpErrorKind::Request | HttpErrorKind::Interrupted => {
                 Error::unavailable(format!("the object store cannot be reached: {text}"))
             }
-            _ => Error::new(ErrorKind::Upstream, format!("the object store's answer was unreadable: {text}")),
+            _ => Error::new(
+                ErrorKind::Upstream,
+                format!("the object store's answer was unreadable: {text}"),
+            ),
         };
     }
     match status_in(text) {

@@ -135,7 +135,10 @@ fn the_gcs_builder_takes_the_bucket_key_and_endpoint() {
     .unwrap();
     let (options, retry) = self::core::default_options(&config);
     let builder = self::core::gcs_builder(&config, options, retry);
-    assert_eq!(builder.get_config_value(&GoogleConfigKey::Bucket).as_deref(), Some("photos"));
+    assert_eq!(
+        builder.get_config_value(&GoogleConfigKey::Bucket).as_deref(),
+        Some("photos")
+    );
     assert_eq!(
         builder.get_config_value(&GoogleConfigKey::ServiceAccountKey).as_deref(),
         Some(key)
@@ -144,11 +147,8 @@ fn the_gcs_builder_takes_the_bucket_key_and_endpoint() {
 
 #[test]
 fn an_s3_and_an_azure_store_build_without_a_call() {
-    let config = StoreConfig::from_credentials(&s3(&[
-        ("endpoint", "http://127.0.0.1:1"),
-        ("allow_http", "true"),
-    ]))
-    .unwrap();
+    let config =
+        StoreConfig::from_credentials(&s3(&[("endpoint", "http://127.0.0.1:1"), ("allow_http", "true")])).unwrap();
     let built = self::core::build(&config).unwrap();
     assert!(built.signer.is_some());
     let azure = Credentials::custom([
@@ -291,7 +291,9 @@ fn every_driver_error_maps_to_its_kind() {
         (
             store::Error::Generic {
                 store: "S3",
-                source: boxed("Error performing GET http://h/b/k in 2ms - Server returned non-2xx status code: 503 Service Unavailable: slow down"),
+                source: boxed(
+                    "Error performing GET http://h/b/k in 2ms - Server returned non-2xx status code: 503 Service Unavailable: slow down",
+                ),
             },
             ErrorKind::Unavailable,
         ),
@@ -444,7 +446,9 @@ fn local_app() -> Local {
     let registry = Registry::new();
     registry.register(ObjectStoreApp::new()).unwrap();
     let record = ConnectionRecord::new("object_store", "local", local(dir.path()));
-    let cx = Context::builder().connection(Arc::new(StaticConnection::new(record))).build();
+    let cx = Context::builder()
+        .connection(Arc::new(StaticConnection::new(record)))
+        .build();
     Local {
         _dir: dir,
         registry,
@@ -463,32 +467,50 @@ impl Local {
 async fn put_get_list_copy_and_delete_on_a_local_directory() {
     let local = local_app();
     let err = local
-        .call("put", json!({ "key": "in/a.txt", "content": "hello", "content_type": "text/plain" }))
+        .call(
+            "put",
+            json!({ "key": "in/a.txt", "content": "hello", "content_type": "text/plain" }),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("stores no content type"), "{err}");
-    let put = local.call("put", json!({ "key": "in/a.txt", "content": "hello" })).await.unwrap();
-    assert_eq!(put["size"], 5);
-    local
-        .call("put", json!({ "key": "in/deep/b.bin", "content": "/w==", "encoding": "base64" }))
+    let put = local
+        .call("put", json!({ "key": "in/a.txt", "content": "hello" }))
         .await
         .unwrap();
-    local.call("put", json!({ "key": "top.txt", "content": "t" })).await.unwrap();
+    assert_eq!(put["size"], 5);
+    local
+        .call(
+            "put",
+            json!({ "key": "in/deep/b.bin", "content": "/w==", "encoding": "base64" }),
+        )
+        .await
+        .unwrap();
+    local
+        .call("put", json!({ "key": "top.txt", "content": "t" }))
+        .await
+        .unwrap();
 
     let got = local.call("get", json!({ "key": "in/a.txt" })).await.unwrap();
     assert_eq!(got["content"], "hello");
     assert_eq!(got["encoding"], "text");
     assert_eq!(got["size"], 5);
     let got = local.call("get", json!({ "key": "in/deep/b.bin" })).await.unwrap();
-    assert_eq!((got["content"].as_str(), got["encoding"].as_str()), (Some("/w=="), Some("base64")));
+    assert_eq!(
+        (got["content"].as_str(), got["encoding"].as_str()),
+        (Some("/w=="), Some("base64"))
+    );
     let got = local
         .call("get", json!({ "key": "in/a.txt", "range": { "start": 1, "end": 3 } }))
         .await
         .unwrap();
     assert_eq!(got["content"], "el");
     assert_eq!(got["range"], json!([1, 3]));
-    let err = local.call("get", json!({ "key": "in/a.txt", "max_bytes": 2 })).await.unwrap_err();
+    let err = local
+        .call("get", json!({ "key": "in/a.txt", "max_bytes": 2 }))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("over the limit"), "{err}");
     let err = local.call("get", json!({ "key": "in/missing.txt" })).await.unwrap_err();
@@ -496,28 +518,51 @@ async fn put_get_list_copy_and_delete_on_a_local_directory() {
     assert!(err.to_string().contains("in/missing.txt"), "{err}");
 
     let listed = local.call("list", json!({ "prefix": "in" })).await.unwrap();
-    let keys: Vec<&str> = listed["objects"].as_array().unwrap().iter().map(|o| o["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = listed["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["in/a.txt", "in/deep/b.bin"]);
-    let folders = local.call("list", json!({ "prefix": "in", "delimiter": true })).await.unwrap();
+    let folders = local
+        .call("list", json!({ "prefix": "in", "delimiter": true }))
+        .await
+        .unwrap();
     assert_eq!(folders["folders"], json!(["in/deep/"]));
     assert_eq!(folders["objects"][0]["key"], "in/a.txt");
     let page = local.call("list", json!({ "max_results": 2 })).await.unwrap();
     assert_eq!(page["truncated"], true);
     assert_eq!(page["next_offset"], "in/deep/b.bin");
-    let rest = local.call("list", json!({ "max_results": 2, "offset": "in/deep/b.bin" })).await.unwrap();
+    let rest = local
+        .call("list", json!({ "max_results": 2, "offset": "in/deep/b.bin" }))
+        .await
+        .unwrap();
     assert_eq!(rest["objects"][0]["key"], "top.txt");
     assert_eq!(rest["truncated"], false);
 
-    local.call("copy", json!({ "from": "in/a.txt", "to": "out/a.txt" })).await.unwrap();
+    local
+        .call("copy", json!({ "from": "in/a.txt", "to": "out/a.txt" }))
+        .await
+        .unwrap();
     let err = local
-        .call("copy", json!({ "from": "top.txt", "to": "out/a.txt", "overwrite": false }))
+        .call(
+            "copy",
+            json!({ "from": "top.txt", "to": "out/a.txt", "overwrite": false }),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
-    let err = local.call("copy", json!({ "from": "nope", "to": "x" })).await.unwrap_err();
+    let err = local
+        .call("copy", json!({ "from": "nope", "to": "x" }))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     let err = local
-        .call("put", json!({ "key": "out/a.txt", "content": "again", "if_not_exists": true }))
+        .call(
+            "put",
+            json!({ "key": "out/a.txt", "content": "again", "if_not_exists": true }),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
@@ -565,12 +610,24 @@ async fn new_objects_brings_each_new_object_once() {
         .to_builder()
         .extension(TriggerParams(Arc::new(json!({ "prefix": "in", "max_items": 1 }))))
         .build();
-    local.call("put", json!({ "key": "in/before.txt", "content": "0" })).await.unwrap();
+    local
+        .call("put", json!({ "key": "in/before.txt", "content": "0" }))
+        .await
+        .unwrap();
     let first = trigger.poll(&cx, None).await.unwrap();
     assert!(first.items.is_empty(), "the first poll is the baseline");
-    local.call("put", json!({ "key": "in/a.txt", "content": "1" })).await.unwrap();
-    local.call("put", json!({ "key": "in/b.txt", "content": "2" })).await.unwrap();
-    local.call("put", json!({ "key": "other/c.txt", "content": "3" })).await.unwrap();
+    local
+        .call("put", json!({ "key": "in/a.txt", "content": "1" }))
+        .await
+        .unwrap();
+    local
+        .call("put", json!({ "key": "in/b.txt", "content": "2" }))
+        .await
+        .unwrap();
+    local
+        .call("put", json!({ "key": "other/c.txt", "content": "3" }))
+        .await
+        .unwrap();
     let mut cursor = Some(first.cursor);
     let mut keys = Vec::new();
     for _ in 0..5 {
@@ -600,7 +657,9 @@ async fn a_store_is_cached_per_connection_and_credential_version() {
     assert!(Arc::ptr_eq(&a, &b));
     let mut replaced = record;
     replaced.version += 1;
-    let cx = Context::builder().connection(Arc::new(StaticConnection::new(replaced))).build();
+    let cx = Context::builder()
+        .connection(Arc::new(StaticConnection::new(replaced)))
+        .build();
     let c = stores.of(&cx).unwrap();
     assert!(!Arc::ptr_eq(&a, &c), "a new credential version builds a new store");
     assert_eq!(stores.len(), 1, "the old version's store is dropped");

@@ -139,8 +139,10 @@ impl PollingTrigger for NewObjects {
         let under = prefix("prefix", &params.prefix)?;
         let max = params.max_items.unwrap_or(DEFAULT_MAX_ITEMS);
         if max == 0 || max > 1000 {
-            return Err(Error::invalid_definition("new_objects: max_items is between 1 and 1000")
-                .with_context("field", "max_items"));
+            return Err(
+                Error::invalid_definition("new_objects: max_items is between 1 and 1000")
+                    .with_context("field", "max_items"),
+            );
         }
         let store = self.stores.of(cx)?;
         let mut listed = Vec::new();
