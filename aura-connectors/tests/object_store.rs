@@ -4,8 +4,11 @@
 //! behaviour suite; the servers' tests also run every action, fetch a presigned URL, poll the
 //! trigger and run a scenario on an engine with a connection made by a `ConnectionManager`.
 //!
-//! moto accepts any access key, so the refused-credentials checks run on azurite, which checks
-//! every request's shared key signature.
+//! The open moto accepts any access key (and serves presigned URLs); the refused-credentials
+//! checks run on a second moto that enforces IAM (`AURA_TEST_MOTO_IAM_URL`, its user's
+//! `AURA_TEST_MOTO_IAM_ACCESS_KEY_ID` and `AURA_TEST_MOTO_IAM_SECRET_ACCESS_KEY`, its bucket
+//! `aura`: see .ci/servers/moto.sh) and on azurite, which checks every request's shared key
+//! signature.
 
 #![cfg(feature = "object-store")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
@@ -80,6 +83,27 @@ async fn moto_bucket() -> (Credentials, String) {
     ]);
     (credentials, bucket)
 }
+
+/// The bucket `aura` on the moto that enforces IAM, with `secret` for its user's key.
+fn moto_iam_credentials(secret: &str) -> Credentials {
+    let url = env("AURA_TEST_MOTO_IAM_URL", "moto");
+    let key_id = env("AURA_TEST_MOTO_IAM_ACCESS_KEY_ID", "moto");
+    Credentials::custom([
+        ("provider", "s3"),
+        ("bucket", "aura"),
+        ("endpoint", url.as_str()),
+        ("access_key_id", key_id.as_str()),
+        ("secret_access_key", secret),
+        ("allow_http", "true"),
+    ])
+}
+
+fn moto_iam_secret() -> String {
+    env("AURA_TEST_MOTO_IAM_SECRET_ACCESS_KEY", "moto")
+}
+
+/// A secret of the right shape that moto's IAM refuses.
+const WRONG_S3_SECRET: &str = "moto-canary-WrongSecret-3b9e41aa7c0d";
 
 fn azurite_credentials(container: &str, key: &str) -> Credentials {
     let url = env("AURA_TEST_AZURITE_URL", "azurite");
@@ -200,6 +224,13 @@ async fn moto_fixture() -> ConnectorFixture {
     fixture(credentials, None)
 }
 
+async fn moto_iam_fixture() -> ConnectorFixture {
+    fixture(
+        moto_iam_credentials(&moto_iam_secret()),
+        Some(moto_iam_credentials(WRONG_S3_SECRET)),
+    )
+}
+
 async fn azurite_fixture() -> ConnectorFixture {
     let (credentials, container) = azurite_container().await;
     fixture(credentials, Some(azurite_credentials(&container, &wrong_azure_key())))
@@ -216,6 +247,16 @@ mod moto_suite {
         #[ignore = "needs moto: see .ci/run"]
         async {
             moto_fixture().await
+        }
+    );
+}
+
+mod moto_iam_suite {
+    use super::*;
+    aura_testkit::connector_behavior!(
+        #[ignore = "needs moto: see .ci/run"]
+        async {
+            moto_iam_fixture().await
         }
     );
 }
@@ -534,18 +575,57 @@ async fn azure_on_azurite_runs_a_scenario_with_a_managed_connection() {
 async fn a_wrong_azure_key_is_refused_on_every_action_without_showing_it() {
     let (_, container) = azurite_container().await;
     let wrong = wrong_azure_key();
-    let bench = Bench::new(azurite_credentials(&container, &wrong));
+    refused_everywhere(azurite_credentials(&container, &wrong), &wrong).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: see .ci/run"]
+async fn a_wrong_s3_secret_is_refused_on_every_action_without_showing_it() {
+    refused_everywhere(moto_iam_credentials(WRONG_S3_SECRET), WRONG_S3_SECRET).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: see .ci/run"]
+async fn the_right_s3_secret_passes_moto_iam_on_every_action() {
+    let bench = Bench::new(moto_iam_credentials(&moto_iam_secret()));
+    let key = unique("iam/object");
+    bench
+        .call("put", json!({ "key": key, "content": "signed" }))
+        .await
+        .unwrap();
+    let got = bench.call("get", json!({ "key": key })).await.unwrap();
+    assert_eq!(got["content"], "signed");
+    let listed = bench.call("list", json!({ "prefix": key })).await.unwrap();
+    assert!(
+        listed["objects"].as_array().unwrap().is_empty(),
+        "a key is not a folder"
+    );
+    let copy = format!("{key}-copy");
+    bench
+        .call("copy", json!({ "from": key, "to": copy, "overwrite": false }))
+        .await
+        .unwrap();
+    bench.call("delete", json!({ "key": copy })).await.unwrap();
+    bench.call("delete", json!({ "key": key })).await.unwrap();
+}
+
+/// Every action with refused credentials ends in `Unauthorized` or `Forbidden`, and no error
+/// shows the secret.
+async fn refused_everywhere(credentials: Credentials, secret: &str) {
+    let bench = Bench::new(credentials);
     for (action, input) in [
         ("put", json!({ "key": "k", "content": "x" })),
         ("get", json!({ "key": "k" })),
         ("list", json!({})),
+        ("copy", json!({ "from": "k", "to": "k2" })),
+        ("delete", json!({ "key": "k" })),
     ] {
         let err = bench.call(action, input).await.unwrap_err();
         assert!(
             matches!(err.kind(), ErrorKind::Unauthorized | ErrorKind::Forbidden),
             "{action}: {err}"
         );
-        assert!(!format!("{err} {err:?}").contains(&wrong), "{action} showed the key");
+        assert!(!format!("{err} {err:?}").contains(secret), "{action} showed the secret");
     }
 }
 
