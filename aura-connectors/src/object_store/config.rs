@@ -164,6 +164,7 @@ impl StoreConfig {
                 vec![],
             ));
         };
+        // Only for the fields that are not secret: a secret is never copied out of its box.
         let text = |name: &str| fields.get(name).map(|v| v.expose_secret().trim().to_owned());
         let provider = match text("provider").as_deref() {
             Some("s3") => Provider::S3,
@@ -187,7 +188,7 @@ impl StoreConfig {
             }
         }
         for name in provider.required() {
-            if text(name).is_none_or(|v| v.is_empty()) {
+            if fields.get(*name).is_none_or(|v| v.expose_secret().trim().is_empty()) {
                 return Err(bad(name, format!("required by provider `{}`", provider.as_str())));
             }
         }

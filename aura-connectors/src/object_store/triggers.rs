@@ -88,26 +88,52 @@ pub fn select(
     cursor: &NewObjectsCursor,
     max: usize,
 ) -> (Vec<ObjectInfo>, NewObjectsCursor, bool) {
-    // The `max` oldest new objects, by (time, key); one more tells that more wait.
-    let mut oldest: BTreeMap<(DateTime<Utc>, String), ObjectInfo> = BTreeMap::new();
-    let mut more = false;
+    let mut page = Page::new(cursor, max);
     for (at, info) in objects {
-        if !cursor.is_new(at, &info.key) {
-            continue;
-        }
-        oldest.insert((at, info.key.clone()), info);
-        if oldest.len() > max {
-            oldest.pop_last();
-            more = true;
+        page.offer(at, info);
+    }
+    page.finish()
+}
+
+/// The `max` oldest objects after a cursor, by (time, key), gathered one listed object at a
+/// time: memory stays bounded by the page, not by the listing.
+struct Page<'a> {
+    cursor: &'a NewObjectsCursor,
+    max: usize,
+    oldest: BTreeMap<(DateTime<Utc>, String), ObjectInfo>,
+    more: bool,
+}
+
+impl<'a> Page<'a> {
+    fn new(cursor: &'a NewObjectsCursor, max: usize) -> Self {
+        Self {
+            cursor,
+            max,
+            oldest: BTreeMap::new(),
+            more: false,
         }
     }
-    let mut next = cursor.clone();
-    let mut items = Vec::with_capacity(oldest.len());
-    for ((at, key), info) in oldest {
-        next.see(at, &key);
-        items.push(info);
+
+    fn offer(&mut self, at: DateTime<Utc>, info: ObjectInfo) {
+        if !self.cursor.is_new(at, &info.key) {
+            return;
+        }
+        self.oldest.insert((at, info.key.clone()), info);
+        if self.oldest.len() > self.max {
+            self.oldest.pop_last();
+            self.more = true;
+        }
     }
-    (items, next, more)
+
+    fn finish(self) -> (Vec<ObjectInfo>, NewObjectsCursor, bool) {
+        let mut next = self.cursor.clone();
+        let mut items = Vec::with_capacity(self.oldest.len());
+        for ((at, key), info) in self.oldest {
+            next.see(at, &key);
+            items.push(info);
+        }
+        (items, next, self.more)
+    }
 }
 
 /// The dedupe key of an object: its key and what identifies this write of it.
@@ -145,18 +171,24 @@ impl PollingTrigger for NewObjects {
             );
         }
         let store = self.stores.of(cx)?;
-        let mut listed = Vec::new();
+        // The first poll takes what is there as its baseline (unless asked for it all).
+        let first = cursor.is_none() && !params.include_existing;
+        let cursor = cursor.unwrap_or_default();
+        let mut baseline = NewObjectsCursor::default();
+        let mut page = Page::new(&cursor, max as usize);
         let mut stream = store.objects.list(under.as_ref());
         while let Some(next) = stream.next().await {
             let meta = next.map_err(|e| store.error(e, None))?;
-            listed.push((meta.last_modified, ObjectInfo::of(&meta)));
+            if first {
+                baseline.see(meta.last_modified, meta.location.as_ref());
+            } else {
+                page.offer(meta.last_modified, ObjectInfo::of(&meta));
+            }
         }
-        let Some(cursor) = cursor.or_else(|| params.include_existing.then(NewObjectsCursor::default)) else {
-            // The first poll: what is there now is the baseline.
-            let baseline = NewObjectsCursor::baseline(listed.iter().map(|(at, info)| (*at, info.key.as_str())));
+        if first {
             return Ok(Poll::new(Vec::new(), baseline));
-        };
-        let (objects, next, more) = select(listed, &cursor, max as usize);
+        }
+        let (objects, next, more) = page.finish();
         let items = objects
             .into_iter()
             .map(|info| TriggerItem::new(dedupe_key(&info), info))
