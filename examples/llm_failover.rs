@@ -4,20 +4,29 @@
 //! cargo run --example llm_failover
 //! ```
 //!
-//! Three mock providers with different prices and latencies share the traffic by weight. After
-//! a while `openai` starts answering HTTP 503: calls fail over to the others at once, the
-//! router ejects it, probes it when the ejection ends (half-open), ejects it for longer when
-//! the probe fails, and takes it back when a probe succeeds after it recovers. The example
-//! prints the traffic shift, the health changes, one decision record and the cost totals.
-//!
-//! Everything runs on a `ManualClock`: the five minutes of simulated traffic take milliseconds.
+//! Three providers of the router capability `chat.complete`, each a real connector of
+//! aura-connectors' `llm` feature talking HTTP to a local server that answers like its vendor
+//! (aura-testkit's `LlmMock`: the vendor's request checks, answers, usage and errors):
+//! `openai` (OpenAI's chat API), `anthropic` (Anthropic's messages API) and `mistral` (an
+//! OpenAI-compatible server). They share the traffic by weight; each answer's cost comes from
+//! its tokens and the model's price. After a while `openai` starts answering `503 overloaded`:
+//! calls fail over to the others at once, the router ejects it, probes it when the ejection
+//! ends (half-open), ejects it for longer when the probe fails, and takes it back when a probe
+//! succeeds after it recovers. The example prints the traffic shift, the health changes, one
+//! decision record and the cost totals. It runs on loopback in a few seconds.
 
 #![allow(clippy::print_stdout)]
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use aura_router::testing::{Fault, Latency, ScriptedProvider};
-use aura_router::{Clock, CostModel, HealthPolicy, HealthStatus, ManualClock, Request, Router};
+use aura_connectors::llm::{AnthropicApp, OpenAiApp, Pricing, chat_provider};
+use aura_core::Registry;
+use aura_core::connection::{ApiKeyPlacement, Connection, ConnectionRecord, Credentials, StaticConnection};
+use aura_core::http::HttpPolicy;
+use aura_core::net::SsrfGuard;
+use aura_router::{HealthPolicy, HealthStatus, Request, Router};
+use aura_testkit::llm::{Fault, LlmMock, Vendor};
 use serde_json::json;
 
 const PROVIDERS: [&str; 3] = ["openai", "anthropic", "mistral"];
@@ -25,65 +34,95 @@ const REQUESTS: usize = 300;
 const FAILS_AT: usize = 60;
 const RECOVERS_AT: usize = 190;
 const BLOCK: usize = 20;
+/// Time between two requests.
+const PACE: Duration = Duration::from_millis(8);
 
-/// A mock chat-completion provider: answers with a message and a token count.
-fn chat_provider(id: &'static str, clock: &ManualClock, mean_ms: u64, seed: u64) -> ScriptedProvider {
-    ScriptedProvider::new(id)
-        .clock(clock.clone())
-        .seed(seed)
-        .latency(Latency::Normal {
-            mean: Duration::from_millis(mean_ms),
-            std_dev: Duration::from_millis(mean_ms / 5),
-        })
-        .respond_with(move |input, n| {
-            let tokens = 150 + (n * 37) % 300;
-            json!({
-                "model": id,
-                "choices": [{ "message": { "role": "assistant", "content": format!("({id}) re: {}", input["prompt"]) } }],
-                "usage": { "total_tokens": tokens },
-            })
-        })
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:6.1}s", d.as_secs_f64())
+fn connection(app: &str, credentials: Credentials) -> Arc<dyn Connection> {
+    Arc::new(StaticConnection::new(ConnectionRecord::new(
+        app,
+        "example",
+        credentials,
+    )))
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> aura_core::Result<()> {
-    let clock = ManualClock::new();
-    // (id, weight, mean latency, $ per 1k tokens)
-    let specs = [
-        ("openai", 5, 400, 0.010),
-        ("anthropic", 3, 650, 0.006),
-        ("mistral", 2, 900, 0.002),
-    ];
-    let mocks: Vec<ScriptedProvider> = specs
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _, ms, _))| chat_provider(id, &clock, *ms, i as u64))
-        .collect();
+    // The local vendors, with their own latencies.
+    let openai = LlmMock::start(Vendor::OpenAi, "sk-openai-example", Duration::from_millis(4)).await;
+    let anthropic = LlmMock::start(Vendor::Anthropic, "sk-ant-example", Duration::from_millis(7)).await;
+    let mistral = LlmMock::start(Vendor::OpenAi, "mistral-example", Duration::from_millis(10)).await;
+    for (mock, id, output_tokens) in [
+        (&openai, "openai", 180),
+        (&anthropic, "anthropic", 210),
+        (&mistral, "mistral", 240),
+    ] {
+        mock.reply(format!("An answer from {id}."));
+        mock.usage(120, output_tokens);
+    }
 
-    let mut builder = Router::builder().clock(clock.clone()).seed(2024).health(
+    // The connectors: the servers are on loopback, which the SSRF guard must be told to allow.
+    let policy = HttpPolicy::builder()
+        .guard(SsrfGuard::new().allow_network("127.0.0.0/8")?)
+        .build();
+    let registry = Registry::new();
+    registry.register(
+        OpenAiApp::new()
+            .base_url(openai.uri())
+            .default_model("gpt-4o-mini")
+            .pricing(Pricing::new().model("gpt-4o-mini", 0.15, 0.60))
+            .policy(policy.clone()),
+    )?;
+    registry.register(
+        AnthropicApp::new()
+            .base_url(anthropic.uri())
+            .default_model("claude-3-5-haiku-latest")
+            .pricing(Pricing::new().model("claude-3-5-haiku", 0.80, 4.00))
+            .policy(policy.clone()),
+    )?;
+    registry.register(
+        OpenAiApp::compatible("mistral", "Mistral", mistral.uri())
+            .default_model("mistral-small-latest")
+            .pricing(Pricing::new().model("mistral-small", 0.10, 0.30))
+            .policy(policy),
+    )?;
+
+    let providers = [
+        (
+            "openai",
+            5,
+            connection("openai", Credentials::bearer("sk-openai-example")),
+        ),
+        (
+            "anthropic",
+            3,
+            connection(
+                "anthropic",
+                Credentials::api_key("sk-ant-example", ApiKeyPlacement::header("x-api-key")),
+            ),
+        ),
+        (
+            "mistral",
+            2,
+            connection("mistral", Credentials::bearer("mistral-example")),
+        ),
+    ];
+    let mut builder = Router::builder().seed(2024).health(
         HealthPolicy::default()
             .consecutive_failures(3)
-            .ejection(Duration::from_secs(30), Duration::from_secs(300)),
+            .ejection(Duration::from_millis(300), Duration::from_secs(2)),
     );
-    for ((_, weight, _, per_1k), mock) in specs.iter().zip(&mocks) {
-        builder = builder.provider(
-            mock.provider("chat", "complete")
-                .weight(*weight)
-                .cost(CostModel::per_call(0.0).per_unit("/usage/total_tokens", per_1k / 1000.0))
-                .tag("kind", "llm")
-                .build()?,
-        );
+    for (id, weight, conn) in providers {
+        let action = registry.action(&format!("{id}.chat")).await?;
+        builder = builder.provider(chat_provider(id, action, conn).weight(weight).build()?);
     }
     let router = builder.build()?;
 
     println!(
-        "Three chat providers, weights 5 / 3 / 2; openai fails from request {FAILS_AT}, recovers at {RECOVERS_AT}.\n"
+        "Three chat providers on local vendor servers, weights 5 / 3 / 2; openai fails from request {FAILS_AT}, recovers at {RECOVERS_AT}.\n"
     );
     println!("  requests   time     openai anthropic  mistral   failovers   openai health");
+    let start = Instant::now();
+    let secs = |at: Instant| format!("{:6.2}s", at.duration_since(start).as_secs_f64());
     let mut shown_failover = false;
     let mut last_health = HealthStatus::Healthy;
     let mut events = Vec::new();
@@ -91,17 +130,24 @@ async fn main() -> aura_core::Result<()> {
     let mut failovers = 0;
     for n in 1..=REQUESTS {
         if n == FAILS_AT {
-            mocks[0].fail_from_now(Fault::Status(503));
-            events.push(format!("{}  openai starts answering 503", secs(clock.now())));
-        }
-        if n == RECOVERS_AT {
-            mocks[0].recover();
+            openai.fail_from_now(Fault::Overloaded);
             events.push(format!(
-                "{}  openai is fixed (the router does not know yet)",
-                secs(clock.now())
+                "{}  openai starts answering 503 overloaded",
+                secs(Instant::now())
             ));
         }
-        let request = Request::new("chat", "complete", json!({ "prompt": format!("question {n}") }));
+        if n == RECOVERS_AT {
+            openai.recover();
+            events.push(format!(
+                "{}  openai is fixed (the router does not know yet)",
+                secs(Instant::now())
+            ));
+        }
+        let request = Request::new(
+            "chat",
+            "complete",
+            json!({ "messages": [{ "role": "user", "content": format!("question {n}") }] }),
+        );
         let routed = router.execute(request).await?;
         let winner = PROVIDERS.iter().position(|p| routed.provider == *p).unwrap_or(0);
         block[winner] += 1;
@@ -114,7 +160,7 @@ async fn main() -> aura_core::Result<()> {
                 for line in routed.decision.to_string().lines() {
                     println!("    {line}");
                 }
-                println!();
+                println!("    the answer: {}\n", routed.value["content"]);
             }
         }
         if let Some(probe) = attempts.iter().find(|a| a.probe) {
@@ -125,7 +171,7 @@ async fn main() -> aura_core::Result<()> {
             };
             events.push(format!(
                 "{}  half-open probe to {} {outcome}",
-                secs(probe.started),
+                secs(Instant::now()),
                 probe.provider
             ));
         }
@@ -134,32 +180,26 @@ async fn main() -> aura_core::Result<()> {
             .unwrap_or(HealthStatus::Healthy);
         if health != last_health {
             let what = match health {
-                HealthStatus::Ejected { until } => {
-                    format!(
-                        "openai ejected until {} ({} s)",
-                        secs(until).trim(),
-                        (until - clock.now()).as_secs()
-                    )
-                }
+                HealthStatus::Ejected { .. } => "openai ejected".to_owned(),
                 HealthStatus::Healthy => "openai healthy again".to_owned(),
                 HealthStatus::HalfOpen => "openai half-open: its next call is a probe".to_owned(),
                 HealthStatus::Probing => "openai probing".to_owned(),
             };
-            events.push(format!("{}  {what}", secs(clock.now())));
+            events.push(format!("{}  {what}", secs(Instant::now())));
             last_health = health;
         }
         if n % BLOCK == 0 {
             let status = match health {
-                HealthStatus::Healthy => "healthy".to_owned(),
-                HealthStatus::Ejected { until } => format!("ejected until {}", secs(until).trim()),
-                HealthStatus::HalfOpen => "half-open".to_owned(),
-                HealthStatus::Probing => "probing".to_owned(),
+                HealthStatus::Healthy => "healthy",
+                HealthStatus::Ejected { .. } => "ejected",
+                HealthStatus::HalfOpen => "half-open",
+                HealthStatus::Probing => "probing",
             };
             println!(
                 "  {:>3}-{:<3}  {}   {:>6}   {:>6}   {:>6}   {:>9}   {status}",
                 n + 1 - BLOCK,
                 n,
-                secs(clock.now()),
+                secs(Instant::now()),
                 block[0],
                 block[1],
                 block[2],
@@ -168,8 +208,7 @@ async fn main() -> aura_core::Result<()> {
             block = [0; 3];
             failovers = 0;
         }
-        // The next request arrives a little later.
-        clock.advance(Duration::from_millis(300));
+        tokio::time::sleep(PACE).await;
     }
 
     println!("\n  Health events:");
@@ -179,26 +218,25 @@ async fn main() -> aura_core::Result<()> {
 
     let snapshot = router.snapshot();
     println!(
-        "\n  Totals after {REQUESTS} requests ({} simulated):",
-        secs(clock.now()).trim()
+        "\n  Totals after {REQUESTS} requests ({}):",
+        secs(Instant::now()).trim()
     );
-    println!("    provider    ok  errors   p50      p95      tokens     cost");
+    println!("    provider    ok  errors   p50      p95         cost");
     let mut total = 0.0;
     for p in &snapshot.providers {
         let op = &p.operations[0];
         let ms = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{} ms", d.as_millis()));
         println!(
-            "    {:<10} {:>3}  {:>5}   {:<7}  {:<7}  {:>7}   ${:.4}",
+            "    {:<10} {:>3}  {:>5}   {:<7}  {:<7}   ${:.6}",
             p.id.as_str(),
             op.successes,
             op.errors,
             ms(op.latency.p50),
             ms(op.latency.p95),
-            op.units_total,
             p.cost_total
         );
         total += p.cost_total;
     }
-    println!("    total cost ${total:.4}; every request answered.");
+    println!("    total cost ${total:.6}; every request answered.");
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `http` | [`http`] | any HTTP API: a request action and a polling trigger |
 //! | `graphql` | [`graphql`] | GraphQL queries and mutations, typed errors, cursor pagination |
+//! | `llm` | [`llm`] | OpenAI-compatible chat and Anthropic messages: one shape, streaming, tools, usage and cost; providers of the router's `chat.complete` |
 //! | `openapi` | [`openapi`] | an OpenAPI 3.0 / 3.1 document imported as an app: one typed, authenticated action per operation |
 //! | `object-store` | [`object_store`] | S3, Azure Blob, GCS and a local directory: put, get, list, delete, copy, presigned URLs; new objects under a prefix |
 //!
@@ -21,6 +22,8 @@ mod generic_auth;
 pub mod graphql;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "llm")]
+pub mod llm;
 #[cfg(feature = "object-store")]
 pub mod object_store;
 #[cfg(feature = "openapi")]

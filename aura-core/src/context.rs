@@ -257,10 +257,14 @@ impl Context {
         Err(self.failure(status, &headers, &body))
     }
 
-    /// The error a failure answer stands for, its body scrubbed of the connection's secrets
-    /// before the error keeps an excerpt of it (so that a secret cut by the excerpt cannot
-    /// leave its prefix behind).
-    pub(crate) fn failure(&self, status: reqwest::StatusCode, headers: &http::HeaderMap, body: &[u8]) -> Error {
+    /// The error a failure answer stands for ([`Error::from_http`]: the one status mapping),
+    /// its body scrubbed of the connection's secrets before the error keeps an excerpt of it
+    /// (so that a secret cut by the excerpt cannot leave its prefix behind).
+    ///
+    /// For a connector that reads failure answers itself (through
+    /// [`HttpPolicy::send_unchecked`](crate::http::HttpPolicy::send_unchecked)) to refine the
+    /// kind by the vendor's error body ([`Error::with_kind`]).
+    pub fn failure(&self, status: reqwest::StatusCode, headers: &http::HeaderMap, body: &[u8]) -> Error {
         let Some(conn) = self.connection() else {
             return Error::from_http(status, headers, body);
         };

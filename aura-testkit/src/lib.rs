@@ -59,14 +59,20 @@
 //! scenario, secrets in no error, log or record, polling cursors), run against each connector
 //! of aura-connectors on its real server.
 //!
-//! Not here yet: general HTTP mocks for connector tests (use [`wiremock`] directly) and local
-//! vendor mocks. They come with the issues that add vendor connectors.
+//! [`llm`] runs local LLM vendors ([`LlmMock`](llm::LlmMock)): servers that accept, answer,
+//! stream and fail like OpenAI's chat completions API and Anthropic's messages API, with
+//! scripted faults (429 with `Retry-After`, 529 overloaded, out of credit, mid-stream errors)
+//! and latency.
+//!
+//! Not here yet: general HTTP mocks for connector tests (use [`wiremock`] directly) and the
+//! other vendors' mocks. They come with the issues that add vendor connectors.
 
 mod app;
 pub mod behavior;
 mod failure;
 mod harness;
 mod hooked_store;
+pub mod llm;
 mod mock_action;
 mod mock_polling;
 pub mod oauth2_server;

@@ -306,6 +306,25 @@ impl Error {
         self
     }
 
+    /// The same error as another kind: for a connector whose service says more in its error
+    /// body than its status does (Anthropic's `529` is `overloaded_error`, a `400` may be
+    /// `rate_limit_exceeded`), refining the status mapping while keeping everything else —
+    /// the status, `Retry-After`, the scrubbed body excerpt, the context.
+    ///
+    /// ```
+    /// use aura_core::{Error, ErrorKind};
+    ///
+    /// let err = Error::upstream(529, "overloaded").with_kind(ErrorKind::Unavailable);
+    /// assert_eq!(err.kind(), ErrorKind::Unavailable);
+    /// assert_eq!(err.status(), Some(529));
+    /// assert!(err.is_retryable());
+    /// ```
+    #[must_use]
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.inner.kind = kind;
+        self
+    }
+
     /// Sets how long to wait before trying again.
     #[must_use]
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {

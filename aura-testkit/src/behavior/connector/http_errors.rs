@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aura_core::connection::{ConnectionRecord, StaticConnection};
-use aura_core::{Context, ErrorKind};
+use aura_core::{App, Context, ErrorKind, Registry};
 use serde_json::Value;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -16,6 +16,7 @@ use super::ConnectorFixture;
 use super::checks::{assert_no_secret, registry, shown, skipped};
 
 type Aim = Arc<dyn Fn(&str) -> Value + Send + Sync>;
+type AppAt = Arc<dyn Fn(&str) -> Arc<dyn App> + Send + Sync>;
 
 /// How to aim one call of an HTTP connector at a local server: the action and its input for a
 /// base URL (`http://127.0.0.1:PORT`). The app must let requests reach loopback (its SSRF
@@ -24,6 +25,7 @@ pub struct HttpErrorCase {
     pub(crate) action: String,
     pub(crate) aim: Aim,
     pub(crate) error_body: Option<(Value, ErrorKind)>,
+    pub(crate) app_at: Option<AppAt>,
 }
 
 impl fmt::Debug for HttpErrorCase {
@@ -42,7 +44,16 @@ impl HttpErrorCase {
             action: action.into(),
             aim: Arc::new(aim),
             error_body: None,
+            app_at: None,
         }
+    }
+
+    /// For an app whose base URL is its own setting rather than part of the input (an LLM
+    /// vendor, a declarative app): the app to check, built for the local server's base URL.
+    #[must_use]
+    pub fn app_at(mut self, app: impl Fn(&str) -> Arc<dyn App> + Send + Sync + 'static) -> Self {
+        self.app_at = Some(Arc::new(app));
+        self
     }
 
     /// A body the vendor sends with `200 OK` to say the call failed (Slack's `ok: false`,
@@ -130,9 +141,18 @@ pub async fn error_answers_map_to_kinds(f: &ConnectorFixture) {
             "not an HTTP connector (no HttpErrorCase)",
         );
     };
-    let registry = registry(f);
-    let action = registry.action(&case.action).await.expect("the action exists");
     let server = MockServer::start().await;
+    let registry = match &case.app_at {
+        Some(app_at) => {
+            let registry = Registry::new();
+            registry
+                .register_with_config(app_at(&server.uri()), f.config.clone())
+                .unwrap_or_else(|e| panic!("the app built for the local server does not register: {e}"));
+            Arc::new(registry)
+        }
+        None => registry(f),
+    };
+    let action = registry.action(&case.action).await.expect("the action exists");
     let input = (case.aim)(&server.uri());
     let credentials = f.credentials.clone().unwrap_or_default();
     let call = |input: Value| {
