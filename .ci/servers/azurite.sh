@@ -3,7 +3,9 @@
 # target/ci-npm-azurite, the blob service only on 127.0.0.1:${AURA_CI_AZURITE_PORT:-10010},
 # its data in a temporary directory. Azurite checks the shared key signature of every request
 # against the well-known development account (devstoreaccount1 and its published key), so a
-# wrong key is refused (403). Exports
+# wrong key is refused (403). --disableTelemetry: by default azurite sends usage data, and its
+# telemetry client probes the cloud metadata address (169.254.169.254) — traffic that must not
+# leave the machine, and open connections that keep azurite alive after SIGINT. Exports
 # AURA_TEST_AZURITE_URL=http://127.0.0.1:PORT/devstoreaccount1. azurite-blob (a node process
 # started directly, no npx: `$!` is the server itself) exits on SIGINT.
 # Sourced by .ci/run (which defines fail, port_open and SERVER_PIDS): defines functions only.
@@ -18,7 +20,7 @@ azurite_bin() {
 install_azurite() {
     local prefix="$ROOT/target/ci-npm-azurite" installed
     installed="$(sed -nE 's/^ *"version": *"([^"]+)".*/\1/p' \
-        "$prefix/node_modules/azurite/package.json" 2>/dev/null | head -n 1)"
+        "$prefix/node_modules/azurite/package.json" 2>/dev/null | head -n 1 || true)"
     if [[ -x "$(azurite_bin)" && "$installed" == "$AZURITE_VERSION" ]]; then
         return 0
     fi
@@ -44,7 +46,7 @@ start_azurite() {
     fi
     dir="$(mktemp -d /tmp/aura-ci-azurite.XXXXXX)" || fail "no temporary directory for azurite"
     "$(azurite_bin)" --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" --location "$dir" \
-        --skipApiVersionCheck --loose >"$log" 2>&1 &
+        --skipApiVersionCheck --loose --disableTelemetry >"$log" 2>&1 &
     pid=$!
     SERVER_PIDS+=("$pid")
     # Bounded: 30 s for the port to open (it takes about a second).
