@@ -27,7 +27,10 @@ pub(crate) fn from_object_store(err: store::Error, key: Option<&str>, scrubber: 
         None => what.to_owned(),
     };
     let mapped = match &err {
-        store::Error::NotFound { .. } => Error::not_found(format!("{}: no such object", named("object"))),
+        store::Error::NotFound { .. } => match key {
+            Some(key) => Error::not_found(format!("no object `{key}`")),
+            None => Error::not_found("the bucket (or container, or root directory) does not exist"),
+        },
         store::Error::AlreadyExists { .. } => Error::conflict(format!("{} already exists", named("object"))),
         store::Error::Precondition { .. } | store::Error::NotModified { .. } => {
             Error::conflict(format!("{}: a precondition failed: {text}", named("object")))

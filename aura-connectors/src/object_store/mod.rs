@@ -9,7 +9,7 @@ mod triggers;
 use async_trait::async_trait;
 use aura_core::app::Category;
 use aura_core::trigger::TriggerDef;
-use aura_core::{ActionDef, App, AppManifest, Context, Error, Result};
+use aura_core::{ActionDef, App, AppManifest, Context, Result};
 use futures::StreamExt as _;
 
 pub use self::actions::{
@@ -102,9 +102,7 @@ impl App for ObjectStoreApp {
         let mut listed = store.objects.list(Some(&probe));
         match listed.next().await {
             None | Some(Ok(_)) => Ok(()),
-            Some(Err(::object_store::Error::NotFound { .. })) => Err(Error::not_found(
-                "the bucket (or container, or root directory) does not exist",
-            )),
+            // A missing bucket is `NotFound`, refused credentials `Unauthorized`/`Forbidden`.
             Some(Err(e)) => Err(store.error(e, None)),
         }
     }
