@@ -12,6 +12,7 @@
 //! | `postgres` | [`postgres`] | PostgreSQL: bound-parameter queries, rows from JSON, functions, transactions; new-rows and LISTEN/NOTIFY triggers |
 //! | `redis` | [`redis`] | Redis: strings, counters, hashes, lists, pub/sub and streams; triggers on a channel and on a stream's consumer group |
 //! | `smtp` | [`smtp`] | email over SMTP (lettre on rustls): text, HTML, attachments, STARTTLS / TLS, AUTH |
+//! | `object-store` | [`object_store`] | S3, Azure Blob, GCS and a local directory: put, get, list, delete, copy, presigned URLs; new objects under a prefix |
 //!
 //! Every HTTP connector goes through aura-core's shared machinery ([`aura_core::http`]):
 //! credentials from the connection, the SSRF guard, redirects, limits, pagination and the one
@@ -26,6 +27,8 @@ pub mod graphql;
 pub mod http;
 #[cfg(feature = "llm")]
 pub mod llm;
+#[cfg(feature = "object-store")]
+pub mod object_store;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 #[cfg(feature = "postgres")]
