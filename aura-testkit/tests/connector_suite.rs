@@ -130,18 +130,8 @@ impl App for Kv {
             .description("A key-value store guarded by a password")
             .auth(AuthMethod::Custom {
                 fields: vec![
-                    CredentialField {
-                        name: "host".into(),
-                        label: "Host".into(),
-                        secret: false,
-                        required: true,
-                    },
-                    CredentialField {
-                        name: "password".into(),
-                        label: "Password".into(),
-                        secret: true,
-                        required: true,
-                    },
+                    CredentialField::plain("host", "Host"),
+                    CredentialField::secret("password", "Password"),
                 ],
             })
     }

@@ -8,6 +8,7 @@ use aura_core::{ActionDef, App, AppManifest, Context, Error, ErrorKind, Result};
 use serde_json::{Map, Value, json};
 
 use super::chat::{self, ChatInput, ChatOutput, FinishReason, Role, ToolCall, ToolChoice, Usage};
+use super::client::{Client, Vendor};
 use super::pricing::Pricing;
 use super::{sse, vendor_error};
 
@@ -27,11 +28,7 @@ pub const API_VERSION: &str = "2023-06-01";
 /// ```
 #[derive(Clone, Debug)]
 pub struct AnthropicApp {
-    base_url: String,
-    default_model: Option<String>,
-    max_tokens: u32,
-    pricing: Pricing,
-    policy: HttpPolicy,
+    client: Client,
 }
 
 impl Default for AnthropicApp {
@@ -44,46 +41,42 @@ impl AnthropicApp {
     /// Anthropic at `https://api.anthropic.com`.
     pub fn new() -> Self {
         Self {
-            base_url: "https://api.anthropic.com".to_owned(),
-            default_model: None,
-            max_tokens: 1024,
-            pricing: Pricing::new(),
-            policy: HttpPolicy::default(),
+            client: Client::new("https://api.anthropic.com"),
         }
     }
 
     /// Sends to `base_url` instead (the part before `/v1/messages`).
     #[must_use]
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into().trim_end_matches('/').to_owned();
+        self.client.set_base_url(base_url.into());
         self
     }
 
     /// The model used when a request names none.
     #[must_use]
     pub fn default_model(mut self, model: impl Into<String>) -> Self {
-        self.default_model = Some(model.into());
+        self.client.default_model = Some(model.into());
         self
     }
 
     /// `max_tokens` when a request sets none (default 1,024; Anthropic requires one).
     #[must_use]
     pub fn max_tokens(mut self, max_tokens: u32) -> Self {
-        self.max_tokens = max_tokens;
+        self.client.max_tokens = max_tokens;
         self
     }
 
     /// The prices that fill each answer's `cost_usd`.
     #[must_use]
     pub fn pricing(mut self, pricing: Pricing) -> Self {
-        self.pricing = pricing;
+        self.client.pricing = pricing;
         self
     }
 
     /// Sends through `policy`.
     #[must_use]
     pub fn policy(mut self, policy: HttpPolicy) -> Self {
-        self.policy = policy;
+        self.client.policy = policy;
         self
     }
 
@@ -94,28 +87,7 @@ impl AnthropicApp {
     /// `InvalidInput` naming the field, for what the input schema cannot check (a
     /// temperature over 1, a tool message without its call's id …).
     pub fn request(&self, input: &ChatInput) -> Result<HttpRequest> {
-        let model = chat::check(input, self.default_model.as_deref(), 1.0)?;
-        Ok(HttpRequest::post(format!("{}/v1/messages", self.base_url))
-            .header("anthropic-version", API_VERSION)
-            .json(wire(input, &model, self.max_tokens)))
-    }
-
-    async fn chat(self, cx: Context, input: ChatInput) -> Result<ChatOutput> {
-        let request = self.request(&input)?;
-        let answer = self.policy.send_unchecked(&cx, &request).await?;
-        if !answer.status.is_success() {
-            return Err(refine(
-                cx.failure(answer.status, &answer.headers, &answer.body),
-                &answer.body,
-            ));
-        }
-        let mut out = if input.stream {
-            collect_stream(&String::from_utf8_lossy(&answer.body))?
-        } else {
-            parse(&answer.json()?)?
-        };
-        out.cost_usd = self.pricing.of(&out.model, &out.usage);
-        Ok(out)
+        self.client.request(&Anthropic, input)
     }
 }
 
@@ -133,30 +105,53 @@ impl App for AnthropicApp {
     }
 
     fn actions(&self) -> Vec<ActionDef> {
+        let chat = |app: Self, cx: Context, input: ChatInput| async move {
+            app.client.chat(&Anthropic, "anthropic", &cx, &input).await
+        };
         vec![
-            ActionDef::with_state("chat", self.clone(), |app: Self, cx: Context, input: ChatInput| {
-                app.chat(cx, input)
-            })
-            .name("Chat (messages)")
-            .description("Sends a conversation and returns the model's answer, tool calls, tokens and cost")
-            // It changes nothing at the vendor but the bill: safe to try again, as the
-            // vendor's SDKs do by default.
-            .idempotent(true),
+            ActionDef::with_state("chat", self.clone(), chat)
+                .name("Chat (messages)")
+                .description("Sends a conversation and returns the model's answer, tool calls, tokens and cost")
+                // It changes nothing at the vendor but the bill: safe to try again, as the
+                // vendor's SDKs do by default.
+                .idempotent(true),
         ]
     }
 
     /// `GET {base}/v1/models`: cheap, and refused without a valid key.
     async fn test_connection(&self, cx: &Context) -> Result<()> {
-        let request = HttpRequest::get(format!("{}/v1/models", self.base_url)).header("anthropic-version", API_VERSION);
-        let answer = self.policy.send_unchecked(cx, &request).await?;
-        if answer.status.is_success() {
-            Ok(())
-        } else {
-            Err(refine(
-                cx.failure(answer.status, &answer.headers, &answer.body),
-                &answer.body,
-            ))
-        }
+        self.client.test(&Anthropic, cx).await
+    }
+}
+
+/// Anthropic's wire format.
+struct Anthropic;
+
+impl Vendor for Anthropic {
+    const MAX_TEMPERATURE: f64 = 1.0;
+
+    fn chat_request(&self, base: &str) -> HttpRequest {
+        HttpRequest::post(format!("{base}/v1/messages")).header("anthropic-version", API_VERSION)
+    }
+
+    fn models_request(&self, base: &str) -> HttpRequest {
+        HttpRequest::get(format!("{base}/v1/models")).header("anthropic-version", API_VERSION)
+    }
+
+    fn wire(&self, input: &ChatInput, model: &str, max_tokens: u32) -> Value {
+        wire(input, model, max_tokens)
+    }
+
+    fn parse(&self, body: &Value) -> Result<ChatOutput> {
+        parse(body)
+    }
+
+    fn collect_stream(&self, body: &str) -> Result<ChatOutput> {
+        collect_stream(body)
+    }
+
+    fn refine(&self, err: Error, body: &[u8]) -> Error {
+        refine(err, body)
     }
 }
 

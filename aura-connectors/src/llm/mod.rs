@@ -2,6 +2,7 @@
 
 mod anthropic;
 mod chat;
+mod client;
 mod openai;
 mod pricing;
 mod route;

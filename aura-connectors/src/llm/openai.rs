@@ -8,6 +8,7 @@ use aura_core::{ActionDef, App, AppManifest, Context, Error, ErrorKind, Result};
 use serde_json::{Map, Value, json};
 
 use super::chat::{self, ChatInput, ChatOutput, FinishReason, Role, ToolCall, ToolChoice, Usage};
+use super::client::{Client, Vendor};
 use super::pricing::Pricing;
 use super::{sse, vendor_error};
 
@@ -29,11 +30,7 @@ use super::{sse, vendor_error};
 pub struct OpenAiApp {
     id: String,
     name: String,
-    base_url: String,
-    default_model: Option<String>,
-    max_tokens: u32,
-    pricing: Pricing,
-    policy: HttpPolicy,
+    client: Client,
 }
 
 impl Default for OpenAiApp {
@@ -54,39 +51,35 @@ impl OpenAiApp {
         Self {
             id: id.into(),
             name: name.into(),
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
-            default_model: None,
-            max_tokens: 1024,
-            pricing: Pricing::new(),
-            policy: HttpPolicy::default(),
+            client: Client::new(&base_url.into()),
         }
     }
 
     /// Sends to `base_url` instead (a proxy, a regional endpoint, a local mock).
     #[must_use]
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into().trim_end_matches('/').to_owned();
+        self.client.set_base_url(base_url.into());
         self
     }
 
     /// The model used when a request names none.
     #[must_use]
     pub fn default_model(mut self, model: impl Into<String>) -> Self {
-        self.default_model = Some(model.into());
+        self.client.default_model = Some(model.into());
         self
     }
 
     /// `max_tokens` when a request sets none (default 1,024).
     #[must_use]
     pub fn max_tokens(mut self, max_tokens: u32) -> Self {
-        self.max_tokens = max_tokens;
+        self.client.max_tokens = max_tokens;
         self
     }
 
     /// The prices that fill each answer's `cost_usd`.
     #[must_use]
     pub fn pricing(mut self, pricing: Pricing) -> Self {
-        self.pricing = pricing;
+        self.client.pricing = pricing;
         self
     }
 
@@ -94,7 +87,7 @@ impl OpenAiApp {
     /// model server needs a guard that allows it).
     #[must_use]
     pub fn policy(mut self, policy: HttpPolicy) -> Self {
-        self.policy = policy;
+        self.client.policy = policy;
         self
     }
 
@@ -104,25 +97,7 @@ impl OpenAiApp {
     ///
     /// `InvalidInput` naming the field, for what the input schema cannot check.
     pub fn request(&self, input: &ChatInput) -> Result<HttpRequest> {
-        let model = chat::check(input, self.default_model.as_deref(), 2.0)?;
-        Ok(HttpRequest::post(format!("{}/chat/completions", self.base_url)).json(wire(input, &model, self.max_tokens)))
-    }
-
-    async fn chat(self, cx: Context, input: ChatInput) -> Result<ChatOutput> {
-        let request = self.request(&input)?;
-        let answer = self.policy.send_unchecked(&cx, &request).await?;
-        if !answer.status.is_success() {
-            let err = cx.failure(answer.status, &answer.headers, &answer.body);
-            return Err(refine(err, &answer.body));
-        }
-        let mut out = if input.stream {
-            collect_stream(&String::from_utf8_lossy(&answer.body))?
-        } else {
-            parse(&answer.json()?)?
-        };
-        out.provider.clone_from(&self.id);
-        out.cost_usd = self.pricing.of(&out.model, &out.usage);
-        Ok(out)
+        self.client.request(&OpenAi, input)
     }
 }
 
@@ -138,32 +113,53 @@ impl App for OpenAiApp {
     }
 
     fn actions(&self) -> Vec<ActionDef> {
+        let chat = |app: Self, cx: Context, input: ChatInput| async move {
+            app.client.chat(&OpenAi, &app.id, &cx, &input).await
+        };
         vec![
-            ActionDef::with_state("chat", self.clone(), |app: Self, cx: Context, input: ChatInput| {
-                app.chat(cx, input)
-            })
-            .name("Chat completion")
-            .description("Sends a conversation and returns the model's answer, tool calls, tokens and cost")
-            // It changes nothing at the vendor but the bill: safe to try again, as the
-            // vendor's SDKs do by default.
-            .idempotent(true),
+            ActionDef::with_state("chat", self.clone(), chat)
+                .name("Chat completion")
+                .description("Sends a conversation and returns the model's answer, tool calls, tokens and cost")
+                // It changes nothing at the vendor but the bill: safe to try again, as the
+                // vendor's SDKs do by default.
+                .idempotent(true),
         ]
     }
 
     /// `GET {base}/models`: cheap, and refused without a valid key.
     async fn test_connection(&self, cx: &Context) -> Result<()> {
-        let answer = self
-            .policy
-            .send_unchecked(cx, &HttpRequest::get(format!("{}/models", self.base_url)))
-            .await?;
-        if answer.status.is_success() {
-            Ok(())
-        } else {
-            Err(refine(
-                cx.failure(answer.status, &answer.headers, &answer.body),
-                &answer.body,
-            ))
-        }
+        self.client.test(&OpenAi, cx).await
+    }
+}
+
+/// OpenAI's wire format.
+struct OpenAi;
+
+impl Vendor for OpenAi {
+    const MAX_TEMPERATURE: f64 = 2.0;
+
+    fn chat_request(&self, base: &str) -> HttpRequest {
+        HttpRequest::post(format!("{base}/chat/completions"))
+    }
+
+    fn models_request(&self, base: &str) -> HttpRequest {
+        HttpRequest::get(format!("{base}/models"))
+    }
+
+    fn wire(&self, input: &ChatInput, model: &str, max_tokens: u32) -> Value {
+        wire(input, model, max_tokens)
+    }
+
+    fn parse(&self, body: &Value) -> Result<ChatOutput> {
+        parse(body)
+    }
+
+    fn collect_stream(&self, body: &str) -> Result<ChatOutput> {
+        collect_stream(body)
+    }
+
+    fn refine(&self, err: Error, body: &[u8]) -> Error {
+        refine(err, body)
     }
 }
 

@@ -62,35 +62,23 @@ impl Provider {
 
 /// Every field a connection may hold, as the manifest declares them.
 pub(crate) fn auth_method() -> AuthMethod {
-    let field = |name: &str, label: &str, secret: bool, required: bool| CredentialField {
-        name: name.into(),
-        label: label.into(),
-        secret,
-        required,
-    };
     AuthMethod::Custom {
         fields: vec![
-            field("provider", "Provider (s3, azure, gcs or local)", false, true),
-            field("bucket", "Bucket (the container, for Azure)", false, false),
-            field("region", "Region (S3)", false, false),
-            field(
+            CredentialField::plain("provider", "Provider (s3, azure, gcs or local)"),
+            CredentialField::plain("bucket", "Bucket (the container, for Azure)").optional(),
+            CredentialField::plain("region", "Region (S3)").optional(),
+            CredentialField::plain(
                 "endpoint",
                 "Endpoint URL (an S3-compatible server, azurite, a GCS emulator)",
-                false,
-                false,
-            ),
-            field("access_key_id", "Access key id (S3)", false, false),
-            field("secret_access_key", "Secret access key (S3)", true, false),
-            field("account", "Storage account (Azure)", false, false),
-            field("access_key", "Storage account key (Azure)", true, false),
-            field("service_account_key", "Service account key, JSON (GCS)", true, false),
-            field("root", "Root directory (local)", false, false),
-            field(
-                "allow_http",
-                "Allow plain HTTP (true for a loopback test server)",
-                false,
-                false,
-            ),
+            )
+            .optional(),
+            CredentialField::plain("access_key_id", "Access key id (S3)").optional(),
+            CredentialField::secret("secret_access_key", "Secret access key (S3)").optional(),
+            CredentialField::plain("account", "Storage account (Azure)").optional(),
+            CredentialField::secret("access_key", "Storage account key (Azure)").optional(),
+            CredentialField::secret("service_account_key", "Service account key, JSON (GCS)").optional(),
+            CredentialField::plain("root", "Root directory (local)").optional(),
+            CredentialField::plain("allow_http", "Allow plain HTTP (true for a loopback test server)").optional(),
         ],
     }
 }

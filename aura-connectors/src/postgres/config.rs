@@ -15,25 +15,14 @@ pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The credential fields a `postgres` connection gives (an [`AuthMethod::Custom`]).
 pub(crate) fn auth_method() -> AuthMethod {
-    let field = |name: &str, label: &str, secret: bool, required: bool| CredentialField {
-        name: name.to_owned(),
-        label: label.to_owned(),
-        secret,
-        required,
-    };
     AuthMethod::Custom {
         fields: vec![
-            field("host", "Host", false, true),
-            field("port", "Port (default 5432)", false, false),
-            field("database", "Database", false, true),
-            field("user", "User", false, true),
-            field("password", "Password", true, true),
-            field(
-                "ssl_mode",
-                "TLS: disable, prefer (default), require or verify-full",
-                false,
-                false,
-            ),
+            CredentialField::plain("host", "Host"),
+            CredentialField::plain("port", "Port (default 5432)").optional(),
+            CredentialField::plain("database", "Database"),
+            CredentialField::plain("user", "User"),
+            CredentialField::secret("password", "Password"),
+            CredentialField::plain("ssl_mode", "TLS: disable, prefer (default), require or verify-full").optional(),
         ],
     }
 }

@@ -62,26 +62,19 @@ impl RedisConfig {
     /// The auth method the `redis` app declares: custom fields `host`, `port`, `username`,
     /// `password` (the only secret one), `db`, `tls` and `ca_cert`; only `host` is required.
     pub fn auth_method() -> AuthMethod {
-        let field = |name: &str, label: &str, secret: bool, required: bool| CredentialField {
-            name: name.to_owned(),
-            label: label.to_owned(),
-            secret,
-            required,
-        };
         AuthMethod::Custom {
             fields: vec![
-                field("host", "Host", false, true),
-                field("port", "Port (default 6379)", false, false),
-                field("username", "User (ACL; empty for the default user)", false, false),
-                field("password", "Password", true, false),
-                field("db", "Database index (default 0)", false, false),
-                field("tls", "TLS: true or false (default false)", false, false),
-                field(
+                CredentialField::plain("host", "Host"),
+                CredentialField::plain("port", "Port (default 6379)").optional(),
+                CredentialField::plain("username", "User (ACL; empty for the default user)").optional(),
+                CredentialField::secret("password", "Password").optional(),
+                CredentialField::plain("db", "Database index (default 0)").optional(),
+                CredentialField::plain("tls", "TLS: true or false (default false)").optional(),
+                CredentialField::plain(
                     "ca_cert",
                     "CA certificate to trust, PEM (TLS; default the system's roots)",
-                    false,
-                    false,
-                ),
+                )
+                .optional(),
             ],
         }
     }

@@ -98,25 +98,14 @@ impl fmt::Debug for SmtpConfig {
 
 /// The credential fields, as the app's manifest declares them.
 pub(crate) fn auth_method() -> AuthMethod {
-    let field = |name: &str, label: &str, secret: bool, required: bool| CredentialField {
-        name: name.into(),
-        label: label.into(),
-        secret,
-        required,
-    };
     AuthMethod::Custom {
         fields: vec![
-            field("host", "Server host", false, true),
-            field("port", "Port (587 for STARTTLS, 465 for TLS)", false, false),
-            field(
-                "security",
-                "Security: starttls, tls or none (loopback only)",
-                false,
-                false,
-            ),
-            field("username", "User name", false, false),
-            field("password", "Password", true, false),
-            field("ca_certificate", "Extra trusted CA certificate (PEM)", false, false),
+            CredentialField::plain("host", "Server host"),
+            CredentialField::plain("port", "Port (587 for STARTTLS, 465 for TLS)").optional(),
+            CredentialField::plain("security", "Security: starttls, tls or none (loopback only)").optional(),
+            CredentialField::plain("username", "User name").optional(),
+            CredentialField::secret("password", "Password").optional(),
+            CredentialField::plain("ca_certificate", "Extra trusted CA certificate (PEM)").optional(),
         ],
     }
 }

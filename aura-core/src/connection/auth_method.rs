@@ -96,3 +96,44 @@ pub struct CredentialField {
 fn yes() -> bool {
     true
 }
+
+impl CredentialField {
+    /// A required field shown as typed: a host, a port, a user name.
+    ///
+    /// ```
+    /// use aura_core::app::{AuthMethod, CredentialField};
+    ///
+    /// let method = AuthMethod::Custom {
+    ///     fields: vec![
+    ///         CredentialField::plain("host", "Host"),
+    ///         CredentialField::plain("port", "Port (default 5432)").optional(),
+    ///         CredentialField::secret("password", "Password"),
+    ///     ],
+    /// };
+    /// # let _ = method;
+    /// ```
+    pub fn plain(name: impl Into<String>, label: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            label: label.into(),
+            secret: false,
+            required: true,
+        }
+    }
+
+    /// A required secret field: masked when typed, never shown back, and looked for by the
+    /// scrubbers and the connector behaviour suite.
+    pub fn secret(name: impl Into<String>, label: impl Into<String>) -> Self {
+        Self {
+            secret: true,
+            ..Self::plain(name, label)
+        }
+    }
+
+    /// The same field, not required.
+    #[must_use]
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+}
