@@ -16,6 +16,7 @@
 //! | [`a_call_succeeds_from_a_scenario`] | the call runs as a scenario node on an [`Engine`](aura_core::engine::Engine), its output fits the action's output schema |
 //! | [`secrets_never_leak`] | no secret shows — raw, base64, percent-encoded or JSON-escaped — in errors, `Debug`, tracing output (every level) or execution records |
 //! | [`polling_cursors_round_trip`] | new items come once, each with its own dedupe key; the cursor, stored as JSON and read back, resumes where it stopped |
+//! | [`forged_webhooks_are_refused`] | (webhook triggers) a genuine delivery gives keyed items; the body altered, another secret, the signature altered or left out: `Unauthorized`, quoting no secret; a handshake answered |
 //! | [`error_answers_map_to_kinds`] | (HTTP connectors) 401, 403, 404, 429 with `Retry-After`, 500, 503 and a 200 whose body says error end in the right kinds, retryable or not, with no echoed secret |
 //!
 //! ```ignore
@@ -39,6 +40,7 @@
 mod checks;
 mod http_errors;
 mod leaks;
+mod webhooks;
 
 use std::any::Any;
 use std::fmt;
@@ -58,6 +60,7 @@ pub use self::checks::{
 };
 pub use self::http_errors::{HttpErrorCase, error_answers_map_to_kinds};
 pub use self::leaks::{Capture, forms};
+pub use self::webhooks::{WebhookCase, forged_webhooks_are_refused};
 
 /// Makes one new item appear on the server (a row inserted, a message published …).
 type Produce = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -73,6 +76,7 @@ pub struct ConnectorFixture {
     pub(crate) call: Option<(String, Value)>,
     pub(crate) polling: Option<PollingCase>,
     pub(crate) http_errors: Option<HttpErrorCase>,
+    pub(crate) webhooks: Option<WebhookCase>,
     pub(crate) guards: Vec<Box<dyn Any + Send + Sync>>,
 }
 
@@ -88,6 +92,7 @@ impl fmt::Debug for ConnectorFixture {
             .field("call", &self.call)
             .field("polling", &self.polling)
             .field("http_errors", &self.http_errors)
+            .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +115,7 @@ impl ConnectorFixture {
             call: None,
             polling: None,
             http_errors: None,
+            webhooks: None,
             guards: Vec::new(),
         }
     }
@@ -169,6 +175,14 @@ impl ConnectorFixture {
     #[must_use]
     pub fn http_errors(mut self, case: HttpErrorCase) -> Self {
         self.http_errors = Some(case);
+        self
+    }
+
+    /// The webhook trigger to check, and how its vendor signs deliveries, for
+    /// [`forged_webhooks_are_refused`].
+    #[must_use]
+    pub fn webhooks(mut self, case: WebhookCase) -> Self {
+        self.webhooks = Some(case);
         self
     }
 
@@ -279,6 +293,7 @@ macro_rules! connector_behavior {
             secrets_never_leak,
             polling_cursors_round_trip,
             error_answers_map_to_kinds,
+            forged_webhooks_are_refused,
         );
     };
     ($($input:tt)*) => {
