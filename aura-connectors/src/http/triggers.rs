@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aura_core::http::{HttpPolicy, HttpRequest, check_pointer, poll_items, scalar_text};
 use aura_core::trigger::{Poll, PollingTrigger, TriggerParams};
-use aura_core::{Context, Error, Result};
+use aura_core::{Context, Result};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
@@ -39,11 +39,7 @@ impl PollingTrigger for HttpPoll {
     type Cursor = Value;
 
     async fn poll(&self, cx: &Context, cursor: Option<Value>) -> Result<Poll<Value, Value>> {
-        let params = cx.extension::<TriggerParams>().ok_or_else(|| {
-            Error::invalid_definition("the http poll needs its params (the trigger node's `poll.params`)")
-        })?;
-        let params: PollParams = serde_json::from_value((*params.0).clone())
-            .map_err(|e| Error::invalid_definition(format!("the http poll's params do not fit: {e}")))?;
+        let params: PollParams = TriggerParams::required(cx, "http.poll")?;
         for (field, p) in [
             ("items", Some(&params.items)),
             ("key", Some(&params.key)),

@@ -157,11 +157,7 @@ impl PollingTrigger for NewObjects {
     type Cursor = NewObjectsCursor;
 
     async fn poll(&self, cx: &Context, cursor: Option<NewObjectsCursor>) -> Result<Poll<ObjectInfo, NewObjectsCursor>> {
-        let params = match cx.extension::<TriggerParams>() {
-            Some(params) => serde_json::from_value::<NewObjectsParams>((*params.0).clone())
-                .map_err(|e| Error::invalid_definition(format!("the new_objects params do not fit: {e}")))?,
-            None => NewObjectsParams::default(),
-        };
+        let params: NewObjectsParams = TriggerParams::read(cx, "object_store.new_objects")?.unwrap_or_default();
         let under = prefix("prefix", &params.prefix)?;
         let max = params.max_items.unwrap_or(DEFAULT_MAX_ITEMS);
         if max == 0 || max > 1000 {

@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use aura_core::trigger::{Poll, PollingTrigger, TriggerItem, TriggerParams};
 use aura_core::{ConnectionId, Context, Error, Result, Violation};
 use schemars::JsonSchema;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgListener, PgPoolOptions};
@@ -30,20 +29,6 @@ const NOTIFY_BUFFER: usize = 10_000;
 const NOTIFY_BATCH: usize = 1_000;
 /// How long a poll that finds nothing waits for a notification on its way.
 const NOTIFY_GRACE: Duration = Duration::from_millis(200);
-
-fn params<T: DeserializeOwned>(cx: &Context, trigger: &str) -> Result<T> {
-    let params = cx.extension::<TriggerParams>().ok_or_else(|| {
-        Error::invalid_definition(format!(
-            "postgres.{trigger} needs its params (the trigger node's `poll.params`)"
-        ))
-    })?;
-    serde_json::from_value((*params.0).clone()).map_err(|e| {
-        Error::invalid_input(
-            format!("the params of postgres.{trigger} do not fit: {e}"),
-            vec![Violation::new("/params", e.to_string())],
-        )
-    })
-}
 
 /// The `new_rows` trigger's parameters.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -84,7 +69,7 @@ impl PollingTrigger for NewRows {
     type Cursor = Value;
 
     async fn poll(&self, cx: &Context, cursor: Option<Value>) -> Result<Poll<Self::Item, Value>> {
-        let p: NewRowsParams = params(cx, "new_rows")?;
+        let p: NewRowsParams = TriggerParams::required(cx, "postgres.new_rows")?;
         let batch = p.batch_size.unwrap_or(DEFAULT_BATCH);
         if batch == 0 || batch > MAX_BATCH {
             return Err(Error::invalid_input(
@@ -262,7 +247,7 @@ impl PollingTrigger for Notify {
     type Cursor = Value;
 
     async fn poll(&self, cx: &Context, _cursor: Option<Value>) -> Result<Poll<Notification, Value>> {
-        let p: NotifyParams = params(cx, "notify")?;
+        let p: NotifyParams = TriggerParams::required(cx, "postgres.notify")?;
         if !sql::is_identifier(&p.channel) {
             return Err(Error::invalid_input(
                 "the channel is not a plain identifier",

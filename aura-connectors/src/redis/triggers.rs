@@ -14,20 +14,10 @@ use futures::StreamExt as _;
 use redis::aio::PubSubSink;
 use redis::{Cmd, Value as RedisValue};
 use schemars::JsonSchema;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::core::Core;
 use super::error::from_redis;
-
-/// The trigger node's `poll.params`, read as `T`.
-fn params<T: DeserializeOwned>(cx: &Context, trigger: &str) -> Result<T> {
-    let params = cx.extension::<TriggerParams>().ok_or_else(|| {
-        Error::invalid_definition(format!("{trigger} needs its params (the trigger node's `poll.params`)"))
-    })?;
-    serde_json::from_value((*params.0).clone())
-        .map_err(|e| Error::invalid_definition(format!("{trigger}'s params do not fit: {e}")))
-}
 
 // ---------------------------------------------------------------------------------------------
 // subscribe
@@ -219,7 +209,7 @@ impl PollingTrigger for Subscribe {
         cx: &Context,
         cursor: Option<SubscribeCursor>,
     ) -> Result<Poll<PubSubMessage, SubscribeCursor>> {
-        let params: SubscribeParams = params(cx, "redis.subscribe")?;
+        let params: SubscribeParams = TriggerParams::required(cx, "redis.subscribe")?;
         let target = params.target()?;
         let conn = cx.require_connection()?;
         let key = SubscriptionKey {
@@ -390,7 +380,7 @@ impl PollingTrigger for StreamTrigger {
     type Cursor = StreamCursor;
 
     async fn poll(&self, cx: &Context, cursor: Option<StreamCursor>) -> Result<Poll<StreamEntry, StreamCursor>> {
-        let p: StreamParams = params(cx, "redis.stream")?;
+        let p: StreamParams = TriggerParams::required(cx, "redis.stream")?;
         check_stream_params(&p)?;
         // What the last poll delivered is now accepted (its cursor is this one): acknowledge it.
         if let Some(ack) = cursor.and_then(|c| ack_command(&p, &c)) {

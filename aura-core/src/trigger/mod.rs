@@ -43,7 +43,7 @@ pub use self::verify::{HmacScheme, IpAllowlist, SignatureEncoding, Verified, Web
 use self::webhook::ErasedWebhook;
 pub use self::webhook::{WebhookReply, WebhookRequest, WebhookRequestBuilder, WebhookTrigger};
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Violation};
 use crate::key::{Key, Reference};
 use crate::schema::{self, Schema};
 
@@ -117,9 +117,42 @@ pub struct TriggerManifest {
 }
 
 /// A polling trigger's parameters, from the trigger node's `poll.params`: the trigger reads
-/// them with `cx.extension::<TriggerParams>()`.
+/// them with [`TriggerParams::required`] or [`TriggerParams::read`] (they are
+/// `cx.extension::<TriggerParams>()`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TriggerParams(pub Arc<Value>);
+
+impl TriggerParams {
+    /// The params in `cx` read as `T`, `None` when the trigger node gave none. `trigger` names
+    /// the trigger in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidDefinition`](crate::ErrorKind::InvalidDefinition) at `/params` when they do not
+    /// fit `T` (a scenario's params are checked against the trigger's params schema when it
+    /// compiles; this is the trigger's own reading).
+    pub fn read<T: serde::de::DeserializeOwned>(cx: &Context, trigger: &str) -> Result<Option<T>> {
+        let Some(params) = cx.extension::<Self>() else {
+            return Ok(None);
+        };
+        T::deserialize(&*params.0).map(Some).map_err(|e| {
+            Error::invalid_definition(format!("the params of {trigger} do not fit"))
+                .with_violations(vec![Violation::new("/params", e.to_string())])
+        })
+    }
+
+    /// The params in `cx` read as `T`, which the trigger needs.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read), and [`InvalidDefinition`](crate::ErrorKind::InvalidDefinition)
+    /// when the trigger node gave none.
+    pub fn required<T: serde::de::DeserializeOwned>(cx: &Context, trigger: &str) -> Result<T> {
+        Self::read(cx, trigger)?.ok_or_else(|| {
+            Error::invalid_definition(format!("{trigger} needs its params (the trigger node's `poll.params`)"))
+        })
+    }
+}
 
 enum Source {
     Polling(Arc<dyn ErasedPolling>),

@@ -264,3 +264,23 @@ async fn asking_a_trigger_for_another_kind_is_a_clear_error() {
     assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
     assert!(err.to_string().contains("a manual trigger cannot poll"), "{err}");
 }
+
+#[test]
+fn trigger_params_are_read_as_the_trigger_wants_them() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Params {
+        url: String,
+    }
+    let none = Context::new();
+    assert_eq!(TriggerParams::read::<Params>(&none, "x.poll").unwrap(), None);
+    let err = TriggerParams::required::<Params>(&none, "x.poll").unwrap_err();
+    assert_eq!(err.kind(), crate::ErrorKind::InvalidDefinition);
+
+    let given = |v: serde_json::Value| Context::builder().extension(TriggerParams(Arc::new(v))).build();
+    let params: Params =
+        TriggerParams::required(&given(serde_json::json!({ "url": "https://x.test" })), "x.poll").unwrap();
+    assert_eq!(params.url, "https://x.test");
+    let err = TriggerParams::read::<Params>(&given(serde_json::json!({ "url": 5 })), "x.poll").unwrap_err();
+    assert_eq!(err.kind(), crate::ErrorKind::InvalidDefinition);
+    assert_eq!(err.violations()[0].path, "/params");
+}
