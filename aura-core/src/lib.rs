@@ -109,6 +109,8 @@ pub mod action;
 pub mod app;
 mod audit;
 pub mod clock;
+#[cfg(feature = "code-js")]
+pub mod code;
 pub mod compile;
 pub mod connection;
 mod connection_manager;

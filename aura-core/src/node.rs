@@ -37,6 +37,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +95,13 @@ pub trait Node: Send + Sync + fmt::Debug {
     /// The compiler checks what they read exactly like input mappings: known variables, only
     /// `steps.<id>` of nodes that run before this one. Default: none.
     fn expressions(&self) -> Vec<(Cow<'static, str>, &Expr)> {
+        Vec::new()
+    }
+
+    /// What the node's configuration reads that is not in [`Node::expressions`] (a code
+    /// node's script), as dotted variable paths (`steps.score`) per field pointer
+    /// (`/config/code`). The compiler checks them like expressions' variables. Default: none.
+    fn reads(&self) -> Vec<(Cow<'static, str>, BTreeSet<String>)> {
         Vec::new()
     }
 

@@ -1,5 +1,7 @@
-//! What expressions read: every expression of a node — its input mapping and the expressions
-//! of its configuration (the conditions of `if`, `filter`, `switch`) — goes through one check.
+//! What expressions read: every expression of a node — its input mapping, the expressions of
+//! its configuration (the conditions of `if`, `filter`, `switch`) and what else it says it reads
+//! ([`Node::reads`](crate::node::Node::reads): a code node's `steps.<id>`) — goes through one
+//! check.
 //!
 //! A variable must be one of [`VARIABLES`]; `steps.<id>` must name a node that runs before
 //! this one (an ancestor in the graph); `item` and `index` exist only inside an iterate body
@@ -34,6 +36,9 @@ pub(super) fn check(problems: &mut Problems, nodes: &[PlanNode], index: &HashMap
         }
         for (field, expr) in n.node.expressions() {
             expressions.push((field.into_owned(), Place::Config, expr.variables()));
+        }
+        for (field, vars) in n.node.reads() {
+            expressions.push((field.into_owned(), Place::Config, vars));
         }
         if expressions.is_empty() {
             continue;

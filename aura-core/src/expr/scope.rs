@@ -129,16 +129,28 @@ impl Scope {
         self
     }
 
-    pub(super) fn trigger_json(&self) -> Option<&Value> {
+    pub(crate) fn trigger_json(&self) -> Option<&Value> {
         self.inner.trigger_json.as_deref()
     }
 
-    pub(super) fn item_json(&self) -> Option<&Value> {
+    pub(crate) fn item_json(&self) -> Option<&Value> {
         self.inner.item_json.as_deref()
     }
 
-    pub(super) fn step_json(&self, node_id: &str) -> Option<Arc<Value>> {
+    pub(crate) fn step_json(&self, node_id: &str) -> Option<Arc<Value>> {
         self.inner.steps.as_ref()?.output_json(node_id)
+    }
+
+    /// The current iteration's index, inside an iterate body.
+    #[cfg_attr(not(feature = "code-js"), allow(dead_code))]
+    pub(crate) fn index(&self) -> Option<usize> {
+        self.inner.item.as_ref().map(|(_, i)| *i)
+    }
+
+    /// The execution's id and its scenario's id.
+    #[cfg_attr(not(feature = "code-js"), allow(dead_code))]
+    pub(crate) fn execution_ids(&self) -> Option<(&str, &str)> {
+        self.inner.execution.as_ref().map(|(e, s)| (&**e, &**s))
     }
 
     /// Sets the node's own input (for conditions).

@@ -187,6 +187,12 @@ impl NodeBuilder {
         Self::new(id, FilterNode::new(condition))
     }
 
+    /// A code node: runs a JavaScript function body in a sandbox (see [`crate::code`]).
+    #[cfg(feature = "code-js")]
+    pub fn code(id: impl Into<String>, code: impl Into<String>) -> Self {
+        Self::new(id, super::nodes::CodeNode::new(code))
+    }
+
     /// An iterate node: the nodes after it run once per element of its input array.
     pub fn iterate(id: impl Into<String>, concurrency: usize) -> Self {
         Self::new(id, IterateNode { concurrency })

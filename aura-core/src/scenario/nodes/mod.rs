@@ -14,6 +14,7 @@
 //! | `sub_scenario` | `scenario` | runs another deployed scenario, outputs its result |
 //! | `delay` | `seconds` | waits |
 //! | `respond` | `status` | sets what a webhook caller gets back: its input, with the status |
+//! | `code` | `code` | runs a JavaScript function body in a sandbox, outputs what it returns (feature `code-js`, see [`crate::code`]) |
 //!
 //! Conditions are minijinja expressions over `trigger`, `steps`, `item`, `index`, `execution`
 //! and the node's own `input`; the compiler checks what they read exactly like input mappings
@@ -37,7 +38,11 @@ use crate::expr::{Expr, Scope};
 use crate::node::{Node, NodeInfo, NodeOutput, NodeRole, PrepareContext, SharedOutput};
 use crate::schema::Schema;
 
+#[cfg(feature = "code-js")]
+mod code;
 mod trigger;
+#[cfg(feature = "code-js")]
+pub use self::code::CodeNode;
 pub use self::trigger::TriggerNode;
 
 fn scope(cx: &Context) -> Result<&Scope> {
