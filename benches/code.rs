@@ -62,7 +62,10 @@ fn prepared(rt: &Runtime, mut node: impl Node) -> impl Node {
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let sandbox = Sandbox::new(Limits::default().idle(1));
-    let cx = Context::builder().extension(sandbox.clone()).extension(Scope::new(&json!({}))).build();
+    let cx = Context::builder()
+        .extension(sandbox.clone())
+        .extension(Scope::new(&json!({})))
+        .build();
     let input = Arc::new(json!({ "value": 41 }));
 
     let trivial = prepared(&rt, CodeNode::new("return input.value + 1"));
@@ -85,11 +88,19 @@ fn benches(c: &mut Criterion) {
     });
 
     let trigger = orders(1000);
-    println!("code: transform_1000 reads {} KB of JSON", trigger.to_string().len() / 1000);
+    println!(
+        "code: transform_1000 reads {} KB of JSON",
+        trigger.to_string().len() / 1000
+    );
     let transform = prepared(&rt, CodeNode::new(TRANSFORM));
-    let big = Context::builder().extension(sandbox.clone()).extension(Scope::new(&trigger)).build();
+    let big = Context::builder()
+        .extension(sandbox.clone())
+        .extension(Scope::new(&trigger))
+        .build();
     let out = rt.block_on(transform.run_shared(&big, Arc::new(Value::Null))).unwrap();
-    let expected = (0..1000).filter(|i| i % 3 != 0 && f64::from(i % 50) * 1.37 >= 20.0).count();
+    let expected = (0..1000)
+        .filter(|i| i % 3 != 0 && f64::from(i % 50) * 1.37 >= 20.0)
+        .count();
     assert_eq!(out.value.as_array().map(Vec::len), Some(expected));
     group.bench_function("transform_1000", |b| {
         b.iter(|| rt.block_on(transform.run_shared(&big, Arc::new(Value::Null))).unwrap())
@@ -99,7 +110,10 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let cold = Sandbox::new(Limits::default().idle(1));
-                Context::builder().extension(cold).extension(Scope::new(&json!({}))).build()
+                Context::builder()
+                    .extension(cold)
+                    .extension(Scope::new(&json!({})))
+                    .build()
             },
             |cold| rt.block_on(trivial.run_shared(&cold, input.clone())).unwrap(),
             criterion::BatchSize::PerIteration,

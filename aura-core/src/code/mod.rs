@@ -45,9 +45,11 @@
 //! | `script.rs` | [`Script`]: a checked body; what one run reads |
 //! | `scan.rs` | the tokenizer that finds `steps.<id>` and stray brackets |
 //! | `worker.rs` | one runtime: setup, compile cache, a run |
+//! | `convert.rs` | JSON into JavaScript values |
 //! | `harden.js` | the setup run in every context: `console`, no dynamic code, frozen |
 //! | `error.rs` | [`CodeError`] |
 
+mod convert;
 mod error;
 mod limits;
 mod sandbox;

@@ -172,23 +172,3 @@ pub(crate) struct Inputs<'a> {
     pub(crate) input: &'a Value,
     pub(crate) execution: Option<(&'a str, &'a str)>,
 }
-
-impl Inputs<'_> {
-    /// `{"<id>": {"output": …}, …}` for the nodes the script names that have run.
-    pub(crate) fn steps_json(&self, ids: &BTreeSet<String>) -> String {
-        let mut out = String::from("{");
-        for id in ids {
-            if let Some(output) = (self.steps)(id) {
-                if out.len() > 1 {
-                    out.push(',');
-                }
-                out.push_str(&Value::from(id.as_str()).to_string());
-                out.push_str(":{\"output\":");
-                out.push_str(&output.to_string());
-                out.push('}');
-            }
-        }
-        out.push('}');
-        out
-    }
-}

@@ -17,10 +17,11 @@ use parking_lot::Mutex;
 use rquickjs::context::intrinsic::{Date, Eval, Json, MapSet, Promise, Proxy, RegExp, RegExpCompiler, TypedArrays};
 use rquickjs::function::Args as JsArgs;
 use rquickjs::promise::PromiseState;
-use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Runtime, Value};
+use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Runtime, Value};
 use serde_json::Value as Json_;
 
 use super::Limits;
+use super::convert::to_js;
 use super::error::CodeError;
 use super::script::{FILE_NAME, Inputs, Script};
 
@@ -249,49 +250,51 @@ fn call<'js>(ctx: &Ctx<'js>, script: &Script, inputs: &Inputs<'_>, limits: &Limi
     let f = compiled(ctx, script).map_err(Failure::Code)?;
     let uses = script.uses();
     let undefined = || Value::new_undefined(ctx.clone());
-    let parse = |json: Option<&Json_>| -> Result<Value<'js>, Failure<'js>> {
+    let convert = |json: Option<&Json_>| -> Result<Value<'js>, Failure<'js>> {
         match json {
             None => Ok(undefined()),
-            Some(json) => Ok(ctx.json_parse(json.to_string()).catch(ctx)?),
+            Some(json) => Ok(to_js(ctx, json).catch(ctx)?),
         }
     };
-    let mut args = JsArgs::new(ctx.clone(), 6);
-    let push = |args: &mut JsArgs<'js>, value: Value<'js>| args.push_arg(value).catch(ctx).map_err(Failure::from);
-    push(
-        &mut args,
-        if uses.trigger {
-            parse(inputs.trigger)?
-        } else {
-            undefined()
-        },
-    )?;
     let steps = if script.steps().is_empty() {
         undefined()
     } else {
-        ctx.json_parse(inputs.steps_json(script.steps())).catch(ctx)?
+        let steps = Object::new(ctx.clone()).catch(ctx)?;
+        for id in script.steps() {
+            if let Some(output) = (inputs.steps)(id) {
+                let step = Object::new(ctx.clone()).catch(ctx)?;
+                step.set("output", convert(Some(&output))?).catch(ctx)?;
+                steps.set(id.as_str(), step).catch(ctx)?;
+            }
+        }
+        steps.into_value()
     };
-    push(&mut args, steps)?;
-    push(&mut args, if uses.item { parse(inputs.item)? } else { undefined() })?;
+    let execution = match (uses.execution, inputs.execution) {
+        (true, Some((id, scenario))) => {
+            let execution = Object::new(ctx.clone()).catch(ctx)?;
+            execution.set("id", id).catch(ctx)?;
+            execution.set("scenario_id", scenario).catch(ctx)?;
+            execution.into_value()
+        }
+        _ => undefined(),
+    };
     let index = inputs
         .index
         .and_then(|i| i32::try_from(i).ok())
         .map_or_else(undefined, |i| Value::new_int(ctx.clone(), i));
-    push(&mut args, index)?;
-    push(
-        &mut args,
-        if uses.input {
-            parse(Some(inputs.input))?
-        } else {
-            undefined()
-        },
-    )?;
-    let execution = match (uses.execution, inputs.execution) {
-        (true, Some((id, scenario))) => ctx
-            .json_parse(serde_json::json!({ "id": id, "scenario_id": scenario }).to_string())
-            .catch(ctx)?,
-        _ => undefined(),
-    };
-    push(&mut args, execution)?;
+    // In the order of the wrapper's parameters.
+    let values = [
+        convert(inputs.trigger.filter(|_| uses.trigger))?,
+        steps,
+        convert(inputs.item.filter(|_| uses.item))?,
+        index,
+        convert(Some(inputs.input).filter(|_| uses.input))?,
+        execution,
+    ];
+    let mut args = JsArgs::new(ctx.clone(), values.len());
+    for value in values {
+        args.push_arg(value).catch(ctx)?;
+    }
     let mut out: Value<'js> = f.call_arg(args).catch(ctx)?;
     if let Some(promise) = out.as_promise().cloned() {
         while ctx.execute_pending_job() {}
