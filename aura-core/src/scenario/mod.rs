@@ -261,7 +261,12 @@ impl TryFrom<RawNodeDef> for NodeDef {
         let config = raw.config.unwrap_or_else(|| Value::Object(serde_json::Map::new()));
         let node: Box<dyn Node> = serde_json::from_value(serde_json::json!({ "kind": raw.kind, "config": config }))
             .map_err(|e| {
-                Error::invalid_definition(format!("node {:?} of kind {:?}: {e}", raw.id, raw.kind))
+                // Node kinds that exist behind a cargo feature say which.
+                let hint = match raw.kind.as_str() {
+                    "code" if !cfg!(feature = "code-js") => " (the code node needs aura-core's `code-js` feature)",
+                    _ => "",
+                };
+                Error::invalid_definition(format!("node {:?} of kind {:?}: {e}{hint}", raw.id, raw.kind))
                     .with_context("node", raw.id.clone())
             })?;
         Ok(Self {

@@ -14,7 +14,7 @@
 //! | `sub_scenario` | `scenario` | runs another deployed scenario, outputs its result |
 //! | `delay` | `seconds` | waits |
 //! | `respond` | `status` | sets what a webhook caller gets back: its input, with the status |
-//! | `code` | `code` | runs a JavaScript function body in a sandbox, outputs what it returns (feature `code-js`, see [`crate::code`]) |
+//! | `code` | `code` | runs a JavaScript function body in a sandbox, outputs what it returns (feature `code-js`, see `aura_core::code`) |
 //!
 //! Conditions are minijinja expressions over `trigger`, `steps`, `item`, `index`, `execution`
 //! and the node's own `input`; the compiler checks what they read exactly like input mappings
