@@ -471,50 +471,6 @@ fn runs_on_many_threads_share_one_pool() {
     assert!(stats.idle >= 1 && stats.memory > 0, "{stats:?}");
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn console_lines_reach_tracing_with_their_level_and_node() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let out = run(
-        "console.log('seen', { n: trigger.n }); console.warn('careful'); console.debug([1, 2]); return 1",
-        json!({ "n": 3 }),
-    )
-    .await
-    .unwrap();
-    assert_eq!(out, json!(1));
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let line = |needle: &str| {
-        text.lines()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("{needle} in {text}"))
-    };
-    assert!(line(r#"seen {"n":3}"#).contains("INFO"), "{text}");
-    assert!(line(r#"seen {"n":3}"#).contains("node=\"c\""), "{text}");
-    assert!(line("careful").contains("WARN"), "{text}");
-    assert!(line("[1,2]").contains("DEBUG"), "{text}");
-}
-
 #[test]
 fn a_code_node_reads_and_writes_as_yaml_and_json() {
     let yaml = r#"

@@ -19,12 +19,14 @@ use super::worker::{Console, Worker};
 /// [`Sandbox::shared`]:
 ///
 /// ```
+/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use aura_core::code::{Limits, Sandbox};
 /// use aura_core::engine::Engine;
+/// use aura_core::Registry;
 ///
 /// let sandbox = Sandbox::new(Limits::default().time(Duration::from_millis(200)));
-/// let engine = Engine::builder().extension(sandbox).build();
+/// let engine = Engine::builder(Arc::new(Registry::new())).extension(sandbox).build();
 /// # drop(engine);
 /// ```
 #[derive(Clone)]

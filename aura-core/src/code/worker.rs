@@ -341,9 +341,18 @@ fn call<'js>(ctx: &Ctx<'js>, script: &Script, inputs: &Inputs<'_>, limits: &Limi
     serde_json::from_str(&text).map_err(|e| Failure::Code(CodeError::NotJson { reason: e.to_string() }))
 }
 
+/// QuickJS's own errors for the memory and stack limits (scripts may catch them; uncaught,
+/// they are the limits, not script errors).
+const OUT_OF_MEMORY: (&str, &str) = ("InternalError", "out of memory");
+const STACK_OVERFLOW: (&str, &str) = ("RangeError", "Maximum call stack size exceeded");
+
+fn name_and_message(e: &rquickjs::Exception<'_>) -> (String, String) {
+    (e.get("name").unwrap_or_default(), e.message().unwrap_or_default())
+}
+
 fn is_limit(e: &rquickjs::Exception<'_>) -> bool {
-    let message = e.message().unwrap_or_default();
-    message.contains("out of memory") || message.contains("stack overflow")
+    let (name, message) = name_and_message(e);
+    [OUT_OF_MEMORY, STACK_OVERFLOW].contains(&(name.as_str(), message.as_str()))
 }
 
 /// An exception the script did not catch, as a [`CodeError`].
@@ -355,20 +364,18 @@ fn classify(e: CaughtError<'_>, limits: &Limits) -> CodeError {
             stack: None,
         },
         CaughtError::Exception(e) => {
-            let message = e.message().unwrap_or_default();
-            let name: Option<String> = e.get("name").ok();
-            if message.contains("out of memory") {
-                return CodeError::MemoryLimit { limit: limits.memory };
-            }
-            if message.contains("stack overflow") || message.contains("call stack size") {
-                return CodeError::StackLimit { limit: limits.stack };
-            }
-            CodeError::Thrown {
-                message: match name {
-                    Some(name) if !name.is_empty() => format!("{name}: {message}"),
-                    _ => message,
+            let (name, message) = name_and_message(&e);
+            match (name.as_str(), message.as_str()) {
+                OUT_OF_MEMORY => CodeError::MemoryLimit { limit: limits.memory },
+                STACK_OVERFLOW => CodeError::StackLimit { limit: limits.stack },
+                _ => CodeError::Thrown {
+                    message: if name.is_empty() {
+                        message
+                    } else {
+                        format!("{name}: {message}")
+                    },
+                    stack: e.stack().map(|s| Script::user_lines(&s)).filter(|s| !s.is_empty()),
                 },
-                stack: e.stack().map(|s| Script::user_lines(&s)).filter(|s| !s.is_empty()),
             }
         }
         CaughtError::Value(v) => {
