@@ -158,6 +158,19 @@ pub struct NodeInfo {
     pub pure: bool,
 }
 
+impl NodeInfo {
+    /// A step that calls nothing outside the engine: [`pure`](NodeInfo#structfield.pure) and
+    /// idempotent (the built-in `set`, `if`, `switch`, `filter`, `merge`, `respond` and `code`
+    /// nodes).
+    pub fn pure_step() -> Self {
+        Self {
+            pure: true,
+            idempotent: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// A node's role in the graph of a scenario.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -494,3 +494,13 @@ nodes:
     let err = Scenario::from_yaml(&yaml.replace("code: |", "cdoe: |")).unwrap_err();
     assert!(err.to_string().contains("cdoe"), "{err}");
 }
+
+#[tokio::test]
+async fn an_input_nested_past_the_limit_is_refused_not_a_stack_overflow() {
+    let mut deep = json!(1);
+    for _ in 0..300 {
+        deep = json!([deep]);
+    }
+    let e = run("return trigger.length", deep).await.unwrap_err();
+    assert!(e.message.contains("nests deeper than 256 levels"), "{e:#?}");
+}

@@ -91,11 +91,7 @@ impl Node for CodeNode {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo {
-            pure: true,
-            idempotent: true,
-            ..NodeInfo::default()
-        }
+        NodeInfo::pure_step()
     }
 
     fn reads(&self) -> Vec<(Cow<'static, str>, BTreeSet<String>)> {

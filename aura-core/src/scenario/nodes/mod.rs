@@ -158,11 +158,7 @@ pub struct SetNode {}
 #[async_trait]
 impl Node for SetNode {
     fn info(&self) -> NodeInfo {
-        NodeInfo {
-            pure: true,
-            idempotent: true,
-            ..NodeInfo::default()
-        }
+        NodeInfo::pure_step()
     }
 
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
@@ -205,11 +201,7 @@ impl Node for IfNode {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo {
-            pure: true,
-            idempotent: true,
-            ..NodeInfo::default()
-        }
+        NodeInfo::pure_step()
     }
 
     fn routes(&self) -> Cow<'static, [Cow<'static, str>]> {
@@ -297,11 +289,7 @@ impl Node for SwitchNode {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo {
-            pure: true,
-            idempotent: true,
-            ..NodeInfo::default()
-        }
+        NodeInfo::pure_step()
     }
 
     fn routes(&self) -> Cow<'static, [Cow<'static, str>]> {
@@ -363,11 +351,7 @@ impl Node for FilterNode {
     }
 
     fn info(&self) -> NodeInfo {
-        NodeInfo {
-            pure: true,
-            idempotent: true,
-            ..NodeInfo::default()
-        }
+        NodeInfo::pure_step()
     }
 
     fn expressions(&self) -> Vec<(Cow<'static, str>, &Expr)> {
@@ -479,11 +463,7 @@ pub struct MergeNode {}
 #[async_trait]
 impl Node for MergeNode {
     fn info(&self) -> NodeInfo {
-        NodeInfo {
-            pure: true,
-            idempotent: true,
-            ..NodeInfo::default()
-        }
+        NodeInfo::pure_step()
     }
 
     async fn run(&self, _cx: &Context, input: Value) -> Result<NodeOutput> {
