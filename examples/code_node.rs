@@ -15,7 +15,8 @@
 //! one that does not compile (the compile error names the node, the field and the line), one
 //! that reads a node that does not run before it, and one that never ends (stopped by the
 //! sandbox's time limit; the engine goes on). The sandbox's limits are the engine's, attached
-//! with `Engine::builder(..).extension(Sandbox::new(limits))`.
+//! with `Engine::builder(..).extension(Sandbox::new(limits))`; the scripts' `console` lines are
+//! `tracing` events (target `aura::code`), printed here.
 
 #![allow(clippy::print_stdout)]
 
@@ -30,6 +31,12 @@ use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
+    // Scripts' `console` lines are tracing events of target `aura::code`.
+    tracing_subscriber::fmt()
+        .with_env_filter("aura::code=info")
+        .with_target(true)
+        .without_time()
+        .init();
     let sandbox = Sandbox::new(Limits::default().time(Duration::from_millis(100)).memory(16 << 20));
     let engine = Engine::builder(Arc::new(Registry::new()))
         .extension(sandbox.clone())
