@@ -4,12 +4,11 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
-use serde_json::Value;
 
 use super::Limits;
 use super::error::CodeError;
 use super::script::{Inputs, Script};
-use super::worker::{Console, Worker};
+use super::worker::{Console, Ran, Worker};
 
 /// Where code nodes run: the [`Limits`] of every run and a pool of set-up QuickJS runtimes.
 /// Cheap to clone (clones share the pool).
@@ -62,12 +61,6 @@ impl Default for Sandbox {
     fn default() -> Self {
         Self::new(Limits::default())
     }
-}
-
-/// One run's result.
-pub(crate) struct Outcome {
-    pub(crate) output: Result<Value, CodeError>,
-    pub(crate) console: Console,
 }
 
 impl Sandbox {
@@ -125,23 +118,20 @@ impl Sandbox {
         checked
     }
 
-    pub(crate) fn run(&self, script: &Script, inputs: &Inputs<'_>) -> Outcome {
+    pub(crate) fn run(&self, script: &Script, inputs: &Inputs<'_>) -> Ran {
         let mut worker = match self.take() {
             Ok(worker) => worker,
             Err(e) => {
-                return Outcome {
+                return Ran {
                     output: Err(e),
                     console: Console::default(),
                 };
             }
         };
         let ran = worker.run(script, inputs, &self.inner.limits);
-        if ran.reusable {
+        if ran.reusable() {
             self.give_back(worker);
         }
-        Outcome {
-            output: ran.output,
-            console: ran.console,
-        }
+        ran
     }
 }

@@ -86,9 +86,20 @@ pub(crate) struct Worker {
 pub(crate) struct Ran {
     pub(crate) output: Result<Json_, CodeError>,
     pub(crate) console: Console,
-    /// Whether the worker may serve another run (a limit that was hit may have left it
-    /// half-way through something: it is dropped).
-    pub(crate) reusable: bool,
+}
+
+impl Ran {
+    /// Whether the worker may serve another run: not after a limit was hit, which may have
+    /// left it half-way through something (it is dropped).
+    pub(crate) fn reusable(&self) -> bool {
+        !matches!(
+            self.output,
+            Err(CodeError::TimeLimit { .. }
+                | CodeError::MemoryLimit { .. }
+                | CodeError::StackLimit { .. }
+                | CodeError::Setup { .. })
+        )
+    }
 }
 
 type Intrinsics = (
@@ -182,13 +193,6 @@ impl Worker {
             })
         });
         *watch.deadline.lock() = None;
-        let reusable = !matches!(
-            output,
-            Err(CodeError::TimeLimit { .. }
-                | CodeError::MemoryLimit { .. }
-                | CodeError::StackLimit { .. }
-                | CodeError::Setup { .. })
-        );
         Ran {
             output,
             console: std::mem::replace(
@@ -198,7 +202,6 @@ impl Worker {
                     ..Console::default()
                 },
             ),
-            reusable,
         }
     }
 }
