@@ -5,7 +5,7 @@
 ///
 /// | policy | store writes | after a crash |
 /// | --- | --- | --- |
-/// | [`Keep::all`] (default) | every node's result checkpointed before its successors start, the end recorded | [`super::Engine::recover`] resumes every unfinished execution from its last checkpoint |
+/// | [`Keep::all`] (default) | every node's result checkpointed before its successors start (on a durable store; pure nodes' and, on a store that is not durable, every node's with the next checkpoint that is waited for), the end recorded | [`super::Engine::recover`] resumes every unfinished execution from its last checkpoint |
 /// | [`Keep::sampled`] | nothing while it runs; at the end, the whole record of every execution that did not complete and of 1 in `n` that did | nothing to resume: an execution in flight is lost with the process |
 /// | [`Keep::none`] | nothing at all | nothing to resume |
 ///

@@ -134,24 +134,6 @@ impl Live {
     }
 }
 
-/// A record with nothing in it, standing in for one being encoded.
-fn placeholder(summary: &ExecutionSummary) -> ExecutionRecord {
-    ExecutionRecord {
-        id: summary.id,
-        scenario_id: String::new(),
-        scenario_version: 0,
-        trigger: Arc::new(Value::Null),
-        trigger_cleaned: false,
-        status: summary.status,
-        started_at: summary.started_at,
-        ended_at: summary.ended_at,
-        nodes: Vec::new(),
-        output: None,
-        error: None,
-        rerun_of: None,
-    }
-}
-
 impl Entry {
     fn summary(&self) -> ExecutionSummary {
         match self {
@@ -198,27 +180,18 @@ impl Entry {
         }
     }
 
-    /// The compact form of a finished execution.
+    /// The compact form of a finished execution (kept live if it cannot be written: nothing is
+    /// lost).
     fn keep(&mut self) -> Result<()> {
         let Self::Live(live) = self else { return Ok(()) };
         if !live.record.status.is_finished() {
             return Ok(());
         }
+        let json = super::compact::encode(&live.record)?;
         let summary = live.record.summary();
-        let record = std::mem::replace(&mut live.record, placeholder(&summary));
-        match super::compact::encode(record) {
-            Ok(json) => {
-                let exact = std::mem::take(&mut live.exact);
-                *self = Self::Kept(Box::new(Kept { summary, json, exact }));
-                Ok(())
-            }
-            Err(failed) => {
-                // Kept live instead: nothing is lost.
-                let (e, record) = *failed;
-                live.record = record;
-                Err(e)
-            }
-        }
+        let exact = std::mem::take(&mut live.exact);
+        *self = Self::Kept(Box::new(Kept { summary, json, exact }));
+        Ok(())
     }
 
     fn exact(&mut self) -> &mut HashMap<PayloadKey, Arc<Value>> {
@@ -364,17 +337,47 @@ impl MemoryStore {
         entry.keep()?;
         drop(map);
         if newly_finished {
-            let expired: Vec<Uuid> = {
-                let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
-                finished.push_back(record.id);
-                let excess = finished.len().saturating_sub(self.retain);
-                finished.drain(..excess).collect()
-            };
-            for old in expired {
-                self.shard(old).remove(&old);
-            }
+            self.retire(record.id);
         }
         Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// Records an execution's end from its whole record (every node result in it): written
+    /// compact at once (outside the shard's lock), its node results not applied one by one.
+    fn end_whole(&self, record: &ExecutionRecord) -> Result<()> {
+        if !record.status.is_finished() {
+            return self.end(record);
+        }
+        let json = super::compact::encode(record)?;
+        let mut map = self.shard(record.id);
+        let entry = map.get_mut(&record.id).ok_or_else(|| missing(record.id))?;
+        let newly_finished = !entry.is_finished();
+        let exact = std::mem::take(entry.exact());
+        *entry = Entry::Kept(Box::new(Kept {
+            summary: record.summary(),
+            json,
+            exact,
+        }));
+        drop(map);
+        if newly_finished {
+            self.retire(record.id);
+        }
+        Ok(())
+    }
+
+    /// Counts a newly finished execution, and drops the oldest finished beyond the retention.
+    fn retire(&self, id: Uuid) {
+        let expired: Vec<Uuid> = {
+            let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+            finished.push_back(id);
+            let excess = finished.len().saturating_sub(self.retain);
+            finished.drain(..excess).collect()
+        };
+        for old in expired {
+            self.shard(old).remove(&old);
+        }
     }
 }
 
@@ -417,6 +420,19 @@ impl ExecutionStore for MemoryStore {
     /// In one process: nobody to fence out.
     async fn save_node_leased(&self, lease: &Lease, result: &NodeResult) -> Result<()> {
         self.save(lease.execution_id, result)
+    }
+
+    /// With an end, the whole record is kept as it is (it holds `nodes` too).
+    async fn checkpoint_leased(
+        &self,
+        lease: &Lease,
+        nodes: &[NodeResult],
+        end: Option<&ExecutionRecord>,
+    ) -> Result<()> {
+        match end {
+            Some(record) => self.end_whole(record),
+            None => nodes.iter().try_for_each(|node| self.save(lease.execution_id, node)),
+        }
     }
 
     async fn finish(&self, record: &ExecutionRecord) -> Result<()> {

@@ -153,7 +153,9 @@ pub trait ExecutionStore: Send + Sync + 'static {
 
     /// Node results and, with `end`, the end of the execution, written under `lease` (fenced
     /// as [`save_node_leased`](Self::save_node_leased) is), in order: an end is never kept
-    /// without the results before it. The engine defers the checkpoints of nodes that call
+    /// without the results before it. An `end` is the execution's whole record: every node
+    /// result is in it, those of `nodes` too, so a store may keep it as it is instead of
+    /// applying `nodes` one by one (the `MemoryStore` does). The engine defers the checkpoints of nodes that call
     /// nothing ([`NodeInfo::pure`](crate::node::NodeInfo::pure)): they could run again from
     /// their inputs; it writes them with its next checkpoint that must be waited for (before a
     /// node that is not idempotent is called, after one that calls something ends, at a park,

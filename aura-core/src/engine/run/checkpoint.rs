@@ -56,7 +56,24 @@ impl Exec {
     }
 
     async fn write_all(&self, own: Option<NodeResult>, end: Option<&ExecutionRecord>) -> Result<()> {
-        let mut nodes = std::mem::take(&mut self.lock().deferred);
+        let mut nodes: Vec<NodeResult> = {
+            let mut state = self.lock();
+            let deferred = std::mem::take(&mut state.deferred);
+            // At the end the results have moved to `end`.
+            let results = end.map_or(&state.record.nodes, |record| &record.nodes);
+            deferred
+                .into_iter()
+                .filter_map(|slot| results.get(slot))
+                .map(|r| {
+                    let mut r = r.clone();
+                    if r.status == NodeStatus::Running {
+                        // Run again since it was deferred: its input is the real one.
+                        r.input = self.redactor.clean(&r.input);
+                    }
+                    r
+                })
+                .collect()
+        };
         nodes.extend(own);
         let store = &self.engine.store;
         match &self.options.lease {
@@ -100,27 +117,32 @@ impl Exec {
     /// stopped them.
     pub(super) async fn stop_running(&self, status: NodeStatus, err: &Error) -> Result<()> {
         let now = Utc::now();
-        let stopped: Vec<NodeResult> = {
+        {
             let mut state = self.lock();
             let error = self.redactor.error(err);
-            state
+            let stopped: Vec<usize> = state
                 .record
                 .nodes
                 .iter_mut()
-                .filter(|r| matches!(r.status, NodeStatus::Running | NodeStatus::Waiting))
-                .map(|r| {
+                .enumerate()
+                .filter(|(_, r)| matches!(r.status, NodeStatus::Running | NodeStatus::Waiting))
+                .map(|(slot, r)| {
                     let mut error = error.clone();
                     error.context.push(("node".to_owned(), r.node_id.to_string()));
                     r.status = status;
                     r.input = self.redactor.clean(&r.input);
                     r.error = Some(Box::new(error));
                     r.ended_at = Some(now);
-                    r.clone()
+                    slot
                 })
-                .collect()
-        };
+                .collect();
+            if self.checkpoints {
+                for slot in stopped {
+                    defer(&mut state.deferred, slot);
+                }
+            }
+        }
         if self.checkpoints {
-            self.lock().deferred.extend(stopped);
             self.write_nodes(None).await?;
         }
         Ok(())
@@ -152,7 +174,8 @@ impl Exec {
     }
 
     /// Updates a node's result in the record and checkpoints it in the store: at once, or,
-    /// for a pure node, with the next checkpoint that is waited for.
+    /// for a pure node (and any node, on a store that does not outlive the process, where an
+    /// earlier write saves nothing from a crash), with the next checkpoint that is waited for.
     pub(super) async fn save(
         &self,
         idx: usize,
@@ -167,18 +190,21 @@ impl Exec {
             if !self.checkpoints {
                 return Ok(());
             }
-            let result = result.clone();
-            if self.plan.nodes[idx].info.pure {
-                // A later result of the same node and item replaces an earlier one.
-                state
-                    .deferred
-                    .retain(|r| !(r.node_id == result.node_id && r.item == result.item));
-                state.deferred.push(result);
+            if self.plan.nodes[idx].info.pure || !self.durable {
+                defer(&mut state.deferred, slot);
                 return Ok(());
             }
-            result
+            result.clone()
         };
         self.write_nodes(Some(result)).await
+    }
+}
+
+/// Marks a result (by its slot) for the next checkpoint that is waited for: once, written as
+/// it is then.
+fn defer(deferred: &mut Vec<usize>, slot: usize) {
+    if !deferred.contains(&slot) {
+        deferred.push(slot);
     }
 }
 

@@ -5,7 +5,9 @@
 //! parents' outputs. In a frame, a node runs once every predecessor in the frame has finished
 //! (completed or skipped) and at least one of them led to it; a node no route led to is
 //! skipped, and the skip flows on. Ready nodes run concurrently (one task, many futures), and
-//! each node's result is checkpointed in the store before its successors start.
+//! each node's result is checkpointed in the store before its successors start (a pure node's,
+//! and on a store that is not durable every node's, with the next checkpoint that is waited
+//! for: a park, a breakpoint, a node that may not be repeated, the end).
 
 mod attempt;
 mod checkpoint;
@@ -147,7 +149,8 @@ async fn prepare(
     });
     let id_str: Arc<str> = id.to_string().into();
     let engine_keeps_checkpoints = engine.keep.checkpoints();
-    let mark_in_flight = engine_keeps_checkpoints && engine.store.is_durable();
+    let durable = engine.store.is_durable();
+    let mark_in_flight = engine_keeps_checkpoints && durable;
     let deferred_trigger = match record.trigger_cleaned && !engine_keeps_checkpoints {
         true => vec![(PayloadKey::Trigger, trigger.clone())],
         false => Vec::new(),
@@ -174,6 +177,7 @@ async fn prepare(
             deferred: Vec::new(),
         }),
         checkpoints: engine_keeps_checkpoints,
+        durable,
         mark_in_flight,
         redactor,
         response,
@@ -335,6 +339,8 @@ struct Exec {
     /// Whether each node's result goes to the store as it ends ([`super::Keep`]); otherwise
     /// the record is written whole at the end, if kept.
     checkpoints: bool,
+    /// Whether the store outlives the process ([`crate::store::ExecutionStore::is_durable`]).
+    durable: bool,
     /// Whether a node that is not idempotent is saved as running before it is called (with
     /// checkpoints, on a durable store).
     mark_in_flight: bool,
@@ -346,9 +352,10 @@ struct State {
     record: ExecutionRecord,
     /// Where each (node, item) result sits in `record.nodes`.
     slots: Slots,
-    /// Results of pure nodes ([`crate::node::NodeInfo::pure`]) not written yet: they go with
-    /// the next checkpoint that is waited for.
-    deferred: Vec<NodeResult>,
+    /// Where the results not written yet sit in `record.nodes` (those of pure nodes,
+    /// [`crate::node::NodeInfo::pure`], or of every node on a store that is not durable): they
+    /// go with the next checkpoint that is waited for.
+    deferred: Vec<usize>,
     /// Exact payloads waiting for the end, when nodes are not checkpointed.
     exact: Vec<(PayloadKey, Arc<Value>)>,
 }
