@@ -35,8 +35,11 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/wrk.rs"]
+mod wrk;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +57,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
+use wrk::{ScriptFile, env_u64, latency, median};
 
 /// Connection counts wrk runs with.
 const CONNECTIONS: [u32; 2] = [10, 50];
@@ -206,46 +210,6 @@ struct Run {
     cpu_us: Option<f64>,
 }
 
-/// `130.12us`, `1.20ms`, `2.00s` → microseconds.
-fn duration_us(text: &str) -> Option<f64> {
-    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1e3)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60e6)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1e6)
-    } else {
-        return None;
-    };
-    number.parse::<f64>().ok().map(|n| n * factor)
-}
-
-/// Reads req/s, p50, p99 and the request count from wrk's output.
-fn parse_wrk(out: &str) -> Result<(f64, f64, f64, u64), String> {
-    let mut rps = None;
-    let mut p50 = None;
-    let mut p99 = None;
-    let mut requests = None;
-    for line in out.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["Requests/sec:", n, ..] => rps = n.parse::<f64>().ok(),
-            ["50%", d, ..] => p50 = duration_us(d),
-            ["99%", d, ..] => p99 = duration_us(d),
-            [n, "requests", "in", ..] => requests = n.parse::<u64>().ok(),
-            ["Non-2xx", "or", "3xx", "responses:", n, ..] => return Err(format!("{n} non-2xx responses")),
-            ["Socket", "errors:", ..] => return Err(line.trim().to_owned()),
-            _ => {}
-        }
-    }
-    match (rps, p50, p99, requests) {
-        (Some(rps), Some(p50), Some(p99), Some(requests)) => Ok((rps, p50, p99, requests)),
-        _ => Err("cannot read Requests/sec, the 50%/99% latencies or the request count".to_owned()),
-    }
-}
-
 /// This process's CPU time (user + system), in clock ticks.
 fn cpu_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -269,41 +233,28 @@ fn ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Runs wrk against `server` for `secs` seconds with `connections` connections.
+/// Runs wrk against `server` for `secs` seconds with `connections` connections; every answer
+/// must be a 2xx.
 fn wrk(script: &Path, server: &Server, connections: u32, secs: u64, tick_us: f64) -> Run {
     let before = cpu_ticks();
-    let output = Command::new("wrk")
-        .arg("-t1")
-        .arg(format!("-c{connections}"))
-        .arg(format!("-d{secs}s"))
-        .arg("--latency")
-        .arg("-s")
-        .arg(script)
-        .arg(server.url())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run wrk: {e}"));
+    let out = wrk::run(script, &server.url(), connections, secs);
     let after = cpu_ticks();
-    let out = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        panic!(
-            "wrk failed ({}) against {}: {}{}",
-            output.status,
-            server.name,
-            out,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let (rps, p50_us, p99_us, requests) =
-        parse_wrk(&out).unwrap_or_else(|e| panic!("{} at c={connections}: {e}\nwrk said:\n{out}", server.name));
+    assert!(
+        out.non_2xx == 0 && out.socket_errors.is_none(),
+        "{} at c={connections}: {} non-2xx answers; {}",
+        server.name,
+        out.non_2xx,
+        out.socket_errors.as_deref().unwrap_or("no socket errors")
+    );
     let cpu_us = match (before, after) {
-        (Some(b), Some(a)) if requests > 0 => Some(a.saturating_sub(b) as f64 * tick_us / requests as f64),
+        (Some(b), Some(a)) if out.requests > 0 => Some(a.saturating_sub(b) as f64 * tick_us / out.requests as f64),
         _ => None,
     };
     Run {
-        rps,
-        p50_us,
-        p99_us,
-        requests,
+        rps: out.rps,
+        p50_us: out.p50_us,
+        p99_us: out.p99_us,
+        requests: out.requests,
         cpu_us,
     }
 }
@@ -311,72 +262,13 @@ fn wrk(script: &Path, server: &Server, connections: u32, secs: u64, tick_us: f64
 // ---------------------------------------------------------------------------------------------
 // The report.
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-fn latency(us: f64) -> String {
-    if us >= 1000.0 {
-        format!("{:.2} ms", us / 1000.0)
-    } else {
-        format!("{us:.0} µs")
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| panic!("{name}={v}: expected a positive integer")),
-        Err(_) => default,
-    }
-}
-
-/// Exits with a clear message when wrk is not installed.
-fn require_wrk() {
-    if let Err(e) = Command::new("wrk").arg("--version").output() {
-        eprintln!(
-            "the webhook benchmark needs wrk as its load generator, and running it failed ({e}).\n\
-             Install it with `apt-get install wrk` (or from https://github.com/wg/wrk) and run again."
-        );
-        std::process::exit(1);
-    }
-}
-
-/// Writes the wrk script to a temp file; removed on drop.
-struct ScriptFile(PathBuf);
-
-impl ScriptFile {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("aura-webhook-bench-{}.lua", std::process::id()));
-        std::fs::write(&path, SCRIPT).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for ScriptFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter, so arguments are ignored.
-    require_wrk();
+    wrk::require();
     let secs = env_u64("WEBHOOK_BENCH_SECS", 5);
     let rounds = env_u64("WEBHOOK_BENCH_ROUNDS", 3) as usize;
     let tick_us = 1e6 / ticks_per_second();
-    let script = ScriptFile::new();
+    let script = ScriptFile::new("webhook", SCRIPT);
 
     let runtime: Runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
