@@ -244,3 +244,27 @@ async fn any_node_can_ask_the_engine_to_wait() {
     assert!(started.elapsed() >= Duration::from_secs(90));
     assert_eq!(r.output, Some(json!({ "cooled": 1 })));
 }
+
+#[tokio::test]
+async fn while_an_execution_waits_in_memory_the_store_shows_its_results_so_far() {
+    // The in-memory store writes node results with the next waited checkpoint: a wait is one.
+    let engine = engine().build();
+    let plan = engine.deploy(waiting(HOUR, 2 * HOUR)).await.unwrap();
+    let handle = engine.start(&plan, json!({ "order": 3 })).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let running = loop {
+        let running = engine.store().get(handle.id()).await.unwrap().unwrap();
+        if status(&running, "t").is_some() || std::time::Instant::now() > deadline {
+            break running;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(running.status, ExecutionStatus::Running);
+    assert_eq!(status(&running, "t"), Some(NodeStatus::Completed), "{running:?}");
+    assert_eq!(
+        running.node("t").unwrap().output.as_deref(),
+        Some(&json!({ "order": 3 }))
+    );
+    handle.cancel();
+    assert_eq!(handle.wait().await.unwrap().status, ExecutionStatus::Cancelled);
+}

@@ -22,6 +22,18 @@ impl Exec {
         }
     }
 
+    /// Before a wait in memory: the deferred results go to the store, so that while the
+    /// execution waits the store shows every result so far. A failed write is logged; the
+    /// next checkpoint (at the latest the end) writes them again, and fails the run if it
+    /// cannot.
+    pub(super) async fn write_before_wait(&self) {
+        if self.checkpoints
+            && let Err(e) = self.write_nodes(None).await
+        {
+            tracing::warn!(execution = %self.id, error = %e, "the results before a wait could not be written");
+        }
+    }
+
     /// Adds a node's result to the record as running (not checkpointed: a node in flight is
     /// not in the store). `input` is the real one until the node ends or is stopped, when it is
     /// replaced by its redacted copy.
@@ -56,14 +68,14 @@ impl Exec {
     }
 
     async fn write_all(&self, own: Option<NodeResult>, end: Option<&ExecutionRecord>) -> Result<()> {
-        let mut nodes: Vec<NodeResult> = {
+        let (slots, mut nodes): (Vec<usize>, Vec<NodeResult>) = {
             let mut state = self.lock();
-            let deferred = std::mem::take(&mut state.deferred);
+            let slots = std::mem::take(&mut state.deferred);
             // At the end the results have moved to `end`.
             let results = end.map_or(&state.record.nodes, |record| &record.nodes);
-            deferred
-                .into_iter()
-                .filter_map(|slot| results.get(slot))
+            let nodes = slots
+                .iter()
+                .filter_map(|&slot| results.get(slot))
                 .map(|r| {
                     let mut r = r.clone();
                     if r.status == NodeStatus::Running {
@@ -72,15 +84,28 @@ impl Exec {
                     }
                     r
                 })
-                .collect()
+                .collect();
+            (slots, nodes)
         };
         nodes.extend(own);
+        let written = self.write_to_store(&nodes, end).await;
+        if written.is_err() {
+            // Still to be written: with the next checkpoint.
+            let mut state = self.lock();
+            for slot in slots {
+                defer(&mut state.deferred, slot);
+            }
+        }
+        written
+    }
+
+    async fn write_to_store(&self, nodes: &[NodeResult], end: Option<&ExecutionRecord>) -> Result<()> {
         let store = &self.engine.store;
         match &self.options.lease {
-            Some(lease) if !nodes.is_empty() || end.is_some() => store.checkpoint_leased(lease, &nodes, end).await,
+            Some(lease) if !nodes.is_empty() || end.is_some() => store.checkpoint_leased(lease, nodes, end).await,
             Some(_) => Ok(()),
             None => {
-                for node in &nodes {
+                for node in nodes {
                     store.save_node(self.id, node).await?;
                 }
                 match end {

@@ -279,6 +279,7 @@ async fn drive(exec: Arc<Exec>, mut next: Next) -> Result<ExecutionRecord> {
             drop(exec);
             return parted.follow(wait).await;
         }
+        exec.write_before_wait().await;
         parked.wait(&exec).await;
         next = Next::Run(Box::pin(exec.clone().resume(parked)));
     }
