@@ -36,7 +36,8 @@ struct Inner {
     http: OnceLock<reqwest::Client>,
     /// No client was given: requests go through the current runtime's shared client.
     default_http: bool,
-    cancel: CancellationToken,
+    /// Shared with the execution: a context per node costs no token clone (a lock each).
+    cancel: Arc<CancellationToken>,
     attempt: u32,
     idempotency_key: Key,
     span: tracing::Span,
@@ -148,7 +149,7 @@ impl Context {
         ContextBuilder {
             connection: i.connection.clone(),
             http: (!i.default_http).then(|| self.http().clone()),
-            cancel: Some(i.cancel.clone()),
+            cancel: Some((*i.cancel).clone()),
             attempt: i.attempt,
             idempotency_key: i.idempotency_key.clone(),
             span: Some(i.span.clone()),
@@ -297,7 +298,7 @@ impl fmt::Debug for Context {
 pub(crate) struct NodeContext {
     pub(crate) connection: Option<Arc<dyn Connection>>,
     pub(crate) http: Option<reqwest::Client>,
-    pub(crate) cancel: CancellationToken,
+    pub(crate) cancel: Arc<CancellationToken>,
     pub(crate) span: tracing::Span,
     pub(crate) scenario_id: Arc<str>,
     pub(crate) execution_id: Arc<str>,
@@ -457,7 +458,7 @@ impl ContextBuilder {
                 connection: self.connection,
                 default_http: self.http.is_none(),
                 http: self.http.map(OnceLock::from).unwrap_or_default(),
-                cancel: self.cancel.unwrap_or_default(),
+                cancel: Arc::new(self.cancel.unwrap_or_default()),
                 attempt: self.attempt.max(1),
                 idempotency_key: self.idempotency_key,
                 span: self.span.unwrap_or_else(tracing::Span::none),

@@ -328,8 +328,7 @@ impl Action {
     /// is cancelled; counts the call on the connection and names the action in errors.
     async fn finish(&self, cx: Context, run: futures::future::BoxFuture<'static, Result<Value>>) -> Result<Value> {
         let span = cx.span().clone();
-        let cancel = cx.cancellation().clone();
-        let connection = cx.connection().cloned();
+        let cancel = cx.cancellation();
         let run = run.instrument(span);
         // Checked first, then the handler is polled before the token: an action that is done
         // at its first poll never registers with the token (a lock and a waiter each).
@@ -342,7 +341,7 @@ impl Action {
                 () = cancel.cancelled() => Err(Error::cancelled("the action was cancelled")),
             }
         };
-        if let Some(conn) = connection {
+        if let Some(conn) = cx.connection() {
             conn.record_call(result.as_ref().map(|_| ()));
         }
         result.map_err(|e| self.locate(e))

@@ -103,7 +103,7 @@ struct NodeOut<'a>(
 );
 
 /// The node results, their times relative to the record's start.
-struct NodesOut<'a>(&'a [NodeResult], &'a DateTime<Utc>);
+struct NodesOut<'a>(&'a [NodeResult], Start);
 
 impl Serialize for NodesOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -149,13 +149,35 @@ impl Serialize for OptionNanos<'_> {
 
 /// A node's time as integer nanoseconds from the record's start: a few digits instead of the
 /// nineteen of a timestamp, so that a record is smaller and quicker to write.
-struct Offset<'a>(&'a Option<DateTime<Utc>>, &'a DateTime<Utc>);
+struct Offset<'a>(&'a Option<DateTime<Utc>>, Start);
+
+/// The record's start, split as timestamps are: every offset is a subtraction of integers.
+#[derive(Clone, Copy)]
+struct Start {
+    secs: i64,
+    nanos: i64,
+}
+
+impl Start {
+    fn of(t: &DateTime<Utc>) -> Self {
+        Self {
+            secs: t.timestamp(),
+            nanos: i64::from(t.timestamp_subsec_nanos()),
+        }
+    }
+
+    fn nanos_to(self, t: &DateTime<Utc>) -> Option<i64> {
+        (t.timestamp() - self.secs)
+            .checked_mul(1_000_000_000)?
+            .checked_add(i64::from(t.timestamp_subsec_nanos()) - self.nanos)
+    }
+}
 
 impl Serialize for Offset<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
             Some(t) => {
-                let nanos = t.signed_duration_since(*self.1).num_nanoseconds().ok_or_else(|| {
+                let nanos = self.1.nanos_to(t).ok_or_else(|| {
                     serde::ser::Error::custom(
                         "a node time more than 292 years from its execution's start has no nanosecond offset",
                     )
@@ -190,7 +212,7 @@ impl<'a> From<&'a ExecutionRecord> for RecordOut<'a> {
             r.status,
             Nanos(&r.started_at),
             OptionNanos(&r.ended_at),
-            NodesOut(&r.nodes, &r.started_at),
+            NodesOut(&r.nodes, Start::of(&r.started_at)),
             r.output.as_ref().unwrap_or(&Value::Null),
             &r.error,
             &r.rerun_of,

@@ -242,7 +242,7 @@ pub(super) fn slot(state: &mut State, plan: &Plan, idx: usize, item: Option<usiz
         node_id: plan.nodes[idx].id.clone(),
         item,
         status: NodeStatus::Pending,
-        input: Arc::new(Value::Null),
+        input: null(),
         output: None,
         output_cleaned: false,
         error: None,

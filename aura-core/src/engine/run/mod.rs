@@ -65,6 +65,13 @@ pub(super) enum Follow {
     Inline,
 }
 
+/// A shared `null`: the placeholder input of a result that has none yet, without an
+/// allocation per node.
+pub(super) fn null() -> Arc<Value> {
+    static NULL: std::sync::LazyLock<Arc<Value>> = std::sync::LazyLock::new(|| Arc::new(Value::Null));
+    NULL.clone()
+}
+
 /// What hides an execution's secrets and truncates its big payloads in its record.
 pub(super) fn redactor(engine: &Inner, plan: &Plan) -> Redactor {
     let connections = plan.nodes.iter().filter_map(|n| n.connection.clone()).collect();
@@ -131,10 +138,12 @@ async fn prepare(
         }
     };
     let slots = Slots::new(&plan, &record);
-    let cancel = options
-        .parent_cancel
-        .as_ref()
-        .map_or_else(CancellationToken::new, CancellationToken::child_token);
+    let cancel = Arc::new(
+        options
+            .parent_cancel
+            .as_ref()
+            .map_or_else(CancellationToken::new, CancellationToken::child_token),
+    );
     // Channels only for what this execution can use: those of the handle that follows it
     // from before it parked in the store, if one does.
     let followed = options.followed.clone().unwrap_or_default();
@@ -198,7 +207,7 @@ pub(super) async fn start(
     let exec = prepare(engine, plan, trigger, options, existing, Follow::Handle).await?;
     let handle_parts = (
         exec.id,
-        exec.cancel.clone(),
+        (*exec.cancel).clone(),
         exec.events
             .clone()
             .ok_or_else(|| Error::internal("an execution started for a handle has no event log"))?,
@@ -327,7 +336,8 @@ struct Exec {
     trigger: Arc<Value>,
     trigger_jinja: Arc<std::sync::OnceLock<Jinja>>,
     options: ExecuteOptions,
-    cancel: CancellationToken,
+    /// Shared with every node's context.
+    cancel: Arc<CancellationToken>,
     state: Mutex<State>,
     started_utc: chrono::DateTime<Utc>,
     started_instant: Instant,

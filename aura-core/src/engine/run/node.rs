@@ -115,7 +115,7 @@ impl Exec {
         });
         let input = match self.build_input(pass, idx) {
             Ok(input) => input,
-            Err(e) => return self.failed(frame, idx, Arc::new(Value::Null), e, 0, started_at).await,
+            Err(e) => return self.failed(frame, idx, null(), e, 0, started_at).await,
         };
         // Only a recovery has nodes in flight: no lookup (nor key) otherwise.
         if !node.info.idempotent
@@ -458,7 +458,7 @@ impl Exec {
             frame.json(p)
         };
         match node.preds.as_slice() {
-            [only] => from(*only).unwrap_or_else(|| Arc::new(Value::Null)),
+            [only] => from(*only).unwrap_or_else(null),
             many => Arc::new(Value::Object(
                 many.iter()
                     .filter_map(|&p| Some((self.plan.nodes[p].id.to_string(), Arc::unwrap_or_clone(from(p)?))))

@@ -45,7 +45,7 @@ impl Exec {
         Some(Parted {
             engine: Arc::downgrade(&self.engine),
             id: self.id,
-            cancel: self.cancel.clone(),
+            cancel: (*self.cancel).clone(),
             followed: Followed {
                 events: self.events.clone(),
                 response: self.response.clone(),
