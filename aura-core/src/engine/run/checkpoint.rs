@@ -70,7 +70,7 @@ impl Exec {
     async fn write_all(&self, own: Option<NodeResult>, end: Option<&ExecutionRecord>) -> Result<()> {
         let (slots, mut nodes): (Vec<usize>, Vec<NodeResult>) = {
             let mut state = self.lock();
-            let slots = std::mem::take(&mut state.deferred);
+            let slots = state.deferred.take();
             // At the end the results have moved to `end`.
             let results = end.map_or(&state.record.nodes, |record| &record.nodes);
             let nodes = slots
@@ -93,7 +93,7 @@ impl Exec {
             // Still to be written: with the next checkpoint.
             let mut state = self.lock();
             for slot in slots {
-                defer(&mut state.deferred, slot);
+                state.deferred.mark(slot);
             }
         }
         written
@@ -163,7 +163,7 @@ impl Exec {
                 .collect();
             if self.checkpoints {
                 for slot in stopped {
-                    defer(&mut state.deferred, slot);
+                    state.deferred.mark(slot);
                 }
             }
         }
@@ -216,20 +216,12 @@ impl Exec {
                 return Ok(());
             }
             if self.plan.nodes[idx].info.pure || !self.durable {
-                defer(&mut state.deferred, slot);
+                state.deferred.mark(slot);
                 return Ok(());
             }
             result.clone()
         };
         self.write_nodes(Some(result)).await
-    }
-}
-
-/// Marks a result (by its slot) for the next checkpoint that is waited for: once, written as
-/// it is then.
-fn defer(deferred: &mut Vec<usize>, slot: usize) {
-    if !deferred.contains(&slot) {
-        deferred.push(slot);
     }
 }
 

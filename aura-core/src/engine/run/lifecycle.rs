@@ -51,7 +51,7 @@ impl Parked {
     /// checkpointed on a durable store under a lease, without a breakpoint, whose wait is that
     /// long.
     pub(super) fn store_wait(&self, exec: &Exec) -> Option<Duration> {
-        if !exec.mark_in_flight
+        if !exec.mark_in_flight()
             || exec.options.lease.is_none()
             || exec.options.depth > 0
             || exec.options.breakpoint.is_some()

@@ -159,7 +159,6 @@ async fn prepare(
     let id_str: Arc<str> = id.to_string().into();
     let engine_keeps_checkpoints = engine.keep.checkpoints();
     let durable = engine.store.is_durable();
-    let mark_in_flight = engine_keeps_checkpoints && durable;
     let deferred_trigger = match record.trigger_cleaned && !engine_keeps_checkpoints {
         true => vec![(PayloadKey::Trigger, trigger.clone())],
         false => Vec::new(),
@@ -183,11 +182,10 @@ async fn prepare(
             exact: deferred_trigger,
             record,
             slots,
-            deferred: Vec::new(),
+            deferred: Deferred::default(),
         }),
         checkpoints: engine_keeps_checkpoints,
         durable,
-        mark_in_flight,
         redactor,
         response,
         pause,
@@ -352,9 +350,6 @@ struct Exec {
     checkpoints: bool,
     /// Whether the store outlives the process ([`crate::store::ExecutionStore::is_durable`]).
     durable: bool,
-    /// Whether a node that is not idempotent is saved as running before it is called (with
-    /// checkpoints, on a durable store).
-    mark_in_flight: bool,
 }
 
 struct State {
@@ -366,7 +361,7 @@ struct State {
     /// Where the results not written yet sit in `record.nodes` (those of pure nodes,
     /// [`crate::node::NodeInfo::pure`], or of every node on a store that is not durable): they
     /// go with the next checkpoint that is waited for.
-    deferred: Vec<usize>,
+    deferred: Deferred,
     /// Exact payloads waiting for the end, when nodes are not checkpointed.
     exact: Vec<(PayloadKey, Arc<Value>)>,
 }
@@ -409,7 +404,43 @@ impl Slots {
     }
 }
 
+/// The slots of results not written yet, in the order they were deferred, each once.
+#[derive(Default)]
+struct Deferred {
+    order: Vec<usize>,
+    /// By slot: whether it is in `order` (a lookup, not a scan: an iterate body on the
+    /// in-memory store defers every element's results until the end).
+    marked: Vec<bool>,
+}
+
+impl Deferred {
+    /// Marks a result (by its slot) for the next checkpoint that is waited for: once, written
+    /// as it is then.
+    fn mark(&mut self, slot: usize) {
+        if slot >= self.marked.len() {
+            self.marked.resize(slot + 1, false);
+        }
+        if !std::mem::replace(&mut self.marked[slot], true) {
+            self.order.push(slot);
+        }
+    }
+
+    /// Takes every marked slot, in order.
+    fn take(&mut self) -> Vec<usize> {
+        for &slot in &self.order {
+            self.marked[slot] = false;
+        }
+        std::mem::take(&mut self.order)
+    }
+}
+
 impl Exec {
+    /// Whether a node that is not idempotent is saved as running before it is called (with
+    /// checkpoints, on a durable store).
+    fn mark_in_flight(&self) -> bool {
+        self.checkpoints && self.durable
+    }
+
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -434,5 +465,23 @@ impl Exec {
         if let Some(mine) = mine {
             mine.push(kind);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Deferred;
+
+    #[test]
+    fn a_deferred_slot_is_taken_once_in_the_order_it_came_and_can_come_again() {
+        let mut deferred = Deferred::default();
+        for slot in [3, 0, 3, 7, 0] {
+            deferred.mark(slot);
+        }
+        assert_eq!(deferred.take(), vec![3, 0, 7]);
+        assert!(deferred.take().is_empty());
+        deferred.mark(7);
+        deferred.mark(1);
+        assert_eq!(deferred.take(), vec![7, 1]);
     }
 }

@@ -138,7 +138,7 @@ impl Exec {
         // running (not in the store, unless the call may not be repeated), so that a cancel or
         // the max duration can record it.
         self.begin(idx, item, started_at, &input);
-        if self.mark_in_flight && !node.info.idempotent {
+        if self.mark_in_flight() && !node.info.idempotent {
             self.save_running(idx, item).await?;
         }
 
@@ -183,7 +183,7 @@ impl Exec {
     /// [`EngineBuilder::park_in_store_after`](crate::engine::EngineBuilder::park_in_store_after).
     fn parks_retries(&self, may_park: bool) -> Option<Duration> {
         let eligible = may_park
-            && self.mark_in_flight
+            && self.mark_in_flight()
             && self.options.lease.is_some()
             && self.options.depth == 0
             && self.options.breakpoint.is_none()
@@ -244,7 +244,7 @@ impl Exec {
         may_park: bool,
     ) -> Result<Step> {
         let long = wait >= self.engine.park_after;
-        if long && self.mark_in_flight {
+        if long && self.mark_in_flight() {
             self.save_waiting(pass.frame.item_index(), idx, &done, wait).await?;
         }
         if may_park && long {
