@@ -2,6 +2,7 @@
 //! guard, error mapping and every pagination strategy.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aura_core::connection::{ConnectionRecord, Credentials, StaticConnection};
 use aura_core::http::{HttpPolicy, HttpRequest, Paginate, Pagination};
@@ -169,6 +170,58 @@ async fn an_answer_over_the_size_limit_is_an_error() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Upstream);
     assert_eq!(err.context_value("max_response_bytes"), Some("1024"));
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_a_timeout_after_the_policys_limit() {
+    let server = MockServer::start().await;
+    Mock::given(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount(&server)
+        .await;
+    let policy = HttpPolicy::builder()
+        .guard(SsrfGuard::allow_all())
+        .timeout(Duration::from_millis(200))
+        .build();
+    let started = std::time::Instant::now();
+    let err = policy
+        .send(&Context::new(), &HttpRequest::get(format!("{}/slow", server.uri())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    // Stopped by the limit, not by the server's 30 s (a bound, not a timing assertion).
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn cancelling_the_context_stops_a_request_and_its_reading() {
+    let server = MockServer::start().await;
+    Mock::given(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount(&server)
+        .await;
+    let cx = Context::new();
+    let cancel = cx.cancellation().clone();
+    let url = format!("{}/slow", server.uri());
+    let call = tokio::spawn(async move {
+        let policy = HttpPolicy::builder().guard(SsrfGuard::allow_all()).build();
+        policy.send(&cx, &HttpRequest::get(url)).await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cancel.cancel();
+    assert_eq!(call.await.unwrap().unwrap_err().kind(), ErrorKind::Cancelled);
+
+    // A context cancelled before the request sends nothing.
+    let cx = Context::new();
+    cx.cancellation().cancel();
+    let policy = HttpPolicy::builder().guard(SsrfGuard::allow_all()).build();
+    let err = policy
+        .send(&cx, &HttpRequest::get(format!("{}/never", server.uri())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    let sent = server.received_requests().await.unwrap_or_default();
+    assert!(sent.iter().all(|r| r.url.path() != "/never"));
 }
 
 #[tokio::test]

@@ -6,11 +6,12 @@ use aura_core::http::{HttpPolicy, take};
 use aura_core::{Context, Error, ErrorKind, Result};
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::request::RequestInput;
 
-/// What the `request` action returns.
+/// What the `request` action returns (its output schema; the action builds it as JSON, so
+/// that the answer's body is handed on without a copy).
 #[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
 pub struct RequestOutput {
     /// The status (of the last page, with pagination).
@@ -22,33 +23,40 @@ pub struct RequestOutput {
     pub body: Value,
 }
 
+/// The output as JSON, built in place: `status`, `headers` (an object of strings), `body`.
+fn output(status: u16, headers: Map<String, Value>, body: Value) -> Value {
+    let mut out = Map::new();
+    out.insert("status".to_owned(), Value::from(status));
+    out.insert("headers".to_owned(), Value::Object(headers));
+    out.insert("body".to_owned(), body);
+    Value::Object(out)
+}
+
 /// Sends the request.
-pub(crate) async fn request(policy: HttpPolicy, cx: Context, input: RequestInput) -> Result<RequestOutput> {
+pub(crate) async fn request(policy: HttpPolicy, cx: Context, input: RequestInput) -> Result<Value> {
     let request = input.to_request()?;
     if let Some(paginate) = &input.paginate {
         paginate.check()?;
         let pages = paginate.collect(&policy, &cx, &request).await?;
-        return Ok(RequestOutput {
-            status: 200,
-            headers: BTreeMap::new(),
-            body: Value::Array(pages.items),
-        });
+        return Ok(output(200, Map::new(), Value::Array(pages.items)));
     }
     let answer = if input.fail_on_status {
         policy.send(&cx, &request).await?
     } else {
         policy.send_unchecked(&cx, &request).await?
     };
-    let mut headers = BTreeMap::new();
+    let mut headers = Map::new();
     for (name, value) in &answer.headers {
         let Ok(value) = value.to_str() else { continue };
-        headers
-            .entry(name.as_str().to_owned())
-            .and_modify(|v: &mut String| {
-                v.push_str(", ");
-                v.push_str(value);
-            })
-            .or_insert_with(|| value.to_owned());
+        match headers.get_mut(name.as_str()) {
+            Some(Value::String(joined)) => {
+                joined.push_str(", ");
+                joined.push_str(value);
+            }
+            _ => {
+                headers.insert(name.as_str().to_owned(), Value::String(value.to_owned()));
+            }
+        }
     }
     let mut body = answer.value()?;
     if let Some(pointer) = &input.output {
@@ -59,9 +67,5 @@ pub(crate) async fn request(policy: HttpPolicy, cx: Context, input: RequestInput
                 .with_status(answer.status.as_u16())
         })?;
     }
-    Ok(RequestOutput {
-        status: answer.status.as_u16(),
-        headers,
-        body,
-    })
+    Ok(output(answer.status.as_u16(), headers, body))
 }

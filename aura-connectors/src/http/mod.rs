@@ -60,6 +60,7 @@ impl App for HttpApp {
     fn actions(&self) -> Vec<ActionDef> {
         vec![
             ActionDef::with_state("request", self.policy.clone(), actions::request)
+                .output_schema_of::<RequestOutput>()
                 .name("Make an HTTP request")
                 .description("Sends a request and returns its status, headers and body"),
         ]

@@ -23,7 +23,7 @@ pub struct RequestInput {
     pub url: String,
     /// Values for the URL's `{name}` placeholders.
     #[serde(default)]
-    pub path: BTreeMap<String, Value>,
+    pub path: serde_json::Map<String, Value>,
     /// Query parameters (an array repeats the name).
     #[serde(default)]
     pub query: BTreeMap<String, Value>,
@@ -101,8 +101,7 @@ impl RequestInput {
     /// [`InvalidInput`](aura_core::ErrorKind::InvalidInput) naming the field (`/path/id`,
     /// `/body/multipart/0`, `/query/tags`) that cannot go where it must.
     pub fn to_request(&self) -> Result<HttpRequest> {
-        let path: serde_json::Map<String, Value> = self.path.clone().into_iter().collect();
-        let url = expand_path(&self.url, &path).map_err(|e| e.with_path_prefix("/path"))?;
+        let url = expand_path(&self.url, &self.path).map_err(|e| e.with_path_prefix("/path"))?;
         let mut request = HttpRequest::new(self.method.as_method(), url);
         for (name, value) in &self.query {
             match value {

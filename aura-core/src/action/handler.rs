@@ -1,5 +1,6 @@
 //! Handlers: the function inside an action, typed for authors and erased for the registry.
 
+use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -116,11 +117,36 @@ where
             }
         };
         let fut = self.handler.call(cx, input);
-        Box::pin(async move {
-            let output = fut.await?;
-            serde_json::to_value(output)
-                .map_err(|e| Error::internal("the action's output could not be serialized").with_source(e))
-        })
+        Box::pin(async move { into_json(fut.await?) })
+    }
+}
+
+/// A handler's output as JSON: a [`Value`] is handed over as it is (serializing it would copy
+/// every string in it); any other type is serialized.
+fn into_json<O: Serialize + 'static>(output: O) -> Result<Value> {
+    let mut slot = Some(output);
+    let any: &mut dyn Any = &mut slot;
+    if let Some(value) = any.downcast_mut::<Option<Value>>().and_then(Option::take) {
+        return Ok(value);
+    }
+    serde_json::to_value(slot)
+        .map_err(|e| Error::internal("the action's output could not be serialized").with_source(e))
+}
+
+/// A [`StateHandler`] with its state: a [`Handler`] that hands each call a clone of the state
+/// (and its future as the state handler boxed it, not boxed again).
+pub(crate) struct WithState<S, H> {
+    pub(crate) state: S,
+    pub(crate) handler: H,
+}
+
+impl<S, I, O, H> Handler<I, O> for WithState<S, H>
+where
+    S: Clone + Send + Sync + 'static,
+    H: StateHandler<S, I, O>,
+{
+    fn call(&self, cx: Context, input: I) -> BoxFuture<'static, Result<O>> {
+        self.handler.call(self.state.clone(), cx, input)
     }
 }
 

@@ -45,7 +45,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::Instrument as _;
 
-use self::handler::{ErasedHandler, JsonHandler, TypedHandler};
+use self::handler::{ErasedHandler, JsonHandler, TypedHandler, WithState};
 pub use self::handler::{Handler, StateHandler};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -147,7 +147,7 @@ impl ActionDef {
         O: Serialize + JsonSchema + Send + 'static,
         H: StateHandler<S, I, O>,
     {
-        Self::new(key, move |cx: Context, input: I| handler.call(state.clone(), cx, input))
+        Self::new(key, WithState { state, handler })
     }
 
     /// An action over plain JSON with schemas given as JSON, for actions whose shape is only
@@ -170,6 +170,43 @@ impl ActionDef {
             },
             handler: Arc::new(JsonHandler(handler)),
         }
+    }
+
+    /// Declares the output's schema from `T` instead of from the handler's output type: for a
+    /// handler that builds its output as JSON itself. A handler returning a [`Value`] hands it
+    /// over as it is, where a typed output is serialized (every string in it copied), so an
+    /// action that passes on a large JSON answer returns it as a `Value` shaped as `T`.
+    ///
+    /// ```
+    /// use aura_core::{ActionDef, Context, Result};
+    /// use schemars::JsonSchema;
+    /// use serde::{Deserialize, Serialize};
+    /// use serde_json::{Value, json};
+    ///
+    /// #[derive(Deserialize, JsonSchema)]
+    /// struct Fetch {
+    ///     id: String,
+    /// }
+    ///
+    /// /// What `fetch` returns (built as JSON by the handler).
+    /// #[derive(Serialize, JsonSchema)]
+    /// struct Fetched {
+    ///     status: u16,
+    ///     body: Value,
+    /// }
+    ///
+    /// async fn fetch(_cx: Context, input: Fetch) -> Result<Value> {
+    ///     let body = json!({ "id": input.id }); // the service's answer, parsed once
+    ///     Ok(json!({ "status": 200, "body": body }))
+    /// }
+    ///
+    /// let action = ActionDef::new("fetch", fetch).output_schema_of::<Fetched>();
+    /// assert_eq!(action.manifest().output_schema["properties"]["status"]["type"], "integer");
+    /// ```
+    #[must_use]
+    pub fn output_schema_of<T: JsonSchema>(mut self) -> Self {
+        self.manifest.output_schema = schema::generate::<T>();
+        self
     }
 
     /// Sets the display name (default: the key).
@@ -328,19 +365,9 @@ impl Action {
     /// is cancelled; counts the call on the connection and names the action in errors.
     async fn finish(&self, cx: Context, run: futures::future::BoxFuture<'static, Result<Value>>) -> Result<Value> {
         let span = cx.span().clone();
-        let cancel = cx.cancellation();
-        let run = run.instrument(span);
-        // Checked first, then the handler is polled before the token: an action that is done
-        // at its first poll never registers with the token (a lock and a waiter each).
-        let result = if cancel.is_cancelled() {
-            Err(Error::cancelled("the action was cancelled"))
-        } else {
-            tokio::select! {
-                biased;
-                result = run => result,
-                () = cancel.cancelled() => Err(Error::cancelled("the action was cancelled")),
-            }
-        };
+        let result = cx
+            .unless_cancelled("the action was cancelled", run.instrument(span))
+            .await;
         if let Some(conn) = cx.connection() {
             conn.record_call(result.as_ref().map(|_| ()));
         }

@@ -221,3 +221,23 @@ async fn with_state_hands_every_call_the_shared_state() {
     assert_eq!(ping.call(Context::new(), json!(null)).await.unwrap(), json!(0));
     assert_eq!(counter.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_handler_returning_json_hands_it_over_with_the_declared_shape() {
+    #[derive(Deserialize, JsonSchema)]
+    struct Fetch {
+        id: String,
+    }
+    let action = ActionDef::with_state("fetch", 7_u16, |status: u16, _cx: Context, input: Fetch| async move {
+        Ok(json!({ "status": status, "body": { "id": input.id } }))
+    })
+    .output_schema_of::<Created>()
+    .compile("app")
+    .unwrap();
+    assert_eq!(
+        action.output_schema().as_json()["properties"]["email"]["type"],
+        "string"
+    );
+    let out = action.call(Context::new(), json!({ "id": "a-1" })).await.unwrap();
+    assert_eq!(out, json!({ "status": 7, "body": { "id": "a-1" } }));
+}

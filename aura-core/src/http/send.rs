@@ -151,12 +151,18 @@ impl HttpPolicyBuilder {
     /// The policy.
     pub fn build(self) -> HttpPolicy {
         let guard = self.guard.clone();
+        let timeout = self.timeout;
         let clients = PerRuntimeClient::new(move || {
-            let builder = match &guard {
+            let mut builder = match &guard {
                 // No redirects and no proxy; connects only to addresses the guard checked.
                 Some(guard) => guard.client_builder(),
                 None => reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()),
             };
+            // On the client, not on each request: a request's own timeout is kept in its
+            // extensions, a map allocated per request (and copied by `try_clone`).
+            if let Some(timeout) = timeout {
+                builder = builder.timeout(timeout);
+            }
             builder
                 .user_agent(concat!("aura/", env!("CARGO_PKG_VERSION")))
                 .build()
@@ -237,20 +243,25 @@ impl HttpPolicy {
     ///
     /// As [`send`](Self::send), except for statuses.
     pub async fn send_unchecked(&self, cx: &Context, request: &HttpRequest) -> Result<HttpResponse> {
+        cx.unless_cancelled("the request was cancelled", self.exchange(cx, request))
+            .await
+    }
+
+    /// The exchange: every hop, then the answer read whole.
+    async fn exchange(&self, cx: &Context, request: &HttpRequest) -> Result<HttpResponse> {
         let client = self.inner.clients.get();
         // The request is copied only when a redirect changes it.
         let mut current = Cow::Borrowed(request);
-        // The first hop's URL: credentials go only to its origin.
+        // The first hop's URL, kept once a redirect leads on: credentials go only to its
+        // origin (the first hop goes to it by definition).
         let mut origin: Option<reqwest::Url> = None;
         let mut hops = 0;
         loop {
-            let mut built = current.build(&client)?;
-            *built.timeout_mut() = self.inner.timeout;
+            let built = current.build(&client)?;
             if let Some(guard) = &self.inner.guard {
                 guard.check_parsed(built.url())?;
             }
-            let first = origin.get_or_insert_with(|| built.url().clone());
-            let resp = if same_origin(first, built.url()) {
+            let resp = if origin.as_ref().is_none_or(|first| same_origin(first, built.url())) {
                 cx.execute(&client, built).await?
             } else {
                 cx.execute_anonymous(&client, built).await?
@@ -262,7 +273,7 @@ impl HttpPolicy {
                 _ => None,
             };
             let Some(location) = location else {
-                return self.read(cx, resp).await;
+                return self.read(resp).await;
             };
             if hops >= self.inner.max_redirects {
                 return Err(Error::new(ErrorKind::Upstream, "the service redirected too many times")
@@ -273,12 +284,13 @@ impl HttpPolicy {
             let next = resp.url().join(location).map_err(|_| {
                 Error::new(ErrorKind::Upstream, "a redirect's Location does not parse").with_status(status.as_u16())
             })?;
+            let first = origin.get_or_insert_with(|| resp.url().clone());
             current = Cow::Owned(redirected(current.into_owned(), status, next, first));
         }
     }
 
-    /// Reads an answer whole, within the size limit and the context's cancellation.
-    async fn read(&self, cx: &Context, mut resp: reqwest::Response) -> Result<HttpResponse> {
+    /// Reads an answer whole, within the size limit.
+    async fn read(&self, mut resp: reqwest::Response) -> Result<HttpResponse> {
         let limit = self.inner.max_response_bytes;
         let too_large = || {
             Error::new(ErrorKind::Upstream, "the answer is larger than the size limit")
@@ -296,12 +308,7 @@ impl HttpPolicy {
         let mut joined: Option<BytesMut> = None;
         let mut len = 0;
         loop {
-            let chunk = tokio::select! {
-                biased;
-                () = cx.cancellation().cancelled() => return Err(Error::cancelled("the request was cancelled")),
-                chunk = resp.chunk() => chunk?,
-            };
-            let Some(chunk) = chunk else { break };
+            let Some(chunk) = resp.chunk().await? else { break };
             len += chunk.len();
             if len > limit {
                 return Err(too_large().with_status(status.as_u16()));
@@ -397,10 +404,14 @@ impl HttpResponse {
     ///
     /// [`Upstream`](ErrorKind::Upstream) for a body declared JSON that is not.
     pub fn value(&self) -> Result<Value> {
-        let declared_json = self
-            .header("content-type")
-            .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-            .is_some_and(|ct| ct == "application/json" || ct.ends_with("+json"));
+        let declared_json = self.header("content-type").is_some_and(|ct| {
+            let essence = ct.split(';').next().unwrap_or("").trim();
+            let ends_json = essence
+                .as_bytes()
+                .split_at_checked(essence.len().saturating_sub(5))
+                .is_some_and(|(_, end)| end.eq_ignore_ascii_case(b"+json"));
+            essence.eq_ignore_ascii_case("application/json") || ends_json
+        });
         if declared_json {
             return self.json();
         }

@@ -1,10 +1,13 @@
 //! [`Context`]: what an action, trigger or node gets to work with.
 
+mod cancel;
+
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
+use self::cancel::UnlessCancelled;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 // Defined in a low module of its own so that the connection layer (the OAuth2 client) shares
@@ -172,68 +175,83 @@ impl Context {
     /// secrets in all those forms, the whole error body before it is cut to an excerpt, and the
     /// error's whole cause chain.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let resp = self.execute(&self.client(), request.build()?).await?;
-        self.check(resp).await
+        let request = request.build()?;
+        self.unless_cancelled("the request was cancelled", async {
+            let resp = self.execute(&self.client(), request).await?;
+            let status = resp.status();
+            if status.is_success() || status.is_informational() || status.is_redirection() {
+                return Ok(resp);
+            }
+            // Boxed: reading a failure's body is rare, and would otherwise widen every send.
+            Err(Box::pin(self.failure_of(resp)).await)
+        })
+        .await
+    }
+
+    /// Runs `work` unless the context is cancelled first, and stops it at once when the
+    /// context is cancelled meanwhile (`what` is the error's message). One wait on the token
+    /// for the whole of `work`: the steps inside need none of their own.
+    pub(crate) fn unless_cancelled<F, T>(&self, what: &'static str, work: F) -> UnlessCancelled<'_, F>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        UnlessCancelled::new(work, &self.inner.cancel, what)
     }
 
     /// Sends `request` through `client` with the connection's credentials (renewed and sent
     /// once more after a 401, as [`Context::send`] does) and returns the answer whatever its
     /// status: the HTTP machinery ([`crate::http`]) reads and classifies it itself. Errors are
     /// scrubbed of the connection's secrets.
+    ///
+    /// Without a connection this is the client's own future. With one, the exchange is boxed:
+    /// it holds a copy of the request for the second try, and every caller's future would
+    /// otherwise carry that state whether a connection is used or not (and be copied whole
+    /// each time it moves).
     pub(crate) async fn execute(
         &self,
         client: &reqwest::Client,
         request: reqwest::Request,
     ) -> Result<reqwest::Response> {
-        self.execute_unscrubbed(client, request).await.map_err(|mut err| {
-            if let Some(conn) = self.connection() {
+        let Some(conn) = self.connection() else {
+            return Ok(client.execute(request).await?);
+        };
+        Box::pin(Self::execute_with(conn, client, request))
+            .await
+            .map_err(|mut err| {
                 err.scrub_secrets(&conn.credentials().scrubber());
-            }
-            err
-        })
+                err
+            })
     }
 
-    async fn execute_unscrubbed(
-        &self,
+    /// [`execute`](Self::execute) with a connection: authorised, and renewed and sent once
+    /// more after a 401 when the request can be sent twice.
+    async fn execute_with(
+        conn: &Arc<dyn Connection>,
         client: &reqwest::Client,
-        request: reqwest::Request,
+        mut request: reqwest::Request,
     ) -> Result<reqwest::Response> {
         let retry = request.try_clone();
-        let (resp, version) = self.send_once(client, request).await?;
+        let version = conn.authorize(&mut request).await?;
+        let resp = client.execute(request).await?;
         if resp.status() == reqwest::StatusCode::UNAUTHORIZED
-            && let (Some(retry), Some(conn)) = (retry, self.connection())
+            && let Some(mut retry) = retry
             && conn.renew(version).await?
         {
-            let (resp, _) = self.send_once(client, retry).await?;
-            return Ok(resp);
+            conn.authorize(&mut retry).await?;
+            return Ok(client.execute(retry).await?);
         }
         Ok(resp)
     }
 
     /// Sends `request` through `client` without any credentials (a redirect to another
-    /// origin must not carry them), stopped by cancellation.
+    /// origin must not carry them). Not stopped by cancellation itself: callers run the whole
+    /// exchange inside [`unless_cancelled`](Self::unless_cancelled).
     pub(crate) async fn execute_anonymous(
         &self,
         client: &reqwest::Client,
         request: reqwest::Request,
     ) -> Result<reqwest::Response> {
-        tokio::select! {
-            biased;
-            () = self.inner.cancel.cancelled() => Err(Error::cancelled("the request was cancelled")),
-            resp = client.execute(request) => Ok(resp?),
-        }
-    }
-
-    async fn send_once(
-        &self,
-        client: &reqwest::Client,
-        mut request: reqwest::Request,
-    ) -> Result<(reqwest::Response, u64)> {
-        let version = match self.connection() {
-            Some(conn) => conn.authorize(&mut request).await?,
-            None => 0,
-        };
-        Ok((self.execute_anonymous(client, request).await?, version))
+        Ok(client.execute(request).await?)
     }
 
     /// The client to send with: the one given, or the shared client of the runtime sending now
@@ -246,16 +264,13 @@ impl Context {
         }
     }
 
-    /// Maps a failure status to an error (the mapping of [`Error::from_http`]).
-    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response> {
+    /// The error a failure answer stands for, its body read for the excerpt.
+    async fn failure_of(&self, resp: reqwest::Response) -> Error {
         let status = resp.status();
-        if status.is_success() || status.is_informational() || status.is_redirection() {
-            return Ok(resp);
-        }
         let headers = resp.headers().clone();
         // The body only feeds an excerpt; a body that cannot be read leaves it empty.
         let body = resp.bytes().await.unwrap_or_default();
-        Err(self.failure(status, &headers, &body))
+        self.failure(status, &headers, &body)
     }
 
     /// The error a failure answer stands for ([`Error::from_http`]: the one status mapping),
