@@ -13,8 +13,12 @@
 //! for `HTTP_BENCH_ROUNDS` rounds (default 7), and the figures are the medians of the rounds'
 //! mean µs per call: wall time, and the calling thread's CPU time (`/proc/thread-self/schedstat`),
 //! on which the overhead targets are judged — the server and the kernel's loopback cost the same
-//! for both sides of a pair, and wall time on this shared 2-core machine swings by ±15 %. The import part needs the spec file: `AURA_TEST_GITHUB_SPEC`, or the
-//! copy `bash .ci/specs.sh` installs under `target/ci-npm`; without it that part says so.
+//! for both sides of a pair, and wall time on this shared 2-core machine swings by ±15 %. A
+//! pair's overhead is the median of its rounds' differences (both sides of a round run back
+//! to back, so the machine's drift cancels out).
+//!
+//! The import part needs the spec file: `AURA_TEST_GITHUB_SPEC`, or the copy
+//! `bash .ci/specs.sh` installs under `target/ci-npm`; without it that part says so.
 //!
 //! `cargo bench --bench http` (features `http` and `openapi` of aura-connectors, passed through
 //! by the root package's features of the same names).
@@ -214,16 +218,21 @@ fn main() {
                 cpu_round[i].push((thread_cpu_ns() - cpu) as f64 / 1e3 / calls as f64);
             }
         }
-        let walls: Vec<f64> = per_round.iter_mut().map(|r| median(r)).collect();
-        let medians: Vec<f64> = cpu_round.iter_mut().map(|r| median(r)).collect();
+        let walls: Vec<f64> = per_round.iter().map(|r| median(&mut r.clone())).collect();
+        let medians: Vec<f64> = cpu_round.iter().map(|r| median(&mut r.clone())).collect();
         println!("\nper call, median of {rounds} interleaved rounds of {calls} calls (µs):");
         println!("  {:<12} {:>10} {:>16}", "", "wall", "caller's CPU");
         for (((name, _), w), c) in variants.iter().zip(&walls).zip(&medians) {
             println!("  {name:<12} {w:10.1} {c:16.1}");
         }
         println!("(the overhead below is the caller's CPU: its thread's time on a CPU, from /proc; the wall time adds the server and the kernel's loopback, the same for both, and the noise of this shared machine)");
-        let line = |what: &str, ours: f64, theirs: f64| {
-            let extra = ours - theirs;
+        // The overhead of a pair: the median of its rounds' differences (each round measures
+        // both sides back to back, so a drift of the machine's speed cancels out).
+        let paired = |ours: usize, theirs: usize| {
+            let mut extra: Vec<f64> = cpu_round[ours].iter().zip(&cpu_round[theirs]).map(|(o, t)| o - t).collect();
+            median(&mut extra)
+        };
+        let line = |what: &str, extra: f64, theirs: f64| {
             let pct = extra / theirs * 100.0;
             let met = pct <= 10.0 || extra <= 10.0;
             println!(
@@ -232,9 +241,9 @@ fn main() {
             );
         };
         if medians.len() == 4 {
-            println!("overhead:");
-            line("http-action over raw", medians[1], medians[0]);
-            line("manifest over typed", medians[3], medians[2]);
+            println!("overhead (median of the rounds' differences):");
+            line("http-action over raw", paired(1, 0), medians[0]);
+            line("manifest over typed", paired(3, 2), medians[2]);
         }
     });
     import_github();

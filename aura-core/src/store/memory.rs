@@ -291,11 +291,11 @@ impl MemoryStore {
                 Error::conflict("this execution exists already").with_context("execution", record.id.to_string())
             );
         }
-        let mut copy = record.clone();
-        // Room for every node up front: saving a result never reallocates.
-        copy.nodes
-            .reserve_exact(record.nodes.capacity().saturating_sub(copy.nodes.len()));
-        let mut live = Live::new(copy, HashMap::default());
+        // No room reserved for the nodes to come: the engine hands this store their results
+        // at its waits and at the end (where the whole record replaces this copy), not one by
+        // one, so a reservation would be an allocation the size of every node, made for
+        // nothing on most executions.
+        let mut live = Live::new(record.clone(), HashMap::default());
         live.lease = lease;
         let mut entry = Entry::Live(Box::new(live));
         entry.keep()?;
