@@ -88,6 +88,12 @@ async fn a_request_carries_the_connections_credentials_and_returns_status_header
     assert_eq!(out["status"], 201);
     assert_eq!(out["headers"]["x-id"], "n1");
     assert_eq!(out["body"], json!({ "id": "n1" }));
+    // Built as JSON by hand: it must still fit the `RequestOutput` schema the action declares.
+    assert_eq!(
+        action.output_schema().as_json(),
+        &aura_core::schema::generate::<RequestOutput>()
+    );
+    action.output_schema().validate(&out, "output").unwrap();
 }
 
 #[tokio::test]

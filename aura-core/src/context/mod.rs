@@ -213,7 +213,7 @@ impl Context {
         request: reqwest::Request,
     ) -> Result<reqwest::Response> {
         let Some(conn) = self.connection() else {
-            return Ok(client.execute(request).await?);
+            return Self::send_as_is(client, request).await;
         };
         Box::pin(Self::execute_with(conn, client, request))
             .await
@@ -232,26 +232,29 @@ impl Context {
     ) -> Result<reqwest::Response> {
         let retry = request.try_clone();
         let version = conn.authorize(&mut request).await?;
-        let resp = client.execute(request).await?;
+        let resp = Self::send_as_is(client, request).await?;
         if resp.status() == reqwest::StatusCode::UNAUTHORIZED
             && let Some(mut retry) = retry
             && conn.renew(version).await?
         {
             conn.authorize(&mut retry).await?;
-            return Ok(client.execute(retry).await?);
+            return Self::send_as_is(client, retry).await;
         }
         Ok(resp)
     }
 
-    /// Sends `request` through `client` without any credentials (a redirect to another
-    /// origin must not carry them). Not stopped by cancellation itself: callers run the whole
-    /// exchange inside [`unless_cancelled`](Self::unless_cancelled).
-    pub(crate) async fn execute_anonymous(
-        &self,
+    /// Sends `request` through `client` as it is, adding no credentials (a redirect to
+    /// another origin must not carry them; an authorised request has its own). Not stopped by
+    /// cancellation itself: callers run the whole
+    /// exchange inside [`unless_cancelled`](Self::unless_cancelled). A plain function around
+    /// the client's own (boxed) future, so that a caller's future does not hold the request
+    /// twice.
+    pub(crate) fn send_as_is(
         client: &reqwest::Client,
         request: reqwest::Request,
-    ) -> Result<reqwest::Response> {
-        Ok(client.execute(request).await?)
+    ) -> impl Future<Output = Result<reqwest::Response>> + Send + 'static {
+        let pending = client.execute(request);
+        async move { Ok(pending.await?) }
     }
 
     /// The client to send with: the one given, or the shared client of the runtime sending now

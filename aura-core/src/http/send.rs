@@ -264,7 +264,7 @@ impl HttpPolicy {
             let resp = if origin.as_ref().is_none_or(|first| same_origin(first, built.url())) {
                 cx.execute(&client, built).await?
             } else {
-                cx.execute_anonymous(&client, built).await?
+                Context::send_as_is(&client, built).await?
             };
             let status = resp.status();
             let follow = matches!(current.method, Method::GET | Method::HEAD) || self.inner.redirect_non_get;
