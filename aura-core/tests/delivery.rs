@@ -132,10 +132,12 @@ async fn a_delivery_is_signed_so_the_standard_webhooks_verifier_accepts_it() {
     let mut events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(endpoint("ops", &server))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
 
     let id = dispatcher
         .send("execution.failed", json!({ "scenario_id": "billing", "error": "boom" }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     let (messages, attempts) = event(&mut events, delivered).await;
     assert_eq!((messages, attempts), (vec![id.clone()], 1));
@@ -167,7 +169,7 @@ async fn a_delivery_is_signed_so_the_standard_webhooks_verifier_accepts_it() {
     );
     dispatcher.shutdown().await;
     assert_eq!(
-        dispatcher.send("x", json!({})).map(|_| ()).unwrap_err().kind(),
+        dispatcher.send("x", json!({})).await.map(|_| ()).unwrap_err().kind(),
         ErrorKind::Cancelled
     );
 }
@@ -182,10 +184,12 @@ async fn failures_are_retried_on_the_schedule_with_jitter_and_the_same_webhook_i
     let mut events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(endpoint("ops", &server))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
 
     let id = dispatcher
         .send("invoice.paid", json!({ "n": 1 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     let (messages, attempts) = event(&mut events, delivered).await;
     assert_eq!((messages, attempts), (vec![id.clone()], 3));
@@ -253,8 +257,12 @@ async fn a_4xx_or_a_redirect_is_not_retried() {
         let mut events = dispatcher.subscribe();
         dispatcher
             .add_endpoint(endpoint("ops", &server))
+            .await
             .unwrap_or_else(|e| panic!("{e}"));
-        dispatcher.send("a.b", json!({})).unwrap_or_else(|e| panic!("{e}"));
+        dispatcher
+            .send("a.b", json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let (attempts, error) = event(&mut events, failed).await;
         assert_eq!(attempts, 1, "{status}");
         assert!(error.contains(&status.to_string()), "{error}");
@@ -280,8 +288,12 @@ async fn retry_after_on_429_is_honoured_when_longer_than_the_schedule() {
     let mut events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(endpoint("ops", &server))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
-    dispatcher.send("a.b", json!({})).unwrap_or_else(|e| panic!("{e}"));
+    dispatcher
+        .send("a.b", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     event(&mut events, delivered).await;
 
     let log = dispatcher
@@ -313,8 +325,12 @@ async fn an_attempt_that_outlives_its_timeout_fails_and_is_retried() {
     let mut events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(endpoint("slow", &server).timeout(Duration::from_secs(10)))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
-    dispatcher.send("a.b", json!({})).unwrap_or_else(|e| panic!("{e}"));
+    dispatcher
+        .send("a.b", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // Once the receiver holds the request, time moves past the timeout (only the test moves
     // it), until the attempt gives up.
@@ -362,15 +378,18 @@ async fn an_endpoint_failing_message_after_message_is_disabled_with_an_event() {
     let mut events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(endpoint("down", &server))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
 
     dispatcher
         .send("a.b", json!({ "n": 1 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(event(&mut events, failed).await.0, 2);
     assert!(dispatcher.stats("down").unwrap_or_else(|e| panic!("{e}")).enabled);
     dispatcher
         .send("a.b", json!({ "n": 2 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     let reason = event(&mut events, |e| match e {
         DeliveryEvent::EndpointDisabled { endpoint, reason } => Some((endpoint.clone(), reason.clone())),
@@ -387,11 +406,16 @@ async fn an_endpoint_failing_message_after_message_is_disabled_with_an_event() {
     // Nothing more goes to it; enabled again, it gets messages again.
     dispatcher
         .send("a.b", json!({ "n": 3 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(requests(&server).await.len(), 4);
-    dispatcher.set_enabled("down", true).unwrap_or_else(|e| panic!("{e}"));
+    dispatcher
+        .set_enabled("down", true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     dispatcher
         .send("a.b", json!({ "n": 4 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     event(&mut events, failed).await;
     assert_eq!(requests(&server).await.len(), 6);
@@ -413,8 +437,12 @@ async fn an_endpoint_failing_for_longer_than_allowed_is_disabled() {
     let mut events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(endpoint("down", &server))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
-    dispatcher.send("a.b", json!({})).unwrap_or_else(|e| panic!("{e}"));
+    dispatcher
+        .send("a.b", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(event(&mut events, failed).await.0, 8);
     event(&mut events, |e| {
         matches!(e, DeliveryEvent::EndpointDisabled { .. }).then_some(())
@@ -439,16 +467,22 @@ async fn event_types_filters_and_transforms_decide_what_is_sent() {
             "amount": "{{ trigger.data.amount }}",
             "source": "aura",
         }));
-    dispatcher.add_endpoint(big_payments).unwrap_or_else(|e| panic!("{e}"));
+    dispatcher
+        .add_endpoint(big_payments)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     dispatcher
         .send("payment.succeeded", json!({ "amount": 50 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     dispatcher
         .send("refund.created", json!({ "amount": 500 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     let id = dispatcher
         .send("payment.succeeded", json!({ "amount": 500 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(event(&mut events, delivered).await.0, vec![id]);
     let received = requests(&server).await;
@@ -462,6 +496,7 @@ async fn event_types_filters_and_transforms_decide_what_is_sent() {
     // Bad expressions are refused when the endpoint is added, naming it and the field.
     let err = dispatcher
         .add_endpoint(endpoint("bad", &server).filter("trigger.data.amount >"))
+        .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
     assert_eq!(
@@ -470,6 +505,7 @@ async fn event_types_filters_and_transforms_decide_what_is_sent() {
     );
     let err = dispatcher
         .add_endpoint(endpoint("bad", &server).transform(json!({ "a": { "b": "{{ trigger.( }}" } })))
+        .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
     assert_eq!(err.context_value("field"), Some("/transform/a/b"));
@@ -487,15 +523,18 @@ async fn batches_group_messages_by_size_or_delay() {
     let mut events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(endpoint("batched", &server).batch(Batching::new(3, Duration::from_secs(3600))))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let ids: Vec<MessageId> = (0..3)
-        .map(|n| {
+    let mut ids: Vec<MessageId> = Vec::new();
+    for n in 0..3 {
+        ids.push(
             dispatcher
                 .send("a.b", json!({ "n": n }))
-                .unwrap_or_else(|e| panic!("{e}"))
-        })
-        .collect();
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
     let (messages, _) = event(&mut events, delivered).await;
     assert_eq!(messages, ids);
     let received = requests(&server).await;
@@ -512,6 +551,7 @@ async fn batches_group_messages_by_size_or_delay() {
     // A lone message waits for the delay, on the dispatcher's clock.
     let lone = dispatcher
         .send("a.b", json!({ "n": 3 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     until(|| {
         let page = dispatcher.log("batched", &PageRequest::first(10)).ok()?;
@@ -535,20 +575,22 @@ async fn a_message_is_redelivered_on_demand_with_its_id() {
     let mut events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(endpoint("ops", &server))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     let id = dispatcher
         .send("a.b", json!({ "n": 1 }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     event(&mut events, delivered).await;
 
-    assert_eq!(dispatcher.redeliver(&id).unwrap_or_else(|e| panic!("{e}")), 1);
+    assert_eq!(dispatcher.redeliver(&id).await.unwrap_or_else(|e| panic!("{e}")), 1);
     assert_eq!(event(&mut events, delivered).await.0, vec![id.clone()]);
     let received = requests(&server).await;
     assert_eq!(received.len(), 2);
     assert_eq!(header(&received[1], WEBHOOK_ID), id.as_str());
     assert_eq!(received[0].body, received[1].body);
 
-    let err = dispatcher.redeliver(&MessageId::new()).unwrap_err();
+    let err = dispatcher.redeliver(&MessageId::new()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(dispatcher.stats("ops").unwrap_or_else(|e| panic!("{e}")).successes, 2);
     dispatcher.shutdown().await;
@@ -586,6 +628,7 @@ async fn the_ssrf_guard_refuses_private_targets_unless_allowed() {
         .unwrap_or_else(|e| panic!("{e}"));
     let err = strict
         .add_endpoint(Endpoint::new("local", "http://127.0.0.1:9/x", secret()).event_type("*"))
+        .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Forbidden);
     assert_eq!(err.context_value("field"), Some("/url"));
@@ -597,8 +640,9 @@ async fn the_ssrf_guard_refuses_private_targets_unless_allowed() {
     let mut events = strict.subscribe();
     strict
         .add_endpoint(Endpoint::new("named", format!("http://localhost:{port}/hooks"), secret()).event_type("*"))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
-    strict.send("a.b", json!({})).unwrap_or_else(|e| panic!("{e}"));
+    strict.send("a.b", json!({})).await.unwrap_or_else(|e| panic!("{e}"));
     let (attempts, error) = event(&mut events, failed).await;
     assert_eq!(attempts, 1);
     assert!(error.starts_with("forbidden"), "{error}");
@@ -621,9 +665,12 @@ async fn secrets_never_show_in_debug_errors_logs_or_events() {
     let mut events = dispatcher.subscribe();
     let ep = endpoint("ops", &server);
     assert!(!leaks(&format!("{ep:?}")));
-    dispatcher.add_endpoint(ep).unwrap_or_else(|e| panic!("{e}"));
+    dispatcher.add_endpoint(ep).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(!leaks(&format!("{dispatcher:?}")));
-    dispatcher.send("a.b", json!({})).unwrap_or_else(|e| panic!("{e}"));
+    dispatcher
+        .send("a.b", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let event = event(&mut events, |e| Some(e.clone())).await;
     assert!(!leaks(&format!("{event:?}")));
     let log = dispatcher
@@ -637,11 +684,12 @@ async fn secrets_never_show_in_debug_errors_logs_or_events() {
         Endpoint::new("x", "https://example.com/", secret()).filter("(("),
         Endpoint::new("x", "ftp://example.com/", secret()),
     ] {
-        let err = dispatcher.add_endpoint(bad).unwrap_err();
+        let err = dispatcher.add_endpoint(bad).await.unwrap_err();
         assert!(!leaks(&err.to_string()) && !leaks(&format!("{err:?}")), "{err:?}");
     }
     let err = dispatcher
         .add_endpoint(Endpoint::new("x", "https://example.com/", format!("whsec_{CANARY}!")))
+        .await
         .unwrap_err();
     assert_eq!(err.context_value("field"), Some("/secret"));
     dispatcher.shutdown().await;
@@ -664,6 +712,7 @@ async fn subscribed(
     let events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(Endpoint::new("ops", format!("{}/hooks", server.uri()), secret()).event_type(event_type))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     (server, clock, dispatcher, events)
 }
@@ -680,16 +729,18 @@ async fn aura_execution_events_are_delivered_by_type() {
         kind,
     };
     let progress = event(EventKind::NodeSkipped { node: "a".into() });
-    assert_eq!(dispatcher.send_execution_event(&progress).ok(), Some(None));
+    assert_eq!(dispatcher.send_execution_event(&progress).await.ok(), Some(None));
     dispatcher
         .send_execution_event(&event(EventKind::Finished {
             status: ExecutionStatus::Completed,
         }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     let id = dispatcher
         .send_execution_event(&event(EventKind::Finished {
             status: ExecutionStatus::Failed,
         }))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(Some(event_of(&mut events).await), id);
     let received = requests(&server).await;
@@ -758,8 +809,12 @@ async fn a_transform_that_fails_on_an_event_is_logged_as_a_failed_attempt() {
     let mut events = dispatcher.subscribe();
     dispatcher
         .add_endpoint(endpoint("ops", &server).transform(json!({ "x": "{{ trigger.data.missing.deep }}" })))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
-    dispatcher.send("a.b", json!({})).unwrap_or_else(|e| panic!("{e}"));
+    dispatcher
+        .send("a.b", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let (attempts, error) = event(&mut events, failed).await;
     assert_eq!(attempts, 1);
     assert!(error.contains("ops"), "{error}");

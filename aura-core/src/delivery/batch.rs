@@ -1,28 +1,27 @@
 //! Batching: an endpoint's messages grouped into one request, by size or delay.
+//!
+//! Each message waits in the outbox as a [`Batching`](crate::store::OutboxStage::Batching)
+//! entry; the batch that takes them replaces them with one
+//! [`Sending`](crate::store::OutboxStage::Sending) entry in one write,
+//! so that a crash between the two neither loses nor doubles a message.
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::MessageId;
-use super::deliver::{Delivery, deliver};
+use super::deliver::deliver;
 use super::dispatcher::{EndpointState, Shared};
 use super::endpoint::Batching;
-
-/// A message waiting for its batch: its id and the body shaped for the endpoint.
-#[derive(Debug)]
-pub(crate) struct Queued {
-    pub(crate) id: MessageId,
-    pub(crate) body: Value,
-}
+use crate::store::OutboxEntry;
 
 /// Collects `queue` into batches of at most `max_size`, each sent at the latest `max_delay`
 /// after its first message came, until the endpoint goes.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     endpoint: Arc<EndpointState>,
-    mut queue: mpsc::UnboundedReceiver<Queued>,
+    mut queue: mpsc::UnboundedReceiver<OutboxEntry>,
     batching: Batching,
 ) {
     loop {
@@ -47,24 +46,45 @@ pub(crate) async fn run(
                 () = endpoint.removed.cancelled() => return,
             }
         }
-        let (messages, bodies): (Vec<MessageId>, Vec<Value>) = batch.into_iter().map(|q| (q.id, q.body)).unzip();
-        let body = match serde_json::to_vec(&Value::Array(bodies)) {
-            Ok(body) => body,
-            Err(err) => {
-                tracing::error!(endpoint = %endpoint.id, error = %err, "a webhook batch does not serialize");
-                continue;
-            }
-        };
-        let delivery = Delivery {
-            id: MessageId::new().to_string(),
-            messages,
-            body: body.into(),
-        };
+        let taken: Vec<uuid::Uuid> = batch.iter().map(|q| q.id).collect();
+        let entry = OutboxEntry::new(
+            endpoint.id.clone(),
+            MessageId::new().as_str(),
+            batch.iter().flat_map(|q| q.messages.iter().cloned()).collect(),
+            array(&batch),
+        );
+        if let Err(err) = shared.outbox.write_outbox(std::slice::from_ref(&entry), &taken).await {
+            // Sent all the same: the messages stay in the outbox too, and go again after a
+            // restart (at least once).
+            shared.store_failed(&endpoint, &entry.delivery_id, &err);
+        }
+        let run = endpoint.run();
         if shared
-            .spawn(deliver(shared.clone(), endpoint.clone(), delivery))
+            .spawn(deliver(
+                shared.clone(),
+                endpoint.clone(),
+                entry,
+                run,
+                shared.first_wait(),
+            ))
             .is_err()
         {
             return;
         }
     }
+}
+
+/// A batch's body: the JSON array of its messages' bodies, each already JSON.
+fn array(batch: &[OutboxEntry]) -> Bytes {
+    let size = batch.iter().map(|q| q.body.len() + 1).sum::<usize>() + 2;
+    let mut body = BytesMut::with_capacity(size);
+    body.put_u8(b'[');
+    for (i, queued) in batch.iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        body.put_slice(&queued.body);
+    }
+    body.put_u8(b']');
+    body.freeze()
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::Utc;
+use tokio_util::sync::CancellationToken;
 
 use super::dispatcher::{EndpointState, Shared};
 use super::log::{Attempt, AttemptOutcome};
@@ -14,41 +14,41 @@ use super::signing::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 use super::{DeliveryEvent, MessageId};
 use crate::error::{BODY_EXCERPT_LIMIT, Error, Result};
 use crate::net::SsrfGuard;
+use crate::store::OutboxEntry;
 
-/// What one delivery sends: a message, or a batch of them.
-#[derive(Clone, Debug)]
-pub(crate) struct Delivery {
-    /// The `webhook-id`.
-    pub(crate) id: String,
-    pub(crate) messages: Vec<MessageId>,
-    pub(crate) body: Bytes,
-}
-
-/// Runs `delivery`'s attempts until one succeeds, one fails for good, the schedule is spent,
-/// or the endpoint goes (removed, disabled, dispatcher shut down).
-pub(crate) async fn deliver(shared: Arc<Shared>, endpoint: Arc<EndpointState>, delivery: Delivery) {
-    let mut wait = shared.schedule.delay(0).unwrap_or_default();
-    let mut index = 0usize;
+/// Runs `entry`'s attempts, the first after `wait`, until one succeeds, one fails for good,
+/// or the schedule is spent: each outcome is written to the outbox before the next attempt
+/// (a retry's count and due time; the entry removed at the end). Stops, leaving the entry in
+/// the outbox, when `run` is cancelled (the endpoint removed, replaced or disabled, the
+/// dispatcher shut down) or the endpoint is found disabled.
+pub(crate) async fn deliver(
+    shared: Arc<Shared>,
+    endpoint: Arc<EndpointState>,
+    mut entry: OutboxEntry,
+    run: CancellationToken,
+    mut wait: Duration,
+) {
     loop {
         if !wait.is_zero() {
             tokio::select! {
                 () = shared.clock.sleep(wait) => {}
-                () = endpoint.removed.cancelled() => return,
+                () = run.cancelled() => return,
             }
         }
-        if !endpoint.is_enabled() || endpoint.removed.is_cancelled() {
+        if !endpoint.is_enabled() || run.is_cancelled() {
             return;
         }
         let started = shared.clock.now();
         let sent_at = Utc::now();
         let result = tokio::select! {
-            result = attempt(&shared, &endpoint, &delivery, sent_at.timestamp()) => result,
+            result = attempt(&shared, &endpoint, &entry, sent_at.timestamp()) => result,
             () = shared.clock.deadline(endpoint.route.timeout) => Err(Error::timeout("the receiver did not answer in time")
                 .with_context("timeout_ms", endpoint.route.timeout.as_millis().to_string())),
-            () = endpoint.removed.cancelled() => return,
+            () = run.cancelled() => return,
         };
         let latency = shared.clock.now().saturating_sub(started);
-        let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let index = entry.attempts as usize;
+        let number = entry.attempts.saturating_add(1);
         let (outcome, status, error) = match result {
             Ok(status) => (AttemptOutcome::Delivered, Some(status), None),
             Err(err) => {
@@ -66,10 +66,21 @@ pub(crate) async fn deliver(shared: Arc<Shared>, endpoint: Arc<EndpointState>, d
                 (outcome, err.status(), Some(err.to_string()))
             }
         };
+        entry.attempts = number;
+        let written = match outcome {
+            AttemptOutcome::Retrying { after } => {
+                entry.due_at = Utc::now() + after;
+                shared.outbox.write_outbox(std::slice::from_ref(&entry), &[]).await
+            }
+            AttemptOutcome::Delivered | AttemptOutcome::Failed => shared.outbox.write_outbox(&[], &[entry.id]).await,
+        };
+        if let Err(err) = written {
+            shared.store_failed(&endpoint, &entry.delivery_id, &err);
+        }
         let attempt = Attempt {
             seq: 0,
-            delivery_id: delivery.id.clone(),
-            messages: delivery.messages.clone(),
+            delivery_id: entry.delivery_id.clone(),
+            messages: entry.messages.clone(),
             attempt: number,
             at: started,
             sent_at,
@@ -78,18 +89,18 @@ pub(crate) async fn deliver(shared: Arc<Shared>, endpoint: Arc<EndpointState>, d
             outcome,
             error: error.clone(),
         };
-        tracing::debug!(endpoint = %endpoint.id, delivery = %delivery.id, attempt = number, ?status, ?outcome, "webhook attempt");
+        tracing::debug!(endpoint = %endpoint.id, delivery = %entry.delivery_id, attempt = number, ?status, ?outcome, "webhook attempt");
         let told = match outcome {
             AttemptOutcome::Delivered => Some(DeliveryEvent::Delivered {
                 endpoint: endpoint.id.clone(),
-                delivery_id: delivery.id.clone(),
-                messages: delivery.messages.clone(),
+                delivery_id: entry.delivery_id.clone(),
+                messages: entry.messages.clone(),
                 attempts: number,
             }),
             AttemptOutcome::Failed => Some(DeliveryEvent::Failed {
                 endpoint: endpoint.id.clone(),
-                delivery_id: delivery.id.clone(),
-                messages: delivery.messages.clone(),
+                delivery_id: entry.delivery_id.clone(),
+                messages: entry.messages.clone(),
                 attempts: number,
                 error: error.unwrap_or_default(),
             }),
@@ -97,24 +108,24 @@ pub(crate) async fn deliver(shared: Arc<Shared>, endpoint: Arc<EndpointState>, d
         };
         shared.record(&endpoint, attempt, told);
         match outcome {
-            AttemptOutcome::Retrying { after } => {
-                wait = after;
-                index += 1;
-            }
+            AttemptOutcome::Retrying { after } => wait = after,
             AttemptOutcome::Delivered | AttemptOutcome::Failed => return,
         }
     }
 }
 
 /// One signed POST; the status of a 2xx answer, or the error any other outcome stands for.
-async fn attempt(shared: &Shared, endpoint: &EndpointState, delivery: &Delivery, timestamp: i64) -> Result<u16> {
+async fn attempt(shared: &Shared, endpoint: &EndpointState, delivery: &OutboxEntry, timestamp: i64) -> Result<u16> {
     let target = shared.guard.check_target(&endpoint.route.url)?;
-    let signature = endpoint.route.signer.sign(&delivery.id, timestamp, &delivery.body);
+    let signature = endpoint
+        .route
+        .signer
+        .sign(&delivery.delivery_id, timestamp, &delivery.body);
     let response = shared
         .client
         .post(target.url().clone())
         .header(http::header::CONTENT_TYPE, "application/json")
-        .header(WEBHOOK_ID, &delivery.id)
+        .header(WEBHOOK_ID, &delivery.delivery_id)
         .header(WEBHOOK_TIMESTAMP, timestamp.to_string())
         .header(WEBHOOK_SIGNATURE, signature)
         .body(delivery.body.clone())

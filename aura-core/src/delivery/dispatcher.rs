@@ -10,15 +10,15 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::deliver::{Delivery, deliver};
 use super::endpoint::{Endpoint, Route};
 use super::log::{Attempt, AttemptLog, EndpointStats};
+use super::outbox::Shaped;
 use super::retry::{AutoDisable, RetrySchedule};
 use super::{DeliveryEvent, MessageId, batch};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::net::SsrfGuard;
-use crate::store::{Page, PageRequest};
+use crate::store::{MemoryStore, OutboxEntry, OutboxStore, Page, PageRequest};
 
 /// How many attempts an endpoint's log keeps by default.
 const LOG_CAPACITY: usize = 1_000;
@@ -36,10 +36,10 @@ pub struct WebhookDispatcher {
 }
 
 /// Builds a [`WebhookDispatcher`]; made by [`WebhookDispatcher::builder`].
-#[derive(Debug)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct DispatcherBuilder {
     clock: Arc<dyn Clock>,
+    outbox: Option<Arc<dyn OutboxStore>>,
     guard: SsrfGuard,
     schedule: RetrySchedule,
     auto_disable: AutoDisable,
@@ -52,6 +52,15 @@ impl DispatcherBuilder {
     /// [`ManualClock`](crate::clock::ManualClock) in tests). Default: the system clock.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Where deliveries not yet finished are kept (see [`OutboxStore`]): a `SqliteStore` or
+    /// `PostgresStore` makes them survive a restart — a dispatcher on the same store carries
+    /// an endpoint's on when the endpoint is [added](WebhookDispatcher::add_endpoint) again.
+    /// Default: in memory (a restart loses them).
+    pub fn outbox(mut self, outbox: Arc<dyn OutboxStore>) -> Self {
+        self.outbox = Some(outbox);
         self
     }
 
@@ -99,6 +108,7 @@ impl DispatcherBuilder {
         Ok(WebhookDispatcher {
             shared: Arc::new(Shared {
                 clock: self.clock,
+                outbox: self.outbox.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 client,
                 guard: self.guard,
                 schedule: self.schedule,
@@ -119,6 +129,7 @@ impl DispatcherBuilder {
 /// What a dispatcher and its tasks share.
 pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) outbox: Arc<dyn OutboxStore>,
     pub(crate) client: reqwest::Client,
     pub(crate) guard: SsrfGuard,
     pub(crate) schedule: RetrySchedule,
@@ -140,11 +151,14 @@ pub(crate) struct EndpointState {
     pub(crate) id: String,
     pub(crate) route: Route,
     enabled: AtomicBool,
-    /// Cancelled when the endpoint is removed or the dispatcher shut down.
+    /// Cancelled when the endpoint is removed or replaced, or the dispatcher shut down.
     pub(crate) removed: CancellationToken,
+    /// What its deliveries run under: a child of `removed`, cancelled when the endpoint is
+    /// disabled too, and made anew when it is enabled again.
+    run: Mutex<CancellationToken>,
     stats: Mutex<EndpointStats>,
     log: Mutex<AttemptLog>,
-    batcher: Option<mpsc::UnboundedSender<batch::Queued>>,
+    pub(crate) batcher: Option<mpsc::UnboundedSender<OutboxEntry>>,
 }
 
 /// A message sent, kept for redelivery.
@@ -157,6 +171,32 @@ struct Message {
 impl EndpointState {
     pub(crate) fn is_enabled(&self) -> bool {
         self.enabled.load(Ordering::SeqCst)
+    }
+
+    /// What a delivery starting now runs under.
+    pub(crate) fn run(&self) -> CancellationToken {
+        self.run.lock().clone()
+    }
+
+    /// Disables it and stops its deliveries (they stay in the outbox); `false` when it was
+    /// disabled already.
+    fn disable(&self) -> bool {
+        let run = self.run.lock();
+        if !self.enabled.swap(false, Ordering::SeqCst) {
+            return false;
+        }
+        run.cancel();
+        true
+    }
+
+    /// Enables it; `true` when it was disabled (its deliveries are to be resumed).
+    fn enable(&self) -> bool {
+        let mut run = self.run.lock();
+        if self.enabled.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        *run = self.removed.child_token();
+        true
     }
 }
 
@@ -202,7 +242,7 @@ impl Shared {
             self.emit(event);
         }
         if let Some(reason) = disable
-            && endpoint.enabled.swap(false, Ordering::SeqCst)
+            && endpoint.disable()
         {
             tracing::warn!(endpoint = %endpoint.id, %reason, "webhook endpoint disabled");
             self.emit(DeliveryEvent::EndpointDisabled {
@@ -217,46 +257,6 @@ impl Shared {
         // No subscriber is no error.
         let _ = self.events.send(event);
     }
-
-    /// Shapes `envelope` for `endpoint` and queues or starts its delivery; `false` when the
-    /// filter dropped it.
-    fn dispatch(self: &Arc<Self>, endpoint: &Arc<EndpointState>, id: &MessageId, envelope: &Value) -> Result<bool> {
-        let body = match endpoint.route.shape(envelope) {
-            Ok(None) => return Ok(false),
-            Ok(Some(body)) => body,
-            Err(err) => {
-                let err = err.with_context("endpoint", endpoint.id.clone());
-                tracing::warn!(endpoint = %endpoint.id, error = %err, "a webhook's filter or transform failed");
-                let told = DeliveryEvent::Failed {
-                    endpoint: endpoint.id.clone(),
-                    delivery_id: id.to_string(),
-                    messages: vec![id.clone()],
-                    attempts: 1,
-                    error: err.to_string(),
-                };
-                self.record(endpoint, super::deliver::unsent(self, id, &err), Some(told));
-                return Ok(true);
-            }
-        };
-        if let Some(batcher) = &endpoint.batcher {
-            let queued = batch::Queued { id: id.clone(), body };
-            if batcher.send(queued).is_ok() {
-                return Ok(true);
-            }
-            return Err(
-                Error::cancelled("the endpoint's batcher has stopped").with_context("endpoint", endpoint.id.clone())
-            );
-        }
-        let delivery = Delivery {
-            id: id.to_string(),
-            messages: vec![id.clone()],
-            body: serde_json::to_vec(&body)
-                .map_err(|e| Error::internal("a webhook body does not serialize").with_source(e))?
-                .into(),
-        };
-        self.spawn(deliver(self.clone(), endpoint.clone(), delivery))?;
-        Ok(true)
-    }
 }
 
 impl WebhookDispatcher {
@@ -265,6 +265,7 @@ impl WebhookDispatcher {
     pub fn builder() -> DispatcherBuilder {
         DispatcherBuilder {
             clock: Arc::new(SystemClock::new()),
+            outbox: None,
             guard: SsrfGuard::new(),
             schedule: RetrySchedule::default(),
             auto_disable: AutoDisable::default(),
@@ -283,9 +284,11 @@ impl WebhookDispatcher {
         self.shared.stop.clone()
     }
 
-    /// Adds (or replaces) an endpoint. Its URL is checked by the guard (an address host at
-    /// once, a name on every connection), its secret, filter and transform compiled. A
-    /// replaced endpoint's pending deliveries, figures and log are dropped.
+    /// Adds (or replaces) an endpoint, and carries on its deliveries kept in the outbox (a
+    /// previous run's, on a durable [outbox](DispatcherBuilder::outbox)). Its URL is checked
+    /// by the guard (an address host at once, a name on every connection), its secret, filter
+    /// and transform compiled. A replaced endpoint's figures and log are dropped; its pending
+    /// deliveries go on, to the new one.
     ///
     /// # Errors
     ///
@@ -293,8 +296,10 @@ impl WebhookDispatcher {
     /// field (`/secret`, `/filter`, `/transform/...`, `/event_types/0`);
     /// [`Forbidden`](crate::ErrorKind::Forbidden) or
     /// [`InvalidInput`](crate::ErrorKind::InvalidInput) from the guard for `/url`;
+    /// the outbox's error when its entries cannot be read (the endpoint is added all the same;
+    /// adding it again retries);
     /// [`Cancelled`](crate::ErrorKind::Cancelled) after [`shutdown`](Self::shutdown).
-    pub fn add_endpoint(&self, endpoint: Endpoint) -> Result<()> {
+    pub async fn add_endpoint(&self, endpoint: Endpoint) -> Result<()> {
         let route = endpoint.compile(&self.shared.guard)?;
         let (batcher, queue) = match route.batch {
             Some(_) => {
@@ -303,11 +308,13 @@ impl WebhookDispatcher {
             }
             None => (None, None),
         };
+        let removed = self.shared.stop.child_token();
         let state = Arc::new(EndpointState {
             id: endpoint.id().to_owned(),
             route,
             enabled: AtomicBool::new(endpoint.is_enabled()),
-            removed: self.shared.stop.child_token(),
+            run: Mutex::new(removed.child_token()),
+            removed,
             stats: Mutex::default(),
             log: Mutex::new(AttemptLog::new(self.shared.log_capacity)),
             batcher,
@@ -316,36 +323,55 @@ impl WebhookDispatcher {
             self.shared
                 .spawn(batch::run(self.shared.clone(), state.clone(), queue, batching))?;
         }
-        let old = self.shared.endpoints.write().insert(state.id.clone(), state);
+        let old = self.shared.endpoints.write().insert(state.id.clone(), state.clone());
         if let Some(old) = old {
             old.removed.cancel();
         }
-        Ok(())
+        if !state.is_enabled() {
+            // Resumed when enabled.
+            state.run.lock().cancel();
+            return Ok(());
+        }
+        self.shared.resume(&state, true).await.map(drop)
     }
 
-    /// Removes an endpoint: its pending retries and batches are dropped. `false` when there
-    /// was none of that id.
-    pub fn remove_endpoint(&self, id: &str) -> bool {
-        let removed = self.shared.endpoints.write().remove(id);
-        removed.map(|e| e.removed.cancel()).is_some()
-    }
-
-    /// Enables or disables an endpoint (enabling one that was disabled for failing starts its
-    /// failure counts again).
+    /// Removes an endpoint: its pending deliveries and batches are dropped, from the outbox
+    /// too (also when the endpoint was not added since a restart). `false` when there was
+    /// neither an endpoint of that id nor anything kept for one.
     ///
     /// # Errors
     ///
-    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown endpoint.
-    pub fn set_enabled(&self, id: &str, enabled: bool) -> Result<()> {
+    /// The outbox's error when its entries cannot be removed.
+    pub async fn remove_endpoint(&self, id: &str) -> Result<bool> {
+        let removed = self.shared.endpoints.write().remove(id);
+        let was_there = removed.map(|e| e.removed.cancel()).is_some();
+        let dropped = self.shared.outbox.clear_outbox(id).await?;
+        Ok(was_there || dropped > 0)
+    }
+
+    /// Enables or disables an endpoint. Disabling stops its deliveries, which stay in the
+    /// outbox; enabling one that was disabled (by hand or for failing) carries them on and
+    /// starts its failure counts again.
+    ///
+    /// # Errors
+    ///
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown endpoint; the outbox's error
+    /// when the deliveries to carry on cannot be read (the endpoint is enabled all the same).
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<()> {
         let endpoint = self.endpoint(id)?;
-        if enabled && !endpoint.enabled.swap(true, Ordering::SeqCst) {
+        if !enabled {
+            endpoint.disable();
+            return Ok(());
+        }
+        if !endpoint.enable() {
+            return Ok(());
+        }
+        {
             let mut stats = endpoint.stats.lock();
             stats.failed_in_a_row = 0;
             stats.failing_since = None;
-        } else if !enabled {
-            endpoint.enabled.store(false, Ordering::SeqCst);
         }
-        Ok(())
+        self.shared.resume(&endpoint, false).await.map(drop)
     }
 
     /// The ids of the endpoints, sorted.
@@ -365,7 +391,8 @@ impl WebhookDispatcher {
     }
 
     /// Sends an event of `event_type` with `payload` (its `data`) to every enabled endpoint
-    /// subscribed to the type whose filter holds, and returns its id at once.
+    /// subscribed to the type whose filter holds, and returns its id once its deliveries are
+    /// kept in the [outbox](DispatcherBuilder::outbox); they run in the background.
     ///
     /// The event is `{ "type": event_type, "timestamp": <RFC 3339>, "data": payload }`: the
     /// body sent unless the endpoint transforms it, and what filters and transforms read as
@@ -375,9 +402,10 @@ impl WebhookDispatcher {
     /// # Errors
     ///
     /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty event type;
+    /// the outbox's error when the deliveries cannot be kept (then none is made);
     /// [`Cancelled`](crate::ErrorKind::Cancelled) after [`shutdown`](Self::shutdown);
     /// [`Internal`](crate::ErrorKind::Internal) outside a tokio runtime.
-    pub fn send(&self, event_type: &str, payload: Value) -> Result<MessageId> {
+    pub async fn send(&self, event_type: &str, payload: Value) -> Result<MessageId> {
         if event_type.trim().is_empty() {
             return Err(Error::invalid_input("an event needs a type", vec![]));
         }
@@ -398,18 +426,43 @@ impl WebhookDispatcher {
             .filter(|e| e.is_enabled() && e.route.subscribes(event_type))
             .cloned()
             .collect();
-        let mut sent_to = Vec::new();
-        for endpoint in targets {
-            if self.shared.dispatch(&endpoint, &id, &envelope)? {
-                sent_to.push(endpoint.id.clone());
-            }
-        }
+        let sent_to = self.dispatch(&id, &envelope, targets).await?;
         self.retain(Message {
             id: id.clone(),
             envelope,
             endpoints: sent_to,
         });
         Ok(id)
+    }
+
+    /// Shapes message `id` for each of `targets`, keeps the entries in the outbox in one
+    /// write, then starts them. Answers the endpoints it went to.
+    async fn dispatch(
+        &self,
+        id: &MessageId,
+        envelope: &Value,
+        targets: Vec<Arc<EndpointState>>,
+    ) -> Result<Vec<String>> {
+        let mut sent_to = Vec::with_capacity(targets.len());
+        let mut entries = Vec::with_capacity(targets.len());
+        let mut starting = Vec::with_capacity(targets.len());
+        for endpoint in targets {
+            match self.shared.shape(&endpoint, id, envelope)? {
+                Shaped::Dropped => continue,
+                Shaped::Failed => {}
+                Shaped::Entry(entry) => {
+                    entries.push(entry);
+                    starting.push(endpoint.clone());
+                }
+            }
+            sent_to.push(endpoint.id.clone());
+        }
+        self.shared.outbox.write_outbox(&entries, &[]).await?;
+        let wait = self.shared.first_wait();
+        for (endpoint, entry) in starting.iter().zip(entries) {
+            self.shared.start(endpoint, entry, wait)?;
+        }
+        Ok(sent_to)
     }
 
     fn retain(&self, message: Message) {
@@ -431,7 +484,7 @@ impl WebhookDispatcher {
     ///
     /// [`NotFound`](crate::ErrorKind::NotFound) when the message is no longer kept (see
     /// [`DispatcherBuilder::retained_messages`]); as [`send`](Self::send) otherwise.
-    pub fn redeliver(&self, id: &MessageId) -> Result<usize> {
+    pub async fn redeliver(&self, id: &MessageId) -> Result<usize> {
         let message = self
             .shared
             .messages
@@ -443,16 +496,13 @@ impl WebhookDispatcher {
             .ok_or_else(|| {
                 Error::not_found("the message is not kept any more").with_context("message", id.to_string())
             })?;
-        let mut count = 0;
-        for endpoint_id in &message.endpoints {
-            let Ok(endpoint) = self.endpoint(endpoint_id) else {
-                continue;
-            };
-            if endpoint.is_enabled() && self.shared.dispatch(&endpoint, &message.id, &message.envelope)? {
-                count += 1;
-            }
-        }
-        Ok(count)
+        let targets: Vec<Arc<EndpointState>> = message
+            .endpoints
+            .iter()
+            .filter_map(|endpoint_id| self.endpoint(endpoint_id).ok())
+            .filter(|endpoint| endpoint.is_enabled())
+            .collect();
+        Ok(self.dispatch(&message.id, &message.envelope, targets).await?.len())
     }
 
     /// An endpoint's figures.
@@ -482,13 +532,27 @@ impl WebhookDispatcher {
         self.shared.events.subscribe()
     }
 
-    /// Stops: refuses new messages, drops pending retries and unsent batches, ends attempts
-    /// in flight, and waits for every background task to end.
+    /// Stops: refuses new messages, ends attempts in flight, and waits for every background
+    /// task to end. Pending retries and messages waiting for a batch stay in the outbox: a
+    /// dispatcher on the same durable store carries them on.
     pub async fn shutdown(&self) {
         self.shared.stop.cancel();
         drop(self.shared.alive.lock().take());
         let mut done = self.shared.done.lock().await;
         while done.recv().await.is_some() {}
+    }
+}
+
+impl fmt::Debug for DispatcherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatcherBuilder")
+            .field("clock", &self.clock)
+            .field("guard", &self.guard)
+            .field("schedule", &self.schedule)
+            .field("auto_disable", &self.auto_disable)
+            .field("log_capacity", &self.log_capacity)
+            .field("retained_messages", &self.retained_messages)
+            .finish_non_exhaustive()
     }
 }
 

@@ -62,8 +62,8 @@ impl WebhookDispatcher {
     /// # Errors
     ///
     /// As [`send`](Self::send).
-    pub fn send_connection_event(&self, event: &ConnectionEvent) -> Result<Option<MessageId>> {
-        self.send_typed(connection_event_type(event), event)
+    pub async fn send_connection_event(&self, event: &ConnectionEvent) -> Result<Option<MessageId>> {
+        self.send_typed(connection_event_type(event), event).await
     }
 
     /// Delivers every event of `events` (a
@@ -74,17 +74,17 @@ impl WebhookDispatcher {
     ///
     /// As [`forward`](Self::forward).
     pub fn forward_connections(&self, events: broadcast::Receiver<ConnectionEvent>) -> Result<()> {
-        self.forward_with(events, Self::send_connection_event, "a connection event")
+        self.forward_with(events, connection_event_type, "a connection event")
     }
 
     /// Sends `event` as `event_type`, when it has one.
-    fn send_typed(&self, event_type: Option<&'static str>, event: &impl Serialize) -> Result<Option<MessageId>> {
+    async fn send_typed(&self, event_type: Option<&'static str>, event: &impl Serialize) -> Result<Option<MessageId>> {
         let Some(event_type) = event_type else {
             return Ok(None);
         };
         let payload =
             serde_json::to_value(event).map_err(|e| Error::internal("an event does not serialize").with_source(e))?;
-        self.send(event_type, payload).map(Some)
+        self.send(event_type, payload).await.map(Some)
     }
 
     /// Sends an engine event (see [`execution_event_type`] for which, and as what); `None` when the
@@ -93,8 +93,8 @@ impl WebhookDispatcher {
     /// # Errors
     ///
     /// As [`send`](Self::send).
-    pub fn send_execution_event(&self, event: &ExecutionEvent) -> Result<Option<MessageId>> {
-        self.send_typed(execution_event_type(event), event)
+    pub async fn send_execution_event(&self, event: &ExecutionEvent) -> Result<Option<MessageId>> {
+        self.send_typed(execution_event_type(event), event).await
     }
 
     /// Delivers every event of `events` (an [`Engine::subscribe`](crate::engine::Engine::subscribe)
@@ -106,15 +106,15 @@ impl WebhookDispatcher {
     /// [`Cancelled`](crate::ErrorKind::Cancelled) after [`shutdown`](Self::shutdown);
     /// [`Internal`](crate::ErrorKind::Internal) outside a tokio runtime.
     pub fn forward(&self, events: broadcast::Receiver<ExecutionEvent>) -> Result<()> {
-        self.forward_with(events, Self::send_execution_event, "an execution event")
+        self.forward_with(events, execution_event_type, "an execution event")
     }
 
-    /// Sends every event of `events` with `send` in the background, until the sender or the
-    /// dispatcher stops.
-    fn forward_with<E: Clone + Send + 'static>(
+    /// Sends every event of `events` that has an event type (`type_of`) in the background,
+    /// until the sender or the dispatcher stops.
+    fn forward_with<E: Clone + Serialize + Send + Sync + 'static>(
         &self,
         mut events: broadcast::Receiver<E>,
-        send: fn(&Self, &E) -> Result<Option<MessageId>>,
+        type_of: fn(&E) -> Option<&'static str>,
         what: &'static str,
     ) -> Result<()> {
         let dispatcher = self.clone();
@@ -127,7 +127,7 @@ impl WebhookDispatcher {
                 };
                 match event {
                     Ok(event) => {
-                        if let Err(err) = send(&dispatcher, &event) {
+                        if let Err(err) = dispatcher.send_typed(type_of(&event), &event).await {
                             tracing::warn!(error = %err, "{what} was not delivered");
                         }
                     }

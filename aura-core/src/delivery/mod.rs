@@ -2,9 +2,9 @@
 //!
 //! A [`WebhookDispatcher`] holds [`Endpoint`]s, each subscribed to event types (exact,
 //! `prefix.*` or `*`), with an optional filter and transform written in Aura's expressions
-//! ([`crate::expr`]). [`WebhookDispatcher::send`] fans an event out to every matching endpoint
-//! and returns at once; deliveries run in background tasks on the dispatcher's
-//! [`Clock`](crate::clock::Clock):
+//! ([`crate::expr`]). [`WebhookDispatcher::send`] fans an event out to every matching endpoint,
+//! keeps each delivery in the [outbox](crate::store::OutboxStore) and returns; deliveries run
+//! in background tasks on the dispatcher's [`Clock`](crate::clock::Clock):
 //!
 //! | part | here |
 //! | --- | --- |
@@ -16,14 +16,20 @@
 //! | a log of attempts, and redelivery | [`WebhookDispatcher::log`]: [`Attempt`]; [`WebhookDispatcher::redeliver`] |
 //! | endpoints that keep failing are disabled | [`AutoDisable`], [`DeliveryEvent::EndpointDisabled`] |
 //! | no private or loopback targets unless allowed | [`SsrfGuard`](crate::net::SsrfGuard) |
+//! | no delivery lost to a restart (with a durable store) | [`DispatcherBuilder::outbox`]: a `SqliteStore` or `PostgresStore` |
 //! | Aura's own events (`execution.failed`, `connection.refresh_failed` …) | [`WebhookDispatcher::forward`], [`WebhookDispatcher::forward_connections`] |
 //!
 //! A 2xx answer is a success; 3xx (redirects are not followed) and other 4xx answers are
 //! permanent failures. Deliveries are at least once: a receiver drops duplicates by
 //! `webhook-id`, which stays the same across retries and redeliveries of one message.
 //!
-//! The dispatcher keeps everything in memory (bounded): retries still pending and batches not
-//! yet sent are lost when the process stops.
+//! Deliveries not yet finished (pending retries, messages waiting for a batch) are kept in the
+//! dispatcher's [outbox](DispatcherBuilder::outbox), written before `send` returns and after
+//! every attempt. With a `SqliteStore` or `PostgresStore` they survive a restart: the next
+//! dispatcher on the store carries an endpoint's on, each when it is due, as soon as the
+//! endpoint is [added](WebhookDispatcher::add_endpoint) again. The default outbox is in
+//! memory. Figures, the attempt log and the messages kept for
+//! [redelivery](WebhookDispatcher::redeliver) are in memory (bounded).
 //!
 //! ```
 //! use std::time::Duration;
@@ -50,11 +56,13 @@
 //!     .build()?;
 //! let mut events = dispatcher.subscribe();
 //! let secret = aura_core::delivery::WebhookSigner::generate_secret();
-//! dispatcher.add_endpoint(
-//!     Endpoint::new("ops", url, secrecy::ExposeSecret::expose_secret(&secret)).event_type("execution.*"),
-//! )?;
+//! dispatcher
+//!     .add_endpoint(
+//!         Endpoint::new("ops", url, secrecy::ExposeSecret::expose_secret(&secret)).event_type("execution.*"),
+//!     )
+//!     .await?;
 //!
-//! let id = dispatcher.send("execution.failed", json!({ "scenario_id": "billing" }))?;
+//! let id = dispatcher.send("execution.failed", json!({ "scenario_id": "billing" })).await?;
 //! match events.recv().await {
 //!     Ok(DeliveryEvent::Delivered { messages, .. }) => assert_eq!(messages, vec![id]),
 //!     other => panic!("{other:?}"),
@@ -70,6 +78,7 @@ mod dispatcher;
 mod endpoint;
 mod engine_events;
 mod log;
+mod outbox;
 mod retry;
 mod signing;
 
@@ -143,6 +152,17 @@ pub enum DeliveryEvent {
         /// The attempts it took.
         attempts: u32,
         /// The last attempt's error (never a secret).
+        error: String,
+    },
+    /// The outbox could not be written after an attempt or for a batch (see
+    /// [`DispatcherBuilder::outbox`]): the delivery goes on, but after a restart it may be
+    /// sent again or later than its schedule says.
+    StoreFailed {
+        /// The endpoint.
+        endpoint: String,
+        /// The delivery's `webhook-id`.
+        delivery_id: String,
+        /// The store's error.
         error: String,
     },
     /// An endpoint that kept failing was disabled (see [`AutoDisable`]).

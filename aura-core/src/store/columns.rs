@@ -81,3 +81,46 @@ pub(crate) fn node_status_from(s: &str) -> Option<NodeStatus> {
         _ => return None,
     })
 }
+
+/// An [`OutboxEntry`](crate::store::OutboxEntry)'s columns, as both SQL stores keep them.
+#[derive(Debug)]
+pub(crate) struct OutboxColumns {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) endpoint: String,
+    pub(crate) delivery_id: String,
+    /// JSON array of message ids.
+    pub(crate) messages: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) attempts: i64,
+    pub(crate) due_at: i64,
+    pub(crate) stage: String,
+}
+
+impl OutboxColumns {
+    pub(crate) fn new(e: &crate::store::OutboxEntry) -> Result<Self> {
+        Ok(Self {
+            id: e.id,
+            endpoint: e.endpoint.clone(),
+            delivery_id: e.delivery_id.clone(),
+            messages: json(&e.messages)?,
+            body: e.body.to_vec(),
+            attempts: i64::from(e.attempts),
+            due_at: nanos(e.due_at)?,
+            stage: e.stage.as_str().to_owned(),
+        })
+    }
+
+    /// The entry, or the column that does not read as one.
+    pub(crate) fn entry(self) -> std::result::Result<crate::store::OutboxEntry, &'static str> {
+        Ok(crate::store::OutboxEntry {
+            id: self.id,
+            endpoint: self.endpoint,
+            delivery_id: self.delivery_id,
+            messages: serde_json::from_str(&self.messages).map_err(|_| "messages")?,
+            body: self.body.into(),
+            attempts: u32::try_from(self.attempts).map_err(|_| "attempts")?,
+            due_at: time(self.due_at),
+            stage: crate::store::OutboxStage::parse(&self.stage).ok_or("stage")?,
+        })
+    }
+}

@@ -1,5 +1,6 @@
-//! [`MemoryStore`] as a [`TriggerStateStore`], an [`AuditLog`] and a [`ScenarioStore`]: in
-//! memory, bounded, for tests and the embedded default.
+//! [`MemoryStore`] as a [`TriggerStateStore`], an [`AuditLog`], a [`ScenarioStore`] and an
+//! [`OutboxStore`]: in memory, bounded (but for the outbox, which holds what was accepted),
+//! for tests and the embedded default.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -8,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Mutex as AsyncMutex;
 
+use super::outbox::{OutboxEntry, OutboxStore};
 use super::scenarios::{DeployedScenario, ScenarioStore, version_conflict};
 use super::triggers::{PollCommit, PollOutcome, TriggerKey, TriggerStateStore, distinct, mark};
 use super::{Cursor, ExecutionStore, MemoryStore, Page, PageRequest};
@@ -29,6 +31,8 @@ pub(crate) struct State {
     scenarios: parking_lot::Mutex<BTreeMap<(String, u32), DeployedScenario>>,
     /// Rate limits shared by the engines using the store.
     rates: super::LocalRates,
+    /// Outbound deliveries not yet finished, by id (ids sort by creation).
+    outbox: parking_lot::Mutex<BTreeMap<uuid::Uuid, OutboxEntry>>,
 }
 
 impl Default for State {
@@ -42,6 +46,7 @@ impl Default for State {
             audit_capacity: AUDIT_CAPACITY,
             rates: super::LocalRates::default(),
             scenarios: parking_lot::Mutex::default(),
+            outbox: parking_lot::Mutex::default(),
         }
     }
 }
@@ -198,6 +203,32 @@ impl super::RateLimitStore for MemoryStore {
         limit: crate::rate_limit::RateLimit,
     ) -> Result<std::result::Result<(), std::time::Duration>> {
         Ok(self.state.rates.take(key, limit))
+    }
+}
+
+#[async_trait]
+impl OutboxStore for MemoryStore {
+    async fn write_outbox(&self, put: &[OutboxEntry], remove: &[uuid::Uuid]) -> Result<()> {
+        let mut outbox = self.state.outbox.lock();
+        for id in remove {
+            outbox.remove(id);
+        }
+        for entry in put {
+            outbox.insert(entry.id, entry.clone());
+        }
+        Ok(())
+    }
+
+    async fn outbox(&self, endpoint: &str) -> Result<Vec<OutboxEntry>> {
+        let outbox = self.state.outbox.lock();
+        Ok(outbox.values().filter(|e| e.endpoint == endpoint).cloned().collect())
+    }
+
+    async fn clear_outbox(&self, endpoint: &str) -> Result<u64> {
+        let mut outbox = self.state.outbox.lock();
+        let before = outbox.len();
+        outbox.retain(|_, e| e.endpoint != endpoint);
+        Ok((before - outbox.len()) as u64)
     }
 }
 

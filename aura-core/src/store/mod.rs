@@ -18,8 +18,9 @@
 //!
 //! Beside executions, every store keeps what the rest of the runtime needs to survive a
 //! restart, each behind a trait of its own: trigger state ([`TriggerStateStore`]: cursors,
-//! dedupe keys, the atomic commit of a poll), the audit trail ([`AuditLog`]) and the deployed
-//! scenarios, versioned ([`ScenarioStore`]). One `SqliteStore` or `PostgresStore` implements
+//! dedupe keys, the atomic commit of a poll), the audit trail ([`AuditLog`]), the deployed
+//! scenarios, versioned ([`ScenarioStore`]), and the outbound webhook deliveries not yet
+//! finished ([`OutboxStore`]). One `SqliteStore` or `PostgresStore` implements
 //! them all, so one file or database serves everything.
 
 mod availability;
@@ -33,6 +34,7 @@ mod lease;
 mod limits;
 mod memory;
 mod memory_state;
+mod outbox;
 mod payloads;
 #[cfg(feature = "store-postgres")]
 mod postgres;
@@ -54,6 +56,7 @@ pub use self::availability::StoreAvailability;
 pub use self::lease::Lease;
 pub use self::limits::ConcurrencyLimits;
 pub use self::memory::MemoryStore;
+pub use self::outbox::{OutboxEntry, OutboxStage, OutboxStore};
 pub use self::payloads::{DirPayloadStore, PayloadStore};
 #[cfg(feature = "store-postgres")]
 pub use self::postgres::{PostgresStore, PostgresStoreBuilder};

@@ -32,6 +32,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "limits across processes: live leases indexed, shared rate limits",
         include_str!("../../../migrations/postgres/0004_limits.sql"),
     ),
+    (
+        "the webhook outbox",
+        include_str!("../../../migrations/postgres/0005_webhook_outbox.sql"),
+    ),
 ];
 
 /// The tables of the schema: a schema holding one of them but no `aura_schema` is another
@@ -47,6 +51,7 @@ const TABLES: &[&str] = &[
     "audit_log",
     "scenarios",
     "rate_limits",
+    "webhook_outbox",
 ];
 
 /// The newest schema version this build knows.

@@ -27,6 +27,7 @@ mod executions;
 mod leases;
 mod migrations;
 mod options;
+mod outbox;
 mod rates;
 mod rows;
 mod scenarios;

@@ -26,6 +26,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "trigger state, audit trail, deployed scenarios",
         include_str!("../../../migrations/sqlite/0002_trigger_state_audit_scenarios.sql"),
     ),
+    (
+        "the webhook outbox",
+        include_str!("../../../migrations/sqlite/0003_webhook_outbox.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -25,6 +25,7 @@ mod executions;
 mod leases;
 mod migrations;
 mod options;
+mod outbox;
 mod rows;
 mod scenarios;
 mod sealed;

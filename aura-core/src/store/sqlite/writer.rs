@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::{closed, from_sqlx, is_busy};
 use super::rows::{ExecutionRow, FinishRow, NodeRow};
-use super::{audit, executions, leases, scenarios, sealed, triggers};
+use super::{audit, executions, leases, outbox, scenarios, sealed, triggers};
 use crate::connection::SealedRecord;
 use crate::error::{Error, Result};
 
@@ -98,6 +98,10 @@ pub(super) enum Op {
     Audit(Box<audit::AuditRow>),
     /// A deployed scenario version kept.
     SaveScenario(Box<scenarios::ScenarioRow>),
+    /// Outbox entries kept and removed, together.
+    Outbox(Box<outbox::OutboxRows>),
+    /// Every outbox entry of an endpoint removed: answers how many.
+    ClearOutbox(String),
     /// Stops the writer after this batch and closes the write connection.
     Close,
 }
@@ -129,6 +133,7 @@ impl Op {
             Op::Remember(_) | Op::PruneDedupe { .. } | Op::CommitPoll(_) => "dedupe_keys",
             Op::Audit(_) => "audit_log",
             Op::SaveScenario(_) => "scenarios",
+            Op::Outbox(_) | Op::ClearOutbox(_) => "webhook_outbox",
         }
     }
 
@@ -435,6 +440,8 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
             Op::CommitPoll(poll) => triggers::commit(conn, poll).await?,
             Op::Audit(row) => audit::append(conn, row).await?,
             Op::SaveScenario(row) => scenarios::save(conn, row).await?,
+            Op::Outbox(rows) => outbox::write(conn, rows).await?,
+            Op::ClearOutbox(endpoint) => outbox::clear(conn, endpoint).await?,
             Op::Close => Ok(Reply::Done),
         };
         answers[i] = Some(answer);
