@@ -2,7 +2,6 @@
 //! the SSRF guard explicitly) and a manual clock: no test waits for real time to pass, and none
 //! asserts on how long anything took in real time.
 
-use std::future::Future;
 use std::time::Duration;
 
 use aura_core::ErrorKind;
@@ -21,107 +20,10 @@ use tokio::sync::broadcast;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// The raw key the tests sign with: it must never show anywhere.
-const CANARY: &str = "canary-7Hq2-secret-key";
+#[path = "delivery_common/mod.rs"]
+mod common;
 
-fn secret() -> String {
-    format!("whsec_{}", STANDARD.encode(CANARY))
-}
-
-fn loopback() -> SsrfGuard {
-    SsrfGuard::new()
-        .allow_network("127.0.0.0/8")
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn dispatcher(clock: &ManualClock, schedule: RetrySchedule, auto_disable: AutoDisable) -> WebhookDispatcher {
-    WebhookDispatcher::builder()
-        .clock(clock.shared())
-        .guard(loopback())
-        .schedule(schedule)
-        .auto_disable(auto_disable)
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn endpoint(id: &str, server: &MockServer) -> Endpoint {
-    Endpoint::new(id, format!("{}/hooks", server.uri()), secret()).event_type("*")
-}
-
-/// Polls `check` until it gives something (real time, bounded: a hang fails, a slow machine
-/// does not).
-async fn until<T>(mut check: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..2_000 {
-        if let Some(found) = check() {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the condition never held");
-}
-
-/// The next event that `pick` accepts.
-async fn event<T>(
-    events: &mut broadcast::Receiver<DeliveryEvent>,
-    mut pick: impl FnMut(&DeliveryEvent) -> Option<T>,
-) -> T {
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Some(found) = pick(&event) {
-                        return found;
-                    }
-                }
-                Err(e) => panic!("events ended: {e}"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), wait)
-        .await
-        .unwrap_or_else(|_| panic!("no such event came"))
-}
-
-fn delivered(event: &DeliveryEvent) -> Option<(Vec<MessageId>, u32)> {
-    match event {
-        DeliveryEvent::Delivered { messages, attempts, .. } => Some((messages.clone(), *attempts)),
-        _ => None,
-    }
-}
-
-fn failed(event: &DeliveryEvent) -> Option<(u32, String)> {
-    match event {
-        DeliveryEvent::Failed { attempts, error, .. } => Some((*attempts, error.clone())),
-        _ => None,
-    }
-}
-
-async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
-    server.received_requests().await.unwrap_or_default()
-}
-
-async fn respond(server: &MockServer, status: u16, times: Option<u64>) {
-    let mock = Mock::given(method("POST")).respond_with(ResponseTemplate::new(status));
-    match times {
-        Some(n) => mock.up_to_n_times(n).mount(server).await,
-        None => mock.mount(server).await,
-    }
-}
-
-fn header(request: &wiremock::Request, name: &str) -> String {
-    request
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-async fn with_timeout<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), f)
-        .await
-        .unwrap_or_else(|_| panic!("took too long"))
-}
+use common::*;
 
 #[tokio::test]
 async fn a_delivery_is_signed_so_the_standard_webhooks_verifier_accepts_it() {

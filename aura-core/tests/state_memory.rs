@@ -20,6 +20,13 @@ mod triggers {
     aura_testkit::trigger_state_behavior!(async { TriggerFixture::new(Arc::new(MemoryStore::new())) });
 }
 
+mod outbox {
+    use super::*;
+    use aura_testkit::behavior::outbox::OutboxFixture;
+
+    aura_testkit::outbox_behavior!(async { OutboxFixture::new(Arc::new(MemoryStore::new())) });
+}
+
 mod audit {
     use super::*;
 

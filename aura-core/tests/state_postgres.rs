@@ -41,6 +41,19 @@ mod triggers {
     );
 }
 
+mod outbox {
+    use super::*;
+    use aura_testkit::behavior::outbox::OutboxFixture;
+
+    aura_testkit::outbox_behavior!(
+        #[ignore = "needs postgres: see .ci/run"]
+        async {
+            let schema = Schema::new();
+            OutboxFixture::new(Arc::new(schema.open().await)).guard(schema)
+        }
+    );
+}
+
 mod audit {
     use super::*;
 
@@ -114,7 +127,7 @@ async fn a_version_1_schema_is_upgraded_to_the_latest_version() {
     .await
     .unwrap();
 
-    assert_eq!(PostgresStore::schema_version(), 4);
+    assert_eq!(PostgresStore::schema_version(), 5);
     let store = schema.open().await;
     let old = uuid::Uuid::parse_str("0190a0e0-0000-7000-8000-000000000001").unwrap();
     use aura_core::store::ExecutionStore;
@@ -126,5 +139,5 @@ async fn a_version_1_schema_is_upgraded_to_the_latest_version() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4], "each later version recorded once, in order");
+    assert_eq!(versions, [1, 2, 3, 4, 5], "each later version recorded once, in order");
 }

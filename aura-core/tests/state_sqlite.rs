@@ -33,6 +33,16 @@ mod triggers {
     });
 }
 
+mod outbox {
+    use super::*;
+    use aura_testkit::behavior::outbox::OutboxFixture;
+
+    aura_testkit::outbox_behavior!(async {
+        let dir = tempfile::tempdir().unwrap();
+        OutboxFixture::new(Arc::new(open_in(&dir).await)).guard(dir)
+    });
+}
+
 mod audit {
     use super::*;
 
@@ -158,10 +168,10 @@ async fn a_committed_poll_is_there_after_a_reopen() {
     assert_eq!(seen, [false, false], "the dedupe keys were kept with the executions");
 }
 
-/// A file Aura wrote at schema version 1 opens, is upgraded to version 2 in place (its data
-/// kept), and holds trigger state afterwards.
+/// A file Aura wrote at schema version 1 opens, is upgraded to the latest version in place
+/// (its data kept), and holds trigger state afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_version_1_file_is_upgraded_to_version_2() {
+async fn a_version_1_file_is_upgraded_to_the_latest_version() {
     use sqlx::{ConnectOptions, Connection};
 
     let dir = tempfile::tempdir().unwrap();
@@ -193,7 +203,7 @@ async fn a_version_1_file_is_upgraded_to_version_2() {
         .unwrap();
     conn.close().await.unwrap();
 
-    assert_eq!(SqliteStore::schema_version(), 2);
+    assert_eq!(SqliteStore::schema_version(), 3);
     let store = SqliteStore::open(&path).await.unwrap();
     let old = uuid::Uuid::parse_str("0190a0e0-0000-7000-8000-000000000001").unwrap();
     assert!(store.get(old).await.unwrap().is_some(), "version 1's data is kept");
@@ -211,5 +221,5 @@ async fn a_version_1_file_is_upgraded_to_version_2() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2], "version 2 recorded once, after version 1");
+    assert_eq!(versions, [1, 2, 3], "each later version recorded once, in order");
 }

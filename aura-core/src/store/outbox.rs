@@ -1,44 +1,6 @@
 //! The webhook outbox: every outbound delivery a
 //! [`WebhookDispatcher`](crate::delivery::WebhookDispatcher) has accepted and not yet
 //! finished, so that a restart loses none of them.
-//!
-//! # How the dispatcher uses it
-//!
-//! [`send`](crate::delivery::WebhookDispatcher::send) writes one [`OutboxEntry`] per endpoint
-//! the message goes to before it returns the message's id. Each attempt's outcome is written
-//! before the next: a retry puts the entry again with its attempt count and due time, a
-//! delivered or failed delivery removes it. A batching endpoint's messages wait as
-//! [`OutboxStage::Batching`] entries; the batch that takes them replaces them with one
-//! [`OutboxStage::Sending`] entry in one [`write_outbox`](OutboxStore::write_outbox), so that a
-//! crash between the two neither loses nor doubles a message. When an endpoint is added (on
-//! the next start), the dispatcher reads its entries back with
-//! [`outbox`](OutboxStore::outbox) and carries on where they stood.
-//!
-//! Deliveries are at least once: a crash after a receiver answered and before the entry went
-//! sends it again, with the same `webhook-id`, which receivers dedupe on.
-//!
-//! ```
-//! use aura_core::delivery::MessageId;
-//! use aura_core::store::{MemoryStore, OutboxEntry, OutboxStage, OutboxStore};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> aura_core::Result<()> {
-//! let store = MemoryStore::new(); // or a SqliteStore / PostgresStore: the same calls
-//! let message = MessageId::new();
-//! let entry = OutboxEntry::new("ops", message.as_str(), vec![message.clone()], br#"{"type":"a"}"#.to_vec());
-//! store.write_outbox(&[entry.clone()], &[]).await?;
-//! assert_eq!(store.outbox("ops").await?, [entry.clone()]);
-//!
-//! // The first attempt failed: due again in five seconds.
-//! let retry = OutboxEntry { attempts: 1, due_at: entry.due_at + chrono::Duration::seconds(5), ..entry.clone() };
-//! store.write_outbox(&[retry.clone()], &[]).await?;
-//! assert_eq!(store.outbox("ops").await?, [retry]);
-//!
-//! // Delivered: gone.
-//! store.write_outbox(&[], &[entry.id]).await?;
-//! assert!(store.outbox("ops").await?.is_empty());
-//! # Ok(()) }
-//! ```
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -127,7 +89,45 @@ impl OutboxEntry {
     }
 }
 
-/// Keeps the outbound deliveries not yet finished; see the [module](self).
+/// Keeps the outbound deliveries not yet finished.
+///
+/// # How the dispatcher uses it
+///
+/// [`send`](crate::delivery::WebhookDispatcher::send) writes one [`OutboxEntry`] per endpoint
+/// the message goes to before it returns the message's id. Each attempt's outcome is written
+/// before the next: a retry puts the entry again with its attempt count and due time, a
+/// delivered or failed delivery removes it. A batching endpoint's messages wait as
+/// [`OutboxStage::Batching`] entries; the batch that takes them replaces them with one
+/// [`OutboxStage::Sending`] entry in one [`write_outbox`](OutboxStore::write_outbox), so that a
+/// crash between the two neither loses nor doubles a message. When an endpoint is added (on
+/// the next start), the dispatcher reads its entries back with
+/// [`outbox`](OutboxStore::outbox) and carries on where they stood.
+///
+/// Deliveries are at least once: a crash after a receiver answered and before the entry went
+/// sends it again, with the same `webhook-id`, which receivers dedupe on.
+///
+/// ```
+/// use aura_core::delivery::MessageId;
+/// use aura_core::store::{MemoryStore, OutboxEntry, OutboxStage, OutboxStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> aura_core::Result<()> {
+/// let store = MemoryStore::new(); // or a SqliteStore / PostgresStore: the same calls
+/// let message = MessageId::new();
+/// let entry = OutboxEntry::new("ops", message.as_str(), vec![message.clone()], br#"{"type":"a"}"#.to_vec());
+/// store.write_outbox(&[entry.clone()], &[]).await?;
+/// assert_eq!(store.outbox("ops").await?, [entry.clone()]);
+///
+/// // The first attempt failed: due again in five seconds.
+/// let retry = OutboxEntry { attempts: 1, due_at: entry.due_at + chrono::Duration::seconds(5), ..entry.clone() };
+/// store.write_outbox(&[retry.clone()], &[]).await?;
+/// assert_eq!(store.outbox("ops").await?, [retry]);
+///
+/// // Delivered: gone.
+/// store.write_outbox(&[], &[entry.id]).await?;
+/// assert!(store.outbox("ops").await?.is_empty());
+/// # Ok(()) }
+/// ```
 ///
 /// [`MemoryStore`](super::MemoryStore) keeps them in memory (the dispatcher's default: a
 /// restart loses them); `SqliteStore` and `PostgresStore` keep them durably.

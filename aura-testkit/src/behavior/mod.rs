@@ -7,6 +7,7 @@
 //! | [`sealed`] | [`SealedStore`](aura_core::connection::SealedStore) | [`sealed_behavior!`](crate::sealed_behavior) |
 //! | [`triggers`] | [`TriggerStateStore`](aura_core::store::TriggerStateStore) | [`trigger_state_behavior!`](crate::trigger_state_behavior) |
 //! | [`audit`] | [`AuditLog`](aura_core::store::AuditLog) | [`audit_behavior!`](crate::audit_behavior) |
+//! | [`outbox`] | [`OutboxStore`](aura_core::store::OutboxStore) | [`outbox_behavior!`](crate::outbox_behavior) |
 //! | [`scenarios`] | [`ScenarioStore`](aura_core::store::ScenarioStore) | [`scenario_store_behavior!`](crate::scenario_store_behavior) |
 //! | [`connector`] | every connector of aura-connectors ([`App`](aura_core::App)) | [`connector_behavior!`](crate::connector_behavior) |
 //! | [`rates`] | [`RateLimitStore`](aura_core::store::RateLimitStore) | its two check functions, called from a test |
@@ -25,6 +26,7 @@
 
 pub mod audit;
 pub mod connector;
+pub mod outbox;
 pub mod rates;
 pub mod scenarios;
 pub mod sealed;
