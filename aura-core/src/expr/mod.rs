@@ -20,6 +20,7 @@
 //! (`default`, `lower`, `upper`, `length`, `join`, `round` …) plus `json` and
 //! `date(format)`. Evaluation is sandboxed (minijinja does no I/O) and bounded by fuel.
 
+mod condition;
 mod scope;
 mod value;
 
@@ -67,6 +68,9 @@ pub struct Expr {
     /// without converting anything. Anything the path cannot answer falls back to minijinja, so
     /// the result (and every error) is the same.
     path: Option<Arc<[Segment]>>,
+    /// For a condition on one plain path (`steps.score.output.score > 10`), the condition:
+    /// tested on the JSON when it can say (see [`condition`]), else left to minijinja.
+    condition: Option<Arc<condition::Condition>>,
 }
 
 /// One step of a plain path.
@@ -103,6 +107,38 @@ fn plain_path(source: &str) -> Option<Vec<Segment>> {
     Some(out)
 }
 
+/// Calls `f` with what plain `path` reads (`input` is the node's own input, when given), or
+/// answers `None` when the path does not read plainly.
+fn with_path<R>(
+    scope: &Scope,
+    input: Option<&Value>,
+    path: &[Segment],
+    f: impl FnOnce(&Value) -> Option<R>,
+) -> Option<R> {
+    let (Segment::Key(root), rest) = path.split_first()? else {
+        return None;
+    };
+    match root.as_str() {
+        "trigger" => f(walk(scope.trigger_json()?, rest)?),
+        "item" => f(walk(scope.item_json()?, rest)?),
+        "input" => f(walk(input?, rest)?),
+        "steps" => {
+            let (Segment::Key(node), rest) = rest.split_first()? else {
+                return None;
+            };
+            let (Segment::Key(output), rest) = rest.split_first()? else {
+                return None;
+            };
+            if output != "output" {
+                return None;
+            }
+            let json = scope.step_json(node)?;
+            f(walk(&json, rest)?)
+        }
+        _ => None,
+    }
+}
+
 fn walk<'v>(mut value: &'v Value, path: &[Segment]) -> Option<&'v Value> {
     for seg in path {
         value = match (seg, value) {
@@ -120,12 +156,16 @@ impl Expr {
         let compiled = environment()
             .compile_expression_owned(source.to_owned())
             .map_err(|e| syntax_error(source, &e))?;
-        let path = plain_path(source)
-            .filter(|p| matches!(p.first(), Some(Segment::Key(root)) if FAST_ROOTS.contains(&root.as_str())));
+        let fast =
+            |p: &Vec<Segment>| matches!(p.first(), Some(Segment::Key(root)) if FAST_ROOTS.contains(&root.as_str()));
+        let path = plain_path(source).filter(fast);
+        let condition = condition::Condition::parse(source)
+            .filter(|c| fast(&c.path) || matches!(c.path.first(), Some(Segment::Key(root)) if root == "input"));
         Ok(Self {
             source: source.into(),
             compiled: Arc::new(compiled),
             path: path.map(Into::into),
+            condition: condition.map(Arc::new),
         })
     }
 
@@ -149,36 +189,33 @@ impl Expr {
     }
 
     fn read_path(&self, scope: &Scope, path: &[Segment]) -> Option<Value> {
-        let (Segment::Key(root), rest) = path.split_first()? else {
-            return None;
-        };
-        match root.as_str() {
-            "trigger" => walk(scope.trigger_json()?, rest).cloned(),
-            "item" => walk(scope.item_json()?, rest).cloned(),
-            "steps" => {
-                let (Segment::Key(node), rest) = rest.split_first()? else {
-                    return None;
-                };
-                let (Segment::Key(output), rest) = rest.split_first()? else {
-                    return None;
-                };
-                if output != "output" {
-                    return None;
-                }
-                let json = scope.step_json(node)?;
-                walk(&json, rest).cloned()
-            }
-            _ => None,
-        }
+        with_path(scope, None, path, |v| Some(v.clone()))
     }
 
     /// Evaluates as a condition (Jinja truthiness: empty strings, zero, empty lists are false).
     pub fn eval_bool(&self, scope: &Scope) -> Result<bool> {
+        if let Some(condition) = &self.condition
+            && let Some(holds) = with_path(scope, None, &condition.path, |v| condition.holds(v))
+        {
+            return Ok(holds);
+        }
         let out = self
             .compiled
             .eval(scope.to_value())
             .map_err(|e| eval_error(&self.source, &e))?;
         Ok(out.is_true())
+    }
+
+    /// Evaluates as a condition of a node on its own `input`: as [`eval_bool`](Self::eval_bool)
+    /// on `scope` with `input` set, without converting the input when the condition can be
+    /// tested on the JSON.
+    pub fn eval_bool_on(&self, scope: &Scope, input: &Value) -> Result<bool> {
+        if let Some(condition) = &self.condition
+            && let Some(holds) = with_path(scope, Some(input), &condition.path, |v| condition.holds(v))
+        {
+            return Ok(holds);
+        }
+        self.eval_bool(&scope.clone().with_input(input))
     }
 
     /// The dotted variable paths the expression reads (`steps.score.output`); global functions

@@ -187,3 +187,117 @@ fn global_functions_are_not_variables() {
         .variables();
     assert_eq!(vars.into_iter().collect::<Vec<_>>(), vec!["trigger.x".to_owned()]);
 }
+
+/// Conditions tested on the JSON (a plain path, or a path against a literal) give exactly what
+/// minijinja gives, for every kind of value, and fail where minijinja fails.
+#[test]
+fn conditions_tested_on_json_agree_with_minijinja() {
+    let values = [
+        json!(null),
+        json!(true),
+        json!(false),
+        json!(0),
+        json!(1),
+        json!(-3),
+        json!(10),
+        json!(11),
+        json!(10.0),
+        json!(10.5),
+        json!(0.0),
+        json!(-0.0),
+        json!(u64::MAX),
+        json!(i64::MIN),
+        json!(""),
+        json!("paid"),
+        json!("Paid"),
+        json!("10"),
+        json!("é"),
+        json!([]),
+        json!([1]),
+        json!({}),
+        json!({ "a": 1 }),
+    ];
+    let conditions = [
+        "trigger.v",
+        "trigger.v > 10",
+        "trigger.v >= 10",
+        "trigger.v < 10",
+        "trigger.v <= 10",
+        "trigger.v == 10",
+        "trigger.v != 10",
+        "trigger.v == 10.0",
+        "trigger.v > 10.25",
+        "trigger.v > -3",
+        "trigger.v == -9223372036854775808",
+        "trigger.v == 'paid'",
+        "trigger.v != 'paid'",
+        "trigger.v < 'q'",
+        "trigger.v >= \"Paid\"",
+        "trigger.v == '10'",
+        "trigger.v == 'a==b'",
+        "trigger.missing > 1",
+        "trigger.missing",
+        "input.v",
+        "input.v > 10",
+        "input.v == 'paid'",
+        "steps.score.output.v > 10",
+        "steps.score.output.v",
+        "steps.nope.output.v > 10",
+    ];
+    let mut fast = 0;
+    for v in &values {
+        let data = json!({ "v": v });
+        let steps: Arc<dyn StepOutputs> = Arc::new(BTreeMap::from([("score".to_owned(), data.clone())]));
+        let scope = Scope::new(&data).with_steps(steps);
+        for source in conditions {
+            let expr = Expr::compile(source).unwrap();
+            let slow = expr
+                .compiled
+                .eval(scope.clone().with_input(&data).to_value())
+                .map(|out| out.is_true());
+            let got = expr.eval_bool_on(&scope, &data);
+            match (&slow, &got) {
+                (Ok(want), Ok(got)) => assert_eq!(got, want, "{source} with v = {v}"),
+                (Err(_), Err(_)) => {}
+                _ => panic!("{source} with v = {v}: minijinja gives {slow:?}, the fast path {got:?}"),
+            }
+            if let Some(condition) = &expr.condition
+                && let Some(path_value) = with_path(&scope, Some(&data), &condition.path, |x| Some(x.clone()))
+                && condition.holds(&path_value).is_some()
+            {
+                fast += 1;
+            }
+            // Without the input, a condition on it is minijinja's (which fails: no `input`).
+            if source.starts_with("input.") {
+                assert!(expr.eval_bool(&scope).is_err(), "{source}");
+            }
+        }
+    }
+    assert!(fast > 200, "the fast path decided only {fast} cases");
+}
+
+#[test]
+fn conditions_beyond_one_path_and_a_literal_are_minijinjas() {
+    for source in [
+        "trigger.a > trigger.b",
+        "trigger.a > 1 and trigger.b < 2",
+        "not trigger.a",
+        "trigger.a | length > 1",
+        "trigger.a > 010",
+        "trigger.a == 'it\\'s'",
+        "trigger.a > 1.",
+        "trigger.a == true",
+        "'x' == trigger.a",
+        "execution.id == 'x'",
+        "index > 1",
+    ] {
+        let expr = Expr::compile(source).unwrap();
+        assert!(expr.condition.is_none(), "{source}");
+    }
+    assert!(
+        Expr::compile("steps.a.output.b[0].c >= -2.5")
+            .unwrap()
+            .condition
+            .is_some()
+    );
+}

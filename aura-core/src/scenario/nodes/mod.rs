@@ -67,7 +67,7 @@ fn holds(condition: &Option<Expr>, cx: &Context, input: &Value) -> Result<bool> 
     let expr = condition
         .as_ref()
         .ok_or_else(|| Error::internal("the node was not prepared").with_context("field", "/config/condition"))?;
-    expr.eval_bool(&scope(cx)?.clone().with_input(input))
+    expr.eval_bool_on(scope(cx)?, input)
 }
 
 /// Calls an app action.
