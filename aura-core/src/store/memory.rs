@@ -72,11 +72,12 @@ struct Live {
     lease: Option<Lease>,
 }
 
-/// A finished execution: its summary, for listings and pruning, and the record as JSON.
+/// A finished execution: its summary, for listings and pruning, and the record in its compact
+/// form.
 #[derive(Debug)]
 struct Kept {
     summary: ExecutionSummary,
-    json: Box<[u8]>,
+    compact: Box<[u8]>,
     exact: HashMap<PayloadKey, Arc<Value>>,
 }
 
@@ -160,9 +161,8 @@ impl Entry {
     fn record(&self) -> Result<ExecutionRecord> {
         match self {
             Self::Live(live) => Ok(live.record.clone()),
-            Self::Kept(kept) => {
-                super::compact::decode(&kept.json).map_err(|e| e.with_context("execution", kept.summary.id.to_string()))
-            }
+            Self::Kept(kept) => super::compact::decode(&kept.compact)
+                .map_err(|e| e.with_context("execution", kept.summary.id.to_string())),
         }
     }
 
@@ -187,10 +187,14 @@ impl Entry {
         if !live.record.status.is_finished() {
             return Ok(());
         }
-        let json = super::compact::encode(&live.record)?;
+        let compact = super::compact::encode(&live.record)?;
         let summary = live.record.summary();
         let exact = std::mem::take(&mut live.exact);
-        *self = Self::Kept(Box::new(Kept { summary, json, exact }));
+        *self = Self::Kept(Box::new(Kept {
+            summary,
+            compact,
+            exact,
+        }));
         Ok(())
     }
 
@@ -350,14 +354,14 @@ impl MemoryStore {
         if !record.status.is_finished() {
             return self.end(record);
         }
-        let json = super::compact::encode(record)?;
+        let compact = super::compact::encode(record)?;
         let mut map = self.shard(record.id);
         let entry = map.get_mut(&record.id).ok_or_else(|| missing(record.id))?;
         let newly_finished = !entry.is_finished();
         let exact = std::mem::take(entry.exact());
         *entry = Entry::Kept(Box::new(Kept {
             summary: record.summary(),
-            json,
+            compact,
             exact,
         }));
         drop(map);
