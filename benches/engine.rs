@@ -29,6 +29,15 @@
 //! `one_at_a_time_10k_x5` runs the same work with one execution in flight. The ratio of the two
 //! is what 10,000 concurrent executions cost over one at a time.
 //!
+//! **The allocator.** With 10,000 executions in flight on two worker threads, memory allocated
+//! on one thread is freed on another, and glibc's allocator then takes its arenas' locks: a
+//! profile of `in_flight_10k_x5` shows about a sixth of the time in futex waits and wake-ups
+//! under `free`. A host with many executions in flight should use jemalloc or mimalloc (set as
+//! its `#[global_allocator]`); to measure with one without rebuilding, preload it:
+//! `apt-get install libjemalloc2 libmimalloc2.0`, then
+//! `LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 cargo bench --bench engine`.
+//! The README gives both.
+//!
 //! The memory targets are measured by examples, not here: `cargo run --release --example
 //! parked_memory` (100,000 executions parked on a long delay: ≤ 500 MiB resident) and `cargo run
 //! --release --example record_size` (a kept record of the webhook flow: ≤ 2 KB).
