@@ -425,3 +425,68 @@ mod postgres {
         messages_waiting_for_a_batch_survive_a_restart(reopen(&schema), async |_| {}).await;
     }
 }
+
+#[tokio::test]
+async fn an_endpoint_added_disabled_batches_at_once_and_delivers_once_enabled() {
+    let outbox: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+    let server = MockServer::start().await;
+    respond(&server, 204, None).await;
+    // What a previous run left: a delivery due, and two messages waiting for their batch.
+    let alone = MessageId::new();
+    let due = OutboxEntry::new("ops", alone.as_str(), vec![alone.clone()], br#"{"n":0}"#.to_vec());
+    let waiting: Vec<OutboxEntry> = (1..3)
+        .map(|n| {
+            let id = MessageId::new();
+            OutboxEntry::new(
+                "ops",
+                id.as_str(),
+                vec![id.clone()],
+                format!("{{\"n\":{n}}}").into_bytes(),
+            )
+            .stage(OutboxStage::Batching)
+        })
+        .collect();
+    outbox.write_outbox(&[due], &[]).await.unwrap();
+    outbox.write_outbox(&waiting, &[]).await.unwrap();
+
+    let clock = ManualClock::new();
+    let dispatcher = dispatcher_on(&clock, outbox.clone(), RetrySchedule::default());
+    let mut events = dispatcher.subscribe();
+    dispatcher
+        .add_endpoint(
+            endpoint("ops", &server)
+                .batch(Batching::new(2, Duration::from_secs(3_600)))
+                .enabled(false),
+        )
+        .await
+        .unwrap();
+    // The batch forms, but nothing goes out while the endpoint is disabled.
+    for _ in 0..2_000 {
+        if outbox_of(outbox.as_ref(), "ops")
+            .await
+            .iter()
+            .all(|e| e.stage == OutboxStage::Sending)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let kept = outbox_of(outbox.as_ref(), "ops").await;
+    assert_eq!(kept.len(), 2, "the due delivery and the batch: {kept:?}");
+    assert!(requests(&server).await.is_empty());
+
+    dispatcher.set_enabled("ops", true).await.unwrap();
+    let mut delivered_messages = Vec::new();
+    for _ in 0..2 {
+        delivered_messages.extend(event(&mut events, delivered).await.0);
+    }
+    delivered_messages.sort();
+    let mut expected: Vec<MessageId> = std::iter::once(alone)
+        .chain(waiting.iter().map(|e| e.messages[0].clone()))
+        .collect();
+    expected.sort();
+    assert_eq!(delivered_messages, expected);
+    until_empty(outbox.as_ref(), "ops").await;
+    assert_eq!(requests(&server).await.len(), 2);
+    with_timeout(dispatcher.shutdown()).await;
+}

@@ -68,6 +68,8 @@ pub(crate) async fn deliver(
         };
         entry.attempts = number;
         let written = match outcome {
+            // Stopped meanwhile (the endpoint removed, say): its entry is not written back.
+            AttemptOutcome::Retrying { .. } if run.is_cancelled() => Ok(()),
             AttemptOutcome::Retrying { after } => {
                 entry.due_at = Utc::now() + after;
                 shared.outbox.write_outbox(std::slice::from_ref(&entry), &[]).await

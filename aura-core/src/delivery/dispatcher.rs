@@ -328,11 +328,10 @@ impl WebhookDispatcher {
             old.removed.cancel();
         }
         if !state.is_enabled() {
-            // Resumed when enabled.
+            // Its deliveries wait until it is enabled; its batches still form.
             state.run.lock().cancel();
-            return Ok(());
         }
-        self.shared.resume(&state, true).await.map(drop)
+        self.shared.resume(&state, state.is_enabled(), true).await.map(drop)
     }
 
     /// Removes an endpoint: its pending deliveries and batches are dropped, from the outbox
@@ -371,7 +370,7 @@ impl WebhookDispatcher {
             stats.failed_in_a_row = 0;
             stats.failing_since = None;
         }
-        self.shared.resume(&endpoint, false).await.map(drop)
+        self.shared.resume(&endpoint, true, false).await.map(drop)
     }
 
     /// The ids of the endpoints, sorted.

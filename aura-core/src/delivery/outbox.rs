@@ -69,14 +69,21 @@ impl Shared {
         self.spawn(deliver(self.clone(), endpoint.clone(), entry, endpoint.run(), wait))
     }
 
-    /// Carries on `endpoint`'s entries from the outbox: each delivery when it is due, each
-    /// message waiting for a batch (when `batching`) handed to the batcher. Answers how many.
-    pub(crate) async fn resume(self: &Arc<Self>, endpoint: &Arc<EndpointState>, batching: bool) -> Result<usize> {
+    /// Carries on `endpoint`'s entries from the outbox: each delivery (when `sending`) when it
+    /// is due, each message waiting for a batch (when `batching`) handed to the batcher (or,
+    /// when the endpoint batches no more, delivered alone). Answers how many.
+    pub(crate) async fn resume(
+        self: &Arc<Self>,
+        endpoint: &Arc<EndpointState>,
+        sending: bool,
+        batching: bool,
+    ) -> Result<usize> {
         let entries = self.outbox.outbox(&endpoint.id).await?;
         let now = Utc::now();
         let mut resumed = 0;
         for entry in entries {
-            if entry.stage == OutboxStage::Batching && !batching && endpoint.batcher.is_some() {
+            let to_batcher = entry.stage == OutboxStage::Batching && endpoint.batcher.is_some();
+            if (to_batcher && !batching) || (!to_batcher && !sending) {
                 continue;
             }
             let wait = (entry.due_at - now).to_std().unwrap_or_default();

@@ -106,6 +106,10 @@ impl OutboxEntry {
 /// Deliveries are at least once: a crash after a receiver answered and before the entry went
 /// sends it again, with the same `webhook-id`, which receivers dedupe on.
 ///
+/// Entries are not leased: one dispatcher carries on an endpoint's entries. Processes that
+/// share a PostgreSQL store should each keep their own endpoints (or send from one of them);
+/// two dispatchers adding the same endpoint on one store would both carry on its entries.
+///
 /// ```
 /// use aura_core::delivery::MessageId;
 /// use aura_core::store::{MemoryStore, OutboxEntry, OutboxStage, OutboxStore};
