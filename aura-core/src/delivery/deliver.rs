@@ -82,7 +82,7 @@ pub(crate) async fn deliver(
         let attempt = Attempt {
             seq: 0,
             delivery_id: entry.delivery_id.clone(),
-            messages: entry.messages.clone(),
+            messages: message_ids(&entry),
             attempt: number,
             at: started,
             sent_at,
@@ -96,13 +96,13 @@ pub(crate) async fn deliver(
             AttemptOutcome::Delivered => Some(DeliveryEvent::Delivered {
                 endpoint: endpoint.id.clone(),
                 delivery_id: entry.delivery_id.clone(),
-                messages: entry.messages.clone(),
+                messages: message_ids(&entry),
                 attempts: number,
             }),
             AttemptOutcome::Failed => Some(DeliveryEvent::Failed {
                 endpoint: endpoint.id.clone(),
                 delivery_id: entry.delivery_id.clone(),
-                messages: entry.messages.clone(),
+                messages: message_ids(&entry),
                 attempts: number,
                 error: error.unwrap_or_default(),
             }),
@@ -181,4 +181,9 @@ pub(crate) fn unsent(shared: &Shared, id: &MessageId, err: &Error) -> Attempt {
         outcome: AttemptOutcome::Failed,
         error: Some(err.to_string()),
     }
+}
+
+/// The ids of the messages an entry carries.
+pub(crate) fn message_ids(entry: &OutboxEntry) -> Vec<MessageId> {
+    entry.messages.iter().cloned().map(MessageId::from_string).collect()
 }

@@ -46,7 +46,7 @@ impl Shared {
         };
         let body = serde_json::to_vec(&body)
             .map_err(|e| Error::internal("a webhook body does not serialize").with_source(e))?;
-        let entry = OutboxEntry::new(endpoint.id.clone(), id.as_str(), vec![id.clone()], body);
+        let entry = OutboxEntry::new(endpoint.id.clone(), id.as_str(), vec![id.to_string()], body);
         Ok(Shaped::Entry(match endpoint.batcher {
             Some(_) => entry.stage(OutboxStage::Batching),
             None => entry,

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::delivery::MessageId;
 use crate::error::Result;
 
 /// Where an [`OutboxEntry`] stands.
@@ -48,8 +47,8 @@ pub struct OutboxEntry {
     pub endpoint: String,
     /// Its `webhook-id`: the message's id, or a batch's.
     pub delivery_id: String,
-    /// The messages it carries.
-    pub messages: Vec<MessageId>,
+    /// The ids of the messages it carries (`msg_…`).
+    pub messages: Vec<String>,
     /// The body, shaped for the endpoint (never the endpoint's secret: signatures are made
     /// per attempt).
     pub body: Bytes,
@@ -66,7 +65,7 @@ impl OutboxEntry {
     pub fn new(
         endpoint: impl Into<String>,
         delivery_id: impl Into<String>,
-        messages: Vec<MessageId>,
+        messages: Vec<String>,
         body: impl Into<Bytes>,
     ) -> Self {
         Self {
@@ -111,14 +110,12 @@ impl OutboxEntry {
 /// two dispatchers adding the same endpoint on one store would both carry on its entries.
 ///
 /// ```
-/// use aura_core::delivery::MessageId;
 /// use aura_core::store::{MemoryStore, OutboxEntry, OutboxStage, OutboxStore};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> aura_core::Result<()> {
 /// let store = MemoryStore::new(); // or a SqliteStore / PostgresStore: the same calls
-/// let message = MessageId::new();
-/// let entry = OutboxEntry::new("ops", message.as_str(), vec![message.clone()], br#"{"type":"a"}"#.to_vec());
+/// let entry = OutboxEntry::new("ops", "msg_1", vec!["msg_1".to_owned()], br#"{"type":"a"}"#.to_vec());
 /// store.write_outbox(&[entry.clone()], &[]).await?;
 /// assert_eq!(store.outbox("ops").await?, [entry.clone()]);
 ///

@@ -9,7 +9,6 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use aura_core::delivery::MessageId;
 use aura_core::store::{OutboxEntry, OutboxStage, OutboxStore};
 
 /// A fresh, empty outbox under test.
@@ -75,7 +74,7 @@ macro_rules! outbox_behavior {
 
 /// An entry to `endpoint` whose body is not UTF-8 and carries a quote, a NUL and an accent.
 fn entry(endpoint: &str, n: u8) -> OutboxEntry {
-    let message = MessageId::new();
+    let message = format!("msg_{}", uuid::Uuid::now_v7().simple());
     let mut body = format!("{{\"n\":{n},\"q\":\"é \\\"x\\\"\"}}").into_bytes();
     body.extend([0, 0xff, n]);
     OutboxEntry::new(endpoint, message.as_str(), vec![message.clone()], body)
@@ -88,7 +87,7 @@ pub async fn outbox_entries_read_back_exactly_oldest_first_per_endpoint(f: &Outb
     let other = entry("billing", 2);
     let mut batched = entry("ops", 3).stage(OutboxStage::Batching);
     batched.attempts = 4;
-    batched.messages.push(MessageId::new());
+    batched.messages.push("msg_2".to_owned());
     f.outbox
         .write_outbox(&[first.clone(), other.clone()], &[])
         .await
@@ -128,7 +127,7 @@ pub async fn outbox_removes_and_puts_are_one_write(f: &OutboxFixture) {
     f.outbox.write_outbox(&queued, &[]).await.unwrap();
     let batch = OutboxEntry::new(
         "ops",
-        MessageId::new().as_str(),
+        "msg_batch",
         queued.iter().flat_map(|q| q.messages.clone()).collect(),
         b"[1,2,3]".to_vec(),
     );
