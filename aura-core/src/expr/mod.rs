@@ -40,6 +40,15 @@ const FUEL: u64 = 200_000;
 /// The roots a plain path is read from directly.
 const FAST_ROOTS: [&str; 3] = ["trigger", "steps", "item"];
 
+/// The roots a condition is tested on the JSON from: those of a plain path, and a node's own
+/// `input`.
+const CONDITION_ROOTS: [&str; 4] = ["trigger", "steps", "item", "input"];
+
+/// Whether `path` starts at one of `roots`.
+fn rooted_in(path: &[Segment], roots: &[&str]) -> bool {
+    matches!(path.first(), Some(Segment::Key(root)) if roots.contains(&root.as_str()))
+}
+
 /// The variables an expression may use.
 pub const VARIABLES: [&str; 6] = ["trigger", "steps", "item", "index", "input", "execution"];
 
@@ -156,11 +165,8 @@ impl Expr {
         let compiled = environment()
             .compile_expression_owned(source.to_owned())
             .map_err(|e| syntax_error(source, &e))?;
-        let fast =
-            |p: &Vec<Segment>| matches!(p.first(), Some(Segment::Key(root)) if FAST_ROOTS.contains(&root.as_str()));
-        let path = plain_path(source).filter(fast);
-        let condition = condition::Condition::parse(source)
-            .filter(|c| fast(&c.path) || matches!(c.path.first(), Some(Segment::Key(root)) if root == "input"));
+        let path = plain_path(source).filter(|p| rooted_in(p, &FAST_ROOTS));
+        let condition = condition::Condition::parse(source).filter(|c| rooted_in(&c.path, &CONDITION_ROOTS));
         Ok(Self {
             source: source.into(),
             compiled: Arc::new(compiled),
@@ -194,9 +200,7 @@ impl Expr {
 
     /// Evaluates as a condition (Jinja truthiness: empty strings, zero, empty lists are false).
     pub fn eval_bool(&self, scope: &Scope) -> Result<bool> {
-        if let Some(condition) = &self.condition
-            && let Some(holds) = with_path(scope, None, &condition.path, |v| condition.holds(v))
-        {
+        if let Some(holds) = self.test_on_json(scope, None) {
             return Ok(holds);
         }
         let out = self
@@ -210,12 +214,16 @@ impl Expr {
     /// on `scope` with `input` set, without converting the input when the condition can be
     /// tested on the JSON.
     pub fn eval_bool_on(&self, scope: &Scope, input: &Value) -> Result<bool> {
-        if let Some(condition) = &self.condition
-            && let Some(holds) = with_path(scope, Some(input), &condition.path, |v| condition.holds(v))
-        {
+        if let Some(holds) = self.test_on_json(scope, Some(input)) {
             return Ok(holds);
         }
         self.eval_bool(&scope.clone().with_input(input))
+    }
+
+    /// The condition's outcome read straight from the JSON, or `None` when minijinja decides.
+    fn test_on_json(&self, scope: &Scope, input: Option<&Value>) -> Option<bool> {
+        let condition = self.condition.as_deref()?;
+        with_path(scope, input, &condition.path, |v| condition.holds(v))
     }
 
     /// The dotted variable paths the expression reads (`steps.score.output`); global functions

@@ -6,7 +6,7 @@
 //! A finished record is written once and rarely read again, so it is kept as bytes: a 4-node
 //! record takes a few hundred bytes instead of the kilobytes of its tree of maps. Writing times
 //! as integers instead of RFC 3339 text halves the cost of writing it; MessagePack instead of
-//! JSON (strings copied, not escaped; numbers binary) takes a fifth off what is left. Structs
+//! JSON (strings copied, not escaped; numbers binary) takes about a sixth off what is left. Structs
 //! with fields left out when empty (an [`ErrorRecord`]) are written as maps, by name.
 
 use std::sync::Arc;
