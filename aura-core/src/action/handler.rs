@@ -19,6 +19,17 @@ use crate::error::{Error, Result, Violation};
 pub trait Handler<I, O>: Send + Sync + 'static {
     /// Runs the action.
     fn call(&self, cx: Context, input: I) -> BoxFuture<'static, Result<O>>;
+
+    /// Runs the action and hands its output over as JSON (what the registry calls). The
+    /// default wraps [`call`](Self::call)'s future; a handler whose future type is known
+    /// (every closure) does both in one boxed future.
+    fn call_json(&self, cx: Context, input: I) -> BoxFuture<'static, Result<Value>>
+    where
+        O: Serialize + Send + 'static,
+    {
+        let fut = self.call(cx, input);
+        Box::pin(async move { into_json(fut.await?) })
+    }
 }
 
 impl<F, Fut, I, O> Handler<I, O> for F
@@ -28,6 +39,14 @@ where
 {
     fn call(&self, cx: Context, input: I) -> BoxFuture<'static, Result<O>> {
         Box::pin(self(cx, input))
+    }
+
+    fn call_json(&self, cx: Context, input: I) -> BoxFuture<'static, Result<Value>>
+    where
+        O: Serialize + Send + 'static,
+    {
+        let fut = self(cx, input);
+        Box::pin(async move { into_json(fut.await?) })
     }
 }
 
@@ -39,6 +58,16 @@ where
 pub trait StateHandler<S, I, O>: Send + Sync + 'static {
     /// Runs the action with the state.
     fn call(&self, state: S, cx: Context, input: I) -> BoxFuture<'static, Result<O>>;
+
+    /// Runs the action with the state and hands its output over as JSON, as
+    /// [`Handler::call_json`] does.
+    fn call_json(&self, state: S, cx: Context, input: I) -> BoxFuture<'static, Result<Value>>
+    where
+        O: Serialize + Send + 'static,
+    {
+        let fut = self.call(state, cx, input);
+        Box::pin(async move { into_json(fut.await?) })
+    }
 }
 
 impl<F, Fut, S, I, O> StateHandler<S, I, O> for F
@@ -48,6 +77,14 @@ where
 {
     fn call(&self, state: S, cx: Context, input: I) -> BoxFuture<'static, Result<O>> {
         Box::pin(self(state, cx, input))
+    }
+
+    fn call_json(&self, state: S, cx: Context, input: I) -> BoxFuture<'static, Result<Value>>
+    where
+        O: Serialize + Send + 'static,
+    {
+        let fut = self(state, cx, input);
+        Box::pin(async move { into_json(fut.await?) })
     }
 }
 
@@ -116,8 +153,7 @@ where
                 ))));
             }
         };
-        let fut = self.handler.call(cx, input);
-        Box::pin(async move { into_json(fut.await?) })
+        self.handler.call_json(cx, input)
     }
 }
 
@@ -147,6 +183,13 @@ where
 {
     fn call(&self, cx: Context, input: I) -> BoxFuture<'static, Result<O>> {
         self.handler.call(self.state.clone(), cx, input)
+    }
+
+    fn call_json(&self, cx: Context, input: I) -> BoxFuture<'static, Result<Value>>
+    where
+        O: Serialize + Send + 'static,
+    {
+        self.handler.call_json(self.state.clone(), cx, input)
     }
 }
 

@@ -39,15 +39,33 @@ struct Inner {
     http: OnceLock<reqwest::Client>,
     /// No client was given: requests go through the current runtime's shared client.
     default_http: bool,
-    /// Shared with the execution: a context per node costs no token clone (a lock each).
-    cancel: Arc<CancellationToken>,
+    cancel: Cancel,
     attempt: u32,
     idempotency_key: Key,
     span: tracing::Span,
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
     node_id: Option<Arc<str>>,
-    extensions: Arc<http::Extensions>,
+    /// `None`: none attached (most contexts built by hand: no allocation for an empty set).
+    extensions: Option<Arc<http::Extensions>>,
+}
+
+/// A context's cancellation token: its own, or the execution's, shared by every node's
+/// context (a token's clone takes a lock; an `Arc`'s does not).
+enum Cancel {
+    Own(CancellationToken),
+    Shared(Arc<CancellationToken>),
+}
+
+impl std::ops::Deref for Cancel {
+    type Target = CancellationToken;
+
+    fn deref(&self) -> &CancellationToken {
+        match self {
+            Self::Own(token) => token,
+            Self::Shared(token) => token,
+        }
+    }
 }
 
 impl Default for Context {
@@ -143,7 +161,7 @@ impl Context {
     /// A value the engine (or a host) attached to this context by type: the engine gives
     /// built-in nodes what they need this way (the expression scope, the sub-scenario runner …).
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.inner.extensions.get::<T>()
+        self.inner.extensions.as_ref()?.get::<T>()
     }
 
     /// A builder with everything this context has, to change a part (the attempt, say).
@@ -333,7 +351,7 @@ impl From<NodeContext> for Context {
                 connection: n.connection,
                 default_http: n.http.is_none(),
                 http: n.http.map(OnceLock::from).unwrap_or_default(),
-                cancel: n.cancel,
+                cancel: Cancel::Shared(n.cancel),
                 attempt: 1,
                 idempotency_key: Key::Derived {
                     item: n.item,
@@ -343,7 +361,7 @@ impl From<NodeContext> for Context {
                 scenario_id: Some(n.scenario_id),
                 execution_id: Some(n.execution_id),
                 node_id: Some(n.node_id),
-                extensions: n.extensions,
+                extensions: Some(n.extensions),
             }),
         }
     }
@@ -387,7 +405,7 @@ pub struct ContextBuilder {
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
     node_id: Option<Arc<str>>,
-    extensions: Arc<http::Extensions>,
+    extensions: Option<Arc<http::Extensions>>,
 }
 
 impl ContextBuilder {
@@ -457,7 +475,7 @@ impl ContextBuilder {
     /// Attaches a value, found again with [`Context::extension`]. One value per type.
     #[must_use]
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        Arc::make_mut(&mut self.extensions).insert(value);
+        Arc::make_mut(self.extensions.get_or_insert_default()).insert(value);
         self
     }
 
@@ -465,7 +483,7 @@ impl ContextBuilder {
     /// execution pass and hands it to every node). Replaces the ones added so far.
     #[must_use]
     pub fn extensions(mut self, extensions: Arc<http::Extensions>) -> Self {
-        self.extensions = extensions;
+        self.extensions = Some(extensions);
         self
     }
 
@@ -476,7 +494,7 @@ impl ContextBuilder {
                 connection: self.connection,
                 default_http: self.http.is_none(),
                 http: self.http.map(OnceLock::from).unwrap_or_default(),
-                cancel: Arc::new(self.cancel.unwrap_or_default()),
+                cancel: Cancel::Own(self.cancel.unwrap_or_default()),
                 attempt: self.attempt.max(1),
                 idempotency_key: self.idempotency_key,
                 span: self.span.unwrap_or_else(tracing::Span::none),

@@ -106,7 +106,7 @@ impl OutboxColumns {
             body: e.body.to_vec(),
             attempts: i64::from(e.attempts),
             due_at: nanos(e.due_at)?,
-            stage: e.stage.as_str().to_owned(),
+            stage: stage_name(e.stage).to_owned(),
         })
     }
 
@@ -120,7 +120,24 @@ impl OutboxColumns {
             body: self.body.into(),
             attempts: u32::try_from(self.attempts).map_err(|_| "attempts")?,
             due_at: time(self.due_at),
-            stage: crate::store::OutboxStage::parse(&self.stage).ok_or("stage")?,
+            stage: stage_of(&self.stage).ok_or("stage")?,
         })
+    }
+}
+
+/// An outbox stage's name in its column.
+fn stage_name(stage: crate::store::OutboxStage) -> &'static str {
+    match stage {
+        crate::store::OutboxStage::Batching => "batching",
+        crate::store::OutboxStage::Sending => "sending",
+    }
+}
+
+/// The outbox stage a column's `name` stands for.
+fn stage_of(name: &str) -> Option<crate::store::OutboxStage> {
+    match name {
+        "batching" => Some(crate::store::OutboxStage::Batching),
+        "sending" => Some(crate::store::OutboxStage::Sending),
+        _ => None,
     }
 }

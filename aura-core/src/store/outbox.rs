@@ -19,25 +19,6 @@ pub enum OutboxStage {
     Sending,
 }
 
-impl OutboxStage {
-    /// Its name in a store's column.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Batching => "batching",
-            Self::Sending => "sending",
-        }
-    }
-
-    /// The stage of a column's `name`.
-    pub(crate) fn parse(name: &str) -> Option<Self> {
-        match name {
-            "batching" => Some(Self::Batching),
-            "sending" => Some(Self::Sending),
-            _ => None,
-        }
-    }
-}
-
 /// One delivery (or one message waiting for a batch) to one endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxEntry {

@@ -108,7 +108,12 @@ impl Exec {
     /// attempts and resumes) is built only if the node reads it.
     pub(super) fn context(self: &Arc<Self>, pass: &Pass, idx: usize) -> Context {
         let node = &self.plan.nodes[idx];
-        let span = tracing::debug_span!("node", node = %node.id, reference = node.info.reference.as_deref(), item = pass.frame.item_index());
+        // None when no tracing subscriber would take it (see `Exec::span`).
+        let span = if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug_span!("node", node = %node.id, reference = node.info.reference.as_deref(), item = pass.frame.item_index())
+        } else {
+            tracing::Span::none()
+        };
         crate::context::NodeContext {
             connection: node.connection.clone(),
             http: self.engine.http.clone(),

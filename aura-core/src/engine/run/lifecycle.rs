@@ -70,8 +70,19 @@ impl Parked {
 }
 
 impl Exec {
+    /// The execution's span; none when no tracing subscriber would take it (without one,
+    /// tracing's `log` feature, which sqlx turns on, would still format the span at every
+    /// poll for the `log` crate).
+    fn span(&self) -> tracing::Span {
+        if tracing::enabled!(tracing::Level::INFO) {
+            tracing::info_span!("execution", scenario = %self.plan.id(), execution = %self.id)
+        } else {
+            tracing::Span::none()
+        }
+    }
+
     pub(super) async fn run(self: Arc<Self>, slot: Slot) -> Ended {
-        let span = tracing::info_span!("execution", scenario = %self.plan.id(), execution = %self.id);
+        let span = self.span();
         let this = self.clone();
         async move {
             let permit = tokio::select! {
@@ -108,7 +119,7 @@ impl Exec {
 
     /// Goes on with a parked execution, once [`Parked::wait`] is over.
     pub(super) async fn resume(self: Arc<Self>, parked: Box<Parked>) -> Ended {
-        let span = tracing::info_span!("execution", scenario = %self.plan.id(), execution = %self.id);
+        let span = self.span();
         let Parked { held, walk } = *parked;
         self.walk_on(held, Entry::Resume(walk)).instrument(span).await
     }
@@ -205,12 +216,23 @@ impl Exec {
             state.record.ended_at = Some(Utc::now());
             state.record.output = output.map(|o| Arc::unwrap_or_clone(self.redactor.clean(&Arc::new(o))));
             state.record.error = error.as_ref().map(|e| self.redactor.error(e));
-            // The walk is over: the node results move out (nothing reads them here again),
-            // only the header is copied.
-            let nodes = std::mem::take(&mut state.record.nodes);
-            let mut record = state.record.clone();
-            record.nodes = nodes;
-            record
+            // The walk is over: the record moves out whole (nothing reads it here again), an
+            // empty shell of the same ids left in its place.
+            let shell = ExecutionRecord {
+                id: state.record.id,
+                scenario_id: String::new(),
+                scenario_version: state.record.scenario_version,
+                trigger: super::null(),
+                trigger_cleaned: false,
+                status,
+                started_at: state.record.started_at,
+                ended_at: state.record.ended_at,
+                nodes: Vec::new(),
+                output: None,
+                error: None,
+                rerun_of: state.record.rerun_of,
+            };
+            std::mem::replace(&mut state.record, shell)
         };
         let stored = self.store_end(&record).await;
         if let Some(pause) = &self.pause {
