@@ -241,3 +241,50 @@ async fn a_handler_returning_json_hands_it_over_with_the_declared_shape() {
     let out = action.call(Context::new(), json!({ "id": "a-1" })).await.unwrap();
     assert_eq!(out, json!({ "status": 7, "body": { "id": "a-1" } }));
 }
+
+/// A handler implemented by hand on a struct: its output goes through the trait's default
+/// `call_json` (the closures' own is tested everywhere else).
+struct Doubler {
+    calls: Arc<AtomicUsize>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Number {
+    n: i64,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Doubled {
+    doubled: i64,
+}
+
+impl Handler<Number, Doubled> for Doubler {
+    fn call(&self, _cx: Context, input: Number) -> futures::future::BoxFuture<'static, Result<Doubled>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if input.n == i64::MAX {
+                return Err(Error::invalid_input("too large to double", vec![]));
+            }
+            Ok(Doubled { doubled: input.n * 2 })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_handler_written_by_hand_answers_json_and_keeps_its_errors() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let action = ActionDef::new("double", Doubler { calls: calls.clone() })
+        .compile("math")
+        .unwrap();
+    let out = action.call(Context::new(), json!({ "n": 21 })).await.unwrap();
+    assert_eq!(out, json!({ "doubled": 42 }));
+    let shared = action
+        .call_shared(Context::new(), Arc::new(json!({ "n": 4 })))
+        .await
+        .unwrap();
+    assert_eq!(shared, json!({ "doubled": 8 }));
+    let err = action.call(Context::new(), json!({ "n": i64::MAX })).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(err.context_value("action"), Some("math.double"));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}

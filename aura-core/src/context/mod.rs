@@ -506,3 +506,52 @@ impl ContextBuilder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Tag(&'static str);
+
+    #[test]
+    fn extensions_are_found_by_type_and_absent_when_none_were_attached() {
+        assert_eq!(Context::new().extension::<Tag>(), None);
+        let cx = Context::builder().extension(Tag("a")).extension(7u32).build();
+        assert_eq!(cx.extension::<Tag>(), Some(&Tag("a")));
+        assert_eq!(cx.extension::<u32>(), Some(&7));
+        // A prepared set replaces what was attached before, and a copy keeps it.
+        let mut set = http::Extensions::new();
+        set.insert(Tag("b"));
+        let cx = Context::builder().extension(1u8).extensions(Arc::new(set)).build();
+        assert_eq!(cx.extension::<u8>(), None);
+        assert_eq!(cx.to_builder().attempt(2).build().extension::<Tag>(), Some(&Tag("b")));
+    }
+
+    #[test]
+    fn a_cancel_reaches_every_copy_whether_the_token_is_its_own_or_shared() {
+        let own = Context::new();
+        let copy = own.to_builder().attempt(3).build();
+        own.cancellation().cancel();
+        assert!(copy.is_cancelled() && own.clone().is_cancelled());
+
+        let execution = Arc::new(CancellationToken::new());
+        let node: Context = NodeContext {
+            connection: None,
+            http: None,
+            cancel: execution.clone(),
+            span: tracing::Span::none(),
+            scenario_id: "s".into(),
+            execution_id: "e".into(),
+            node_id: "n".into(),
+            item: Some(2),
+            extensions: Arc::default(),
+        }
+        .into();
+        let retry = node.to_builder().attempt(2).build();
+        assert!(!retry.is_cancelled());
+        execution.cancel();
+        assert!(node.is_cancelled() && retry.is_cancelled());
+        assert_eq!(retry.idempotency_key(), Some("e/n/2"));
+    }
+}
