@@ -27,8 +27,7 @@ pub trait Handler<I, O>: Send + Sync + 'static {
     where
         O: Serialize + Send + 'static,
     {
-        let fut = self.call(cx, input);
-        Box::pin(async move { into_json(fut.await?) })
+        json_output(self.call(cx, input))
     }
 }
 
@@ -45,8 +44,7 @@ where
     where
         O: Serialize + Send + 'static,
     {
-        let fut = self(cx, input);
-        Box::pin(async move { into_json(fut.await?) })
+        json_output(self(cx, input))
     }
 }
 
@@ -65,8 +63,7 @@ pub trait StateHandler<S, I, O>: Send + Sync + 'static {
     where
         O: Serialize + Send + 'static,
     {
-        let fut = self.call(state, cx, input);
-        Box::pin(async move { into_json(fut.await?) })
+        json_output(self.call(state, cx, input))
     }
 }
 
@@ -83,8 +80,7 @@ where
     where
         O: Serialize + Send + 'static,
     {
-        let fut = self(state, cx, input);
-        Box::pin(async move { into_json(fut.await?) })
+        json_output(self(state, cx, input))
     }
 }
 
@@ -155,6 +151,15 @@ where
         };
         self.handler.call_json(cx, input)
     }
+}
+
+/// A handler's future with its output made JSON ([`into_json`]), boxed once.
+fn json_output<O, F>(fut: F) -> BoxFuture<'static, Result<Value>>
+where
+    O: Serialize + Send + 'static,
+    F: Future<Output = Result<O>> + Send + 'static,
+{
+    Box::pin(async move { into_json(fut.await?) })
 }
 
 /// A handler's output as JSON: a [`Value`] is handed over as it is (serializing it would copy
