@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{Row, SqliteConnection};
 use uuid::Uuid;
 
 use super::error::from_sqlx;
 use super::rows::{self, ExecutionRow, FinishRow, NodeRow};
 use super::writer::{CheckpointRows, Op, Reply};
+use super::writes::Writes;
 use super::{SqliteStore, leases};
 use crate::error::{Error, Result};
 use crate::store::exact::{SealedPayload, payload_name};
@@ -64,11 +65,13 @@ pub(super) async fn existing(conn: &mut SqliteConnection, ids: &[&str]) -> Resul
         .collect()
 }
 
-pub(super) async fn insert(conn: &mut SqliteConnection, rows: &[&ExecutionRow]) -> Result<()> {
+pub(super) fn insert(writes: &mut Writes, rows: &[&ExecutionRow]) {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let q = writes.statement(
             "INSERT INTO executions (id, scenario_id, scenario_version, status, trigger, trigger_cleaned, \
              started_at, ended_at, output, error, rerun_of) ",
+            "creating executions",
+            "executions",
         );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(r.id.as_str())
@@ -83,19 +86,16 @@ pub(super) async fn insert(conn: &mut SqliteConnection, rows: &[&ExecutionRow]) 
                 .push_bind(r.error.as_deref())
                 .push_bind(r.rerun_of.as_deref());
         });
-        q.build()
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| from_sqlx(e, "creating executions", "executions"))?;
     }
-    Ok(())
 }
 
-pub(super) async fn upsert_nodes(conn: &mut SqliteConnection, rows: &[&NodeRow]) -> Result<()> {
+pub(super) fn upsert_nodes(writes: &mut Writes, rows: &[&NodeRow]) {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let q = writes.statement(
             "INSERT INTO node_results (execution_id, node_id, item, status, input, output, error, \
              output_cleaned, attempts, route, pinned, started_at, ended_at) ",
+            "saving node results",
+            "node_results",
         );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(r.execution_id.as_str())
@@ -118,18 +118,16 @@ pub(super) async fn upsert_nodes(conn: &mut SqliteConnection, rows: &[&NodeRow])
              output_cleaned = excluded.output_cleaned, attempts = excluded.attempts, route = excluded.route, \
              pinned = excluded.pinned, started_at = excluded.started_at, ended_at = excluded.ended_at",
         );
-        q.build()
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| from_sqlx(e, "saving node results", "node_results"))?;
     }
-    Ok(())
 }
 
-pub(super) async fn upsert_exact(conn: &mut SqliteConnection, rows: &[&ExactRow]) -> Result<()> {
+pub(super) fn upsert_exact(writes: &mut Writes, rows: &[&ExactRow]) {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q =
-            QueryBuilder::<Sqlite>::new("INSERT INTO exact_payloads (execution_id, payload, nonce, ciphertext) ");
+        let q = writes.statement(
+            "INSERT INTO exact_payloads (execution_id, payload, nonce, ciphertext) ",
+            "saving exact payloads",
+            "exact_payloads",
+        );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(r.execution_id.as_str())
                 .push_bind(r.payload.as_str())
@@ -140,19 +138,16 @@ pub(super) async fn upsert_exact(conn: &mut SqliteConnection, rows: &[&ExactRow]
             " ON CONFLICT (execution_id, payload) DO UPDATE SET nonce = excluded.nonce, \
              ciphertext = excluded.ciphertext",
         );
-        q.build()
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| from_sqlx(e, "saving exact payloads", "exact_payloads"))?;
     }
-    Ok(())
 }
 
-pub(super) async fn finish(conn: &mut SqliteConnection, rows: &[&FinishRow]) -> Result<()> {
+pub(super) fn finish(writes: &mut Writes, rows: &[&FinishRow]) {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let q = writes.statement(
             "UPDATE executions SET status = v.column2, ended_at = v.column3, output = v.column4, \
              error = v.column5 FROM (",
+            "finishing executions",
+            "executions",
         );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(r.id.as_str())
@@ -162,12 +157,7 @@ pub(super) async fn finish(conn: &mut SqliteConnection, rows: &[&FinishRow]) -> 
                 .push_bind(r.error.as_deref());
         });
         q.push(") AS v WHERE executions.id = v.column1");
-        q.build()
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| from_sqlx(e, "finishing executions", "executions"))?;
     }
-    Ok(())
 }
 
 /// Deletes the finished executions among `ids` (their node results, exact payloads and

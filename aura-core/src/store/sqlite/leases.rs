@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::SqliteStore;
@@ -11,6 +11,7 @@ use super::error::from_sqlx;
 use super::executions::ROWS_PER_STATEMENT;
 use super::rows::nanos;
 use super::writer::{Op, Reply};
+use super::writes::Writes;
 use crate::error::{Error, Result};
 use crate::store::{ConcurrencyLimits, Lease};
 
@@ -129,34 +130,35 @@ pub(super) async fn claim_next(
 }
 
 /// Leases new executions (created in the same transaction): (execution, owner, end) each.
-pub(super) async fn take_many(conn: &mut SqliteConnection, new: &[(&str, &str, i64)]) -> Result<()> {
+pub(super) fn take_many(writes: &mut Writes, new: &[(&str, &str, i64)]) {
     for chunk in new.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT OR REPLACE INTO leases (execution_id, owner, until) ");
+        let q = writes.statement(
+            "INSERT OR REPLACE INTO leases (execution_id, owner, until) ",
+            "leasing new executions",
+            "leases",
+        );
         q.push_values(chunk, |mut b, (id, owner, until)| {
             b.push_bind(*id).push_bind(*owner).push_bind(*until);
         });
-        q.build()
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| from_sqlx(e, "leasing new executions", "leases"))?;
     }
-    Ok(())
 }
 
 /// Ends the leases of executions that end in the same transaction: (execution, owner) each.
-pub(super) async fn release_many(conn: &mut SqliteConnection, ended: &[(&str, &str)]) -> Result<()> {
+pub(super) fn release_many(writes: &mut Writes, ended: &[(&str, &str)]) -> Result<()> {
     if ended.is_empty() {
         return Ok(());
     }
     let pairs = serde_json::to_string(ended).map_err(|_| Error::internal("leases could not be serialized"))?;
-    sqlx::query(
-        "DELETE FROM leases WHERE (execution_id, owner) IN \
-         (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1))",
-    )
-    .bind(pairs)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| from_sqlx(e, "releasing leases", "leases"))?;
+    // A positional parameter: it is one statement among the batch's (see `Writes`).
+    writes
+        .statement(
+            "DELETE FROM leases WHERE (execution_id, owner) IN \
+             (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(",
+            "releasing leases",
+            "leases",
+        )
+        .push_bind(pairs)
+        .push("))");
     Ok(())
 }
 

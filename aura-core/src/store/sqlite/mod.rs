@@ -33,6 +33,7 @@ mod sealed;
 mod tests;
 mod triggers;
 mod writer;
+mod writes;
 
 use std::fmt;
 use std::path::Path;

@@ -13,6 +13,7 @@ use super::error::{from_sqlx, unreadable};
 use super::executions;
 use super::rows::{ExecutionRow, NodeRow, json, nanos};
 use super::writer::{Op, Reply};
+use super::writes::Writes;
 use crate::error::{Error, Result};
 use crate::store::triggers::{distinct, mark};
 use crate::store::{PollCommit, PollOutcome, TriggerKey, TriggerStateStore};
@@ -155,16 +156,18 @@ pub(super) async fn commit(conn: &mut SqliteConnection, poll: &PollRows) -> Resu
     let new: Vec<&String> = poll.dedupe.keys.iter().filter(|k| fresh.contains(*k)).collect();
     keep(conn, &poll.dedupe, &new).await?;
     let rows: Vec<&ExecutionRow> = creating.iter().map(|(_, row, _)| row).collect();
-    executions::insert(conn, &rows).await?;
+    let mut writes = Writes::new();
+    executions::insert(&mut writes, &rows);
     let nodes: Vec<&NodeRow> = creating.iter().flat_map(|(_, _, nodes)| nodes).collect();
-    executions::upsert_nodes(conn, &nodes).await?;
+    executions::upsert_nodes(&mut writes, &nodes);
     let exacts: Vec<&executions::ExactRow> = poll
         .exacts
         .iter()
         .filter(|(k, _)| fresh.contains(k))
         .map(|(_, row)| row)
         .collect();
-    executions::upsert_exact(conn, &exacts).await?;
+    executions::upsert_exact(&mut writes, &exacts);
+    writes.run(conn).await?;
     if let Some(cursor) = &poll.cursor {
         set_cursor(
             conn,

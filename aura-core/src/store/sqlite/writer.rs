@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::{closed, from_sqlx, is_busy};
 use super::rows::{ExecutionRow, FinishRow, NodeRow};
+use super::writes::Writes;
 use super::{audit, executions, leases, outbox, scenarios, sealed, triggers};
 use crate::connection::SealedRecord;
 use crate::error::{Error, Result};
@@ -377,10 +378,11 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
         }
         answers[i] = Some(Ok(Reply::Done));
     }
-    executions::insert(conn, &creates).await?;
-    executions::upsert_nodes(conn, &nodes).await?;
-    executions::upsert_exact(conn, &exacts).await?;
-    executions::finish(conn, &finishes).await?;
+    let mut writes = Writes::new();
+    executions::insert(&mut writes, &creates);
+    executions::upsert_nodes(&mut writes, &nodes);
+    executions::upsert_exact(&mut writes, &exacts);
+    executions::finish(&mut writes, &finishes);
     // A new execution's lease, an ended one's release: in the same transaction, one
     // statement each for the batch.
     let mut takes: Vec<(&str, &str, i64)> = Vec::new();
@@ -398,8 +400,10 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
             _ => {}
         }
     }
-    leases::take_many(conn, &takes).await?;
-    leases::release_many(conn, &releases).await?;
+    leases::take_many(&mut writes, &takes);
+    leases::release_many(&mut writes, &releases)?;
+    // Every row write of the batch in one round trip to SQLite's thread.
+    writes.run(conn).await?;
 
     for (i, op) in ops.iter().enumerate() {
         let answer = match op {
