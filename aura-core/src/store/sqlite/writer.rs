@@ -278,7 +278,8 @@ async fn apply(conn: &mut SqliteConnection, ops: &[&Op], settings: Settings) -> 
         .await
         .map_err(|e| from_sqlx(e, "starting a write", table))?;
     match statements(conn, ops, settings.room_for_new).await {
-        Ok(answers) => {
+        Ok((answers, Committed::Yes)) => Ok(answers),
+        Ok((answers, Committed::No)) => {
             let committed = run_retrying(conn, "COMMIT", busy).await;
             match committed {
                 Ok(()) => Ok(answers),
@@ -320,8 +321,21 @@ async fn run_retrying(
     }
 }
 
-/// The statements of a batch, inside its transaction.
-async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Option<i64>) -> Result<Vec<Result<Reply>>> {
+/// Whether [`statements`] committed the transaction itself.
+enum Committed {
+    /// With the row writes, in the same round trip: the batch had nothing else to run.
+    Yes,
+    /// The caller commits.
+    No,
+}
+
+/// The statements of a batch, inside its transaction; a batch of row writes only (the usual
+/// one: executions created, checkpointed, ended) is committed with them.
+async fn statements(
+    conn: &mut SqliteConnection,
+    ops: &[&Op],
+    room_for_new: Option<i64>,
+) -> Result<(Vec<Result<Reply>>, Committed)> {
     let mut answers: Vec<Option<Result<Reply>>> = ops.iter().map(|_| None).collect();
 
     // Near the size cap, new executions wait for a prune: the rest is kept for those running.
@@ -402,7 +416,14 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
     }
     leases::take_many(&mut writes, &takes);
     leases::release_many(&mut writes, &releases)?;
-    // Every row write of the batch in one round trip to SQLite's thread.
+    // Every row write of the batch in one round trip to SQLite's thread, with the commit
+    // when nothing else follows. (A commit that fails fails the query: the caller rolls back.)
+    let committed = if ops.iter().all(|op| op.execution().is_some()) {
+        writes.statement("COMMIT", "committing a write", ops[0].table());
+        Committed::Yes
+    } else {
+        Committed::No
+    };
     writes.run(conn).await?;
 
     for (i, op) in ops.iter().enumerate() {
@@ -450,8 +471,9 @@ async fn statements(conn: &mut SqliteConnection, ops: &[&Op], room_for_new: Opti
         };
         answers[i] = Some(answer);
     }
-    Ok(answers
+    let answers = answers
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err(Error::internal("a write of the batch got no answer"))))
-        .collect())
+        .collect();
+    Ok((answers, committed))
 }
