@@ -49,20 +49,40 @@ pub(super) fn duplicate(id: &str) -> Error {
 // Writes (run by the writer, inside its transaction)
 // ---------------------------------------------------------------------------------------------
 
+/// Which of `ids` are executions (one positional parameter: the ids as a JSON array).
+const FIND: &str = "SELECT id FROM executions WHERE id IN (SELECT value FROM json_each(?))";
+/// The writer's transaction begun, then [`FIND`], in one query.
+const BEGIN_AND_FIND: &str = "BEGIN IMMEDIATE;\nSELECT id FROM executions WHERE id IN (SELECT value FROM json_each(?))";
+
 /// Which of `ids` are executions.
 pub(super) async fn existing(conn: &mut SqliteConnection, ids: &[&str]) -> Result<HashSet<String>> {
-    let list = serde_json::to_string(ids).map_err(|_| Error::internal("ids could not be serialized"))?;
-    let rows = sqlx::query("SELECT id FROM executions WHERE id IN (SELECT value FROM json_each(?1))")
-        .bind(list)
-        .fetch_all(&mut *conn)
+    find(conn, FIND, ids)
         .await
-        .map_err(|e| from_sqlx(e, "looking executions up", "executions"))?;
-    rows.iter()
-        .map(|r| {
-            r.try_get::<String, _>(0)
-                .map_err(|e| from_sqlx(e, "looking executions up", "executions"))
-        })
-        .collect()
+        .map_err(|e| from_sqlx(e, "looking executions up", "executions"))
+}
+
+/// Begins the writer's transaction (`BEGIN IMMEDIATE`) and looks up which of `ids` are
+/// executions, in one round trip (no lookup when there are no ids).
+pub(super) async fn begin_and_find(
+    conn: &mut SqliteConnection,
+    ids: &[&str],
+) -> std::result::Result<HashSet<String>, sqlx::Error> {
+    if ids.is_empty() {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        return Ok(HashSet::new());
+    }
+    find(conn, BEGIN_AND_FIND, ids).await
+}
+
+/// Runs `sql` ([`FIND`], or a query ending with it) for `ids`.
+async fn find(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    ids: &[&str],
+) -> std::result::Result<HashSet<String>, sqlx::Error> {
+    let list = serde_json::to_string(ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let rows = sqlx::query(sql).bind(list).fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
 }
 
 pub(super) fn insert(writes: &mut Writes, rows: &[&ExecutionRow]) {

@@ -274,13 +274,24 @@ async fn fill(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, settin
 async fn apply(conn: &mut SqliteConnection, ops: &[&Op], settings: Settings) -> Result<Vec<Result<Reply>>> {
     let busy = settings.busy_timeout;
     let table = ops.first().map_or("executions", |op| op.table());
-    run_retrying(conn, "BEGIN IMMEDIATE", busy)
-        .await
-        .map_err(|e| from_sqlx(e, "starting a write", table))?;
-    match statements(conn, ops, settings.room_for_new).await {
+    // The transaction begins with the lookup of the executions the batch writes (one query for
+    // the whole batch), in the same round trip.
+    let wanted: Vec<&str> = ops.iter().filter_map(|op| op.execution()).collect();
+    let known = match retrying(conn, busy, async |conn| executions::begin_and_find(conn, &wanted).await).await {
+        Ok(known) => known,
+        Err(e) => {
+            // The lookup may have failed after the transaction began.
+            rollback(conn).await;
+            return Err(from_sqlx(e, "starting a write", table));
+        }
+    };
+    match statements(conn, ops, settings.room_for_new, known).await {
         Ok((answers, Committed::Yes)) => Ok(answers),
         Ok((answers, Committed::No)) => {
-            let committed = run_retrying(conn, "COMMIT", busy).await;
+            let committed = retrying(conn, busy, async |conn| {
+                sqlx::query("COMMIT").execute(&mut *conn).await.map(drop)
+            })
+            .await;
             match committed {
                 Ok(()) => Ok(answers),
                 Err(e) => {
@@ -301,22 +312,22 @@ async fn rollback(conn: &mut SqliteConnection) {
     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
 }
 
-/// Runs `sql`, again while SQLite answers busy (another process holds the lock), with
+/// Runs `step` again while SQLite answers busy (another process holds the lock), with
 /// back-off, for up to six busy timeouts in all.
-async fn run_retrying(
+async fn retrying<T>(
     conn: &mut SqliteConnection,
-    sql: &'static str,
     busy: Duration,
-) -> std::result::Result<(), sqlx::Error> {
+    mut step: impl AsyncFnMut(&mut SqliteConnection) -> std::result::Result<T, sqlx::Error>,
+) -> std::result::Result<T, sqlx::Error> {
     let give_up = tokio::time::Instant::now() + busy.saturating_mul(6).max(Duration::from_secs(1));
     let mut pause = Duration::from_millis(2);
     loop {
-        match sqlx::query(sql).execute(&mut *conn).await {
+        match step(conn).await {
             Err(e) if is_busy(&e) && tokio::time::Instant::now() < give_up => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(200));
             }
-            other => return other.map(drop),
+            other => return other,
         }
     }
 }
@@ -329,12 +340,14 @@ enum Committed {
     No,
 }
 
-/// The statements of a batch, inside its transaction; a batch of row writes only (the usual
+/// The statements of a batch, inside its transaction (`known`: which of the executions it
+/// writes exist); a batch of row writes only (the usual
 /// one: executions created, checkpointed, ended) is committed with them.
 async fn statements(
     conn: &mut SqliteConnection,
     ops: &[&Op],
     room_for_new: Option<i64>,
+    mut known: HashSet<String>,
 ) -> Result<(Vec<Result<Reply>>, Committed)> {
     let mut answers: Vec<Option<Result<Reply>>> = ops.iter().map(|_| None).collect();
 
@@ -344,14 +357,6 @@ async fn statements(
             executions::pages_in_use(conn).await? >= limit
         }
         _ => false,
-    };
-
-    // Which executions exist: one query for the whole batch.
-    let wanted: Vec<&str> = ops.iter().filter_map(|op| op.execution()).collect();
-    let mut known: HashSet<String> = if wanted.is_empty() {
-        HashSet::new()
-    } else {
-        executions::existing(conn, &wanted).await?
     };
 
     let mut creates: Vec<&ExecutionRow> = Vec::new();
