@@ -103,6 +103,9 @@ pub(crate) struct ExecutionEvents {
     scenario_id: Arc<str>,
 }
 
+/// Events the log makes room for at its first one (at most the capacity).
+const KEPT_AT_FIRST: usize = 16;
+
 const BUFFERING: u8 = 0;
 const LIVE: u8 = 1;
 const OFF: u8 = 2;
@@ -164,6 +167,11 @@ impl ExecutionEvents {
             None => {
                 if log.kept.len() == self.capacity {
                     log.kept.remove(0);
+                }
+                if log.kept.capacity() == 0 {
+                    // Room for a small scenario's events at once (a start, a finish, two per
+                    // node): one allocation instead of the vector's doublings from one.
+                    log.kept.reserve_exact(self.capacity.min(KEPT_AT_FIRST));
                 }
                 log.kept.push(kind);
             }

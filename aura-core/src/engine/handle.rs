@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::events::{EventKind, ExecutionEvent, ExecutionEvents};
 use crate::error::{Error, Result};
-use crate::scenario::nodes::Response;
+use crate::scenario::nodes::{Response, ResponseReader};
 use crate::store::ExecutionRecord;
 
 /// A breakpoint: where the execution stopped, and the way to let it go on.
@@ -45,7 +45,7 @@ pub struct ExecutionHandle {
     pub(crate) run: Run,
     pub(crate) cancel: CancellationToken,
     pub(crate) events: Arc<ExecutionEvents>,
-    pub(crate) response: Option<watch::Receiver<Option<Response>>>,
+    pub(crate) response: Option<ResponseReader>,
     pub(crate) pause: Option<Arc<PauseGate>>,
 }
 
@@ -110,15 +110,7 @@ impl ExecutionHandle {
     /// What a respond node set, as soon as it ran; `None` when the execution ended without one.
     pub async fn response(&mut self) -> Option<Response> {
         // A scenario without a respond node never has a response.
-        let rx = self.response.as_mut()?;
-        loop {
-            if let Some(r) = rx.borrow().clone() {
-                return Some(r);
-            }
-            if rx.changed().await.is_err() {
-                return rx.borrow().clone();
-            }
-        }
+        self.response.as_ref()?.wait().await
     }
 
     /// Waits until the execution stops at its breakpoint and returns the node it stopped after;

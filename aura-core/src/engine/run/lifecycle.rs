@@ -181,7 +181,7 @@ impl Exec {
     /// The execution's output: the respond node's body, else the leaf nodes' outputs.
     pub(super) fn output(&self, root: &Frame) -> Value {
         if let Some(slot) = &self.response
-            && let Some(r) = slot.0.borrow().as_ref()
+            && let Some(r) = slot.get()
         {
             return (*r.body).clone();
         }

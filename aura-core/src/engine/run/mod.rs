@@ -29,7 +29,6 @@ use futures::future::BoxFuture;
 use futures::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
 use minijinja::Value as Jinja;
 use serde_json::{Map, Value, json};
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -147,11 +146,9 @@ async fn prepare(
     // Channels only for what this execution can use: those of the handle that follows it
     // from before it parked in the store, if one does.
     let followed = options.followed.clone().unwrap_or_default();
-    let response = plan.responds.then(|| {
-        followed
-            .response
-            .unwrap_or_else(|| ResponseSlot(Arc::new(watch::channel(None).0)))
-    });
+    let response = plan
+        .responds
+        .then(|| followed.response.unwrap_or_else(ResponseSlot::new));
     let pause = options.breakpoint.is_some().then(|| Arc::new(PauseGate::default()));
     let events = followed.events.or_else(|| {
         (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.id.clone())))
@@ -209,7 +206,7 @@ pub(super) async fn start(
         exec.events
             .clone()
             .ok_or_else(|| Error::internal("an execution started for a handle has no event log"))?,
-        exec.response.as_ref().map(|r| r.0.subscribe()),
+        exec.response.as_ref().map(ResponseSlot::reader),
         exec.pause.clone(),
     );
     let slot = Slot::take(&exec.plan).await;

@@ -29,7 +29,6 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::action::Action;
 use crate::context::Context;
@@ -40,9 +39,12 @@ use crate::schema::Schema;
 
 #[cfg(feature = "code-js")]
 mod code;
+mod response;
 mod trigger;
 #[cfg(feature = "code-js")]
 pub use self::code::CodeNode;
+pub(crate) use self::response::ResponseReader;
+pub use self::response::ResponseSlot;
 pub use self::trigger::TriggerNode;
 
 fn scope(cx: &Context) -> Result<&Scope> {
@@ -556,11 +558,6 @@ pub struct Response {
     pub body: Arc<Value>,
 }
 
-/// The context extension a [`RespondNode`] writes to; the engine exposes it on the execution
-/// handle, so a webhook receiver can answer while the execution goes on.
-#[derive(Clone, Debug)]
-pub struct ResponseSlot(pub(crate) Arc<watch::Sender<Option<Response>>>);
-
 /// Sets what a webhook caller gets back.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -601,10 +598,10 @@ impl Node for RespondNode {
     async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
         let output = json!({ "status": self.status, "body": *input });
         if let Some(slot) = cx.extension::<ResponseSlot>() {
-            slot.0.send_replace(Some(Response {
+            slot.set(Response {
                 status: self.status,
                 body: input,
-            }));
+            });
         }
         Ok(SharedOutput::next(Arc::new(output)))
     }

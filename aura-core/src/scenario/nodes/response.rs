@@ -1,0 +1,143 @@
+//! [`ResponseSlot`]: where a `respond` node leaves what a webhook caller gets back, and where
+//! the execution's handle waits for it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
+
+use super::Response;
+
+/// The context extension a [`RespondNode`](super::RespondNode) writes to; the engine exposes
+/// it on the execution handle, so a webhook receiver can answer while the execution goes on.
+///
+/// Its clones are the writing side: when the last one goes (the execution ended, and nothing
+/// holds it for a resume), a waiting reader learns that no response is coming.
+#[derive(Clone, Debug)]
+pub struct ResponseSlot(Arc<Writer>);
+
+/// The writing side: closes the cell when dropped.
+#[derive(Debug)]
+struct Writer(Arc<Cell>);
+
+/// The response, whether it can still come, and who waits for it. (A mutex and one waiter
+/// list: a response is written once per execution and read once or twice.)
+#[derive(Debug, Default)]
+struct Cell {
+    value: Mutex<Option<Response>>,
+    closed: AtomicBool,
+    changed: Notify,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::Release);
+        self.0.changed.notify_waiters();
+    }
+}
+
+impl Cell {
+    fn get(&self) -> Option<Response> {
+        self.value.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+impl ResponseSlot {
+    /// An empty slot.
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(Writer(Arc::default())))
+    }
+
+    /// Sets the response (a later respond node's replaces it).
+    pub(crate) fn set(&self, response: Response) {
+        *self.0.0.value.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
+        self.0.0.changed.notify_waiters();
+    }
+
+    /// The response set so far.
+    pub(crate) fn get(&self) -> Option<Response> {
+        self.0.0.get()
+    }
+
+    /// A reader, for the execution's handle.
+    pub(crate) fn reader(&self) -> ResponseReader {
+        ResponseReader(self.0.0.clone())
+    }
+}
+
+/// The reading side of a [`ResponseSlot`].
+#[derive(Debug)]
+pub(crate) struct ResponseReader(Arc<Cell>);
+
+impl ResponseReader {
+    /// The response as soon as it is set; `None` once every writer is gone without one.
+    pub(crate) async fn wait(&self) -> Option<Response> {
+        let cell = &*self.0;
+        loop {
+            // Registered before looking, so that a write between the look and the wait wakes it.
+            let changed = cell.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(r) = cell.get() {
+                return Some(r);
+            }
+            if cell.closed.load(Ordering::Acquire) {
+                return cell.get();
+            }
+            changed.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(status: u16) -> Response {
+        Response {
+            status,
+            body: Arc::new(json!({ "ok": status })),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_gets_the_response_set_before_or_while_it_waits() {
+        let slot = ResponseSlot::new();
+        let reader = slot.reader();
+        slot.set(answer(201));
+        assert_eq!(reader.wait().await.map(|r| r.status), Some(201));
+
+        let slot = ResponseSlot::new();
+        let reader = slot.reader();
+        let writer = slot.clone();
+        let waiting = tokio::spawn(async move { reader.wait().await });
+        tokio::task::yield_now().await;
+        writer.set(answer(202));
+        assert_eq!(waiting.await.unwrap().map(|r| r.status), Some(202));
+        // A later respond node's replaces it.
+        slot.set(answer(203));
+        assert_eq!(slot.get().map(|r| r.status), Some(203));
+    }
+
+    #[tokio::test]
+    async fn a_reader_learns_when_the_last_writer_goes_without_a_response() {
+        let slot = ResponseSlot::new();
+        let reader = slot.reader();
+        let clone = slot.clone();
+        let waiting = tokio::spawn(async move { reader.wait().await });
+        tokio::task::yield_now().await;
+        drop(slot);
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "a clone still writes");
+        drop(clone);
+        assert_eq!(waiting.await.unwrap(), None);
+
+        // Set, then gone: the response stays readable.
+        let slot = ResponseSlot::new();
+        let reader = slot.reader();
+        slot.set(answer(200));
+        drop(slot);
+        assert_eq!(reader.wait().await.map(|r| r.status), Some(200));
+    }
+}
