@@ -2,6 +2,7 @@
 
 mod cancel;
 
+use std::any::{Any, TypeId};
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, OnceLock};
 
@@ -48,6 +49,16 @@ struct Inner {
     node_id: Option<Arc<str>>,
     /// `None`: none attached (most contexts built by hand: no allocation for an empty set).
     extensions: Option<Arc<http::Extensions>>,
+    /// What the engine hands every node of a pass, looked up before `extensions`.
+    pass: Option<Arc<dyn PassValues>>,
+}
+
+/// Values the engine hands every node of one pass over the graph (the expression scope, the
+/// sub-scenario runner …), found by [`Context::extension`] by type before the extension set:
+/// a pass then costs one allocation, not a copy of the engine's set with a box per value.
+pub(crate) trait PassValues: Send + Sync {
+    /// The value of type `id`, if the pass has one.
+    fn get(&self, id: TypeId) -> Option<&(dyn Any + Send + Sync)>;
 }
 
 /// A context's cancellation token: its own, or the execution's, shared by every node's
@@ -161,7 +172,11 @@ impl Context {
     /// A value the engine (or a host) attached to this context by type: the engine gives
     /// built-in nodes what they need this way (the expression scope, the sub-scenario runner …).
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.inner.extensions.as_ref()?.get::<T>()
+        let i = &*self.inner;
+        if let Some(value) = i.pass.as_ref().and_then(|p| p.get(TypeId::of::<T>())) {
+            return (value as &dyn Any).downcast_ref::<T>();
+        }
+        i.extensions.as_ref()?.get::<T>()
     }
 
     /// A builder with everything this context has, to change a part (the attempt, say).
@@ -178,6 +193,7 @@ impl Context {
             execution_id: i.execution_id.clone(),
             node_id: i.node_id.clone(),
             extensions: i.extensions.clone(),
+            pass: i.pass.clone(),
         }
     }
 
@@ -341,7 +357,10 @@ pub(crate) struct NodeContext {
     pub(crate) node_id: Arc<str>,
     /// The element's index inside an iterate body (part of the idempotency key).
     pub(crate) item: Option<usize>,
+    /// The engine's extensions (shared by every execution).
     pub(crate) extensions: Arc<http::Extensions>,
+    /// The pass's values (shared by every node of the pass).
+    pub(crate) pass: Arc<dyn PassValues>,
 }
 
 impl From<NodeContext> for Context {
@@ -362,6 +381,7 @@ impl From<NodeContext> for Context {
                 execution_id: Some(n.execution_id),
                 node_id: Some(n.node_id),
                 extensions: Some(n.extensions),
+                pass: Some(n.pass),
             }),
         }
     }
@@ -406,6 +426,7 @@ pub struct ContextBuilder {
     execution_id: Option<Arc<str>>,
     node_id: Option<Arc<str>>,
     extensions: Option<Arc<http::Extensions>>,
+    pass: Option<Arc<dyn PassValues>>,
 }
 
 impl ContextBuilder {
@@ -502,6 +523,7 @@ impl ContextBuilder {
                 execution_id: self.execution_id,
                 node_id: self.node_id,
                 extensions: self.extensions,
+                pass: self.pass,
             }),
         }
     }
@@ -513,6 +535,49 @@ mod tests {
 
     #[derive(Clone, Debug, PartialEq)]
     struct Tag(&'static str);
+
+    struct NoValues;
+
+    impl PassValues for NoValues {
+        fn get(&self, _: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+            None
+        }
+    }
+
+    /// A pass that has a `Tag` of its own.
+    struct Tagged(Tag);
+
+    impl PassValues for Tagged {
+        fn get(&self, id: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+            (id == TypeId::of::<Tag>()).then_some(&self.0 as _)
+        }
+    }
+
+    #[test]
+    fn a_pass_value_is_found_before_the_extension_set_and_kept_by_copies() {
+        let mut set = http::Extensions::new();
+        set.insert(Tag("engine"));
+        set.insert(5u16);
+        let cx: Context = NodeContext {
+            connection: None,
+            http: None,
+            cancel: Arc::new(CancellationToken::new()),
+            span: tracing::Span::none(),
+            scenario_id: "s".into(),
+            execution_id: "e".into(),
+            node_id: "n".into(),
+            item: None,
+            extensions: Arc::new(set),
+            pass: Arc::new(Tagged(Tag("pass"))),
+        }
+        .into();
+        assert_eq!(cx.extension::<Tag>(), Some(&Tag("pass")));
+        assert_eq!(cx.extension::<u16>(), Some(&5));
+        assert_eq!(cx.extension::<u8>(), None);
+        let retry = cx.to_builder().attempt(2).extension(9u8).build();
+        assert_eq!(retry.extension::<Tag>(), Some(&Tag("pass")));
+        assert_eq!(retry.extension::<u8>(), Some(&9));
+    }
 
     #[test]
     fn extensions_are_found_by_type_and_absent_when_none_were_attached() {
@@ -546,6 +611,7 @@ mod tests {
             node_id: "n".into(),
             item: Some(2),
             extensions: Arc::default(),
+            pass: Arc::new(NoValues),
         }
         .into();
         let retry = node.to_builder().attempt(2).build();

@@ -356,7 +356,7 @@ impl EngineBuilder {
                 cache: ResultCache::new(self.cache_capacity),
                 http: self.http,
                 payload_limit: self.payload_limit,
-                extensions: self.extensions,
+                extensions: Arc::new(self.extensions),
                 clock: self.clock,
                 owner: self.owner,
                 lease: self.lease,

@@ -101,7 +101,7 @@ pub(crate) struct Inner {
     http: Option<reqwest::Client>,
     payload_limit: usize,
     /// What the host attached for every node's context (a router, a database pool …).
-    extensions: http::Extensions,
+    extensions: Arc<http::Extensions>,
     /// The time retry back-off and max durations follow.
     clock: Arc<dyn Clock>,
     /// Who this engine is when it claims executions to recover.

@@ -123,7 +123,8 @@ impl Exec {
             execution_id: self.id_str.clone(),
             node_id: node.id.clone(),
             item: pass.frame.item_index(),
-            extensions: pass.extensions.clone(),
+            extensions: self.engine.extensions.clone(),
+            pass: pass.values.clone(),
         }
         .into()
     }

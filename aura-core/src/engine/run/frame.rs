@@ -105,11 +105,39 @@ impl StepOutputs for FrameSteps {
     }
 }
 
-/// What every node of one frame shares: the expression scope and the context extensions.
+/// What every node of one frame shares: the expression scope and the values their contexts
+/// find by type.
 pub(super) struct Pass {
     pub(super) frame: Arc<Frame>,
     pub(super) scope: Scope,
-    pub(super) extensions: Arc<http::Extensions>,
+    pub(super) values: Arc<PassShared>,
+}
+
+/// The values a node's context finds by type ([`Context::extension`]) in a pass: the
+/// expression scope, the sub-scenario runner, the depth of a child scenario, the webhook's
+/// response slot.
+pub(super) struct PassShared {
+    pub(super) scope: Scope,
+    pub(super) sub: SubScenarios,
+    pub(super) depth: Option<sub::Depth>,
+    pub(super) response: Option<ResponseSlot>,
+}
+
+impl crate::context::PassValues for PassShared {
+    fn get(&self, id: std::any::TypeId) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        use std::any::TypeId;
+        if id == TypeId::of::<Scope>() {
+            Some(&self.scope)
+        } else if id == TypeId::of::<SubScenarios>() {
+            Some(&self.sub)
+        } else if id == TypeId::of::<sub::Depth>() {
+            self.depth.as_ref().map(|d| d as _)
+        } else if id == TypeId::of::<ResponseSlot>() {
+            self.response.as_ref().map(|r| r as _)
+        } else {
+            None
+        }
+    }
 }
 
 impl Exec {

@@ -48,7 +48,7 @@ use crate::scenario::nodes::{ResponseSlot, SubScenarioRunner, SubScenarios};
 use crate::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, PayloadKey};
 
 use self::attempt::Attempted;
-use self::frame::{Frame, Output, Pass};
+use self::frame::{Frame, Output, Pass, PassShared};
 use self::lifecycle::{Ended, Parked};
 use self::node::Done;
 pub(crate) use self::parked::Followed;

@@ -89,19 +89,16 @@ impl Exec {
     pub(super) fn walk<'a>(self: &'a Arc<Self>, frame: &'a Arc<Frame>, entry: Entry) -> BoxFuture<'a, Result<Walked>> {
         Box::pin(async move {
             let scope = self.scope(frame);
-            let mut extensions = self.engine.extensions.clone();
-            extensions.insert(scope.clone());
-            extensions.insert(self.sub.clone());
-            if self.options.depth > 0 {
-                extensions.insert(sub::Depth(self.options.depth));
-            }
-            if let Some(slot) = &self.response {
-                extensions.insert(slot.clone());
-            }
+            let values = Arc::new(PassShared {
+                scope: scope.clone(),
+                sub: self.sub.clone(),
+                depth: (self.options.depth > 0).then_some(sub::Depth(self.options.depth)),
+                response: self.response.clone(),
+            });
             let pass = Pass {
                 frame: frame.clone(),
                 scope,
-                extensions: Arc::new(extensions),
+                values,
             };
             let pass = &pass;
             let nodes = &self.plan.nodes;
