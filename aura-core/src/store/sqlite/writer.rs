@@ -341,8 +341,8 @@ enum Committed {
 }
 
 /// The statements of a batch, inside its transaction (`known`: which of the executions it
-/// writes exist); a batch of row writes only (the usual
-/// one: executions created, checkpointed, ended) is committed with them.
+/// writes exist). A batch of row writes only (the usual one: executions created,
+/// checkpointed, ended) is committed with them.
 async fn statements(
     conn: &mut SqliteConnection,
     ops: &[&Op],
@@ -424,7 +424,8 @@ async fn statements(
     // Every row write of the batch in one round trip to SQLite's thread, with the commit
     // when nothing else follows. (A commit that fails fails the query: the caller rolls back.)
     let committed = if ops.iter().all(|op| op.execution().is_some()) {
-        writes.statement("COMMIT", "committing a write", ops[0].table());
+        let table = ops.first().map_or("executions", |op| op.table());
+        writes.statement("COMMIT", "committing a write", table);
         Committed::Yes
     } else {
         Committed::No
