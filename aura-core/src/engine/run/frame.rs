@@ -105,11 +105,10 @@ impl StepOutputs for FrameSteps {
     }
 }
 
-/// What every node of one frame shares: the expression scope and the values their contexts
-/// find by type.
+/// What every node of one frame shares: the frame, and the values their contexts find by
+/// type (the expression scope among them).
 pub(super) struct Pass {
     pub(super) frame: Arc<Frame>,
-    pub(super) scope: Scope,
     pub(super) values: Arc<PassShared>,
 }
 

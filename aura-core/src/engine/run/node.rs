@@ -438,7 +438,7 @@ impl Exec {
     pub(super) fn build_input(&self, pass: &Pass, idx: usize) -> Result<Arc<Value>> {
         let node = &self.plan.nodes[idx];
         match &node.mapping {
-            Some(m) => m.eval(&pass.scope).map(Arc::new),
+            Some(m) => m.eval(&pass.values.scope).map(Arc::new),
             None => Ok(self.default_input(&pass.frame, idx)),
         }
     }

@@ -88,17 +88,14 @@ impl Exec {
 
     pub(super) fn walk<'a>(self: &'a Arc<Self>, frame: &'a Arc<Frame>, entry: Entry) -> BoxFuture<'a, Result<Walked>> {
         Box::pin(async move {
-            let scope = self.scope(frame);
-            let values = Arc::new(PassShared {
-                scope: scope.clone(),
-                sub: self.sub.clone(),
-                depth: (self.options.depth > 0).then_some(sub::Depth(self.options.depth)),
-                response: self.response.clone(),
-            });
             let pass = Pass {
                 frame: frame.clone(),
-                scope,
-                values,
+                values: Arc::new(PassShared {
+                    scope: self.scope(frame),
+                    sub: self.sub.clone(),
+                    depth: (self.options.depth > 0).then_some(sub::Depth(self.options.depth)),
+                    response: self.response.clone(),
+                }),
             };
             let pass = &pass;
             let nodes = &self.plan.nodes;
