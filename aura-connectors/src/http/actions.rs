@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use aura_core::http::{HttpPolicy, take};
 use aura_core::{Context, Error, ErrorKind, Result};
+use futures::future::Either;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -33,39 +34,62 @@ fn output(status: u16, headers: Map<String, Value>, body: Value) -> Value {
 }
 
 /// Sends the request.
-pub(crate) async fn request(policy: HttpPolicy, cx: Context, input: RequestInput) -> Result<Value> {
-    let request = input.to_request()?;
-    if let Some(paginate) = &input.paginate {
-        paginate.check()?;
-        let pages = paginate.collect(&policy, &cx, &request).await?;
-        return Ok(output(200, Map::new(), Value::Array(pages.items)));
-    }
-    let answer = if input.fail_on_status {
-        policy.send(&cx, &request).await?
-    } else {
-        policy.send_unchecked(&cx, &request).await?
+///
+/// A plain function returning its future, not an `async fn`: the input is turned into the
+/// request before the future is made, so the future holds the request and the few fields
+/// it still reads, not the whole input beside them (an `async fn` keeps its arguments).
+pub(crate) fn request(
+    policy: HttpPolicy,
+    cx: Context,
+    input: RequestInput,
+) -> impl Future<Output = Result<Value>> + Send + 'static {
+    let request = match input.to_request() {
+        Ok(request) => request,
+        Err(err) => return Either::Left(std::future::ready(Err(err))),
     };
-    let mut headers = Map::new();
-    for (name, value) in &answer.headers {
-        let Ok(value) = value.to_str() else { continue };
-        match headers.get_mut(name.as_str()) {
-            Some(Value::String(joined)) => {
-                joined.push_str(", ");
-                joined.push_str(value);
-            }
-            _ => {
-                headers.insert(name.as_str().to_owned(), Value::String(value.to_owned()));
+    let RequestInput {
+        paginate,
+        output: pointer,
+        fail_on_status,
+        ..
+    } = input;
+    Either::Right(async move {
+        // A bad pointer fails before anything is sent.
+        if let Some(pointer) = &pointer {
+            aura_core::http::check_pointer(pointer)?;
+        }
+        if let Some(paginate) = &paginate {
+            paginate.check()?;
+            // Boxed: pagination is the rarer path, and its future would widen every call's.
+            let pages = Box::pin(paginate.collect(&policy, &cx, &request)).await?;
+            return Ok(output(200, Map::new(), Value::Array(pages.items)));
+        }
+        let answer = if fail_on_status {
+            policy.send(&cx, &request).await?
+        } else {
+            policy.send_unchecked(&cx, &request).await?
+        };
+        let mut headers = Map::new();
+        for (name, value) in &answer.headers {
+            let Ok(value) = value.to_str() else { continue };
+            match headers.get_mut(name.as_str()) {
+                Some(Value::String(joined)) => {
+                    joined.push_str(", ");
+                    joined.push_str(value);
+                }
+                _ => {
+                    headers.insert(name.as_str().to_owned(), Value::String(value.to_owned()));
+                }
             }
         }
-    }
-    let mut body = answer.value()?;
-    if let Some(pointer) = &input.output {
-        aura_core::http::check_pointer(pointer)?;
-        body = take(&mut body, pointer).ok_or_else(|| {
-            Error::new(ErrorKind::Upstream, "the answer has nothing at the output pointer")
-                .with_context("pointer", pointer.clone())
-                .with_status(answer.status.as_u16())
-        })?;
-    }
-    Ok(output(answer.status.as_u16(), headers, body))
+        let mut body = answer.value()?;
+        if let Some(pointer) = &pointer {
+            body = take(&mut body, pointer).ok_or_else(|| {
+                Error::new(ErrorKind::Upstream, "the answer has nothing at the output pointer")
+                    .with_context("pointer", pointer.clone())
+                    .with_status(answer.status.as_u16())
+            })?;
+        }
+        Ok(output(answer.status.as_u16(), headers, body))
+    })
 }

@@ -116,6 +116,25 @@ async fn fail_on_status_off_returns_a_404_instead_of_failing() {
 }
 
 #[tokio::test]
+async fn a_bad_output_pointer_fails_before_anything_is_sent() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "items": [] })))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let action = registry().action("http.request").await.unwrap();
+    let url = format!("{}/items", server.uri());
+    let err = action
+        .call(Context::new(), json!({ "url": url, "output": "items" }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
+    assert_eq!(err.context_value("pointer"), Some("items"));
+    // The mock's `expect(0)` is checked when the server drops.
+}
+
+#[tokio::test]
 async fn the_default_policy_refuses_loopback() {
     let registry = Registry::new();
     registry.register(HttpApp::new()).unwrap();

@@ -4,6 +4,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -153,13 +154,15 @@ where
     }
 }
 
-/// A handler's future with its output made JSON ([`into_json`]), boxed once.
+/// A handler's future with its output made JSON ([`into_json`]), boxed once. A combinator
+/// rather than an `async` block, which would hold the handler's future twice (its capture
+/// and the awaited copy), doubling every call's allocation.
 fn json_output<O, F>(fut: F) -> BoxFuture<'static, Result<Value>>
 where
     O: Serialize + Send + 'static,
     F: Future<Output = Result<O>> + Send + 'static,
 {
-    Box::pin(async move { into_json(fut.await?) })
+    Box::pin(fut.map(|output| output.and_then(into_json)))
 }
 
 /// A handler's output as JSON: a [`Value`] is handed over as it is (serializing it would copy

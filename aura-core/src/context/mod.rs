@@ -6,6 +6,7 @@ use std::any::{Any, TypeId};
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, OnceLock};
 
+use futures::future::{BoxFuture, Either};
 use tokio_util::sync::CancellationToken;
 
 use self::cancel::UnlessCancelled;
@@ -240,21 +241,25 @@ impl Context {
     /// Without a connection this is the client's own future. With one, the exchange is boxed:
     /// it holds a copy of the request for the second try, and every caller's future would
     /// otherwise carry that state whether a connection is used or not (and be copied whole
-    /// each time it moves).
-    pub(crate) async fn execute(
-        &self,
-        client: &reqwest::Client,
+    /// each time it moves). A plain function rather than an `async fn`, which would keep the
+    /// request in its future beside the client's future that took it.
+    pub(crate) fn execute<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
         request: reqwest::Request,
-    ) -> Result<reqwest::Response> {
+    ) -> Either<
+        impl Future<Output = Result<reqwest::Response>> + Send + 'static,
+        BoxFuture<'a, Result<reqwest::Response>>,
+    > {
         let Some(conn) = self.connection() else {
-            return Self::send_as_is(client, request).await;
+            return Either::Left(Self::send_as_is(client, request));
         };
-        Box::pin(Self::execute_with(conn, client, request))
-            .await
-            .map_err(|mut err| {
+        Either::Right(Box::pin(async move {
+            Self::execute_with(conn, client, request).await.map_err(|mut err| {
                 err.scrub_secrets(&conn.credentials().scrubber());
                 err
             })
+        }))
     }
 
     /// [`execute`](Self::execute) with a connection: authorised, and renewed and sent once

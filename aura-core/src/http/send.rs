@@ -243,12 +243,16 @@ impl HttpPolicy {
     ///
     /// As [`send`](Self::send), except for statuses.
     pub async fn send_unchecked(&self, cx: &Context, request: &HttpRequest) -> Result<HttpResponse> {
-        cx.unless_cancelled("the request was cancelled", self.exchange(cx, request))
-            .await
+        cx.unless_cancelled("the request was cancelled", async {
+            // Moved into the read (never borrowed here), the answer takes no room of its own.
+            let answer = self.exchange(cx, request).await?;
+            self.read(answer).await
+        })
+        .await
     }
 
-    /// The exchange: every hop, then the answer read whole.
-    async fn exchange(&self, cx: &Context, request: &HttpRequest) -> Result<HttpResponse> {
+    /// The exchange: every hop, up to the answer that is not a redirect to follow.
+    async fn exchange(&self, cx: &Context, request: &HttpRequest) -> Result<reqwest::Response> {
         let client = self.inner.clients.get();
         // The request is copied only when a redirect changes it.
         let mut current = Cow::Borrowed(request);
@@ -257,11 +261,10 @@ impl HttpPolicy {
         let mut origin: Option<reqwest::Url> = None;
         let mut hops = 0;
         loop {
-            let built = current.build(&client)?;
-            if let Some(guard) = &self.inner.guard {
-                guard.check_parsed(built.url())?;
-            }
-            let resp = if origin.as_ref().is_none_or(|first| same_origin(first, built.url())) {
+            // The built request is never borrowed here, so it takes no room in this future
+            // once the future that sends it has it.
+            let (built, to_origin) = self.hop(&client, &current, origin.as_ref())?;
+            let resp = if to_origin {
                 cx.execute(&client, built).await?
             } else {
                 Context::send_as_is(&client, built).await?
@@ -273,7 +276,7 @@ impl HttpPolicy {
                 _ => None,
             };
             let Some(location) = location else {
-                return self.read(resp).await;
+                return Ok(resp);
             };
             if hops >= self.inner.max_redirects {
                 return Err(Error::new(ErrorKind::Upstream, "the service redirected too many times")
@@ -289,51 +292,68 @@ impl HttpPolicy {
         }
     }
 
-    /// Reads an answer whole, within the size limit.
-    async fn read(&self, mut resp: reqwest::Response) -> Result<HttpResponse> {
-        let limit = self.inner.max_response_bytes;
-        let too_large = || {
-            Error::new(ErrorKind::Upstream, "the answer is larger than the size limit")
-                .with_context("max_response_bytes", limit.to_string())
-                .persistent()
-        };
-        if resp.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(too_large().with_status(resp.status().as_u16()));
+    /// One hop's request, built and checked by the guard, and whether it goes to the first
+    /// hop's origin (`origin`, known once a redirect leads on): only then do credentials go
+    /// along.
+    fn hop(
+        &self,
+        client: &reqwest::Client,
+        request: &HttpRequest,
+        origin: Option<&reqwest::Url>,
+    ) -> Result<(reqwest::Request, bool)> {
+        let built = request.build(client)?;
+        if let Some(guard) = &self.inner.guard {
+            guard.check_parsed(built.url())?;
         }
-        let status = resp.status();
-        let headers = std::mem::take(resp.headers_mut());
-        let url = resp.url().clone();
-        // One chunk (the usual small answer) is kept as it came; more are joined.
-        let mut first: Option<Bytes> = None;
-        let mut joined: Option<BytesMut> = None;
-        let mut len = 0;
-        loop {
-            let Some(chunk) = resp.chunk().await? else { break };
-            len += chunk.len();
-            if len > limit {
-                return Err(too_large().with_status(status.as_u16()));
+        let to_origin = origin.is_none_or(|first| same_origin(first, built.url()));
+        Ok((built, to_origin))
+    }
+
+    /// Reads an answer whole, within the size limit. A plain function around an `async move`
+    /// block: an `async fn` would keep the answer twice (its argument and its binding).
+    fn read(&self, mut resp: reqwest::Response) -> impl Future<Output = Result<HttpResponse>> + '_ {
+        let limit = self.inner.max_response_bytes;
+        async move {
+            let too_large = || {
+                Error::new(ErrorKind::Upstream, "the answer is larger than the size limit")
+                    .with_context("max_response_bytes", limit.to_string())
+                    .persistent()
+            };
+            if resp.content_length().is_some_and(|n| n > limit as u64) {
+                return Err(too_large().with_status(resp.status().as_u16()));
             }
-            match (&mut joined, first.take()) {
-                (Some(buf), _) => buf.extend_from_slice(&chunk),
-                (None, None) => first = Some(chunk),
-                (None, Some(earlier)) => {
-                    let mut buf = BytesMut::with_capacity(earlier.len() + chunk.len());
-                    buf.extend_from_slice(&earlier);
-                    buf.extend_from_slice(&chunk);
-                    joined = Some(buf);
+            // One chunk (the usual small answer) is kept as it came; more are joined.
+            let mut first: Option<Bytes> = None;
+            let mut joined: Option<BytesMut> = None;
+            let mut len = 0;
+            loop {
+                let Some(chunk) = resp.chunk().await? else { break };
+                len += chunk.len();
+                if len > limit {
+                    return Err(too_large().with_status(resp.status().as_u16()));
+                }
+                match (&mut joined, first.take()) {
+                    (Some(buf), _) => buf.extend_from_slice(&chunk),
+                    (None, None) => first = Some(chunk),
+                    (None, Some(earlier)) => {
+                        let mut buf = BytesMut::with_capacity(earlier.len() + chunk.len());
+                        buf.extend_from_slice(&earlier);
+                        buf.extend_from_slice(&chunk);
+                        joined = Some(buf);
+                    }
                 }
             }
+            let body = match joined {
+                Some(buf) => buf.freeze(),
+                None => first.unwrap_or_default(),
+            };
+            Ok(HttpResponse {
+                status: resp.status(),
+                headers: std::mem::take(resp.headers_mut()),
+                url: resp.url().clone(),
+                body,
+            })
         }
-        let body = match joined {
-            Some(buf) => buf.freeze(),
-            None => first.unwrap_or_default(),
-        };
-        Ok(HttpResponse {
-            status,
-            headers,
-            url,
-            body,
-        })
     }
 }
 
