@@ -58,38 +58,42 @@ impl Exec {
             .with_jitter();
         let idempotent = node.info.idempotent;
         let sleeper = ClockSleeper(self.engine.clock.clone());
-        let result = (|| async {
-            let n = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            self.attempt(&cx, idx, input, n).await
-        })
-        .retry(backoff)
-        .sleep(sleeper)
-        .when(|e: &Error| retry_allowed(e, idempotent))
-        // Jitter never takes a wait past `max_delay`; a service's `Retry-After` may.
-        .adjust(|e: &Error, delay: Option<Duration>| {
-            let capped = delay.map(|d| d.min(node.retry.max_delay));
-            let delay = match (e.retry_after(), capped) {
-                (Some(after), Some(d)) => Some(after.max(d)),
-                (_, d) => d,
-            };
-            match (delay, park) {
-                (Some(d), Some(threshold)) if d >= threshold => {
-                    *later.lock().unwrap_or_else(PoisonError::into_inner) = Some(d);
-                    None
+        // Boxed: only nodes with retries take this path, and the retry machinery would widen
+        // every node's future.
+        let result = Box::pin(
+            (|| async {
+                let n = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                self.attempt(&cx, idx, input, n).await
+            })
+            .retry(backoff)
+            .sleep(sleeper)
+            .when(|e: &Error| retry_allowed(e, idempotent))
+            // Jitter never takes a wait past `max_delay`; a service's `Retry-After` may.
+            .adjust(|e: &Error, delay: Option<Duration>| {
+                let capped = delay.map(|d| d.min(node.retry.max_delay));
+                let delay = match (e.retry_after(), capped) {
+                    (Some(after), Some(d)) => Some(after.max(d)),
+                    (_, d) => d,
+                };
+                match (delay, park) {
+                    (Some(d), Some(threshold)) if d >= threshold => {
+                        *later.lock().unwrap_or_else(PoisonError::into_inner) = Some(d);
+                        None
+                    }
+                    _ => delay,
                 }
-                _ => delay,
-            }
-        })
-        .notify(|e: &Error, delay: Duration| {
-            let attempt = attempts.load(std::sync::atomic::Ordering::Relaxed);
-            self.count_attempt(idx, item, attempt + 1);
-            self.emit(|| EventKind::NodeRetrying {
-                node: node.id.clone(),
-                attempt,
-                delay,
-                error: e.kind().as_str(),
-            });
-        })
+            })
+            .notify(|e: &Error, delay: Duration| {
+                let attempt = attempts.load(std::sync::atomic::Ordering::Relaxed);
+                self.count_attempt(idx, item, attempt + 1);
+                self.emit(|| EventKind::NodeRetrying {
+                    node: node.id.clone(),
+                    attempt,
+                    delay,
+                    error: e.kind().as_str(),
+                });
+            }),
+        )
         .await;
         let n = attempts.load(std::sync::atomic::Ordering::Relaxed);
         match result {

@@ -1,14 +1,21 @@
 //! Checkpoints: each node's result saved in the store, and the pause at a breakpoint.
 
+use std::future::{Ready, ready};
+
+use futures::future::Either;
+
 use super::*;
 
 impl Exec {
-    /// Stops after `idx` when it is the breakpoint, until resumed.
-    pub(super) async fn breakpoint(&self, idx: usize) {
+    /// Stops after `idx` when it is the breakpoint, until resumed. The check is made before
+    /// any future: only a stop makes one (boxed), so a node's future carries none of it.
+    pub(super) fn breakpoint(&self, idx: usize) -> Option<BoxFuture<'_, ()>> {
         let node = &self.plan.nodes[idx];
-        if let Some(pause) = &self.pause
-            && self.options.breakpoint.as_deref() == Some(&*node.id)
-        {
+        let pause = self.pause.as_ref()?;
+        if self.options.breakpoint.as_deref() != Some(&*node.id) {
+            return None;
+        }
+        Some(Box::pin(async move {
             // One stop at a time: elements of a concurrent iterate body queue here.
             let _turn = pause.turn.lock().await;
             // What someone looking at the store sees: every result so far.
@@ -19,7 +26,7 @@ impl Exec {
             pause.state.send_replace(Pause::At(node.id.clone()));
             self.emit(|| EventKind::Paused { node: node.id.clone() });
             resumed.await;
-        }
+        }))
     }
 
     /// Before a wait in memory: the deferred results go to the store, so that while the
@@ -190,7 +197,9 @@ impl Exec {
                 item,
             };
             if self.checkpoints {
-                self.store_exact(&key, value).await?;
+                // Boxed: a cleaned output is the rarer case, and its write would widen every
+                // node's future.
+                Box::pin(self.store_exact(&key, value)).await?;
             } else {
                 self.lock().exact.push((key, value.clone()));
             }
@@ -201,27 +210,29 @@ impl Exec {
     /// Updates a node's result in the record and checkpoints it in the store: at once, or,
     /// for a pure node (and any node, on a store that does not outlive the process, where an
     /// earlier write saves nothing from a crash), with the next checkpoint that is waited for.
-    pub(super) async fn save(
+    pub(super) fn save(
         &self,
         idx: usize,
         item: Option<usize>,
         update: impl FnOnce(&mut NodeResult),
-    ) -> Result<()> {
+    ) -> Either<Ready<Result<()>>, BoxFuture<'_, Result<()>>> {
+        // The record is updated at once; only a write to a durable store makes a future (boxed:
+        // the write would otherwise widen every node's future).
         let result = {
             let mut state = self.lock();
             let slot = slot(&mut state, &self.plan, idx, item);
             let result = &mut state.record.nodes[slot];
             update(result);
             if !self.checkpoints {
-                return Ok(());
+                return Either::Left(ready(Ok(())));
             }
             if self.plan.nodes[idx].info.pure || !self.durable {
                 state.deferred.mark(slot);
-                return Ok(());
+                return Either::Left(ready(Ok(())));
             }
             result.clone()
         };
-        self.write_nodes(Some(result)).await
+        Either::Right(Box::pin(self.write_nodes(Some(result))))
     }
 }
 

@@ -54,7 +54,9 @@ impl Exec {
             item: frame.item_index(),
             duration: Duration::ZERO,
         });
-        self.breakpoint(agg).await;
+        if let Some(stop) = self.breakpoint(agg) {
+            stop.await;
+        }
         Ok(Step {
             from: agg,
             targets: Targets::Next,

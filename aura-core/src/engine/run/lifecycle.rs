@@ -173,7 +173,8 @@ impl Exec {
     /// Records the nodes a stop left in flight; a store failure here is logged, so that the
     /// execution still finishes.
     async fn record_stopped(&self, status: NodeStatus, err: &Error) {
-        if let Err(e) = self.stop_running(status, err).await {
+        // Boxed: a stop is the rarer end, and its write would widen every execution's future.
+        if let Err(e) = Box::pin(self.stop_running(status, err)).await {
             tracing::warn!(error = %e, "the nodes in flight could not be recorded");
         }
     }
@@ -214,7 +215,7 @@ impl Exec {
             let mut state = self.lock();
             state.record.status = status;
             state.record.ended_at = Some(Utc::now());
-            state.record.output = output.map(|o| Arc::unwrap_or_clone(self.redactor.clean(&Arc::new(o))));
+            state.record.output = output.map(|o| self.redactor.clean_owned(o));
             state.record.error = error.as_ref().map(|e| self.redactor.error(e));
             // The walk is over: the record moves out whole (nothing reads it here again), an
             // empty shell of the same ids left in its place.
@@ -234,7 +235,10 @@ impl Exec {
             };
             std::mem::replace(&mut state.record, shell)
         };
-        let stored = self.store_end(&record).await;
+        // Boxed, once per execution: inline, the store's write makes the execution's future
+        // too large for the allocator's thread cache (a slow allocation and a fast-bin
+        // consolidation per execution).
+        let stored = Box::pin(self.store_end(&record)).await;
         if let Some(pause) = &self.pause {
             pause.state.send_replace(Pause::Finished);
         }

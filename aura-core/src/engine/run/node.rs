@@ -46,7 +46,7 @@ impl Exec {
 
         if let Some(pinned) = self.pinned(frame, idx) {
             if let Some(wakes_at) = pinned.wakes_at {
-                return self.wait_on(pass, idx, pinned.output.clone(), wakes_at, may_park).await;
+                return Box::pin(self.wait_on(pass, idx, pinned.output.clone(), wakes_at, may_park)).await;
             }
             let output = pinned.output.clone();
             frame.set(idx, output.clone());
@@ -80,7 +80,7 @@ impl Exec {
                         also_skip: None,
                     });
                 }
-                return self.iterate(frame, idx, &output).await;
+                return Box::pin(self.iterate(frame, idx, &output)).await;
             }
             let targets = match route {
                 Some(r) => Targets::Route(r),
@@ -115,7 +115,7 @@ impl Exec {
         });
         let input = match self.build_input(pass, idx) {
             Ok(input) => input,
-            Err(e) => return self.failed(frame, idx, null(), e, 0, started_at).await,
+            Err(e) => return Box::pin(self.failed(frame, idx, null(), e, 0, started_at)).await,
         };
         // Only a recovery has nodes in flight: no lookup (nor key) otherwise.
         if !node.info.idempotent
@@ -130,7 +130,7 @@ impl Exec {
                 )
                 .with_context("may_have_run", "true")
                 .persistent();
-                return self.failed(frame, idx, input, err, 0, started_at).await;
+                return Box::pin(self.failed(frame, idx, input, err, 0, started_at)).await;
             }
             tracing::warn!(node = %node.id, execution = %self.id, "a node that may have run before the process stopped runs again (rerun_in_flight)");
         }
@@ -139,7 +139,7 @@ impl Exec {
         // the max duration can record it.
         self.begin(idx, item, started_at, &input);
         if self.mark_in_flight() && !node.info.idempotent {
-            self.save_running(idx, item).await?;
+            Box::pin(self.save_running(idx, item)).await?;
         }
 
         match self
@@ -158,15 +158,15 @@ impl Exec {
                 };
                 if let Route::Wait(wait) = done.route {
                     done.route = Route::Next;
-                    return self.wait_out(pass, idx, done, wait, may_park).await;
+                    return Box::pin(self.wait_out(pass, idx, done, wait, may_park)).await;
                 }
                 self.complete(pass, idx, done).await
             }
-            Attempted::Failed(e, attempts) => self.failed(frame, idx, input, e, attempts, started_at).await,
+            Attempted::Failed(e, attempts) => Box::pin(self.failed(frame, idx, input, e, attempts, started_at)).await,
             Attempted::Later(e, attempts, wait) => {
                 let kind = e.kind().as_str();
                 tracing::debug!(node = %node.id, execution = %self.id, ?wait, error = kind, "a retry parks");
-                self.save_retry(idx, item, &input, e, attempts, wait).await?;
+                Box::pin(self.save_retry(idx, item, &input, e, attempts, wait)).await?;
                 self.emit(|| EventKind::NodeRetrying {
                     node: node.id.clone(),
                     attempt: attempts,
@@ -315,59 +315,65 @@ impl Exec {
     }
 
     /// A node ended well: its output set, its result checkpointed, its edges chosen.
-    pub(super) async fn complete(self: &Arc<Self>, pass: &Pass, idx: usize, done: Done) -> Result<Step> {
-        let frame = &pass.frame;
-        let node = &self.plan.nodes[idx];
-        let item = frame.item_index();
-        let Done {
-            value,
-            input,
-            route,
-            attempts,
-            started_at,
-            clock,
-        } = done;
-        let (targets, route_name) = match route {
-            Route::Next | Route::Wait(_) => (Targets::Next, None),
-            Route::Branch(r) => {
-                let r = r.into_owned();
-                (Targets::Route(r.clone()), Some(r))
+    /// A plain function around an `async move` block that reads `done`'s fields in place: an
+    /// `async fn` taking `done` and taking it apart would keep it twice in its future.
+    #[expect(clippy::manual_async_fn, reason = "an `async fn` would keep `done` twice in its future")]
+    pub(super) fn complete<'a>(
+        self: &'a Arc<Self>,
+        pass: &'a Pass,
+        idx: usize,
+        mut done: Done,
+    ) -> impl Future<Output = Result<Step>> + 'a {
+        async move {
+            let frame = &pass.frame;
+            let node = &self.plan.nodes[idx];
+            let item = frame.item_index();
+            let (targets, route_name) = match std::mem::replace(&mut done.route, Route::Next) {
+                Route::Next | Route::Wait(_) => (Targets::Next, None),
+                Route::Branch(r) => {
+                    let r = r.into_owned();
+                    (Targets::Route(r.clone()), Some(r))
+                }
+                Route::Stop => (Targets::None, None),
+            };
+            frame.set(idx, done.value.clone());
+            let (recorded, cleaned) = self.recorded(idx, item, &done.value).await?;
+            let recorded_input = self.redactor.clean(&done.input);
+            let elapsed = done.clock.elapsed();
+            let started_at = done.started_at;
+            let ended_at = started_at + elapsed;
+            let attempts = done.attempts;
+            self.save(idx, item, |r| {
+                r.status = NodeStatus::Completed;
+                r.input = recorded_input;
+                // (An error of an attempt whose retry parked is not this node's end.)
+                r.error = None;
+                r.started_at = Some(started_at);
+                r.output = Some(recorded);
+                r.output_cleaned = cleaned;
+                r.attempts = attempts;
+                r.route = route_name;
+                r.ended_at = Some(ended_at);
+            })
+            .await?;
+            self.emit(|| EventKind::NodeCompleted {
+                node: node.id.clone(),
+                item,
+                duration: elapsed,
+            });
+            node.duration_metric.record(elapsed.as_secs_f64());
+            if let Some(stop) = self.breakpoint(idx) {
+                stop.await;
             }
-            Route::Stop => (Targets::None, None),
-        };
-        frame.set(idx, value.clone());
-        let (recorded, cleaned) = self.recorded(idx, item, &value).await?;
-        let recorded_input = self.redactor.clean(&input);
-        let elapsed = clock.elapsed();
-        let ended_at = started_at + elapsed;
-        self.save(idx, item, |r| {
-            r.status = NodeStatus::Completed;
-            r.input = recorded_input;
-            // (An error of an attempt whose retry parked is not this node's end.)
-            r.error = None;
-            r.started_at = Some(started_at);
-            r.output = Some(recorded);
-            r.output_cleaned = cleaned;
-            r.attempts = attempts;
-            r.route = route_name;
-            r.ended_at = Some(ended_at);
-        })
-        .await?;
-        self.emit(|| EventKind::NodeCompleted {
-            node: node.id.clone(),
-            item,
-            duration: elapsed,
-        });
-        node.duration_metric.record(elapsed.as_secs_f64());
-        self.breakpoint(idx).await;
-        if node.body.is_some() {
-            return self.iterate(frame, idx, &value).await;
+            if node.body.is_some() {
+                return Box::pin(self.iterate(frame, idx, &done.value)).await;
+            }
+            Ok(Step {
+                from: idx,
+                targets,
+                also_skip: None,
+            })
         }
-        Ok(Step {
-            from: idx,
-            targets,
-            also_skip: None,
-        })
     }
 
     pub(super) async fn failed(
