@@ -317,7 +317,10 @@ impl Exec {
     /// A node ended well: its output set, its result checkpointed, its edges chosen.
     /// A plain function around an `async move` block that reads `done`'s fields in place: an
     /// `async fn` taking `done` and taking it apart would keep it twice in its future.
-    #[expect(clippy::manual_async_fn, reason = "an `async fn` would keep `done` twice in its future")]
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an `async fn` would keep `done` twice in its future"
+    )]
     pub(super) fn complete<'a>(
         self: &'a Arc<Self>,
         pass: &'a Pass,
