@@ -37,21 +37,68 @@ pub struct Context {
 
 struct Inner {
     connection: Option<Arc<dyn Connection>>,
+    attempt: u32,
+    idempotency_key: Key,
+    span: tracing::Span,
+    node_id: Option<Arc<str>>,
+    /// The part every node of a pass has in common.
+    run: Run,
+}
+
+/// What every node of one pass has in common: held inline by a context built by hand, shared
+/// by the engine's node contexts (one reference to count per node, not one per field).
+pub(crate) struct RunParts {
     /// The client given, or the shared one, looked up on first use (most nodes send nothing).
     http: OnceLock<reqwest::Client>,
     /// No client was given: requests go through the current runtime's shared client.
     default_http: bool,
     cancel: Cancel,
-    attempt: u32,
-    idempotency_key: Key,
-    span: tracing::Span,
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
-    node_id: Option<Arc<str>>,
     /// `None`: none attached (most contexts built by hand: no allocation for an empty set).
     extensions: Option<Arc<http::Extensions>>,
     /// What the engine hands every node of a pass, looked up before `extensions`.
     pass: Option<Arc<dyn PassValues>>,
+}
+
+impl RunParts {
+    /// The parts of an engine pass: the execution's token, ids and extensions, and the pass's
+    /// values.
+    pub(crate) fn for_pass(
+        http: Option<reqwest::Client>,
+        cancel: Arc<CancellationToken>,
+        scenario_id: Arc<str>,
+        execution_id: Arc<str>,
+        extensions: Arc<http::Extensions>,
+        pass: Arc<dyn PassValues>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            default_http: http.is_none(),
+            http: http.map(OnceLock::from).unwrap_or_default(),
+            cancel: Cancel::Shared(cancel),
+            scenario_id: Some(scenario_id),
+            execution_id: Some(execution_id),
+            extensions: Some(extensions),
+            pass: Some(pass),
+        })
+    }
+}
+
+/// A context's [`RunParts`]: its own, or a pass's.
+enum Run {
+    Own(RunParts),
+    Pass(Arc<RunParts>),
+}
+
+impl std::ops::Deref for Run {
+    type Target = RunParts;
+
+    fn deref(&self) -> &RunParts {
+        match self {
+            Self::Own(parts) => parts,
+            Self::Pass(parts) => parts,
+        }
+    }
 }
 
 /// Values the engine hands every node of one pass over the graph (the expression scope, the
@@ -115,17 +162,17 @@ impl Context {
 
     /// The shared HTTP client (rustls, pooled), or the one the builder was given.
     pub fn http(&self) -> &reqwest::Client {
-        self.inner.http.get_or_init(shared_http_client)
+        self.inner.run.http.get_or_init(shared_http_client)
     }
 
     /// Cancelled when the execution is cancelled or times out.
     pub fn cancellation(&self) -> &CancellationToken {
-        &self.inner.cancel
+        &self.inner.run.cancel
     }
 
     /// Whether the work has been cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.cancel.is_cancelled()
+        self.inner.run.cancel.is_cancelled()
     }
 
     /// Which attempt this is, starting at 1.
@@ -142,7 +189,7 @@ impl Context {
             Key::Given(key) => Some(key),
             Key::Derived { item, key } => Some(key.get_or_init(|| {
                 derive_key(
-                    i.execution_id.as_deref().unwrap_or_default(),
+                    i.run.execution_id.as_deref().unwrap_or_default(),
                     i.node_id.as_deref().unwrap_or_default(),
                     *item,
                 )
@@ -157,12 +204,12 @@ impl Context {
 
     /// The scenario being run, if any.
     pub fn scenario_id(&self) -> Option<&str> {
-        self.inner.scenario_id.as_deref()
+        self.inner.run.scenario_id.as_deref()
     }
 
     /// The execution being run, if any.
     pub fn execution_id(&self) -> Option<&str> {
-        self.inner.execution_id.as_deref()
+        self.inner.run.execution_id.as_deref()
     }
 
     /// The node being run, if any.
@@ -173,28 +220,28 @@ impl Context {
     /// A value the engine (or a host) attached to this context by type: the engine gives
     /// built-in nodes what they need this way (the expression scope, the sub-scenario runner …).
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        let i = &*self.inner;
-        if let Some(value) = i.pass.as_ref().and_then(|p| p.get(TypeId::of::<T>())) {
+        let run = &*self.inner.run;
+        if let Some(value) = run.pass.as_ref().and_then(|p| p.get(TypeId::of::<T>())) {
             return (value as &dyn Any).downcast_ref::<T>();
         }
-        i.extensions.as_ref()?.get::<T>()
+        run.extensions.as_ref()?.get::<T>()
     }
 
     /// A builder with everything this context has, to change a part (the attempt, say).
     pub fn to_builder(&self) -> ContextBuilder {
-        let i = &*self.inner;
+        let (i, run) = (&*self.inner, &*self.inner.run);
         ContextBuilder {
             connection: i.connection.clone(),
-            http: (!i.default_http).then(|| self.http().clone()),
-            cancel: Some((*i.cancel).clone()),
+            http: (!run.default_http).then(|| self.http().clone()),
+            cancel: Some((*run.cancel).clone()),
             attempt: i.attempt,
             idempotency_key: i.idempotency_key.clone(),
             span: Some(i.span.clone()),
-            scenario_id: i.scenario_id.clone(),
-            execution_id: i.execution_id.clone(),
+            scenario_id: run.scenario_id.clone(),
+            execution_id: run.execution_id.clone(),
             node_id: i.node_id.clone(),
-            extensions: i.extensions.clone(),
-            pass: i.pass.clone(),
+            extensions: run.extensions.clone(),
+            pass: run.pass.clone(),
         }
     }
 
@@ -230,7 +277,7 @@ impl Context {
     where
         F: Future<Output = Result<T>>,
     {
-        UnlessCancelled::new(work, &self.inner.cancel, what)
+        UnlessCancelled::new(work, &self.inner.run.cancel, what)
     }
 
     /// Sends `request` through `client` with the connection's credentials (renewed and sent
@@ -299,7 +346,7 @@ impl Context {
     /// The client to send with: the one given, or the shared client of the runtime sending now
     /// (this context may have been built in another one, or outside any).
     fn client(&self) -> reqwest::Client {
-        if self.inner.default_http {
+        if self.inner.run.default_http {
             shared_http_client()
         } else {
             self.http().clone()
@@ -342,10 +389,10 @@ impl fmt::Debug for Context {
             .field("connection", &i.connection.as_ref().map(|c| c.id().to_string()))
             .field("attempt", &i.attempt)
             .field("idempotency_key", &self.idempotency_key())
-            .field("scenario_id", &i.scenario_id)
-            .field("execution_id", &i.execution_id)
+            .field("scenario_id", &i.run.scenario_id)
+            .field("execution_id", &i.run.execution_id)
             .field("node_id", &i.node_id)
-            .field("cancelled", &i.cancel.is_cancelled())
+            .field("cancelled", &i.run.cancel.is_cancelled())
             .finish_non_exhaustive()
     }
 }
@@ -354,18 +401,12 @@ impl fmt::Debug for Context {
 /// chain of moves: this runs for every node).
 pub(crate) struct NodeContext {
     pub(crate) connection: Option<Arc<dyn Connection>>,
-    pub(crate) http: Option<reqwest::Client>,
-    pub(crate) cancel: Arc<CancellationToken>,
     pub(crate) span: tracing::Span,
-    pub(crate) scenario_id: Arc<str>,
-    pub(crate) execution_id: Arc<str>,
     pub(crate) node_id: Arc<str>,
     /// The element's index inside an iterate body (part of the idempotency key).
     pub(crate) item: Option<usize>,
-    /// The engine's extensions (shared by every execution).
-    pub(crate) extensions: Arc<http::Extensions>,
-    /// The pass's values (shared by every node of the pass).
-    pub(crate) pass: Arc<dyn PassValues>,
+    /// What every node of the pass has in common ([`RunParts::for_pass`]).
+    pub(crate) run: Arc<RunParts>,
 }
 
 impl From<NodeContext> for Context {
@@ -373,20 +414,14 @@ impl From<NodeContext> for Context {
         Self {
             inner: Arc::new(Inner {
                 connection: n.connection,
-                default_http: n.http.is_none(),
-                http: n.http.map(OnceLock::from).unwrap_or_default(),
-                cancel: Cancel::Shared(n.cancel),
                 attempt: 1,
                 idempotency_key: Key::Derived {
                     item: n.item,
                     key: OnceLock::new(),
                 },
                 span: n.span,
-                scenario_id: Some(n.scenario_id),
-                execution_id: Some(n.execution_id),
                 node_id: Some(n.node_id),
-                extensions: Some(n.extensions),
-                pass: Some(n.pass),
+                run: Run::Pass(n.run),
             }),
         }
     }
@@ -518,17 +553,19 @@ impl ContextBuilder {
         Context {
             inner: Arc::new(Inner {
                 connection: self.connection,
-                default_http: self.http.is_none(),
-                http: self.http.map(OnceLock::from).unwrap_or_default(),
-                cancel: Cancel::Own(self.cancel.unwrap_or_default()),
                 attempt: self.attempt.max(1),
                 idempotency_key: self.idempotency_key,
                 span: self.span.unwrap_or_else(tracing::Span::none),
-                scenario_id: self.scenario_id,
-                execution_id: self.execution_id,
                 node_id: self.node_id,
-                extensions: self.extensions,
-                pass: self.pass,
+                run: Run::Own(RunParts {
+                    default_http: self.http.is_none(),
+                    http: self.http.map(OnceLock::from).unwrap_or_default(),
+                    cancel: Cancel::Own(self.cancel.unwrap_or_default()),
+                    scenario_id: self.scenario_id,
+                    execution_id: self.execution_id,
+                    extensions: self.extensions,
+                    pass: self.pass,
+                }),
             }),
         }
     }
@@ -565,15 +602,17 @@ mod tests {
         set.insert(5u16);
         let cx: Context = NodeContext {
             connection: None,
-            http: None,
-            cancel: Arc::new(CancellationToken::new()),
             span: tracing::Span::none(),
-            scenario_id: "s".into(),
-            execution_id: "e".into(),
             node_id: "n".into(),
             item: None,
-            extensions: Arc::new(set),
-            pass: Arc::new(Tagged(Tag("pass"))),
+            run: RunParts::for_pass(
+                None,
+                Arc::new(CancellationToken::new()),
+                "s".into(),
+                "e".into(),
+                Arc::new(set),
+                Arc::new(Tagged(Tag("pass"))),
+            ),
         }
         .into();
         assert_eq!(cx.extension::<Tag>(), Some(&Tag("pass")));
@@ -606,23 +645,37 @@ mod tests {
         assert!(copy.is_cancelled() && own.clone().is_cancelled());
 
         let execution = Arc::new(CancellationToken::new());
+        let run = RunParts::for_pass(
+            None,
+            execution.clone(),
+            "s".into(),
+            "e".into(),
+            Arc::default(),
+            Arc::new(NoValues),
+        );
         let node: Context = NodeContext {
             connection: None,
-            http: None,
-            cancel: execution.clone(),
             span: tracing::Span::none(),
-            scenario_id: "s".into(),
-            execution_id: "e".into(),
             node_id: "n".into(),
             item: Some(2),
-            extensions: Arc::default(),
-            pass: Arc::new(NoValues),
+            run: run.clone(),
         }
         .into();
+        // Another node of the same pass shares its parts, and its cancel.
+        let sibling: Context = NodeContext {
+            connection: None,
+            span: tracing::Span::none(),
+            node_id: "m".into(),
+            item: None,
+            run,
+        }
+        .into();
+        assert_eq!(sibling.execution_id(), Some("e"));
+        assert_eq!(sibling.idempotency_key(), Some("e/m"));
         let retry = node.to_builder().attempt(2).build();
         assert!(!retry.is_cancelled());
         execution.cancel();
-        assert!(node.is_cancelled() && retry.is_cancelled());
+        assert!(node.is_cancelled() && retry.is_cancelled() && sibling.is_cancelled());
         assert_eq!(retry.idempotency_key(), Some("e/n/2"));
     }
 }

@@ -120,15 +120,10 @@ impl Exec {
         };
         crate::context::NodeContext {
             connection: node.connection.clone(),
-            http: self.engine.http.clone(),
-            cancel: self.cancel.clone(),
             span,
-            scenario_id: self.plan.id.clone(),
-            execution_id: self.id_str.clone(),
             node_id: node.id.clone(),
             item: pass.frame.item_index(),
-            extensions: self.engine.extensions.clone(),
-            pass: pass.values.clone(),
+            run: pass.run.clone(),
         }
         .into()
     }

@@ -110,6 +110,8 @@ impl StepOutputs for FrameSteps {
 pub(super) struct Pass {
     pub(super) frame: Arc<Frame>,
     pub(super) values: Arc<PassShared>,
+    /// What every node context of the pass has in common (the values above among them).
+    pub(super) run: Arc<crate::context::RunParts>,
 }
 
 /// The values a node's context finds by type ([`Context::extension`]) in a pass: the

@@ -88,14 +88,23 @@ impl Exec {
 
     pub(super) fn walk<'a>(self: &'a Arc<Self>, frame: &'a Arc<Frame>, entry: Entry) -> BoxFuture<'a, Result<Walked>> {
         Box::pin(async move {
+            let values = Arc::new(PassShared {
+                scope: self.scope(frame),
+                sub: self.sub.clone(),
+                depth: (self.options.depth > 0).then_some(sub::Depth(self.options.depth)),
+                response: self.response.clone(),
+            });
             let pass = Pass {
                 frame: frame.clone(),
-                values: Arc::new(PassShared {
-                    scope: self.scope(frame),
-                    sub: self.sub.clone(),
-                    depth: (self.options.depth > 0).then_some(sub::Depth(self.options.depth)),
-                    response: self.response.clone(),
-                }),
+                run: crate::context::RunParts::for_pass(
+                    self.engine.http.clone(),
+                    self.cancel.clone(),
+                    self.plan.id.clone(),
+                    self.id_str.clone(),
+                    self.engine.extensions.clone(),
+                    values.clone(),
+                ),
+                values,
             };
             let pass = &pass;
             let nodes = &self.plan.nodes;
