@@ -57,7 +57,27 @@ fn is_sensitive(key: &str) -> bool {
 pub(crate) struct Redactor {
     connections: Vec<Arc<dyn Connection>>,
     cache: RwLock<Secrets>,
+    /// Without connections the secrets never change: read without the lock or a reference
+    /// count (twice per node).
+    still: Option<Arc<Scrubber>>,
     limit: usize,
+}
+
+/// The secrets as read: borrowed when they never change, else the cached list.
+enum SecretsRef<'a> {
+    Still(&'a Scrubber),
+    Live(Arc<Scrubber>),
+}
+
+impl std::ops::Deref for SecretsRef<'_> {
+    type Target = Scrubber;
+
+    fn deref(&self) -> &Scrubber {
+        match self {
+            Self::Still(list) => list,
+            Self::Live(list) => list,
+        }
+    }
 }
 
 struct Secrets {
@@ -82,33 +102,45 @@ impl Redactor {
         let mut connections = connections;
         connections.sort_by(|a, b| a.id().cmp(b.id()));
         connections.dedup_by(|a, b| a.id() == b.id());
-        let redactor = Self {
+        let mut redactor = Self {
             connections,
             cache: RwLock::new(Secrets {
                 versions: Vec::new(),
                 list: Arc::new(Scrubber::new()),
             }),
+            still: None,
             limit,
         };
-        redactor.refresh(Scrubber::new());
+        let list = redactor.refresh(Scrubber::new());
+        if redactor.connections.is_empty() {
+            redactor.still = Some(list);
+        }
         redactor
     }
 
     /// A redactor for fixed secrets (tests).
     #[cfg(test)]
     fn fixed(secrets: Vec<String>, limit: usize) -> Self {
-        let r = Self::new(Vec::new(), limit);
+        let mut r = Self::new(Vec::new(), limit);
         let mut scrubber = Scrubber::new();
         for s in &secrets {
             scrubber.add(s);
         }
-        r.refresh(scrubber);
+        r.still = Some(r.refresh(scrubber));
         r
     }
 
     /// The current secrets: the cached list while no connection changed (one version read per
     /// connection), rebuilt when one did.
-    fn secrets(&self) -> Arc<Scrubber> {
+    fn secrets(&self) -> SecretsRef<'_> {
+        if let Some(still) = &self.still {
+            return SecretsRef::Still(still);
+        }
+        SecretsRef::Live(self.live_secrets())
+    }
+
+    /// [`secrets`](Self::secrets) with connections, whose credentials may change.
+    fn live_secrets(&self) -> Arc<Scrubber> {
         {
             let cache = self.cache.read();
             if cache.versions.len() == self.connections.len()
