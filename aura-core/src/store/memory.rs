@@ -427,6 +427,10 @@ impl ExecutionStore for MemoryStore {
     }
 
     /// With an end, the whole record is kept as it is (it holds `nodes` too).
+    fn keeps_whole_end(&self) -> bool {
+        true
+    }
+
     async fn checkpoint_leased(
         &self,
         lease: &Lease,

@@ -93,6 +93,14 @@ pub trait ExecutionStore: Send + Sync + 'static {
         true
     }
 
+    /// Whether [`checkpoint_leased`](Self::checkpoint_leased) with an `end` keeps that record
+    /// as it is (every node result is in it) and reads nothing of `nodes`: then the engine
+    /// passes no copy of the results it deferred along with the end. `false` unless the store
+    /// says otherwise ([`MemoryStore`] does).
+    fn keeps_whole_end(&self) -> bool {
+        false
+    }
+
     /// Records a new execution (status running, no node results yet).
     async fn create(&self, record: &ExecutionRecord) -> Result<()>;
 

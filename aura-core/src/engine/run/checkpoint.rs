@@ -75,6 +75,8 @@ impl Exec {
     }
 
     async fn write_all(&self, own: Option<NodeResult>, end: Option<&ExecutionRecord>) -> Result<()> {
+        // A store that keeps the end whole reads the deferred results there: no copies for it.
+        let whole = end.is_some() && self.engine.store.keeps_whole_end();
         let (slots, mut nodes): (Vec<usize>, Vec<NodeResult>) = {
             let mut state = self.lock();
             let slots = state.deferred.take();
@@ -82,6 +84,7 @@ impl Exec {
             let results = end.map_or(&state.record.nodes, |record| &record.nodes);
             let nodes = slots
                 .iter()
+                .filter(|_| !whole)
                 .filter_map(|&slot| results.get(slot))
                 .map(|r| {
                     let mut r = r.clone();
