@@ -55,7 +55,7 @@ fn is_sensitive(key: &str) -> bool {
 /// connection's credentials change (a token refreshed mid-run is redacted too; the old one
 /// stays on the list).
 pub(crate) struct Redactor {
-    connections: Vec<Arc<dyn Connection>>,
+    connections: Box<[Arc<dyn Connection>]>,
     cache: RwLock<Secrets>,
     /// Without connections the secrets never change: read without the lock or a reference
     /// count (twice per node).
@@ -103,7 +103,7 @@ impl Redactor {
         connections.sort_by(|a, b| a.id().cmp(b.id()));
         connections.dedup_by(|a, b| a.id() == b.id());
         let mut redactor = Self {
-            connections,
+            connections: connections.into_boxed_slice(),
             cache: RwLock::new(Secrets {
                 versions: Vec::new(),
                 list: Arc::new(Scrubber::new()),

@@ -73,6 +73,10 @@ impl ResponseReader {
     /// The response as soon as it is set; `None` once every writer is gone without one.
     pub(crate) async fn wait(&self) -> Option<Response> {
         let cell = &*self.0;
+        // Set already (an execution that ran through without waiting): no waiter to register.
+        if let Some(r) = cell.get() {
+            return Some(r);
+        }
         loop {
             // Registered before looking, so that a write between the look and the wait wakes it.
             let changed = cell.changed.notified();
