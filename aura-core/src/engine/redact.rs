@@ -193,8 +193,7 @@ impl Redactor {
     /// (the common case, found without allocating), a cleaned copy otherwise.
     pub(crate) fn clean(&self, value: &Arc<Value>) -> Arc<Value> {
         let secrets = self.secrets();
-        let mut size = 0usize;
-        if !needs_cleaning(&secrets, value, &mut size) && size <= self.limit {
+        if self.is_clean(&secrets, value) {
             return value.clone();
         }
         Arc::new(self.cleaned(&secrets, value))
@@ -204,11 +203,17 @@ impl Redactor {
     /// needs cleaning (no copy).
     pub(crate) fn clean_owned(&self, value: Value) -> Value {
         let secrets = self.secrets();
-        let mut size = 0usize;
-        if !needs_cleaning(&secrets, &value, &mut size) && size <= self.limit {
+        if self.is_clean(&secrets, &value) {
             return value;
         }
         self.cleaned(&secrets, &value)
+    }
+
+    /// Whether `value` may be stored as it is: no secret, no sensitive key with a value, and
+    /// within the size limit (found without allocating).
+    fn is_clean(&self, secrets: &Scrubber, value: &Value) -> bool {
+        let mut size = 0usize;
+        !needs_cleaning(secrets, value, &mut size) && size <= self.limit
     }
 }
 

@@ -80,22 +80,25 @@ impl Exec {
         let (slots, mut nodes): (Vec<usize>, Vec<NodeResult>) = {
             let mut state = self.lock();
             let slots = state.deferred.take();
-            // At the end the results have moved to `end`.
-            let results = end.map_or(&state.record.nodes, |record| &record.nodes);
-            let nodes = slots
-                .iter()
-                .filter(|_| !whole)
-                .filter_map(|&slot| results.get(slot))
-                .map(|r| {
-                    let mut r = r.clone();
-                    if r.status == NodeStatus::Running {
-                        // Run again since it was deferred: its input is the real one.
-                        r.input = self.redactor.clean(&r.input);
-                    }
-                    r
-                })
-                .collect();
-            (slots, nodes)
+            if whole {
+                (slots, Vec::new())
+            } else {
+                // At the end the results have moved to `end`.
+                let results = end.map_or(&state.record.nodes, |record| &record.nodes);
+                let nodes = slots
+                    .iter()
+                    .filter_map(|&slot| results.get(slot))
+                    .map(|r| {
+                        let mut r = r.clone();
+                        if r.status == NodeStatus::Running {
+                            // Run again since it was deferred: its input is the real one.
+                            r.input = self.redactor.clean(&r.input);
+                        }
+                        r
+                    })
+                    .collect();
+                (slots, nodes)
+            }
         };
         nodes.extend(own);
         let written = self.write_to_store(&nodes, end).await;
