@@ -8,16 +8,21 @@
 //! as integers instead of RFC 3339 text halves the cost of writing it; MessagePack instead of
 //! JSON (strings copied, not escaped; numbers binary) takes about a sixth off what is left. Structs
 //! with fields left out when empty (an [`ErrorRecord`]) are written as maps, by name.
+//!
+//! The types below say the form, and serde reads it back (`rmp_serde`); [`write`] writes it by
+//! hand, with MessagePack's primitives, because it is written on every execution's path.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::{ErrorRecord, ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus};
 use crate::error::{Error, Result};
+
+mod write;
 
 /// A record as an array: fields by position, not by name (a record is written once per
 /// execution, and every name would be escaped and stored again each time).
@@ -30,8 +35,8 @@ struct Record(
     /// [`TRIGGER_CLEANED`], [`OUTPUT_PRESENT`].
     u8,
     ExecutionStatus,
-    #[serde(with = "nanos")] DateTime<Utc>,
-    #[serde(with = "nanos::option")] Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "nanos::deserialize")] DateTime<Utc>,
+    #[serde(deserialize_with = "nanos::option::deserialize")] Option<DateTime<Utc>>,
     Vec<Node>,
     /// The output, when [`OUTPUT_PRESENT`] (then `null` is an output).
     Value,
@@ -48,7 +53,7 @@ struct Node(
     /// [`OUTPUT_PRESENT`], [`OUTPUT_CLEANED`], [`PINNED`].
     u8,
     u32,
-    /// Start and end, in nanoseconds from the record's start ([`Offset`]).
+    /// Start and end, in nanoseconds from the record's start.
     Option<i64>,
     Option<i64>,
     Arc<Value>,
@@ -71,127 +76,7 @@ fn flag(on: bool, bit: u8) -> u8 {
     if on { bit } else { 0 }
 }
 
-/// [`Record`] written from a borrowed record: the same form, nothing moved or copied.
-#[derive(Serialize)]
-struct RecordOut<'a>(
-    &'a Uuid,
-    &'a str,
-    u32,
-    &'a Value,
-    u8,
-    ExecutionStatus,
-    Nanos<'a>,
-    OptionNanos<'a>,
-    NodesOut<'a>,
-    &'a Value,
-    &'a Option<ErrorRecord>,
-    &'a Option<Uuid>,
-);
-
-/// [`Node`] written from a borrowed result.
-#[derive(Serialize)]
-struct NodeOut<'a>(
-    &'a str,
-    Option<usize>,
-    NodeStatus,
-    u8,
-    u32,
-    Offset<'a>,
-    Offset<'a>,
-    &'a Value,
-    Option<&'a Value>,
-    &'a Option<Box<ErrorRecord>>,
-    &'a Option<String>,
-);
-
-/// The node results, their times relative to the record's start.
-struct NodesOut<'a>(&'a [NodeResult], Start);
-
-impl Serialize for NodesOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let start = self.1;
-        s.collect_seq(self.0.iter().map(|n| {
-            let flags = flag(n.output.is_some(), OUTPUT_PRESENT)
-                | flag(n.output_cleaned, OUTPUT_CLEANED)
-                | flag(n.pinned, PINNED);
-            NodeOut(
-                &n.node_id,
-                n.item,
-                n.status,
-                flags,
-                n.attempts,
-                Offset(&n.started_at, start),
-                Offset(&n.ended_at, start),
-                &n.input,
-                n.output.as_deref(),
-                &n.error,
-                &n.route,
-            )
-        }))
-    }
-}
-
-/// A time written as integer nanoseconds ([`nanos`]).
-struct Nanos<'a>(&'a DateTime<Utc>);
-
-impl Serialize for Nanos<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        nanos::serialize(self.0, s)
-    }
-}
-
-/// An optional time written as integer nanoseconds ([`nanos::option`]).
-struct OptionNanos<'a>(&'a Option<DateTime<Utc>>);
-
-impl Serialize for OptionNanos<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        nanos::option::serialize(self.0, s)
-    }
-}
-
-/// A node's time as integer nanoseconds from the record's start: a few digits instead of the
-/// nineteen of a timestamp, so that a record is smaller and quicker to write.
-struct Offset<'a>(&'a Option<DateTime<Utc>>, Start);
-
-/// The record's start, split as timestamps are: every offset is a subtraction of integers.
-#[derive(Clone, Copy)]
-struct Start {
-    secs: i64,
-    nanos: i64,
-}
-
-impl Start {
-    fn of(t: &DateTime<Utc>) -> Self {
-        Self {
-            secs: t.timestamp(),
-            nanos: i64::from(t.timestamp_subsec_nanos()),
-        }
-    }
-
-    fn nanos_to(self, t: &DateTime<Utc>) -> Option<i64> {
-        (t.timestamp() - self.secs)
-            .checked_mul(1_000_000_000)?
-            .checked_add(i64::from(t.timestamp_subsec_nanos()) - self.nanos)
-    }
-}
-
-impl Serialize for Offset<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some(t) => {
-                let nanos = self.1.nanos_to(t).ok_or_else(|| {
-                    serde::ser::Error::custom(
-                        "a node time more than 292 years from its execution's start has no nanosecond offset",
-                    )
-                })?;
-                s.serialize_some(&nanos)
-            }
-            None => s.serialize_none(),
-        }
-    }
-}
-
-/// A node's time back from its [`Offset`].
+/// A node's time back from its offset from the record's start.
 fn at(start: DateTime<Utc>, offset: Option<i64>) -> Result<Option<DateTime<Utc>>> {
     offset
         .map(|n| {
@@ -200,26 +85,6 @@ fn at(start: DateTime<Utc>, offset: Option<i64>) -> Result<Option<DateTime<Utc>>
                 .ok_or_else(|| Error::internal("a kept execution record holds a node time out of range"))
         })
         .transpose()
-}
-
-impl<'a> From<&'a ExecutionRecord> for RecordOut<'a> {
-    fn from(r: &'a ExecutionRecord) -> Self {
-        let flags = flag(r.trigger_cleaned, TRIGGER_CLEANED) | flag(r.output.is_some(), OUTPUT_PRESENT);
-        Self(
-            &r.id,
-            &r.scenario_id,
-            r.scenario_version,
-            &r.trigger,
-            flags,
-            r.status,
-            Nanos(&r.started_at),
-            OptionNanos(&r.ended_at),
-            NodesOut(&r.nodes, Start::of(&r.started_at)),
-            r.output.as_ref().unwrap_or(&Value::Null),
-            &r.error,
-            &r.rerun_of,
-        )
-    }
 }
 
 impl TryFrom<Record> for ExecutionRecord {
@@ -279,23 +144,10 @@ impl TryFrom<Record> for ExecutionRecord {
     }
 }
 
-/// Times as integer nanoseconds since the Unix epoch.
-///
-/// `chrono::serde::ts_nanoseconds` does the same, but builds its out-of-range error (a
-/// formatted message) before it knows whether it needs one: a third of the cost of writing a
-/// record went there.
+/// Times read back from integer nanoseconds since the Unix epoch (as [`write`] writes them).
 mod nanos {
     use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    fn to_nanos<E: serde::ser::Error>(t: &DateTime<Utc>) -> Result<i64, E> {
-        t.timestamp_nanos_opt()
-            .ok_or_else(|| E::custom("a time outside the years 1677 to 2262 has no nanosecond timestamp"))
-    }
-
-    pub(super) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i64(to_nanos(t)?)
-    }
+    use serde::{Deserialize, Deserializer};
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         Ok(DateTime::from_timestamp_nanos(i64::deserialize(d)?))
@@ -303,14 +155,6 @@ mod nanos {
 
     pub(super) mod option {
         use super::*;
-
-        #[allow(clippy::ref_option)] // The signature serde's `with` asks for.
-        pub(in super::super) fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-            match t {
-                Some(t) => s.serialize_some(&to_nanos::<S::Error>(t)?),
-                None => s.serialize_none(),
-            }
-        }
 
         pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
             d: D,
@@ -322,10 +166,7 @@ mod nanos {
 
 /// A finished record as bytes, written from the record in place.
 pub(crate) fn encode(record: &ExecutionRecord) -> Result<Box<[u8]>> {
-    // Sized for a small record, so that writing it rarely grows the buffer.
-    let mut bytes = Vec::with_capacity(128 + 96 * record.nodes.len());
-    let mut writer = rmp_serde::Serializer::new(&mut bytes).with_struct_map();
-    RecordOut::from(record).serialize(&mut writer).map_err(|e| {
+    let bytes = write::Writer::record(record).map_err(|e| {
         Error::internal("the execution record could not be written in its compact form")
             .with_context("execution", record.id.to_string())
             .with_source(e)
@@ -457,6 +298,67 @@ mod tests {
         let back = decode(&encode(&record).unwrap()).unwrap();
         assert_eq!(back, record);
         assert!(decode(b"\xc1 not a record").is_err());
+    }
+
+    /// Any JSON value, nested a few levels, with the numbers serde_json tells apart.
+    pub(super) fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// What is written by hand reads back through serde as it was, in every place a
+        /// payload goes.
+        #[test]
+        fn any_json_survives_the_compact_form(trigger in json(), input in json(), output in json()) {
+            let now = Utc::now();
+            let record = ExecutionRecord {
+                id: Uuid::now_v7(),
+                scenario_id: "s".into(),
+                scenario_version: 1,
+                trigger: Arc::new(trigger),
+                trigger_cleaned: false,
+                status: ExecutionStatus::Completed,
+                started_at: now,
+                ended_at: Some(now),
+                nodes: vec![NodeResult {
+                    node_id: "n".into(),
+                    item: Some(usize::MAX),
+                    status: NodeStatus::Completed,
+                    input: Arc::new(input),
+                    output: Some(Arc::new(output.clone())),
+                    error: None,
+                    output_cleaned: false,
+                    attempts: u32::MAX,
+                    route: None,
+                    pinned: false,
+                    started_at: Some(now),
+                    ended_at: Some(now),
+                }],
+                output: Some(output),
+                error: None,
+                rerun_of: None,
+            };
+            proptest::prop_assert_eq!(decode(&encode(&record).unwrap()).unwrap(), record);
+        }
     }
 
     #[test]
