@@ -350,12 +350,18 @@ impl Action {
     pub async fn call(&self, cx: Context, input: Value) -> Result<Value> {
         self.validate_input(&input)?;
         let run = self.inner.handler.call(cx.clone(), input);
-        self.finish(cx, run).await
+        self.finish(&cx, run).await
     }
 
     /// [`Action::call`] on an input shared with the caller (the engine keeps it for the
     /// record): a typed handler reads its input from it without copying it.
     pub async fn call_shared(&self, cx: Context, input: Arc<Value>) -> Result<Value> {
+        self.call_shared_ref(&cx, input).await
+    }
+
+    /// [`call_shared`](Self::call_shared) with the caller's context: the handler's copy is
+    /// the only one made.
+    pub(crate) async fn call_shared_ref(&self, cx: &Context, input: Arc<Value>) -> Result<Value> {
         self.validate_input(&input)?;
         let run = self.inner.handler.call_shared(cx.clone(), input);
         self.finish(cx, run).await
@@ -363,7 +369,7 @@ impl Action {
 
     /// Runs a handler's future inside the context's span, stopping at once when the context
     /// is cancelled; counts the call on the connection and names the action in errors.
-    async fn finish(&self, cx: Context, run: futures::future::BoxFuture<'static, Result<Value>>) -> Result<Value> {
+    async fn finish(&self, cx: &Context, run: futures::future::BoxFuture<'static, Result<Value>>) -> Result<Value> {
         let span = cx.span().clone();
         let result = cx
             .unless_cancelled("the action was cancelled", run.instrument(span))

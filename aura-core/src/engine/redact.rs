@@ -192,11 +192,17 @@ impl Redactor {
     /// The value as it may be stored: shared as it is when nothing needs redacting or cutting
     /// (the common case, found without allocating), a cleaned copy otherwise.
     pub(crate) fn clean(&self, value: &Arc<Value>) -> Arc<Value> {
+        self.clean_shared(value.clone())
+    }
+
+    /// [`clean`](Self::clean) on a shared value the caller gives up: handed back as it is
+    /// when nothing needs cleaning (no reference counted).
+    pub(crate) fn clean_shared(&self, value: Arc<Value>) -> Arc<Value> {
         let secrets = self.secrets();
-        if self.is_clean(&secrets, value) {
-            return value.clone();
+        if self.is_clean(&secrets, &value) {
+            return value;
         }
-        Arc::new(self.cleaned(&secrets, value))
+        Arc::new(self.cleaned(&secrets, &value))
     }
 
     /// [`clean`](Self::clean) on a value the caller owns: handed back as it is when nothing

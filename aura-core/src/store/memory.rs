@@ -11,6 +11,7 @@ use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::memory_entry::{Entry, Live, Spares};
 use super::{
     ConcurrencyLimits, Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest,
     PayloadKey, Prune,
@@ -42,6 +43,8 @@ pub struct MemoryStore {
     work: Arc<tokio::sync::Notify>,
     /// Held by a `claim_next`, so that two never count the same room of a limited scenario.
     claiming: Mutex<()>,
+    /// The entries of records dropped for retention, for the next to finish.
+    spares: Spares,
 }
 
 /// How many shards: a few per core is plenty.
@@ -50,159 +53,6 @@ const SHARDS: usize = 32;
 impl Default for MemoryStore {
     fn default() -> Self {
         Self::with_retention(10_000)
-    }
-}
-
-/// One execution: live while it runs, compact once finished.
-#[derive(Debug)]
-enum Entry {
-    Live(Box<Live>),
-    Kept(Box<Kept>),
-}
-
-/// A running execution's record and where each node result sits in it, so that saving a
-/// result costs O(1) even in executions with many iterations.
-#[derive(Debug)]
-struct Live {
-    record: ExecutionRecord,
-    /// Where each node's result sits, once there are more than [`SCAN`] (fewer are found by
-    /// a scan, which is faster and allocates nothing).
-    slots: HashMap<(Arc<str>, Option<usize>), usize>,
-    exact: HashMap<PayloadKey, Arc<Value>>,
-    lease: Option<Lease>,
-}
-
-/// A finished execution: its summary, for listings and pruning, and the record in its compact
-/// form.
-#[derive(Debug)]
-struct Kept {
-    summary: ExecutionSummary,
-    compact: Box<[u8]>,
-    exact: HashMap<PayloadKey, Arc<Value>>,
-}
-
-/// Up to this many node results, a result's place is found by a scan.
-const SCAN: usize = 16;
-
-impl Live {
-    fn new(record: ExecutionRecord, exact: HashMap<PayloadKey, Arc<Value>>) -> Self {
-        let mut live = Self {
-            record,
-            slots: HashMap::default(),
-            exact,
-            lease: None,
-        };
-        if live.record.nodes.len() > SCAN {
-            live.index();
-        }
-        live
-    }
-
-    fn index(&mut self) {
-        self.slots = self
-            .record
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| ((n.node_id.clone(), n.item), i))
-            .collect();
-    }
-
-    /// Inserts or replaces one node's result.
-    fn save(&mut self, result: &NodeResult) {
-        let nodes = &mut self.record.nodes;
-        let found = if nodes.len() <= SCAN {
-            nodes
-                .iter()
-                .position(|n| n.item == result.item && n.node_id == result.node_id)
-        } else {
-            self.slots.get(&(result.node_id.clone(), result.item)).copied()
-        };
-        match found {
-            Some(i) => nodes[i] = result.clone(),
-            None => {
-                nodes.push(result.clone());
-                if nodes.len() > SCAN {
-                    if self.slots.is_empty() {
-                        self.index();
-                    } else {
-                        self.slots
-                            .insert((result.node_id.clone(), result.item), nodes.len() - 1);
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Entry {
-    fn summary(&self) -> ExecutionSummary {
-        match self {
-            Self::Live(live) => live.record.summary(),
-            Self::Kept(kept) => kept.summary.clone(),
-        }
-    }
-
-    fn is_finished(&self) -> bool {
-        match self {
-            Self::Live(live) => live.record.status.is_finished(),
-            Self::Kept(_) => true,
-        }
-    }
-
-    /// What pruning looks at: id, start and scenario.
-    fn prune_key(&self) -> (Uuid, chrono::DateTime<Utc>, &str) {
-        match self {
-            Self::Live(live) => (live.record.id, live.record.started_at, &live.record.scenario_id),
-            Self::Kept(kept) => (kept.summary.id, kept.summary.started_at, &kept.summary.scenario_id),
-        }
-    }
-
-    fn record(&self) -> Result<ExecutionRecord> {
-        match self {
-            Self::Live(live) => Ok(live.record.clone()),
-            Self::Kept(kept) => super::compact::decode(&kept.compact)
-                .map_err(|e| e.with_context("execution", kept.summary.id.to_string())),
-        }
-    }
-
-    /// The live form, read back from JSON when the execution had finished (a rare write to a
-    /// finished execution).
-    fn live(&mut self) -> Result<&mut Live> {
-        if matches!(self, Self::Kept(_)) {
-            let record = self.record()?;
-            let exact = std::mem::take(self.exact());
-            *self = Self::Live(Box::new(Live::new(record, exact)));
-        }
-        match self {
-            Self::Live(live) => Ok(live),
-            Self::Kept(_) => Err(Error::internal("a kept execution record could not be read back")),
-        }
-    }
-
-    /// The compact form of a finished execution (kept live if it cannot be written: nothing is
-    /// lost).
-    fn keep(&mut self) -> Result<()> {
-        let Self::Live(live) = self else { return Ok(()) };
-        if !live.record.status.is_finished() {
-            return Ok(());
-        }
-        let compact = super::compact::encode(&live.record)?;
-        let summary = live.record.summary();
-        let exact = std::mem::take(&mut live.exact);
-        *self = Self::Kept(Box::new(Kept {
-            summary,
-            compact,
-            exact,
-        }));
-        Ok(())
-    }
-
-    fn exact(&mut self) -> &mut HashMap<PayloadKey, Arc<Value>> {
-        match self {
-            Self::Live(live) => &mut live.exact,
-            Self::Kept(kept) => &mut kept.exact,
-        }
     }
 }
 
@@ -222,6 +72,7 @@ impl MemoryStore {
             state: super::memory_state::State::default(),
             work: Arc::default(),
             claiming: Mutex::default(),
+            spares: Spares::default(),
         }
     }
 
@@ -302,7 +153,7 @@ impl MemoryStore {
         let mut live = Live::new(record.clone(), HashMap::default());
         live.lease = lease;
         let mut entry = Entry::Live(Box::new(live));
-        entry.keep()?;
+        entry.keep(&self.spares)?;
         map.insert(record.id, entry);
         Ok(())
     }
@@ -314,7 +165,7 @@ impl MemoryStore {
         let finished = entry.is_finished();
         entry.live()?.save(result);
         if finished {
-            entry.keep()?;
+            entry.keep(&self.spares)?;
         }
         Ok(())
     }
@@ -338,7 +189,7 @@ impl MemoryStore {
         stored.ended_at = record.ended_at;
         stored.output = record.output.clone();
         stored.error = record.error.clone();
-        entry.keep()?;
+        entry.keep(&self.spares)?;
         drop(map);
         if newly_finished {
             self.retire(record.id);
@@ -354,16 +205,13 @@ impl MemoryStore {
         if !record.status.is_finished() {
             return self.end(record);
         }
-        let compact = super::compact::encode(record)?;
+        let mut kept = self.spares.take();
+        kept.fill(record)?;
         let mut map = self.shard(record.id);
         let entry = map.get_mut(&record.id).ok_or_else(|| missing(record.id))?;
         let newly_finished = !entry.is_finished();
-        let exact = std::mem::take(entry.exact());
-        *entry = Entry::Kept(Box::new(Kept {
-            summary: record.summary(),
-            compact,
-            exact,
-        }));
+        kept.exact = std::mem::take(entry.exact());
+        *entry = Entry::Kept(kept);
         drop(map);
         if newly_finished {
             self.retire(record.id);
@@ -373,14 +221,26 @@ impl MemoryStore {
 
     /// Counts a newly finished execution, and drops the oldest finished beyond the retention.
     fn retire(&self, id: Uuid) {
-        let expired: Vec<Uuid> = {
-            let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
-            finished.push_back(id);
-            let excess = finished.len().saturating_sub(self.retain);
-            finished.drain(..excess).collect()
-        };
-        for old in expired {
-            self.shard(old).remove(&old);
+        let mut id = Some(id);
+        // One at a time (there is rarely more than one), each shard's lock taken after the
+        // list's is released.
+        loop {
+            let expired = {
+                let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(id) = id.take() {
+                    finished.push_back(id);
+                }
+                if finished.len() <= self.retain {
+                    return;
+                }
+                finished.pop_front()
+            };
+            let Some(old) = expired else { return };
+            let removed = self.shard(old).remove(&old);
+            // Its buffers for the next record to finish (outside the shard's lock).
+            if let Some(Entry::Kept(kept)) = removed {
+                self.spares.give(kept);
+            }
         }
     }
 }
@@ -675,6 +535,31 @@ mod tests {
             output: None,
             error: None,
             rerun_of: None,
+        }
+    }
+
+    /// A record dropped for retention lends its entry to the next one to finish, which reads
+    /// back whole (record and summary), whether it is larger or smaller.
+    #[tokio::test]
+    async fn a_record_kept_in_the_room_of_a_dropped_one_reads_back_whole() {
+        let store = MemoryStore::with_retention(1);
+        for i in 0..6 {
+            let mut r = record(ExecutionStatus::Running);
+            r.scenario_id = format!("scenario-{}", "x".repeat(6 - i));
+            store.create(&r).await.unwrap();
+            r.status = ExecutionStatus::Completed;
+            r.ended_at = Some(chrono::Utc::now());
+            r.output = Some(serde_json::json!({ "n": i, "text": "y".repeat((i % 3) * 500) }));
+            store.finish(&r).await.unwrap();
+            assert_eq!(store.get(r.id).await.unwrap().as_ref(), Some(&r), "record {i}");
+            let summary = store.shard(r.id).get(&r.id).unwrap().summary();
+            assert_eq!(summary, r.summary(), "summary {i}");
+            assert_eq!(store.len(), 1);
+            assert_eq!(
+                store.spares.len(),
+                usize::from(i > 0),
+                "the dropped record's entry is spare"
+            );
         }
     }
 

@@ -33,6 +33,7 @@ mod exact;
 mod lease;
 mod limits;
 mod memory;
+mod memory_entry;
 mod memory_state;
 mod outbox;
 mod payloads;

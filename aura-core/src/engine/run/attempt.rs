@@ -130,10 +130,13 @@ impl Exec {
 
     pub(super) async fn attempt(&self, cx: &Context, idx: usize, input: &Arc<Value>, n: u32) -> Result<SharedOutput> {
         let node = &self.plan.nodes[idx];
+        // A later attempt says its number; the first uses the node's context as it is.
+        let later;
         let cx = if n == 1 {
-            cx.clone()
+            cx
         } else {
-            cx.to_builder().attempt(n).build()
+            later = cx.to_builder().attempt(n).build();
+            &later
         };
         if let Some(conn) = &node.connection {
             self.engine.limiters.acquire(conn.id(), node.info.rate_limit).await;
@@ -151,7 +154,7 @@ impl Exec {
         {
             return Ok(SharedOutput::next(hit));
         }
-        let run = node.node.run_shared(&cx, input.clone());
+        let run = node.node.run_shared(cx, input.clone());
         let out = match node.timeout {
             Some(limit) => tokio::select! {
                 out = run => out?,

@@ -46,10 +46,19 @@ impl Exec {
     /// replaced by its redacted copy.
     pub(super) fn begin(&self, idx: usize, item: Option<usize>, started_at: chrono::DateTime<Utc>, input: &Arc<Value>) {
         let mut state = self.lock();
-        let slot = slot(&mut state, &self.plan, idx, item);
-        let r = &mut state.record.nodes[slot];
+        let r = match state.slots.get(idx, item) {
+            Some(slot) => {
+                let r = &mut state.record.nodes[slot];
+                r.input = input.clone();
+                r
+            }
+            // Made with its input (not a placeholder replaced at once).
+            None => {
+                let slot = upsert(&mut state, idx, item, pending(&self.plan, idx, item, input.clone()));
+                &mut state.record.nodes[slot]
+            }
+        };
         r.status = NodeStatus::Running;
-        r.input = input.clone();
         r.attempts = 1;
         r.started_at = Some(started_at);
     }
@@ -247,11 +256,16 @@ pub(super) fn slot(state: &mut State, plan: &Plan, idx: usize, item: Option<usiz
     if let Some(i) = state.slots.get(idx, item) {
         return i;
     }
-    let blank = NodeResult {
+    upsert(state, idx, item, pending(plan, idx, item, null()))
+}
+
+/// A node's result before it runs.
+fn pending(plan: &Plan, idx: usize, item: Option<usize>, input: Arc<Value>) -> NodeResult {
+    NodeResult {
         node_id: plan.nodes[idx].id.clone(),
         item,
         status: NodeStatus::Pending,
-        input: null(),
+        input,
         output: None,
         output_cleaned: false,
         error: None,
@@ -260,8 +274,7 @@ pub(super) fn slot(state: &mut State, plan: &Plan, idx: usize, item: Option<usiz
         pinned: false,
         started_at: None,
         ended_at: None,
-    };
-    upsert(state, idx, item, blank)
+    }
 }
 
 pub(super) fn upsert(state: &mut State, idx: usize, item: Option<usize>, result: NodeResult) -> usize {

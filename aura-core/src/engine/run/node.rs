@@ -341,7 +341,8 @@ impl Exec {
             };
             frame.set(idx, done.value.clone());
             let (recorded, cleaned) = self.recorded(idx, item, &done.value).await?;
-            let recorded_input = self.redactor.clean(&done.input);
+            // The input is recorded (cleaned) in place of the one `begin` left there.
+            let recorded_input = self.redactor.clean_shared(done.input);
             let elapsed = done.clock.elapsed();
             let started_at = done.started_at;
             let ended_at = started_at + elapsed;

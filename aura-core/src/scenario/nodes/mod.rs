@@ -145,9 +145,7 @@ impl Node for ActionNode {
             .resolved
             .as_ref()
             .ok_or_else(|| Error::internal("the action node was not prepared"))?;
-        Ok(SharedOutput::next(Arc::new(
-            action.call_shared(cx.clone(), input).await?,
-        )))
+        Ok(SharedOutput::next(Arc::new(action.call_shared_ref(cx, input).await?)))
     }
 }
 

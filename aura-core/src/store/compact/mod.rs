@@ -164,17 +164,25 @@ mod nanos {
     }
 }
 
-/// A finished record as bytes, written from the record in place.
-pub(crate) fn encode(record: &ExecutionRecord) -> Result<Box<[u8]>> {
-    let bytes = write::Writer::record(record).map_err(|e| {
+/// A finished record as bytes, written from the record in place into `bytes` (emptied first;
+/// a buffer reused from an earlier record keeps its room when the record fits in it).
+pub(crate) fn encode_into(record: &ExecutionRecord, bytes: &mut Vec<u8>) -> Result<()> {
+    bytes.clear();
+    write::Writer::record(record, bytes).map_err(|e| {
         Error::internal("the execution record could not be written in its compact form")
             .with_context("execution", record.id.to_string())
             .with_source(e)
     })?;
-    Ok(bytes.into_boxed_slice())
+    // Room well beyond the record (a new buffer's first guess, or a reused one from a larger
+    // record) is given back, all but a little for the next record written into it.
+    let len = bytes.len();
+    if bytes.capacity() > len + len / 4 + 64 {
+        bytes.shrink_to(len + len / 8 + 32);
+    }
+    Ok(())
 }
 
-/// The record back from [`encode`]'s bytes.
+/// The record back from [`encode_into`]'s bytes.
 pub(crate) fn decode(bytes: &[u8]) -> Result<ExecutionRecord> {
     let r: Record = rmp_serde::from_slice(bytes)
         .map_err(|e| Error::internal("a kept execution record could not be read back").with_source(e))?;
@@ -184,6 +192,46 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<ExecutionRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encode(record: &ExecutionRecord) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        encode_into(record, &mut bytes).map(|()| bytes)
+    }
+
+    /// A buffer that held a record holds the next one as if it were new, keeping its room only
+    /// while that is not far beyond what the record takes.
+    #[test]
+    fn a_reused_buffer_holds_the_next_record_exactly() {
+        let now = Utc::now();
+        let record = |text: &str| ExecutionRecord {
+            id: Uuid::now_v7(),
+            scenario_id: "s".into(),
+            scenario_version: 1,
+            trigger: Arc::new(serde_json::json!({ "text": text })),
+            trigger_cleaned: false,
+            status: ExecutionStatus::Completed,
+            started_at: now,
+            ended_at: Some(now),
+            nodes: Vec::new(),
+            output: None,
+            error: None,
+            rerun_of: None,
+        };
+        let (large, small) = (record(&"x".repeat(10_000)), record("y"));
+        let mut bytes = Vec::new();
+        encode_into(&large, &mut bytes).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), large);
+        encode_into(&small, &mut bytes).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), small);
+        assert!(
+            bytes.capacity() < 200,
+            "{} bytes of room for {}",
+            bytes.capacity(),
+            bytes.len()
+        );
+        encode_into(&large, &mut bytes).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), large);
+    }
 
     #[test]
     fn a_record_survives_its_compact_form_with_null_outputs_and_times() {

@@ -20,14 +20,18 @@ use crate::store::{ExecutionRecord, NodeResult};
 
 type Written = Result<(), Error>;
 
-/// A record's bytes as they are written.
-pub(super) struct Writer(Vec<u8>);
+/// A record's bytes as they are written, after what `.0` holds.
+pub(super) struct Writer<'a>(&'a mut Vec<u8>);
 
-impl Writer {
-    /// The bytes of `record`: a [`Record`](super::Record) array.
-    pub(super) fn record(record: &ExecutionRecord) -> Result<Vec<u8>, Error> {
-        // Sized for a small record, so that writing it rarely grows the buffer.
-        let mut w = Self(Vec::with_capacity(128 + 96 * record.nodes.len()));
+impl Writer<'_> {
+    /// Writes `record` at the end of `bytes`: a [`Record`](super::Record) array.
+    pub(super) fn record(record: &ExecutionRecord, bytes: &mut Vec<u8>) -> Result<(), Error> {
+        // A new buffer is sized for a small record, so that writing it rarely grows it (a
+        // reused one has the room of the record it held).
+        if bytes.capacity() == 0 {
+            bytes.reserve(128 + 96 * record.nodes.len());
+        }
+        let mut w = Writer(bytes);
         let r = record;
         w.array(12)?;
         // As a `Uuid` writes itself to a binary format: its 16 bytes.
@@ -55,7 +59,7 @@ impl Writer {
             Some(id) => w.bin(id.as_bytes()),
             None => w.nil(),
         }
-        Ok(w.0)
+        Ok(())
     }
 
     /// A [`Node`](super::Node) array, its times from the record's start.
@@ -273,10 +277,10 @@ mod tests {
         bytes
     }
 
-    fn written(write: impl FnOnce(&mut Writer)) -> Vec<u8> {
-        let mut w = Writer(Vec::new());
-        write(&mut w);
-        w.0
+    fn written(write: impl FnOnce(&mut Writer<'_>)) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        write(&mut Writer(&mut bytes));
+        bytes
     }
 
     /// Every integer form's edges, both sides of each.

@@ -1,0 +1,237 @@
+//! The in-memory store's entries: an execution live while it runs, compact once finished, and
+//! the spare room of finished records dropped for retention.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::Utc;
+use foldhash::HashMap;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{ExecutionRecord, ExecutionSummary, Lease, NodeResult, PayloadKey};
+use crate::error::{Error, Result};
+
+/// One execution: live while it runs, compact once finished.
+#[derive(Debug)]
+pub(super) enum Entry {
+    Live(Box<Live>),
+    Kept(Box<Kept>),
+}
+
+/// A running execution's record and where each node result sits in it, so that saving a
+/// result costs O(1) even in executions with many iterations.
+#[derive(Debug)]
+pub(super) struct Live {
+    pub(super) record: ExecutionRecord,
+    /// Where each node's result sits, once there are more than [`SCAN`] (fewer are found by
+    /// a scan, which is faster and allocates nothing).
+    pub(super) slots: HashMap<(Arc<str>, Option<usize>), usize>,
+    pub(super) exact: HashMap<PayloadKey, Arc<Value>>,
+    pub(super) lease: Option<Lease>,
+}
+
+/// A finished execution: its summary, for listings and pruning, and the record in its compact
+/// form.
+#[derive(Debug)]
+pub(super) struct Kept {
+    pub(super) summary: ExecutionSummary,
+    pub(super) compact: Vec<u8>,
+    pub(super) exact: HashMap<PayloadKey, Arc<Value>>,
+}
+
+/// Up to this many node results, a result's place is found by a scan.
+const SCAN: usize = 16;
+
+impl Live {
+    pub(super) fn new(record: ExecutionRecord, exact: HashMap<PayloadKey, Arc<Value>>) -> Self {
+        let mut live = Self {
+            record,
+            slots: HashMap::default(),
+            exact,
+            lease: None,
+        };
+        if live.record.nodes.len() > SCAN {
+            live.index();
+        }
+        live
+    }
+
+    fn index(&mut self) {
+        self.slots = self
+            .record
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((n.node_id.clone(), n.item), i))
+            .collect();
+    }
+
+    /// Inserts or replaces one node's result.
+    pub(super) fn save(&mut self, result: &NodeResult) {
+        let nodes = &mut self.record.nodes;
+        let found = if nodes.len() <= SCAN {
+            nodes
+                .iter()
+                .position(|n| n.item == result.item && n.node_id == result.node_id)
+        } else {
+            self.slots.get(&(result.node_id.clone(), result.item)).copied()
+        };
+        match found {
+            Some(i) => nodes[i] = result.clone(),
+            None => {
+                nodes.push(result.clone());
+                if nodes.len() > SCAN {
+                    if self.slots.is_empty() {
+                        self.index();
+                    } else {
+                        self.slots
+                            .insert((result.node_id.clone(), result.item), nodes.len() - 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Entry {
+    pub(super) fn summary(&self) -> ExecutionSummary {
+        match self {
+            Self::Live(live) => live.record.summary(),
+            Self::Kept(kept) => kept.summary.clone(),
+        }
+    }
+
+    pub(super) fn is_finished(&self) -> bool {
+        match self {
+            Self::Live(live) => live.record.status.is_finished(),
+            Self::Kept(_) => true,
+        }
+    }
+
+    /// What pruning looks at: id, start and scenario.
+    pub(super) fn prune_key(&self) -> (Uuid, chrono::DateTime<Utc>, &str) {
+        match self {
+            Self::Live(live) => (live.record.id, live.record.started_at, &live.record.scenario_id),
+            Self::Kept(kept) => (kept.summary.id, kept.summary.started_at, &kept.summary.scenario_id),
+        }
+    }
+
+    pub(super) fn record(&self) -> Result<ExecutionRecord> {
+        match self {
+            Self::Live(live) => Ok(live.record.clone()),
+            Self::Kept(kept) => super::compact::decode(&kept.compact)
+                .map_err(|e| e.with_context("execution", kept.summary.id.to_string())),
+        }
+    }
+
+    /// The live form, read back from JSON when the execution had finished (a rare write to a
+    /// finished execution).
+    pub(super) fn live(&mut self) -> Result<&mut Live> {
+        if matches!(self, Self::Kept(_)) {
+            let record = self.record()?;
+            let exact = std::mem::take(self.exact());
+            *self = Self::Live(Box::new(Live::new(record, exact)));
+        }
+        match self {
+            Self::Live(live) => Ok(live),
+            Self::Kept(_) => Err(Error::internal("a kept execution record could not be read back")),
+        }
+    }
+
+    /// The compact form of a finished execution (kept live if it cannot be written: nothing is
+    /// lost).
+    pub(super) fn keep(&mut self, spares: &Spares) -> Result<()> {
+        let Self::Live(live) = self else { return Ok(()) };
+        if !live.record.status.is_finished() {
+            return Ok(());
+        }
+        let mut kept = spares.take();
+        kept.fill(&live.record)?;
+        kept.exact = std::mem::take(&mut live.exact);
+        *self = Self::Kept(kept);
+        Ok(())
+    }
+
+    pub(super) fn exact(&mut self) -> &mut HashMap<PayloadKey, Arc<Value>> {
+        match self {
+            Self::Live(live) => &mut live.exact,
+            Self::Kept(kept) => &mut kept.exact,
+        }
+    }
+}
+
+/// The entries of finished records dropped for retention, emptied, for the next records to
+/// finish: in a steady state (as many records dropped as kept), keeping a record allocates
+/// and frees nothing. Without them each record's buffers are freed on whichever thread drops
+/// it — often another than the one that allocated them, where glibc's allocator takes its
+/// arena's lock — and allocated again for the next one.
+#[derive(Debug, Default)]
+#[expect(
+    clippy::vec_box,
+    reason = "an entry goes back into `Entry::Kept` in its box, not allocated again"
+)]
+pub(super) struct Spares(Mutex<Vec<Box<Kept>>>);
+
+/// How many spare entries are kept: enough for the records that finish while others are
+/// dropped.
+const SPARES: usize = 64;
+
+/// A compact record's buffer larger than this is not kept spare (a large record would hold
+/// its room for the small ones that reuse it).
+const SPARE_BYTES: usize = 4096;
+
+impl Spares {
+    /// A spare entry, or a new empty one.
+    pub(super) fn take(&self) -> Box<Kept> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| {
+                Box::new(Kept {
+                    summary: ExecutionSummary {
+                        id: Uuid::nil(),
+                        scenario_id: String::new(),
+                        status: super::ExecutionStatus::Completed,
+                        started_at: chrono::DateTime::UNIX_EPOCH,
+                        ended_at: None,
+                    },
+                    compact: Vec::new(),
+                    exact: HashMap::default(),
+                })
+            })
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Keeps a dropped record's entry for the next one (dropped when there are enough spare
+    /// or it is large, or holds exact payloads).
+    pub(super) fn give(&self, mut kept: Box<Kept>) {
+        if kept.compact.capacity() > SPARE_BYTES || !kept.exact.is_empty() {
+            return;
+        }
+        kept.compact.clear();
+        let mut spares = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if spares.len() < SPARES {
+            spares.push(kept);
+        }
+    }
+}
+
+impl Kept {
+    /// Fills this (spare) entry with `record`, compact, its buffers reused (its exact
+    /// payloads are the caller's to move in once this has succeeded).
+    pub(super) fn fill(&mut self, record: &ExecutionRecord) -> Result<()> {
+        super::compact::encode_into(record, &mut self.compact)?;
+        let s = &mut self.summary;
+        s.id = record.id;
+        s.scenario_id.clone_from(&record.scenario_id);
+        s.status = record.status;
+        s.started_at = record.started_at;
+        s.ended_at = record.ended_at;
+        Ok(())
+    }
+}
