@@ -28,10 +28,10 @@ use crate::error::{Error, Result};
 /// not grow without bound.
 ///
 /// Executions are spread over shards, each with its own lock, so that concurrent executions
-/// saving their node results do not wait on one another. A finished record is kept as compact
-/// JSON (a few hundred bytes for a small flow, instead of a tree of maps several times that),
-/// read back on [`ExecutionStore::get`]; so that keeping many is cheap, and dropping the oldest
-/// frees one buffer.
+/// saving their node results do not wait on one another. A finished record is kept in a
+/// compact binary form (MessagePack: a few hundred bytes for a small flow, instead of a tree of
+/// maps several times that), read back on [`ExecutionStore::get`]; so that keeping many is
+/// cheap. The oldest, dropped for retention, lends its buffers to the next record to finish.
 #[derive(Debug)]
 pub struct MemoryStore {
     shards: Box<[Mutex<HashMap<Uuid, Entry>>]>,
