@@ -42,7 +42,7 @@ struct Inner {
     span: tracing::Span,
     node_id: Option<Arc<str>>,
     /// The part every node of a pass has in common.
-    run: Run,
+    run: Held<RunParts>,
 }
 
 /// What every node of one pass has in common: held inline by a context built by hand, shared
@@ -52,7 +52,7 @@ pub(crate) struct RunParts {
     http: OnceLock<reqwest::Client>,
     /// No client was given: requests go through the current runtime's shared client.
     default_http: bool,
-    cancel: Cancel,
+    cancel: Held<CancellationToken>,
     scenario_id: Option<Arc<str>>,
     execution_id: Option<Arc<str>>,
     /// `None`: none attached (most contexts built by hand: no allocation for an empty set).
@@ -75,29 +75,12 @@ impl RunParts {
         Arc::new(Self {
             default_http: http.is_none(),
             http: http.map(OnceLock::from).unwrap_or_default(),
-            cancel: Cancel::Shared(cancel),
+            cancel: Held::Shared(cancel),
             scenario_id: Some(scenario_id),
             execution_id: Some(execution_id),
             extensions: Some(extensions),
             pass: Some(pass),
         })
-    }
-}
-
-/// A context's [`RunParts`]: its own, or a pass's.
-enum Run {
-    Own(RunParts),
-    Pass(Arc<RunParts>),
-}
-
-impl std::ops::Deref for Run {
-    type Target = RunParts;
-
-    fn deref(&self) -> &RunParts {
-        match self {
-            Self::Own(parts) => parts,
-            Self::Pass(parts) => parts,
-        }
     }
 }
 
@@ -109,20 +92,21 @@ pub(crate) trait PassValues: Send + Sync {
     fn get(&self, id: TypeId) -> Option<&(dyn Any + Send + Sync)>;
 }
 
-/// A context's cancellation token: its own, or the execution's, shared by every node's
-/// context (a token's clone takes a lock; an `Arc`'s does not).
-enum Cancel {
-    Own(CancellationToken),
-    Shared(Arc<CancellationToken>),
+/// A part of a context it owns (built by hand), or shares: the cancellation token with every
+/// node of the execution (a token's clone takes a lock; an `Arc`'s does not), the
+/// [`RunParts`] with every node of a pass.
+enum Held<T> {
+    Own(T),
+    Shared(Arc<T>),
 }
 
-impl std::ops::Deref for Cancel {
-    type Target = CancellationToken;
+impl<T> std::ops::Deref for Held<T> {
+    type Target = T;
 
-    fn deref(&self) -> &CancellationToken {
+    fn deref(&self) -> &T {
         match self {
-            Self::Own(token) => token,
-            Self::Shared(token) => token,
+            Self::Own(part) => part,
+            Self::Shared(part) => part,
         }
     }
 }
@@ -421,7 +405,7 @@ impl From<NodeContext> for Context {
                 },
                 span: n.span,
                 node_id: Some(n.node_id),
-                run: Run::Pass(n.run),
+                run: Held::Shared(n.run),
             }),
         }
     }
@@ -557,10 +541,10 @@ impl ContextBuilder {
                 idempotency_key: self.idempotency_key,
                 span: self.span.unwrap_or_else(tracing::Span::none),
                 node_id: self.node_id,
-                run: Run::Own(RunParts {
+                run: Held::Own(RunParts {
                     default_http: self.http.is_none(),
                     http: self.http.map(OnceLock::from).unwrap_or_default(),
-                    cancel: Cancel::Own(self.cancel.unwrap_or_default()),
+                    cancel: Held::Own(self.cancel.unwrap_or_default()),
                     scenario_id: self.scenario_id,
                     execution_id: self.execution_id,
                     extensions: self.extensions,

@@ -205,8 +205,7 @@ impl MemoryStore {
         if !record.status.is_finished() {
             return self.end(record);
         }
-        let mut kept = self.spares.take();
-        kept.fill(record)?;
+        let mut kept = self.spares.keep(record)?;
         let mut map = self.shard(record.id);
         let entry = map.get_mut(&record.id).ok_or_else(|| missing(record.id))?;
         let newly_finished = !entry.is_finished();

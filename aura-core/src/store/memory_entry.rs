@@ -145,8 +145,7 @@ impl Entry {
         if !live.record.status.is_finished() {
             return Ok(());
         }
-        let mut kept = spares.take();
-        kept.fill(&live.record)?;
+        let mut kept = spares.keep(&live.record)?;
         kept.exact = std::mem::take(&mut live.exact);
         *self = Self::Kept(kept);
         Ok(())
@@ -181,25 +180,27 @@ const SPARES: usize = 64;
 const SPARE_BYTES: usize = 4096;
 
 impl Spares {
-    /// A spare entry, or a new empty one.
-    pub(super) fn take(&self) -> Box<Kept> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_else(|| {
-                Box::new(Kept {
-                    summary: ExecutionSummary {
-                        id: Uuid::nil(),
-                        scenario_id: String::new(),
-                        status: super::ExecutionStatus::Completed,
-                        started_at: chrono::DateTime::UNIX_EPOCH,
-                        ended_at: None,
-                    },
-                    compact: Vec::new(),
-                    exact: HashMap::default(),
-                })
-            })
+    /// `record` in its compact form, in a spare entry's room when there is one (its exact
+    /// payloads are the caller's to move in once this has succeeded).
+    pub(super) fn keep(&self, record: &ExecutionRecord) -> Result<Box<Kept>> {
+        let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let Some(mut kept) = spare else {
+            let mut compact = Vec::new();
+            super::compact::encode_into(record, &mut compact)?;
+            return Ok(Box::new(Kept {
+                summary: record.summary(),
+                compact,
+                exact: HashMap::default(),
+            }));
+        };
+        super::compact::encode_into(record, &mut kept.compact)?;
+        let s = &mut kept.summary;
+        s.id = record.id;
+        s.scenario_id.clone_from(&record.scenario_id);
+        s.status = record.status;
+        s.started_at = record.started_at;
+        s.ended_at = record.ended_at;
+        Ok(kept)
     }
 
     #[cfg(test)]
@@ -209,29 +210,13 @@ impl Spares {
 
     /// Keeps a dropped record's entry for the next one (dropped when there are enough spare
     /// or it is large, or holds exact payloads).
-    pub(super) fn give(&self, mut kept: Box<Kept>) {
+    pub(super) fn give(&self, kept: Box<Kept>) {
         if kept.compact.capacity() > SPARE_BYTES || !kept.exact.is_empty() {
             return;
         }
-        kept.compact.clear();
         let mut spares = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if spares.len() < SPARES {
             spares.push(kept);
         }
-    }
-}
-
-impl Kept {
-    /// Fills this (spare) entry with `record`, compact, its buffers reused (its exact
-    /// payloads are the caller's to move in once this has succeeded).
-    pub(super) fn fill(&mut self, record: &ExecutionRecord) -> Result<()> {
-        super::compact::encode_into(record, &mut self.compact)?;
-        let s = &mut self.summary;
-        s.id = record.id;
-        s.scenario_id.clone_from(&record.scenario_id);
-        s.status = record.status;
-        s.started_at = record.started_at;
-        s.ended_at = record.ended_at;
-        Ok(())
     }
 }
