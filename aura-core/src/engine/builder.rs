@@ -356,6 +356,7 @@ impl EngineBuilder {
                 cache: ResultCache::new(self.cache_capacity),
                 http: self.http,
                 payload_limit: self.payload_limit,
+                plain_redactor: Arc::new(super::redact::Redactor::new(Vec::new(), self.payload_limit)),
                 extensions: Arc::new(self.extensions),
                 clock: self.clock,
                 owner: self.owner,

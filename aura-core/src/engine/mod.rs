@@ -100,6 +100,9 @@ pub(crate) struct Inner {
     /// The client the host gave; `None` leaves every context on the per-runtime default.
     http: Option<reqwest::Client>,
     payload_limit: usize,
+    /// The redactor of every execution whose plan has no connection (its secrets never
+    /// change): one for all of them instead of one per execution.
+    plain_redactor: Arc<redact::Redactor>,
     /// What the host attached for every node's context (a router, a database pool …).
     extensions: Arc<http::Extensions>,
     /// The time retry back-off and max durations follow.

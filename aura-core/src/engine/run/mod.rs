@@ -71,10 +71,15 @@ pub(super) fn null() -> Arc<Value> {
     NULL.clone()
 }
 
-/// What hides an execution's secrets and truncates its big payloads in its record.
-pub(super) fn redactor(engine: &Inner, plan: &Plan) -> Redactor {
-    let connections = plan.nodes.iter().filter_map(|n| n.connection.clone()).collect();
-    Redactor::new(connections, engine.payload_limit)
+/// What hides an execution's secrets and truncates its big payloads in its record: the
+/// engine's shared one when no node has a connection, else one of its own (it follows its
+/// connections' secrets as they change).
+pub(super) fn redactor(engine: &Inner, plan: &Plan) -> Arc<Redactor> {
+    let connections: Vec<_> = plan.nodes.iter().filter_map(|n| n.connection.clone()).collect();
+    if connections.is_empty() {
+        return engine.plain_redactor.clone();
+    }
+    Arc::new(Redactor::new(connections, engine.payload_limit))
 }
 
 /// The record of a new execution, running, with its trigger as records keep it (redacted,
@@ -153,7 +158,8 @@ async fn prepare(
     let events = followed.events.or_else(|| {
         (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.id.clone())))
     });
-    let id_str: Arc<str> = id.to_string().into();
+    // Written on the stack, then copied once into its `Arc` (no `String` in between).
+    let id_str: Arc<str> = Arc::from(&*id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
     let engine_keeps_checkpoints = engine.keep.checkpoints();
     let durable = engine.store.is_durable();
     let deferred_trigger = match record.trigger_cleaned && !engine_keeps_checkpoints {
@@ -336,7 +342,7 @@ struct Exec {
     state: Mutex<State>,
     started_utc: chrono::DateTime<Utc>,
     started_instant: Instant,
-    redactor: Redactor,
+    redactor: Arc<Redactor>,
     response: Option<ResponseSlot>,
     sub: SubScenarios,
     pause: Option<Arc<PauseGate>>,
