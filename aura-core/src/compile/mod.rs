@@ -61,6 +61,9 @@ pub struct Plan {
     pub(crate) concurrency: Option<Arc<Semaphore>>,
     /// Whether a node can answer a webhook caller.
     pub(crate) responds: bool,
+    /// Whether every node is [pure](crate::node::NodeInfo::pure): calls nothing outside the
+    /// engine.
+    pub(crate) calls_nothing: bool,
     /// The sub-scenarios its nodes run.
     pub(crate) calls: Vec<ScenarioCall>,
 }
@@ -427,6 +430,7 @@ pub async fn compile_with(
         .max_concurrent
         .map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
     let responds = nodes.iter().any(|n| n.info.role == NodeRole::Respond);
+    let calls_nothing = nodes.iter().all(|n| n.info.pure);
     Ok(Plan {
         id: scenario_id.into(),
         name,
@@ -439,6 +443,7 @@ pub async fn compile_with(
         root: triggers.first().copied().unwrap_or_default(),
         concurrency,
         responds,
+        calls_nothing,
         calls,
     })
 }

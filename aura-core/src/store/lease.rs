@@ -25,6 +25,17 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// `owner`'s lease on an execution for `length` from now, with no fencing token (that of a
+    /// store of one process).
+    pub(crate) fn from_now(execution_id: Uuid, owner: &str, length: std::time::Duration) -> Self {
+        Self {
+            execution_id,
+            owner: owner.to_owned(),
+            until: Utc::now() + chrono::Duration::from_std(length).unwrap_or(chrono::Duration::MAX),
+            token: 0,
+        }
+    }
+
     /// Whether it still holds at `now`.
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         now < self.until

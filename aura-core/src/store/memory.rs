@@ -127,16 +127,6 @@ impl MemoryStore {
     }
 }
 
-fn lease_for(execution_id: Uuid, owner: &str, lease: Duration) -> Lease {
-    let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-    Lease {
-        execution_id,
-        owner: owner.to_owned(),
-        until,
-        token: 0,
-    }
-}
-
 impl MemoryStore {
     /// Adds a new execution's record, leased or not.
     fn insert(&self, record: &ExecutionRecord, lease: Option<Lease>) -> Result<()> {
@@ -261,9 +251,32 @@ impl ExecutionStore for MemoryStore {
     }
 
     async fn create_leased(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<Lease> {
-        let lease = lease_for(record.id, owner, length);
+        let lease = Lease::from_now(record.id, owner, length);
         self.insert(record, Some(lease.clone()))?;
         Ok(lease)
+    }
+
+    /// Written compact at once: no live state is made for it.
+    async fn create_finished(&self, record: &ExecutionRecord, _owner: &str, _length: Duration) -> Result<()> {
+        if !record.status.is_finished() {
+            return Err(
+                Error::invalid_input("create_finished takes a finished execution's record", Vec::new())
+                    .with_context("execution", record.id.to_string()),
+            );
+        }
+        let kept = self.spares.keep(record)?;
+        match self.shard(record.id).entry(record.id) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                return Err(
+                    Error::conflict("this execution exists already").with_context("execution", record.id.to_string())
+                );
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(Entry::Kept(kept));
+            }
+        }
+        self.retire(record.id);
+        Ok(())
     }
 
     async fn finish_leased(&self, _lease: &Lease, record: &ExecutionRecord) -> Result<()> {
@@ -426,7 +439,7 @@ impl ExecutionStore for MemoryStore {
             if let Some(Entry::Live(live)) = map.get_mut(&id)
                 && free(live)
             {
-                let lease = lease_for(id, owner, length);
+                let lease = Lease::from_now(id, owner, length);
                 live.lease = Some(lease.clone());
                 claimed.push(lease);
                 if let Some(left) = scenario.as_ref().and_then(|s| room.get_mut(s)) {
@@ -451,7 +464,7 @@ impl ExecutionStore for MemoryStore {
         {
             return Ok(None);
         }
-        let new = lease_for(execution_id, owner, lease);
+        let new = Lease::from_now(execution_id, owner, lease);
         entry.lease = Some(new.clone());
         Ok(Some(new))
     }
@@ -463,7 +476,7 @@ impl ExecutionStore for MemoryStore {
         };
         match &entry.lease {
             Some(held) if held.owner == lease.owner => {
-                let new = lease_for(lease.execution_id, &lease.owner, extend);
+                let new = Lease::from_now(lease.execution_id, &lease.owner, extend);
                 entry.lease = Some(new.clone());
                 Ok(Some(new))
             }
@@ -472,7 +485,7 @@ impl ExecutionStore for MemoryStore {
     }
 
     async fn renew_owned(&self, owner: &str, extend: Duration) -> Result<u64> {
-        let until = lease_for(Uuid::nil(), owner, extend).until;
+        let until = Lease::from_now(Uuid::nil(), owner, extend).until;
         let mut renewed = 0;
         for shard in &self.shards {
             let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);

@@ -154,6 +154,19 @@ pub trait ExecutionStore: Send + Sync + 'static {
         })
     }
 
+    /// Records an execution that ended before anything of it was written: its whole record,
+    /// finished, as [`create_leased`](Self::create_leased) and then
+    /// [`checkpoint_leased`](Self::checkpoint_leased) with its results and end would (which is
+    /// the default). On a store that is not [durable](Self::is_durable) the engine writes
+    /// nothing of a checkpointed execution before its first write, so that one that ends without
+    /// waiting is written once, whole, by this call. A store may write it in one step
+    /// ([`MemoryStore`] does). An execution of that id already there is a
+    /// [`Conflict`](crate::ErrorKind::Conflict).
+    async fn create_finished(&self, record: &ExecutionRecord, owner: &str, length: Duration) -> Result<()> {
+        let lease = self.create_leased(&record.as_created(), owner, length).await?;
+        self.checkpoint_leased(&lease, &record.nodes, Some(record)).await
+    }
+
     /// [`save_node`](Self::save_node) under `lease`: written only while the store still gives
     /// the execution to this lease's owner and [token](Lease::token); otherwise nothing is
     /// written and the error is a [`Conflict`](crate::ErrorKind::Conflict) saying the lease was

@@ -139,6 +139,24 @@ pub struct ExecutionRecord {
 }
 
 impl ExecutionRecord {
+    /// This record as it was created: running, without node results, end, output or error.
+    pub(crate) fn as_created(&self) -> Self {
+        Self {
+            id: self.id,
+            scenario_id: self.scenario_id.clone(),
+            scenario_version: self.scenario_version,
+            trigger: self.trigger.clone(),
+            trigger_cleaned: self.trigger_cleaned,
+            status: ExecutionStatus::Running,
+            started_at: self.started_at,
+            ended_at: None,
+            nodes: Vec::new(),
+            output: None,
+            error: None,
+            rerun_of: self.rerun_of,
+        }
+    }
+
     /// The result of a node (outside iterate bodies).
     pub fn node(&self, node_id: &str) -> Option<&NodeResult> {
         self.nodes.iter().find(|n| &*n.node_id == node_id && n.item.is_none())

@@ -133,6 +133,7 @@ macro_rules! store_behavior {
             create_then_get_round_trips,
             get_of_an_unknown_execution_is_none,
             create_twice_is_a_conflict,
+            create_finished_keeps_the_whole_record,
             save_node_upserts_by_node_and_item_in_first_save_order,
             save_node_of_an_unknown_execution_is_not_found,
             finish_records_the_end,
@@ -270,6 +271,46 @@ pub async fn create_then_get_round_trips(f: &StoreFixture) {
     assert_eq!(back.output, Some(Value::Null), "a null output is an output");
     assert_eq!(back.nodes[0].output.as_deref(), Some(&Value::Null));
     assert_eq!(back.nodes[1].output, None, "no output stays no output");
+}
+
+/// `create_finished` writes an execution that ended before anything of it was written, in one
+/// call: it reads back whole (its node results, output and end), lists as finished, is not
+/// unfinished work; a second one of the same id is a conflict, and the first stays.
+pub async fn create_finished_keeps_the_whole_record(f: &StoreFixture) {
+    let mut r = record("s");
+    let mut routed = node("check", None, json!({ "score": 42 }));
+    routed.route = Some("true".into());
+    r.nodes = vec![node("hook", None, json!({ "value": 42 })), routed];
+    r.status = ExecutionStatus::Completed;
+    r.ended_at = Some(Utc::now());
+    r.output = Some(json!({ "ok": true }));
+    f.store
+        .create_finished(&r, "engine-a", Duration::from_secs(30))
+        .await
+        .expect("create_finished");
+    assert_eq!(get(f, r.id).await, r, "the record reads back whole");
+    let listed = f.store.list("s", PageRequest::first(10)).await.expect("list");
+    let summary = listed
+        .items
+        .iter()
+        .find(|s| s.id == r.id)
+        .expect("the execution is listed");
+    assert_eq!(summary.status, ExecutionStatus::Completed);
+    let unfinished = f.store.unfinished().await.expect("unfinished");
+    assert!(
+        unfinished.iter().all(|u| u.id != r.id),
+        "a finished execution is no unfinished work"
+    );
+
+    let mut again = r.clone();
+    again.scenario_id = "other".into();
+    let err = f
+        .store
+        .create_finished(&again, "engine-a", Duration::from_secs(30))
+        .await
+        .expect_err("a second create_finished fails");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(get(f, r.id).await, r, "the first record stays");
 }
 
 /// `get` of an id never created is `None`, not an error.

@@ -123,6 +123,19 @@ impl Exec {
 
     async fn write_to_store(&self, nodes: &[NodeResult], end: Option<&ExecutionRecord>) -> Result<()> {
         let store = &self.engine.store;
+        if let Some(record) = end
+            && !record.trigger_cleaned
+            && !self.created.initialized()
+        {
+            // Nothing of it written yet: its whole record, in one write.
+            store
+                .create_finished(record, &self.engine.owner, self.engine.lease)
+                .await?;
+            // (Nothing else writes at the end.)
+            let _ = self.created.set(());
+            return Ok(());
+        }
+        self.ensure_created().await?;
         match &self.options.lease {
             Some(lease) if !nodes.is_empty() || end.is_some() => store.checkpoint_leased(lease, nodes, end).await,
             Some(_) => Ok(()),
@@ -138,6 +151,40 @@ impl Exec {
         }
     }
 
+    /// Writes the execution's creation if it was put off ([`Exec::created`]): leased to this
+    /// engine, with its trigger's exact payload when the record keeps a redacted copy.
+    pub(super) async fn ensure_created(&self) -> Result<()> {
+        self.created
+            .get_or_try_init(|| async {
+                let Some(lease) = &self.options.lease else {
+                    return Ok(());
+                };
+                let running = self.lock().record.as_created();
+                let store = &self.engine.store;
+                store
+                    .create_leased(&running, &self.engine.owner, self.engine.lease)
+                    .await?;
+                super::super::worker::heartbeat(&self.engine);
+                if running.trigger_cleaned {
+                    store
+                        .save_exact_leased(lease, &PayloadKey::Trigger, &self.trigger)
+                        .await?;
+                }
+                Ok::<(), Error>(())
+            })
+            .await
+            .map(|&()| ())
+    }
+
+    /// An execution that goes on after `start` (or `execute`) first gave the caller's task
+    /// back is written to the store now, so that it can be looked up while it runs. Should
+    /// that fail, its next write tries again and ends it with the error.
+    pub(super) async fn publish(&self) {
+        if let Err(e) = self.ensure_created().await {
+            tracing::warn!(execution = %self.id, error = %e, "the running execution could not be written to the store: its next write tries again");
+        }
+    }
+
     /// Writes the end with the deferred results before it.
     pub(super) async fn write_end(&self, record: &ExecutionRecord) -> Result<()> {
         self.write_all(None, Some(record)).await
@@ -145,6 +192,7 @@ impl Exec {
 
     /// Writes an exact payload, under the execution's lease when it has one.
     async fn store_exact(&self, key: &PayloadKey, value: &Arc<Value>) -> Result<()> {
+        self.ensure_created().await?;
         match &self.options.lease {
             Some(lease) => self.engine.store.save_exact_leased(lease, key, value).await,
             None => self.engine.store.save_exact(self.id, key, value).await,

@@ -45,7 +45,7 @@ use crate::expr::{Scope, StepOutputs, step_value};
 use crate::node::{Route, SharedOutput};
 use crate::scenario::OnError;
 use crate::scenario::nodes::{ResponseSlot, SubScenarioRunner, SubScenarios};
-use crate::store::{ExecutionRecord, ExecutionStatus, NodeResult, NodeStatus, PayloadKey};
+use crate::store::{ExecutionRecord, ExecutionStatus, Lease, NodeResult, NodeStatus, PayloadKey};
 
 use self::attempt::Attempted;
 use self::frame::{Frame, Output, Pass, PassShared};
@@ -121,22 +121,32 @@ async fn prepare(
     let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
     let trigger = Arc::new(trigger);
     let redactor = redactor(&engine, &plan);
+    // Written to the store here, or (see `Exec::created`) at its first write.
+    let mut created = true;
     let record = match existing {
         Some(record) => record,
         None => {
             let record = new_record(&redactor, &plan, id, &trigger, options.rerun_of);
             let trigger_cleaned = record.trigger_cleaned;
             if engine.keep.checkpoints() {
-                // Leased from its creation: nobody else takes it up while it runs.
-                let lease = engine.store.create_leased(&record, &engine.owner, engine.lease).await?;
-                super::worker::heartbeat(&engine);
-                if trigger_cleaned {
-                    engine
-                        .store
-                        .save_exact_leased(&lease, &PayloadKey::Trigger, &trigger)
-                        .await?;
+                if plan.calls_nothing && !engine.store.is_durable() && options.execution_id.is_none() {
+                    // Nothing of it outlives the process, its new id is known to nobody yet,
+                    // and none of its nodes calls anything that could look it up: it is
+                    // written at its first write (whole, if that is its end).
+                    options.lease = Some(Lease::from_now(id, &engine.owner, engine.lease));
+                    created = false;
+                } else {
+                    // Leased from its creation: nobody else takes it up while it runs.
+                    let lease = engine.store.create_leased(&record, &engine.owner, engine.lease).await?;
+                    super::worker::heartbeat(&engine);
+                    if trigger_cleaned {
+                        engine
+                            .store
+                            .save_exact_leased(&lease, &PayloadKey::Trigger, &trigger)
+                            .await?;
+                    }
+                    options.lease = Some(lease);
                 }
-                options.lease = Some(lease);
             }
             record
         }
@@ -189,6 +199,11 @@ async fn prepare(
         }),
         checkpoints: engine_keeps_checkpoints,
         durable,
+        created: if created {
+            tokio::sync::OnceCell::new_with(Some(()))
+        } else {
+            tokio::sync::OnceCell::new()
+        },
         redactor,
         response,
         pause,
@@ -217,10 +232,17 @@ pub(super) async fn start(
     );
     let slot = Slot::take(&exec.plan).await;
     let mut run: BoxFuture<'static, Ended> = Box::pin(exec.clone().run(slot));
-    let run = match futures::poll!(run.as_mut()) {
-        std::task::Poll::Ready(Ended::Finished(done)) => Run::Done(Some(Box::new(done))),
-        std::task::Poll::Ready(Ended::Parked(parked)) => Run::Task(tokio::spawn(drive(exec, Next::Parked(parked)))),
-        std::task::Poll::Pending => Run::Task(tokio::spawn(drive(exec, Next::Run(run)))),
+    let next = match futures::poll!(run.as_mut()) {
+        std::task::Poll::Ready(Ended::Finished(done)) => Err(done),
+        std::task::Poll::Ready(Ended::Parked(parked)) => Ok(Next::Parked(parked)),
+        std::task::Poll::Pending => Ok(Next::Run(run)),
+    };
+    let run = match next {
+        Err(done) => Run::Done(Some(Box::new(done))),
+        Ok(next) => {
+            exec.publish().await;
+            Run::Task(tokio::spawn(drive(exec, next)))
+        }
     };
     let (id, cancel, events, response, pause) = handle_parts;
     Ok(ExecutionHandle {
@@ -242,8 +264,14 @@ pub(super) async fn execute(
 ) -> Result<ExecutionRecord> {
     let exec = prepare(engine, plan, trigger, options, None, Follow::Inline).await?;
     let slot = Slot::take(&exec.plan).await;
-    let run = Box::pin(exec.clone().run(slot));
-    drive(exec, Next::Run(run)).await
+    let mut run: BoxFuture<'static, Ended> = Box::pin(exec.clone().run(slot));
+    let next = match futures::poll!(run.as_mut()) {
+        std::task::Poll::Ready(Ended::Finished(done)) => return done,
+        std::task::Poll::Ready(Ended::Parked(parked)) => Next::Parked(parked),
+        std::task::Poll::Pending => Next::Run(run),
+    };
+    exec.publish().await;
+    drive(exec, next).await
 }
 
 /// Takes up an execution parked in the store that this engine has claimed, and runs it to its
@@ -353,6 +381,14 @@ struct Exec {
     checkpoints: bool,
     /// Whether the store outlives the process ([`crate::store::ExecutionStore::is_durable`]).
     durable: bool,
+    /// Set once the execution is in the store. A checkpointed execution of a new id, on a store
+    /// that is not durable, of a plan whose nodes call nothing ([`Plan::calls_nothing`]: a
+    /// webhook answered by `set`, `if` and `respond` nodes) is written at its first write, or
+    /// before its handle is given if it goes on in a task ([`Exec::ensure_created`],
+    /// [`Exec::publish`]); one that ends first is written whole, in one write
+    /// ([`crate::store::ExecutionStore::create_finished`]). Any other is written when it
+    /// starts.
+    created: tokio::sync::OnceCell<()>,
 }
 
 struct State {
