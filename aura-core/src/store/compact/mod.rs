@@ -7,7 +7,11 @@
 //! record takes a few hundred bytes instead of the kilobytes of its tree of maps. Writing times
 //! as integers instead of RFC 3339 text halves the cost of writing it; MessagePack instead of
 //! JSON (strings copied, not escaped; numbers binary) takes about a sixth off what is left. Structs
-//! with fields left out when empty (an [`ErrorRecord`]) are written as maps, by name.
+//! with fields left out when empty (an [`ErrorRecord`]) are written as maps, by name. A payload
+//! the record shares with one written before it (the trigger as the trigger node's input, a
+//! node's output as the next one's input, a node that passes its input on) is written once and
+//! named by its number after that ([`Payloads`]): a webhook flow's record writes half its
+//! payloads, and reads them back shared.
 //!
 //! The types below say the form, and serde reads it back (`rmp_serde`); [`write`] writes it by
 //! hand, with MessagePack's primitives, because it is written on every execution's path.
@@ -50,7 +54,7 @@ struct Node(
     Arc<str>,
     Option<usize>,
     NodeStatus,
-    /// [`OUTPUT_PRESENT`], [`OUTPUT_CLEANED`], [`PINNED`].
+    /// [`OUTPUT_PRESENT`], [`OUTPUT_CLEANED`], [`PINNED`], [`INPUT_SHARED`], [`OUTPUT_SHARED`].
     u8,
     u32,
     /// Start and end, in nanoseconds from the record's start.
@@ -71,6 +75,36 @@ const TRIGGER_CLEANED: u8 = 2;
 const OUTPUT_CLEANED: u8 = 2;
 /// Flag of a node: its output was pinned.
 const PINNED: u8 = 4;
+/// Flag of a node: its input is a payload written before it (the same value, shared: the
+/// trigger, or the output a node passed on), and its field holds that payload's number.
+const INPUT_SHARED: u8 = 8;
+/// Flag of a node: its output is a payload written before it (a node that passes its input
+/// on), as [`INPUT_SHARED`] says.
+const OUTPUT_SHARED: u8 = 16;
+
+/// The payloads of a record in the order they are written, each numbered by its place: the
+/// trigger is 0, node `k`'s input `1 + 2k` and its output `2 + 2k` (a place even when it has
+/// none). A shared payload is written once and named by its number after that.
+struct Payloads(Vec<Arc<Value>>);
+
+impl Payloads {
+    /// `value` as read: the payload it names when `shared`, else itself; it takes the next
+    /// number.
+    fn take(&mut self, value: Arc<Value>, shared: bool) -> Result<Arc<Value>> {
+        let value = if shared {
+            value
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .and_then(|n| self.0.get(n))
+                .cloned()
+                .ok_or_else(|| Error::internal("a kept execution record names a payload it does not hold"))?
+        } else {
+            value
+        };
+        self.0.push(value.clone());
+        Ok(value)
+    }
+}
 
 fn flag(on: bool, bit: u8) -> u8 {
     if on { bit } else { 0 }
@@ -105,17 +139,22 @@ impl TryFrom<Record> for ExecutionRecord {
             error,
             rerun_of,
         ) = r;
+        let mut payloads = Payloads(Vec::with_capacity(1 + 2 * nodes.len()));
+        payloads.0.push(trigger.clone());
         let nodes = nodes
             .into_iter()
             .map(
                 |Node(node_id, item, status, flags, attempts, started, ended, input, output, error, route)| {
+                    let input = payloads.take(input, flags & INPUT_SHARED != 0)?;
+                    // `null` is an output when the flag says there is one.
+                    let output = output.unwrap_or_else(|| Arc::new(Value::Null));
+                    let output = payloads.take(output, flags & OUTPUT_SHARED != 0)?;
                     Ok(NodeResult {
                         node_id,
                         item,
                         status,
                         input,
-                        // `null` is an output when the flag says there is one.
-                        output: (flags & OUTPUT_PRESENT != 0).then(|| output.unwrap_or_else(|| Arc::new(Value::Null))),
+                        output: (flags & OUTPUT_PRESENT != 0).then_some(output),
                         error,
                         output_cleaned: flags & OUTPUT_CLEANED != 0,
                         attempts,
@@ -297,6 +336,127 @@ mod tests {
             .map(ToString::to_string)
             .unwrap_or_default();
         assert!(source.contains("292 years"), "{source}");
+    }
+
+    /// A chain's payloads as the engine shares them: the trigger as the trigger node's input
+    /// and output, a node's output as the next one's input and (a pass-through) as its own
+    /// output; some nodes without output; one payload shared again further back than the
+    /// writer looks.
+    #[test]
+    fn shared_payloads_are_written_once_and_read_back_shared() {
+        let now = Utc::now();
+        let trigger = Arc::new(serde_json::json!({ "value": 42, "text": "a longer text to share" }));
+        let node = |id: &str, input: &Arc<Value>, output: Option<&Arc<Value>>| NodeResult {
+            node_id: id.into(),
+            item: None,
+            status: NodeStatus::Completed,
+            input: input.clone(),
+            output: output.cloned(),
+            error: None,
+            output_cleaned: false,
+            attempts: 1,
+            route: None,
+            pinned: false,
+            started_at: Some(now),
+            ended_at: Some(now),
+        };
+        let score = Arc::new(serde_json::json!({ "score": 42, "why": "a reason long enough" }));
+        let other: Vec<Arc<Value>> = (0..6).map(|i| Arc::new(serde_json::json!({ "n": i }))).collect();
+        let mut nodes = vec![
+            node("hook", &trigger, Some(&trigger)),
+            node("score", &score, Some(&score)),
+            node("check", &score, Some(&score)),
+            node("skipped", &score, None),
+            node("after", &score, Some(&other[0])),
+        ];
+        for (i, o) in other.iter().enumerate().skip(1) {
+            nodes.push(node(&format!("n{i}"), &other[i - 1], Some(o)));
+        }
+        // `score` again, written whole: it is further back than the writer looks.
+        nodes.push(node("late", &score, None));
+        let record = ExecutionRecord {
+            id: Uuid::now_v7(),
+            scenario_id: "s".into(),
+            scenario_version: 1,
+            trigger: trigger.clone(),
+            trigger_cleaned: false,
+            status: ExecutionStatus::Completed,
+            started_at: now,
+            ended_at: Some(now),
+            nodes,
+            output: Some(serde_json::json!({ "ok": true })),
+            error: None,
+            rerun_of: None,
+        };
+        let bytes = encode(&record).unwrap();
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back, record);
+        assert!(Arc::ptr_eq(&back.trigger, &back.nodes[0].input), "read back shared");
+        assert!(Arc::ptr_eq(
+            &back.nodes[1].input,
+            back.nodes[2].output.as_ref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            back.nodes[5].output.as_ref().unwrap(),
+            &back.nodes[6].input
+        ));
+
+        // The same record with every payload its own copy: each written whole, and longer.
+        let mut copies = record.clone();
+        for n in &mut copies.nodes {
+            n.input = Arc::new((*n.input).clone());
+            n.output = n.output.as_ref().map(|o| Arc::new((**o).clone()));
+        }
+        let whole = encode(&copies).unwrap();
+        assert_eq!(decode(&whole).unwrap(), record);
+        let text = |b: &[u8]| b.windows(22).filter(|w| w == b"a longer text to share").count();
+        assert_eq!(text(&bytes), 1, "the trigger is written once");
+        assert_eq!(text(&whole), 3);
+        let why = |b: &[u8]| b.windows(20).filter(|w| w == b"a reason long enough").count();
+        assert_eq!(why(&bytes), 2, "score written once, then once more from far back");
+        assert_eq!(why(&whole), 7);
+    }
+
+    /// A record naming a payload it does not hold is an error, not a panic.
+    #[test]
+    fn a_record_naming_a_payload_it_does_not_hold_is_an_error() {
+        let now = Utc::now();
+        let mut record = ExecutionRecord {
+            id: Uuid::now_v7(),
+            scenario_id: "s".into(),
+            scenario_version: 1,
+            trigger: Arc::new(Value::Null),
+            trigger_cleaned: false,
+            status: ExecutionStatus::Completed,
+            started_at: now,
+            ended_at: Some(now),
+            nodes: Vec::new(),
+            output: None,
+            error: None,
+            rerun_of: None,
+        };
+        let shared = Arc::new(serde_json::json!({ "x": 1 }));
+        record.nodes.push(NodeResult {
+            node_id: "a".into(),
+            item: None,
+            status: NodeStatus::Completed,
+            input: shared.clone(),
+            output: Some(shared),
+            error: None,
+            output_cleaned: false,
+            attempts: 1,
+            route: None,
+            pinned: false,
+            started_at: None,
+            ended_at: None,
+        });
+        let mut bytes = encode(&record).unwrap();
+        // The output names payload 1 (the input): make it name 9.
+        let at = bytes.len() - 1 /* rerun_of */ - 1 /* error */ - 1 /* output */ - 1 /* route */ - 1 /* error */ - 1;
+        assert_eq!(bytes[at], 1, "{bytes:?}");
+        bytes[at] = 9;
+        let err = decode(&bytes).unwrap_err();
+        assert!(err.to_string().contains("does not hold"), "{err}");
     }
 
     #[test]

@@ -9,13 +9,15 @@
 //! each is written in its shortest form, as `rmp` writes it, and the tests check them byte for
 //! byte against `rmp`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rmp_serde::encode::Error;
 use serde::Serialize;
 use serde::ser::Error as _;
 use serde_json::Value;
 
-use super::{OUTPUT_CLEANED, OUTPUT_PRESENT, PINNED, TRIGGER_CLEANED, flag};
+use super::{INPUT_SHARED, OUTPUT_CLEANED, OUTPUT_PRESENT, OUTPUT_SHARED, PINNED, TRIGGER_CLEANED, flag};
 use crate::store::{ExecutionRecord, NodeResult};
 
 type Written = Result<(), Error>;
@@ -49,9 +51,10 @@ impl Writer<'_> {
             None => w.nil(),
         }
         let start = Start::of(&r.started_at);
+        let mut seen = Seen::new(&r.trigger);
         w.array(r.nodes.len())?;
         for node in &r.nodes {
-            w.node(node, start)?;
+            w.node(node, start, &mut seen)?;
         }
         w.value(r.output.as_ref().unwrap_or(&Value::Null))?;
         w.serde(&r.error)?;
@@ -63,7 +66,7 @@ impl Writer<'_> {
     }
 
     /// A [`Node`](super::Node) array, its times from the record's start.
-    fn node(&mut self, n: &NodeResult, start: Start) -> Written {
+    fn node(&mut self, n: &NodeResult, start: Start, seen: &mut Seen) -> Written {
         self.array(11)?;
         self.str(&n.node_id)?;
         match n.item {
@@ -71,8 +74,13 @@ impl Writer<'_> {
             None => self.nil(),
         }
         self.serde(&n.status)?;
-        let flags =
-            flag(n.output.is_some(), OUTPUT_PRESENT) | flag(n.output_cleaned, OUTPUT_CLEANED) | flag(n.pinned, PINNED);
+        let input = seen.number(Some(&n.input));
+        let output = seen.number(n.output.as_ref());
+        let flags = flag(n.output.is_some(), OUTPUT_PRESENT)
+            | flag(n.output_cleaned, OUTPUT_CLEANED)
+            | flag(n.pinned, PINNED)
+            | flag(input.is_some(), INPUT_SHARED)
+            | flag(output.is_some(), OUTPUT_SHARED);
         self.uint(u64::from(flags));
         self.uint(u64::from(n.attempts));
         for time in [&n.started_at, &n.ended_at] {
@@ -81,10 +89,14 @@ impl Writer<'_> {
                 None => self.nil(),
             }
         }
-        self.value(&n.input)?;
-        match &n.output {
-            Some(output) => self.value(output)?,
-            None => self.nil(),
+        match input {
+            Some(number) => self.uint(number),
+            None => self.value(&n.input)?,
+        }
+        match (&n.output, output) {
+            (Some(_), Some(number)) => self.uint(number),
+            (Some(value), None) => self.value(value)?,
+            (None, _) => self.nil(),
         }
         match &n.error {
             Some(error) => self.serde(error)?,
@@ -258,6 +270,49 @@ impl Start {
             .ok_or_else(|| {
                 Error::custom("a node time more than 292 years from its execution's start has no nanosecond offset")
             })
+    }
+}
+
+/// How many payloads written last a later one is looked up among, besides the trigger: those
+/// a node passes on (its input as its output, a predecessor's output as its input) are near.
+const RECENT: usize = 4;
+
+/// The payloads written so far that a later one may be the same `Arc` of, numbered as
+/// [`Payloads`](super::Payloads) reads them: the trigger, and the last few written whole.
+struct Seen {
+    trigger: *const Value,
+    recent: [(*const Value, u64); RECENT],
+    /// Where the next payload written whole goes in `recent`.
+    at: usize,
+    /// The number of the next payload.
+    next: u64,
+}
+
+impl Seen {
+    fn new(trigger: &Arc<Value>) -> Self {
+        Self {
+            trigger: Arc::as_ptr(trigger),
+            recent: [(std::ptr::null(), 0); RECENT],
+            at: 0,
+            next: 1,
+        }
+    }
+
+    /// The number of the payload written before that `value` is (the same `Arc`), if any;
+    /// `value` takes the next number either way (`None`, no value, too).
+    fn number(&mut self, value: Option<&Arc<Value>>) -> Option<u64> {
+        let this = self.next;
+        self.next += 1;
+        let ptr = Arc::as_ptr(value?);
+        if ptr == self.trigger {
+            return Some(0);
+        }
+        if let Some(&(_, number)) = self.recent.iter().find(|(seen, _)| *seen == ptr) {
+            return Some(number);
+        }
+        self.recent[self.at] = (ptr, this);
+        self.at = (self.at + 1) % RECENT;
+        None
     }
 }
 
