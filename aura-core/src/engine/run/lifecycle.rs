@@ -127,22 +127,36 @@ impl Exec {
     /// Walks the root frame from `entry` until the end (or the next park), then finishes.
     async fn walk_on(self: &Arc<Self>, held: Held, entry: Entry) -> Ended {
         let max = self.plan.settings().max_duration;
-        let left = max.saturating_sub(self.engine.clock.now().saturating_sub(held.started));
+        let clock = &self.engine.clock;
+        let now = clock.now();
+        let left = max.saturating_sub(now.saturating_sub(held.started));
         let root = held.root.clone();
         let outcome = if left.is_zero() {
             // Spent while parked: the parked node is stopped where it waited.
             self.cancel.cancel();
             Err(Stop::OutOfTime)
         } else {
-            tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => Err(Stop::Cancelled),
-                walked = self.walk(&root, entry) => walked.map_err(Stop::Failed),
-                () = self.engine.clock.deadline(left) => {
-                    self.cancel.cancel();
-                    Err(Stop::OutOfTime)
+            // A cancel first, then the walk, then the max duration, whose timer is set only
+            // once the walk waits: most executions end in their first poll and need none.
+            let mut cancelled = std::pin::pin!(self.cancel.cancelled());
+            let mut walk = std::pin::pin!(self.walk(&root, entry));
+            let mut deadline: Option<crate::clock::Sleep> = None;
+            std::future::poll_fn(|cx| {
+                if cancelled.as_mut().poll(cx).is_ready() {
+                    return std::task::Poll::Ready(Err(Stop::Cancelled));
                 }
-            }
+                if let std::task::Poll::Ready(walked) = walk.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(walked.map_err(Stop::Failed));
+                }
+                let deadline = deadline
+                    .get_or_insert_with(|| clock.deadline(left.saturating_sub(clock.now().saturating_sub(now))));
+                if deadline.as_mut().poll(cx).is_ready() {
+                    self.cancel.cancel();
+                    return std::task::Poll::Ready(Err(Stop::OutOfTime));
+                }
+                std::task::Poll::Pending
+            })
+            .await
         };
         // The walk is dropped: record the nodes it stopped.
         let outcome = match outcome {

@@ -341,8 +341,13 @@ impl Exec {
             };
             frame.set(idx, done.value.clone());
             let (recorded, cleaned) = self.recorded(idx, item, &done.value).await?;
-            // The input is recorded (cleaned) in place of the one `begin` left there.
-            let recorded_input = self.redactor.clean_shared(done.input);
+            // The input is recorded (cleaned) in place of the one `begin` left there; a node that
+            // passed its input on has it cleaned already, as its output.
+            let recorded_input = if Arc::ptr_eq(&done.input, &done.value) {
+                recorded.clone()
+            } else {
+                self.redactor.clean_shared(done.input)
+            };
             let elapsed = done.clock.elapsed();
             let started_at = done.started_at;
             let ended_at = started_at + elapsed;
