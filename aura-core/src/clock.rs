@@ -38,6 +38,29 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// `work`'s output, or `None` once `limit` has passed on `clock` since `since` (a reading of
+/// `clock` taken when the wait began). The timer is made only if `work` does not end at its first
+/// poll: most end at once (an execution of quick nodes, a webhook's answer), and a timer made,
+/// registered and dropped for nothing is much of their cost.
+pub(crate) async fn within<F: Future>(
+    clock: &dyn Clock,
+    since: Duration,
+    limit: Duration,
+    work: F,
+) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    let mut deadline: Option<Sleep> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        let deadline =
+            deadline.get_or_insert_with(|| clock.deadline(limit.saturating_sub(clock.now().saturating_sub(since))));
+        deadline.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
 /// The real clock: tokio's monotonic time.
 ///
 /// It follows tokio's clock, so a test with paused tokio time
@@ -231,6 +254,53 @@ mod tests {
         // Another task's sleep moves the clock past the deadline too.
         clock.sleep(Duration::from_secs(2)).await;
         assert_eq!(deadline.as_mut().poll(&mut cx), Poll::Ready(()));
+    }
+
+    /// A [`ManualClock`] that counts the deadlines made on it.
+    #[derive(Debug)]
+    struct Counted(ManualClock, std::sync::atomic::AtomicUsize);
+
+    impl Clock for Counted {
+        fn now(&self) -> Duration {
+            self.0.now()
+        }
+        fn sleep(&self, duration: Duration) -> Sleep {
+            self.0.sleep(duration)
+        }
+        fn deadline(&self, duration: Duration) -> Sleep {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.deadline(duration)
+        }
+    }
+
+    #[tokio::test]
+    async fn within_makes_a_timer_only_for_work_that_waits_and_counts_from_since() {
+        use std::task::{Context, Poll};
+        let clock = Counted(ManualClock::new(), std::sync::atomic::AtomicUsize::new(0));
+        let limit = Duration::from_secs(10);
+        assert_eq!(within(&clock, clock.now(), limit, async { 7 }).await, Some(7));
+        assert_eq!(clock.1.load(Ordering::SeqCst), 0, "work done at once needs no timer");
+
+        // The wait began 4 s before the call: 6 s are left.
+        let since = clock.now();
+        clock.0.advance(Duration::from_secs(4));
+        let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+        let mut raced = Box::pin(within(&clock, since, limit, rx));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(raced.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(clock.1.load(Ordering::SeqCst), 1, "one timer, once the work waits");
+        clock.0.advance(Duration::from_secs(5));
+        assert!(raced.as_mut().poll(&mut cx).is_pending());
+        clock.0.advance(Duration::from_secs(1));
+        assert_eq!(raced.as_mut().poll(&mut cx), Poll::Ready(None), "10 s after `since`");
+        drop(tx);
+
+        // Work that ends before the limit gives its output.
+        let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+        let mut raced = Box::pin(within(&clock, clock.now(), limit, rx));
+        assert!(raced.as_mut().poll(&mut cx).is_pending());
+        tx.send(3).unwrap();
+        assert_eq!(raced.as_mut().poll(&mut cx), Poll::Ready(Some(Ok(3))));
     }
 
     #[tokio::test(start_paused = true)]

@@ -177,10 +177,8 @@ async fn answer(
     let mut response = None;
     if let (Respond::Wait(wait), [handle]) = (route.respond, handles.as_mut_slice()) {
         let wait = wait.unwrap_or(shared.options.respond_timeout);
-        response = tokio::select! {
-            r = handle.response() => Some(r),
-            () = shared.clock.deadline(wait) => None,
-        };
+        let since = shared.clock.now();
+        response = crate::clock::within(&*shared.clock, since, wait, handle.response()).await;
     }
     let reply = match response {
         Some(Some(r)) => json_response(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK), &r.body),

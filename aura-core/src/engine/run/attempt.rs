@@ -156,12 +156,17 @@ impl Exec {
         }
         let run = node.node.run_shared(cx, input.clone());
         let out = match node.timeout {
-            Some(limit) => tokio::select! {
-                out = run => out?,
-                () = self.engine.clock.deadline(limit) => {
-                    return Err(Error::timeout(format!("the node took longer than its timeout ({limit:?})")));
+            Some(limit) => {
+                let clock = &*self.engine.clock;
+                match crate::clock::within(clock, clock.now(), limit, run).await {
+                    Some(out) => out?,
+                    None => {
+                        return Err(Error::timeout(format!(
+                            "the node took longer than its timeout ({limit:?})"
+                        )));
+                    }
                 }
-            },
+            }
             None => run.await?,
         };
         if let (Some(key), Some(ttl)) = (cache_key, node.info.cache_ttl) {

@@ -136,27 +136,21 @@ impl Exec {
             self.cancel.cancel();
             Err(Stop::OutOfTime)
         } else {
-            // A cancel first, then the walk, then the max duration, whose timer is set only
-            // once the walk waits: most executions end in their first poll and need none.
-            let mut cancelled = std::pin::pin!(self.cancel.cancelled());
-            let mut walk = std::pin::pin!(self.walk(&root, entry));
-            let mut deadline: Option<crate::clock::Sleep> = None;
-            std::future::poll_fn(|cx| {
-                if cancelled.as_mut().poll(cx).is_ready() {
-                    return std::task::Poll::Ready(Err(Stop::Cancelled));
+            // A cancel first, then the walk; the max duration's timer only once the walk waits.
+            let raced = async {
+                tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => Err(Stop::Cancelled),
+                    walked = self.walk(&root, entry) => walked.map_err(Stop::Failed),
                 }
-                if let std::task::Poll::Ready(walked) = walk.as_mut().poll(cx) {
-                    return std::task::Poll::Ready(walked.map_err(Stop::Failed));
-                }
-                let deadline = deadline
-                    .get_or_insert_with(|| clock.deadline(left.saturating_sub(clock.now().saturating_sub(now))));
-                if deadline.as_mut().poll(cx).is_ready() {
+            };
+            match crate::clock::within(&**clock, now, left, raced).await {
+                Some(outcome) => outcome,
+                None => {
                     self.cancel.cancel();
-                    return std::task::Poll::Ready(Err(Stop::OutOfTime));
+                    Err(Stop::OutOfTime)
                 }
-                std::task::Poll::Pending
-            })
-            .await
+            }
         };
         // The walk is dropped: record the nodes it stopped.
         let outcome = match outcome {
