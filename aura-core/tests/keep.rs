@@ -101,3 +101,68 @@ async fn keep_all_is_the_default_and_checkpoints_every_execution() {
     let r = engine.execute(&plan, json!({ "fail": false })).await.unwrap();
     assert_eq!(store.get(r.id).await.unwrap().unwrap(), r);
 }
+
+/// `t → shape → reply`: secrets in the trigger and in what `shape` outputs, a big payload.
+fn secretive() -> Scenario {
+    Scenario::builder("secretive", "Secretive")
+        .node(NodeBuilder::trigger("t").next(["shape"]))
+        .node(
+            NodeBuilder::set(
+                "shape",
+                json!({ "user": "{{ trigger.user }}", "api_key": "{{ trigger.password }}", "blob": "{{ trigger.blob }}" }),
+            )
+            .next(["reply"]),
+        )
+        .node(NodeBuilder::respond("reply", 200).input(json!({ "token": "{{ trigger.password }}", "ok": true })))
+        .build()
+}
+
+/// The record a handle gives is cleaned the same whether the engine keeps records or not
+/// (without a store, it is cleaned when asked for, not as the execution runs), for a
+/// completed execution and for a failed one.
+#[tokio::test]
+async fn keep_none_gives_the_same_redacted_record_as_keep_all() {
+    let trigger = json!({ "user": "ada", "password": "hunter2-hunter2", "blob": "x".repeat(300_000) });
+    let mut records = Vec::new();
+    for keep in [Keep::all(), Keep::none()] {
+        let (engine, _) = setup(keep);
+        let plan = engine.deploy(secretive()).await.unwrap();
+        let mut handle = engine.start(&plan, trigger.clone()).await.unwrap();
+        let response = handle.response().await.unwrap();
+        assert_eq!(
+            response.body["token"],
+            json!("hunter2-hunter2"),
+            "the caller's answer is whole"
+        );
+        records.push(handle.wait().await.unwrap());
+    }
+    let [all, none] = [&records[0], &records[1]];
+    for record in [all, none] {
+        let text = serde_json::to_string(record).unwrap();
+        assert!(!text.contains("hunter2"), "a secret in the record: {text:.300}");
+        assert!(text.len() < 20_000, "the big payload is cut: {} bytes", text.len());
+        assert!(record.trigger_cleaned);
+        assert!(record.node("shape").unwrap().output_cleaned);
+    }
+    assert_eq!(none.trigger, all.trigger);
+    assert_eq!(none.output, all.output);
+    for (n, a) in none.nodes.iter().zip(&all.nodes) {
+        assert_eq!(
+            (&n.node_id, &n.input, &n.output, n.output_cleaned),
+            (&a.node_id, &a.input, &a.output, a.output_cleaned)
+        );
+    }
+
+    // A failed execution's record is cleaned at its end (it goes to the error scenario too).
+    let (engine, _) = setup(Keep::none());
+    let plan = engine.deploy(scenario()).await.unwrap();
+    let failed = engine
+        .start(&plan, json!({ "fail": true, "password": "hunter2-hunter2" }))
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert!(!serde_json::to_string(&failed).unwrap().contains("hunter2"));
+}

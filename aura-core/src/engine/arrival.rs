@@ -34,6 +34,6 @@ impl Engine {
     /// `trigger_cleaned` says whether that is not the trigger itself).
     pub(crate) fn new_execution(&self, plan: &Plan, trigger: &Arc<Value>) -> ExecutionRecord {
         let redactor = run::redactor(&self.inner, plan);
-        run::new_record(&redactor, plan, Uuid::now_v7(), trigger, None)
+        run::new_record(Some(&redactor), plan, Uuid::now_v7(), trigger, None)
     }
 }

@@ -47,6 +47,9 @@ pub struct ExecutionHandle {
     pub(crate) events: Arc<ExecutionEvents>,
     pub(crate) response: Option<ResponseReader>,
     pub(crate) pause: Option<Arc<PauseGate>>,
+    /// Cleans a completed record that was left as it is while it ran (on an engine that keeps
+    /// no record, nobody else reads it): `None` when the record comes cleaned.
+    pub(crate) raw: Option<Arc<super::redact::Redactor>>,
 }
 
 /// Where the execution runs.
@@ -79,6 +82,17 @@ impl ExecutionHandle {
     /// Waits for the end and returns the record.
     pub async fn wait(mut self) -> Result<ExecutionRecord> {
         self.events.stop_keeping();
+        let mut ended = self.ended().await;
+        if let (Some(redactor), Ok(record)) = (&self.raw, &mut ended)
+            && record.status == crate::store::ExecutionStatus::Completed
+        {
+            redactor.clean_record(record);
+        }
+        ended
+    }
+
+    /// The record as the run gave it.
+    async fn ended(&mut self) -> Result<ExecutionRecord> {
         match &mut self.run {
             Run::Done(done) => done.take().map_or_else(
                 || Err(Error::internal("the execution's record was taken already")),

@@ -63,6 +63,11 @@ impl Keep {
         self.checkpoint
     }
 
+    /// Whether no record is ever written ([`Keep::none`]).
+    pub(crate) fn keeps_nothing(self) -> bool {
+        !self.checkpoint && !self.unsuccessful && self.completed_one_in == 0
+    }
+
     /// Whether an execution that ended so is kept; `completed` counts the completed executions
     /// seen so far (for the 1 in N).
     pub(crate) fn keeps(self, completed_ok: bool, completed: &std::sync::atomic::AtomicU64) -> bool {

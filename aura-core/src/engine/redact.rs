@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::secret::{REDACTED, Scrubber};
-use crate::store::ErrorRecord;
+use crate::store::{ErrorRecord, ExecutionRecord};
 
 /// Field names whose values are always redacted in records.
 const SENSITIVE_KEYS: [&str; 10] = [
@@ -213,6 +213,24 @@ impl Redactor {
             return value;
         }
         self.cleaned(&secrets, &value)
+    }
+
+    /// A whole record's payloads cleaned, as they are when cleaned one by one while the
+    /// execution runs: its trigger, each node's input and output, its output (errors are
+    /// cleaned when they are recorded).
+    pub(crate) fn clean_record(&self, record: &mut ExecutionRecord) {
+        let trigger = self.clean(&record.trigger);
+        record.trigger_cleaned |= !Arc::ptr_eq(&trigger, &record.trigger);
+        record.trigger = trigger;
+        for node in &mut record.nodes {
+            node.input = self.clean(&node.input);
+            if let Some(output) = &node.output {
+                let cleaned = self.clean(output);
+                node.output_cleaned |= !Arc::ptr_eq(&cleaned, output);
+                node.output = Some(cleaned);
+            }
+        }
+        record.output = record.output.take().map(|o| self.clean_owned(o));
     }
 
     /// Whether `value` may be stored as it is: no secret, no sensitive key with a value, and

@@ -90,7 +90,7 @@ impl Engine {
         let id = Uuid::now_v7();
         let trigger = Arc::new(trigger);
         let redactor = run::redactor(engine, plan);
-        let record = run::new_record(&redactor, plan, id, &trigger, None);
+        let record = run::new_record(Some(&redactor), plan, id, &trigger, None);
         if record.trigger_cleaned {
             // Held until its exact trigger is stored too: no worker may take it up without.
             let lease = engine.store.create_leased(&record, &engine.owner, engine.lease).await?;

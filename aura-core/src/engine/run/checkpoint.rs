@@ -70,7 +70,7 @@ impl Exec {
             let mut state = self.lock();
             let slot = slot(&mut state, &self.plan, idx, item);
             let mut result = state.record.nodes[slot].clone();
-            result.input = self.redactor.clean(&result.input);
+            result.input = self.clean(&result.input);
             result
         };
         self.write_nodes(Some(result)).await
@@ -101,7 +101,7 @@ impl Exec {
                         let mut r = r.clone();
                         if r.status == NodeStatus::Running {
                             // Run again since it was deferred: its input is the real one.
-                            r.input = self.redactor.clean(&r.input);
+                            r.input = self.clean(&r.input);
                         }
                         r
                     })
@@ -225,7 +225,7 @@ impl Exec {
                     let mut error = error.clone();
                     error.context.push(("node".to_owned(), r.node_id.to_string()));
                     r.status = status;
-                    r.input = self.redactor.clean(&r.input);
+                    r.input = self.clean(&r.input);
                     r.error = Some(Box::new(error));
                     r.ended_at = Some(now);
                     slot
@@ -243,6 +243,23 @@ impl Exec {
         Ok(())
     }
 
+    /// A payload as the record keeps it: cleaned (secrets redacted, truncated), or as it is when
+    /// the record is cleaned whole if ever read ([`Exec::raw_payloads`]).
+    pub(super) fn clean(&self, value: &Arc<Value>) -> Arc<Value> {
+        if self.raw_payloads {
+            return value.clone();
+        }
+        self.redactor.clean(value)
+    }
+
+    /// [`clean`](Self::clean) on a payload the caller gives up.
+    pub(super) fn clean_shared(&self, value: Arc<Value>) -> Arc<Value> {
+        if self.raw_payloads {
+            return value;
+        }
+        self.redactor.clean_shared(value)
+    }
+
     /// A node's output as the record keeps it, and whether that is not the output itself
     /// (secrets redacted, truncated): then the exact output goes to the store first, for
     /// re-runs and resumes.
@@ -252,7 +269,7 @@ impl Exec {
         item: Option<usize>,
         value: &Arc<Value>,
     ) -> Result<(Arc<Value>, bool)> {
-        let recorded = self.redactor.clean(value);
+        let recorded = self.clean(value);
         let cleaned = !Arc::ptr_eq(&recorded, value);
         if cleaned {
             let key = PayloadKey::Output {

@@ -219,11 +219,14 @@ impl Exec {
             Err(e) if e.kind() == ErrorKind::Cancelled => (ExecutionStatus::Cancelled, None, Some(e)),
             Err(e) => (ExecutionStatus::Failed, None, Some(e)),
         };
-        let record = {
+        let mut record = {
             let mut state = self.lock();
             state.record.status = status;
             state.record.ended_at = Some(Utc::now());
-            state.record.output = output.map(|o| self.redactor.clean_owned(o));
+            state.record.output = match self.raw_payloads {
+                true => output,
+                false => output.map(|o| self.redactor.clean_owned(o)),
+            };
             state.record.error = error.as_ref().map(|e| self.redactor.error(e));
             // The walk is over: the record moves out whole (nothing reads it here again), an
             // empty shell of the same ids left in its place.
@@ -243,6 +246,10 @@ impl Exec {
             };
             std::mem::replace(&mut state.record, shell)
         };
+        // Only a completed record is handed on as it is (see `Exec::raw_payloads`).
+        if self.raw_payloads && status != ExecutionStatus::Completed {
+            self.redactor.clean_record(&mut record);
+        }
         // Boxed, once per execution: inline, the store's write makes the execution's future
         // too large for the allocator's thread cache (a slow allocation and a fast-bin
         // consolidation per execution).

@@ -84,14 +84,16 @@ pub(super) fn redactor(engine: &Inner, plan: &Plan) -> Arc<Redactor> {
 
 /// The record of a new execution, running, with its trigger as records keep it (redacted,
 /// truncated: `trigger_cleaned` says whether that is not the trigger itself).
+/// `None`: the trigger kept as it is, for a record cleaned whole if it is ever read
+/// ([`Exec::raw_payloads`]).
 pub(super) fn new_record(
-    redactor: &Redactor,
+    redactor: Option<&Redactor>,
     plan: &Plan,
     id: Uuid,
     trigger: &Arc<Value>,
     rerun_of: Option<Uuid>,
 ) -> ExecutionRecord {
-    let recorded_trigger = redactor.clean(trigger);
+    let recorded_trigger = redactor.map_or_else(|| trigger.clone(), |r| r.clean(trigger));
     let trigger_cleaned = !Arc::ptr_eq(&recorded_trigger, trigger);
     ExecutionRecord {
         id,
@@ -123,10 +125,18 @@ async fn prepare(
     let redactor = redactor(&engine, &plan);
     // Written to the store here, or (see `Exec::created`) at its first write.
     let mut created = true;
+    // A record nobody but the handle's caller can read: its payloads are cleaned only if it is.
+    let raw_payloads = existing.is_none() && follow == Follow::Handle && engine.keep.keeps_nothing();
     let record = match existing {
         Some(record) => record,
         None => {
-            let record = new_record(&redactor, &plan, id, &trigger, options.rerun_of);
+            let record = new_record(
+                (!raw_payloads).then_some(&*redactor),
+                &plan,
+                id,
+                &trigger,
+                options.rerun_of,
+            );
             let trigger_cleaned = record.trigger_cleaned;
             if engine.keep.checkpoints() {
                 if plan.calls_nothing && !engine.store.is_durable() && options.execution_id.is_none() {
@@ -199,6 +209,7 @@ async fn prepare(
         }),
         checkpoints: engine_keeps_checkpoints,
         durable,
+        raw_payloads,
         created: if created {
             tokio::sync::OnceCell::new_with(Some(()))
         } else {
@@ -229,6 +240,7 @@ pub(super) async fn start(
             .ok_or_else(|| Error::internal("an execution started for a handle has no event log"))?,
         exec.response.as_ref().map(ResponseSlot::reader),
         exec.pause.clone(),
+        exec.raw_payloads.then(|| exec.redactor.clone()),
     );
     let slot = Slot::take(&exec.plan).await;
     let mut run: BoxFuture<'static, Ended> = Box::pin(exec.clone().run(slot));
@@ -244,7 +256,7 @@ pub(super) async fn start(
             Run::Task(tokio::spawn(drive(exec, next)))
         }
     };
-    let (id, cancel, events, response, pause) = handle_parts;
+    let (id, cancel, events, response, pause, raw) = handle_parts;
     Ok(ExecutionHandle {
         id,
         run,
@@ -252,6 +264,7 @@ pub(super) async fn start(
         events,
         response,
         pause,
+        raw,
     })
 }
 
@@ -381,6 +394,12 @@ struct Exec {
     checkpoints: bool,
     /// Whether the store outlives the process ([`crate::store::ExecutionStore::is_durable`]).
     durable: bool,
+    /// Whether the record's payloads stay as they are while it runs: on an engine that keeps
+    /// no record ([`super::Keep::none`]), the record of an execution followed by a handle is
+    /// read by nobody unless the handle waits for it, so it is cleaned whole then
+    /// ([`super::handle::ExecutionHandle::wait`]; at its end if it did not complete, for the
+    /// error scenario), not payload by payload as it runs.
+    raw_payloads: bool,
     /// Set once the execution is in the store. A checkpointed execution of a new id, on a store
     /// that is not durable, of a plan whose nodes call nothing ([`Plan::calls_nothing`]: a
     /// webhook answered by `set`, `if` and `respond` nodes) is written at its first write, or

@@ -215,7 +215,7 @@ impl Exec {
         attempts: u32,
         wait: Duration,
     ) -> Result<()> {
-        let recorded_input = self.redactor.clean(input);
+        let recorded_input = self.clean(input);
         let record = self
             .redactor
             .error(&err.with_context("node", self.plan.nodes[idx].id.to_string()));
@@ -268,7 +268,7 @@ impl Exec {
     /// Saves a node whose wait has begun: its output, and when the wait ends.
     async fn save_waiting(&self, item: Option<usize>, idx: usize, done: &Done, wait: Duration) -> Result<()> {
         let (recorded, cleaned) = self.recorded(idx, item, &done.value).await?;
-        let recorded_input = self.redactor.clean(&done.input);
+        let recorded_input = self.clean(&done.input);
         let wakes_at = wakes_at(wait);
         let attempts = done.attempts;
         self.save(idx, item, |r| {
@@ -346,7 +346,7 @@ impl Exec {
             let recorded_input = if Arc::ptr_eq(&done.input, &done.value) {
                 recorded.clone()
             } else {
-                self.redactor.clean_shared(done.input)
+                self.clean_shared(done.input)
             };
             let elapsed = done.clock.elapsed();
             let started_at = done.started_at;
@@ -409,7 +409,7 @@ impl Exec {
         if continues {
             frame.set(idx, error_output.clone());
         }
-        let recorded_input = self.redactor.clean(&input);
+        let recorded_input = self.clean(&input);
         self.save(idx, item, |r| {
             r.status = NodeStatus::Failed;
             r.input = recorded_input;
