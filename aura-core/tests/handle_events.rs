@@ -36,6 +36,16 @@ async fn the_first_call_gets_every_event_and_a_later_one_the_end() {
     // Started, then started + completed for each of the three nodes, then Finished.
     assert_eq!(first.len(), 8, "{first:?}");
     assert_eq!(first[0], EventKind::Started);
+    // Each node's start and end, in order, with its id and its duration.
+    let nodes: Vec<String> = first[1..7]
+        .iter()
+        .map(|k| match k {
+            EventKind::NodeStarted { node, item: None } => format!("start {node}"),
+            EventKind::NodeCompleted { node, item: None, .. } => format!("done {node}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(nodes, ["start t", "done t", "start a", "done a", "start b", "done b"]);
     let end = EventKind::Finished {
         status: ExecutionStatus::Completed,
     };

@@ -100,7 +100,36 @@ pub(crate) struct ExecutionEvents {
     log: std::sync::Mutex<Log>,
     capacity: usize,
     execution_id: Uuid,
-    scenario_id: Arc<str>,
+    /// The scenario's plan: its id, and its nodes' ids for the events kept by place.
+    plan: Arc<crate::compile::Plan>,
+}
+
+/// What a node did, as [`ExecutionEvents::push_node`] takes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum NodeEvent {
+    /// [`EventKind::NodeStarted`].
+    Started,
+    /// [`EventKind::NodeCompleted`], after this long.
+    Completed(Duration),
+}
+
+impl NodeEvent {
+    /// The event of the plan's node `node`.
+    pub(crate) fn kind(self, plan: &crate::compile::Plan, node: usize, item: Option<usize>) -> EventKind {
+        let node = plan.nodes[node].id.clone();
+        match self {
+            Self::Started => EventKind::NodeStarted { node, item },
+            Self::Completed(duration) => EventKind::NodeCompleted { node, item, duration },
+        }
+    }
+}
+
+/// An event as the log keeps it: a node's start or end by the node's place in the plan (no
+/// reference to its id counted per event), any other whole.
+#[derive(Debug)]
+enum Kept {
+    Node(NodeEvent, usize, Option<usize>),
+    Other(EventKind),
 }
 
 /// Events the log makes room for at its first one (at most the capacity).
@@ -113,7 +142,7 @@ const OFF: u8 = 2;
 #[derive(Debug, Default)]
 struct Log {
     /// What happened so far (the execution and scenario are the same for all).
-    kept: Vec<EventKind>,
+    kept: Vec<Kept>,
     live: Option<tokio::sync::broadcast::Sender<ExecutionEvent>>,
     /// The `Finished` event, once sent: a subscriber after the end gets it alone.
     finished: Option<ExecutionEvent>,
@@ -122,21 +151,28 @@ struct Log {
 impl ExecutionEvents {
     /// Keeps events until asked for; `capacity` bounds how many (the oldest go first) and how
     /// far a live subscriber may fall behind.
-    pub(crate) fn new(capacity: usize, execution_id: Uuid, scenario_id: Arc<str>) -> Self {
+    pub(crate) fn new(capacity: usize, execution_id: Uuid, plan: Arc<crate::compile::Plan>) -> Self {
         Self {
             mode: std::sync::atomic::AtomicU8::new(BUFFERING),
             log: std::sync::Mutex::default(),
             capacity: capacity.max(1),
             execution_id,
-            scenario_id,
+            plan,
         }
     }
 
     fn event(&self, kind: EventKind) -> ExecutionEvent {
         ExecutionEvent {
             execution_id: self.execution_id,
-            scenario_id: self.scenario_id.clone(),
+            scenario_id: self.plan.id.clone(),
             kind,
+        }
+    }
+
+    fn whole(&self, kept: Kept) -> EventKind {
+        match kept {
+            Kept::Node(event, node, item) => event.kind(&self.plan, node, item),
+            Kept::Other(kind) => kind,
         }
     }
 
@@ -151,18 +187,27 @@ impl ExecutionEvents {
 
     /// Keeps or sends one event.
     pub(crate) fn push(&self, kind: EventKind) {
+        self.keep(Kept::Other(kind));
+    }
+
+    /// Keeps or sends the event of the plan's node `node`.
+    pub(crate) fn push_node(&self, event: NodeEvent, node: usize, item: Option<usize>) {
+        self.keep(Kept::Node(event, node, item));
+    }
+
+    fn keep(&self, kept: Kept) {
         if !self.wanted() {
             return;
         }
         let mut log = self.log();
-        let finished = matches!(kind, EventKind::Finished { .. });
-        if finished {
+        let finished = matches!(kept, Kept::Other(EventKind::Finished { .. }));
+        if finished && let Kept::Other(kind) = &kept {
             log.finished = Some(self.event(kind.clone()));
         }
         match &log.live {
             // No receiver left is not an error: a later `events()` call subscribes again.
             Some(tx) => {
-                let _ = tx.send(self.event(kind));
+                let _ = tx.send(self.event(self.whole(kept)));
             }
             None => {
                 if log.kept.len() == self.capacity {
@@ -173,7 +218,7 @@ impl ExecutionEvents {
                     // node): one allocation instead of the vector's doublings from one.
                     log.kept.reserve_exact(self.capacity.min(KEPT_AT_FIRST));
                 }
-                log.kept.push(kind);
+                log.kept.push(kept);
             }
         }
         if finished {
@@ -198,8 +243,8 @@ impl ExecutionEvents {
         }
         let kept = std::mem::take(&mut log.kept);
         let (tx, rx) = tokio::sync::broadcast::channel(self.capacity.max(kept.len()));
-        for kind in kept {
-            let _ = tx.send(self.event(kind));
+        for kept in kept {
+            let _ = tx.send(self.event(self.whole(kept)));
         }
         if log.finished.is_none() {
             log.live = Some(tx);

@@ -49,11 +49,7 @@ impl Exec {
             r.ended_at = Some(now);
         })
         .await?;
-        self.emit(|| EventKind::NodeCompleted {
-            node: self.plan.nodes[agg].id.clone(),
-            item: frame.item_index(),
-            duration: Duration::ZERO,
-        });
+        self.emit_node(NodeEvent::Completed(Duration::ZERO), agg, frame.item_index());
         if let Some(stop) = self.breakpoint(agg) {
             stop.await;
         }

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::events::{EventKind, ExecutionEvent, ExecutionEvents};
+use super::events::{EventKind, ExecutionEvent, ExecutionEvents, NodeEvent};
 use super::handle::{ExecutionHandle, Pause, PauseGate, Run};
 use super::limits::ResultCache;
 use super::redact::Redactor;
@@ -176,7 +176,7 @@ async fn prepare(
         .then(|| followed.response.unwrap_or_else(ResponseSlot::new));
     let pause = options.breakpoint.is_some().then(|| Arc::new(PauseGate::default()));
     let events = followed.events.or_else(|| {
-        (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.id.clone())))
+        (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.clone())))
     });
     // Written on the stack, then copied once into its `Arc` (no `String` in between).
     let id_str: Arc<str> = Arc::from(&*id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
@@ -505,6 +505,22 @@ impl Exec {
 
     /// Sends an event to the handle and to the engine's subscribers: built only when someone
     /// may read it.
+    /// [`emit`](Self::emit) for a node's start or end: kept by the node's place for the handle.
+    pub(super) fn emit_node(&self, event: NodeEvent, node: usize, item: Option<usize>) {
+        let mine = self.events.as_deref().filter(|e| e.wanted());
+        if self.engine.subscribed.load(std::sync::atomic::Ordering::Relaxed) {
+            // No subscriber left is the normal case, not an error.
+            let _ = self.engine.events.send(ExecutionEvent {
+                execution_id: self.id,
+                scenario_id: self.plan.id.clone(),
+                kind: event.kind(&self.plan, node, item),
+            });
+        }
+        if let Some(mine) = mine {
+            mine.push_node(event, node, item);
+        }
+    }
+
     pub(super) fn emit(&self, kind: impl FnOnce() -> EventKind) {
         let mine = self.events.as_deref().filter(|e| e.wanted());
         let engine_wide = self.engine.subscribed.load(std::sync::atomic::Ordering::Relaxed);
