@@ -143,18 +143,6 @@ fn check_linear(runtime: &Runtime, registry: &Arc<Registry>, actions: usize) {
     });
 }
 
-/// The embedded-webhook benchmark's flow: `hook → score → check → reply`.
-fn webhook_flow() -> Scenario {
-    Scenario::builder("webhook_flow", "Webhook flow")
-        .node(NodeBuilder::trigger("hook").next(["score"]))
-        .node(NodeBuilder::set("score", json!({ "score": "{{ trigger.value }}" })).next(["check"]))
-        .node(NodeBuilder::if_("check", "steps.score.output.score > 10").route("true", ["reply"]))
-        .node(
-            NodeBuilder::respond("reply", 200).input(json!({ "ok": true, "score": "{{ steps.score.output.score }}" })),
-        )
-        .build()
-}
-
 /// How many finished records the default `MemoryStore` keeps.
 const RETENTION: usize = 10_000;
 
@@ -197,7 +185,9 @@ fn executor(c: &mut Criterion) {
         ("webhook_flow_keep_none", aura_core::engine::Keep::none()),
     ] {
         let engine = Engine::builder(registry.clone()).keep(keep).build();
-        let plan = rt.block_on(engine.deploy(webhook_flow())).unwrap();
+        let plan = rt
+            .block_on(engine.deploy(aura_testkit::flows::webhook_score()))
+            .unwrap();
         rt.block_on(async {
             for _ in 0..RETENTION {
                 engine.execute(&plan, json!({ "value": 42 })).await.unwrap();

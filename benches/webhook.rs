@@ -9,7 +9,7 @@
 //! | `runtime` | the trigger runtime's axum router (`TriggerRuntime::router`) serving the scenario's webhook, default `MemoryStore` | runtime/hand ≥ 0.6 req/s at c=10 and c=50 (issue 12) |
 //! | `runtime-sqlite` | the same on a `SqliteStore` (each execution on disk before its answer) | ≥ 5,000 req/s (issue 12) |
 //!
-//! The Aura flow is the one of `examples/record_size.rs`: `trigger("hook") → set("score",
+//! The Aura flow is `aura_testkit::flows::webhook_score` (also `examples/record_size.rs`'s): `trigger("hook") → set("score",
 //! {"score": "{{ trigger.value }}"}) → if_("check", "steps.score.output.score > 10")` route
 //! `"true"` → `respond("reply", 200)` with `{"ok": true, "score": "{{ steps.score.output.score }}"}`.
 //! The handler answers with the response's status and JSON body (500 if the execution ended
@@ -48,7 +48,7 @@ use aura_core::Registry;
 use aura_core::compile::Plan;
 use aura_core::engine::{Engine, Keep};
 use aura_core::runtime::TriggerRuntime;
-use aura_core::scenario::{NodeBuilder, Scenario};
+use aura_core::scenario::Scenario;
 use aura_core::store::{ExecutionStore, SqliteStore};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -73,18 +73,6 @@ wrk.headers["Content-Type"] = "application/json"
 
 // ---------------------------------------------------------------------------------------------
 // The servers.
-
-/// The webhook flow: `hook → score → check → reply`.
-fn flow() -> Scenario {
-    Scenario::builder("score", "Score")
-        .node(NodeBuilder::trigger("hook").next(["score"]))
-        .node(NodeBuilder::set("score", json!({ "score": "{{ trigger.value }}" })).next(["check"]))
-        .node(NodeBuilder::if_("check", "steps.score.output.score > 10").route("true", ["reply"]))
-        .node(
-            NodeBuilder::respond("reply", 200).input(json!({ "ok": true, "score": "{{ steps.score.output.score }}" })),
-        )
-        .build()
-}
 
 /// The hand-written handler: the same logic with serde_json.
 async fn hand(Json(body): Json<Value>) -> Json<Value> {
@@ -128,7 +116,7 @@ async fn serve(router: Router) -> SocketAddr {
 /// An Aura server on an engine with `keep`.
 async fn aura_server(keep: Keep) -> SocketAddr {
     let engine = Engine::builder(Arc::new(Registry::new())).keep(keep).build();
-    let plan = engine.deploy(flow()).await.unwrap();
+    let plan = engine.deploy(aura_testkit::flows::webhook_score()).await.unwrap();
     let app = Arc::new(Aura { engine, plan });
     serve(Router::new().route("/hook", post(aura)).with_state(app)).await
 }

@@ -18,22 +18,9 @@ mod rss;
 use std::sync::Arc;
 
 use aura_core::engine::Engine;
-use aura_core::scenario::{NodeBuilder, Scenario};
 use aura_core::store::{ExecutionStatus, MemoryStore};
 use aura_core::{Error, Registry, Result};
 use serde_json::json;
-
-/// The webhook flow: `hook → score → check → reply`.
-fn flow() -> Scenario {
-    Scenario::builder("score", "Score")
-        .node(NodeBuilder::trigger("hook").next(["score"]))
-        .node(NodeBuilder::set("score", json!({ "score": "{{ trigger.value }}" })).next(["check"]))
-        .node(NodeBuilder::if_("check", "steps.score.output.score > 10").route("true", ["reply"]))
-        .node(
-            NodeBuilder::respond("reply", 200).input(json!({ "ok": true, "score": "{{ steps.score.output.score }}" })),
-        )
-        .build()
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
@@ -43,7 +30,7 @@ async fn main() -> Result<()> {
         .unwrap_or(10_000);
     let store = Arc::new(MemoryStore::with_retention(kept + 1));
     let engine = Engine::builder(Arc::new(Registry::new())).store(store.clone()).build();
-    let plan = engine.deploy(flow()).await?;
+    let plan = engine.deploy(aura_testkit::flows::webhook_score()).await?;
     let first = engine.execute(&plan, json!({ "value": 42 })).await?;
     if first.status != ExecutionStatus::Completed {
         return Err(Error::internal(format!("the flow did not complete: {:?}", first.error)));

@@ -22,22 +22,10 @@ fn engine(registry: Registry) -> (Engine, Arc<MemoryStore>) {
     (engine, store)
 }
 
-/// `hook → score → check → reply`: pure nodes only.
-fn webhook_flow() -> Scenario {
-    Scenario::builder("score", "Score")
-        .node(NodeBuilder::trigger("hook").next(["score"]))
-        .node(NodeBuilder::set("score", json!({ "score": "{{ trigger.value }}" })).next(["check"]))
-        .node(NodeBuilder::if_("check", "steps.score.output.score > 10").route("true", ["reply"]))
-        .node(
-            NodeBuilder::respond("reply", 200).input(json!({ "ok": true, "score": "{{ steps.score.output.score }}" })),
-        )
-        .build()
-}
-
 #[tokio::test]
 async fn an_execution_that_ends_at_once_is_kept_whole() {
     let (engine, store) = engine(Registry::new());
-    let plan = engine.deploy(webhook_flow()).await.unwrap();
+    let plan = engine.deploy(aura_testkit::flows::webhook_score()).await.unwrap();
     let mut handle = engine.start(&plan, json!({ "value": 42 })).await.unwrap();
     let id = handle.id();
     assert_eq!(
@@ -137,7 +125,7 @@ async fn a_node_that_calls_something_finds_its_execution_in_the_store() {
 #[tokio::test]
 async fn a_redacted_trigger_keeps_its_exact_payload() {
     let (engine, store) = engine(Registry::new());
-    let plan = engine.deploy(webhook_flow()).await.unwrap();
+    let plan = engine.deploy(aura_testkit::flows::webhook_score()).await.unwrap();
     let trigger = json!({ "value": 42, "password": "hunter2-hunter2" });
     let record = engine.execute(&plan, trigger.clone()).await.unwrap();
     assert_eq!(record.status, ExecutionStatus::Completed);

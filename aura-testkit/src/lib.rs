@@ -70,6 +70,7 @@
 mod app;
 pub mod behavior;
 mod failure;
+pub mod flows;
 mod harness;
 mod hooked_store;
 pub mod llm;

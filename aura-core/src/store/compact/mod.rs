@@ -237,25 +237,48 @@ mod tests {
         encode_into(record, &mut bytes).map(|()| bytes)
     }
 
-    /// A buffer that held a record holds the next one as if it were new, keeping its room only
-    /// while that is not far beyond what the record takes.
-    #[test]
-    fn a_reused_buffer_holds_the_next_record_exactly() {
+    /// A completed record of `trigger` and `nodes`, started and ended now, without output.
+    fn finished(trigger: Arc<Value>, nodes: Vec<NodeResult>) -> ExecutionRecord {
         let now = Utc::now();
-        let record = |text: &str| ExecutionRecord {
+        ExecutionRecord {
             id: Uuid::now_v7(),
             scenario_id: "s".into(),
             scenario_version: 1,
-            trigger: Arc::new(serde_json::json!({ "text": text })),
+            trigger,
             trigger_cleaned: false,
             status: ExecutionStatus::Completed,
             started_at: now,
             ended_at: Some(now),
-            nodes: Vec::new(),
+            nodes,
             output: None,
             error: None,
             rerun_of: None,
-        };
+        }
+    }
+
+    /// A completed node `id` of `input` and `output`, with no times.
+    fn completed(id: &str, input: &Arc<Value>, output: Option<&Arc<Value>>) -> NodeResult {
+        NodeResult {
+            node_id: id.into(),
+            item: None,
+            status: NodeStatus::Completed,
+            input: input.clone(),
+            output: output.cloned(),
+            error: None,
+            output_cleaned: false,
+            attempts: 1,
+            route: None,
+            pinned: false,
+            started_at: None,
+            ended_at: None,
+        }
+    }
+
+    /// A buffer that held a record holds the next one as if it were new, keeping its room only
+    /// while that is not far beyond what the record takes.
+    #[test]
+    fn a_reused_buffer_holds_the_next_record_exactly() {
+        let record = |text: &str| finished(Arc::new(serde_json::json!({ "text": text })), Vec::new());
         let (large, small) = (record(&"x".repeat(10_000)), record("y"));
         let mut bytes = Vec::new();
         encode_into(&large, &mut bytes).unwrap();
@@ -344,22 +367,8 @@ mod tests {
     /// writer looks.
     #[test]
     fn shared_payloads_are_written_once_and_read_back_shared() {
-        let now = Utc::now();
         let trigger = Arc::new(serde_json::json!({ "value": 42, "text": "a longer text to share" }));
-        let node = |id: &str, input: &Arc<Value>, output: Option<&Arc<Value>>| NodeResult {
-            node_id: id.into(),
-            item: None,
-            status: NodeStatus::Completed,
-            input: input.clone(),
-            output: output.cloned(),
-            error: None,
-            output_cleaned: false,
-            attempts: 1,
-            route: None,
-            pinned: false,
-            started_at: Some(now),
-            ended_at: Some(now),
-        };
+        let node = completed;
         let score = Arc::new(serde_json::json!({ "score": 42, "why": "a reason long enough" }));
         let other: Vec<Arc<Value>> = (0..6).map(|i| Arc::new(serde_json::json!({ "n": i }))).collect();
         let mut nodes = vec![
@@ -374,20 +383,8 @@ mod tests {
         }
         // `score` again, written whole: it is further back than the writer looks.
         nodes.push(node("late", &score, None));
-        let record = ExecutionRecord {
-            id: Uuid::now_v7(),
-            scenario_id: "s".into(),
-            scenario_version: 1,
-            trigger: trigger.clone(),
-            trigger_cleaned: false,
-            status: ExecutionStatus::Completed,
-            started_at: now,
-            ended_at: Some(now),
-            nodes,
-            output: Some(serde_json::json!({ "ok": true })),
-            error: None,
-            rerun_of: None,
-        };
+        let mut record = finished(trigger, nodes);
+        record.output = Some(serde_json::json!({ "ok": true }));
         let bytes = encode(&record).unwrap();
         let back = decode(&bytes).unwrap();
         assert_eq!(back, record);
@@ -420,36 +417,8 @@ mod tests {
     /// A record naming a payload it does not hold is an error, not a panic.
     #[test]
     fn a_record_naming_a_payload_it_does_not_hold_is_an_error() {
-        let now = Utc::now();
-        let mut record = ExecutionRecord {
-            id: Uuid::now_v7(),
-            scenario_id: "s".into(),
-            scenario_version: 1,
-            trigger: Arc::new(Value::Null),
-            trigger_cleaned: false,
-            status: ExecutionStatus::Completed,
-            started_at: now,
-            ended_at: Some(now),
-            nodes: Vec::new(),
-            output: None,
-            error: None,
-            rerun_of: None,
-        };
         let shared = Arc::new(serde_json::json!({ "x": 1 }));
-        record.nodes.push(NodeResult {
-            node_id: "a".into(),
-            item: None,
-            status: NodeStatus::Completed,
-            input: shared.clone(),
-            output: Some(shared),
-            error: None,
-            output_cleaned: false,
-            attempts: 1,
-            route: None,
-            pinned: false,
-            started_at: None,
-            ended_at: None,
-        });
+        let record = finished(Arc::new(Value::Null), vec![completed("a", &shared, Some(&shared))]);
         let mut bytes = encode(&record).unwrap();
         // The output names payload 1 (the input): make it name 9.
         let at = bytes.len() - 1 /* rerun_of */ - 1 /* error */ - 1 /* output */ - 1 /* route */ - 1 /* error */ - 1;
