@@ -104,7 +104,7 @@ pub(crate) struct ExecutionEvents {
     plan: Arc<crate::compile::Plan>,
 }
 
-/// What a node did, as [`ExecutionEvents::push_node`] takes it.
+/// What a node did, as [`Emitted::Node`] says it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum NodeEvent {
     /// [`EventKind::NodeStarted`].
@@ -124,12 +124,37 @@ impl NodeEvent {
     }
 }
 
-/// An event as the log keeps it: a node's start or end by the node's place in the plan (no
-/// reference to its id counted per event), any other whole.
+/// An event as an execution emits it and its log keeps it: a node's start or end by the node's
+/// place in the plan (no reference to its id counted per event), any other whole.
 #[derive(Debug)]
-enum Kept {
+pub(crate) enum Emitted {
+    /// What the plan's node did, in an iterate body's element or not.
     Node(NodeEvent, usize, Option<usize>),
+    /// Any other event.
     Other(EventKind),
+}
+
+impl From<EventKind> for Emitted {
+    fn from(kind: EventKind) -> Self {
+        Self::Other(kind)
+    }
+}
+
+impl Emitted {
+    /// The event whole, its node named by its id in `plan`.
+    pub(crate) fn kind(&self, plan: &crate::compile::Plan) -> EventKind {
+        match self {
+            Self::Node(event, node, item) => event.kind(plan, *node, *item),
+            Self::Other(kind) => kind.clone(),
+        }
+    }
+
+    fn into_kind(self, plan: &crate::compile::Plan) -> EventKind {
+        match self {
+            Self::Other(kind) => kind,
+            node => node.kind(plan),
+        }
+    }
 }
 
 /// Events the log makes room for at its first one (at most the capacity).
@@ -142,7 +167,7 @@ const OFF: u8 = 2;
 #[derive(Debug, Default)]
 struct Log {
     /// What happened so far (the execution and scenario are the same for all).
-    kept: Vec<Kept>,
+    kept: Vec<Emitted>,
     live: Option<tokio::sync::broadcast::Sender<ExecutionEvent>>,
     /// The `Finished` event, once sent: a subscriber after the end gets it alone.
     finished: Option<ExecutionEvent>,
@@ -169,13 +194,6 @@ impl ExecutionEvents {
         }
     }
 
-    fn whole(&self, kept: Kept) -> EventKind {
-        match kept {
-            Kept::Node(event, node, item) => event.kind(&self.plan, node, item),
-            Kept::Other(kind) => kind,
-        }
-    }
-
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -186,28 +204,19 @@ impl ExecutionEvents {
     }
 
     /// Keeps or sends one event.
-    pub(crate) fn push(&self, kind: EventKind) {
-        self.keep(Kept::Other(kind));
-    }
-
-    /// Keeps or sends the event of the plan's node `node`.
-    pub(crate) fn push_node(&self, event: NodeEvent, node: usize, item: Option<usize>) {
-        self.keep(Kept::Node(event, node, item));
-    }
-
-    fn keep(&self, kept: Kept) {
+    pub(crate) fn push(&self, kept: Emitted) {
         if !self.wanted() {
             return;
         }
         let mut log = self.log();
-        let finished = matches!(kept, Kept::Other(EventKind::Finished { .. }));
-        if finished && let Kept::Other(kind) = &kept {
+        let finished = matches!(kept, Emitted::Other(EventKind::Finished { .. }));
+        if finished && let Emitted::Other(kind) = &kept {
             log.finished = Some(self.event(kind.clone()));
         }
         match &log.live {
             // No receiver left is not an error: a later `events()` call subscribes again.
             Some(tx) => {
-                let _ = tx.send(self.event(self.whole(kept)));
+                let _ = tx.send(self.event(kept.into_kind(&self.plan)));
             }
             None => {
                 if log.kept.len() == self.capacity {
@@ -244,7 +253,7 @@ impl ExecutionEvents {
         let kept = std::mem::take(&mut log.kept);
         let (tx, rx) = tokio::sync::broadcast::channel(self.capacity.max(kept.len()));
         for kept in kept {
-            let _ = tx.send(self.event(self.whole(kept)));
+            let _ = tx.send(self.event(kept.into_kind(&self.plan)));
         }
         if log.finished.is_none() {
             log.live = Some(tx);

@@ -127,7 +127,8 @@ impl Exec {
             && !record.trigger_cleaned
             && !self.created.initialized()
         {
-            // Nothing of it written yet: its whole record, in one write.
+            // Nothing of it written yet: its whole record, in one write. (A trigger the record
+            // keeps redacted has its exact payload to write too: that goes the long way.)
             store
                 .create_finished(record, &self.engine.owner, self.engine.lease)
                 .await?;

@@ -49,7 +49,7 @@ impl Exec {
             r.ended_at = Some(now);
         })
         .await?;
-        self.emit_node(NodeEvent::Completed(Duration::ZERO), agg, frame.item_index());
+        self.emit(|| Emitted::Node(NodeEvent::Completed(Duration::ZERO), agg, frame.item_index()));
         if let Some(stop) = self.breakpoint(agg) {
             stop.await;
         }

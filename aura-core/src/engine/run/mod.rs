@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::events::{EventKind, ExecutionEvent, ExecutionEvents, NodeEvent};
+use super::events::{Emitted, EventKind, ExecutionEvent, ExecutionEvents, NodeEvent};
 use super::handle::{ExecutionHandle, Pause, PauseGate, Run};
 use super::limits::ResultCache;
 use super::redact::Redactor;
@@ -505,39 +505,23 @@ impl Exec {
 
     /// Sends an event to the handle and to the engine's subscribers: built only when someone
     /// may read it.
-    /// [`emit`](Self::emit) for a node's start or end: kept by the node's place for the handle.
-    pub(super) fn emit_node(&self, event: NodeEvent, node: usize, item: Option<usize>) {
-        let mine = self.events.as_deref().filter(|e| e.wanted());
-        if self.engine.subscribed.load(std::sync::atomic::Ordering::Relaxed) {
-            // No subscriber left is the normal case, not an error.
-            let _ = self.engine.events.send(ExecutionEvent {
-                execution_id: self.id,
-                scenario_id: self.plan.id.clone(),
-                kind: event.kind(&self.plan, node, item),
-            });
-        }
-        if let Some(mine) = mine {
-            mine.push_node(event, node, item);
-        }
-    }
-
-    pub(super) fn emit(&self, kind: impl FnOnce() -> EventKind) {
+    pub(super) fn emit<E: Into<Emitted>>(&self, event: impl FnOnce() -> E) {
         let mine = self.events.as_deref().filter(|e| e.wanted());
         let engine_wide = self.engine.subscribed.load(std::sync::atomic::Ordering::Relaxed);
         if mine.is_none() && !engine_wide {
             return;
         }
-        let kind = kind();
+        let event = event().into();
         if engine_wide {
             // No subscriber left is the normal case, not an error.
             let _ = self.engine.events.send(ExecutionEvent {
                 execution_id: self.id,
                 scenario_id: self.plan.id.clone(),
-                kind: kind.clone(),
+                kind: event.kind(&self.plan),
             });
         }
         if let Some(mine) = mine {
-            mine.push(kind);
+            mine.push(event);
         }
     }
 }

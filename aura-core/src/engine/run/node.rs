@@ -109,7 +109,7 @@ impl Exec {
         let clock = Instant::now();
         // One clock read: wall time from the execution's start plus the monotonic offset.
         let started_at = self.started_utc + (clock - self.started_instant);
-        self.emit_node(NodeEvent::Started, idx, item);
+        self.emit(|| Emitted::Node(NodeEvent::Started, idx, item));
         let input = match self.build_input(pass, idx) {
             Ok(input) => input,
             Err(e) => return Box::pin(self.failed(frame, idx, null(), e, 0, started_at)).await,
@@ -362,7 +362,7 @@ impl Exec {
                 r.ended_at = Some(ended_at);
             })
             .await?;
-            self.emit_node(NodeEvent::Completed(elapsed), idx, item);
+            self.emit(|| Emitted::Node(NodeEvent::Completed(elapsed), idx, item));
             node.duration_metric.record(elapsed.as_secs_f64());
             if let Some(stop) = self.breakpoint(idx) {
                 stop.await;
