@@ -64,8 +64,47 @@ pub struct Plan {
     /// Whether every node is [pure](crate::node::NodeInfo::pure): calls nothing outside the
     /// engine.
     pub(crate) calls_nothing: bool,
+    /// Whether a node retries a failed call: its executions emit events their records do
+    /// not show (`NodeRetrying`), so that a handle keeps their log from the start.
+    pub(crate) retries: bool,
     /// The sub-scenarios its nodes run.
     pub(crate) calls: Vec<ScenarioCall>,
+    /// Its executions' metrics, registered once (hot path: no key building per execution).
+    pub(crate) metrics: PlanMetrics,
+}
+
+/// `aura_executions_total{scenario, status}` and `aura_execution_duration_seconds{scenario}`
+/// of one plan, registered when it is compiled, with the recorder installed then (as each
+/// node's `aura_node_duration_seconds`).
+pub(crate) struct PlanMetrics {
+    pub(crate) completed: metrics::Counter,
+    pub(crate) failed: metrics::Counter,
+    pub(crate) cancelled: metrics::Counter,
+    pub(crate) duration: metrics::Histogram,
+}
+
+impl PlanMetrics {
+    fn new(scenario_id: &str) -> Self {
+        let id = scenario_id.to_owned();
+        let total = |status: &'static str| metrics::counter!("aura_executions_total", "scenario" => id.clone(), "status" => status);
+        Self {
+            completed: total("completed"),
+            failed: total("failed"),
+            cancelled: total("cancelled"),
+            duration: metrics::histogram!("aura_execution_duration_seconds", "scenario" => id.clone()),
+        }
+    }
+
+    /// The counter of executions that ended with `status` (`None` for `Running`, which is no end).
+    pub(crate) fn ended(&self, status: crate::store::ExecutionStatus) -> Option<&metrics::Counter> {
+        use crate::store::ExecutionStatus;
+        match status {
+            ExecutionStatus::Completed => Some(&self.completed),
+            ExecutionStatus::Failed => Some(&self.failed),
+            ExecutionStatus::Cancelled => Some(&self.cancelled),
+            ExecutionStatus::Running => None,
+        }
+    }
 }
 
 /// A plan's trigger node, as [`Plan::trigger`] gives it.
@@ -431,6 +470,8 @@ pub async fn compile_with(
         .map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
     let responds = nodes.iter().any(|n| n.info.role == NodeRole::Respond);
     let calls_nothing = nodes.iter().all(|n| n.info.pure);
+    let retries = nodes.iter().any(|n| n.retry.retries > 0);
+    let metrics = PlanMetrics::new(&scenario_id);
     Ok(Plan {
         id: scenario_id.into(),
         name,
@@ -444,6 +485,8 @@ pub async fn compile_with(
         concurrency,
         responds,
         calls_nothing,
+        retries,
         calls,
+        metrics,
     })
 }

@@ -262,6 +262,21 @@ impl ExecutionEvents {
         rx
     }
 
+    /// A log that starts with `past`: an execution's events from before anyone kept them
+    /// ([`replay`]); with `Finished` among them, the whole log of a finished execution.
+    pub(crate) fn with_past(
+        capacity: usize,
+        execution_id: Uuid,
+        plan: Arc<crate::compile::Plan>,
+        past: Vec<Emitted>,
+    ) -> Self {
+        let events = Self::new(capacity, execution_id, plan);
+        for event in past {
+            events.push(event);
+        }
+        events
+    }
+
     /// Nobody will ask for events any more: stop keeping them (live subscribers go on).
     pub(crate) fn stop_keeping(&self) {
         let mut log = self.log();
@@ -270,6 +285,70 @@ impl ExecutionEvents {
             log.kept = Vec::new();
         }
     }
+}
+
+/// The events an execution emitted up to `record`, in the order it emits them while it has
+/// not waited yet: `Started` once a node began; then, for each node result in the order the
+/// nodes began (a pinned one emits nothing), `NodeStarted` and its end (`NodeCompleted`,
+/// `NodeFailed`; an aggregate emits only `NodeCompleted`, a skipped node only `NodeSkipped`);
+/// `Finished` when the record has ended.
+///
+/// Until an execution first waits, each node that starts ends in the same poll or waits, so
+/// that its events follow each other in that order: an execution that ended inside
+/// [`super::Engine::start`] keeps no log, and one that goes on in a task starts its log from
+/// this. (One whose events its record does not show — a breakpoint's `Paused`, a retry's
+/// `NodeRetrying` — keeps its log from the start.)
+pub(crate) fn replay(plan: &crate::compile::Plan, record: &crate::store::ExecutionRecord) -> Vec<Emitted> {
+    use crate::store::NodeStatus;
+    let mut past = Vec::with_capacity(2 + 2 * record.nodes.len());
+    if !record.nodes.is_empty() {
+        past.push(Emitted::Other(EventKind::Started));
+    }
+    for r in &record.nodes {
+        let Some(&idx) = plan.index.get(&*r.node_id) else {
+            continue;
+        };
+        if r.pinned {
+            continue;
+        }
+        let started = Emitted::Node(NodeEvent::Started, idx, r.item);
+        match r.status {
+            NodeStatus::Pending => {}
+            NodeStatus::Skipped => past.push(Emitted::Other(EventKind::NodeSkipped {
+                node: r.node_id.clone(),
+            })),
+            NodeStatus::Completed => {
+                if !matches!(plan.nodes[idx].info.role, crate::node::NodeRole::Aggregate { .. }) {
+                    past.push(started);
+                }
+                let took = match (r.started_at, r.ended_at) {
+                    (Some(start), Some(end)) => (end - start).to_std().unwrap_or_default(),
+                    _ => Duration::ZERO,
+                };
+                past.push(Emitted::Node(NodeEvent::Completed(took), idx, r.item));
+            }
+            NodeStatus::Failed => {
+                past.push(started);
+                let error = r
+                    .error
+                    .as_ref()
+                    .and_then(|e| e.kind.parse::<crate::error::ErrorKind>().ok())
+                    .map_or("internal", crate::error::ErrorKind::as_str);
+                past.push(Emitted::Other(EventKind::NodeFailed {
+                    node: r.node_id.clone(),
+                    item: r.item,
+                    error,
+                }));
+            }
+            NodeStatus::Running | NodeStatus::Waiting | NodeStatus::Cancelled | NodeStatus::TimedOut => {
+                past.push(started);
+            }
+        }
+    }
+    if record.status.is_finished() {
+        past.push(Emitted::Other(EventKind::Finished { status: record.status }));
+    }
+    past
 }
 
 /// Reports the store's availability to the engine's subscribers

@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::events::{EventKind, ExecutionEvent, ExecutionEvents};
+use super::events::{Emitted, EventKind, ExecutionEvent, ExecutionEvents};
 use crate::error::{Error, Result};
 use crate::scenario::nodes::{Response, ResponseReader};
 use crate::store::ExecutionRecord;
@@ -44,12 +44,36 @@ pub struct ExecutionHandle {
     pub(crate) id: Uuid,
     pub(crate) run: Run,
     pub(crate) cancel: CancellationToken,
-    pub(crate) events: Arc<ExecutionEvents>,
+    pub(crate) events: HandleEvents,
     pub(crate) response: Option<ResponseReader>,
     pub(crate) pause: Option<Arc<PauseGate>>,
     /// Cleans a completed record that was left as it is while it ran (on an engine that keeps
     /// no record, nobody else reads it): `None` when the record comes cleaned.
     pub(crate) raw: Option<Arc<super::redact::Redactor>>,
+}
+
+/// Where a handle's events come from.
+#[derive(Debug)]
+pub(crate) enum HandleEvents {
+    /// A log kept as the execution runs: it went on in a task, or it emits events its record
+    /// does not show (a breakpoint's pause, a retry).
+    Kept(Arc<ExecutionEvents>),
+    /// It ended inside `start`, before anyone asked for its events: they are replayed from its
+    /// record when asked ([`super::events::replay`]); `replayed` once they were.
+    FromRecord {
+        plan: Arc<crate::compile::Plan>,
+        capacity: usize,
+        replayed: bool,
+    },
+}
+
+impl HandleEvents {
+    /// Nobody will ask for events any more.
+    fn stop_keeping(&self) {
+        if let Self::Kept(log) = self {
+            log.stop_keeping();
+        }
+    }
 }
 
 /// Where the execution runs.
@@ -113,7 +137,25 @@ impl ExecutionHandle {
     /// engine's event capacity); later calls get the events from then on, or only `Finished`
     /// once the execution has ended.
     pub fn events(&mut self) -> Events {
-        let rx = self.events.subscribe();
+        let rx = match &mut self.events {
+            HandleEvents::Kept(log) => log.subscribe(),
+            HandleEvents::FromRecord {
+                plan,
+                capacity,
+                replayed,
+            } => {
+                let record = match &self.run {
+                    Run::Done(Some(done)) => done.as_ref().as_ref().ok(),
+                    _ => None,
+                };
+                let mut past = record.map(|r| super::events::replay(plan, r)).unwrap_or_default();
+                if std::mem::replace(replayed, true) {
+                    // A later call: the events from then on, which is only the end.
+                    past.retain(|e| matches!(e, Emitted::Other(EventKind::Finished { .. })));
+                }
+                ExecutionEvents::with_past(*capacity, self.id, plan.clone(), past).subscribe()
+            }
+        };
         Events {
             id: self.id,
             rx,

@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::memory_entry::{Entry, Live, Spares};
+use super::memory_entry::{Entry, Kept, Live};
 use super::{
     ConcurrencyLimits, Cursor, ExecutionRecord, ExecutionStore, ExecutionSummary, Lease, NodeResult, Page, PageRequest,
     PayloadKey, Prune,
@@ -43,8 +43,6 @@ pub struct MemoryStore {
     work: Arc<tokio::sync::Notify>,
     /// Held by a `claim_next`, so that two never count the same room of a limited scenario.
     claiming: Mutex<()>,
-    /// The entries of records dropped for retention, for the next to finish.
-    spares: Spares,
 }
 
 /// How many shards: a few per core is plenty.
@@ -72,7 +70,6 @@ impl MemoryStore {
             state: super::memory_state::State::default(),
             work: Arc::default(),
             claiming: Mutex::default(),
-            spares: Spares::default(),
         }
     }
 
@@ -143,7 +140,7 @@ impl MemoryStore {
         let mut live = Live::new(record.clone(), HashMap::default());
         live.lease = lease;
         let mut entry = Entry::Live(Box::new(live));
-        entry.keep(&self.spares)?;
+        entry.keep()?;
         map.insert(record.id, entry);
         Ok(())
     }
@@ -155,7 +152,7 @@ impl MemoryStore {
         let finished = entry.is_finished();
         entry.live()?.save(result);
         if finished {
-            entry.keep(&self.spares)?;
+            entry.keep()?;
         }
         Ok(())
     }
@@ -179,7 +176,7 @@ impl MemoryStore {
         stored.ended_at = record.ended_at;
         stored.output = record.output.clone();
         stored.error = record.error.clone();
-        entry.keep(&self.spares)?;
+        entry.keep()?;
         drop(map);
         if newly_finished {
             self.retire(record.id);
@@ -195,7 +192,7 @@ impl MemoryStore {
         if !record.status.is_finished() {
             return self.end(record);
         }
-        let mut kept = self.spares.keep(record)?;
+        let mut kept = Kept::new(record)?;
         let mut map = self.shard(record.id);
         let entry = map.get_mut(&record.id).ok_or_else(|| missing(record.id))?;
         let newly_finished = !entry.is_finished();
@@ -228,7 +225,7 @@ impl MemoryStore {
             let removed = self.shard(old).remove(&old);
             // Its buffers for the next record to finish (outside the shard's lock).
             if let Some(Entry::Kept(kept)) = removed {
-                self.spares.give(kept);
+                Kept::spare(kept);
             }
         }
     }
@@ -264,7 +261,7 @@ impl ExecutionStore for MemoryStore {
                     .with_context("execution", record.id.to_string()),
             );
         }
-        let kept = self.spares.keep(record)?;
+        let kept = Kept::new(record)?;
         match self.shard(record.id).entry(record.id) {
             std::collections::hash_map::Entry::Occupied(_) => {
                 return Err(
@@ -568,7 +565,7 @@ mod tests {
             assert_eq!(summary, r.summary(), "summary {i}");
             assert_eq!(store.len(), 1);
             assert_eq!(
-                store.spares.len(),
+                Kept::spares(),
                 usize::from(i > 0),
                 "the dropped record's entry is spare"
             );

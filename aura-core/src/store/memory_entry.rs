@@ -1,7 +1,7 @@
 //! The in-memory store's entries: an execution live while it runs, compact once finished, and
 //! the spare room of finished records dropped for retention.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use chrono::Utc;
 use foldhash::HashMap;
@@ -140,12 +140,12 @@ impl Entry {
 
     /// The compact form of a finished execution (kept live if it cannot be written: nothing is
     /// lost).
-    pub(super) fn keep(&mut self, spares: &Spares) -> Result<()> {
+    pub(super) fn keep(&mut self) -> Result<()> {
         let Self::Live(live) = self else { return Ok(()) };
         if !live.record.status.is_finished() {
             return Ok(());
         }
-        let mut kept = spares.keep(&live.record)?;
+        let mut kept = Kept::new(&live.record)?;
         kept.exact = std::mem::take(&mut live.exact);
         *self = Self::Kept(kept);
         Ok(())
@@ -159,35 +159,33 @@ impl Entry {
     }
 }
 
-/// The entries of finished records dropped for retention, emptied, for the next records to
-/// finish: in a steady state (as many records dropped as kept), keeping a record allocates
-/// and frees nothing. Without them each record's buffers are freed on whichever thread drops
-/// it — often another than the one that allocated them, where glibc's allocator takes its
-/// arena's lock — and allocated again for the next one.
-#[derive(Debug, Default)]
-#[expect(
-    clippy::vec_box,
-    reason = "an entry goes back into `Entry::Kept` in its box, not allocated again"
-)]
-pub(super) struct Spares(Mutex<Vec<Box<Kept>>>);
-
-/// How many spare entries are kept: enough for the records that finish while others are
-/// dropped.
-const SPARES: usize = 64;
-
 /// A compact record's buffer larger than this is not kept spare (a large record would hold
 /// its room for the small ones that reuse it).
 const SPARE_BYTES: usize = 4096;
 
-impl Spares {
-    /// `record` in its compact form, in a spare entry's room when there is one (its exact
-    /// payloads are the caller's to move in once this has succeeded).
-    pub(super) fn keep(&self, record: &ExecutionRecord) -> Result<Box<Kept>> {
-        let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+thread_local! {
+    /// The entry of a finished record dropped for retention, emptied, for the next record to
+    /// finish: in a steady state (one record dropped for each one kept), keeping a record
+    /// allocates and frees nothing. Without it each record's buffers are freed on whichever
+    /// thread drops it — often another than the one that allocated them, where glibc's
+    /// allocator takes its arena's lock — and allocated again for the next one.
+    ///
+    /// One per thread, shared by the thread's stores: the thread that keeps a record is the
+    /// one that then drops the oldest for retention, and it keeps the next. No lock and no
+    /// count is shared between threads (a shared list here, locked twice per execution by
+    /// every worker, moved its cache line from core to core at every execution).
+    static SPARE: std::cell::Cell<Option<Box<Kept>>> = const { std::cell::Cell::new(None) };
+}
+
+impl Kept {
+    /// `record` in its compact form, in this thread's spare entry's room when it has one (its
+    /// exact payloads are the caller's to move in once this has succeeded).
+    pub(super) fn new(record: &ExecutionRecord) -> Result<Box<Self>> {
+        let spare = SPARE.with(std::cell::Cell::take);
         let Some(mut kept) = spare else {
             let mut compact = Vec::new();
             super::compact::encode_into(record, &mut compact)?;
-            return Ok(Box::new(Kept {
+            return Ok(Box::new(Self {
                 summary: record.summary(),
                 compact,
                 exact: HashMap::default(),
@@ -203,20 +201,23 @@ impl Spares {
         Ok(kept)
     }
 
+    /// How many spare entries this thread holds (0 or 1).
     #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    pub(super) fn spares() -> usize {
+        SPARE.with(|spare| {
+            let held = spare.take();
+            let n = usize::from(held.is_some());
+            spare.set(held);
+            n
+        })
     }
 
-    /// Keeps a dropped record's entry for the next one (dropped when there are enough spare
-    /// or it is large, or holds exact payloads).
-    pub(super) fn give(&self, kept: Box<Kept>) {
+    /// Keeps a dropped record's entry for the next one on this thread (dropped when it is
+    /// large, or holds exact payloads; the spare held before goes).
+    pub(super) fn spare(kept: Box<Self>) {
         if kept.compact.capacity() > SPARE_BYTES || !kept.exact.is_empty() {
             return;
         }
-        let mut spares = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if spares.len() < SPARES {
-            spares.push(kept);
-        }
+        SPARE.with(|spare| spare.set(Some(kept)));
     }
 }

@@ -259,17 +259,11 @@ impl Exec {
         }
         stored?;
         self.emit(|| EventKind::Finished { status });
-        let status_label = match status {
-            ExecutionStatus::Completed => "completed",
-            ExecutionStatus::Failed => "failed",
-            ExecutionStatus::Cancelled => "cancelled",
-            ExecutionStatus::Running => "running",
-        };
-        metrics::counter!("aura_executions_total", "scenario" => self.plan.id.clone(), "status" => status_label)
-            .increment(1);
+        if let Some(ended) = self.plan.metrics.ended(status) {
+            ended.increment(1);
+        }
         if let Some(d) = record.duration() {
-            metrics::histogram!("aura_execution_duration_seconds", "scenario" => self.plan.id.clone())
-                .record(d.as_secs_f64());
+            self.plan.metrics.duration.record(d.as_secs_f64());
         }
         if status == ExecutionStatus::Failed {
             self.run_error_scenario(&record);

@@ -34,7 +34,7 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::events::{Emitted, EventKind, ExecutionEvent, ExecutionEvents, NodeEvent};
-use super::handle::{ExecutionHandle, Pause, PauseGate, Run};
+use super::handle::{ExecutionHandle, HandleEvents, Pause, PauseGate, Run};
 use super::limits::ResultCache;
 use super::redact::Redactor;
 use super::{ExecuteOptions, Inner, Pinned};
@@ -121,6 +121,7 @@ async fn prepare(
     follow: Follow,
 ) -> Result<Arc<Exec>> {
     let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
+    let resumed = existing.is_some();
     let trigger = Arc::new(trigger);
     let redactor = redactor(&engine, &plan);
     // Written to the store here, or (see `Exec::created`) at its first write.
@@ -175,9 +176,18 @@ async fn prepare(
         .responds
         .then(|| followed.response.unwrap_or_else(ResponseSlot::new));
     let pause = options.breakpoint.is_some().then(|| Arc::new(PauseGate::default()));
-    let events = followed.events.or_else(|| {
-        (follow == Follow::Handle).then(|| Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.clone())))
-    });
+    // The handle's event log: the one that followed it from before it parked in the store;
+    // one kept from the start when its record will not show every event (a breakpoint's
+    // pause, a retry) or shows events from before this run; otherwise none until it first
+    // waits (`Exec::kept_events`), and none at all if it ends inside `start`.
+    let from_start = follow == Follow::Handle && (resumed || options.breakpoint.is_some() || plan.retries);
+    let events = match followed.events {
+        Some(log) => std::sync::OnceLock::from(log),
+        None if from_start => {
+            std::sync::OnceLock::from(Arc::new(ExecutionEvents::new(engine.event_capacity, id, plan.clone())))
+        }
+        None => std::sync::OnceLock::new(),
+    };
     // Written on the stack, then copied once into its `Arc` (no `String` in between).
     let id_str: Arc<str> = Arc::from(&*id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
     let engine_keeps_checkpoints = engine.keep.checkpoints();
@@ -235,9 +245,6 @@ pub(super) async fn start(
     let handle_parts = (
         exec.id,
         (*exec.cancel).clone(),
-        exec.events
-            .clone()
-            .ok_or_else(|| Error::internal("an execution started for a handle has no event log"))?,
         exec.response.as_ref().map(ResponseSlot::reader),
         exec.pause.clone(),
         exec.raw_payloads.then(|| exec.redactor.clone()),
@@ -249,14 +256,25 @@ pub(super) async fn start(
         std::task::Poll::Ready(Ended::Parked(parked)) => Ok(Next::Parked(parked)),
         std::task::Poll::Pending => Ok(Next::Run(run)),
     };
-    let run = match next {
-        Err(done) => Run::Done(Some(Box::new(done))),
+    let (run, events) = match next {
+        Err(done) => {
+            let events = match exec.events.get() {
+                Some(log) => HandleEvents::Kept(log.clone()),
+                None => HandleEvents::FromRecord {
+                    plan: exec.plan.clone(),
+                    capacity: exec.engine.event_capacity,
+                    replayed: false,
+                },
+            };
+            (Run::Done(Some(Box::new(done))), events)
+        }
         Ok(next) => {
+            let log = exec.kept_events();
             exec.publish().await;
-            Run::Task(tokio::spawn(drive(exec, next)))
+            (Run::Task(tokio::spawn(drive(exec, next))), HandleEvents::Kept(log))
         }
     };
-    let (id, cancel, events, response, pause, raw) = handle_parts;
+    let (id, cancel, response, pause, raw) = handle_parts;
     Ok(ExecutionHandle {
         id,
         run,
@@ -387,8 +405,10 @@ struct Exec {
     response: Option<ResponseSlot>,
     sub: SubScenarios,
     pause: Option<Arc<PauseGate>>,
-    /// What the handle follows (`None`: run by `Engine::execute`, without a handle).
-    events: Option<Arc<ExecutionEvents>>,
+    /// The log the handle follows: kept from the start, made when the execution first waits
+    /// ([`Exec::kept_events`]), or never (run by `Engine::execute`, or ended inside `start`:
+    /// the handle replays its events from its record if asked).
+    events: std::sync::OnceLock<Arc<ExecutionEvents>>,
     /// Whether each node's result goes to the store as it ends ([`super::Keep`]); otherwise
     /// the record is written whole at the end, if kept.
     checkpoints: bool,
@@ -503,10 +523,26 @@ impl Exec {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The execution's event log, made now from its record so far if it has none: it goes on
+    /// in a task, and its handle follows it there.
+    fn kept_events(&self) -> Arc<ExecutionEvents> {
+        self.events
+            .get_or_init(|| {
+                let past = super::events::replay(&self.plan, &self.lock().record);
+                Arc::new(ExecutionEvents::with_past(
+                    self.engine.event_capacity,
+                    self.id,
+                    self.plan.clone(),
+                    past,
+                ))
+            })
+            .clone()
+    }
+
     /// Sends an event to the handle and to the engine's subscribers: built only when someone
     /// may read it.
     pub(super) fn emit<E: Into<Emitted>>(&self, event: impl FnOnce() -> E) {
-        let mine = self.events.as_deref().filter(|e| e.wanted());
+        let mine = self.events.get().filter(|e| e.wanted());
         let engine_wide = self.engine.subscribed.load(std::sync::atomic::Ordering::Relaxed);
         if mine.is_none() && !engine_wide {
             return;

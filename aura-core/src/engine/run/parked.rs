@@ -47,7 +47,7 @@ impl Exec {
             id: self.id,
             cancel: (*self.cancel).clone(),
             followed: Followed {
-                events: self.events.clone(),
+                events: self.events.get().cloned(),
                 response: self.response.clone(),
                 spent,
             },

@@ -1,7 +1,7 @@
 //! [`ResponseSlot`]: where a `respond` node leaves what a webhook caller gets back, and where
 //! the execution's handle waits for it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
@@ -13,26 +13,35 @@ use super::Response;
 ///
 /// Its clones are the writing side: when the last one goes (the execution ended, and nothing
 /// holds it for a resume), a waiting reader learns that no response is coming.
-#[derive(Clone, Debug)]
-pub struct ResponseSlot(Arc<Writer>);
-
-/// The writing side: closes the cell when dropped.
 #[derive(Debug)]
-struct Writer(Arc<Cell>);
+pub struct ResponseSlot(Arc<Cell>);
 
 /// The response, whether it can still come, and who waits for it. (A mutex and one waiter
-/// list: a response is written once per execution and read once or twice.)
-#[derive(Debug, Default)]
+/// list: a response is written once per execution and read once or twice.) The writers and
+/// the readers share it: one allocation per execution.
+#[derive(Debug)]
 struct Cell {
     value: Mutex<Option<Response>>,
+    /// The [`ResponseSlot`]s alive: the cell closes when the last one goes.
+    writers: AtomicUsize,
     closed: AtomicBool,
     changed: Notify,
 }
 
-impl Drop for Writer {
+impl Clone for ResponseSlot {
+    fn clone(&self) -> Self {
+        self.0.writers.fetch_add(1, Ordering::Relaxed);
+        Self(self.0.clone())
+    }
+}
+
+impl Drop for ResponseSlot {
     fn drop(&mut self) {
-        self.0.closed.store(true, Ordering::Release);
-        self.0.changed.notify_waiters();
+        // The last writer gone (ordered after every write, as an `Arc`'s count is): closed.
+        if self.0.writers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.closed.store(true, Ordering::Release);
+            self.0.changed.notify_waiters();
+        }
     }
 }
 
@@ -45,23 +54,28 @@ impl Cell {
 impl ResponseSlot {
     /// An empty slot.
     pub(crate) fn new() -> Self {
-        Self(Arc::new(Writer(Arc::default())))
+        Self(Arc::new(Cell {
+            value: Mutex::new(None),
+            writers: AtomicUsize::new(1),
+            closed: AtomicBool::new(false),
+            changed: Notify::new(),
+        }))
     }
 
     /// Sets the response (a later respond node's replaces it).
     pub(crate) fn set(&self, response: Response) {
-        *self.0.0.value.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
-        self.0.0.changed.notify_waiters();
+        *self.0.value.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
+        self.0.changed.notify_waiters();
     }
 
     /// The response set so far.
     pub(crate) fn get(&self) -> Option<Response> {
-        self.0.0.get()
+        self.0.get()
     }
 
     /// A reader, for the execution's handle.
     pub(crate) fn reader(&self) -> ResponseReader {
-        ResponseReader(self.0.0.clone())
+        ResponseReader(self.0.clone())
     }
 }
 
