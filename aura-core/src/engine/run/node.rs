@@ -83,7 +83,7 @@ impl Exec {
                 return Box::pin(self.iterate(frame, idx, &output)).await;
             }
             let targets = match route {
-                Some(r) => Targets::Route(r),
+                Some(r) => Targets::Route(r.into()),
                 None => Targets::Next,
             };
             return Ok(Step {
@@ -331,8 +331,8 @@ impl Exec {
             let (targets, route_name) = match std::mem::replace(&mut done.route, Route::Next) {
                 Route::Next | Route::Wait(_) => (Targets::Next, None),
                 Route::Branch(r) => {
-                    let r = r.into_owned();
-                    (Targets::Route(r.clone()), Some(r))
+                    let name = r.clone().into_owned();
+                    (Targets::Route(r), Some(name))
                 }
                 Route::Stop => (Targets::None, None),
             };

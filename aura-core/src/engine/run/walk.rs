@@ -18,8 +18,8 @@ pub(super) enum Targets {
     None,
     /// `next`.
     Next,
-    /// One named route.
-    Route(String),
+    /// One named route (as the node named it: most name a route they hold, with no copy).
+    Route(std::borrow::Cow<'static, str>),
     /// The error route.
     Error,
     /// A given list (the body entries of an iterate).
@@ -66,7 +66,7 @@ impl Targets {
         match self {
             Self::None => &[],
             Self::Next => &node.next,
-            Self::Route(r) => node.routes.get(r).map_or(&[], Vec::as_slice),
+            Self::Route(r) => node.routes.get(&**r).map_or(&[], Vec::as_slice),
             Self::Error => &node.error_route,
             Self::List(list) => list,
             Self::Parked(_) => &[],
