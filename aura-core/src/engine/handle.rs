@@ -136,6 +136,12 @@ impl ExecutionHandle {
     /// This execution's events. The first call gets every event since the start (up to the
     /// engine's event capacity); later calls get the events from then on, or only `Finished`
     /// once the execution has ended.
+    ///
+    /// Nothing is kept for a handle that never asks: the events of an execution that ended
+    /// inside [`Engine::start`](super::Engine::start) are replayed from its record, and one
+    /// that goes on in a task keeps them from its first wait (the ones before, from its
+    /// record). Either way they are the events a subscriber from the start would have seen, in
+    /// the same order.
     pub fn events(&mut self) -> Events {
         let rx = match &mut self.events {
             HandleEvents::Kept(log) => log.subscribe(),
