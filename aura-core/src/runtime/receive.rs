@@ -238,9 +238,18 @@ fn accepted(ids: &[uuid::Uuid]) -> WebhookResponse {
 }
 
 fn json_response(status: StatusCode, body: &Value) -> WebhookResponse {
-    // Written as bytes (`to_string` goes through `fmt`, a third slower); a `Value` always
-    // serializes, so the fallback is only there to never panic.
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"null".to_vec());
+    // Written as bytes (`to_string` goes through `fmt`, a third slower). A `Value` always
+    // serializes; should that ever change, the caller gets a 500 saying so, not a wrong body.
+    let (status, bytes) = match serde_json::to_vec(body) {
+        Ok(bytes) => (status, bytes),
+        Err(e) => {
+            tracing::error!(error = %e, "a webhook answer could not be written as JSON");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                br#"{"error":"the answer could not be written as JSON"}"#.to_vec(),
+            )
+        }
+    };
     let mut response = http::Response::new(Bytes::from(bytes));
     *response.status_mut() = status;
     response
