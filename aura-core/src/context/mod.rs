@@ -10,6 +10,7 @@ use futures::future::{BoxFuture, Either};
 use tokio_util::sync::CancellationToken;
 
 use self::cancel::UnlessCancelled;
+pub(crate) use self::cancel::UntilCancelled;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 // Defined in a low module of its own so that the connection layer (the OAuth2 client) shares

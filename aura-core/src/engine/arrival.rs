@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::{Engine, run};
 use crate::clock::Clock;
@@ -34,6 +33,7 @@ impl Engine {
     /// `trigger_cleaned` says whether that is not the trigger itself).
     pub(crate) fn new_execution(&self, plan: &Plan, trigger: &Arc<Value>) -> ExecutionRecord {
         let redactor = run::redactor(&self.inner, plan);
-        run::new_record(Some(&redactor), plan, Uuid::now_v7(), trigger, None)
+        let now = chrono::Utc::now();
+        run::new_record(Some(&redactor), plan, run::execution_id(now), now, trigger, None)
     }
 }

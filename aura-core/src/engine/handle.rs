@@ -43,7 +43,8 @@ pub(crate) enum Pause {
 pub struct ExecutionHandle {
     pub(crate) id: Uuid,
     pub(crate) run: Run,
-    pub(crate) cancel: CancellationToken,
+    /// The execution's token, shared (a token's own clone and drop each take a lock).
+    pub(crate) cancel: Arc<CancellationToken>,
     pub(crate) events: HandleEvents,
     pub(crate) response: Option<ResponseReader>,
     pub(crate) pause: Option<Arc<PauseGate>>,

@@ -87,10 +87,11 @@ impl Engine {
     /// store, [`Engine::load_deployed`] brings every deployed version to a new worker).
     pub async fn enqueue(&self, plan: &Arc<Plan>, trigger: Value) -> Result<Uuid> {
         let engine = &self.inner;
-        let id = Uuid::now_v7();
+        let now = chrono::Utc::now();
+        let id = run::execution_id(now);
         let trigger = Arc::new(trigger);
         let redactor = run::redactor(engine, plan);
-        let record = run::new_record(Some(&redactor), plan, id, &trigger, None);
+        let record = run::new_record(Some(&redactor), plan, id, now, &trigger, None);
         if record.trigger_cleaned {
             // Held until its exact trigger is stored too: no worker may take it up without.
             let lease = engine.store.create_leased(&record, &engine.owner, engine.lease).await?;

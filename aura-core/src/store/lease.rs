@@ -28,10 +28,15 @@ impl Lease {
     /// `owner`'s lease on an execution for `length` from now, with no fencing token (that of a
     /// store of one process).
     pub(crate) fn from_now(execution_id: Uuid, owner: &str, length: std::time::Duration) -> Self {
+        Self::from(Utc::now(), execution_id, owner, length)
+    }
+
+    /// [`from_now`](Self::from_now), with `now` read already.
+    pub(crate) fn from(now: DateTime<Utc>, execution_id: Uuid, owner: &str, length: std::time::Duration) -> Self {
         Self {
             execution_id,
             owner: owner.to_owned(),
-            until: Utc::now() + chrono::Duration::from_std(length).unwrap_or(chrono::Duration::MAX),
+            until: now + chrono::Duration::from_std(length).unwrap_or(chrono::Duration::MAX),
             token: 0,
         }
     }

@@ -1,6 +1,7 @@
 //! One execution from start to end: the concurrency slot, the max duration, the outcome, the error scenario.
 
 use super::*;
+use crate::context::UntilCancelled;
 
 /// How a run of an execution's walk ended.
 // `Finished` is what nearly every run ends with: not boxed, so that it costs no allocation.
@@ -85,11 +86,7 @@ impl Exec {
         let span = self.span();
         let this = self.clone();
         async move {
-            let permit = tokio::select! {
-                biased;
-                () = this.cancel.cancelled() => None,
-                permit = slot.wait() => permit,
-            };
+            let permit = UntilCancelled::new(slot.wait(), &this.cancel).await.flatten();
             let Some(permit) = permit else {
                 let e = if this.options.followed.is_some() {
                     Error::cancelled("the execution was cancelled while it was parked in the store")
@@ -101,17 +98,14 @@ impl Exec {
                 return Ended::Finished(this.finish(Err(e)).await);
             };
             this.emit(|| EventKind::Started);
+            let now = this.engine.clock.now();
             let held = Held {
                 permit,
                 root: Arc::new(Frame::root(this.plan.nodes.len())),
                 // Taken up after a park in the store: what it had spent before counts.
-                started: this
-                    .engine
-                    .clock
-                    .now()
-                    .saturating_sub(this.options.followed.as_ref().map_or(Duration::ZERO, |f| f.spent)),
+                started: now.saturating_sub(this.options.followed.as_ref().map_or(Duration::ZERO, |f| f.spent)),
             };
-            this.walk_on(held, Entry::Root).await
+            this.walk_on(held, Entry::Root, now).await
         }
         .instrument(span)
         .await
@@ -121,14 +115,15 @@ impl Exec {
     pub(super) async fn resume(self: Arc<Self>, parked: Box<Parked>) -> Ended {
         let span = self.span();
         let Parked { held, walk } = *parked;
-        self.walk_on(held, Entry::Resume(walk)).instrument(span).await
+        let now = self.engine.clock.now();
+        self.walk_on(held, Entry::Resume(walk), now).instrument(span).await
     }
 
     /// Walks the root frame from `entry` until the end (or the next park), then finishes.
-    async fn walk_on(self: &Arc<Self>, held: Held, entry: Entry) -> Ended {
+    /// `now`: the engine's clock, read just before.
+    async fn walk_on(self: &Arc<Self>, held: Held, entry: Entry, now: Duration) -> Ended {
         let max = self.plan.settings().max_duration;
         let clock = &self.engine.clock;
-        let now = clock.now();
         let left = max.saturating_sub(now.saturating_sub(held.started));
         let root = held.root.clone();
         let outcome = if left.is_zero() {
@@ -138,10 +133,9 @@ impl Exec {
         } else {
             // A cancel first, then the walk; the max duration's timer only once the walk waits.
             let raced = async {
-                tokio::select! {
-                    biased;
-                    () = self.cancel.cancelled() => Err(Stop::Cancelled),
-                    walked = self.walk(&root, entry) => walked.map_err(Stop::Failed),
+                match UntilCancelled::new(self.walk(&root, entry), &self.cancel).await {
+                    Some(walked) => walked.map_err(Stop::Failed),
+                    None => Err(Stop::Cancelled),
                 }
             };
             match crate::clock::within(&**clock, now, left, raced).await {

@@ -82,6 +82,16 @@ pub(super) fn redactor(engine: &Inner, plan: &Plan) -> Arc<Redactor> {
     Arc::new(Redactor::new(connections, engine.payload_limit))
 }
 
+/// A new execution's id: a UUID v7 of `now` (read once for the id, the record and the lease),
+/// in order within the process, like [`Uuid::now_v7`].
+pub(super) fn execution_id(now: chrono::DateTime<Utc>) -> Uuid {
+    static CONTEXT: Mutex<uuid::ContextV7> = Mutex::new(uuid::ContextV7::new());
+    let (seconds, nanos) = (now.timestamp(), now.timestamp_subsec_nanos());
+    // (A clock before 1970 is not one this runs on: the id is still unique, only unordered.)
+    let seconds = u64::try_from(seconds).unwrap_or_default();
+    Uuid::new_v7(uuid::Timestamp::from_unix(&CONTEXT, seconds, nanos))
+}
+
 /// The record of a new execution, running, with its trigger as records keep it (redacted,
 /// truncated: `trigger_cleaned` says whether that is not the trigger itself).
 /// `None`: the trigger kept as it is, for a record cleaned whole if it is ever read
@@ -90,6 +100,7 @@ pub(super) fn new_record(
     redactor: Option<&Redactor>,
     plan: &Plan,
     id: Uuid,
+    started_at: chrono::DateTime<Utc>,
     trigger: &Arc<Value>,
     rerun_of: Option<Uuid>,
 ) -> ExecutionRecord {
@@ -102,7 +113,7 @@ pub(super) fn new_record(
         trigger: recorded_trigger,
         trigger_cleaned,
         status: ExecutionStatus::Running,
-        started_at: Utc::now(),
+        started_at,
         ended_at: None,
         nodes: Vec::with_capacity(plan.nodes.len()),
         output: None,
@@ -120,7 +131,10 @@ async fn prepare(
     existing: Option<ExecutionRecord>,
     follow: Follow,
 ) -> Result<Arc<Exec>> {
-    let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
+    // One reading of each clock: the wall clock's for the id, the record and the lease.
+    let now = Utc::now();
+    let started_instant = Instant::now();
+    let id = options.execution_id.unwrap_or_else(|| execution_id(now));
     let resumed = existing.is_some();
     let trigger = Arc::new(trigger);
     let redactor = redactor(&engine, &plan);
@@ -135,6 +149,7 @@ async fn prepare(
                 (!raw_payloads).then_some(&*redactor),
                 &plan,
                 id,
+                now,
                 &trigger,
                 options.rerun_of,
             );
@@ -144,7 +159,7 @@ async fn prepare(
                     // Nothing of it outlives the process, its new id is known to nobody yet,
                     // and none of its nodes calls anything that could look it up: it is
                     // written at its first write (whole, if that is its end).
-                    options.lease = Some(Lease::from_now(id, &engine.owner, engine.lease));
+                    options.lease = Some(Lease::from(now, id, &engine.owner, engine.lease));
                     created = false;
                 } else {
                     // Leased from its creation: nobody else takes it up while it runs.
@@ -209,8 +224,8 @@ async fn prepare(
         trigger,
         options,
         cancel,
-        started_utc: Utc::now(),
-        started_instant: Instant::now(),
+        started_utc: now,
+        started_instant,
         state: Mutex::new(State {
             exact: deferred_trigger,
             record,
@@ -244,7 +259,7 @@ pub(super) async fn start(
     let exec = prepare(engine, plan, trigger, options, existing, Follow::Handle).await?;
     let handle_parts = (
         exec.id,
-        (*exec.cancel).clone(),
+        exec.cancel.clone(),
         exec.response.as_ref().map(ResponseSlot::reader),
         exec.pause.clone(),
         exec.raw_payloads.then(|| exec.redactor.clone()),
@@ -573,6 +588,16 @@ mod tests {
     #[test]
     fn an_execution_fits_the_allocators_thread_cache() {
         assert!(size_of::<Exec>() <= 1032 - 16, "Exec is {} bytes", size_of::<Exec>());
+    }
+
+    #[test]
+    fn execution_ids_of_one_instant_are_in_the_order_they_were_made() {
+        let now = chrono::Utc::now();
+        let ids: Vec<_> = (0..1000).map(|_| super::execution_id(now)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order");
+        assert!(ids.iter().all(|id| id.get_version_num() == 7));
+        let at = ids[0].get_timestamp().unwrap().to_unix();
+        assert_eq!(at.0, u64::try_from(now.timestamp()).unwrap(), "the given instant's");
     }
 
     #[test]
