@@ -155,6 +155,15 @@ impl Exec {
     /// Writes the execution's creation if it was put off ([`Exec::created`]): leased to this
     /// engine, with its trigger's exact payload when the record keeps a redacted copy.
     pub(super) async fn ensure_created(&self) -> Result<()> {
+        if self.created.initialized() {
+            return Ok(());
+        }
+        // Boxed: the copy of the record and the writes would widen the future of every write
+        // (at the end, past the allocator's thread cache: see `Exec::finish`).
+        Box::pin(self.create_put_off()).await
+    }
+
+    async fn create_put_off(&self) -> Result<()> {
         self.created
             .get_or_try_init(|| async {
                 let Some(lease) = &self.options.lease else {

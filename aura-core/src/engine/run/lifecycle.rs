@@ -268,7 +268,6 @@ impl Exec {
     /// Records the end: the status with checkpoints (giving the lease up in the same write),
     /// else the whole record if it is kept.
     async fn store_end(&self, record: &ExecutionRecord) -> Result<()> {
-        let store = &self.engine.store;
         if self.checkpoints {
             return self.write_end(record).await;
         }
@@ -276,6 +275,13 @@ impl Exec {
         if !self.engine.keep.keeps(completed, &self.engine.completed) {
             return Ok(());
         }
+        // Boxed apart: its copy of the record and its writes would widen the future above.
+        Box::pin(self.store_whole(record)).await
+    }
+
+    /// Without checkpoints: the whole record, created running, its exact payloads, its end.
+    async fn store_whole(&self, record: &ExecutionRecord) -> Result<()> {
+        let store = &self.engine.store;
         let exact = std::mem::take(&mut self.lock().exact);
         let mut running = record.clone();
         running.status = ExecutionStatus::Running;

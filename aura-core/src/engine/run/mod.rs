@@ -469,7 +469,8 @@ struct Slots {
 impl Slots {
     fn new(plan: &Plan, record: &ExecutionRecord) -> Self {
         let mut slots = Self {
-            root: vec![None; plan.nodes.len()],
+            // (Not `vec![None; n]`: glibc serves a zeroed allocation past its thread cache.)
+            root: std::iter::repeat_n(None, plan.nodes.len()).collect(),
             items: HashMap::default(),
         };
         for (i, n) in record.nodes.iter().enumerate() {

@@ -133,7 +133,8 @@ impl Exec {
                 }
                 entry => {
                     let mut pending = counts();
-                    let mut taken = vec![false; nodes.len()];
+                    // (Not `vec![false; n]`: glibc serves a zeroed allocation past its thread cache.)
+                    let mut taken: Vec<bool> = std::iter::repeat_n(false, nodes.len()).collect();
                     match entry {
                         Entry::Body(it) => {
                             let entries = Targets::List(nodes[it].succ.clone());
