@@ -1,7 +1,7 @@
 //! [`ResponseSlot`]: where a `respond` node leaves what a webhook caller gets back, and where
 //! the execution's handle waits for it.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
@@ -16,16 +16,25 @@ use super::Response;
 #[derive(Debug)]
 pub struct ResponseSlot(Arc<Cell>);
 
-/// The response, whether it can still come, and who waits for it. (A mutex and one waiter
-/// list: a response is written once per execution and read once or twice.) The writers and
-/// the readers share it: one allocation per execution.
+/// The response, whether it can still come, and whether anyone waits for it. (A mutex and
+/// one waiter list: a response is written once per execution and read once or twice.) The
+/// writers and the readers share it: one allocation per execution.
 #[derive(Debug)]
 struct Cell {
-    value: Mutex<Option<Response>>,
+    state: Mutex<State>,
     /// The [`ResponseSlot`]s alive: the cell closes when the last one goes.
     writers: AtomicUsize,
-    closed: AtomicBool,
     changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    value: Option<Response>,
+    /// Every writer is gone: no response comes after `value`.
+    closed: bool,
+    /// A reader has waited: a change wakes the waiters. (Most executions end before their
+    /// reader looks: they wake nobody, and skip the waiter list's lock.)
+    waited: bool,
 }
 
 impl Clone for ResponseSlot {
@@ -39,15 +48,31 @@ impl Drop for ResponseSlot {
     fn drop(&mut self) {
         // The last writer gone (ordered after every write, as an `Arc`'s count is): closed.
         if self.0.writers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.closed.store(true, Ordering::Release);
-            self.0.changed.notify_waiters();
+            self.0.change(|state| state.closed = true);
         }
     }
 }
 
 impl Cell {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn get(&self) -> Option<Response> {
-        self.value.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.lock().value.clone()
+    }
+
+    /// Changes the state, then wakes the readers that wait. A reader makes its waiter before
+    /// it looks at the state (under the same lock): a change it did not see wakes it.
+    fn change(&self, change: impl FnOnce(&mut State)) {
+        let waited = {
+            let mut state = self.lock();
+            change(&mut state);
+            state.waited
+        };
+        if waited {
+            self.changed.notify_waiters();
+        }
     }
 }
 
@@ -55,17 +80,15 @@ impl ResponseSlot {
     /// An empty slot.
     pub(crate) fn new() -> Self {
         Self(Arc::new(Cell {
-            value: Mutex::new(None),
+            state: Mutex::default(),
             writers: AtomicUsize::new(1),
-            closed: AtomicBool::new(false),
             changed: Notify::new(),
         }))
     }
 
     /// Sets the response (a later respond node's replaces it).
     pub(crate) fn set(&self, response: Response) {
-        *self.0.value.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
-        self.0.changed.notify_waiters();
+        self.0.change(|state| state.value = Some(response));
     }
 
     /// The response set so far.
@@ -87,20 +110,16 @@ impl ResponseReader {
     /// The response as soon as it is set; `None` once every writer is gone without one.
     pub(crate) async fn wait(&self) -> Option<Response> {
         let cell = &*self.0;
-        // Set already (an execution that ran through without waiting): no waiter to register.
-        if let Some(r) = cell.get() {
-            return Some(r);
-        }
         loop {
-            // Registered before looking, so that a write between the look and the wait wakes it.
+            // Made before looking (a `Notified` gets every `notify_waiters` after it is made),
+            // so that a change between the look and the wait wakes it.
             let changed = cell.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if let Some(r) = cell.get() {
-                return Some(r);
-            }
-            if cell.closed.load(Ordering::Acquire) {
-                return cell.get();
+            {
+                let mut state = cell.lock();
+                if state.value.is_some() || state.closed {
+                    return state.value.clone();
+                }
+                state.waited = true;
             }
             changed.await;
         }
