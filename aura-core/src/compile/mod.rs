@@ -71,6 +71,17 @@ pub struct Plan {
     pub(crate) calls: Vec<ScenarioCall>,
     /// Its executions' metrics, registered once (hot path: no key building per execution).
     pub(crate) metrics: PlanMetrics,
+    /// Its ids as each thread's executions hold them ([`Plan::ids_here`]).
+    ids: thread_local::ThreadLocal<Arc<PlanIds>>,
+}
+
+/// A plan's ids (the scenario's, then each node's by index), copied for one thread. Every
+/// result and node context of an execution holds a node id, and its pass the scenario id:
+/// clones of the plan's own would write one count from every thread that runs the plan (a
+/// cache line passed between the cores at each node); clones of a thread's copy stay on it.
+pub(crate) struct PlanIds {
+    pub(crate) scenario: Arc<str>,
+    pub(crate) nodes: Box<[Arc<str>]>,
 }
 
 /// `aura_executions_total{scenario, status}` and `aura_execution_duration_seconds{scenario}`
@@ -171,6 +182,18 @@ impl PlanNode {
 }
 
 impl Plan {
+    /// This thread's copy of the plan's ids ([`PlanIds`]).
+    pub(crate) fn ids_here(&self) -> Arc<PlanIds> {
+        self.ids
+            .get_or(|| {
+                Arc::new(PlanIds {
+                    scenario: Arc::from(&*self.id),
+                    nodes: self.nodes.iter().map(|n| Arc::from(&*n.id)).collect(),
+                })
+            })
+            .clone()
+    }
+
     /// The scenario's id.
     pub fn id(&self) -> &str {
         &self.id
@@ -488,5 +511,6 @@ pub async fn compile_with(
         retries,
         calls,
         metrics,
+        ids: thread_local::ThreadLocal::new(),
     })
 }

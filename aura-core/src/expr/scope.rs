@@ -78,6 +78,28 @@ impl Scope {
         scope
     }
 
+    /// The scope of an execution's pass, built whole: [`from_parts`](Self::from_parts) with
+    /// its steps and ids, without a check per part that the data is not shared yet.
+    pub(crate) fn for_execution(
+        trigger: Arc<Value>,
+        converted: Arc<OnceLock<Jinja>>,
+        steps: Arc<dyn StepOutputs>,
+        execution_id: Arc<str>,
+        scenario_id: Arc<str>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Data {
+                trigger_json: Some(trigger),
+                item_json: None,
+                trigger: converted,
+                steps: Some(steps),
+                item: None,
+                input: None,
+                execution: Some((execution_id, scenario_id)),
+            }),
+        }
+    }
+
     /// A scope with trigger data already converted (the executor converts it once per run).
     pub fn from_jinja(trigger: Jinja) -> Self {
         Self::empty(Arc::new(OnceLock::from(trigger)))

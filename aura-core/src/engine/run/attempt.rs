@@ -121,7 +121,7 @@ impl Exec {
         crate::context::NodeContext {
             connection: node.connection.clone(),
             span,
-            node_id: node.id.clone(),
+            node_id: self.ids.nodes[idx].clone(),
             item: pass.frame.item_index(),
             run: pass.run.clone(),
         }

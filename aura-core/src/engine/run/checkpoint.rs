@@ -54,7 +54,7 @@ impl Exec {
             }
             // Made with its input (not a placeholder replaced at once).
             None => {
-                let slot = upsert(&mut state, idx, item, pending(&self.plan, idx, item, input.clone()));
+                let slot = upsert(&mut state, idx, item, pending(&self.ids, idx, item, input.clone()));
                 &mut state.record.nodes[slot]
             }
         };
@@ -68,7 +68,7 @@ impl Exec {
     pub(super) async fn save_running(&self, idx: usize, item: Option<usize>) -> Result<()> {
         let result = {
             let mut state = self.lock();
-            let slot = slot(&mut state, &self.plan, idx, item);
+            let slot = slot(&mut state, &self.ids, idx, item);
             let mut result = state.record.nodes[slot].clone();
             result.input = self.clean(&result.input);
             result
@@ -310,7 +310,7 @@ impl Exec {
         // the write would otherwise widen every node's future).
         let result = {
             let mut state = self.lock();
-            let slot = slot(&mut state, &self.plan, idx, item);
+            let slot = slot(&mut state, &self.ids, idx, item);
             let result = &mut state.record.nodes[slot];
             update(result);
             if !self.checkpoints {
@@ -327,17 +327,17 @@ impl Exec {
 }
 
 /// The slot of a node's result in the record, added (pending) when it has none yet.
-pub(super) fn slot(state: &mut State, plan: &Plan, idx: usize, item: Option<usize>) -> usize {
+pub(super) fn slot(state: &mut State, ids: &PlanIds, idx: usize, item: Option<usize>) -> usize {
     if let Some(i) = state.slots.get(idx, item) {
         return i;
     }
-    upsert(state, idx, item, pending(plan, idx, item, null()))
+    upsert(state, idx, item, pending(ids, idx, item, null()))
 }
 
 /// A node's result before it runs.
-fn pending(plan: &Plan, idx: usize, item: Option<usize>, input: Arc<Value>) -> NodeResult {
+fn pending(ids: &PlanIds, idx: usize, item: Option<usize>, input: Arc<Value>) -> NodeResult {
     NodeResult {
-        node_id: plan.nodes[idx].id.clone(),
+        node_id: ids.nodes[idx].clone(),
         item,
         status: NodeStatus::Pending,
         input,

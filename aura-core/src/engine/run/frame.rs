@@ -143,12 +143,16 @@ impl crate::context::PassValues for PassShared {
 
 impl Exec {
     pub(super) fn scope(&self, frame: &Arc<Frame>) -> Scope {
-        let scope = Scope::from_parts(self.trigger.clone(), self.trigger_jinja.clone())
-            .with_steps(Arc::new(FrameSteps {
+        let scope = Scope::for_execution(
+            self.trigger.clone(),
+            self.trigger_jinja.clone(),
+            Arc::new(FrameSteps {
                 frame: frame.clone(),
                 plan: self.plan.clone(),
-            }))
-            .with_execution_ids(self.id_str.clone(), self.plan.id.clone());
+            }),
+            self.id_str.clone(),
+            self.ids.scenario.clone(),
+        );
         match &frame.item {
             Some((i, json, jinja)) => scope.with_item_json(json.clone(), jinja.clone(), *i),
             None => scope,

@@ -228,7 +228,8 @@ impl Exec {
                 id: state.record.id,
                 scenario_id: String::new(),
                 scenario_version: state.record.scenario_version,
-                trigger: super::null(),
+                // (The execution's own, not the shared `null`: its count is this thread's to write.)
+                trigger: self.trigger.clone(),
                 trigger_cleaned: false,
                 status,
                 started_at: state.record.started_at,

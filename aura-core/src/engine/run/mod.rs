@@ -38,7 +38,7 @@ use super::handle::{ExecutionHandle, HandleEvents, Pause, PauseGate, Run};
 use super::limits::ResultCache;
 use super::redact::Redactor;
 use super::{ExecuteOptions, Inner, Pinned};
-use crate::compile::Plan;
+use crate::compile::{Plan, PlanIds};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::expr::{Scope, StepOutputs, step_value};
@@ -218,6 +218,7 @@ async fn prepare(
             .get_or_init(|| SubScenarios(Arc::new(Runner(Arc::downgrade(&engine)))))
             .clone(),
         engine,
+        ids: plan.ids_here(),
         plan,
         id,
         id_str,
@@ -406,6 +407,8 @@ impl Slot {
 struct Exec {
     engine: Arc<Inner>,
     plan: Arc<Plan>,
+    /// This thread's copy of the plan's ids, for the results, contexts and passes.
+    ids: Arc<PlanIds>,
     id: Uuid,
     id_str: Arc<str>,
     trigger: Arc<Value>,
@@ -568,7 +571,7 @@ impl Exec {
             // No subscriber left is the normal case, not an error.
             let _ = self.engine.events.send(ExecutionEvent {
                 execution_id: self.id,
-                scenario_id: self.plan.id.clone(),
+                scenario_id: self.ids.scenario.clone(),
                 kind: event.kind(&self.plan),
             });
         }

@@ -292,7 +292,7 @@ impl Exec {
         let item = pass.frame.item_index();
         let (input, attempts, started_at) = {
             let mut state = self.lock();
-            let slot = super::checkpoint::slot(&mut state, &self.plan, idx, item);
+            let slot = super::checkpoint::slot(&mut state, &self.ids, idx, item);
             let r = &state.record.nodes[slot];
             (r.input.clone(), r.attempts, r.started_at.unwrap_or_else(Utc::now))
         };

@@ -99,7 +99,7 @@ impl Exec {
                 run: crate::context::RunParts::for_pass(
                     self.engine.http.clone(),
                     self.cancel.clone(),
-                    self.plan.id.clone(),
+                    self.ids.scenario.clone(),
                     self.id_str.clone(),
                     self.engine.extensions.clone(),
                     values.clone(),
