@@ -64,6 +64,21 @@ struct Data {
     execution: Option<(Arc<str>, Arc<str>)>,
 }
 
+impl Data {
+    /// Only the trigger, as expressions read it.
+    fn new(trigger: Arc<OnceLock<Jinja>>) -> Self {
+        Self {
+            trigger_json: None,
+            item_json: None,
+            trigger,
+            steps: None,
+            item: None,
+            input: None,
+            execution: None,
+        }
+    }
+}
+
 impl Scope {
     /// A scope with the trigger data.
     pub fn new(trigger: &Value) -> Self {
@@ -73,9 +88,10 @@ impl Scope {
     /// A scope over shared trigger data: `converted` is filled on first use and may be shared
     /// by every scope of one execution, so the conversion happens at most once.
     pub fn from_parts(trigger: Arc<Value>, converted: Arc<OnceLock<Jinja>>) -> Self {
-        let mut scope = Self::empty(converted);
-        scope.data().trigger_json = Some(trigger);
-        scope
+        Self::of(Data {
+            trigger_json: Some(trigger),
+            ..Data::new(converted)
+        })
     }
 
     /// The scope of an execution's pass, built whole: [`from_parts`](Self::from_parts) with
@@ -87,36 +103,21 @@ impl Scope {
         execution_id: Arc<str>,
         scenario_id: Arc<str>,
     ) -> Self {
-        Self {
-            inner: Arc::new(Data {
-                trigger_json: Some(trigger),
-                item_json: None,
-                trigger: converted,
-                steps: Some(steps),
-                item: None,
-                input: None,
-                execution: Some((execution_id, scenario_id)),
-            }),
-        }
+        Self::of(Data {
+            trigger_json: Some(trigger),
+            steps: Some(steps),
+            execution: Some((execution_id, scenario_id)),
+            ..Data::new(converted)
+        })
     }
 
     /// A scope with trigger data already converted (the executor converts it once per run).
     pub fn from_jinja(trigger: Jinja) -> Self {
-        Self::empty(Arc::new(OnceLock::from(trigger)))
+        Self::of(Data::new(Arc::new(OnceLock::from(trigger))))
     }
 
-    fn empty(trigger: Arc<OnceLock<Jinja>>) -> Self {
-        Self {
-            inner: Arc::new(Data {
-                trigger_json: None,
-                item_json: None,
-                trigger,
-                steps: None,
-                item: None,
-                input: None,
-                execution: None,
-            }),
-        }
+    fn of(data: Data) -> Self {
+        Self { inner: Arc::new(data) }
     }
 
     fn data(&mut self) -> &mut Data {
