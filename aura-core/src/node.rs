@@ -122,11 +122,65 @@ pub trait Node: Send + Sync + fmt::Debug {
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput>;
 
     /// Runs the step on an input it shares with the engine (which keeps it for the record):
-    /// what the executor calls. The default gives [`Node::run`] its own copy of the input; a
-    /// node that only reads its input, or passes it on as its output, overrides this to save
-    /// the copy (the built-in `set`, `if`, `filter`, `switch`, `merge` and action nodes do).
+    /// what the executor calls. The default runs [`Node::run_now`] if it gives a result, else
+    /// gives [`Node::run`] its own copy of the input; a node that only reads its input, or
+    /// passes it on as its output, and may wait overrides this to save the copy (the built-in
+    /// action node does).
     async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+        if let Some(out) = self.run_now(cx, &input) {
+            return out;
+        }
         self.run(cx, Arc::unwrap_or_clone(input)).await.map(SharedOutput::from)
+    }
+
+    /// Runs the step at once, when it ends without waiting for anything (no I/O, no timer, no
+    /// other task) and can read its input where it is: its result, or `None` to be run by
+    /// [`Node::run_shared`]. It must give the result `run` would.
+    ///
+    /// The executor calls it first for a [pure](NodeInfo#structfield.pure) node that has no
+    /// retry policy and no cache: such a node then costs no future, and is not recorded as
+    /// running before it ends (nothing can see it run). The built-in `trigger`, `set`, `if`,
+    /// `switch`, `filter`, `merge` and `respond` nodes run this way. Default: `None`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aura_core::{Context, Result};
+    /// use aura_core::node::{Node, NodeInfo, NodeOutput, SharedOutput};
+    /// use serde_json::{Value, json};
+    ///
+    /// /// Passes its input on when it is an object, else stops the branch.
+    /// #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    /// struct OnlyObjects;
+    ///
+    /// #[typetag::serde(name = "only_objects")]
+    /// #[async_trait::async_trait]
+    /// impl Node for OnlyObjects {
+    ///     fn info(&self) -> NodeInfo {
+    ///         NodeInfo::pure_step()
+    ///     }
+    ///
+    ///     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
+    ///         self.run_shared(cx, Arc::new(input)).await.map(NodeOutput::from)
+    ///     }
+    ///
+    ///     fn run_now(&self, _cx: &Context, input: &Arc<Value>) -> Option<Result<SharedOutput>> {
+    ///         Some(Ok(if input.is_object() {
+    ///             SharedOutput::next(input.clone())
+    ///         } else {
+    ///             SharedOutput::stop(input.clone())
+    ///         }))
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<()> {
+    /// let out = OnlyObjects.run(&Context::new(), json!({ "a": 1 })).await?;
+    /// assert_eq!(out.value, json!({ "a": 1 }));
+    /// # Ok(()) }
+    /// ```
+    fn run_now(&self, cx: &Context, input: &Arc<Value>) -> Option<Result<SharedOutput>> {
+        let _ = (cx, input);
+        None
     }
 }
 

@@ -27,22 +27,20 @@ impl Exec {
         self: &Arc<Self>,
         pass: &Pass,
         idx: usize,
+        cx: Context,
         input: &Arc<Value>,
         done: u32,
         park: Option<Duration>,
     ) -> Attempted {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
-        let cx = self.context(pass, idx);
         let retries = node.retry.retries.saturating_sub(done);
         if retries == 0 {
             // No retry left (or none asked for): one attempt, without the retry machinery.
-            // Its retries are spent: a retryable error leaves persistent, as below.
             let n = done + 1;
             return match self.attempt(&cx, idx, input, n).await {
                 Ok(out) => Attempted::Done(out, n),
-                Err(e) if e.is_retryable() => Attempted::Failed(e.persistent(), n),
-                Err(e) => Attempted::Failed(e, n),
+                Err(e) => Attempted::Failed(spent(e), n),
             };
         }
         let attempts = std::sync::atomic::AtomicU32::new(done);
@@ -102,8 +100,7 @@ impl Exec {
                 if let Some(wait) = *later.lock().unwrap_or_else(PoisonError::into_inner) {
                     return Attempted::Later(e, n, wait);
                 }
-                let spent = n > node.retry.retries;
-                Attempted::Failed(if spent && e.is_retryable() { e.persistent() } else { e }, n)
+                Attempted::Failed(if n > node.retry.retries { spent(e) } else { e }, n)
             }
         }
     }
@@ -174,6 +171,12 @@ impl Exec {
         }
         Ok(out)
     }
+}
+
+/// The error of a node whose retries are spent: a retryable one leaves
+/// [persistent](Error::persistent), so that an outer layer does not try it again.
+pub(super) fn spent(e: Error) -> Error {
+    if e.is_retryable() { e.persistent() } else { e }
 }
 
 /// Whether a failed attempt may be tried again: the error is retryable, and the node is

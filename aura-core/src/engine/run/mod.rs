@@ -47,7 +47,7 @@ use crate::scenario::OnError;
 use crate::scenario::nodes::{ResponseSlot, SubScenarioRunner, SubScenarios};
 use crate::store::{ExecutionRecord, ExecutionStatus, Lease, NodeResult, NodeStatus, PayloadKey};
 
-use self::attempt::Attempted;
+use self::attempt::{Attempted, spent};
 use self::frame::{Frame, Output, Pass, PassShared};
 use self::lifecycle::{Ended, Parked};
 use self::node::Done;

@@ -131,18 +131,29 @@ impl Exec {
             }
             tracing::warn!(node = %node.id, execution = %self.id, "a node that may have run before the process stopped runs again (rerun_in_flight)");
         }
-        // The result is checkpointed when the node ends; while it runs, the record holds it as
-        // running (not in the store, unless the call may not be repeated), so that a cancel or
-        // the max duration can record it.
-        self.begin(idx, item, started_at, &input);
-        if self.mark_in_flight() && !node.info.idempotent {
-            Box::pin(self.save_running(idx, item)).await?;
-        }
-
-        match self
-            .attempts(pass, idx, &input, done.unwrap_or(0), self.parks_retries(may_park))
-            .await
-        {
+        let cx = self.context(pass, idx);
+        // A pure node with no retry policy and no cache that ends at once ends here
+        // ([`Node::run_now`]): nothing can see it run, so it is not recorded as running first.
+        let now = match node.info.pure && node.retry.retries == 0 && node.info.cache_ttl.is_none() {
+            true => node.node.run_now(&cx, &input),
+            false => None,
+        };
+        let attempted = match now {
+            Some(Ok(out)) => Attempted::Done(out, 1),
+            Some(Err(e)) => Attempted::Failed(spent(e), 1),
+            None => {
+                // The result is checkpointed when the node ends; while it runs, the record
+                // holds it as running (not in the store, unless the call may not be repeated),
+                // so that a cancel or the max duration can record it.
+                self.begin(idx, item, started_at, &input);
+                if self.mark_in_flight() && !node.info.idempotent {
+                    Box::pin(self.save_running(idx, item)).await?;
+                }
+                self.attempts(pass, idx, cx, &input, done.unwrap_or(0), self.parks_retries(may_park))
+                    .await
+            }
+        };
+        match attempted {
             Attempted::Done(out, attempts) => {
                 let SharedOutput { value, route } = out;
                 let mut done = Done {

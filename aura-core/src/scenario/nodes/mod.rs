@@ -165,8 +165,8 @@ impl Node for SetNode {
         Ok(NodeOutput::next(input))
     }
 
-    async fn run_shared(&self, _cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
-        Ok(SharedOutput::next(input))
+    fn run_now(&self, _cx: &Context, input: &Arc<Value>) -> Option<Result<SharedOutput>> {
+        Some(Ok(SharedOutput::next(input.clone())))
     }
 }
 
@@ -221,13 +221,11 @@ impl Node for IfNode {
         Ok(NodeOutput::branch(input, route))
     }
 
-    async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
-        let route = if holds(&self.compiled, cx, &input)? {
-            "true"
-        } else {
-            "false"
-        };
-        Ok(SharedOutput::branch(input, route))
+    fn run_now(&self, cx: &Context, input: &Arc<Value>) -> Option<Result<SharedOutput>> {
+        Some(
+            holds(&self.compiled, cx, input)
+                .map(|holds| SharedOutput::branch(input.clone(), if holds { "true" } else { "false" })),
+        )
     }
 }
 
@@ -305,7 +303,22 @@ impl Node for SwitchNode {
     }
 
     async fn run(&self, cx: &Context, input: Value) -> Result<NodeOutput> {
-        let scope = scope(cx)?.clone().with_input(&input);
+        let route = self.route(cx, &input)?;
+        Ok(NodeOutput::branch(input, route))
+    }
+
+    fn run_now(&self, cx: &Context, input: &Arc<Value>) -> Option<Result<SharedOutput>> {
+        Some(
+            self.route(cx, input)
+                .map(|route| SharedOutput::branch(input.clone(), route)),
+        )
+    }
+}
+
+impl SwitchNode {
+    /// The route of the first case that holds for `input`, else `"default"`.
+    fn route(&self, cx: &Context, input: &Value) -> Result<Cow<'static, str>> {
+        let scope = scope(cx)?.clone().with_input(input);
         for (i, case) in self.cases.iter().enumerate() {
             let expr = case
                 .compiled
@@ -315,10 +328,10 @@ impl Node for SwitchNode {
                 .eval_bool(&scope)
                 .map_err(|e| e.with_context("field", format!("/config/cases/{i}/when")))?
             {
-                return Ok(NodeOutput::branch(input, case.route.clone()));
+                return Ok(Cow::Owned(case.route.clone()));
             }
         }
-        Ok(NodeOutput::branch(input, "default"))
+        Ok(Cow::Borrowed("default"))
     }
 }
 
@@ -366,12 +379,11 @@ impl Node for FilterNode {
         }
     }
 
-    async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
-        if holds(&self.compiled, cx, &input)? {
-            Ok(SharedOutput::next(input))
-        } else {
-            Ok(SharedOutput::stop(input))
-        }
+    fn run_now(&self, cx: &Context, input: &Arc<Value>) -> Option<Result<SharedOutput>> {
+        Some(holds(&self.compiled, cx, input).map(|holds| match holds {
+            true => SharedOutput::next(input.clone()),
+            false => SharedOutput::stop(input.clone()),
+        }))
     }
 }
 
@@ -470,8 +482,8 @@ impl Node for MergeNode {
         Ok(NodeOutput::next(input))
     }
 
-    async fn run_shared(&self, _cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
-        Ok(SharedOutput::next(input))
+    fn run_now(&self, _cx: &Context, input: &Arc<Value>) -> Option<Result<SharedOutput>> {
+        Some(Ok(SharedOutput::next(input.clone())))
     }
 }
 
@@ -593,18 +605,18 @@ impl Node for RespondNode {
     }
 
     /// The response shares the input; the node's output (`{"status", "body"}`) is the one copy.
-    async fn run_shared(&self, cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
+    fn run_now(&self, cx: &Context, input: &Arc<Value>) -> Option<Result<SharedOutput>> {
         // Built by hand: `json!` would serialize the body into a new value, slower than a clone.
         let mut output = Map::with_capacity(2);
         output.insert("status".to_owned(), Value::from(self.status));
-        output.insert("body".to_owned(), (*input).clone());
+        output.insert("body".to_owned(), Value::clone(input));
         let output = Value::Object(output);
         if let Some(slot) = cx.extension::<ResponseSlot>() {
             slot.set(Response {
                 status: self.status,
-                body: input,
+                body: input.clone(),
             });
         }
-        Ok(SharedOutput::next(Arc::new(output)))
+        Some(Ok(SharedOutput::next(Arc::new(output))))
     }
 }

@@ -91,10 +91,12 @@ impl Node for TriggerNode {
         Ok(NodeOutput::next(input))
     }
 
-    async fn run_shared(&self, _cx: &Context, input: Arc<Value>) -> Result<SharedOutput> {
-        if let Some(trigger) = &self.resolved {
-            trigger.output_schema().validate(&input, "trigger data")?;
+    fn run_now(&self, _cx: &Context, input: &Arc<Value>) -> Option<Result<SharedOutput>> {
+        if let Some(trigger) = &self.resolved
+            && let Err(e) = trigger.output_schema().validate(input, "trigger data")
+        {
+            return Some(Err(e));
         }
-        Ok(SharedOutput::next(input))
+        Some(Ok(SharedOutput::next(input.clone())))
     }
 }
