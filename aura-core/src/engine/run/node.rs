@@ -108,7 +108,7 @@ impl Exec {
         }
         let clock = Instant::now();
         // One clock read: wall time from the execution's start plus the monotonic offset.
-        let started_at = self.started_utc + (clock - self.started_instant);
+        let started_at = crate::clock::wall_after(self.started_utc, clock - self.started_instant);
         self.emit(|| Emitted::Node(NodeEvent::Started, idx, item));
         let input = match self.build_input(pass, idx) {
             Ok(input) => input,
@@ -358,7 +358,7 @@ impl Exec {
             };
             let elapsed = done.clock.elapsed();
             let started_at = done.started_at;
-            let ended_at = started_at + elapsed;
+            let ended_at = crate::clock::wall_after(started_at, elapsed);
             let attempts = done.attempts;
             self.save(idx, item, |r| {
                 r.status = NodeStatus::Completed;
