@@ -397,17 +397,38 @@ pub(crate) struct NodeContext {
 impl From<NodeContext> for Context {
     fn from(n: NodeContext) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                connection: n.connection,
-                attempt: 1,
-                idempotency_key: Key::Derived {
-                    item: n.item,
-                    key: OnceLock::new(),
-                },
-                span: n.span,
-                node_id: Some(n.node_id),
-                run: Held::Shared(n.run),
-            }),
+            inner: Arc::new(n.into()),
+        }
+    }
+}
+
+impl From<NodeContext> for Inner {
+    fn from(n: NodeContext) -> Self {
+        Self {
+            connection: n.connection,
+            attempt: 1,
+            idempotency_key: Key::Derived {
+                item: n.item,
+                key: OnceLock::new(),
+            },
+            span: n.span,
+            node_id: Some(n.node_id),
+            run: Held::Shared(n.run),
+        }
+    }
+}
+
+impl Context {
+    /// Makes this context the one `n` describes, in place, when no clone of it is left (the
+    /// node that had it is done with it): the next node's context without an allocation.
+    /// `Err(n)` when a clone is still held somewhere.
+    pub(crate) fn renew(&mut self, n: NodeContext) -> std::result::Result<(), NodeContext> {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => {
+                *inner = n.into();
+                Ok(())
+            }
+            None => Err(n),
         }
     }
 }
@@ -606,6 +627,37 @@ mod tests {
         let retry = cx.to_builder().attempt(2).extension(9u8).build();
         assert_eq!(retry.extension::<Tag>(), Some(&Tag("pass")));
         assert_eq!(retry.extension::<u8>(), Some(&9));
+    }
+
+    #[test]
+    fn a_context_is_renewed_in_place_only_when_no_clone_of_it_is_left() {
+        let run = RunParts::for_pass(
+            None,
+            Arc::new(CancellationToken::new()),
+            "s".into(),
+            "e".into(),
+            Arc::default(),
+            Arc::new(NoValues),
+        );
+        let parts = |node: &str, item| NodeContext {
+            connection: None,
+            span: tracing::Span::none(),
+            node_id: node.into(),
+            item,
+            run: run.clone(),
+        };
+        let mut cx: Context = parts("a", None).into();
+        assert_eq!(cx.idempotency_key(), Some("e/a"));
+        let before = Arc::as_ptr(&cx.inner);
+        assert!(cx.renew(parts("b", Some(3))).is_ok());
+        assert!(std::ptr::eq(before, Arc::as_ptr(&cx.inner)), "the same allocation");
+        // Everything of the node before is gone, its derived key among them.
+        assert_eq!((cx.node_id(), cx.idempotency_key()), (Some("b"), Some("e/b/3")));
+        // A clone still held (a task the node left running) keeps its context as it was.
+        let kept = cx.clone();
+        let refused = cx.renew(parts("c", None)).expect_err("a clone is held");
+        assert_eq!(refused.node_id.as_ref(), "c");
+        assert_eq!((kept.node_id(), cx.node_id()), (Some("b"), Some("b")));
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl Exec {
         self: &Arc<Self>,
         pass: &Pass,
         idx: usize,
-        cx: Context,
+        cx: &Context,
         input: &Arc<Value>,
         done: u32,
         park: Option<Duration>,
@@ -38,7 +38,7 @@ impl Exec {
         if retries == 0 {
             // No retry left (or none asked for): one attempt, without the retry machinery.
             let n = done + 1;
-            return match self.attempt(&cx, idx, input, n).await {
+            return match self.attempt(cx, idx, input, n).await {
                 Ok(out) => Attempted::Done(out, n),
                 Err(e) => Attempted::Failed(spent(e), n),
             };
@@ -61,7 +61,7 @@ impl Exec {
         let result = Box::pin(
             (|| async {
                 let n = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                self.attempt(&cx, idx, input, n).await
+                self.attempt(cx, idx, input, n).await
             })
             .retry(backoff)
             .sleep(sleeper)
@@ -106,8 +106,9 @@ impl Exec {
     }
 
     /// The node's context; its idempotency key (`execution/node[/item]`, the same across
-    /// attempts and resumes) is built only if the node reads it.
-    pub(super) fn context(self: &Arc<Self>, pass: &Pass, idx: usize) -> Context {
+    /// attempts and resumes) is built only if the node reads it. Made in `spare` when nothing
+    /// else holds that one (a context is made for every node: this saves its allocation).
+    pub(super) fn context(self: &Arc<Self>, pass: &Pass, idx: usize, spare: Option<Context>) -> Context {
         let node = &self.plan.nodes[idx];
         // None when no tracing subscriber would take it (see `Exec::span`).
         let span = if tracing::enabled!(tracing::Level::DEBUG) {
@@ -115,14 +116,20 @@ impl Exec {
         } else {
             tracing::Span::none()
         };
-        crate::context::NodeContext {
+        let parts = crate::context::NodeContext {
             connection: node.connection.clone(),
             span,
             node_id: self.ids.nodes[idx].clone(),
             item: pass.frame.item_index(),
             run: pass.run.clone(),
+        };
+        match spare {
+            Some(mut cx) => match cx.renew(parts) {
+                Ok(()) => cx,
+                Err(parts) => parts.into(),
+            },
+            None => parts.into(),
         }
-        .into()
     }
 
     pub(super) async fn attempt(&self, cx: &Context, idx: usize, input: &Arc<Value>, n: u32) -> Result<SharedOutput> {

@@ -27,8 +27,17 @@ impl Exec {
 
     /// Runs one node of the pass. `may_park`: nothing else of the execution is in flight, so
     /// that a long wait ([`Route::Wait`]) may park the execution instead of holding its task.
-    pub(super) async fn run_node(self: &Arc<Self>, pass: &Pass, idx: usize, may_park: bool) -> Result<Step> {
-        self.run_node_after(pass, idx, may_park, None).await
+    /// `spare`: the context of the node run before this one, on the same walk, for this one's
+    /// to reuse when nothing else holds it ([`Context::renew`]); this one's is left there.
+    /// (Not an `async fn`: its future is `run_node_after`'s, without a layer around it.)
+    pub(super) fn run_node<'a>(
+        self: &'a Arc<Self>,
+        pass: &'a Pass,
+        idx: usize,
+        may_park: bool,
+        spare: Option<&'a mut Option<Context>>,
+    ) -> impl Future<Output = Result<Step>> + 'a {
+        self.run_node_after(pass, idx, may_park, None, spare)
     }
 
     /// [`run_node`](Self::run_node), with `done` attempts made before when its retry was
@@ -39,6 +48,7 @@ impl Exec {
         idx: usize,
         may_park: bool,
         mut done: Option<u32>,
+        mut spare: Option<&mut Option<Context>>,
     ) -> Result<Step> {
         let frame = &pass.frame;
         let node = &self.plan.nodes[idx];
@@ -131,7 +141,7 @@ impl Exec {
             }
             tracing::warn!(node = %node.id, execution = %self.id, "a node that may have run before the process stopped runs again (rerun_in_flight)");
         }
-        let cx = self.context(pass, idx);
+        let cx = self.context(pass, idx, spare.as_mut().and_then(|s| s.take()));
         // A pure node with no retry policy and no cache that ends at once ends here
         // ([`Node::run_now`]): nothing can see it run, so it is not recorded as running first.
         let now = match node.info.pure && node.retry.retries == 0 && node.info.cache_ttl.is_none() {
@@ -149,10 +159,13 @@ impl Exec {
                 if self.mark_in_flight() && !node.info.idempotent {
                     Box::pin(self.save_running(idx, item)).await?;
                 }
-                self.attempts(pass, idx, cx, &input, done.unwrap_or(0), self.parks_retries(may_park))
+                self.attempts(pass, idx, &cx, &input, done.unwrap_or(0), self.parks_retries(may_park))
                     .await
             }
         };
+        if let Some(spare) = spare {
+            *spare = Some(cx);
+        }
         match attempted {
             Attempted::Done(out, attempts) => {
                 let SharedOutput { value, route } = out;

@@ -148,13 +148,15 @@ impl Exec {
             };
             // Created only when two nodes run at once: a linear chain never needs it.
             let mut running: Option<FuturesUnordered<_>> = None;
+            // The context of the last node run inline, for the next one's to reuse.
+            let mut spare: Option<Context> = None;
             loop {
                 let step = if let Some(waiting) = resumed.take() {
                     // The parked node's wait is over: it ends (or is tried again) first.
                     match waiting.then {
                         Then::Complete(done) => self.complete(pass, waiting.idx, done).await,
                         Then::Retry { attempts } => {
-                            self.run_node_after(pass, waiting.idx, frame.iterate.is_none(), Some(attempts))
+                            self.run_node_after(pass, waiting.idx, frame.iterate.is_none(), Some(attempts), None)
                                 .await
                         }
                     }
@@ -162,12 +164,13 @@ impl Exec {
                     // A lone ready node with nothing else in flight (a linear chain) runs
                     // inline, without a task slot; in the root frame, its wait may park.
                     let node = ready.pop().unwrap_or_default();
-                    self.run_node(pass, node, frame.iterate.is_none()).await
+                    self.run_node(pass, node, frame.iterate.is_none(), Some(&mut spare))
+                        .await
                 } else {
                     for node in ready.drain(..) {
                         running
                             .get_or_insert_with(FuturesUnordered::new)
-                            .push(self.run_node(pass, node, false));
+                            .push(self.run_node(pass, node, false, None));
                     }
                     let Some(running) = running.as_mut() else { break };
                     match running.next().await {
