@@ -2,8 +2,11 @@
 
 use super::*;
 
-/// One pass over (part of) the graph.
+/// One pass over (part of) the graph. Its own `steps.<id>` for expressions
+/// ([`StepOutputs`]): the scope of a pass holds the frame itself.
 pub(super) struct Frame {
+    /// The plan, for the node ids expressions name.
+    plan: Arc<Plan>,
     pub(super) parent: Option<Arc<Frame>>,
     /// The iterate node whose body this frame runs (`None`: the root frame).
     pub(super) iterate: Option<usize>,
@@ -29,8 +32,10 @@ impl Output {
 }
 
 impl Frame {
-    pub(super) fn root(nodes: usize) -> Self {
+    pub(super) fn root(plan: Arc<Plan>) -> Self {
+        let nodes = plan.nodes.len();
         Self {
+            plan,
             parent: None,
             iterate: None,
             item: None,
@@ -42,6 +47,7 @@ impl Frame {
     pub(super) fn child(parent: &Arc<Frame>, iterate: usize, index: usize, item: Value, nodes: usize) -> Self {
         let jinja = Scope::convert(&item);
         Self {
+            plan: parent.plan.clone(),
             parent: Some(parent.clone()),
             iterate: Some(iterate),
             item: Some((index, Arc::new(item), jinja)),
@@ -86,22 +92,17 @@ impl Frame {
     }
 }
 
-pub(super) struct FrameSteps {
-    pub(super) frame: Arc<Frame>,
-    pub(super) plan: Arc<Plan>,
-}
-
-impl StepOutputs for FrameSteps {
+impl StepOutputs for Frame {
     fn output(&self, node_id: &str) -> Option<Jinja> {
-        self.step(node_id)?.get_attr("output").ok()
+        StepOutputs::step(self, node_id)?.get_attr("output").ok()
     }
 
     fn step(&self, node_id: &str) -> Option<Jinja> {
-        self.frame.step(*self.plan.index.get(node_id)?)
+        Frame::step(self, *self.plan.index.get(node_id)?)
     }
 
     fn output_json(&self, node_id: &str) -> Option<Arc<Value>> {
-        self.frame.json(*self.plan.index.get(node_id)?)
+        self.json(*self.plan.index.get(node_id)?)
     }
 }
 
@@ -146,10 +147,7 @@ impl Exec {
         let scope = Scope::for_execution(
             self.trigger.clone(),
             self.trigger_jinja.clone(),
-            Arc::new(FrameSteps {
-                frame: frame.clone(),
-                plan: self.plan.clone(),
-            }),
+            frame.clone(),
             self.id_str.clone(),
             self.ids.scenario.clone(),
         );

@@ -101,7 +101,7 @@ impl Exec {
             let now = this.engine.clock.now();
             let held = Held {
                 permit,
-                root: Arc::new(Frame::root(this.plan.nodes.len())),
+                root: Arc::new(Frame::root(this.plan.clone())),
                 // Taken up after a park in the store: what it had spent before counts.
                 started: now.saturating_sub(this.options.followed.as_ref().map_or(Duration::ZERO, |f| f.spent)),
             };
