@@ -138,8 +138,8 @@ pub trait Node: Send + Sync + fmt::Debug {
     /// [`Node::run_shared`]. It must give the result `run` would.
     ///
     /// The executor calls it first for a [pure](NodeInfo#structfield.pure) node that has no
-    /// retry policy and no cache: such a node then costs no future, and is not recorded as
-    /// running before it ends (nothing can see it run). The built-in `trigger`, `set`, `if`,
+    /// retry policy, no cache and no connection: such a node then costs no future, and is not
+    /// recorded as running before it ends (nothing can see it run). The built-in `trigger`, `set`, `if`,
     /// `switch`, `filter`, `merge` and `respond` nodes run this way. Default: `None`.
     ///
     /// ```

@@ -142,9 +142,12 @@ impl Exec {
             tracing::warn!(node = %node.id, execution = %self.id, "a node that may have run before the process stopped runs again (rerun_in_flight)");
         }
         let cx = self.context(pass, idx, spare.as_mut().and_then(|s| s.take()));
-        // A pure node with no retry policy and no cache that ends at once ends here
-        // ([`Node::run_now`]): nothing can see it run, so it is not recorded as running first.
-        let now = match node.info.pure && node.retry.retries == 0 && node.info.cache_ttl.is_none() {
+        // A pure node with no retry policy, no cache and no connection (whose rate limit it
+        // would wait for) that ends at once ends here ([`Node::run_now`]): nothing can see it
+        // run, so it is not recorded as running first.
+        let at_once =
+            node.info.pure && node.retry.retries == 0 && node.info.cache_ttl.is_none() && node.connection.is_none();
+        let now = match at_once {
             true => node.node.run_now(&cx, &input),
             false => None,
         };
