@@ -419,6 +419,16 @@ impl From<NodeContext> for Inner {
 }
 
 impl Context {
+    /// Ends the node's span now, rather than when the context is dropped or renewed: for a
+    /// context kept for the next node. (A clone still held keeps it, as it would anyway.)
+    pub(crate) fn end_span(&mut self) {
+        if !self.inner.span.is_none()
+            && let Some(inner) = Arc::get_mut(&mut self.inner)
+        {
+            inner.span = tracing::Span::none();
+        }
+    }
+
     /// Makes this context the one `n` describes, in place, when no clone of it is left (the
     /// node that had it is done with it): the next node's context without an allocation.
     /// `Err(n)` when a clone is still held somewhere.

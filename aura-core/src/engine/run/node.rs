@@ -141,7 +141,7 @@ impl Exec {
             }
             tracing::warn!(node = %node.id, execution = %self.id, "a node that may have run before the process stopped runs again (rerun_in_flight)");
         }
-        let cx = self.context(pass, idx, spare.as_mut().and_then(|s| s.take()));
+        let mut cx = self.context(pass, idx, spare.as_mut().and_then(|s| s.take()));
         // A pure node with no retry policy, no cache and no connection (whose rate limit it
         // would wait for) that ends at once ends here ([`Node::run_now`]): nothing can see it
         // run, so it is not recorded as running first.
@@ -166,8 +166,13 @@ impl Exec {
                     .await
             }
         };
-        if let Some(spare) = spare {
-            *spare = Some(cx);
+        match spare {
+            Some(spare) => {
+                // Kept for the next node, without this node's span (it ends with the node).
+                cx.end_span();
+                *spare = Some(cx);
+            }
+            None => drop(cx),
         }
         match attempted {
             Attempted::Done(out, attempts) => {
