@@ -12,20 +12,9 @@ use aura_core::engine::Engine;
 use aura_core::scenario::{NodeBuilder, Scenario};
 use serde_json::json;
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "tracing_capture/mod.rs"]
+mod tracing_capture;
+use tracing_capture::Captured;
 
 #[tokio::test]
 async fn console_lines_reach_tracing_with_their_level_and_node() {
@@ -48,7 +37,7 @@ async fn console_lines_reach_tracing_with_their_level_and_node() {
     let plan = engine.deploy(s).await.unwrap();
     let r = engine.execute(&plan, json!({ "n": 3 })).await.unwrap();
     assert_eq!(r.output, Some(json!(1)));
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let line = |needle: &str| {
         text.lines()
             .find(|l| l.contains(needle))

@@ -15,20 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing_subscriber::fmt::format::FmtSpan;
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "tracing_capture/mod.rs"]
+mod tracing_capture;
+use tracing_capture::Captured;
 
 /// Logs one event while it runs.
 #[derive(Debug, Serialize, Deserialize)]
@@ -68,7 +57,7 @@ async fn every_node_logs_in_its_own_span_which_ends_before_the_next_node_runs() 
         .await
         .unwrap();
     engine.execute(&plan, json!({})).await.unwrap();
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let lines: Vec<&str> = text.lines().collect();
     let at = |needle: &str| {
         lines
